@@ -1,0 +1,32 @@
+# pidone's everyday commands. `make demo` and `make test` are the two a newcomer needs.
+MUSL := x86_64-unknown-linux-musl
+STATIC := target/$(MUSL)/release/pidone
+
+.PHONY: build static test lint fmt bench demo clean
+
+build:
+	cargo build --release
+
+static:
+	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
+	cargo build --release --target $(MUSL)
+	@ls -l $(STATIC)
+
+test:
+	cargo test --all-targets
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt:
+	cargo fmt
+
+bench: static
+	cargo bench --bench bench
+
+demo: build
+	./examples/demo.sh
+
+clean:
+	cargo clean
