@@ -1,0 +1,219 @@
+//! The signal self-pipe, and what each signal means to pidone.
+//!
+//! pidone catches every signal it may forward, plus `SIGCHLD`, through signal-hook: the handler
+//! records the signal and writes a byte into a socket pair whose read end sits in the poll set.
+//! The main loop then drains the recorded signals with [`Signals::pending`]. Two deliveries of the
+//! same signal between two drains count once, as with ordinary (non-queued) POSIX signals.
+//!
+//! Three signals are ignored by pidone itself instead: `SIGTTIN` and `SIGTTOU`, so that pidone is
+//! never stopped for touching a terminal it handed to its child, and `SIGPIPE`, so that a closed
+//! stdout turns into an `EPIPE` error pidone handles rather than its death. Faults (`SIGSEGV`,
+//! `SIGBUS`, `SIGILL`, `SIGFPE`, `SIGTRAP`, `SIGSYS`) keep their default action: they only ever
+//! mean a bug in pidone. `SIGKILL` and `SIGSTOP` cannot be caught.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+
+use signal_hook::iterator::backend::SignalDelivery;
+use signal_hook::iterator::exfiltrator::SignalOnly;
+
+use crate::sys::{self, SavedSignals};
+
+/// Signals pidone leaves at their default action (faults), besides the uncatchable ones.
+const FAULTS: [i32; 6] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+];
+
+/// Signals pidone ignores for itself; children get their inherited disposition back.
+const IGNORED: [i32; 3] = [libc::SIGTTIN, libc::SIGTTOU, libc::SIGPIPE];
+
+/// True for the signals pidone forwards to its child (every catchable, non-fault signal except
+/// `SIGCHLD` and the ignored ones).
+pub fn is_forwardable(sig: i32) -> bool {
+    let reserved = sig > 31 && sig < sys::sigrtmin();
+    !(sig < 1
+        || sig > sys::sigrtmax()
+        || reserved
+        || sig == libc::SIGKILL
+        || sig == libc::SIGSTOP
+        || sig == libc::SIGCHLD
+        || FAULTS.contains(&sig)
+        || IGNORED.contains(&sig))
+}
+
+/// The installed self-pipe and the dispositions pidone inherited.
+pub struct Signals {
+    delivery: SignalDelivery<UnixStream, SignalOnly>,
+    saved: SavedSignals,
+}
+
+impl Signals {
+    /// Captures the inherited mask and dispositions, then takes over: ignores [`IGNORED`], catches
+    /// `SIGCHLD` and every forwardable signal, and unblocks everything. Call it once, at start-up,
+    /// before any child exists.
+    pub fn install() -> io::Result<Signals> {
+        let saved = SavedSignals::capture()?;
+        let (read, write) = UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        let caught = (1..=sys::sigrtmax()).filter(|&s| is_forwardable(s) || s == libc::SIGCHLD);
+        let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, caught)?;
+        for sig in IGNORED {
+            sys::ignore(sig)?;
+        }
+        sys::unblock_all()?;
+        Ok(Signals { delivery, saved })
+    }
+
+    /// The read end of the self-pipe, for the poll set.
+    pub fn fd(&self) -> impl AsFd + '_ {
+        self.delivery.get_read()
+    }
+
+    /// Drains the self-pipe and returns the signals received since the last call, in ascending
+    /// order. Never blocks.
+    pub fn pending(&mut self) -> Vec<i32> {
+        let mut sigs: Vec<i32> = self.delivery.pending().collect();
+        sigs.sort_unstable();
+        sigs
+    }
+
+    /// The dispositions and mask pidone inherited, to restore in each child.
+    pub fn saved(&self) -> &SavedSignals {
+        &self.saved
+    }
+}
+
+/// Parses a signal given by name (`TERM`, `SIGTERM`, `term`, `RTMIN+2`) or number (`15`).
+pub fn parse(text: &str) -> Option<i32> {
+    let text = text.trim();
+    if let Ok(n) = text.parse::<i32>() {
+        return (1..=sys::sigrtmax()).contains(&n).then_some(n);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        let offset = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('+')?.parse::<i32>().ok()?
+        };
+        let n = sys::sigrtmin() + offset;
+        return (n <= sys::sigrtmax()).then_some(n);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        let offset = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('-')?.parse::<i32>().ok()?
+        };
+        let n = sys::sigrtmax() - offset;
+        return (n >= sys::sigrtmin()).then_some(n);
+    }
+    NAMES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// The name of signal `sig` without the `SIG` prefix (`TERM`, `RTMIN+2`), for messages.
+pub fn name(sig: i32) -> String {
+    if let Some((n, _)) = NAMES.iter().find(|(_, s)| *s == sig) {
+        return (*n).to_string();
+    }
+    if sig >= sys::sigrtmin() && sig <= sys::sigrtmax() {
+        return format!("RTMIN+{}", sig - sys::sigrtmin());
+    }
+    sig.to_string()
+}
+
+const NAMES: [(&str, i32); 32] = [
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_numbers_and_realtime() {
+        assert_eq!(parse("TERM"), Some(libc::SIGTERM));
+        assert_eq!(parse("sigterm"), Some(libc::SIGTERM));
+        assert_eq!(parse("SIGHUP"), Some(libc::SIGHUP));
+        assert_eq!(parse("9"), Some(9));
+        assert_eq!(parse("RTMIN+2"), Some(sys::sigrtmin() + 2));
+        assert_eq!(parse("SIGRTMAX"), Some(sys::sigrtmax()));
+        assert_eq!(parse("0"), None);
+        assert_eq!(parse("999"), None);
+        assert_eq!(parse("TERMINATE"), None);
+        assert_eq!(parse("RTMIN+999"), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for sig in 1..=sys::sigrtmax() {
+            if sig > 31 && sig < sys::sigrtmin() {
+                continue;
+            }
+            assert_eq!(parse(&name(sig)), Some(sig), "signal {sig}");
+        }
+    }
+
+    #[test]
+    fn forwards_everything_but_chld_faults_and_job_control_io() {
+        for sig in [
+            libc::SIGHUP,
+            libc::SIGTERM,
+            libc::SIGWINCH,
+            libc::SIGCONT,
+            libc::SIGTSTP,
+        ] {
+            assert!(is_forwardable(sig), "{}", name(sig));
+        }
+        assert!(is_forwardable(sys::sigrtmin()));
+        assert!(is_forwardable(sys::sigrtmax()));
+        for sig in [
+            libc::SIGCHLD,
+            libc::SIGKILL,
+            libc::SIGSTOP,
+            libc::SIGSEGV,
+            libc::SIGTTOU,
+        ] {
+            assert!(!is_forwardable(sig), "{}", name(sig));
+        }
+    }
+}

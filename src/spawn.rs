@@ -1,0 +1,113 @@
+//! Building a child: its own process group (and the terminal's foreground when there is one),
+//! exactly the signal mask and dispositions pidone inherited, then `exec`.
+//!
+//! `std::process::Command` does the fork, the `PATH` lookup and the reporting of `exec` errors to
+//! the parent; the `pre_exec` hook adds what it lacks, in this order: take the terminal's
+//! foreground (while `SIGTTOU` is still ignored, as pidone ignores it), then restore the inherited
+//! signal state (std resets the mask to empty; pidone's contract is "as inherited").
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, kill_process, kill_process_group, pidfd_open};
+
+use crate::sys::{self, SavedSignals};
+
+/// A running child: its pid and, where the kernel supports it, a pidfd that can be polled for its
+/// exit and signalled without any risk of hitting a recycled pid.
+#[derive(Debug)]
+pub struct Child {
+    pub pid: Pid,
+    pidfd: Option<OwnedFd>,
+}
+
+impl Child {
+    /// Sends `sig` to the child only. `ESRCH` (already gone) is reported to the caller.
+    pub fn signal(&self, sig: i32) -> io::Result<()> {
+        let Some(sig) = sys::signal(sig) else {
+            return Err(Errno::INVAL.into());
+        };
+        match &self.pidfd {
+            Some(fd) => rustix::process::pidfd_send_signal(fd, sig)?,
+            None => kill_process(self.pid, sig)?,
+        }
+        Ok(())
+    }
+
+    /// Sends `sig` to the child's whole process group (the child leads it).
+    pub fn signal_group(&self, sig: i32) -> io::Result<()> {
+        let Some(sig) = sys::signal(sig) else {
+            return Err(Errno::INVAL.into());
+        };
+        kill_process_group(self.pid, sig)?;
+        Ok(())
+    }
+
+    /// The pidfd, readable once the child has ended, for the poll set.
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(|fd| fd.as_fd())
+    }
+}
+
+/// Starts `argv` as a child in a new process group led by itself, made the terminal's foreground
+/// group when `stdin` is a terminal, with the signal state `saved`.
+pub fn spawn(argv: &[OsString], saved: &SavedSignals) -> io::Result<Child> {
+    let (program, args) = argv.split_first().ok_or(Errno::INVAL)?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).process_group(0);
+    let saved = saved.clone();
+    let foreground = rustix::termios::isatty(rustix::stdio::stdin());
+    // SAFETY: the hook runs in the forked child before exec and only makes raw system calls
+    // (tcsetpgrp, sigaction, sigprocmask) on memory allocated before the fork; it allocates
+    // nothing and takes no lock, so it is safe even though the parent could have held locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            if foreground {
+                let me = rustix::process::getpid();
+                match rustix::termios::tcsetpgrp(rustix::stdio::stdin(), me) {
+                    Ok(()) | Err(Errno::NOTTY) | Err(Errno::NXIO) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            saved.restore()
+        });
+    }
+    let child = cmd.spawn()?;
+    let pid = Pid::from_child(&child);
+    // Dropping std's handle neither waits nor kills: pidone's reaper owns the pid from now on.
+    drop(child);
+    let pidfd = match pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(fd) => Some(fd),
+        Err(err) => {
+            // Kernels before 5.3 (or a seccomp filter) lack pidfd_open; signalling by pid works.
+            log::debug!(
+                "pidfd_open({}): {err}; signalling by pid",
+                pid.as_raw_nonzero()
+            );
+            None
+        }
+    };
+    Ok(Child { pid, pidfd })
+}
+
+/// The exit status the shell convention gives to an `exec` failure: 127 when the program was not
+/// found, 126 when it was found but could not be run.
+pub fn exec_failure_code(err: &io::Error) -> i32 {
+    match Errno::from_io_error(err) {
+        Some(Errno::NOENT) | Some(Errno::NOTDIR) => 127,
+        _ => 126,
+    }
+}
+
+/// A short reason for an `exec` failure, for the one line pidone prints.
+pub fn exec_failure_reason(err: &io::Error) -> String {
+    match Errno::from_io_error(err) {
+        Some(Errno::NOENT) => "not found".to_string(),
+        Some(Errno::ACCESS) => "permission denied (not executable, or a directory)".to_string(),
+        _ => err.to_string(),
+    }
+}

@@ -1,0 +1,143 @@
+//! The only module with `unsafe`: thin wrappers over the few system calls that neither `std` nor
+//! rustix offers safely (signal dispositions and masks, `kill(-1)`, arbitrary signal numbers).
+//!
+//! Everything here is async-signal-safe where it says so, because some of it runs in a forked
+//! child between `fork` and `exec` (see [`SavedSignals::restore`]).
+
+use std::io;
+use std::mem::MaybeUninit;
+
+use rustix::process::Signal;
+
+/// The highest signal number of this system (`SIGRTMAX`), read once from the C library.
+pub fn sigrtmax() -> i32 {
+    libc::SIGRTMAX()
+}
+
+/// The lowest real-time signal the C library leaves to applications (`SIGRTMIN`).
+pub fn sigrtmin() -> i32 {
+    libc::SIGRTMIN()
+}
+
+/// Converts a signal number into rustix's type, refusing numbers outside `1..=SIGRTMAX`.
+pub fn signal(number: i32) -> Option<Signal> {
+    if (1..=sigrtmax()).contains(&number) {
+        // SAFETY: the number is a valid signal number of this system (checked above); rustix only
+        // requires that for `from_raw_unchecked`, and the libc's reserved real-time signals are
+        // never produced by pidone itself (they only come from configuration or forwarding).
+        Some(unsafe { Signal::from_raw_unchecked(number) })
+    } else {
+        None
+    }
+}
+
+/// Sends `sig` to every process pidone may signal except itself: `kill(-1, sig)`.
+///
+/// Only meaningful when pidone is PID 1 of its own PID namespace, where "every process" means
+/// every process of the container. Never call it in subreaper mode.
+pub fn kill_everything(sig: i32) -> io::Result<()> {
+    // SAFETY: kill has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(-1, sig) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The signal mask and every signal disposition as pidone inherited them, captured before pidone
+/// changes any of them, so that each child can be given exactly the same.
+///
+/// After `exec`, a disposition can only be `SIG_DFL` or `SIG_IGN` (handlers do not survive
+/// `exec`), so restoring these is always safe in a child.
+#[derive(Clone)]
+pub struct SavedSignals {
+    mask: libc::sigset_t,
+    /// `actions[n]` is the disposition of signal `n`; index 0 is unused.
+    actions: Vec<Option<libc::sigaction>>,
+}
+
+impl SavedSignals {
+    /// Captures the current mask and dispositions of signals `1..=SIGRTMAX`.
+    pub fn capture() -> io::Result<SavedSignals> {
+        let mut mask = MaybeUninit::<libc::sigset_t>::zeroed();
+        // SAFETY: a null `set` only reads the current mask into `oldset`, which points to valid,
+        // writable memory of the right type.
+        let rc =
+            unsafe { libc::sigprocmask(libc::SIG_SETMASK, std::ptr::null(), mask.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: sigprocmask succeeded, so it filled the set.
+        let mask = unsafe { mask.assume_init() };
+        let mut actions = Vec::with_capacity(sigrtmax() as usize + 1);
+        actions.push(None);
+        for sig in 1..=sigrtmax() {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                actions.push(None); // Their disposition can be read but never set.
+                continue;
+            }
+            let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+            // SAFETY: a null `act` only reads the disposition into `oldact`, valid writable memory.
+            let rc = unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) };
+            // The libc's reserved real-time signals refuse: keep None for them.
+            // SAFETY: on success sigaction filled the struct.
+            actions.push((rc == 0).then(|| unsafe { old.assume_init() }));
+        }
+        Ok(SavedSignals { mask, actions })
+    }
+
+    /// True when signal `sig` was ignored (`SIG_IGN`) when pidone started.
+    pub fn was_ignored(&self, sig: i32) -> bool {
+        self.actions
+            .get(sig as usize)
+            .and_then(|a| a.as_ref())
+            .is_some_and(|a| a.sa_sigaction == libc::SIG_IGN)
+    }
+
+    /// Puts back the captured dispositions and mask. Async-signal-safe: only `sigaction` and
+    /// `sigprocmask`, no allocation, so it may run in a forked child before `exec`.
+    pub fn restore(&self) -> io::Result<()> {
+        for (sig, action) in self.actions.iter().enumerate() {
+            let Some(action) = action else { continue };
+            // SAFETY: `action` is a disposition read by sigaction itself; it is SIG_DFL or SIG_IGN
+            // (see the type's doc), so installing it cannot point at a stale handler.
+            let rc = unsafe { libc::sigaction(sig as i32, action, std::ptr::null_mut()) };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // SAFETY: `self.mask` is a set filled by sigprocmask; a null `oldset` is allowed.
+        let rc = unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.mask, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Sets signal `sig` to `SIG_IGN` for pidone itself.
+pub fn ignore(sig: i32) -> io::Result<()> {
+    // SAFETY: installing SIG_IGN has no memory-safety preconditions.
+    let old = unsafe { libc::signal(sig, libc::SIG_IGN) };
+    if old == libc::SIG_ERR {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Unblocks every signal for pidone itself, whatever mask it inherited: pidone must receive the
+/// signals it forwards. Children get the inherited mask back through [`SavedSignals::restore`].
+pub fn unblock_all() -> io::Result<()> {
+    let mut empty = MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: sigemptyset initialises the set it is given, which is valid writable memory.
+    unsafe { libc::sigemptyset(empty.as_mut_ptr()) };
+    // SAFETY: the set was initialised just above; a null `oldset` is allowed.
+    let rc = unsafe { libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
