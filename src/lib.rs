@@ -1,4 +1,84 @@
 //! pidone: a small PID 1 for containers.
 //!
-//! The binary (`src/main.rs`) only turns arguments into a [`cli::Args`] and a `Result` into an exit
-//! code; everything else lives in the modules below, one concern per file.
+//! The binary (`src/main.rs`) only hands its arguments to [`run`] and exits with what it returns;
+//! everything else lives in the modules below, one concern per file.
+
+pub mod cli;
+pub mod procfs;
+pub mod reap;
+pub mod signals;
+pub mod spawn;
+pub mod supervisor;
+pub mod sys;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+/// Runs pidone with the arguments after the program name; returns the process exit status.
+pub fn run(args: Vec<OsString>) -> i32 {
+    let command = match cli::parse(args) {
+        Ok(command) => command,
+        Err(err) => {
+            eprintln!(
+                "pidone: {err}\n{}\ntry 'pidone --help' for more.",
+                cli::USAGE
+            );
+            return 2;
+        }
+    };
+    let args = match command {
+        cli::Command::Help => {
+            print!("{}", cli::HELP);
+            return 0;
+        }
+        cli::Command::Version => {
+            println!("pidone {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        cli::Command::Run(args) => args,
+    };
+    init_logging(args.verbose);
+    let options = supervisor::Options {
+        group: args.group,
+        grace: args.grace,
+        map_exit: args.map_exit,
+    };
+    match supervisor::Supervisor::new(options) {
+        Ok(supervisor) => supervisor.run(&args.program),
+        Err(err) => {
+            log::error!("cannot start: {err}");
+            1
+        }
+    }
+}
+
+/// pidone's own messages go to stderr as `pidone: ...`; quiet (warnings and errors) unless
+/// `PIDONE_LOG` or `-v` asks for more.
+fn init_logging(verbose: u8) {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(log::LevelFilter::Warn);
+    builder.parse_env("PIDONE_LOG");
+    match verbose {
+        0 => {}
+        1 => {
+            builder.filter_level(log::LevelFilter::Debug);
+        }
+        _ => {
+            builder.filter_level(log::LevelFilter::Trace);
+        }
+    }
+    builder.format(|buf, record| match record.level() {
+        log::Level::Error | log::Level::Info => writeln!(buf, "pidone: {}", record.args()),
+        log::Level::Warn => writeln!(buf, "pidone: warning: {}", record.args()),
+        log::Level::Debug | log::Level::Trace => {
+            writeln!(buf, "pidone: [{}] {}", record.level(), record.args())
+        }
+    });
+    builder.write_style(env_logger::WriteStyle::Never);
+    // Fails only when a logger is already installed, which cannot happen: run is called once.
+    let _ = builder.try_init();
+}
+pub mod config;
+pub mod envfile;
+pub mod graph;
+pub mod users;

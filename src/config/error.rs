@@ -1,0 +1,315 @@
+//! Configuration errors: where (file and line, or environment variable), which service, which
+//! key, and what is wrong.
+//!
+//! A loaded config either is valid or comes with every problem found, so a user fixes them all in
+//! one round. `Display` prints one line per error in the usual compiler shape:
+//! `/etc/pidone.toml:12: service "web": key "depends_on": unknown service "dbb" (did you mean "db"?)`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a problem was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A config file; `line` is 1-based, or `None` when the problem concerns the whole file.
+    File { path: PathBuf, line: Option<usize> },
+    /// An environment variable of pidone, e.g. `PIDONE_ENABLE_WEB`.
+    Env { var: String },
+    /// Nowhere in particular (e.g. a `--config` directory that cannot be read is named in the
+    /// message itself).
+    None,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File {
+                path,
+                line: Some(line),
+            } => write!(f, "{}:{line}: ", path.display()),
+            Location::File { path, line: None } => write!(f, "{}: ", path.display()),
+            Location::Env { var } => write!(f, "environment variable {var}: "),
+            Location::None => Ok(()),
+        }
+    }
+}
+
+/// One problem in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where the problem is.
+    pub location: Location,
+    /// The service it concerns, by its configured (base) name, if any.
+    pub service: Option<String>,
+    /// The key it concerns (`"depends_on"`, `"timeouts.global_shutdown_timeout"`), if any.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub kind: ErrorKind,
+}
+
+/// What can be wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A file or directory could not be read.
+    Read { path: PathBuf, error: String },
+    /// The TOML itself is malformed.
+    Syntax { message: String },
+    /// A key pidone does not know.
+    UnknownKey {
+        key: String,
+        suggestion: Option<String>,
+    },
+    /// A value of the wrong TOML type.
+    WrongType {
+        expected: &'static str,
+        found: &'static str,
+    },
+    /// A value of the right type that is not allowed (an unknown restart policy, a negative
+    /// count, an unknown signal name, ...). `message` says which values are.
+    BadValue { message: String },
+    /// A duration that cannot be parsed.
+    BadDuration { value: String },
+    /// A key that must be present is missing.
+    Missing,
+    /// Two keys that cannot be used together.
+    Conflict { other: String },
+    /// A service name outside `[A-Za-z0-9_.-]+`.
+    InvalidName { name: String },
+    /// A service name used twice; `first` is where it was first defined.
+    DuplicateName { name: String, first: String },
+    /// A dependency or selection naming a service that does not exist.
+    UnknownService {
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// An enabled service depending on a disabled one.
+    DisabledDependency { name: String },
+    /// A dependency cycle, already rendered as `a -> b -> a`.
+    Cycle { path: String },
+    /// A `wait_after` entry for a service that is not in `depends_on`.
+    WaitAfterNotDependency { name: String },
+    /// A oneshot with `restart = "always"`, which would run it forever.
+    OneshotRestartAlways,
+    /// `[services.health_check]`, which a later pidone version will support.
+    HealthCheckUnsupported,
+    /// A user or group that cannot be resolved.
+    User { message: String },
+    /// `user` set while pidone does not run as root, so it could not switch.
+    UserNeedsRoot { euid: u32 },
+    /// A program or script that cannot be found or is not executable.
+    ProgramNotFound { program: String, reason: String },
+    /// `${VAR}` without a default, and VAR is not set.
+    UndefinedVariable { name: String },
+    /// A malformed `${...}`.
+    BadExpansion { message: String },
+    /// A problem in an `env_file`, with the line in that file.
+    EnvFile { path: PathBuf, message: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.location)?;
+        if let Some(service) = &self.service {
+            write!(f, "service {service:?}: ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "key {key:?}: ")?;
+        }
+        write!(f, "{}", self.kind)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Read { path, error } => {
+                write!(f, "cannot read {}: {error}", path.display())
+            }
+            ErrorKind::Syntax { message } => write!(f, "TOML syntax error: {message}"),
+            ErrorKind::UnknownKey { key, suggestion } => {
+                write!(f, "unknown key {key:?}")?;
+                did_you_mean(f, suggestion)
+            }
+            ErrorKind::WrongType { expected, found } => {
+                write!(f, "expected {expected}, found {found}")
+            }
+            ErrorKind::BadValue { message } => write!(f, "{message}"),
+            ErrorKind::BadDuration { value } => write!(
+                f,
+                "bad duration {value:?}: use seconds as an integer or a string like \"500ms\", \"10s\", \"2m\", \"1h\""
+            ),
+            ErrorKind::Missing => write!(f, "missing"),
+            ErrorKind::Conflict { other } => write!(f, "cannot be used together with {other:?}"),
+            ErrorKind::InvalidName { name } => write!(
+                f,
+                "invalid service name {name:?}: use only letters, digits, '_', '.' and '-'"
+            ),
+            ErrorKind::DuplicateName { name, first } => {
+                write!(
+                    f,
+                    "duplicate service name {name:?} (first defined at {first})"
+                )
+            }
+            ErrorKind::UnknownService { name, suggestion } => {
+                write!(f, "unknown service {name:?}")?;
+                did_you_mean(f, suggestion)
+            }
+            ErrorKind::DisabledDependency { name } => {
+                write!(f, "depends on disabled service {name:?}")
+            }
+            ErrorKind::Cycle { path } => write!(f, "dependency cycle: {path}"),
+            ErrorKind::WaitAfterNotDependency { name } => {
+                write!(f, "{name:?} is not in depends_on")
+            }
+            ErrorKind::OneshotRestartAlways => write!(
+                f,
+                "a oneshot cannot use restart = \"always\" (use \"on-failure\" or \"never\")"
+            ),
+            ErrorKind::HealthCheckUnsupported => write!(
+                f,
+                "health_check is not supported yet; remove it (pidone treats a service as up once it has started)"
+            ),
+            ErrorKind::User { message } => write!(f, "{message}"),
+            ErrorKind::UserNeedsRoot { euid } => write!(
+                f,
+                "switching user needs root, but pidone runs as uid {euid}"
+            ),
+            ErrorKind::ProgramNotFound { program, reason } => {
+                write!(f, "program {program:?} {reason}")
+            }
+            ErrorKind::UndefinedVariable { name } => write!(
+                f,
+                "undefined variable ${{{name}}} (set it, or give a default: ${{{name}:-value}})"
+            ),
+            ErrorKind::BadExpansion { message } => write!(f, "{message}"),
+            ErrorKind::EnvFile { path, message } => {
+                write!(f, "env_file {}: {message}", path.display())
+            }
+        }
+    }
+}
+
+fn did_you_mean(f: &mut fmt::Formatter<'_>, suggestion: &Option<String>) -> fmt::Result {
+    match suggestion {
+        Some(s) => write!(f, " (did you mean {s:?}?)"),
+        None => Ok(()),
+    }
+}
+
+/// The candidate closest to `word`, if it is close enough to be a plausible typo.
+///
+/// "Close enough" is an edit distance (with transpositions) of at most a third of the word's
+/// length, and at least 1, so `depnds_on` finds `depends_on` but `foo` does not find `log`.
+/// Failing that, a candidate that starts with a word of four or more characters is offered, so
+/// a truncated `global_shutdown` finds `global_shutdown_timeout`.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let limit = (word.chars().count() / 3).max(1);
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let close = candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c);
+    let prefixed = || {
+        candidates
+            .iter()
+            .copied()
+            .filter(|c| word.chars().count() >= 4 && c.starts_with(word))
+            .min_by_key(|c| c.len())
+    };
+    close.or_else(prefixed).map(str::to_owned)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and adjacent
+/// transpositions each cost 1.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_transpositions_once() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("dbb", "db"), 1);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn suggest_finds_close_words_only() {
+        let keys = ["depends_on", "restart", "log", "log_file"];
+        assert_eq!(suggest("depnds_on", keys), Some("depends_on".to_owned()));
+        assert_eq!(suggest("restrat", keys), Some("restart".to_owned()));
+        assert_eq!(suggest("foo", keys), None);
+        assert_eq!(suggest("lg", keys), Some("log".to_owned()));
+        assert_eq!(suggest("depends", keys), Some("depends_on".to_owned()));
+        assert_eq!(suggest("res", keys), None);
+    }
+
+    #[test]
+    fn display_names_file_line_service_and_key() {
+        let e = ConfigError {
+            location: Location::File {
+                path: "/etc/pidone.toml".into(),
+                line: Some(12),
+            },
+            service: Some("web".into()),
+            key: Some("depends_on".into()),
+            kind: ErrorKind::UnknownService {
+                name: "dbb".into(),
+                suggestion: Some("db".into()),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "/etc/pidone.toml:12: service \"web\": key \"depends_on\": unknown service \"dbb\" (did you mean \"db\"?)"
+        );
+    }
+
+    #[test]
+    fn display_of_an_environment_error() {
+        let e = ConfigError {
+            location: Location::Env {
+                var: "PIDONE_ENABLE_WEB".into(),
+            },
+            service: None,
+            key: None,
+            kind: ErrorKind::BadValue {
+                message: "\"maybe\" is not a boolean".into(),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "environment variable PIDONE_ENABLE_WEB: \"maybe\" is not a boolean"
+        );
+    }
+}

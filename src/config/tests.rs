@@ -1,0 +1,1262 @@
+//! Tests of loading whole configs: every key, every go-overlay form, every error message.
+
+use super::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A scratch directory, removed when dropped.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pidone-config-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch { dir }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn executable(&self, name: &str) -> PathBuf {
+        let path = self.write(name, "#!/bin/sh\n");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    fn ctx(&self, env: &[(&str, &str)]) -> LoadContext {
+        let mut vars: Env = [("PATH", "/usr/bin:/bin")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        for (k, v) in env {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        LoadContext {
+            env: vars,
+            euid: 0,
+            root: self.dir.clone(),
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn load_one(text: &str) -> Result<Config, Vec<ConfigError>> {
+    let s = Scratch::new();
+    let path = s.write("pidone.toml", text);
+    load(&[path], &s.ctx(&[]))
+}
+
+fn ok(text: &str) -> Config {
+    match load_one(text) {
+        Ok(c) => c,
+        Err(errors) => panic!("unexpected errors: {}", render(&errors)),
+    }
+}
+
+fn render(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Loads `text` and returns the error messages with the scratch path replaced by `F`.
+fn errs(text: &str) -> Vec<String> {
+    errs_with(text, &[])
+}
+
+fn errs_with(text: &str, env: &[(&str, &str)]) -> Vec<String> {
+    let s = Scratch::new();
+    let path = s.write("pidone.toml", text);
+    match load(std::slice::from_ref(&path), &s.ctx(env)) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(errors) => errors
+            .iter()
+            .map(|e| e.to_string().replace(&path.display().to_string(), "F"))
+            .collect(),
+    }
+}
+
+fn names(config: &Config) -> Vec<&str> {
+    config.services.iter().map(|s| s.name.as_str()).collect()
+}
+
+fn get<'a>(config: &'a Config, name: &str) -> &'a ServiceSpec {
+    let id = config.find(name).expect("service exists");
+    &config.services[id.0]
+}
+
+fn dep_names<'a>(config: &'a Config, ids: &[ServiceId]) -> Vec<&'a str> {
+    ids.iter()
+        .map(|id| config.services[id.0].name.as_str())
+        .collect()
+}
+
+fn env_of<'a>(spec: &'a ServiceSpec, key: &str) -> Option<&'a str> {
+    spec.env
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+const GO_OVERLAY: &str = r#"
+[timeouts]
+post_script_timeout = 5
+service_shutdown_timeout = 15
+global_shutdown_timeout = 45
+
+[[services]]
+name = "base-service"
+command = "/bin/sleep"
+args = ["300"]
+enabled = true
+required = true
+
+[[services]]
+name = "service-old-style"
+command = "/bin/sleep"
+args = ["300"]
+depends_on = "base-service"
+wait_after = 2
+
+[[services]]
+name = "service-array-single-map"
+command = "/bin/sleep"
+args = ["300"]
+depends_on = ["base-service"]
+wait_after = { base-service = 4 }
+
+[[services]]
+name = "migrate"
+command = "true"
+oneshot = true
+depends_on = ["base-service", "service-old-style"]
+pos_script = "/bin/true"
+
+[[services]]
+name = "subtable"
+command = "/bin/sleep"
+args = ["300"]
+depends_on = ["service-old-style", "migrate"]
+restart = "always"
+restart_delay = 3
+max_restarts = 5
+user = "0"
+env = { A = "1" }
+
+[services.wait_after]
+service-old-style = 1
+migrate = 3
+"#;
+
+#[test]
+fn go_overlay_file_loads_unchanged() {
+    let c = ok(GO_OVERLAY);
+    assert_eq!(
+        names(&c),
+        vec![
+            "base-service",
+            "service-old-style",
+            "service-array-single-map",
+            "migrate",
+            "subtable"
+        ]
+    );
+    assert_eq!(
+        c.timeouts,
+        Timeouts {
+            post_script: Duration::from_secs(5),
+            service_shutdown: Duration::from_secs(15),
+            global_shutdown: Duration::from_secs(45),
+            dependency_wait: Duration::from_secs(300),
+        }
+    );
+    let base = get(&c, "base-service");
+    assert!(base.required && base.enabled);
+    assert_eq!(base.argv, vec!["/bin/sleep", "300"]);
+    assert_eq!(base.restart, Restart::OnFailure);
+    assert_eq!(base.stop_timeout, Duration::from_secs(15));
+
+    let old = get(&c, "service-old-style");
+    assert_eq!(dep_names(&c, &old.depends_on), vec!["base-service"]);
+    assert_eq!(old.wait_after, vec![(ServiceId(0), Duration::from_secs(2))]);
+
+    let map = get(&c, "service-array-single-map");
+    assert_eq!(map.wait_after, vec![(ServiceId(0), Duration::from_secs(4))]);
+
+    let migrate = get(&c, "migrate");
+    assert_eq!(migrate.kind, Kind::Oneshot);
+    assert_eq!(migrate.restart, Restart::Never);
+    assert_eq!(migrate.argv, vec!["/usr/bin/true"]);
+    assert_eq!(migrate.post_script, Some(vec!["/bin/true".to_owned()]));
+
+    let sub = get(&c, "subtable");
+    assert_eq!(
+        dep_names(&c, &sub.depends_on),
+        vec!["service-old-style", "migrate"]
+    );
+    let waits: Vec<(&str, Duration)> = sub
+        .wait_after
+        .iter()
+        .map(|(id, d)| (c.services[id.0].name.as_str(), *d))
+        .collect();
+    assert!(waits.contains(&("service-old-style", Duration::from_secs(1))));
+    assert!(waits.contains(&("migrate", Duration::from_secs(3))));
+    assert_eq!(sub.restart, Restart::Always);
+    assert_eq!(sub.restart_delay, Duration::from_secs(3));
+    assert_eq!(sub.max_restarts, 5);
+    assert_eq!(sub.user.as_ref().map(|u| u.uid), Some(0));
+}
+
+#[test]
+fn every_pidone_key_is_parsed() {
+    let s = Scratch::new();
+    s.write(
+        "etc/passwd",
+        "app:x:1000:1000::/home/app:/bin/sh\nroot:x:0:0::/root:/bin/sh\n",
+    );
+    s.write("etc/group", "app:x:1000:\nextra:x:2000:app\nlog:x:3000:\n");
+    s.write(
+        "app.env",
+        "# comment\nexport FROM_FILE='file'\nOVERRIDE=file\n",
+    );
+    let pre = s.executable("scripts/pre.sh");
+    let path = s.write(
+        "pidone.toml",
+        r#"
+[timeouts]
+dependency_wait_timeout = "1m"
+
+[[services]]
+name = "db"
+command = ["/bin/sleep", "1000"]
+
+[[services]]
+name = "cache"
+command = "/bin/sleep"
+args = ["5"]
+enabled = false
+
+[[services]]
+name = "web"
+command = ["/bin/sleep"]
+args = ["${PORT}"]
+type = "longrun"
+required = true
+depends_on = ["db"]
+after = ["cache"]
+wait_after = "1500ms"
+start_delay = "2s"
+dependency_wait_timeout = 10
+restart = "never"
+success_exit_codes = [0, 3]
+restart_delay = "500ms"
+restart_delay_max = "1m"
+max_restarts = 4
+stop_signal = "SIGQUIT"
+stop_timeout = "20s"
+user = "app"
+group = "log"
+workdir = "/tmp"
+env_file = "app.env"
+env = { PORT = 8080, OVERRIDE = "table", DEBUG = true }
+pre_script = "PRE"
+post_script = ["/bin/echo", "up"]
+log_file = "/tmp/web-${PORT}.log"
+"#
+        .replace("PRE", &pre.display().to_string())
+        .as_str(),
+    );
+    let c = load(&[path], &s.ctx(&[])).unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert_eq!(c.timeouts.dependency_wait, Duration::from_secs(60));
+    let db = get(&c, "db");
+    assert_eq!(db.argv, vec!["/bin/sleep", "1000"]);
+    assert_eq!(db.dependency_wait_timeout, Duration::from_secs(60));
+    assert!(!get(&c, "cache").enabled);
+
+    let web = get(&c, "web");
+    assert_eq!(web.argv, vec!["/bin/sleep", "8080"]);
+    assert_eq!(web.kind, Kind::Longrun);
+    assert!(web.required);
+    assert_eq!(dep_names(&c, &web.depends_on), vec!["db"]);
+    assert_eq!(dep_names(&c, &web.after), vec!["cache"]);
+    assert_eq!(
+        web.wait_after,
+        vec![(c.find("db").expect("db"), Duration::from_millis(1500))]
+    );
+    assert_eq!(web.start_delay, Duration::from_secs(2));
+    assert_eq!(web.dependency_wait_timeout, Duration::from_secs(10));
+    assert_eq!(web.restart, Restart::Never);
+    assert_eq!(web.success_exit_codes, vec![0, 3]);
+    assert_eq!(web.restart_delay, Duration::from_millis(500));
+    assert_eq!(web.restart_delay_max, Duration::from_secs(60));
+    assert_eq!(web.max_restarts, 4);
+    assert_eq!(web.stop_signal, libc::SIGQUIT);
+    assert_eq!(web.stop_timeout, Duration::from_secs(20));
+    assert_eq!(
+        web.user,
+        Some(Credentials {
+            uid: 1000,
+            gid: 3000,
+            groups: vec![3000, 2000],
+            name: "app".into(),
+            home: "/home/app".into(),
+        })
+    );
+    assert_eq!(web.workdir, Some(PathBuf::from("/tmp")));
+    assert_eq!(env_of(web, "FROM_FILE"), Some("file"));
+    assert_eq!(env_of(web, "OVERRIDE"), Some("table"));
+    assert_eq!(env_of(web, "PORT"), Some("8080"));
+    assert_eq!(env_of(web, "DEBUG"), Some("true"));
+    assert_eq!(env_of(web, "HOME"), Some("/home/app"));
+    assert_eq!(env_of(web, "USER"), Some("app"));
+    assert_eq!(env_of(web, "LOGNAME"), Some("app"));
+    assert_eq!(env_of(web, "PATH"), Some("/usr/bin:/bin"));
+    assert_eq!(web.pre_script, Some(vec![pre.display().to_string()]));
+    assert_eq!(
+        web.post_script,
+        Some(vec!["/bin/echo".to_owned(), "up".to_owned()])
+    );
+    assert_eq!(web.log, LogMode::File("/tmp/web-8080.log".into()));
+}
+
+#[test]
+fn relative_paths_are_relative_to_the_config_directory() {
+    let s = Scratch::new();
+    let pre = s.executable("scripts/pre.sh");
+    let plain = s.write("scripts/plain.sh", "echo hi\n");
+    s.write("vars.env", "X=1\n");
+    let path = s.write(
+        "pidone.toml",
+        r#"
+[[services]]
+name = "a"
+command = "./scripts/pre.sh"
+pre_script = "scripts/pre.sh"
+pos_script = "scripts/plain.sh"
+env_file = "vars.env"
+"#,
+    );
+    let c = load(&[path], &s.ctx(&[])).unwrap_or_else(|e| panic!("{}", render(&e)));
+    let a = get(&c, "a");
+    let dir = s.dir.clone();
+    assert_eq!(
+        a.argv,
+        vec![dir.join("./scripts/pre.sh").display().to_string()]
+    );
+    assert_eq!(
+        a.pre_script,
+        Some(vec![dir.join("scripts/pre.sh").display().to_string()])
+    );
+    // A script that is not executable runs through a shell, as in go-overlay.
+    let post = a.post_script.clone().expect("post script");
+    assert!(
+        post[0].ends_with("/bash") || post[0].ends_with("/sh"),
+        "{post:?}"
+    );
+    assert_eq!(post[1], dir.join("scripts/plain.sh").display().to_string());
+    assert_eq!(env_of(a, "X"), Some("1"));
+    assert!(pre.exists() && plain.exists());
+}
+
+#[test]
+fn defaults_of_a_minimal_service() {
+    let c = ok("[[services]]\nname = \"a\"\ncommand = \"sleep\"\n");
+    let a = &c.services[0];
+    assert_eq!(a.argv, vec!["/usr/bin/sleep"]);
+    assert_eq!(a.base_name, "a");
+    assert_eq!(a.instance, None);
+    assert_eq!(a.line, 1);
+    assert_eq!(a.kind, Kind::Longrun);
+    assert!(a.enabled && !a.required);
+    assert_eq!(a.restart, Restart::OnFailure);
+    assert_eq!(a.success_exit_codes, vec![0]);
+    assert_eq!(a.restart_delay, Duration::from_secs(1));
+    assert_eq!(a.restart_delay_max, Duration::from_secs(30));
+    assert_eq!(a.max_restarts, 0);
+    assert_eq!(a.stop_signal, libc::SIGTERM);
+    assert_eq!(a.stop_timeout, Duration::from_secs(10));
+    assert_eq!(a.dependency_wait_timeout, Duration::from_secs(300));
+    assert_eq!(a.start_delay, Duration::ZERO);
+    assert_eq!(a.log, LogMode::Prefix);
+    assert_eq!(a.user, None);
+    assert_eq!(a.workdir, None);
+    assert_eq!(c.timeouts, Timeouts::default());
+}
+
+#[test]
+fn type_oneshot_and_restart_defaults() {
+    let c = ok(r#"
+[[services]]
+name = "a"
+command = "true"
+type = "oneshot"
+[[services]]
+name = "b"
+command = "true"
+type = "oneshot"
+restart = "on-failure"
+[[services]]
+name = "c"
+command = "true"
+restart_delay = 0
+restart_delay_max = 40
+[[services]]
+name = "d"
+command = "true"
+restart_delay = 60
+"#);
+    assert_eq!(get(&c, "a").restart, Restart::Never);
+    assert_eq!(get(&c, "b").restart, Restart::OnFailure);
+    assert_eq!(get(&c, "c").restart_delay, Duration::from_secs(1));
+    assert_eq!(get(&c, "c").restart_delay_max, Duration::from_secs(40));
+    assert_eq!(get(&c, "d").restart_delay_max, Duration::from_secs(60));
+}
+
+#[test]
+fn stop_signal_forms() {
+    let c = ok(r#"
+[[services]]
+name = "a"
+command = "true"
+stop_signal = "TERM"
+[[services]]
+name = "b"
+command = "true"
+stop_signal = "sigint"
+[[services]]
+name = "c"
+command = "true"
+stop_signal = 9
+"#);
+    assert_eq!(get(&c, "a").stop_signal, libc::SIGTERM);
+    assert_eq!(get(&c, "b").stop_signal, libc::SIGINT);
+    assert_eq!(get(&c, "c").stop_signal, libc::SIGKILL);
+}
+
+#[test]
+fn log_modes() {
+    let c = ok(r#"
+[[services]]
+name = "a"
+command = "true"
+log = "raw"
+[[services]]
+name = "b"
+command = "true"
+log = "null"
+"#);
+    assert_eq!(get(&c, "a").log, LogMode::Raw);
+    assert_eq!(get(&c, "b").log, LogMode::Null);
+}
+
+#[test]
+fn timeouts_accept_strings_and_zero_keeps_the_default() {
+    let c = ok(r#"
+[timeouts]
+post_script_timeout = "500ms"
+service_shutdown_timeout = 0
+global_shutdown_timeout = "2m"
+dependency_wait_timeout = 1.5
+"#);
+    assert_eq!(
+        c.timeouts,
+        Timeouts {
+            post_script: Duration::from_millis(500),
+            service_shutdown: Duration::from_secs(10),
+            global_shutdown: Duration::from_secs(120),
+            dependency_wait: Duration::from_millis(1500),
+        }
+    );
+    assert!(c.services.is_empty());
+}
+
+#[test]
+fn start_order_puts_dependencies_first_and_keeps_file_order() {
+    let c = ok(r#"
+[[services]]
+name = "web"
+command = "true"
+depends_on = "api"
+[[services]]
+name = "api"
+command = "true"
+depends_on = ["db"]
+[[services]]
+name = "cron"
+command = "true"
+[[services]]
+name = "db"
+command = "true"
+[[services]]
+name = "late"
+command = "true"
+after = ["web"]
+"#);
+    assert_eq!(names(&c), vec!["cron", "db", "api", "web", "late"]);
+    let dependents = c.dependents();
+    let db = c.find("db").expect("db");
+    assert_eq!(dep_names(&c, &dependents[db.0]), vec!["api"]);
+    let web = c.find("web").expect("web");
+    assert_eq!(dep_names(&c, &dependents[web.0]), vec!["late"]);
+}
+
+#[test]
+fn instances_expand_with_their_number() {
+    let c = ok(r#"
+[[services]]
+name = "api"
+command = "/bin/sleep"
+args = ["${PIDONE_INSTANCE}"]
+instances = 3
+env = { PORT = "300${PIDONE_INSTANCE}" }
+
+[[services]]
+name = "proxy"
+command = "true"
+depends_on = "api"
+wait_after = { api = 2 }
+"#);
+    assert_eq!(names(&c), vec!["api-1", "api-2", "api-3", "proxy"]);
+    for (i, name) in ["api-1", "api-2", "api-3"].iter().enumerate() {
+        let s = get(&c, name);
+        let n = (i + 1).to_string();
+        assert_eq!(s.base_name, "api");
+        assert_eq!(s.instance, Some(i as u32 + 1));
+        assert_eq!(s.argv, vec!["/bin/sleep".to_owned(), n.clone()]);
+        assert_eq!(env_of(s, "PIDONE_INSTANCE"), Some(n.as_str()));
+        assert_eq!(env_of(s, "PORT"), Some(format!("300{n}").as_str()));
+    }
+    let proxy = get(&c, "proxy");
+    assert_eq!(
+        dep_names(&c, &proxy.depends_on),
+        vec!["api-1", "api-2", "api-3"]
+    );
+    assert_eq!(proxy.wait_after.len(), 3);
+}
+
+#[test]
+fn one_instance_can_be_named_as_a_dependency() {
+    let c = ok(r#"
+[[services]]
+name = "api"
+command = "true"
+instances = 2
+[[services]]
+name = "x"
+command = "true"
+depends_on = "api-2"
+"#);
+    assert_eq!(dep_names(&c, &get(&c, "x").depends_on), vec!["api-2"]);
+}
+
+#[test]
+fn env_precedence_is_pidone_then_file_then_table() {
+    let s = Scratch::new();
+    s.write("e.env", "A=file\nB=file\n");
+    let path = s.write(
+        "p.toml",
+        r#"
+[[services]]
+name = "a"
+command = "true"
+env_file = "${DIR:-.}/e.env"
+env = { B = "table:${B}", PATH = "/opt:${PATH}" }
+"#,
+    );
+    let ctx = s.ctx(&[("A", "pidone"), ("B", "pidone"), ("C", "pidone")]);
+    let c = load(&[path], &ctx).unwrap_or_else(|e| panic!("{}", render(&e)));
+    let a = &c.services[0];
+    assert_eq!(env_of(a, "A"), Some("file"));
+    assert_eq!(env_of(a, "B"), Some("table:file"));
+    assert_eq!(env_of(a, "C"), Some("pidone"));
+    assert_eq!(env_of(a, "PATH"), Some("/opt:/usr/bin:/bin"));
+    let keys: Vec<&str> = a.env.iter().map(|(k, _)| k.as_str()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(keys, sorted);
+}
+
+#[test]
+fn the_service_path_is_used_to_find_the_program() {
+    let s = Scratch::new();
+    s.executable("bin/mytool");
+    let path = s.write(
+        "p.toml",
+        &format!(
+            "[[services]]\nname = \"a\"\ncommand = \"mytool\"\nenv = {{ PATH = \"{}/bin\" }}\n",
+            s.dir.display()
+        ),
+    );
+    let c = load(&[path], &s.ctx(&[])).unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert_eq!(
+        c.services[0].argv,
+        vec![s.dir.join("bin/mytool").display().to_string()]
+    );
+}
+
+#[test]
+fn selection_from_the_environment() {
+    let s = Scratch::new();
+    let path = s.write(
+        "p.toml",
+        r#"
+[[services]]
+name = "web"
+command = "true"
+[[services]]
+name = "php-fpm"
+command = "/does/not/exist"
+user = "nobody-here"
+[[services]]
+name = "extra"
+command = "true"
+enabled = false
+"#,
+    );
+    let ctx = s.ctx(&[
+        ("GO_OVERLAY_ONLY_SERVICES", "web,php-fpm"),
+        ("PIDONE_DISABLE_PHP_FPM", "true"),
+        ("GO_OVERLAY_ENABLE_EXTRA", "1"),
+    ]);
+    let c = load(&[path], &ctx).unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert!(get(&c, "web").enabled);
+    // Disabled, so its missing program and unknown user are not errors.
+    assert!(!get(&c, "php-fpm").enabled);
+    assert!(get(&c, "extra").enabled);
+}
+
+#[test]
+fn describe_lists_services_in_start_order() {
+    let c = ok(r#"
+[[services]]
+name = "web"
+command = "true"
+depends_on = ["db"]
+wait_after = 3
+after = ["cache"]
+required = true
+[[services]]
+name = "db"
+command = "true"
+[[services]]
+name = "cache"
+command = "true"
+enabled = false
+[[services]]
+name = "init"
+command = "true"
+oneshot = true
+"#);
+    assert_eq!(
+        describe(&c),
+        "\
+4 services (3 enabled), in start order:
+  1. db     longrun
+  2. cache  longrun  disabled
+  3. web    longrun  required  depends on: db (+3s)  after: cache
+  4. init   oneshot
+"
+    );
+}
+
+// ---- errors ----
+
+#[test]
+fn unknown_keys_with_suggestions() {
+    assert_eq!(
+        errs(
+            "[timeout]\n[[services]]\nname = \"web\"\ncommand = \"true\"\ndepnds_on = \"x\"\nfoo = 1\n[timeouts]\nglobal_shutdown = 3\n"
+        ),
+        vec![
+            "F:1: unknown key \"timeout\" (did you mean \"timeouts\"?)",
+            "F:5: service \"web\": unknown key \"depnds_on\" (did you mean \"depends_on\"?)",
+            "F:6: service \"web\": unknown key \"foo\"",
+            "F:8: unknown key \"global_shutdown\" (did you mean \"global_shutdown_timeout\"?)",
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_name_their_line() {
+    let e = errs("[[services]]\nname = \"a\"\ncommand = [\"x\"\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("F:3: TOML syntax error: "), "{e:?}");
+    let e = errs("[[services]]\nname = \"a\"\nname = \"b\"\n");
+    assert!(
+        e[0].starts_with("F:3: TOML syntax error: duplicate key"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn wrong_types_and_bad_values() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+args = "x"
+enabled = "yes"
+restart = "sometimes"
+max_restarts = -1
+stop_signal = "SIGNOPE"
+start_delay = "10x"
+type = "daemon"
+log = "loud"
+success_exit_codes = [256]
+instances = 0
+"#
+        ),
+        vec![
+            "F:4: service \"a\": key \"args\": expected an array of strings, found string",
+            "F:5: service \"a\": key \"enabled\": expected true or false, found string",
+            "F:6: service \"a\": key \"restart\": unknown restart policy \"sometimes\": use \"always\", \"on-failure\" or \"never\"",
+            "F:7: service \"a\": key \"max_restarts\": -1 is not a count (expected 0 to 4294967295)",
+            "F:8: service \"a\": key \"stop_signal\": unknown signal: use a name like \"TERM\" or \"SIGQUIT\", or a number from 1 to 64",
+            "F:9: service \"a\": key \"start_delay\": bad duration \"10x\": use seconds as an integer or a string like \"500ms\", \"10s\", \"2m\", \"1h\"",
+            "F:10: service \"a\": key \"type\": unknown type \"daemon\": use \"longrun\" or \"oneshot\"",
+            "F:11: service \"a\": key \"log\": unknown log mode \"loud\": use \"prefix\", \"raw\" or \"null\" (or log_file)",
+            "F:12: service \"a\": key \"success_exit_codes\": exit code 256 is out of range (0 to 255)",
+            "F:13: service \"a\": key \"instances\": instances must be at least 1",
+        ]
+    );
+}
+
+#[test]
+fn bad_timeouts() {
+    assert_eq!(
+        errs("[timeouts]\nglobal_shutdown_timeout = \"soon\"\npost_script_timeout = -1\n"),
+        vec![
+            "F:2: key \"timeouts.global_shutdown_timeout\": bad duration \"soon\": use seconds as an integer or a string like \"500ms\", \"10s\", \"2m\", \"1h\"",
+            "F:3: key \"timeouts.post_script_timeout\": bad duration \"-1\": use seconds as an integer or a string like \"500ms\", \"10s\", \"2m\", \"1h\"",
+        ]
+    );
+}
+
+#[test]
+fn missing_name_and_command_and_invalid_names() {
+    assert_eq!(
+        errs(
+            "[[services]]\ncommand = \"true\"\n\n[[services]]\nname = \"bad name\"\ncommand = \"true\"\n\n[[services]]\nname = \"nocmd\"\n"
+        ),
+        vec![
+            "F:1: key \"name\": missing",
+            "F:5: service \"bad name\": key \"name\": invalid service name \"bad name\": use only letters, digits, '_', '.' and '-'",
+            "F:8: service \"nocmd\": key \"command\": missing",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_names_across_files() {
+    let s = Scratch::new();
+    let a = s.write(
+        "a.toml",
+        "[[services]]\nname = \"web\"\ncommand = \"true\"\n",
+    );
+    let b = s.write(
+        "b.toml",
+        "[[services]]\nname = \"x\"\ncommand = \"true\"\n\n[[services]]\nname = \"web\"\ncommand = \"true\"\n",
+    );
+    let errors = load(&[a.clone(), b.clone()], &s.ctx(&[])).expect_err("duplicate");
+    assert_eq!(
+        render(&errors),
+        format!(
+            "{}:6: service \"web\": key \"name\": duplicate service name \"web\" (first defined at {}:2)",
+            b.display(),
+            a.display()
+        )
+    );
+}
+
+#[test]
+fn instance_names_collide_with_other_services() {
+    assert_eq!(
+        errs(
+            "[[services]]\nname = \"api-2\"\ncommand = \"true\"\n[[services]]\nname = \"api\"\ncommand = \"true\"\ninstances = 2\n"
+        ),
+        vec![
+            "F:5: service \"api\": key \"name\": duplicate service name \"api-2\" (first defined at F:2)"
+        ]
+    );
+}
+
+#[test]
+fn unknown_and_disabled_dependencies() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "db"
+command = "true"
+[[services]]
+name = "off"
+command = "true"
+enabled = false
+[[services]]
+name = "web"
+command = "true"
+depends_on = ["dbb", "off"]
+after = ["nothing"]
+"#
+        ),
+        vec![
+            "F:11: service \"web\": key \"depends_on\": unknown service \"dbb\" (did you mean \"db\"?)",
+            "F:11: service \"web\": key \"depends_on\": depends on disabled service \"off\"",
+            "F:12: service \"web\": key \"after\": unknown service \"nothing\"",
+        ]
+    );
+}
+
+#[test]
+fn a_disabled_service_may_depend_on_a_disabled_one() {
+    ok(r#"[[services]]
+name = "a"
+command = "true"
+enabled = false
+[[services]]
+name = "b"
+command = "true"
+enabled = false
+depends_on = "a"
+"#);
+}
+
+#[test]
+fn dependency_cycle_is_printed_as_a_path() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+depends_on = "b"
+[[services]]
+name = "b"
+command = "true"
+depends_on = "c"
+[[services]]
+name = "c"
+command = "true"
+after = ["a"]
+[[services]]
+name = "d"
+command = "true"
+depends_on = "d"
+"#
+        ),
+        vec![
+            "F:4: service \"a\": key \"depends_on\": dependency cycle: a -> b -> c -> a",
+            "F:16: service \"d\": key \"depends_on\": dependency cycle: d -> d",
+        ]
+    );
+}
+
+#[test]
+fn wait_after_keys_must_be_dependencies() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "db"
+command = "true"
+[[services]]
+name = "web"
+command = "true"
+depends_on = "db"
+[services.wait_after]
+db = 1
+cache = 2
+"#
+        ),
+        vec!["F:10: service \"web\": key \"wait_after\": \"cache\" is not in depends_on"]
+    );
+}
+
+#[test]
+fn oneshot_conflicts() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+oneshot = true
+restart = "always"
+[[services]]
+name = "b"
+command = "true"
+oneshot = true
+type = "longrun"
+"#
+        ),
+        vec![
+            "F:5: service \"a\": key \"restart\": a oneshot cannot use restart = \"always\" (use \"on-failure\" or \"never\")",
+            "F:9: service \"b\": key \"oneshot\": cannot be used together with \"type\"",
+        ]
+    );
+}
+
+#[test]
+fn restart_delay_max_must_not_be_below_restart_delay() {
+    assert_eq!(
+        errs(
+            "[[services]]\nname = \"a\"\ncommand = \"true\"\nrestart_delay = \"5s\"\nrestart_delay_max = 2\n"
+        ),
+        vec![
+            "F:5: service \"a\": key \"restart_delay_max\": 2s is shorter than restart_delay (5s)"
+        ]
+    );
+}
+
+#[test]
+fn health_check_is_refused_for_now() {
+    assert_eq!(
+        errs(
+            "[[services]]\nname = \"a\"\ncommand = \"true\"\n\n[services.health_check]\nendpoint = \"http://localhost/\"\n"
+        ),
+        vec![
+            "F:5: service \"a\": key \"health_check\": health_check is not supported yet; remove it (pidone treats a service as up once it has started)"
+        ]
+    );
+}
+
+#[test]
+fn both_post_script_spellings_conflict() {
+    let e = errs(
+        "[[services]]\nname = \"a\"\ncommand = \"true\"\npos_script = \"/bin/true\"\npost_script = \"/bin/true\"\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("cannot be used together with"), "{e:?}");
+}
+
+#[test]
+fn users_unknown_and_not_root() {
+    let s = Scratch::new();
+    s.write("etc/passwd", "app:x:1000:1000::/home/app:/bin/sh\n");
+    s.write("etc/group", "app:x:1000:\n");
+    let path = s.write(
+        "p.toml",
+        r#"[[services]]
+name = "a"
+command = "true"
+user = "ghost"
+[[services]]
+name = "b"
+command = "true"
+user = "app"
+group = "nogroup"
+[[services]]
+name = "c"
+command = "true"
+user = "app:app"
+group = "app"
+"#,
+    );
+    let e = load(std::slice::from_ref(&path), &s.ctx(&[])).expect_err("bad users");
+    let f = path.display().to_string();
+    assert_eq!(
+        render(&e).replace(&f, "F"),
+        "\
+F:4: service \"a\": key \"user\": unknown user \"ghost\"
+F:9: service \"b\": key \"group\": unknown group \"nogroup\"
+F:14: service \"c\": key \"group\": cannot be used together with \"user = \\\"user:group\\\"\""
+    );
+    let mut ctx = s.ctx(&[]);
+    ctx.euid = 1000;
+    let path = s.write(
+        "q.toml",
+        "[[services]]\nname = \"a\"\ncommand = \"true\"\nuser = \"app\"\n",
+    );
+    let e = load(std::slice::from_ref(&path), &ctx).expect_err("not root");
+    assert_eq!(
+        render(&e).replace(&path.display().to_string(), "F"),
+        "F:4: service \"a\": key \"user\": switching user needs root, but pidone runs as uid 1000"
+    );
+}
+
+#[test]
+fn missing_programs_and_scripts() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "/nonexistent/prog"
+[[services]]
+name = "b"
+command = "no-such-program-xyz"
+pre_script = "/nonexistent/pre.sh"
+[[services]]
+name = "c"
+command = "/bin/sleep 10"
+[[services]]
+name = "d"
+command = "/etc"
+"#
+        ),
+        vec![
+            "F:3: service \"a\": key \"command\": program \"/nonexistent/prog\" does not exist",
+            "F:6: service \"b\": key \"command\": program \"no-such-program-xyz\" not found on PATH \"/usr/bin:/bin\"",
+            "F:7: service \"b\": key \"pre_script\": program \"/nonexistent/pre.sh\" does not exist",
+            "F:10: service \"c\": key \"command\": program \"/bin/sleep 10\" does not exist",
+            "F:13: service \"d\": key \"command\": program \"/etc\" is not an executable file",
+        ]
+    );
+    assert_eq!(
+        errs("[[services]]\nname = \"a\"\ncommand = \"sleep 10\"\n"),
+        vec![
+            "F:3: service \"a\": key \"command\": program \"sleep 10\" not found on PATH \"/usr/bin:/bin\" (a string command is one program path, run without a shell; use an array for arguments)"
+        ]
+    );
+}
+
+#[test]
+fn undefined_variables_and_env_file_problems() {
+    let s = Scratch::new();
+    s.write("bad.env", "GOOD=1\nno equals here\n");
+    let path = s.write(
+        "p.toml",
+        r#"[[services]]
+name = "a"
+command = "/bin/sleep"
+args = ["${UNDEFINED_THING}"]
+env = { X = "${ALSO_UNDEFINED}" }
+[[services]]
+name = "b"
+command = "true"
+env_file = "bad.env"
+[[services]]
+name = "c"
+command = "true"
+env_file = "missing.env"
+"#,
+    );
+    let e = load(std::slice::from_ref(&path), &s.ctx(&[])).expect_err("errors");
+    let text = render(&e)
+        .replace(&path.display().to_string(), "F")
+        .replace(&s.dir.display().to_string(), "D");
+    assert_eq!(
+        text,
+        "\
+F:4: service \"a\": key \"args\": undefined variable ${UNDEFINED_THING} (set it, or give a default: ${UNDEFINED_THING:-value})
+F:5: service \"a\": key \"env\": undefined variable ${ALSO_UNDEFINED} (set it, or give a default: ${ALSO_UNDEFINED:-value})
+F:9: service \"b\": key \"env_file\": env_file D/bad.env: line 2: expected KEY=VALUE
+F:13: service \"c\": key \"env_file\": cannot read D/missing.env: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn selection_errors_name_the_variable() {
+    assert_eq!(
+        errs_with(
+            "[[services]]\nname = \"web\"\ncommand = \"true\"\n",
+            &[
+                ("PIDONE_ONLY_SERVICES", "wbe"),
+                ("PIDONE_ENABLE_WEB", "maybe")
+            ]
+        ),
+        vec![
+            "environment variable PIDONE_ENABLE_WEB: \"maybe\" is not a boolean (use 1/true/yes/on/y or 0/false/no/off/n)",
+            "environment variable PIDONE_ONLY_SERVICES: unknown service \"wbe\" (did you mean \"web\"?)",
+        ]
+    );
+}
+
+#[test]
+fn only_services_can_leave_a_dependency_disabled() {
+    assert_eq!(
+        errs_with(
+            "[[services]]\nname = \"db\"\ncommand = \"true\"\n[[services]]\nname = \"web\"\ncommand = \"true\"\ndepends_on = \"db\"\n",
+            &[("GO_OVERLAY_ONLY_SERVICES", "web")]
+        ),
+        vec!["F:7: service \"web\": key \"depends_on\": depends on disabled service \"db\""]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_in_file_order() {
+    let e = errs(
+        r#"[[services]]
+name = "web"
+command = "true"
+depends_on = "dbb"
+restart = "always"
+stop_timeout = "forever"
+colour = "red"
+
+[[services]]
+name = "db"
+command = "/missing"
+"#,
+    );
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert!(e[0].starts_with("F:4:"));
+    assert!(e[1].starts_with("F:6:"));
+    assert!(e[2].starts_with("F:7:"));
+    assert!(e[3].starts_with("F:11:"));
+}
+
+#[test]
+fn a_syntax_error_in_one_file_does_not_flood_the_others() {
+    let s = Scratch::new();
+    let a = s.write(
+        "a.toml",
+        "[[services]]\nname = \"db\"\ncommand = \"true\"\nx = \n",
+    );
+    let b = s.write(
+        "b.toml",
+        "[[services]]\nname = \"web\"\ncommand = \"true\"\ndepends_on = \"db\"\nbogus = 1\n",
+    );
+    let e = load(&[a, b], &s.ctx(&[])).expect_err("errors");
+    assert_eq!(e.len(), 2, "{}", render(&e));
+    assert!(matches!(e[0].kind, ErrorKind::Syntax { .. }));
+    assert!(matches!(e[1].kind, ErrorKind::UnknownKey { .. }));
+}
+
+#[test]
+fn timeouts_set_in_two_files_conflict() {
+    let s = Scratch::new();
+    let a = s.write("a.toml", "[timeouts]\nglobal_shutdown_timeout = 5\n");
+    let b = s.write("b.toml", "\n[timeouts]\nglobal_shutdown_timeout = 6\n");
+    let e = load(&[a.clone(), b.clone()], &s.ctx(&[])).expect_err("conflict");
+    assert_eq!(
+        render(&e),
+        format!(
+            "{}:3: key \"timeouts.global_shutdown_timeout\": already set at {}:2",
+            b.display(),
+            a.display()
+        )
+    );
+}
+
+#[test]
+fn unreadable_file_is_an_error() {
+    let s = Scratch::new();
+    let missing = s.dir.join("nope.toml");
+    let e = load(&[missing], &s.ctx(&[])).expect_err("missing");
+    assert!(matches!(e[0].kind, ErrorKind::Read { .. }));
+}
+
+// ---- sources ----
+
+#[test]
+fn sources_from_the_command_line_files_and_directories() {
+    let s = Scratch::new();
+    let file = s.write("one.toml", "");
+    s.write("dir/b.toml", "");
+    s.write("dir/a.toml", "");
+    s.write("dir/.hidden.toml", "");
+    s.write("dir/notes.txt", "");
+    let got =
+        resolve_sources(&[file.clone(), s.dir.join("dir")], &Env::new(), &s.dir).expect("readable");
+    assert_eq!(
+        got,
+        vec![file, s.dir.join("dir/a.toml"), s.dir.join("dir/b.toml")]
+    );
+}
+
+#[test]
+fn explicit_sources_must_exist_and_hold_files() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.dir.join("empty")).expect("mkdir");
+    let e = resolve_sources(
+        &[s.dir.join("missing.toml"), s.dir.join("empty")],
+        &Env::new(),
+        &s.dir,
+    )
+    .expect_err("bad sources");
+    assert_eq!(e.len(), 2);
+}
+
+#[test]
+fn sources_from_the_environment_variable() {
+    let s = Scratch::new();
+    let file = s.write("custom.toml", "");
+    s.write("etc/pidone.toml", "");
+    let env: Env = [("PIDONE_CONFIG".to_owned(), file.display().to_string())]
+        .into_iter()
+        .collect();
+    assert_eq!(resolve_sources(&[], &env, &s.dir), Ok(vec![file.clone()]));
+    // The command line wins over the variable.
+    let other = s.write("other.toml", "");
+    assert_eq!(
+        resolve_sources(std::slice::from_ref(&other), &env, &s.dir),
+        Ok(vec![other])
+    );
+}
+
+#[test]
+fn default_sources_under_root() {
+    let s = Scratch::new();
+    assert_eq!(resolve_sources(&[], &Env::new(), &s.dir), Ok(vec![]));
+    let legacy = s.write("services.toml", "");
+    assert_eq!(resolve_sources(&[], &Env::new(), &s.dir), Ok(vec![legacy]));
+    let d = s.write("etc/pidone.d/10-x.toml", "");
+    assert_eq!(
+        resolve_sources(&[], &Env::new(), &s.dir),
+        Ok(vec![d.clone()])
+    );
+    let main = s.write("etc/pidone.toml", "");
+    assert_eq!(resolve_sources(&[], &Env::new(), &s.dir), Ok(vec![main, d]));
+}
+
+#[test]
+fn services_may_be_split_across_files() {
+    let s = Scratch::new();
+    let a = s.write(
+        "a.toml",
+        "[[services]]\nname = \"web\"\ncommand = \"true\"\ndepends_on = \"db\"\n",
+    );
+    let b = s.write("b.toml", "[timeouts]\nglobal_shutdown_timeout = 9\n[[services]]\nname = \"db\"\ncommand = \"true\"\n");
+    let c = load(&[a.clone(), b.clone()], &s.ctx(&[])).unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert_eq!(names(&c), vec!["db", "web"]);
+    assert_eq!(get(&c, "db").file, b);
+    assert_eq!(get(&c, "web").file, a);
+    assert_eq!(c.timeouts.global_shutdown, Duration::from_secs(9));
+}
+
+#[test]
+fn shipped_examples_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return;
+    };
+    let ctx = LoadContext {
+        env: [("PATH".to_owned(), DEFAULT_PATH.to_owned())]
+            .into_iter()
+            .collect(),
+        euid: 0,
+        root: PathBuf::from("/"),
+    };
+    let mut checked = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = load(std::slice::from_ref(&path), &ctx) {
+                panic!("{}: {}", path.display(), render(&e));
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 2,
+        "expected the shipped examples in {}",
+        root.display()
+    );
+}

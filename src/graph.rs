@@ -1,0 +1,256 @@
+//! The dependency graph: services as indices, a stable start order, cycles as paths.
+//!
+//! Names are turned into [`ServiceId`]s once, by the config loader; from then on everything
+//! refers to services by index. An edge `a → b` in `deps[a]` means "a starts after b" (a
+//! `depends_on` or an `after`). The functions here are pure and never panic: an out-of-range
+//! edge is ignored rather than trusted.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// A service's index. In a loaded [`crate::config::Config`] it is the position in
+/// `Config::services`, which is also the start order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceId(pub usize);
+
+impl ServiceId {
+    /// The index into the services vector.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Orders services so that each comes after everything in its `deps`.
+///
+/// Among services whose dependencies are all placed, the lowest index goes first, so
+/// independent services keep their file order and the result is deterministic (Kahn's
+/// algorithm with a min-heap). Fails with every cycle found, each as a path (see
+/// [`find_cycles`]).
+pub fn start_order(deps: &[Vec<ServiceId>]) -> Result<Vec<ServiceId>, Vec<Vec<ServiceId>>> {
+    let n = deps.len();
+    let mut waiting_on = vec![0usize; n];
+    let dependents = dependents(deps);
+    for (i, ds) in deps.iter().enumerate() {
+        waiting_on[i] = unique_valid(ds, n).len();
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..n)
+        .filter(|&i| waiting_on[i] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(ServiceId(i));
+        for d in &dependents[i] {
+            let count = &mut waiting_on[d.0];
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                ready.push(Reverse(d.0));
+            }
+        }
+    }
+    if order.len() == n {
+        Ok(order)
+    } else {
+        Err(find_cycles(deps))
+    }
+}
+
+/// For each service, the services that list it in their `deps`, in index order, without
+/// duplicates. This is the graph walked when a service fails (its dependents fail too) and at
+/// shutdown (a service stops only after all of these have stopped).
+pub fn dependents(deps: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
+    let n = deps.len();
+    let mut out = vec![Vec::new(); n];
+    for (i, ds) in deps.iter().enumerate() {
+        for d in unique_valid(ds, n) {
+            out[d].push(ServiceId(i));
+        }
+    }
+    out
+}
+
+/// Finds dependency cycles, each as a path that starts and ends with the same service
+/// (`[a, b, c, a]` for `a -> b -> c -> a`), rotated to start at its lowest index.
+///
+/// Every service on some cycle appears in at least one reported path; a cycle is not reported
+/// twice. The walk is iterative, so a long chain cannot overflow the stack.
+pub fn find_cycles(deps: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnStack,
+        Done,
+    }
+    let n = deps.len();
+    let mut mark = vec![Mark::New; n];
+    let mut cycles: Vec<Vec<ServiceId>> = Vec::new();
+    for root in 0..n {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // Each frame is a service and how many of its edges have been followed.
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        mark[root] = Mark::OnStack;
+        while let Some(frame) = stack.last_mut() {
+            let (node, next) = *frame;
+            let Some(&ServiceId(to)) = deps[node].get(next) else {
+                mark[node] = Mark::Done;
+                stack.pop();
+                continue;
+            };
+            frame.1 += 1;
+            if to >= n {
+                continue;
+            }
+            match mark[to] {
+                Mark::New => {
+                    mark[to] = Mark::OnStack;
+                    stack.push((to, 0));
+                }
+                Mark::OnStack => {
+                    let start = stack.iter().position(|&(s, _)| s == to).unwrap_or(0);
+                    let path: Vec<usize> = stack[start..].iter().map(|&(s, _)| s).collect();
+                    let cycle = rotate_to_lowest(&path);
+                    if !cycles.contains(&cycle) {
+                        cycles.push(cycle);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+    cycles
+}
+
+/// Renders a cycle path as `a -> b -> a`, naming services with `name`.
+pub fn format_cycle<'a>(cycle: &[ServiceId], name: impl Fn(ServiceId) -> &'a str) -> String {
+    cycle
+        .iter()
+        .map(|&id| name(id))
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+/// Turns `[b, c, a]` (a cycle without its closing element) into `[a, b, c, a]`.
+fn rotate_to_lowest(path: &[usize]) -> Vec<ServiceId> {
+    let lowest = path
+        .iter()
+        .enumerate()
+        .min_by_key(|&(_, &s)| s)
+        .map_or(0, |(i, _)| i);
+    let mut out: Vec<ServiceId> = path[lowest..]
+        .iter()
+        .chain(&path[..lowest])
+        .map(|&s| ServiceId(s))
+        .collect();
+    if let Some(&first) = out.first() {
+        out.push(first);
+    }
+    out
+}
+
+/// The in-range targets of `ds`, each once, so a duplicated edge cannot skew the counts.
+fn unique_valid(ds: &[ServiceId], n: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::with_capacity(ds.len());
+    for d in ds {
+        if d.0 < n && !out.contains(&d.0) {
+            out.push(d.0);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[usize]) -> Vec<ServiceId> {
+        v.iter().map(|&i| ServiceId(i)).collect()
+    }
+
+    fn graph(edges: &[&[usize]]) -> Vec<Vec<ServiceId>> {
+        edges.iter().map(|e| ids(e)).collect()
+    }
+
+    #[test]
+    fn independent_services_keep_file_order() {
+        assert_eq!(start_order(&graph(&[&[], &[], &[]])), Ok(ids(&[0, 1, 2])));
+    }
+
+    #[test]
+    fn dependencies_come_first_and_the_rest_stays_stable() {
+        // 0 web -> 1 db; 2 cache; 3 worker -> 2 cache, 1 db
+        let g = graph(&[&[1], &[], &[], &[2, 1]]);
+        assert_eq!(start_order(&g), Ok(ids(&[1, 0, 2, 3])));
+    }
+
+    #[test]
+    fn a_diamond_is_ordered() {
+        // 0 top -> 1, 2; 1 -> 3; 2 -> 3; 3 base
+        let g = graph(&[&[1, 2], &[3], &[3], &[]]);
+        assert_eq!(start_order(&g), Ok(ids(&[3, 1, 2, 0])));
+    }
+
+    #[test]
+    fn duplicate_and_out_of_range_edges_are_harmless() {
+        let g = graph(&[&[1, 1, 9], &[]]);
+        assert_eq!(start_order(&g), Ok(ids(&[1, 0])));
+        assert_eq!(dependents(&g), vec![vec![], ids(&[0])]);
+    }
+
+    #[test]
+    fn a_cycle_is_reported_as_a_path_from_its_lowest_member() {
+        // 0 a -> 1 b -> 2 c -> 0 a, 3 d -> 0 a (not on the cycle)
+        let g = graph(&[&[1], &[2], &[0], &[0]]);
+        assert_eq!(start_order(&g), Err(vec![ids(&[0, 1, 2, 0])]));
+        let names = ["a", "b", "c", "d"];
+        let cycles = find_cycles(&g);
+        assert_eq!(
+            format_cycle(&cycles[0], |id| names[id.0]),
+            "a -> b -> c -> a"
+        );
+    }
+
+    #[test]
+    fn a_cycle_entered_from_the_middle_still_starts_at_its_lowest_member() {
+        // 0 d -> 2; 1 a -> 3; 2 b -> 3; 3 c -> 2
+        let g = graph(&[&[2], &[3], &[3], &[2]]);
+        assert_eq!(find_cycles(&g), vec![ids(&[2, 3, 2])]);
+    }
+
+    #[test]
+    fn a_self_dependency_is_a_cycle() {
+        assert_eq!(find_cycles(&graph(&[&[0]])), vec![ids(&[0, 0])]);
+    }
+
+    #[test]
+    fn two_separate_cycles_are_both_reported() {
+        let g = graph(&[&[1], &[0], &[3], &[2]]);
+        assert_eq!(find_cycles(&g), vec![ids(&[0, 1, 0]), ids(&[2, 3, 2])]);
+    }
+
+    #[test]
+    fn dependents_lists_reverse_edges() {
+        let g = graph(&[&[1], &[], &[1, 0]]);
+        assert_eq!(dependents(&g), vec![ids(&[2]), ids(&[0, 2]), vec![]]);
+    }
+
+    #[test]
+    fn a_long_chain_does_not_overflow_the_stack() {
+        let n = 100_000;
+        let g: Vec<Vec<ServiceId>> = (0..n)
+            .map(|i| {
+                if i + 1 < n {
+                    vec![ServiceId(i + 1)]
+                } else {
+                    vec![]
+                }
+            })
+            .collect();
+        let order = start_order(&g).expect("acyclic");
+        assert_eq!(order.first(), Some(&ServiceId(n - 1)));
+        let mut cyclic = g;
+        cyclic[n - 1].push(ServiceId(0));
+        assert_eq!(find_cycles(&cyclic)[0].len(), n + 1);
+    }
+}
