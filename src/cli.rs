@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What the user asked for on the command line.
@@ -17,12 +18,17 @@ pub struct Args {
     pub grace: Duration,
     /// Log verbosity added by `-v` (1 = debug, 2 = trace).
     pub verbose: u8,
+    /// Configuration files or directories (`--config`, repeatable).
+    pub config: Vec<PathBuf>,
 }
 
 /// What the command line resolves to.
 #[derive(Debug, PartialEq)]
 pub enum Command {
+    /// Run the program and/or the configured services.
     Run(Args),
+    /// Check the configuration offline and print the start order (`pidone validate`).
+    Validate(Args),
     Help,
     Version,
 }
@@ -76,7 +82,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         grace: DEFAULT_GRACE,
         ..Args::default()
     };
-    while let Some(arg) = parser.next()? {
+    let mut validate = false;
+    // `--` forces what follows to be the PROGRAM, even a word like `validate`.
+    let mut after_dash = false;
+    loop {
+        if let Some(raw) = parser.try_raw_args() {
+            after_dash |= raw.peek().is_some_and(|a| a == "--");
+        }
+        let Some(arg) = parser.next()? else { break };
         match arg {
             Short('g') | Long("group") => out.group = true,
             Long("map-exit") => {
@@ -95,9 +108,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                 out.grace =
                     parse_duration(&value).map_err(|why| UsageError(format!("--grace: {why}")))?;
             }
+            Long("config") | Short('c') => out.config.push(parser.value()?.into()),
             Short('v') | Long("verbose") => out.verbose = out.verbose.saturating_add(1),
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
+            Value(word)
+                if out.program.is_empty() && !validate && !after_dash && word == "validate" =>
+            {
+                validate = true;
+            }
+            Value(_) if validate => {
+                return Err(UsageError("validate takes no PROGRAM".to_string()));
+            }
             Value(program) => {
                 out.program.push(program);
                 out.program.extend(parser.raw_args()?);
@@ -105,35 +127,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             _ => return Err(arg.unexpected().into()),
         }
     }
-    if out.program.is_empty() {
-        return Err(UsageError("missing PROGRAM".to_string()));
+    if validate {
+        return Ok(Command::Validate(out));
     }
     Ok(Command::Run(out))
 }
 
-/// Parses a duration: a non-negative number with a unit `ms`, `s`, `m` or `h`; a bare number is
-/// seconds. Fractions are allowed (`1.5s`).
+/// Parses a duration as the configuration does (`500ms`, `10s`, `2m`, `1h30m`), plus a bare
+/// number of seconds as tini users write it.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "'{text}': unknown unit '{other}' (use ms, s, m or h)"
-            ));
-        }
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (like 500ms, 10s, 2m)"))?;
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("'{text}' is out of range"))
+    if let Ok(secs) = text.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    crate::config::parse_duration(text)
+        .ok_or_else(|| format!("'{text}' is not a duration (like 500ms, 10s, 2m)"))
 }
 
 #[cfg(test)]
@@ -155,6 +162,18 @@ mod tests {
     }
 
     #[test]
+    fn validate_is_a_subcommand_unless_after_double_dash() {
+        assert!(matches!(
+            run(&["validate", "--config", "x.toml"]),
+            Ok(Command::Validate(_))
+        ));
+        let Ok(Command::Run(args)) = run(&["--", "validate"]) else {
+            panic!("expected a run");
+        };
+        assert_eq!(args.program, ["validate"]);
+    }
+
+    #[test]
     fn double_dash_forces_program() {
         let Ok(Command::Run(args)) = run(&["--map-exit", "143", "--", "-weird"]) else {
             panic!("expected a run");
@@ -165,7 +184,7 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        assert!(run(&[]).is_err());
+        assert!(run(&["validate", "sh"]).is_err());
         assert!(run(&["--bogus", "sh"]).is_err());
         assert!(run(&["--map-exit", "300", "sh"]).is_err());
         assert!(run(&["--grace", "5 parsecs", "sh"]).is_err());
@@ -177,7 +196,7 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("3 days").is_err());

@@ -4,12 +4,18 @@
 //! everything else lives in the modules below, one concern per file.
 
 pub mod cli;
+pub mod config;
+pub mod envfile;
+pub mod graph;
+pub mod output;
 pub mod procfs;
 pub mod reap;
+pub mod service;
 pub mod signals;
 pub mod spawn;
 pub mod supervisor;
 pub mod sys;
+pub mod users;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -26,7 +32,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return 2;
         }
     };
-    let args = match command {
+    let (args, validate) = match command {
         cli::Command::Help => {
             print!("{}", cli::HELP);
             return 0;
@@ -35,21 +41,69 @@ pub fn run(args: Vec<OsString>) -> i32 {
             println!("pidone {}", env!("CARGO_PKG_VERSION"));
             return 0;
         }
-        cli::Command::Run(args) => args,
+        cli::Command::Run(args) => (args, false),
+        cli::Command::Validate(args) => (args, true),
     };
     init_logging(args.verbose);
+    let config = match load_config(&args.config) {
+        Ok(config) => config,
+        Err(errors) => {
+            for err in &errors {
+                eprintln!("pidone: {err}");
+            }
+            eprintln!(
+                "pidone: configuration refused ({} problem(s)); nothing was started",
+                errors.len()
+            );
+            return 2;
+        }
+    };
+    if validate {
+        return match config {
+            Some(config) => {
+                print!("{}", config::describe(&config));
+                0
+            }
+            None => {
+                eprintln!(
+                    "pidone: no configuration found (--config, $PIDONE_CONFIG, /etc/pidone.toml, /services.toml)"
+                );
+                2
+            }
+        };
+    }
+    if config.is_none() && args.program.is_empty() {
+        eprintln!(
+            "pidone: missing PROGRAM, and no configuration found\n{}\ntry 'pidone --help' for more.",
+            cli::USAGE
+        );
+        return 2;
+    }
     let options = supervisor::Options {
         group: args.group,
         grace: args.grace,
         map_exit: args.map_exit,
     };
-    match supervisor::Supervisor::new(options) {
-        Ok(supervisor) => supervisor.run(&args.program),
+    let program = (!args.program.is_empty()).then_some(args.program);
+    match supervisor::Supervisor::new(options, config) {
+        Ok(supervisor) => supervisor.run(program),
         Err(err) => {
             log::error!("cannot start: {err}");
             1
         }
     }
+}
+
+/// Finds and loads the configuration: `None` when there is none (single-program mode).
+fn load_config(
+    cli: &[std::path::PathBuf],
+) -> Result<Option<config::Config>, Vec<config::ConfigError>> {
+    let ctx = config::LoadContext::from_process();
+    let sources = config::resolve_sources(cli, &ctx.env, &ctx.root)?;
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    config::load(&sources, &ctx).map(Some)
 }
 
 /// pidone's own messages go to stderr as `pidone: ...`; quiet (warnings and errors) unless
@@ -78,7 +132,3 @@ fn init_logging(verbose: u8) {
     // Fails only when a logger is already installed, which cannot happen: run is called once.
     let _ = builder.try_init();
 }
-pub mod config;
-pub mod envfile;
-pub mod graph;
-pub mod users;

@@ -10,12 +10,14 @@ use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, kill_process, kill_process_group, pidfd_open};
 
 use crate::sys::{self, SavedSignals};
+use crate::users::Credentials;
 
 /// A running child: its pid and, where the kernel supports it, a pidfd that can be polled for its
 /// exit and signalled without any risk of hitting a recycled pid.
@@ -54,7 +56,7 @@ impl Child {
 }
 
 /// Starts `argv` as a child in a new process group led by itself, made the terminal's foreground
-/// group when `stdin` is a terminal, with the signal state `saved`.
+/// group when `stdin` is a terminal, with the signal state `saved`: the main program.
 pub fn spawn(argv: &[OsString], saved: &SavedSignals) -> io::Result<Child> {
     let (program, args) = argv.split_first().ok_or(Errno::INVAL)?;
     let mut cmd = Command::new(program);
@@ -76,6 +78,52 @@ pub fn spawn(argv: &[OsString], saved: &SavedSignals) -> io::Result<Child> {
             saved.restore()
         });
     }
+    finish(cmd)
+}
+
+/// How a service's process is started: everything but the signal state, which is always the one
+/// pidone inherited.
+pub struct Launch<'a> {
+    pub argv: &'a [String],
+    /// The complete environment (nothing of pidone's is added).
+    pub env: &'a [(String, String)],
+    pub workdir: Option<&'a Path>,
+    pub user: Option<&'a Credentials>,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+}
+
+/// Starts a service process in a new session (so in its own process group, without a controlling
+/// terminal), stdin from /dev/null, with the given user, environment and working directory.
+pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
+    let (program, args) = launch.argv.split_first().ok_or(Errno::INVAL)?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(launch.stdout)
+        .stderr(launch.stderr);
+    if let Some(dir) = launch.workdir {
+        cmd.current_dir(dir);
+    }
+    let saved = saved.clone();
+    let user = launch.user.cloned();
+    // SAFETY: as in `spawn`: only raw system calls (setsid, setgroups, setgid, setuid, sigaction,
+    // sigprocmask) on memory allocated before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::setsid()?;
+            if let Some(user) = &user {
+                sys::set_credentials(user.uid, user.gid, &user.groups)?;
+            }
+            saved.restore()
+        });
+    }
+    finish(cmd)
+}
+
+fn finish(mut cmd: Command) -> io::Result<Child> {
     let child = cmd.spawn()?;
     let pid = Pid::from_child(&child);
     // Dropping std's handle neither waits nor kills: pidone's reaper owns the pid from now on.

@@ -1,30 +1,40 @@
-//! The main loop: one `poll()` over the signal self-pipe and the children's pidfds, with the
-//! earliest deadline as its timeout. Each turn drains signals, reaps, fires what is due, and checks
-//! whether pidone is done. Nothing wakes pidone up when nothing is due.
+//! The main loop: one `poll()` over the signal self-pipe, the children's pidfds, the services'
+//! output pipes and (when output is queued) pidone's own stdout/stderr, with the earliest deadline
+//! as its timeout. Each turn: poll → drain signals → move output → reap → settle. Nothing wakes
+//! pidone up when nothing is due.
 //!
-//! In single-program mode the life of pidone has three phases:
-//! - **Running**: the main program runs; signals are forwarded to it; orphans are reaped.
-//! - **Draining**: the main program has ended; everything else still running that pidone reaps
-//!   (its process group, orphans) got `SIGTERM`; pidone waits for them until the grace deadline.
-//! - **Killing**: the grace period is over (or a second TERM/INT came): `SIGKILL` to whatever is
-//!   left, repeated for late orphans, until pidone has no child at all.
+//! The supervisor owns the services (in start order, [`ServiceId`] = index) and the optional main
+//! program. [`Supervisor::settle`] applies everything that follows from the current state, until
+//! nothing changes: starts services whose dependencies are up, fails those whose dependencies
+//! failed, fires due deadlines, starts the main program once every service is up, and during a
+//! shutdown stops each service once everything that depends on it is down.
+//!
+//! Once every service and the main program are down, pidone stops what is left (orphans, the main
+//! program's group): **Draining** sends SIGTERM and waits for the grace period, **Killing** sends
+//! SIGKILL, repeated for late orphans, until pidone has no child at all. Then it exits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
+use std::fs::OpenOptions;
 use std::io;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
+use crate::config::{Config, LogMode, ServiceSpec, Timeouts};
+use crate::graph::ServiceId;
+use crate::output::{Output, ReadOutcome, Source, Stream};
 use crate::procfs;
 use crate::reap::{self, Children, Exit};
+use crate::service::{Action, Event, Policy, Service, State, Step};
 use crate::signals::{self, Signals};
-use crate::spawn::{self, Child};
+use crate::spawn::{self, Child, Launch};
 use crate::sys;
 
-/// How single-program mode behaves: the knobs of the command line.
+/// The knobs of the command line.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Forward signals to the whole process group of the main program.
@@ -35,91 +45,211 @@ pub struct Options {
     pub map_exit: Vec<i32>,
 }
 
+/// One supervised service: its configuration, its state, its process.
+struct Svc {
+    spec: ServiceSpec,
+    policy: Policy,
+    rt: Service,
+    child: Option<Child>,
+    /// When the post_script is due (post_script_timeout after the service came up).
+    post_at: Option<Instant>,
+}
+
+/// Who a reaped pid belonged to.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Service(ServiceId, Step),
+    PostScript(ServiceId),
+}
+
+/// The end of pidone's life, once asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// Services run and restart.
     Running,
+    /// Stopping services in reverse dependency order; SIGKILL to all at `cap`.
+    Stopping { cap: Instant },
+    /// Everything configured is down: SIGTERM to what is left, SIGKILL at `kill_at`.
     Draining { kill_at: Instant },
+    /// SIGKILL sent to what is left; exit when nothing is left, or at `give_up_at`.
     Killing { give_up_at: Instant },
 }
 
-/// pidone as the init of one program.
+/// What poll found ready, by position in the poll set.
+#[derive(Debug, Clone, Copy)]
+enum Ready {
+    Signals,
+    Pidfd,
+    Source(usize),
+    Sink(Stream),
+}
+
+/// pidone as init and supervisor.
 pub struct Supervisor {
     signals: Signals,
     options: Options,
     /// True when pidone is PID 1 of its namespace; else it is a child subreaper.
     pid1: bool,
+    /// True when a configuration was loaded (even with no service): TERM then means shutdown.
+    services_mode: bool,
+    svcs: Vec<Svc>,
+    /// For each service, the services that depend on it or are ordered after it.
+    dependents: Vec<Vec<ServiceId>>,
+    global_shutdown: Duration,
+    post_script_timeout: Duration,
+    output: Output,
+    sources: Vec<Source>,
+    procs: HashMap<Pid, Owner>,
+    main_argv: Option<Vec<OsString>>,
     main: Option<Child>,
     /// The main program's process group (its pid), signalled with the stragglers.
     main_group: Option<Pid>,
     main_exit: Option<Exit>,
+    /// The exit status a required service's failure imposes.
+    required_failure: Option<i32>,
     phase: Phase,
     /// Stragglers already sent SIGTERM (subreaper mode), so a rescan does not repeat it.
     termed: HashSet<Pid>,
-    /// Orphans reaped so far (not the main program).
+    /// The earliest deadline found by the last settle.
+    wake: Option<Instant>,
+    /// Orphans reaped so far.
     orphans_reaped: u64,
 }
 
 impl Supervisor {
-    /// Takes over signals and, when pidone is not PID 1, registers as child subreaper. Start-up
-    /// errors here are fatal: nothing runs yet.
-    pub fn new(options: Options) -> io::Result<Supervisor> {
+    /// Takes over signals and, when pidone is not PID 1, registers as child subreaper. Errors here
+    /// are fatal: nothing runs yet.
+    pub fn new(options: Options, config: Option<Config>) -> io::Result<Supervisor> {
         let signals = Signals::install()?;
         let pid1 = rustix::process::getpid().is_init();
         if !pid1 {
             rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
-            log::debug!("not PID 1: registered as child subreaper, orphans of the child come here");
+            log::debug!("not PID 1: registered as child subreaper, orphans come here");
         }
+        let now = Instant::now();
+        let services_mode = config.is_some();
+        let config = config.unwrap_or(Config {
+            timeouts: Timeouts::default(),
+            services: Vec::new(),
+        });
+        let dependents = config.dependents();
+        let width = config
+            .services
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0);
+        let svcs = config
+            .services
+            .into_iter()
+            .map(|spec| {
+                let policy = Policy {
+                    kind: spec.kind,
+                    restart: spec.restart,
+                    success_exit_codes: spec.success_exit_codes.clone(),
+                    restart_delay: spec.restart_delay,
+                    restart_delay_max: spec.restart_delay_max,
+                    max_restarts: spec.max_restarts,
+                    stop_signal: spec.stop_signal,
+                    stop_timeout: spec.stop_timeout,
+                    has_pre_script: spec.pre_script.is_some(),
+                };
+                let rt = Service::new(spec.enabled, &policy, now);
+                Svc {
+                    spec,
+                    policy,
+                    rt,
+                    child: None,
+                    post_at: None,
+                }
+            })
+            .collect();
         Ok(Supervisor {
             signals,
             options,
             pid1,
+            services_mode,
+            svcs,
+            dependents,
+            global_shutdown: config.timeouts.global_shutdown,
+            post_script_timeout: config.timeouts.post_script,
+            output: Output::new(width),
+            sources: Vec::new(),
+            procs: HashMap::new(),
+            main_argv: None,
             main: None,
             main_group: None,
             main_exit: None,
+            required_failure: None,
             phase: Phase::Running,
             termed: HashSet::new(),
+            wake: None,
             orphans_reaped: 0,
         })
     }
 
-    /// Runs `program` to its end and everything it left behind to theirs; returns pidone's exit
-    /// status.
-    pub fn run(mut self, program: &[OsString]) -> i32 {
-        match spawn::spawn(program, self.signals.saved()) {
+    /// Runs the services and the main program (if any) to their end, then everything they left
+    /// behind to theirs; returns pidone's exit status.
+    pub fn run(mut self, program: Option<Vec<OsString>>) -> i32 {
+        if !self.services_mode {
+            // Single-program mode: exec errors are reported as the shell does (127/126).
+            let Some(argv) = program else { return 2 };
+            if let Err(code) = self.start_main(&argv) {
+                return code;
+            }
+        } else {
+            self.main_argv = program;
+        }
+        loop {
+            self.settle(Instant::now());
+            if let Some(code) = self.finished() {
+                for src in std::mem::take(&mut self.sources) {
+                    self.output.finish(src);
+                }
+                self.output.flush_all();
+                return code;
+            }
+            let ready = self.wait_for_events();
+            self.on_ready(&ready);
+            for sig in self.signals.pending() {
+                self.on_signal(sig);
+            }
+            let mut ended = Vec::new();
+            let children = reap::reap(|pid, exit| ended.push((pid, exit)));
+            let now = Instant::now();
+            for (pid, exit) in ended {
+                self.on_exit(pid, exit, now);
+            }
+            self.on_reaped(children, now);
+        }
+    }
+
+    fn start_main(&mut self, argv: &[OsString]) -> Result<(), i32> {
+        match spawn::spawn(argv, self.signals.saved()) {
             Ok(child) => {
                 log::debug!(
                     "started {:?} as pid {}",
-                    program[0],
+                    argv[0],
                     child.pid.as_raw_nonzero()
                 );
                 self.main_group = Some(child.pid);
                 self.main = Some(child);
+                Ok(())
             }
             Err(err) => {
-                let name = program
+                let name = argv
                     .first()
                     .map(|p| p.to_string_lossy())
                     .unwrap_or_default();
                 log::error!("{name}: {}", spawn::exec_failure_reason(&err));
-                return spawn::exec_failure_code(&err);
-            }
-        }
-        loop {
-            self.wait_for_events();
-            for sig in self.signals.pending() {
-                self.on_signal(sig);
-            }
-            let children = reap::reap(|pid, exit| self.on_exit(pid, exit));
-            self.on_reaped(children, Instant::now());
-            if let Some(code) = self.finished(children) {
-                return code;
+                Err(spawn::exec_failure_code(&err))
             }
         }
     }
 
-    /// Sleeps in poll() until a signal, a child's exit, or the next deadline.
-    fn wait_for_events(&self) {
-        let timeout = self.deadline().map(|at| {
+    /// Sleeps in poll() until a signal, a child's exit, output to move, or the next deadline.
+    fn wait_for_events(&self) -> Vec<Ready> {
+        let timeout = self.wake.map(|at| {
             let left = at.saturating_duration_since(Instant::now());
             Timespec {
                 tv_sec: left.as_secs() as i64,
@@ -128,21 +258,60 @@ impl Supervisor {
         });
         let signal_fd = self.signals.fd();
         let mut fds = vec![PollFd::new(&signal_fd, PollFlags::IN)];
-        if let Some(fd) = self.main.as_ref().and_then(Child::pidfd) {
+        let mut what = vec![Ready::Signals];
+        let pidfds = self
+            .main
+            .iter()
+            .chain(self.svcs.iter().filter_map(|s| s.child.as_ref()));
+        for fd in pidfds.filter_map(Child::pidfd) {
             fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+            what.push(Ready::Pidfd);
+        }
+        // Back-pressure: a stream whose queue is full stops reading its sources until it drains.
+        for (i, src) in self.sources.iter().enumerate() {
+            if !self.output.paused(src.stream()) {
+                fds.push(PollFd::from_borrowed_fd(src.fd(), PollFlags::IN));
+                what.push(Ready::Source(i));
+            }
+        }
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if self.output.wants_write(stream) {
+                fds.push(PollFd::from_borrowed_fd(
+                    self.output.fd(stream),
+                    PollFlags::OUT,
+                ));
+                what.push(Ready::Sink(stream));
+            }
         }
         match poll(&mut fds, timeout.as_ref()) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(err) => log::error!("poll: {err}"),
         }
+        fds.iter()
+            .zip(what)
+            .filter(|(fd, _)| !fd.revents().is_empty())
+            .map(|(_, w)| w)
+            .collect()
     }
 
-    /// The earliest instant at which something is due, if any.
-    fn deadline(&self) -> Option<Instant> {
-        match self.phase {
-            Phase::Running => None,
-            Phase::Draining { kill_at } => Some(kill_at),
-            Phase::Killing { give_up_at } => Some(give_up_at),
+    /// Moves output: reads ready service pipes (dropping those at EOF), writes queued lines.
+    fn on_ready(&mut self, ready: &[Ready]) {
+        let mut closed = Vec::new();
+        for r in ready {
+            match *r {
+                Ready::Source(i) => {
+                    if let Some(src) = self.sources.get_mut(i)
+                        && self.output.read_from(src) == ReadOutcome::Eof
+                    {
+                        closed.push(i);
+                    }
+                }
+                Ready::Sink(stream) => self.output.write_ready(stream),
+                Ready::Signals | Ready::Pidfd => {}
+            }
+        }
+        for i in closed.into_iter().rev() {
+            self.sources.swap_remove(i);
         }
     }
 
@@ -150,8 +319,23 @@ impl Supervisor {
         if sig == libc::SIGCHLD {
             return; // Reaping follows every wakeup anyway.
         }
-        match (&self.main, self.phase) {
-            (Some(main), _) => {
+        let stopping = !matches!(self.phase, Phase::Running);
+        if self.services_mode && (sig == libc::SIGTERM || sig == libc::SIGINT) {
+            if stopping {
+                log::warn!("second {}: killing everything now", signals::name(sig));
+                self.kill_all(Instant::now());
+            } else {
+                log::info!("{}: shutting down", signals::name(sig));
+                self.begin_shutdown(Instant::now());
+            }
+            return;
+        }
+        if self.services_mode && sig == libc::SIGHUP {
+            log::warn!("SIGHUP: configuration reload is not available in this version; ignored");
+            return;
+        }
+        match &self.main {
+            Some(main) => {
                 let sent = if self.options.group {
                     main.signal_group(sig)
                 } else {
@@ -163,56 +347,394 @@ impl Supervisor {
                     Err(err) => log::warn!("forwarding {}: {err}", signals::name(sig)),
                 }
             }
-            (None, Phase::Draining { .. }) if sig == libc::SIGTERM || sig == libc::SIGINT => {
+            None if stopping && (sig == libc::SIGTERM || sig == libc::SIGINT) => {
                 log::debug!(
-                    "{} while draining: killing what is left",
+                    "{} while stopping: killing what is left",
                     signals::name(sig)
                 );
-                self.kill_stragglers(Instant::now());
+                self.kill_all(Instant::now());
             }
-            (None, _) => log::debug!("ignored {}: the child is gone", signals::name(sig)),
+            None => log::debug!(
+                "ignored {}: no program to forward it to",
+                signals::name(sig)
+            ),
         }
     }
 
-    fn on_exit(&mut self, pid: Pid, exit: Exit) {
+    fn on_exit(&mut self, pid: Pid, exit: Exit, now: Instant) {
         if self.main.as_ref().is_some_and(|m| m.pid == pid) {
-            log::debug!("child {} ended: {exit}", pid.as_raw_nonzero());
+            log::debug!("main program {} ended: {exit}", pid.as_raw_nonzero());
             self.main = None;
             self.main_exit = Some(exit);
-        } else {
-            self.orphans_reaped += 1;
-            log::trace!("reaped orphan {}: {exit}", pid.as_raw_nonzero());
-        }
-    }
-
-    /// After a reap: enter Draining when the main program is gone, and keep signalling orphans
-    /// that appeared since (their parent died).
-    fn on_reaped(&mut self, children: Children, now: Instant) {
-        if self.main.is_some() || children == Children::None {
+            self.begin_shutdown(now);
             return;
         }
-        match self.phase {
-            Phase::Running => {
-                log::debug!("stopping what the child left behind");
-                self.phase = Phase::Draining {
-                    kill_at: now + self.options.grace,
-                };
-                self.signal_stragglers(libc::SIGTERM);
+        match self.procs.remove(&pid) {
+            Some(Owner::Service(id, step)) => {
+                let svc = &mut self.svcs[id.0];
+                svc.child = None;
+                // Nothing the service spawned survives it: its session's group goes too.
+                kill_group(pid, libc::SIGKILL);
+                let name = &svc.spec.name;
+                log::debug!(
+                    "{name}: {} {} ended: {exit}",
+                    step_name(step),
+                    pid.as_raw_nonzero()
+                );
+                self.apply(id, Event::Exited(step, exit), now);
             }
-            Phase::Draining { kill_at } if now >= kill_at => self.kill_stragglers(now),
-            Phase::Draining { .. } => self.signal_stragglers(libc::SIGTERM),
-            Phase::Killing { .. } => self.signal_stragglers(libc::SIGKILL),
+            Some(Owner::PostScript(id)) => {
+                kill_group(pid, libc::SIGKILL);
+                let name = &self.svcs[id.0].spec.name;
+                if exit == Exit::Code(0) {
+                    log::debug!("{name}: post_script done");
+                } else {
+                    log::warn!("{name}: post_script failed: {exit}");
+                }
+            }
+            None => {
+                self.orphans_reaped += 1;
+                log::trace!("reaped orphan {}: {exit}", pid.as_raw_nonzero());
+            }
         }
     }
 
-    fn kill_stragglers(&mut self, now: Instant) {
-        if !matches!(self.phase, Phase::Killing { .. }) {
-            log::debug!("grace period over: SIGKILL to what is left");
+    /// Feeds `event` to service `id` and carries out the action it returns.
+    fn apply(&mut self, id: ServiceId, event: Event, now: Instant) {
+        let svc = &mut self.svcs[id.0];
+        let before = svc.rt.state;
+        let action = svc.rt.handle(&svc.policy, event, now);
+        let after = svc.rt.state;
+        if before != after {
+            let reason = &svc.rt.reason;
+            let sep = if reason.is_empty() { "" } else { ": " };
+            log::info!(
+                "{}: {} -> {}{sep}{reason}",
+                svc.spec.name,
+                before.as_str(),
+                after.as_str()
+            );
+            if after == State::Running && svc.spec.post_script.is_some() {
+                svc.post_at = Some(now + self.post_script_timeout);
+            }
+            if after == State::Failed && svc.spec.required && self.required_failure.is_none() {
+                let code = match svc.rt.last_exit {
+                    Some(exit) if exit != Exit::Code(0) => exit.code(),
+                    _ => 1,
+                };
+                log::error!("required service {} failed: shutting down", svc.spec.name);
+                self.required_failure = Some(code);
+                self.begin_shutdown(now);
+            }
+        }
+        match action {
+            Action::Nothing => {}
+            Action::Spawn(step) => self.spawn_step(id, step, now),
+            Action::Signal(sig) => {
+                if let Some(child) = &self.svcs[id.0].child {
+                    kill_group(child.pid, sig);
+                }
+            }
+        }
+    }
+
+    /// Starts a service's pre_script or main process and reports the outcome to its state machine.
+    fn spawn_step(&mut self, id: ServiceId, step: Step, now: Instant) {
+        let spec = &self.svcs[id.0].spec;
+        let argv = match step {
+            Step::PreScript => spec.pre_script.clone().unwrap_or_default(),
+            Step::Main => spec.argv.clone(),
+        };
+        let event = match self.launch(id, &argv) {
+            Ok(child) => {
+                let pid = child.pid;
+                self.procs.insert(pid, Owner::Service(id, step));
+                self.svcs[id.0].child = Some(child);
+                Event::Spawned(step, pid.as_raw_nonzero().get())
+            }
+            Err(err) => Event::SpawnFailed(step, spawn::exec_failure_reason(&err)),
+        };
+        self.apply(id, event, now);
+    }
+
+    /// Spawns `argv` as service `id` would run: its user, environment, directory and output.
+    fn launch(&mut self, id: ServiceId, argv: &[String]) -> io::Result<Child> {
+        let spec = &self.svcs[id.0].spec;
+        let (stdout, stderr, sources) = match &spec.log {
+            LogMode::Prefix => {
+                let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+                let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+                let sources = [
+                    self.output.source(&spec.name, Stream::Stdout, out_r),
+                    self.output.source(&spec.name, Stream::Stderr, err_r),
+                ];
+                (Stdio::from(out_w), Stdio::from(err_w), Some(sources))
+            }
+            LogMode::Raw => (Stdio::inherit(), Stdio::inherit(), None),
+            LogMode::Null => (Stdio::null(), Stdio::null(), None),
+            LogMode::File(path) => {
+                let file = OpenOptions::new().create(true).append(true).open(path)?;
+                let copy = file.try_clone()?;
+                (Stdio::from(file), Stdio::from(copy), None)
+            }
+        };
+        let launch = Launch {
+            argv,
+            env: &spec.env,
+            workdir: spec.workdir.as_deref(),
+            user: spec.user.as_ref(),
+            stdout,
+            stderr,
+        };
+        let child = spawn::launch(launch, self.signals.saved())?;
+        // The write ends went to the child (and are closed here with `launch`): the pipes reach
+        // EOF when the service and everything it spawned are gone.
+        self.sources.extend(sources.into_iter().flatten());
+        Ok(child)
+    }
+
+    fn run_post_script(&mut self, id: ServiceId) {
+        let Some(argv) = self.svcs[id.0].spec.post_script.clone() else {
+            return;
+        };
+        match self.launch(id, &argv) {
+            Ok(child) => {
+                self.procs.insert(child.pid, Owner::PostScript(id));
+            }
+            Err(err) => log::warn!("{}: post_script: {err}", self.svcs[id.0].spec.name),
+        }
+    }
+
+    /// Applies everything that follows from the current state, until nothing changes, and
+    /// computes the next deadline.
+    fn settle(&mut self, now: Instant) {
+        loop {
+            self.wake = None;
+            let mut changed = false;
+            for i in 0..self.svcs.len() {
+                changed |= self.settle_one(ServiceId(i), now);
+            }
+            if !changed {
+                break;
+            }
+        }
+        if self.phase == Phase::Running && self.main.is_none() && self.main_exit.is_none() {
+            self.maybe_start_main(now);
+        }
+        if self.phase == Phase::Running
+            && self.services_mode
+            && self.main_argv.is_none()
+            && self.main.is_none()
+            && !self
+                .svcs
+                .iter()
+                .any(|s| s.rt.is_active() || (s.rt.state == State::Pending && s.rt.want_up))
+        {
+            log::info!("no service left to run: exiting");
+            self.begin_shutdown(now);
+        }
+        if let Phase::Stopping { cap } = self.phase {
+            if now >= cap {
+                log::warn!("global_shutdown_timeout reached: killing every service");
+                self.kill_all(now);
+            } else if self.main.is_none() && !self.svcs.iter().any(|s| s.rt.is_active()) {
+                self.begin_draining(now);
+            } else {
+                self.wake_at(cap);
+            }
+        }
+        match self.phase {
+            Phase::Running | Phase::Stopping { .. } => {}
+            Phase::Draining { kill_at } => self.wake_at(kill_at),
+            Phase::Killing { give_up_at } => self.wake_at(give_up_at),
+        }
+    }
+
+    /// Settles one service; true when its state changed.
+    fn settle_one(&mut self, id: ServiceId, now: Instant) -> bool {
+        let before = (self.svcs[id.0].rt.state, self.svcs[id.0].rt.want_up);
+        let shutting_down = !matches!(self.phase, Phase::Running);
+        if let Some(at) = self.svcs[id.0].post_at
+            && self.svcs[id.0].rt.state == State::Running
+        {
+            if now >= at {
+                self.svcs[id.0].post_at = None;
+                self.run_post_script(id);
+            } else {
+                self.wake_at(at);
+            }
+        }
+        let svc = &self.svcs[id.0];
+        match svc.rt.state {
+            State::Pending if shutting_down || !svc.rt.want_up => {
+                self.apply(id, Event::Stop, now);
+            }
+            State::Pending => match self.start_time(id) {
+                Gate::Failed(dep) => self.apply(id, Event::DependencyFailed(dep), now),
+                Gate::Waiting => {
+                    let limit = svc.spec.dependency_wait_timeout;
+                    let at = svc.rt.waiting_since + limit;
+                    if now >= at {
+                        self.apply(id, Event::DependencyTimeout(limit), now);
+                    } else {
+                        self.wake_at(at);
+                    }
+                }
+                Gate::At(at) if now >= at => self.apply(id, Event::Start, now),
+                Gate::At(at) => self.wake_at(at),
+            },
+            State::Starting | State::Running
+                if shutting_down && self.main.is_none() && self.dependents_down(id) =>
+            {
+                self.apply(id, Event::Stop, now);
+            }
+            State::Stopping => match svc.rt.deadline {
+                Some(at) if now >= at => {
+                    log::warn!(
+                        "{}: still running after stop_timeout: SIGKILL",
+                        svc.spec.name
+                    );
+                    self.apply(id, Event::DeadlinePassed, now);
+                }
+                Some(at) => self.wake_at(at),
+                None => {}
+            },
+            _ => {}
+        }
+        let svc = &self.svcs[id.0];
+        before != (svc.rt.state, svc.rt.want_up)
+    }
+
+    /// When service `id` (PENDING) may start, from its dependencies and delays.
+    fn start_time(&self, id: ServiceId) -> Gate {
+        let svc = &self.svcs[id.0];
+        let mut at = svc.rt.waiting_since + svc.spec.start_delay;
+        if let Some(not_before) = svc.rt.deadline {
+            at = at.max(not_before);
+        }
+        for dep in &svc.spec.depends_on {
+            let d = &self.svcs[dep.0];
+            if d.rt.state == State::Failed {
+                return Gate::Failed(d.spec.name.clone());
+            }
+            let Some(up) = d.rt.up_at.filter(|_| d.rt.is_up(d.spec.kind)) else {
+                return Gate::Waiting;
+            };
+            let extra = svc
+                .spec
+                .wait_after
+                .iter()
+                .find(|(w, _)| w == dep)
+                .map_or(Duration::ZERO, |(_, delay)| *delay);
+            at = at.max(up + extra);
+        }
+        for dep in &svc.spec.after {
+            let d = &self.svcs[dep.0];
+            let starting =
+                d.rt.state == State::Starting || (d.rt.state == State::Pending && d.rt.want_up);
+            if starting {
+                return Gate::Waiting;
+            }
+        }
+        Gate::At(at)
+    }
+
+    /// True when nothing that depends on service `id` (or is ordered after it) still runs.
+    fn dependents_down(&self, id: ServiceId) -> bool {
+        self.dependents[id.0]
+            .iter()
+            .all(|d| !self.svcs[d.0].rt.is_active())
+    }
+
+    /// Starts the main program once no service is on its way up (every enabled service up, or
+    /// failed for good).
+    fn maybe_start_main(&mut self, now: Instant) {
+        if self.main_argv.is_none() {
+            return;
+        }
+        let settling = self.svcs.iter().any(|s| {
+            s.rt.want_up
+                && (s.rt.state == State::Pending
+                    || (s.rt.state == State::Starting && !s.rt.is_up(s.spec.kind)))
+        });
+        if settling {
+            return;
+        }
+        let Some(argv) = self.main_argv.take() else {
+            return;
+        };
+        if let Err(code) = self.start_main(&argv) {
+            self.main_exit = Some(Exit::Code(code));
+            self.begin_shutdown(now);
+        }
+    }
+
+    fn wake_at(&mut self, at: Instant) {
+        self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+    }
+
+    /// Begins the ordered shutdown: the main program first, then services once their dependents
+    /// are down.
+    fn begin_shutdown(&mut self, now: Instant) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.phase = Phase::Stopping {
+            cap: now + self.global_shutdown,
+        };
+        self.main_argv = None;
+        if let Some(main) = &self.main {
+            let sent = if self.options.group {
+                main.signal_group(libc::SIGTERM)
+            } else {
+                main.signal(libc::SIGTERM)
+            };
+            if let Err(err) = sent {
+                log::debug!("SIGTERM to the main program: {err}");
+            }
+        }
+    }
+
+    /// Everything configured is down: SIGTERM to whatever is left.
+    fn begin_draining(&mut self, now: Instant) {
+        log::debug!("stopping what is left behind");
+        self.phase = Phase::Draining {
+            kill_at: now + self.options.grace,
+        };
+        self.signal_stragglers(libc::SIGTERM);
+    }
+
+    /// SIGKILL to every service, the main program and every straggler.
+    fn kill_all(&mut self, now: Instant) {
+        for svc in &self.svcs {
+            if let Some(child) = &svc.child {
+                kill_group(child.pid, libc::SIGKILL);
+            }
+        }
+        if let Some(main) = &self.main {
+            let _ = main.signal_group(libc::SIGKILL);
         }
         self.phase = Phase::Killing {
             give_up_at: now + self.options.grace,
         };
         self.signal_stragglers(libc::SIGKILL);
+    }
+
+    /// After a reap: keep signalling orphans that appeared since their parent died, and fire the
+    /// grace deadline.
+    fn on_reaped(&mut self, children: Children, now: Instant) {
+        if children == Children::None {
+            return;
+        }
+        match self.phase {
+            Phase::Draining { kill_at } if now >= kill_at => {
+                log::debug!("grace period over: SIGKILL to what is left");
+                self.kill_all(now);
+            }
+            Phase::Draining { .. } => self.signal_stragglers(libc::SIGTERM),
+            Phase::Killing { .. } => self.signal_stragglers(libc::SIGKILL),
+            Phase::Running | Phase::Stopping { .. } => {}
+        }
     }
 
     /// Sends `sig` to everything still running that pidone reaps. As PID 1 that is every process
@@ -226,15 +748,8 @@ impl Supervisor {
             }
             return;
         }
-        if let (Some(group), Some(s)) = (self.main_group, sys::signal(sig)) {
-            match rustix::process::kill_process_group(group, s) {
-                Ok(()) | Err(Errno::SRCH) => {}
-                Err(err) => log::warn!(
-                    "kill(-{}, {}): {err}",
-                    group.as_raw_nonzero(),
-                    signals::name(sig)
-                ),
-            }
+        if let Some(group) = self.main_group {
+            kill_group(group, sig);
         }
         for pid in procfs::children_of(rustix::process::getpid()) {
             if sig == libc::SIGTERM && !self.termed.insert(pid) {
@@ -243,39 +758,80 @@ impl Supervisor {
             if let Some(s) = sys::signal(sig) {
                 match rustix::process::kill_process(pid, s) {
                     Ok(()) | Err(Errno::SRCH) => {}
-                    Err(err) => log::warn!(
-                        "kill({}, {}): {err}",
-                        pid.as_raw_nonzero(),
-                        signals::name(sig)
-                    ),
+                    Err(err) => {
+                        log::warn!(
+                            "kill({}, {}): {err}",
+                            pid.as_raw_nonzero(),
+                            signals::name(sig)
+                        )
+                    }
                 }
             }
         }
     }
 
     /// pidone's exit status once nothing is left, else None.
-    fn finished(&mut self, children: Children) -> Option<i32> {
-        let exit = self.main_exit?;
-        let done = match self.phase {
-            _ if children == Children::None => true,
-            Phase::Killing { give_up_at } if Instant::now() >= give_up_at => {
-                log::warn!(
-                    "processes survived SIGKILL for {:?}; exiting anyway",
-                    self.options.grace
-                );
-                true
-            }
-            _ => false,
+    fn finished(&mut self) -> Option<i32> {
+        let give_up = match self.phase {
+            Phase::Running | Phase::Stopping { .. } => return None,
+            Phase::Draining { .. } => false,
+            Phase::Killing { give_up_at } => Instant::now() >= give_up_at,
         };
-        if !done {
+        if !give_up
+            && reap::reap(|pid, exit| self.on_exit(pid, exit, Instant::now())) != Children::None
+        {
             return None;
         }
+        if give_up {
+            log::warn!(
+                "processes survived SIGKILL for {:?}; exiting anyway",
+                self.options.grace
+            );
+        }
         log::debug!("{} orphans reaped", self.orphans_reaped);
-        let code = exit.code();
+        let code = if let Some(exit) = self.main_exit {
+            exit.code()
+        } else if let Some(code) = self.required_failure {
+            code
+        } else if self.svcs.iter().any(|s| s.rt.state == State::Failed) {
+            1
+        } else {
+            0
+        };
         Some(if self.options.map_exit.contains(&code) {
             0
         } else {
             code
         })
+    }
+}
+
+/// Whether a PENDING service may start.
+enum Gate {
+    /// A dependency failed for good (its name).
+    Failed(String),
+    /// A dependency is not up yet.
+    Waiting,
+    /// It may start at this instant.
+    At(Instant),
+}
+
+fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::PreScript => "pre_script",
+        Step::Main => "process",
+    }
+}
+
+/// Sends `sig` to process group `group`; a group already gone is fine.
+fn kill_group(group: Pid, sig: i32) {
+    let Some(s) = sys::signal(sig) else { return };
+    match rustix::process::kill_process_group(group, s) {
+        Ok(()) | Err(Errno::SRCH) => {}
+        Err(err) => log::warn!(
+            "kill(-{}, {}): {err}",
+            group.as_raw_nonzero(),
+            signals::name(sig)
+        ),
     }
 }

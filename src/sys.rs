@@ -141,3 +141,21 @@ pub fn unblock_all() -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Drops to the given user in a forked child: supplementary groups, then gid, then uid (the
+/// order in which each step still has the privilege it needs). Async-signal-safe.
+pub fn set_credentials(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
+    // SAFETY: `groups` is a valid slice of gid_t-sized values for its whole length.
+    if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: setgid and setuid have no memory-safety preconditions.
+    if unsafe { libc::setgid(gid) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::setuid(uid) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
