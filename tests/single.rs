@@ -1,0 +1,569 @@
+//! Black-box tests of single-program mode: the real binary, run both as a true PID 1 (the init of
+//! a fresh PID namespace, `unshare --pid --fork --mount-proc`) and as a plain child of the test
+//! (where it is a child subreaper). Needs root, python3, util-linux and procps.
+//!
+//! Each scenario is a function taking a [`Mode`]; `in_both_modes!` turns it into two tests,
+//! `scenario::as_pid1` and `scenario::as_subreaper`. No test waits a fixed time for an event: it
+//! polls for it with a deadline. The one fixed wait is in the idle test, where it is the point.
+
+mod common;
+
+use common::{
+    Mode, Running, TempDir, context_switches, helper, lines, python, run, send_signal, stat,
+};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::thread;
+use std::time::{Duration, Instant};
+
+macro_rules! in_both_modes {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn as_pid1() {
+                super::$scenario(super::Mode::Pid1);
+            }
+            #[test]
+            fn as_subreaper() {
+                super::$scenario(super::Mode::Subreaper);
+            }
+        }
+    )*};
+}
+
+in_both_modes!(
+    exit_codes_propagate,
+    death_by_signal_is_128_plus_n,
+    map_exit_turns_a_code_into_zero,
+    missing_program_is_127,
+    unexecutable_program_is_126,
+    each_signal_is_forwarded_to_the_child,
+    group_flag_forwards_to_the_whole_group,
+    signals_reach_only_the_child_by_default,
+    term_ends_a_child_with_the_default_action,
+    job_control_signals_never_stop_pidone,
+    thousand_orphans_are_adopted_and_reaped,
+    straggler_gets_term_and_pidone_waits_for_it,
+    straggler_in_its_own_session_gets_term_too,
+    straggler_ignoring_term_is_killed_after_grace,
+    child_inherits_signal_mask_and_dispositions,
+    stdin_reaches_the_child,
+    stdio_passes_through_and_pidone_is_quiet,
+    arguments_after_program_are_the_programs,
+    idle_pidone_does_not_wake_up,
+);
+
+/// The signals a test sends to pidone and expects the child to receive, TERM last (it ends the
+/// child). 36 is SIGRTMIN+2 with glibc, which reserves 32 and 33.
+const FORWARDED: [(i32, &str); 10] = [
+    (1, "HUP"),
+    (2, "INT"),
+    (3, "QUIT"),
+    (10, "USR1"),
+    (12, "USR2"),
+    (28, "WINCH"),
+    (18, "CONT"),
+    (14, "ALRM"),
+    (36, "RTMIN+2"),
+    (15, "TERM"),
+];
+
+fn sh(script: &str) -> [&str; 3] {
+    ["sh", "-c", script]
+}
+
+fn exit_codes_propagate(mode: Mode) {
+    for code in [0, 1, 7, 255] {
+        run(mode, &sh(&format!("exit {code}"))).assert_code(code, &format!("child exits {code}"));
+    }
+}
+
+fn death_by_signal_is_128_plus_n(mode: Mode) {
+    run(mode, &sh("kill -TERM $$")).assert_code(143, "child killed by TERM");
+    run(mode, &sh("kill -KILL $$")).assert_code(137, "child killed by KILL");
+    run(mode, &sh("kill -USR1 $$")).assert_code(138, "child killed by USR1");
+}
+
+fn map_exit_turns_a_code_into_zero(mode: Mode) {
+    let killed = "kill -TERM $$";
+    run(mode, &["--map-exit", "143", "sh", "-c", killed])
+        .assert_code(0, "--map-exit 143, child killed by TERM");
+    run(mode, &["--map-exit", "143", "sh", "-c", "exit 7"])
+        .assert_code(7, "--map-exit 143, child exits 7");
+    let both = ["--map-exit", "1", "--map-exit", "143"];
+    run(mode, &[&both[..], &sh("exit 1")].concat())
+        .assert_code(0, "--map-exit 1 --map-exit 143, exit 1");
+    run(mode, &[&both[..], &sh(killed)].concat())
+        .assert_code(0, "--map-exit 1 --map-exit 143, TERM");
+    run(mode, &[&both[..], &sh("exit 2")].concat())
+        .assert_code(2, "--map-exit 1 --map-exit 143, exit 2");
+}
+
+/// Asserts that pidone printed exactly one line, its own, naming `program`.
+fn assert_one_line_naming(outcome: &common::Outcome, program: &str) {
+    let stderr_lines: Vec<&str> = outcome
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        stderr_lines.len(),
+        1,
+        "{:?}: want one stderr line about {program}, got:\n{}",
+        outcome.mode,
+        outcome.stderr
+    );
+    let line = stderr_lines[0];
+    assert!(
+        line.starts_with("pidone:"),
+        "{:?}: stderr line lacks the pidone: prefix: {line}",
+        outcome.mode
+    );
+    assert!(
+        line.contains(program),
+        "{:?}: stderr line does not name {program}: {line}",
+        outcome.mode
+    );
+}
+
+fn missing_program_is_127(mode: Mode) {
+    for program in [
+        "pidone-test-no-such-program",
+        "/nonexistent-pidone-dir/program",
+    ] {
+        let outcome = run(mode, &[program]);
+        outcome.assert_code(127, &format!("missing {program}"));
+        assert_one_line_naming(&outcome, program);
+    }
+}
+
+fn unexecutable_program_is_126(mode: Mode) {
+    let dir = TempDir::new();
+    let directory = dir.arg();
+    let outcome = run(mode, &[&directory]);
+    outcome.assert_code(126, "a directory as the program");
+    assert_one_line_naming(&outcome, &directory);
+
+    let script = dir.join("not-executable");
+    fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
+    let script = script.to_str().unwrap();
+    let outcome = run(mode, &[script]);
+    outcome.assert_code(126, "a file without the x bit as the program");
+    assert_one_line_naming(&outcome, script);
+}
+
+/// Starts `pidone [OPTIONS] signals.py DIR child [FLAGS]` and waits until the child (and its
+/// grandchild, if any) has its handlers installed.
+fn start_signal_reporter(mode: Mode, dir: &TempDir, options: &[&str], flags: &[&str]) -> Running {
+    let script = helper("signals.py");
+    let directory = dir.arg();
+    let args = [options, &[python(), &script, &directory, "child"], flags].concat();
+    let mut running = Running::spawn(mode, mode.command(&args), None);
+    let ready = dir.join("child.ready");
+    running.wait_for("the child's signal handlers", || ready.exists());
+    running
+}
+
+/// The signal numbers `role` has reported so far.
+fn received(dir: &TempDir, role: &str) -> Vec<i32> {
+    lines(&dir.join(&format!("{role}.log")))
+        .iter()
+        .map(|l| l.parse().expect("signal number"))
+        .collect()
+}
+
+fn each_signal_is_forwarded_to_the_child(mode: Mode) {
+    let dir = TempDir::new();
+    let mut running = start_signal_reporter(mode, &dir, &[], &[]);
+    let pid = running.pidone_pid();
+    for (signal, name) in FORWARDED {
+        send_signal(pid, signal);
+        running.wait_for(&format!("the child to report SIG{name}"), || {
+            received(&dir, "child").contains(&signal)
+        });
+    }
+    running
+        .wait()
+        .assert_code(0, "child exits 0 on the forwarded TERM");
+}
+
+fn group_flag_forwards_to_the_whole_group(mode: Mode) {
+    let dir = TempDir::new();
+    let mut running = start_signal_reporter(mode, &dir, &["-g"], &["--grandchild"]);
+    let pid = running.pidone_pid();
+    for (signal, name) in FORWARDED {
+        send_signal(pid, signal);
+        for role in ["child", "grandchild"] {
+            running.wait_for(&format!("the {role} to report SIG{name} with -g"), || {
+                received(&dir, role).contains(&signal)
+            });
+        }
+    }
+    running
+        .wait()
+        .assert_code(0, "child exits 0 on the forwarded TERM");
+}
+
+/// Without `-g`, a signal goes to the child alone. The grandchild's record proves it: the child
+/// answers SIGUSR1 by sending SIGUSR2 to the grandchild, so if pidone had also sent SIGUSR1 to the
+/// group it would have been pending there before SIGUSR2 and recorded first.
+fn signals_reach_only_the_child_by_default(mode: Mode) {
+    let dir = TempDir::new();
+    let mut running = start_signal_reporter(mode, &dir, &[], &["--grandchild", "--relay"]);
+    let pid = running.pidone_pid();
+    send_signal(pid, 10);
+    running.wait_for("the grandchild to get SIGUSR2 from the child", || {
+        received(&dir, "grandchild").contains(&12)
+    });
+    send_signal(pid, 15);
+    // The child exits on TERM; the grandchild left behind gets TERM from pidone's clean-up.
+    running
+        .wait()
+        .assert_code(0, "child exits 0 on the forwarded TERM");
+    assert_eq!(
+        received(&dir, "child"),
+        [10, 15],
+        "{mode:?}: what the child received"
+    );
+    assert_eq!(
+        received(&dir, "grandchild"),
+        [12, 15],
+        "{mode:?}: the grandchild got a signal meant for the child"
+    );
+}
+
+fn term_ends_a_child_with_the_default_action(mode: Mode) {
+    let dir = TempDir::new();
+    let ready = dir.join("ready");
+    let script = format!("touch '{}'; exec sleep 300", ready.display());
+    let mut running = Running::spawn(mode, mode.command(&sh(&script)), None);
+    running.wait_for("the child to start", || ready.exists());
+    send_signal(running.pidone_pid(), 15);
+    running
+        .wait()
+        .assert_code(143, "TERM sent to pidone, child keeps the default action");
+}
+
+/// TSTP, TTIN and TTOU sent to pidone must not stop it: it still forwards what follows.
+fn job_control_signals_never_stop_pidone(mode: Mode) {
+    let dir = TempDir::new();
+    let mut running = start_signal_reporter(mode, &dir, &[], &[]);
+    let pid = running.pidone_pid();
+    for signal in [20, 21, 22] {
+        send_signal(pid, signal);
+    }
+    send_signal(pid, 10);
+    running.wait_for(
+        "the child to report SIGUSR1 sent after TSTP, TTIN, TTOU",
+        || {
+            let (state, _) = stat(pid).expect("pidone is alive");
+            assert_ne!(
+                state, 'T',
+                "{mode:?}: pidone was stopped by a job-control signal"
+            );
+            received(&dir, "child").contains(&10)
+        },
+    );
+    send_signal(pid, 15);
+    running
+        .wait()
+        .assert_code(0, "child exits 0 on the forwarded TERM");
+}
+
+fn thousand_orphans_are_adopted_and_reaped(mode: Mode) {
+    const ORPHANS: usize = 1000;
+    let dir = TempDir::new();
+    let args = [
+        python(),
+        &helper("orphans.py"),
+        &dir.arg(),
+        &ORPHANS.to_string(),
+    ];
+    let mut running = Running::spawn(mode, mode.command(&args), None);
+    let pidone_pid = running.pidone_pid();
+    running
+        .wait_timeout(Duration::from_secs(300))
+        .assert_code(0, "orphans.py");
+
+    // As seen from inside: PID 1 in a namespace, pidone's real pid as a subreaper.
+    let reaper: u32 = lines(&dir.join("reaper"))[0].parse().unwrap();
+    let expected = match mode {
+        Mode::Pid1 => 1,
+        Mode::Subreaper => pidone_pid,
+    };
+    assert_eq!(reaper, expected, "{mode:?}: the child's parent");
+    let ppids = lines(&dir.join("ppids"));
+    assert_eq!(
+        ppids.len(),
+        ORPHANS,
+        "{mode:?}: orphans that reported their adoptive parent"
+    );
+    let strays: Vec<&String> = ppids.iter().filter(|p| **p != reaper.to_string()).collect();
+    assert!(
+        strays.is_empty(),
+        "{mode:?}: orphans adopted by someone other than pidone ({reaper}): {strays:?}"
+    );
+    let zombies = fs::read_to_string(dir.join("zombies")).unwrap();
+    assert_eq!(zombies, "", "{mode:?}: zombies pidone never reaped");
+}
+
+/// Starts `pidone OPTIONS straggler.py DIR child BEHAVIOUR FLAGS`, waits for the grandchild to be
+/// ready, and tells the child to exit; returns when the child was told.
+fn start_straggler(
+    mode: Mode,
+    dir: &TempDir,
+    options: &[&str],
+    behaviour: &str,
+    flags: &[&str],
+) -> Running {
+    let script = helper("straggler.py");
+    let directory = dir.arg();
+    let args = [
+        options,
+        &[python(), &script, &directory, "child", behaviour],
+        flags,
+    ]
+    .concat();
+    let mut running = Running::spawn(mode, mode.command(&args), None);
+    let ready = dir.join("grandchild.ready");
+    running.wait_for("the grandchild's TERM handler", || ready.exists());
+    running
+}
+
+/// The child exits 5 leaving a grandchild that, on TERM, waits for the test's go-ahead: pidone
+/// must send it TERM and still be running until it is gone. The grandchild proves the order: it
+/// reports its parent after the go-ahead, which is pidone only if pidone is still alive then (as
+/// PID 1, an early exit would instead kill it with the namespace).
+fn straggler_scenario(mode: Mode, flags: &[&str]) {
+    let dir = TempDir::new();
+    let mut running = start_straggler(mode, &dir, &["--grace", "60s"], "trap", flags);
+    let pid = running.pidone_pid();
+    let reaper = match mode {
+        Mode::Pid1 => 1,
+        Mode::Subreaper => pid,
+    };
+    fs::write(dir.join("exit-now"), "").unwrap();
+    let term = dir.join("term");
+    // Asleep after sending TERM: waiting for the straggler, not on its way out.
+    running.wait_for(
+        "the grandchild to get TERM and pidone to wait for it",
+        || term.exists() && stat(pid).is_some_and(|(state, _)| state == 'S'),
+    );
+    assert!(
+        running.is_running(),
+        "{mode:?}: pidone exited before its straggler"
+    );
+    fs::write(dir.join("go"), "").unwrap();
+    let outcome = running.wait();
+    let done = lines(&dir.join("done"));
+    assert_eq!(
+        done,
+        [reaper.to_string()],
+        "{mode:?}: the straggler's parent when it finished (none: it never did)"
+    );
+    outcome.assert_code(5, "the child's code, after the straggler");
+}
+
+fn straggler_gets_term_and_pidone_waits_for_it(mode: Mode) {
+    straggler_scenario(mode, &[]);
+}
+
+/// A grandchild in a session of its own is outside the child's process group: pidone reaches it
+/// only as an orphan it adopted.
+fn straggler_in_its_own_session_gets_term_too(mode: Mode) {
+    straggler_scenario(mode, &["--setsid"]);
+}
+
+fn straggler_ignoring_term_is_killed_after_grace(mode: Mode) {
+    let grace = Duration::from_secs(1);
+    let dir = TempDir::new();
+    let running = start_straggler(mode, &dir, &["--grace", "1s"], "stubborn", &[]);
+    let grandchild: u32 = lines(&dir.join("grandchild.pid"))[0].parse().unwrap();
+    // The child exits only after this instant, so pidone's grace period starts after it too.
+    let told = Instant::now();
+    fs::write(dir.join("exit-now"), "").unwrap();
+    let outcome = running.wait();
+    let elapsed = told.elapsed();
+    outcome.assert_code(5, "the child's code, after killing the straggler");
+    assert!(
+        dir.join("term").exists(),
+        "{mode:?}: the straggler never got TERM before KILL"
+    );
+    assert!(
+        elapsed >= grace,
+        "{mode:?}: pidone exited {elapsed:?} after the child, before the {grace:?} grace"
+    );
+    if mode == Mode::Subreaper {
+        // In PID-1 mode the kernel kills the namespace anyway; here only pidone can.
+        assert!(
+            stat(grandchild).is_none(),
+            "{mode:?}: the straggler {grandchild} outlived pidone"
+        );
+    }
+}
+
+/// The `SigBlk` and `SigIgn` lines a `cat /proc/self/status` printed.
+fn signal_sets(outcome: &common::Outcome) -> (String, String) {
+    let field = |name: &str| {
+        outcome
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{:?}: no {name} in:\n{}\n{}",
+                    outcome.mode, outcome.stdout, outcome.stderr
+                )
+            })
+    };
+    (field("SigBlk:"), field("SigIgn:"))
+}
+
+fn child_inherits_signal_mask_and_dispositions(mode: Mode) {
+    let status = ["cat", "/proc/self/status"];
+    let sigwrap = [python(), &helper("sigwrap.py")];
+    let none: [&str; 0] = [];
+    for (wrapper, label) in [
+        (&sigwrap[..], "started by sigwrap.py"),
+        (&none[..], "started plainly"),
+    ] {
+        let baseline = Running::spawn(mode, mode.command_via(wrapper, false, &status), None).wait();
+        baseline.assert_code(0, &format!("cat without pidone, {label}"));
+        let under_pidone =
+            Running::spawn(mode, mode.command_via(wrapper, true, &status), None).wait();
+        under_pidone.assert_code(0, &format!("cat under pidone, {label}"));
+        let (blocked, ignored) = signal_sets(&baseline);
+        if !wrapper.is_empty() {
+            // USR1 ALRM WINCH RTMIN+6 blocked; HUP USR2 PIPE TTIN ignored: the wrapper did its job.
+            assert_eq!(blocked, "0000008008002200", "{mode:?}: sigwrap.py's mask");
+            let ignored = u64::from_str_radix(&ignored, 16).unwrap();
+            assert_eq!(
+                ignored & 0x101801,
+                0x101801,
+                "{mode:?}: sigwrap.py's ignored set"
+            );
+        }
+        assert_eq!(
+            signal_sets(&under_pidone),
+            (blocked, ignored),
+            "{mode:?}: (SigBlk, SigIgn) of a child {label}"
+        );
+    }
+}
+
+fn stdin_reaches_the_child(mode: Mode) {
+    let outcome = Running::spawn(mode, mode.command(&["sh"]), Some(b"exit 3\n")).wait();
+    outcome.assert_code(3, "sh reading 'exit 3' from stdin");
+}
+
+fn stdio_passes_through_and_pidone_is_quiet(mode: Mode) {
+    let outcome = run(mode, &sh("echo out; echo err >&2"));
+    outcome.assert_code(0, "echo");
+    assert_eq!(outcome.stdout, "out\n", "{mode:?}: stdout");
+    assert_eq!(
+        outcome.stderr, "err\n",
+        "{mode:?}: stderr (pidone must be quiet without -v)"
+    );
+}
+
+fn arguments_after_program_are_the_programs(mode: Mode) {
+    let outcome = run(
+        mode,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "echo \"$@\"; exit 6",
+            "sh",
+            "-v",
+            "--grace",
+            "--",
+            "-g",
+        ],
+    );
+    outcome.assert_code(6, "sh after --");
+    assert_eq!(
+        outcome.stdout, "-v --grace -- -g\n",
+        "{mode:?}: the program's arguments"
+    );
+}
+
+/// Over two seconds with nothing to do, pidone must not run at all: no periodic wake-ups.
+fn idle_pidone_does_not_wake_up(mode: Mode) {
+    let dir = TempDir::new();
+    let ready = dir.join("ready");
+    let script = format!("touch '{}'; exec sleep 300", ready.display());
+    let mut running = Running::spawn(mode, mode.command(&sh(&script)), None);
+    running.wait_for("the child to start", || ready.exists());
+    let pid = running.pidone_pid();
+    // Once the child runs, pidone's start-up is over; wait for it to go to sleep.
+    running.wait_for("pidone to sleep", || {
+        stat(pid).is_some_and(|(state, _)| state == 'S')
+    });
+    let before = context_switches(pid);
+    thread::sleep(Duration::from_secs(2));
+    let after = context_switches(pid);
+    let syscall = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    assert_eq!(
+        after, before,
+        "{mode:?}: pidone woke up while idle (now in syscall {syscall})"
+    );
+    send_signal(pid, 15);
+    running.wait().assert_code(143, "sleep ended by TERM");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["--no-such-option", "true"],
+        &["--map-exit"],
+        &["--map-exit", "x", "true"],
+        &["--grace", "soon", "true"],
+    ] {
+        let outcome = run(Mode::Subreaper, args);
+        outcome.assert_code(2, &format!("pidone {args:?}"));
+        assert!(
+            !outcome.stderr.trim().is_empty(),
+            "pidone {args:?}: no usage message on stderr"
+        );
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let help = run(Mode::Subreaper, &["--help"]);
+    help.assert_code(0, "--help");
+    for option in ["--group", "--map-exit", "--grace"] {
+        assert!(
+            help.stdout.contains(option),
+            "--help does not mention {option}:\n{}",
+            help.stdout
+        );
+    }
+    let version = run(Mode::Subreaper, &["--version"]);
+    version.assert_code(0, "--version");
+    assert!(
+        version.stdout.contains(env!("CARGO_PKG_VERSION")),
+        "--version: {}",
+        version.stdout
+    );
+}
+
+#[test]
+fn verbose_says_it_is_a_subreaper() {
+    let outcome = run(Mode::Subreaper, &["-v", "true"]);
+    outcome.assert_code(0, "-v true");
+    assert!(
+        outcome.stderr.to_lowercase().contains("subreaper"),
+        "-v does not mention the subreaper:\n{}",
+        outcome.stderr
+    );
+    for line in outcome.stderr.lines() {
+        assert!(
+            line.starts_with("pidone:"),
+            "-v line without the pidone: prefix: {line}"
+        );
+    }
+}
