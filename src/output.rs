@@ -1,0 +1,841 @@
+//! The output multiplexer: services' stdout and stderr, read from pipes, written to pidone's own
+//! stdout and stderr one whole line at a time as `[name] line`.
+//!
+//! # Format
+//! Each line is written as `[` + the service name left-aligned and right-padded with spaces to the
+//! width of the longest service name + `] ` + the line, the same as go-overlay's
+//! `fmt.Sprintf("[%-*s] %s", width, name, line)`. Unlike go-overlay, empty lines are kept and a
+//! trailing `\r` is not removed (go-overlay read from a terminal, pidone reads plain pipes), and
+//! each line stays on the stream it was written to instead of all going to stdout.
+//!
+//! # Guarantees, and how they are kept
+//! - **Lines never interleave.** Every formatted line is at most [`PIPE_BUF`] bytes, and each
+//!   `write()` carries whole lines totalling at most [`PIPE_BUF`] bytes, which POSIX makes atomic
+//!   on a pipe: a line can never be cut by another writer's output. Longer lines are split into
+//!   several prefixed lines (between UTF-8 characters when the bytes look like UTF-8).
+//! - **pidone never blocks in a write.** pidone's stdout and stderr stay blocking (their file
+//!   description is shared with other processes, so `O_NONBLOCK` there would change their
+//!   behaviour too). Instead, a write happens only when `poll()` has just reported `POLLOUT`,
+//!   which on a pipe means at least [`PIPE_BUF`] bytes are free; [`Output::write_ready`] repeats
+//!   that check itself with a zero timeout, so a stale `revents` (fd 1 and fd 2 may be the same
+//!   pipe) cannot make it block.
+//! - **No line is dropped.** Lines wait in a per-stream queue. Once a queue holds more than
+//!   [`HIGH_WATER`] bytes, [`Output::paused`] tells the loop to stop reading the services' pipes
+//!   of that stream, until the queue is back under [`LOW_WATER`]: services then block in their
+//!   own writes (back-pressure), and pidone's memory stays bounded. The only lines ever discarded
+//!   are those for a stream whose write failed for good (`EPIPE`, `EBADF`, ...), which is logged
+//!   once, and those still queued when [`Output::flush_all`] gives up at exit.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+use rustix::io::Errno;
+
+/// The size up to which a write to a pipe is atomic on Linux, and the least free space a pipe
+/// has when `poll()` reports it writable. No formatted line, prefix and newline included, is
+/// longer, and no single write carries more.
+pub const PIPE_BUF: usize = 4096;
+
+/// Queued bytes of one stream above which reading from that stream's sources pauses.
+pub const HIGH_WATER: usize = 64 * 1024;
+
+/// Queued bytes of one stream at or below which reading resumes after a pause. Lower than
+/// [`HIGH_WATER`] so that the loop does not flip between reading and pausing on every line.
+pub const LOW_WATER: usize = 16 * 1024;
+
+/// The longest part of a service name shown in a prefix. Names are not otherwise limited, and a
+/// prefix must leave room for text within [`PIPE_BUF`].
+const MAX_NAME: usize = 256;
+
+/// Bytes read from a source per `read()` call.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// `read()` calls per [`Output::read_from`], so that one chatty service cannot keep the loop
+/// from serving the others.
+const READS_PER_CALL: usize = 8;
+
+/// `write()` calls per [`Output::write_ready`]; each is preceded by its own readiness check.
+const WRITES_PER_CALL: usize = 16;
+
+/// How long [`Output::flush_all`] waits for a stuck stdout or stderr at exit.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Bytes read from a source at exit by [`Output::finish`], so that a writer that is still alive
+/// (a grandchild holding the pipe) cannot keep pidone from exiting.
+const FINISH_BUDGET: usize = 1024 * 1024;
+
+/// Which of pidone's own output streams a line goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// pidone's stdout (fd 1).
+    Stdout,
+    /// pidone's stderr (fd 2).
+    Stderr,
+}
+
+/// What [`Output::read_from`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// The pipe is still open: keep polling it for `POLLIN` (unless [`Output::paused`]).
+    Open,
+    /// Every writer has closed the pipe (or reading failed for good); the last partial line has
+    /// been queued. Drop the [`Source`] and stop polling it.
+    Eof,
+}
+
+/// The read end of one service's stdout or stderr pipe, with the prefix of its lines and the
+/// bytes of a line not yet complete.
+pub struct Source {
+    fd: OwnedFd,
+    stream: Stream,
+    /// `[name  ] `, formatted once.
+    prefix: Vec<u8>,
+    /// The longest text that fits in one formatted line after this prefix.
+    max_text: usize,
+    /// Bytes read but not yet queued: the start of a line whose newline has not arrived yet.
+    /// Never longer than `max_text` between calls.
+    partial: Vec<u8>,
+}
+
+impl Source {
+    /// The pipe's read end, to poll for `POLLIN`.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The stream this source's lines go to, to ask [`Output::paused`] before polling it.
+    pub fn stream(&self) -> Stream {
+        self.stream
+    }
+}
+
+/// Where a queue's lines are written: pidone's own fd 1 or 2, or (in tests) a pipe.
+enum Target {
+    Std(BorrowedFd<'static>),
+    Owned(OwnedFd),
+}
+
+impl Target {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Target::Std(fd) => *fd,
+            Target::Owned(fd) => fd.as_fd(),
+        }
+    }
+}
+
+/// The formatted lines waiting for one of pidone's output streams.
+struct Queue {
+    name: &'static str,
+    target: Target,
+    lines: VecDeque<Vec<u8>>,
+    /// Bytes of `lines[0]` already written: only a short write (a regular file, a terminal) can
+    /// leave a line half written, and its rest must go out before anything else.
+    head_written: usize,
+    /// Bytes queued and not yet written.
+    bytes: usize,
+    paused: bool,
+    /// Writing failed for good; lines for this stream are discarded from now on.
+    dead: bool,
+}
+
+impl Queue {
+    fn new(name: &'static str, target: Target) -> Queue {
+        Queue {
+            name,
+            target,
+            lines: VecDeque::new(),
+            head_written: 0,
+            bytes: 0,
+            paused: false,
+            dead: false,
+        }
+    }
+
+    fn push(&mut self, prefix: &[u8], text: &[u8]) {
+        if self.dead {
+            return;
+        }
+        let mut line = Vec::with_capacity(prefix.len() + text.len() + 1);
+        line.extend_from_slice(prefix);
+        line.extend_from_slice(text);
+        line.push(b'\n');
+        self.bytes += line.len();
+        self.lines.push_back(line);
+        if self.bytes > HIGH_WATER {
+            self.paused = true;
+        }
+    }
+
+    /// Whether a write would not block now. Asked right before each write because the caller's
+    /// `revents` may be stale.
+    fn writable(&self) -> bool {
+        let mut fds = [PollFd::from_borrowed_fd(self.target.fd(), PollFlags::OUT)];
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        match poll(&mut fds, Some(&zero)) {
+            // POLLERR, POLLHUP or POLLNVAL without POLLOUT also let the write go ahead: it then
+            // fails at once with the error that explains them (EPIPE, EBADF), never blocks.
+            Ok(n) => n > 0 && !fds[0].revents().is_empty(),
+            Err(_) => false,
+        }
+    }
+
+    /// Writes as much as the target takes without blocking, one atomic write at a time.
+    fn write_ready(&mut self, staging: &mut Vec<u8>) {
+        for _ in 0..WRITES_PER_CALL {
+            if self.dead || self.lines.is_empty() || !self.writable() {
+                return;
+            }
+            staging.clear();
+            for (i, line) in self.lines.iter().enumerate() {
+                let rest = if i == 0 {
+                    line.get(self.head_written..).unwrap_or_default()
+                } else {
+                    line.as_slice()
+                };
+                if staging.len() + rest.len() > PIPE_BUF {
+                    break;
+                }
+                staging.extend_from_slice(rest);
+            }
+            match rustix::io::write(self.target.fd(), staging) {
+                Ok(0) => return,
+                Ok(n) => self.consume(n),
+                // Someone else made the shared description non-blocking, or a signal arrived:
+                // the loop polls again and we retry then.
+                Err(Errno::AGAIN) | Err(Errno::INTR) => return,
+                Err(err) => {
+                    log::warn!(
+                        "cannot write to {}: {err}; discarding services' output for it",
+                        self.name
+                    );
+                    self.dead = true;
+                    self.paused = false;
+                    self.lines = VecDeque::new();
+                    self.bytes = 0;
+                    self.head_written = 0;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Forgets the first `n` written bytes of the queue.
+    fn consume(&mut self, mut n: usize) {
+        self.bytes = self.bytes.saturating_sub(n);
+        while n > 0 {
+            let Some(front) = self.lines.front() else {
+                break;
+            };
+            let left = front.len() - self.head_written;
+            if n >= left {
+                n -= left;
+                self.head_written = 0;
+                self.lines.pop_front();
+            } else {
+                self.head_written += n;
+                n = 0;
+            }
+        }
+        if self.bytes <= LOW_WATER {
+            self.paused = false;
+        }
+    }
+}
+
+/// The multiplexer: one queue for pidone's stdout, one for its stderr, fed by [`Source`]s and
+/// drained when the loop sees the streams writable. Driven entirely by the caller's poll loop;
+/// it never blocks, except in [`Output::flush_all`] at exit.
+pub struct Output {
+    width: usize,
+    out: Queue,
+    err: Queue,
+    /// Reused buffer for assembling one write.
+    staging: Vec<u8>,
+}
+
+impl Output {
+    /// A multiplexer writing to pidone's own stdout and stderr; `width` is the length of the
+    /// longest service name, to which every name is padded.
+    pub fn new(width: usize) -> Output {
+        Output::with_targets(
+            width,
+            Target::Std(rustix::stdio::stdout()),
+            Target::Std(rustix::stdio::stderr()),
+        )
+    }
+
+    /// Like [`Output::new`], but writing to `out` and `err` instead of fd 1 and fd 2 (for tests).
+    pub fn with_fds(width: usize, out: OwnedFd, err: OwnedFd) -> Output {
+        Output::with_targets(width, Target::Owned(out), Target::Owned(err))
+    }
+
+    fn with_targets(width: usize, out: Target, err: Target) -> Output {
+        Output {
+            width: width.min(MAX_NAME),
+            out: Queue::new("stdout", out),
+            err: Queue::new("stderr", err),
+            staging: Vec::with_capacity(PIPE_BUF),
+        }
+    }
+
+    /// Wraps the read end of a service's pipe whose lines go to `stream` prefixed with `name`,
+    /// and makes it non-blocking (only pidone holds a read end, so this changes nothing for the
+    /// service). The caller should have created the pipe close-on-exec.
+    pub fn source(&self, name: &str, stream: Stream, fd: OwnedFd) -> Source {
+        // A pipe that stays blocking would only make read_from block on a spurious wakeup; the
+        // failure is logged and the source still works.
+        let nonblocking = fcntl_getfl(&fd).and_then(|f| fcntl_setfl(&fd, f | OFlags::NONBLOCK));
+        if let Err(err) = nonblocking {
+            log::warn!("{name}: cannot make its output pipe non-blocking: {err}");
+        }
+        let prefix = self.prefix(name);
+        Source {
+            fd,
+            stream,
+            max_text: PIPE_BUF - prefix.len() - 1,
+            prefix,
+            partial: Vec::new(),
+        }
+    }
+
+    /// `[name  ] `: the name (cut to [`MAX_NAME`] bytes) right-padded to the width.
+    fn prefix(&self, name: &str) -> Vec<u8> {
+        let mut end = name.len().min(MAX_NAME);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let shown = name.get(..end).unwrap_or_default();
+        format!("[{shown:<width$}] ", width = self.width).into_bytes()
+    }
+
+    fn queue(&self, stream: Stream) -> &Queue {
+        match stream {
+            Stream::Stdout => &self.out,
+            Stream::Stderr => &self.err,
+        }
+    }
+
+    fn queue_mut(&mut self, stream: Stream) -> &mut Queue {
+        match stream {
+            Stream::Stdout => &mut self.out,
+            Stream::Stderr => &mut self.err,
+        }
+    }
+
+    /// Reads what `src` has available, at most a few reads' worth, and queues its complete
+    /// lines. Reads nothing while `src`'s stream is [paused](Output::paused): the pipe's data
+    /// stays where it is. On end of file, queues the last partial line with a newline added.
+    pub fn read_from(&mut self, src: &mut Source) -> ReadOutcome {
+        self.read_budget(src, READS_PER_CALL, false)
+    }
+
+    fn read_budget(&mut self, src: &mut Source, reads: usize, ignore_pause: bool) -> ReadOutcome {
+        let mut chunk = [0u8; READ_CHUNK];
+        for _ in 0..reads {
+            if !ignore_pause && self.paused(src.stream) {
+                return ReadOutcome::Open;
+            }
+            match rustix::io::read(&src.fd, &mut chunk) {
+                Ok(0) => {
+                    self.end(src);
+                    return ReadOutcome::Eof;
+                }
+                Ok(n) => self.feed(src, chunk.get(..n).unwrap_or_default()),
+                Err(Errno::AGAIN) => return ReadOutcome::Open,
+                Err(Errno::INTR) => {}
+                Err(err) => {
+                    log::warn!("cannot read a service's output: {err}");
+                    self.end(src);
+                    return ReadOutcome::Eof;
+                }
+            }
+        }
+        ReadOutcome::Open
+    }
+
+    /// Appends bytes to `src`'s partial line and queues every line now complete, splitting
+    /// those longer than fit in one write.
+    fn feed(&mut self, src: &mut Source, data: &[u8]) {
+        src.partial.extend_from_slice(data);
+        let queue = match src.stream {
+            Stream::Stdout => &mut self.out,
+            Stream::Stderr => &mut self.err,
+        };
+        let start = queue_lines(queue, &src.prefix, src.max_text, &src.partial);
+        src.partial.drain(..start);
+    }
+
+    /// Queues what is left of `src`'s last line, if anything.
+    fn end(&mut self, src: &mut Source) {
+        if !src.partial.is_empty() {
+            let queue = self.queue_mut(src.stream);
+            queue.push(&src.prefix, &src.partial);
+            src.partial.clear();
+        }
+    }
+
+    /// For exit: reads what `src` still holds (ignoring back-pressure, up to a bound), queues
+    /// its last partial line, and closes it. Call for every source before [`Output::flush_all`].
+    pub fn finish(&mut self, mut src: Source) {
+        if self.read_budget(&mut src, FINISH_BUDGET / READ_CHUNK, true) == ReadOutcome::Open {
+            self.end(&mut src);
+        }
+    }
+
+    /// Queues pidone's own `text` as lines of `name` on `stream`, formatted like a service's.
+    /// A final newline is optional; a missing one is added.
+    pub fn line(&mut self, name: &str, stream: Stream, text: &str) {
+        let prefix = self.prefix(name);
+        let max_text = PIPE_BUF - prefix.len() - 1;
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let queue = self.queue_mut(stream);
+        let bytes = text.as_bytes();
+        let start = queue_lines(queue, &prefix, max_text, bytes);
+        queue.push(&prefix, bytes.get(start..).unwrap_or_default());
+    }
+
+    /// Whether reading from `stream`'s sources must pause: its queue went over [`HIGH_WATER`]
+    /// and has not yet drained to [`LOW_WATER`]. The loop does not poll those sources for
+    /// `POLLIN` meanwhile.
+    pub fn paused(&self, stream: Stream) -> bool {
+        self.queue(stream).paused
+    }
+
+    /// Whether `stream` has lines to write: the loop polls [`Output::fd`] for `POLLOUT` then.
+    pub fn wants_write(&self, stream: Stream) -> bool {
+        let queue = self.queue(stream);
+        !queue.dead && !queue.lines.is_empty()
+    }
+
+    /// The descriptor `stream` is written to, to poll for `POLLOUT`.
+    pub fn fd(&self, stream: Stream) -> BorrowedFd<'_> {
+        self.queue(stream).target.fd()
+    }
+
+    /// Bytes queued for `stream` and not yet written.
+    pub fn queued(&self, stream: Stream) -> usize {
+        self.queue(stream).bytes
+    }
+
+    /// Writes queued lines to `stream` as long as that cannot block; call when poll reported
+    /// any event for [`Output::fd`]. Safe to call at any time: it checks readiness itself.
+    pub fn write_ready(&mut self, stream: Stream) {
+        let queue = match stream {
+            Stream::Stdout => &mut self.out,
+            Stream::Stderr => &mut self.err,
+        };
+        queue.write_ready(&mut self.staging);
+    }
+
+    /// For exit: writes everything queued, blocking in `poll()` for at most 2 seconds in all;
+    /// what a stuck stream still holds then is discarded, with a warning.
+    pub fn flush_all(&mut self) {
+        self.flush_within(FLUSH_TIMEOUT);
+    }
+
+    fn flush_within(&mut self, limit: Duration) {
+        let give_up_at = Instant::now() + limit;
+        loop {
+            let streams: Vec<Stream> = [Stream::Stdout, Stream::Stderr]
+                .into_iter()
+                .filter(|&s| self.wants_write(s))
+                .collect();
+            if streams.is_empty() {
+                return;
+            }
+            let left = give_up_at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                for s in streams {
+                    let queue = self.queue_mut(s);
+                    log::warn!(
+                        "{} is stuck; {} lines of services' output lost at exit",
+                        queue.name,
+                        queue.lines.len()
+                    );
+                    queue.lines.clear();
+                    queue.bytes = 0;
+                    queue.head_written = 0;
+                }
+                return;
+            }
+            let timeout = Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            let mut fds: Vec<PollFd<'_>> = streams
+                .iter()
+                .map(|&s| PollFd::from_borrowed_fd(self.fd(s), PollFlags::OUT))
+                .collect();
+            // Only the waiting matters: write_ready checks each stream again.
+            let _ = poll(&mut fds, Some(&timeout));
+            drop(fds);
+            for s in streams {
+                self.write_ready(s);
+            }
+        }
+    }
+}
+
+/// Queues every complete line at the start of `bytes`, and splits off pieces of `max_text`
+/// bytes from a line longer than that; returns how many bytes were consumed. What remains is a
+/// line not yet complete, at most `max_text` bytes long.
+fn queue_lines(queue: &mut Queue, prefix: &[u8], max_text: usize, bytes: &[u8]) -> usize {
+    let mut start = 0;
+    while let Some(rest) = bytes.get(start..) {
+        // A newline right after max_text bytes still ends a line that fits.
+        let window = rest.get(..rest.len().min(max_text + 1)).unwrap_or(rest);
+        if let Some(i) = window.iter().position(|&b| b == b'\n') {
+            queue.push(prefix, rest.get(..i).unwrap_or_default());
+            start += i + 1;
+        } else if rest.len() > max_text {
+            let cut = split_point(rest, max_text);
+            queue.push(prefix, rest.get(..cut).unwrap_or_default());
+            start += cut;
+        } else {
+            break;
+        }
+    }
+    start
+}
+
+/// Where to cut `bytes` (longer than `max`) to at most `max` bytes: before a UTF-8 character
+/// rather than inside it, so that each piece of a long line stays valid text; exactly at `max`
+/// when the bytes there are not UTF-8.
+fn split_point(bytes: &[u8], max: usize) -> usize {
+    let continuation = |i: usize| bytes.get(i).is_some_and(|b| b & 0xC0 == 0x80);
+    // A UTF-8 character is at most 4 bytes: at most 3 continuation bytes to back over.
+    (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&i| i > 0 && !continuation(i))
+        .unwrap_or(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::pipe::{PipeFlags, pipe_with};
+
+    /// A pipe whose read end is non-blocking, as the test reads it without a poll.
+    fn pipe_pair() -> (OwnedFd, OwnedFd) {
+        let (r, w) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
+        fcntl_setfl(&r, OFlags::NONBLOCK).expect("nonblock");
+        (r, w)
+    }
+
+    /// Everything the read end holds now.
+    fn drain(fd: &OwnedFd, into: &mut Vec<u8>) {
+        let mut buf = [0u8; 65536];
+        loop {
+            match rustix::io::read(fd, &mut buf) {
+                Ok(0) | Err(Errno::AGAIN) => return,
+                Ok(n) => into.extend_from_slice(&buf[..n]),
+                Err(err) => panic!("read: {err}"),
+            }
+        }
+    }
+
+    fn write_all(fd: &OwnedFd, mut data: &[u8]) {
+        while !data.is_empty() {
+            let n = rustix::io::write(fd, data).expect("write");
+            data = &data[n..];
+        }
+    }
+
+    struct Harness {
+        output: Output,
+        out_r: OwnedFd,
+        err_r: OwnedFd,
+        out: Vec<u8>,
+        err: Vec<u8>,
+    }
+
+    impl Harness {
+        fn new(width: usize) -> Harness {
+            let (out_r, out_w) = pipe_pair();
+            let (err_r, err_w) = pipe_pair();
+            Harness {
+                output: Output::with_fds(width, out_w, err_w),
+                out_r,
+                err_r,
+                out: Vec::new(),
+                err: Vec::new(),
+            }
+        }
+
+        /// Moves everything queued to the test's buffers.
+        fn pump(&mut self) {
+            loop {
+                self.output.write_ready(Stream::Stdout);
+                self.output.write_ready(Stream::Stderr);
+                drain(&self.out_r, &mut self.out);
+                drain(&self.err_r, &mut self.err);
+                if !self.output.wants_write(Stream::Stdout)
+                    && !self.output.wants_write(Stream::Stderr)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn lines(bytes: &[u8]) -> Vec<&[u8]> {
+        assert!(bytes.is_empty() || bytes.ends_with(b"\n"), "unterminated");
+        bytes.split_inclusive(|&b| b == b'\n').collect()
+    }
+
+    #[test]
+    fn names_are_padded_to_the_longest_and_streams_kept() {
+        let mut h = Harness::new(5);
+        let (r, w) = pipe_pair();
+        let mut web = h.output.source("web", Stream::Stdout, r);
+        let (r2, w2) = pipe_pair();
+        let mut db = h.output.source("db-01", Stream::Stderr, r2);
+        write_all(&w, b"hello\n\nworld\n");
+        write_all(&w2, b"ready\n");
+        assert_eq!(h.output.read_from(&mut web), ReadOutcome::Open);
+        assert_eq!(h.output.read_from(&mut db), ReadOutcome::Open);
+        h.output.line("pidone", Stream::Stderr, "note\n");
+        h.pump();
+        assert_eq!(h.out, b"[web  ] hello\n[web  ] \n[web  ] world\n");
+        assert_eq!(h.err, b"[db-01] ready\n[pidone] note\n");
+    }
+
+    #[test]
+    fn partial_line_is_flushed_at_eof() {
+        let mut h = Harness::new(3);
+        let (r, w) = pipe_pair();
+        let mut src = h.output.source("a", Stream::Stdout, r);
+        write_all(&w, b"one\ntwo");
+        assert_eq!(h.output.read_from(&mut src), ReadOutcome::Open);
+        h.pump();
+        assert_eq!(h.out, b"[a  ] one\n");
+        drop(w);
+        assert_eq!(h.output.read_from(&mut src), ReadOutcome::Eof);
+        h.pump();
+        assert_eq!(h.out, b"[a  ] one\n[a  ] two\n");
+    }
+
+    #[test]
+    fn finish_flushes_a_partial_line_of_an_open_pipe() {
+        let mut h = Harness::new(1);
+        let (r, w) = pipe_pair();
+        let src = h.output.source("a", Stream::Stdout, r);
+        write_all(&w, b"x\nunfinished");
+        h.output.finish(src);
+        h.output.flush_all();
+        drain(&h.out_r, &mut h.out);
+        assert_eq!(h.out, b"[a] x\n[a] unfinished\n");
+    }
+
+    #[test]
+    fn long_line_is_split_into_atomic_lines_without_losing_a_byte() {
+        let mut h = Harness::new(4);
+        let (r, w) = pipe_pair();
+        fcntl_setfl(&w, OFlags::NONBLOCK).expect("nonblock");
+        let mut src = h.output.source("big", Stream::Stdout, r);
+        let text: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut input = text.clone();
+        input.push(b'\n');
+        let mut fed = 0;
+        while fed < input.len() {
+            match rustix::io::write(&w, &input[fed..]) {
+                Ok(n) => fed += n,
+                Err(Errno::AGAIN) => {}
+                Err(err) => panic!("write: {err}"),
+            }
+            while h.output.read_from(&mut src) == ReadOutcome::Open && h.output.queued_any() {
+                h.pump();
+            }
+        }
+        h.output.read_from(&mut src);
+        h.pump();
+        let mut joined = Vec::new();
+        for line in lines(&h.out) {
+            assert!(line.len() <= PIPE_BUF, "line of {} bytes", line.len());
+            let body = line.strip_prefix(b"[big ] ").expect("prefix");
+            joined.extend_from_slice(&body[..body.len() - 1]);
+        }
+        assert_eq!(joined, text);
+        assert!(lines(&h.out).len() >= 100_000 / PIPE_BUF);
+    }
+
+    #[test]
+    fn a_long_line_is_not_split_inside_a_utf8_character() {
+        let mut h = Harness::new(1);
+        let text = "é".repeat(5000);
+        h.output.line("u", Stream::Stdout, &text);
+        h.pump();
+        let mut joined = String::new();
+        for line in lines(&h.out) {
+            assert!(line.len() <= PIPE_BUF);
+            let body = std::str::from_utf8(line).expect("valid UTF-8 in each piece");
+            joined.push_str(
+                body.strip_prefix("[u] ")
+                    .expect("prefix")
+                    .trim_end_matches('\n'),
+            );
+        }
+        assert_eq!(joined, text);
+    }
+
+    impl Output {
+        fn queued_any(&self) -> bool {
+            self.queued(Stream::Stdout) > 0 || self.queued(Stream::Stderr) > 0
+        }
+    }
+
+    #[test]
+    fn lines_of_many_sources_arrive_whole_and_in_order() {
+        const SOURCES: usize = 5;
+        const LINES: usize = 10_000 / SOURCES;
+        let mut h = Harness::new(2);
+        let mut writers = Vec::new();
+        let mut sources = Vec::new();
+        let mut inputs = Vec::new();
+        for s in 0..SOURCES {
+            let (r, w) = pipe_pair();
+            sources.push(Some(h.output.source(&format!("s{s}"), Stream::Stdout, r)));
+            writers.push(Some(w));
+            let mut input = Vec::new();
+            for i in 0..LINES {
+                // Lengths vary so that lines straddle the writes below.
+                input.extend_from_slice(
+                    format!("s{s} line {i} {}\n", "x".repeat(i % 50)).as_bytes(),
+                );
+            }
+            inputs.push((input, 0usize));
+        }
+        while sources.iter().any(Option::is_some) {
+            for s in 0..SOURCES {
+                let (input, fed) = &mut inputs[s];
+                if let Some(w) = &writers[s] {
+                    let end = (*fed + 37).min(input.len());
+                    write_all(w, &input[*fed..end]);
+                    *fed = end;
+                    if *fed == input.len() {
+                        writers[s] = None;
+                    }
+                }
+                if let Some(src) = &mut sources[s] {
+                    if h.output.read_from(src) == ReadOutcome::Eof {
+                        sources[s] = None;
+                    }
+                }
+            }
+            h.pump();
+        }
+        let mut next = [0usize; SOURCES];
+        for line in lines(&h.out) {
+            let text = std::str::from_utf8(line).expect("utf8");
+            let (prefix, body) = text.split_at(5);
+            let s: usize = prefix[2..3].parse().expect("source");
+            assert_eq!(prefix, format!("[s{s}] "));
+            let expected = format!("s{s} line {} {}\n", next[s], "x".repeat(next[s] % 50));
+            assert_eq!(body, expected);
+            next[s] += 1;
+        }
+        assert_eq!(next, [LINES; SOURCES]);
+    }
+
+    #[test]
+    fn a_stuck_stdout_pauses_reading_then_loses_nothing() {
+        let mut h = Harness::new(1);
+        let (r, w) = pipe_pair();
+        fcntl_setfl(&w, OFlags::NONBLOCK).expect("nonblock");
+        let mut writer = Some(w);
+        let mut src = h.output.source("p", Stream::Stdout, r);
+        let mut input = Vec::new();
+        for i in 0..40_000 {
+            input.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        let mut fed = 0;
+        // Feeds the service's pipe as far as it takes without blocking; closes it when done.
+        let feed = |writer: &mut Option<OwnedFd>, fed: &mut usize| -> usize {
+            let Some(w) = writer else { return 0 };
+            let n = match rustix::io::write(&*w, &input[*fed..]) {
+                Ok(n) => n,
+                Err(Errno::AGAIN) => 0,
+                Err(err) => panic!("write: {err}"),
+            };
+            *fed += n;
+            if *fed == input.len() {
+                *writer = None;
+            }
+            n
+        };
+        // Nobody reads pidone's stdout: run until the service's own pipe is full too.
+        loop {
+            let wrote = feed(&mut writer, &mut fed);
+            if !h.output.paused(Stream::Stdout) {
+                h.output.read_from(&mut src);
+            }
+            h.output.write_ready(Stream::Stdout);
+            assert!(h.output.queued(Stream::Stdout) <= HIGH_WATER + 2 * READ_CHUNK);
+            if wrote == 0 && h.output.paused(Stream::Stdout) {
+                break;
+            }
+        }
+        assert!(writer.is_some(), "the service is held back");
+        // The reader of pidone's stdout comes back.
+        loop {
+            feed(&mut writer, &mut fed);
+            h.output.write_ready(Stream::Stdout);
+            drain(&h.out_r, &mut h.out);
+            if !h.output.paused(Stream::Stdout) && h.output.read_from(&mut src) == ReadOutcome::Eof
+            {
+                break;
+            }
+        }
+        h.pump();
+        let expected: Vec<u8> = input
+            .split_inclusive(|&b| b == b'\n')
+            .flat_map(|l| [b"[p] ".as_slice(), l].concat())
+            .collect();
+        assert_eq!(h.out.len(), expected.len());
+        assert!(h.out == expected);
+    }
+
+    #[test]
+    fn a_closed_stdout_is_given_up_without_panic_or_spin() {
+        let mut h = Harness::new(1);
+        h.output.line("a", Stream::Stdout, "lost");
+        h.output.line("a", Stream::Stderr, "kept");
+        // Closing the only reader makes the next write fail with EPIPE (SIGPIPE is ignored by
+        // Rust programs, and by pidone).
+        let (other, _) = pipe_pair();
+        drop(std::mem::replace(&mut h.out_r, other));
+        h.output.write_ready(Stream::Stdout);
+        assert!(
+            !h.output.wants_write(Stream::Stdout),
+            "nothing left to poll for"
+        );
+        for _ in 0..100_000 {
+            h.output.line("a", Stream::Stdout, "more");
+        }
+        assert!(!h.output.paused(Stream::Stdout));
+        assert_eq!(h.output.queued(Stream::Stdout), 0);
+        h.output.flush_all();
+        drain(&h.err_r, &mut h.err);
+        assert_eq!(h.err, b"[a] kept\n");
+    }
+
+    #[test]
+    fn flush_gives_up_on_a_stuck_stdout() {
+        let mut h = Harness::new(1);
+        let big = "y".repeat(1000);
+        for _ in 0..200 {
+            h.output.line("a", Stream::Stdout, &big);
+        }
+        let start = Instant::now();
+        h.output.flush_within(Duration::from_millis(50));
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert!(!h.output.wants_write(Stream::Stdout));
+    }
+}
