@@ -13,7 +13,7 @@ static:
 	@ls -l $(STATIC)
 
 test:
-	cargo test --all-targets
+	cargo test --lib --tests
 
 lint:
 	cargo fmt --check
