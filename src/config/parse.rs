@@ -727,63 +727,16 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(total)
 }
 
-/// Signal names pidone accepts, without the `SIG` prefix.
-const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("IOT", libc::SIGIOT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("STKFLT", libc::SIGSTKFLT),
-    ("CHLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("POLL", libc::SIGPOLL),
-    ("PWR", libc::SIGPWR),
-    ("SYS", libc::SIGSYS),
-];
-
-/// The highest signal number on Linux (SIGRTMAX); `libc::SIGRTMAX()` is a function call into
-/// the C library, which a constant avoids.
-const SIGNAL_MAX: i64 = 64;
-
-/// Parses a signal: `"TERM"`, `"SIGTERM"`, `"sigterm"`, `"15"` or `15`.
+/// Parses a signal: `"TERM"`, `"SIGTERM"`, `"sigterm"`, `"RTMIN+2"` or `"15"` (the same rules as
+/// everywhere else in pidone: [`crate::signals::parse`]).
 pub fn parse_signal(text: &str) -> Option<i32> {
-    let upper = text.trim().to_ascii_uppercase();
-    if let Ok(n) = upper.parse::<i64>() {
-        return signal_number(n);
-    }
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNALS.iter().find(|(n, _)| *n == bare).map(|&(_, s)| s)
+    crate::signals::parse(text)
 }
 
 fn signal_number(n: i64) -> Option<i32> {
-    if (1..=SIGNAL_MAX).contains(&n) {
-        i32::try_from(n).ok()
-    } else {
-        None
-    }
+    i32::try_from(n)
+        .ok()
+        .and_then(|n| crate::signals::parse(&n.to_string()))
 }
 
 fn signal(v: &DeValue<'_>) -> Result<i32, ErrorKind> {
