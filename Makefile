@@ -2,7 +2,7 @@
 MUSL := x86_64-unknown-linux-musl
 STATIC := target/$(MUSL)/release/pidone
 
-.PHONY: build static test lint fmt bench demo clean
+.PHONY: build static test lint fmt bench bench-quick demo clean
 
 build:
 	cargo build --release
@@ -24,6 +24,9 @@ fmt:
 
 bench: static
 	cargo bench --bench bench
+
+bench-quick: static
+	cargo bench --bench bench -- --quick
 
 demo: build
 	./examples/demo.sh
