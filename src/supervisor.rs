@@ -608,10 +608,9 @@ impl Supervisor {
     /// When service `id` (PENDING) may start, from its dependencies and delays.
     fn start_time(&self, id: ServiceId) -> Gate {
         let svc = &self.svcs[id.0];
-        let mut at = svc.rt.waiting_since + svc.spec.start_delay;
-        if let Some(not_before) = svc.rt.deadline {
-            at = at.max(not_before);
-        }
+        // The moment the dependencies were satisfied (the latest dependency up + its wait_after),
+        // then start_delay on top, and never before a restart backoff ends.
+        let mut at = svc.rt.waiting_since;
         for dep in &svc.spec.depends_on {
             let d = &self.svcs[dep.0];
             if d.rt.state == State::Failed {
@@ -636,7 +635,8 @@ impl Supervisor {
                 return Gate::Waiting;
             }
         }
-        Gate::At(at)
+        let at = at + svc.spec.start_delay;
+        Gate::At(svc.rt.deadline.map_or(at, |not_before| at.max(not_before)))
     }
 
     /// True when nothing that depends on service `id` (or is ordered after it) still runs.
