@@ -1,5 +1,6 @@
-//! The only module with `unsafe`: thin wrappers over the few system calls that neither `std` nor
-//! rustix offers safely (signal dispositions and masks, `kill(-1)`, arbitrary signal numbers).
+//! Thin wrappers over the few system calls that neither `std` nor rustix offers safely (signal
+//! dispositions and masks, `kill(-1)`, arbitrary signal numbers, credentials). The only other
+//! `unsafe` in pidone is registering the `pre_exec` hooks (spawn.rs) and reading `argv` (main.rs).
 //!
 //! Everything here is async-signal-safe where it says so, because some of it runs in a forked
 //! child between `fork` and `exec` (see [`SavedSignals::restore`]).
