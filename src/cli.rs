@@ -3,6 +3,8 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
+
+use crate::client::Action;
 use std::time::Duration;
 
 /// What the user asked for on the command line.
@@ -20,6 +22,8 @@ pub struct Args {
     pub verbose: u8,
     /// Configuration files or directories (`--config`, repeatable).
     pub config: Vec<PathBuf>,
+    /// The control socket (`--socket`).
+    pub socket: Option<PathBuf>,
 }
 
 /// What the command line resolves to.
@@ -29,6 +33,11 @@ pub enum Command {
     Run(Args),
     /// Check the configuration offline and print the start order (`pidone validate`).
     Validate(Args),
+    /// Ask a running pidone something through its control socket.
+    Client {
+        action: Action,
+        socket: Option<PathBuf>,
+    },
     Help,
     Version,
 }
@@ -49,30 +58,50 @@ impl From<lexopt::Error> for UsageError {
     }
 }
 
+/// How long `start`/`stop`/`restart` wait for the service to get there.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The default grace period between SIGTERM and SIGKILL for stragglers.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
-pub const USAGE: &str = "usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]";
+pub const USAGE: &str = "usage: pidone [OPTIONS] [--config PATH]... [--] [PROGRAM [ARGS...]]
+       pidone status|list|start|stop|restart|check|shutdown|validate ...";
 
 pub const HELP: &str = "\
-pidone: a small PID 1 for containers.
+pidone: a small PID 1 for containers, and a service supervisor.
 
-usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]
+usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]          run one program (no configuration)
+       pidone [OPTIONS] --config PATH [-- PROGRAM ...]  run services (and a main program)
+       pidone validate [--config PATH]...               check a configuration offline
+       pidone status|list [--json] [NAME...]            ask a running pidone
+       pidone start|stop|restart [--no-wait] [--timeout D] NAME...
+       pidone signal NAME SIGNAL | check | wait [--timeout D] | shutdown
 
 Runs PROGRAM as its only child, forwards signals to it, reaps every zombie, and when PROGRAM
 exits, stops whatever it left behind (SIGTERM, then SIGKILL after the grace period) and exits
 with PROGRAM's status (128+N if it died of signal N; 127 not found; 126 not executable).
+With a configuration (--config, $PIDONE_CONFIG, /etc/pidone.toml, /services.toml) it runs the
+services it describes; see docs/config.md.
 
 options:
+  -c, --config PATH    configuration file or directory (repeatable)
   -g, --group          forward signals to PROGRAM's whole process group, not PROGRAM alone
       --map-exit CODE  exit 0 when PROGRAM exits with CODE (repeatable; e.g. 143 for Java)
       --grace DURATION time left to stragglers between SIGTERM and SIGKILL (default 5s)
+      --socket PATH    control socket (default $PIDONE_SOCKET, else /run/pidone.sock)
   -v, --verbose        log what pidone does to stderr (twice: more); same as PIDONE_LOG=debug
   -h, --help           print this help
   -V, --version        print the version
 
+client exit codes: 0 ok, 1 refused or failed, 2 usage, 3 pidone not reachable.
 DURATION is a number with a unit: 500ms, 5s, 2m, 1h (a bare number means seconds).
 ";
+
+/// The words that name a subcommand rather than a PROGRAM (unless after `--`).
+const SUBCOMMANDS: [&str; 11] = [
+    "validate", "status", "list", "start", "stop", "restart", "signal", "check", "wait",
+    "shutdown", "help",
+];
 
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
@@ -82,8 +111,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         grace: DEFAULT_GRACE,
         ..Args::default()
     };
-    let mut validate = false;
-    // `--` forces what follows to be the PROGRAM, even a word like `validate`.
+    let mut sub: Option<&'static str> = None;
+    let mut names: Vec<String> = Vec::new();
+    let (mut json, mut no_wait) = (false, false);
+    let mut timeout = DEFAULT_CLIENT_TIMEOUT;
+    // `--` forces what follows to be the PROGRAM, even a word like `status`.
     let mut after_dash = false;
     loop {
         if let Some(raw) = parser.try_raw_args() {
@@ -109,17 +141,28 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                     parse_duration(&value).map_err(|why| UsageError(format!("--grace: {why}")))?;
             }
             Long("config") | Short('c') => out.config.push(parser.value()?.into()),
+            Long("socket") => out.socket = Some(parser.value()?.into()),
+            Long("json") if sub.is_some() => json = true,
+            Long("no-wait") if sub.is_some() => no_wait = true,
+            Long("timeout") if sub.is_some() => {
+                let value = parser.value()?.string()?;
+                timeout = parse_duration(&value)
+                    .map_err(|why| UsageError(format!("--timeout: {why}")))?;
+            }
             Short('v') | Long("verbose") => out.verbose = out.verbose.saturating_add(1),
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
-            Value(word)
-                if out.program.is_empty() && !validate && !after_dash && word == "validate" =>
-            {
-                validate = true;
+            Value(word) if sub.is_none() && out.program.is_empty() && !after_dash => {
+                match SUBCOMMANDS.iter().find(|s| word == **s) {
+                    Some(&"help") => return Ok(Command::Help),
+                    Some(s) => sub = Some(s),
+                    None => {
+                        out.program.push(word);
+                        out.program.extend(parser.raw_args()?);
+                    }
+                }
             }
-            Value(_) if validate => {
-                return Err(UsageError("validate takes no PROGRAM".to_string()));
-            }
+            Value(word) if sub.is_some() => names.push(word.string()?),
             Value(program) => {
                 out.program.push(program);
                 out.program.extend(parser.raw_args()?);
@@ -127,10 +170,38 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             _ => return Err(arg.unexpected().into()),
         }
     }
-    if validate {
-        return Ok(Command::Validate(out));
-    }
-    Ok(Command::Run(out))
+    let Some(sub) = sub else {
+        return Ok(Command::Run(out));
+    };
+    let action = match sub {
+        "validate" if names.is_empty() => return Ok(Command::Validate(out)),
+        "validate" => return Err(UsageError("validate takes no PROGRAM".to_string())),
+        "status" | "list" => Action::Status { names, json },
+        "start" | "stop" | "restart" if names.is_empty() => {
+            return Err(UsageError(format!("{sub}: name at least one service")));
+        }
+        "start" | "stop" | "restart" => Action::Act {
+            verb: sub,
+            names,
+            no_wait,
+            timeout,
+        },
+        "signal" => match names.as_slice() {
+            [name, signal] => Action::Signal {
+                name: name.clone(),
+                signal: signal.clone(),
+            },
+            _ => return Err(UsageError("usage: pidone signal NAME SIGNAL".to_string())),
+        },
+        "wait" if names.is_empty() => Action::Wait { timeout },
+        "check" if names.is_empty() => Action::Check,
+        "shutdown" if names.is_empty() => Action::Shutdown,
+        _ => return Err(UsageError(format!("{sub} takes no service names"))),
+    };
+    Ok(Command::Client {
+        action,
+        socket: out.socket,
+    })
 }
 
 /// Parses a duration as the configuration does (`500ms`, `10s`, `2m`, `1h30m`), plus a bare

@@ -4,7 +4,9 @@
 //! everything else lives in the modules below, one concern per file.
 
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod control;
 pub mod envfile;
 pub mod graph;
 pub mod output;
@@ -40,6 +42,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
         cli::Command::Version => {
             println!("pidone {}", env!("CARGO_PKG_VERSION"));
             return 0;
+        }
+        cli::Command::Client { action, socket } => {
+            let path = control::socket_path(socket.as_deref());
+            return client::run(&path, &action);
         }
         cli::Command::Run(args) => (args, false),
         cli::Command::Validate(args) => (args, true),
@@ -85,7 +91,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         map_exit: args.map_exit,
     };
     let program = (!args.program.is_empty()).then_some(args.program);
-    match supervisor::Supervisor::new(options, config) {
+    match supervisor::Supervisor::new(options, config, args.socket.as_deref()) {
         Ok(supervisor) => supervisor.run(program),
         Err(err) => {
             log::error!("cannot start: {err}");

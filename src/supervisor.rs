@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ use rustix::io::Errno;
 use rustix::process::Pid;
 
 use crate::config::{Config, LogMode, ServiceSpec, Timeouts};
+use crate::control::{self, Answer, Server};
 use crate::graph::ServiceId;
 use crate::output::{Output, ReadOutcome, Source, Stream};
 use crate::procfs;
@@ -53,6 +55,11 @@ struct Svc {
     child: Option<Child>,
     /// When the post_script is due (post_script_timeout after the service came up).
     post_at: Option<Instant>,
+    /// The user asked it (or something it depends on) down through the control socket: it is
+    /// stopped once its dependents are down, and not restarted.
+    held: bool,
+    /// Start it again once it is down (a restart request).
+    restart_requested: bool,
 }
 
 /// Who a reaped pid belonged to.
@@ -82,6 +89,8 @@ enum Ready {
     Pidfd,
     Source(usize),
     Sink(Stream),
+    Listener,
+    Conn(usize),
 }
 
 /// pidone as init and supervisor.
@@ -114,12 +123,20 @@ pub struct Supervisor {
     wake: Option<Instant>,
     /// Orphans reaped so far.
     orphans_reaped: u64,
+    /// The control socket (services mode only).
+    server: Option<Server>,
+    /// When pidone started, for uptimes.
+    started: Instant,
 }
 
 impl Supervisor {
     /// Takes over signals and, when pidone is not PID 1, registers as child subreaper. Errors here
     /// are fatal: nothing runs yet.
-    pub fn new(options: Options, config: Option<Config>) -> io::Result<Supervisor> {
+    pub fn new(
+        options: Options,
+        config: Option<Config>,
+        socket: Option<&Path>,
+    ) -> io::Result<Supervisor> {
         let signals = Signals::install()?;
         let pid1 = rustix::process::getpid().is_init();
         if !pid1 {
@@ -128,6 +145,26 @@ impl Supervisor {
         }
         let now = Instant::now();
         let services_mode = config.is_some();
+        // Without its control socket pidone still supervises: a read-only image or a socket
+        // already served by another pidone costs the API, never the services.
+        let server = if services_mode {
+            let path = control::socket_path(socket);
+            match Server::bind(&path) {
+                Ok(server) => {
+                    log::debug!("control socket at {}", path.display());
+                    Some(server)
+                }
+                Err(err) => {
+                    log::error!(
+                        "control socket {}: {err}; running without it",
+                        path.display()
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let config = config.unwrap_or(Config {
             timeouts: Timeouts::default(),
             services: Vec::new(),
@@ -161,6 +198,8 @@ impl Supervisor {
                     rt,
                     child: None,
                     post_at: None,
+                    held: false,
+                    restart_requested: false,
                 }
             })
             .collect();
@@ -185,6 +224,8 @@ impl Supervisor {
             termed: HashSet::new(),
             wake: None,
             orphans_reaped: 0,
+            server,
+            started: now,
         })
     }
 
@@ -283,6 +324,19 @@ impl Supervisor {
                 what.push(Ready::Sink(stream));
             }
         }
+        if let Some(server) = &self.server {
+            fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
+            what.push(Ready::Listener);
+            for (i, conn) in server.conns.iter().enumerate() {
+                let events = if conn.answering() {
+                    PollFlags::OUT
+                } else {
+                    PollFlags::IN
+                };
+                fds.push(PollFd::from_borrowed_fd(conn.fd(), events));
+                what.push(Ready::Conn(i));
+            }
+        }
         match poll(&mut fds, timeout.as_ref()) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(err) => log::error!("poll: {err}"),
@@ -307,11 +361,45 @@ impl Supervisor {
                     }
                 }
                 Ready::Sink(stream) => self.output.write_ready(stream),
+                Ready::Listener => {
+                    if let Some(server) = &mut self.server {
+                        server.accept(Instant::now());
+                    }
+                }
+                Ready::Conn(i) => self.serve(i),
                 Ready::Signals | Ready::Pidfd => {}
             }
         }
         for i in closed.into_iter().rev() {
             self.sources.swap_remove(i);
+        }
+        if let Some(server) = &mut self.server {
+            server.conns.retain(|c| !c.is_closed());
+        }
+    }
+
+    /// Moves one connection forward: reads its request and answers it, or writes its answer.
+    fn serve(&mut self, i: usize) {
+        let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) else {
+            return;
+        };
+        if conn.answering() {
+            conn.write();
+            return;
+        }
+        let Some(request) = conn.read() else { return };
+        let uid = conn.uid;
+        let answer = if request.acts() && uid != 0 && uid != rustix::process::getuid().as_raw() {
+            Answer::error(
+                403,
+                "permission denied: only root and pidone's own user may act; others may read",
+            )
+        } else {
+            self.answer(request, Instant::now())
+        };
+        if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
+            conn.answer(&answer);
+            conn.write();
         }
     }
 
@@ -525,10 +613,9 @@ impl Supervisor {
             && self.services_mode
             && self.main_argv.is_none()
             && self.main.is_none()
-            && !self
-                .svcs
-                .iter()
-                .any(|s| s.rt.is_active() || (s.rt.state == State::Pending && s.rt.want_up))
+            && !self.svcs.iter().any(|s| {
+                s.rt.is_active() || (s.rt.state == State::Pending && s.rt.want_up) || s.held
+            })
         {
             log::info!("no service left to run: exiting");
             self.begin_shutdown(now);
@@ -548,6 +635,9 @@ impl Supervisor {
             Phase::Draining { kill_at } => self.wake_at(kill_at),
             Phase::Killing { give_up_at } => self.wake_at(give_up_at),
         }
+        if let Some(at) = self.server.as_mut().and_then(|s| s.expire(now)) {
+            self.wake_at(at);
+        }
     }
 
     /// Settles one service; true when its state changed.
@@ -566,7 +656,7 @@ impl Supervisor {
         }
         let svc = &self.svcs[id.0];
         match svc.rt.state {
-            State::Pending if shutting_down || !svc.rt.want_up => {
+            State::Pending if shutting_down || !svc.rt.want_up || svc.held => {
                 self.apply(id, Event::Stop, now);
             }
             State::Pending => match self.start_time(id) {
@@ -584,9 +674,18 @@ impl Supervisor {
                 Gate::At(at) => self.wake_at(at),
             },
             State::Starting | State::Running
-                if shutting_down && self.main.is_none() && self.dependents_down(id) =>
+                if ((shutting_down && self.main.is_none()) || svc.held)
+                    && self.dependents_down(id) =>
             {
                 self.apply(id, Event::Stop, now);
+            }
+            State::Stopped | State::Failed if svc.restart_requested && !shutting_down => {
+                let svc = &mut self.svcs[id.0];
+                svc.restart_requested = false;
+                svc.held = false;
+                // A restart by request counts like an automatic one.
+                svc.rt.restarts += 1;
+                self.apply(id, Event::Enable, now);
             }
             State::Stopping => match svc.rt.deadline {
                 Some(at) if now >= at => {
@@ -805,6 +904,8 @@ impl Supervisor {
         })
     }
 }
+
+mod api;
 
 /// Whether a PENDING service may start.
 enum Gate {

@@ -310,6 +310,8 @@ impl Pidone {
         command
             .args(&argv[1..])
             .env(TAG_VAR, &tag)
+            // Each pidone gets its own control socket: tests run in parallel.
+            .env("PIDONE_SOCKET", dir.join(&format!("pidone-{n}.sock")))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(if piped {

@@ -1,0 +1,345 @@
+//! The built-in client: one request to the control socket, printed for humans or as JSON, turned
+//! into an exit code (0 ok, 1 refused or failed, 2 usage, 3 daemon not reachable).
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// What the user asked the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `status` / `list`: the table (or JSON) of the services named, or of all.
+    Status { names: Vec<String>, json: bool },
+    /// `start`, `stop`, `restart`, then (unless `no_wait`) wait until it is done.
+    Act {
+        verb: &'static str,
+        names: Vec<String>,
+        no_wait: bool,
+        timeout: Duration,
+    },
+    /// `signal NAME SIGNAL`.
+    Signal { name: String, signal: String },
+    /// `check`: exit 0 if healthy.
+    Check,
+    /// `wait`: until every service is up (healthy), or the timeout.
+    Wait { timeout: Duration },
+    /// `shutdown`.
+    Shutdown,
+}
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_UNREACHABLE: i32 = 3;
+
+/// Runs one client action against the socket at `path`; returns the exit code.
+pub fn run(path: &Path, action: &Action) -> i32 {
+    match execute(path, action) {
+        Ok(code) => code,
+        Err(Failure::Unreachable(err)) => {
+            eprintln!("pidone: cannot reach pidone at {}: {err}", path.display());
+            EXIT_UNREACHABLE
+        }
+        Err(Failure::Refused(message)) => {
+            eprintln!("pidone: {message}");
+            EXIT_FAILED
+        }
+    }
+}
+
+enum Failure {
+    Unreachable(io::Error),
+    Refused(String),
+}
+
+fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
+    match action {
+        Action::Status { names, json } => {
+            let list = services(path, names)?;
+            if *json {
+                println!("{}", Value::Array(list));
+            } else {
+                print!("{}", table(&list, colour()));
+            }
+            Ok(EXIT_OK)
+        }
+        Action::Act {
+            verb,
+            names,
+            no_wait,
+            timeout,
+        } => {
+            for name in names {
+                let (status, body) = request(path, "POST", &format!("/v1/services/{name}/{verb}"))?;
+                if status != 200 {
+                    return Err(Failure::Refused(error_message(&body)));
+                }
+            }
+            if *no_wait {
+                return Ok(EXIT_OK);
+            }
+            wait_done(path, verb, names, *timeout)
+        }
+        Action::Check => {
+            let (status, body) = request(path, "GET", "/v1/health")?;
+            if status == 200 {
+                println!("healthy");
+                return Ok(EXIT_OK);
+            }
+            let problems = serde_json::from_str::<Value>(&body).ok();
+            let problems = problems.as_ref().and_then(|v| v["problems"].as_array());
+            for p in problems.into_iter().flatten() {
+                println!("{}", p.as_str().unwrap_or_default());
+            }
+            Ok(EXIT_FAILED)
+        }
+        Action::Signal { name, signal } => {
+            let body = serde_json::json!({ "signal": signal }).to_string();
+            let target = format!("/v1/services/{name}/signal");
+            let (status, answer) = request_with(path, "POST", &target, &body)?;
+            if status != 200 {
+                return Err(Failure::Refused(error_message(&answer)));
+            }
+            Ok(EXIT_OK)
+        }
+        Action::Wait { timeout } => {
+            let deadline = Instant::now() + *timeout;
+            loop {
+                let (status, body) = request(path, "GET", "/v1/health")?;
+                if status == 200 {
+                    return Ok(EXIT_OK);
+                }
+                if Instant::now() >= deadline {
+                    return Err(Failure::Refused(format!(
+                        "not up after {}s: {body}",
+                        timeout.as_secs()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Action::Shutdown => {
+            let (status, body) = request(path, "POST", "/v1/shutdown")?;
+            if status != 200 {
+                return Err(Failure::Refused(error_message(&body)));
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// Polls the services until each reached the end state of `verb` (up for start/restart, down for
+/// stop), failed, or `timeout` passed.
+fn wait_done(path: &Path, verb: &str, names: &[String], timeout: Duration) -> Result<i32, Failure> {
+    let deadline = Instant::now() + timeout;
+    // A restart is done once the service is up again with a new process.
+    let before: Vec<Value> = if verb == "restart" {
+        services(path, names)?
+    } else {
+        Vec::new()
+    };
+    loop {
+        let list = services(path, names)?;
+        let mut done = true;
+        for (i, svc) in list.iter().enumerate() {
+            let state = svc["state"].as_str().unwrap_or_default();
+            let ok = match verb {
+                "stop" => matches!(state, "stopped" | "failed"),
+                _ => {
+                    let up = state == "running" || (state == "stopped" && svc["type"] == "oneshot");
+                    let fresh = before.get(i).is_none_or(|b| b["since"] != svc["since"]);
+                    if state == "failed" {
+                        let name = svc["name"].as_str().unwrap_or_default();
+                        let reason = svc["reason"].as_str().unwrap_or_default();
+                        return Err(Failure::Refused(format!("{name} failed: {reason}")));
+                    }
+                    up && fresh
+                }
+            };
+            done &= ok;
+        }
+        if done {
+            return Ok(EXIT_OK);
+        }
+        if Instant::now() >= deadline {
+            return Err(Failure::Refused(format!(
+                "{verb}: not done after {}s",
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn services(path: &Path, names: &[String]) -> Result<Vec<Value>, Failure> {
+    let target = if names.is_empty() {
+        "/v1/services".to_string()
+    } else {
+        format!("/v1/services?names={}", names.join(","))
+    };
+    let (status, body) = request(path, "GET", &target)?;
+    if status != 200 {
+        return Err(Failure::Refused(error_message(&body)));
+    }
+    match serde_json::from_str::<Value>(&body) {
+        Ok(Value::Array(list)) => Ok(list),
+        _ => Err(Failure::Refused(
+            "the daemon sent an answer that is not a list".to_string(),
+        )),
+    }
+}
+
+/// One HTTP exchange; returns the status code and the body.
+fn request(path: &Path, method: &str, target: &str) -> Result<(u16, String), Failure> {
+    request_with(path, method, target, "")
+}
+
+/// One HTTP exchange with a body.
+fn request_with(
+    path: &Path,
+    method: &str,
+    target: &str,
+    body: &str,
+) -> Result<(u16, String), Failure> {
+    let mut stream = UnixStream::connect(path).map_err(Failure::Unreachable)?;
+    let timeout = Some(Duration::from_secs(10));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    let len = body.len();
+    let text = format!(
+        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len}\r\n\r\n{body}"
+    );
+    stream
+        .write_all(text.as_bytes())
+        .map_err(Failure::Unreachable)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(Failure::Unreachable)?;
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+    let status =
+        status.ok_or_else(|| Failure::Refused("the daemon sent a malformed answer".to_string()))?;
+    Ok((status, body.to_string()))
+}
+
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.to_string())
+}
+
+/// Colour only on a terminal, never with `NO_COLOR`.
+fn colour() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// The aligned table NAME STATE PID UPTIME RESTARTS LAST-EXIT REASON, in start order.
+pub fn table(list: &[Value], colour: bool) -> String {
+    let header = [
+        "NAME",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "LAST-EXIT",
+        "REASON",
+    ];
+    let rows: Vec<[String; 7]> = list
+        .iter()
+        .map(|s| {
+            let last = match &s["last_exit"] {
+                Value::Object(o) => match (o.get("signal"), o.get("code")) {
+                    (Some(sig), _) => format!("SIG{}", sig.as_str().unwrap_or_default()),
+                    (None, Some(code)) => code.to_string(),
+                    _ => "-".to_string(),
+                },
+                _ => "-".to_string(),
+            };
+            [
+                s["name"].as_str().unwrap_or_default().to_string(),
+                s["state"].as_str().unwrap_or_default().to_string(),
+                s["pid"].as_i64().map_or("-".to_string(), |p| p.to_string()),
+                s["uptime"].as_f64().map_or("-".to_string(), human_duration),
+                s["restarts"].as_u64().unwrap_or(0).to_string(),
+                last,
+                s["reason"].as_str().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: [&str; 7], state_colour: Option<&str>, out: &mut String| {
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            let last = i == cells.len() - 1;
+            let text = if last {
+                cell.to_string()
+            } else {
+                format!("{cell:<w$}  ")
+            };
+            match (i, state_colour) {
+                (1, Some(c)) => out.push_str(&format!("\x1b[{c}m{text}\x1b[0m")),
+                _ => out.push_str(&text),
+            }
+        }
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+        out.push('\n');
+    };
+    line(header, None, &mut out);
+    for row in &rows {
+        let c = colour.then(|| match row[1].as_str() {
+            "running" => "32",
+            "failed" => "31",
+            "starting" | "pending" | "stopping" => "33",
+            _ => "2",
+        });
+        line(row.each_ref().map(String::as_str), c, &mut out);
+    }
+    out
+}
+
+/// `3d4h`, `2h5m`, `5m3s`, `42s`.
+fn human_duration(secs: f64) -> String {
+    let s = secs as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_aligned_in_given_order_with_every_state() {
+        let list: Vec<Value> = serde_json::from_str(
+            r#"[{"name":"db","state":"running","pid":12,"uptime":75.0,"restarts":0,"last_exit":null,"reason":""},
+                {"name":"web-long","state":"failed","pid":null,"uptime":null,"restarts":3,"last_exit":{"code":137,"signal":"KILL"},"reason":"gave up"}]"#,
+        )
+        .unwrap();
+        let text = table(&list, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "NAME      STATE    PID  UPTIME  RESTARTS  LAST-EXIT  REASON"
+        );
+        assert_eq!(lines[1], "db        running  12   1m15s   0         -");
+        assert_eq!(
+            lines[2],
+            "web-long  failed   -    -       3         SIGKILL    gave up"
+        );
+        assert!(!text.contains('\x1b'));
+        assert!(table(&list, true).contains("\x1b[31mfailed"));
+    }
+}

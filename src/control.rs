@@ -1,0 +1,568 @@
+//! The control socket: HTTP/1.1 + JSON on a unix stream socket, served inside the one poll loop.
+//!
+//! Every socket is non-blocking. A connection reads until it holds one whole request (headers
+//! parsed by httparse, then `Content-Length` bytes of body), within limits on header size, body
+//! size and time; it gets exactly one response and is closed (`Connection: close`). A request
+//! that breaks a limit or cannot be parsed gets a 4xx with a JSON error and changes nothing.
+//!
+//! This module knows bytes and routes, not services: [`parse`] turns bytes into a [`Request`],
+//! the supervisor answers it, and [`response`] turns the answer into bytes.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Largest request head (request line + headers) accepted.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Most connections served at once; more are accepted and closed at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// A connection that has not sent a whole request, or not taken its whole response, by then is
+/// dropped.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+/// What a client asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `GET /v1/services[?names=a,b]`
+    Services { names: Option<Vec<String>> },
+    /// `POST /v1/services/{name}/start|stop|restart`
+    Act { name: String, verb: Verb },
+    /// `POST /v1/services/{name}/signal` with `{"signal": "HUP"}`
+    Signal { name: String, signal: i32 },
+    /// `GET /v1/health`
+    Health,
+    /// `GET /metrics`
+    Metrics,
+    /// `POST /v1/shutdown`
+    Shutdown,
+}
+
+/// What can be done to a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Request {
+    /// True for requests that change something: only root and pidone's own user may send them.
+    pub fn acts(&self) -> bool {
+        matches!(
+            self,
+            Request::Act { .. } | Request::Signal { .. } | Request::Shutdown
+        )
+    }
+}
+
+/// An answer: status code, content type, body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Answer {
+    /// A JSON answer.
+    pub fn json(status: u16, body: String) -> Answer {
+        Answer {
+            status,
+            content_type: "application/json",
+            body,
+        }
+    }
+
+    /// A JSON error: `{"error": "..."}`.
+    pub fn error(status: u16, message: &str) -> Answer {
+        let body = serde_json::json!({ "error": message }).to_string();
+        Answer::json(status, body)
+    }
+}
+
+/// The outcome of looking at the bytes received so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// More bytes are needed.
+    Partial,
+    /// A whole request.
+    Done(Request),
+    /// The request is bad: answer this and close.
+    Bad(Answer),
+}
+
+/// Parses the bytes received so far on a connection.
+pub fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+            return Parsed::Bad(Answer::error(431, "request head too large"));
+        }
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(err) => return Parsed::Bad(Answer::error(400, &format!("bad request: {err}"))),
+    };
+    if head_len > MAX_HEAD {
+        return Parsed::Bad(Answer::error(431, "request head too large"));
+    }
+    let mut body_len = 0usize;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            match std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+            {
+                Some(n) => body_len = n,
+                None => return Parsed::Bad(Answer::error(400, "bad Content-Length")),
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Parsed::Bad(Answer::error(
+                411,
+                "chunked bodies are not accepted; send Content-Length",
+            ));
+        }
+    }
+    if body_len > MAX_BODY {
+        return Parsed::Bad(Answer::error(413, "request body too large"));
+    }
+    if buf.len() < head_len + body_len {
+        return Parsed::Partial;
+    }
+    let (Some(method), Some(path)) = (req.method, req.path) else {
+        return Parsed::Bad(Answer::error(400, "bad request line"));
+    };
+    let body = &buf[head_len..head_len + body_len];
+    match route(method, path, body) {
+        Ok(request) => Parsed::Done(request),
+        Err(answer) => Parsed::Bad(answer),
+    }
+}
+
+/// Maps a method and a path (with its query) to a request.
+fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let request = match segments.as_slice() {
+        ["v1", "services"] => {
+            let names = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("names="))
+                .map(|v| {
+                    v.split(',')
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                });
+            (Request::Services { names }, "GET")
+        }
+        ["v1", "services", name, "signal"] => {
+            let value: serde_json::Value = serde_json::from_slice(body).map_err(|err| {
+                Answer::error(
+                    400,
+                    &format!("body: expected JSON like {{\"signal\": \"HUP\"}}: {err}"),
+                )
+            })?;
+            let signal = match &value["signal"] {
+                serde_json::Value::String(s) => crate::signals::parse(s),
+                serde_json::Value::Number(n) => n
+                    .as_i64()
+                    .and_then(|n| crate::signals::parse(&n.to_string())),
+                _ => None,
+            };
+            let Some(signal) = signal else {
+                return Err(Answer::error(
+                    400,
+                    "body: \"signal\" must be a signal name like \"HUP\" or a number",
+                ));
+            };
+            (
+                Request::Signal {
+                    name: (*name).to_string(),
+                    signal,
+                },
+                "POST",
+            )
+        }
+        ["v1", "services", name, verb] => {
+            let verb = match *verb {
+                "start" => Verb::Start,
+                "stop" => Verb::Stop,
+                "restart" => Verb::Restart,
+                _ => {
+                    return Err(Answer::error(
+                        404,
+                        &format!("no such action: {verb} (start, stop, restart)"),
+                    ));
+                }
+            };
+            let name = (*name).to_string();
+            (Request::Act { name, verb }, "POST")
+        }
+        ["v1", "health"] => (Request::Health, "GET"),
+        ["metrics"] => (Request::Metrics, "GET"),
+        ["v1", "shutdown"] => (Request::Shutdown, "POST"),
+        _ => return Err(Answer::error(404, &format!("no such endpoint: {path}"))),
+    };
+    if request.1 != method {
+        let message = format!("{path} takes {}, not {method}", request.1);
+        return Err(Answer::error(405, &message));
+    }
+    Ok(request.0)
+}
+
+/// The bytes of a whole HTTP response.
+pub fn response(answer: &Answer) -> Vec<u8> {
+    let reason = match answer.status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        409 => "Conflict",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Response",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        answer.status,
+        answer.content_type,
+        answer.body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(answer.body.as_bytes());
+    out
+}
+
+/// Where the socket is: `--socket`, else `$PIDONE_SOCKET`, else `/run/pidone.sock` when `/run`
+/// is writable, else `$XDG_RUNTIME_DIR/pidone.sock`, else `/tmp/pidone-UID.sock`. The client
+/// looks in the same places.
+pub fn socket_path(cli: Option<&Path>) -> PathBuf {
+    if let Some(path) = cli {
+        return path.to_path_buf();
+    }
+    if let Some(path) = std::env::var_os("PIDONE_SOCKET") {
+        return PathBuf::from(path);
+    }
+    if rustix::fs::access("/run", rustix::fs::Access::WRITE_OK).is_ok() {
+        return PathBuf::from("/run/pidone.sock");
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+        return Path::new(&dir).join("pidone.sock");
+    }
+    PathBuf::from(format!(
+        "/tmp/pidone-{}.sock",
+        rustix::process::getuid().as_raw()
+    ))
+}
+
+/// The listening socket and its connections.
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    pub conns: Vec<Conn>,
+}
+
+/// One client connection.
+pub struct Conn {
+    stream: UnixStream,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+    written: usize,
+    deadline: Instant,
+    /// The client's uid (SO_PEERCRED).
+    pub uid: u32,
+    closed: bool,
+}
+
+impl Server {
+    /// Binds the socket (mode 0600, parent created if missing). A stale socket file is replaced;
+    /// one with a live pidone behind it is an error.
+    pub fn bind(path: &Path) -> io::Result<Server> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{}: another pidone is listening there", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        // Create the socket with no access for others from the start, then set exactly 0600.
+        let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+        let listener = UnixListener::bind(path);
+        rustix::process::umask(old);
+        let listener = listener?;
+        rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        Ok(Server {
+            listener,
+            path: path.to_path_buf(),
+            conns: Vec::new(),
+        })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+
+    /// Accepts every pending connection; beyond [`MAX_CONNECTIONS`], closes the newcomers.
+    pub fn accept(&mut self, now: Instant) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if self.conns.len() >= MAX_CONNECTIONS || stream.set_nonblocking(true).is_err()
+                    {
+                        continue; // Dropped: closed.
+                    }
+                    let uid = rustix::net::sockopt::socket_peercred(&stream)
+                        .map(|c| c.uid.as_raw())
+                        .unwrap_or(u32::MAX);
+                    self.conns.push(Conn {
+                        stream,
+                        inbuf: Vec::new(),
+                        outbuf: Vec::new(),
+                        written: 0,
+                        deadline: now + DEADLINE,
+                        uid,
+                        closed: false,
+                    });
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    // EMFILE and the like: try again on the next wakeup.
+                    log::warn!("control socket: accept: {err}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Drops connections past their deadline; returns the earliest deadline left.
+    pub fn expire(&mut self, now: Instant) -> Option<Instant> {
+        self.conns.retain(|c| c.deadline > now);
+        self.conns.iter().map(|c| c.deadline).min()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Conn {
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// Marks the connection for removal at the end of this turn.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// True once [`Conn::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// True once a response is queued: poll for writing, not reading.
+    pub fn answering(&self) -> bool {
+        !self.outbuf.is_empty()
+    }
+
+    /// Reads what is available; returns the request once whole. On end of file or an error the
+    /// connection closes itself.
+    pub fn read(&mut self) -> Option<Request> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.close();
+                    return None;
+                }
+                Ok(n) => {
+                    self.inbuf.extend_from_slice(&chunk[..n]);
+                    match parse(&self.inbuf) {
+                        Parsed::Partial => continue,
+                        Parsed::Done(request) => return Some(request),
+                        Parsed::Bad(answer) => {
+                            self.answer(&answer);
+                            return None;
+                        }
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close();
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Queues the response; the request is over.
+    pub fn answer(&mut self, answer: &Answer) {
+        self.outbuf = response(answer);
+        self.written = 0;
+        self.inbuf = Vec::new();
+    }
+
+    /// Writes what it can of the response; once it is all out, or the client is gone, the
+    /// connection closes itself.
+    pub fn write(&mut self) {
+        while self.written < self.outbuf.len() {
+            match self.stream.write(&self.outbuf[self.written..]) {
+                Ok(n) => self.written += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    // EPIPE/ECONNRESET: the client left without its answer.
+                    log::debug!("control socket: write: {err}");
+                    break;
+                }
+            }
+        }
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(text: &str) -> Parsed {
+        parse(text.as_bytes())
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            req("GET /v1/services HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Parsed::Done(Request::Services { names: None })
+        );
+        assert_eq!(
+            req("GET /v1/services?names=a,b HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Services {
+                names: Some(vec!["a".into(), "b".into()])
+            })
+        );
+        assert_eq!(
+            req("POST /v1/services/web/restart HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            Parsed::Done(Request::Act {
+                name: "web".into(),
+                verb: Verb::Restart
+            })
+        );
+        assert_eq!(
+            req("GET /metrics HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Metrics)
+        );
+        assert_eq!(
+            req(
+                "POST /v1/services/web/signal HTTP/1.1\r\nContent-Length: 16\r\n\r\n{\"signal\":\"HUP\"}"
+            ),
+            Parsed::Done(Request::Signal {
+                name: "web".into(),
+                signal: libc::SIGHUP
+            })
+        );
+        assert_eq!(
+            req("GET /v1/health HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Health)
+        );
+        assert_eq!(
+            req("POST /v1/shutdown HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Shutdown)
+        );
+    }
+
+    #[test]
+    fn partial_requests_wait_for_more() {
+        assert_eq!(req("GET /v1/serv"), Parsed::Partial);
+        assert_eq!(
+            req("POST /v1/shutdown HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"),
+            Parsed::Partial
+        );
+    }
+
+    fn status(p: Parsed) -> u16 {
+        match p {
+            Parsed::Bad(a) => a.status,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_are_json_with_the_right_status() {
+        assert_eq!(status(req("garbage\r\n\r\n")), 400);
+        assert_eq!(status(req("GET /nope HTTP/1.1\r\n\r\n")), 404);
+        assert_eq!(
+            status(req("GET /v1/services/web/explode HTTP/1.1\r\n\r\n")),
+            404
+        );
+        assert_eq!(status(req("GET /v1/shutdown HTTP/1.1\r\n\r\n")), 405);
+        assert_eq!(
+            status(req(
+                "POST /v1/shutdown HTTP/1.1\r\nContent-Length: 999999\r\n\r\n"
+            )),
+            413
+        );
+        assert_eq!(
+            status(req(
+                "POST /v1/shutdown HTTP/1.1\r\nContent-Length: x\r\n\r\n"
+            )),
+            400
+        );
+        assert_eq!(
+            status(req(
+                "POST /v1/services/web/signal HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"
+            )),
+            400
+        );
+        assert_eq!(
+            status(req(
+                "POST /v1/services/web/signal HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+            )),
+            400
+        );
+        let huge = format!(
+            "GET /v1/services HTTP/1.1\r\nX: {}\r\n",
+            "a".repeat(MAX_HEAD)
+        );
+        assert_eq!(status(parse(huge.as_bytes())), 431);
+        let Parsed::Bad(answer) = req("GET /nope HTTP/1.1\r\n\r\n") else {
+            panic!()
+        };
+        let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert!(body["error"].as_str().unwrap().contains("/nope"));
+    }
+
+    #[test]
+    fn response_bytes() {
+        let bytes = response(&Answer::json(200, "{}".into()));
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(text.contains("Content-Length: 2\r\n"));
+        assert!(text.ends_with("\r\n\r\n{}"));
+    }
+
+    #[test]
+    fn acting_requests_are_marked() {
+        assert!(Request::Shutdown.acts());
+        assert!(!Request::Health.acts());
+        assert!(!Request::Services { names: None }.acts());
+    }
+}

@@ -1,0 +1,317 @@
+//! The supervisor's side of the control socket: answers to requests, read from (and, for
+//! start/stop/restart/shutdown, applied to) the services' state.
+
+use std::fmt::Write as _;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::{Supervisor, Svc};
+use crate::config::Kind;
+use crate::control::{Answer, Request, Verb};
+use crate::graph::ServiceId;
+use crate::reap::Exit;
+use crate::service::State;
+
+impl Supervisor {
+    /// Answers one request at time `now`.
+    pub(super) fn answer(&mut self, request: Request, now: Instant) -> Answer {
+        match request {
+            Request::Services { names } => {
+                let ids = match names {
+                    None => (0..self.svcs.len()).map(ServiceId).collect(),
+                    Some(names) => match self.lookup(&names) {
+                        Ok(ids) => ids,
+                        Err(answer) => return answer,
+                    },
+                };
+                let list: Vec<Value> = ids.iter().map(|id| self.describe(*id, now)).collect();
+                Answer::json(200, Value::Array(list).to_string())
+            }
+            Request::Act { name, verb } => {
+                let id = match self.lookup_one(&name) {
+                    Ok(id) => id,
+                    Err(answer) => return answer,
+                };
+                if self.phase != super::Phase::Running {
+                    return Answer::error(409, "pidone is shutting down");
+                }
+                match verb {
+                    Verb::Start => self.request_start(id),
+                    Verb::Stop => self.request_stop(id, false),
+                    Verb::Restart => self.request_stop(id, true),
+                }
+                Answer::json(200, self.describe(id, now).to_string())
+            }
+            Request::Signal { name, signal } => {
+                let id = match self.lookup_one(&name) {
+                    Ok(id) => id,
+                    Err(answer) => return answer,
+                };
+                let Some(child) = &self.svcs[id.0].child else {
+                    return Answer::error(409, &format!("{name} is not running"));
+                };
+                if let Err(err) = child.signal(signal) {
+                    return Answer::error(409, &format!("{name}: {err}"));
+                }
+                Answer::json(200, self.describe(id, now).to_string())
+            }
+            Request::Health => {
+                let problems = self.health_problems();
+                let body = json!({ "healthy": problems.is_empty(), "problems": problems });
+                Answer::json(
+                    if problems.is_empty() { 200 } else { 503 },
+                    body.to_string(),
+                )
+            }
+            Request::Metrics => Answer {
+                status: 200,
+                content_type: "text/plain; version=0.0.4",
+                body: self.metrics(now),
+            },
+            Request::Shutdown => {
+                log::info!("shutdown requested through the control socket");
+                self.begin_shutdown(now);
+                Answer::json(200, json!({ "shutting_down": true }).to_string())
+            }
+        }
+    }
+
+    /// Resolves names to ids; an unknown name is a 404 listing the known ones.
+    fn lookup(&self, names: &[String]) -> Result<Vec<ServiceId>, Answer> {
+        names
+            .iter()
+            .map(|name| {
+                self.svcs
+                    .iter()
+                    .position(|s| &s.spec.name == name)
+                    .map(ServiceId)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> =
+                            self.svcs.iter().map(|s| s.spec.name.as_str()).collect();
+                        Answer::error(
+                            404,
+                            &format!("unknown service {name:?}; known: {}", known.join(", ")),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    fn lookup_one(&self, name: &str) -> Result<ServiceId, Answer> {
+        let ids = self.lookup(&[name.to_string()])?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| Answer::error(404, "no service named"))
+    }
+
+    /// Start: the service and, first, every dependency that is not up.
+    fn request_start(&mut self, id: ServiceId) {
+        let mut todo = vec![id];
+        let mut seen = vec![false; self.svcs.len()];
+        while let Some(i) = todo.pop() {
+            if std::mem::replace(&mut seen[i.0], true) {
+                continue;
+            }
+            let svc = &mut self.svcs[i.0];
+            svc.held = false;
+            let up = svc.rt.is_up(svc.spec.kind);
+            if i == id || !up {
+                if matches!(svc.rt.state, State::Stopped | State::Failed) {
+                    self.apply(i, crate::service::Event::Enable, Instant::now());
+                } else if svc.rt.state == State::Stopping {
+                    svc.restart_requested = true;
+                }
+            }
+            todo.extend(self.svcs[i.0].spec.depends_on.iter().copied());
+        }
+    }
+
+    /// Stop (or restart): the service and, first, everything running that depends on it.
+    fn request_stop(&mut self, id: ServiceId, restart: bool) {
+        let mut todo = vec![id];
+        let mut seen = vec![false; self.svcs.len()];
+        while let Some(i) = todo.pop() {
+            if std::mem::replace(&mut seen[i.0], true) {
+                continue;
+            }
+            let svc = &mut self.svcs[i.0];
+            let running = svc.rt.is_active() || svc.rt.state == State::Pending;
+            if i != id && !running {
+                continue;
+            }
+            svc.held = true;
+            svc.restart_requested = restart && (running || i == id);
+            todo.extend(self.dependents[i.0].iter().copied());
+        }
+    }
+
+    /// One service as JSON.
+    fn describe(&self, id: ServiceId, now: Instant) -> Value {
+        let svc = &self.svcs[id.0];
+        let since = wall(svc.rt.since, now);
+        let uptime = svc
+            .rt
+            .up_at
+            .filter(|_| svc.rt.state == State::Running)
+            .map(|up| now.saturating_duration_since(up).as_secs_f64());
+        json!({
+            "name": svc.spec.name,
+            "state": svc.rt.state.as_str(),
+            "reason": svc.rt.reason,
+            "pid": svc.child.as_ref().map(|c| c.pid.as_raw_nonzero().get()),
+            "since": since,
+            "uptime": uptime,
+            "restarts": svc.rt.restarts,
+            "last_exit": svc.rt.last_exit.map(exit_json),
+            "required": svc.spec.required,
+            "enabled": svc.spec.enabled,
+            "instance": svc.spec.instance,
+            "type": match svc.spec.kind { Kind::Longrun => "longrun", Kind::Oneshot => "oneshot" },
+        })
+    }
+
+    /// Why pidone is not healthy: enabled services not up, required services failed.
+    fn health_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for svc in &self.svcs {
+            if svc.rt.state == State::Failed && svc.spec.required {
+                problems.push(format!(
+                    "required service {} failed: {}",
+                    svc.spec.name, svc.rt.reason
+                ));
+            } else if svc.spec.enabled && !svc.held && !svc.rt.is_up(svc.spec.kind) && !done_ok(svc)
+            {
+                problems.push(format!("{} is {}", svc.spec.name, svc.rt.state.as_str()));
+            }
+        }
+        if self.phase != super::Phase::Running {
+            problems.push("pidone is shutting down".to_string());
+        }
+        problems
+    }
+
+    /// Prometheus text format.
+    fn metrics(&self, now: Instant) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP pidone_service_up 1 when the service is up (running, or a oneshot done)."
+        );
+        let _ = writeln!(out, "# TYPE pidone_service_up gauge");
+        for svc in &self.svcs {
+            let up = u8::from(svc.rt.is_up(svc.spec.kind));
+            let _ = writeln!(
+                out,
+                "pidone_service_up{{service=\"{}\"}} {up}",
+                svc.spec.name
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pidone_service_state 1 for the state the service is in."
+        );
+        let _ = writeln!(out, "# TYPE pidone_service_state gauge");
+        for svc in &self.svcs {
+            for state in STATES {
+                let v = u8::from(svc.rt.state == state);
+                let _ = writeln!(
+                    out,
+                    "pidone_service_state{{service=\"{}\",state=\"{}\"}} {v}",
+                    svc.spec.name,
+                    state.as_str()
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pidone_service_restarts_total Restarts since pidone started."
+        );
+        let _ = writeln!(out, "# TYPE pidone_service_restarts_total counter");
+        for svc in &self.svcs {
+            let _ = writeln!(
+                out,
+                "pidone_service_restarts_total{{service=\"{}\"}} {}",
+                svc.spec.name, svc.rt.restarts
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pidone_service_last_exit_code Last exit status (128+N for signal N)."
+        );
+        let _ = writeln!(out, "# TYPE pidone_service_last_exit_code gauge");
+        for svc in &self.svcs {
+            if let Some(exit) = svc.rt.last_exit {
+                let _ = writeln!(
+                    out,
+                    "pidone_service_last_exit_code{{service=\"{}\"}} {}",
+                    svc.spec.name,
+                    exit.code()
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pidone_service_start_time_seconds When the service last came up (unix time)."
+        );
+        let _ = writeln!(out, "# TYPE pidone_service_start_time_seconds gauge");
+        for svc in &self.svcs {
+            if let Some(up) = svc.rt.up_at {
+                let _ = writeln!(
+                    out,
+                    "pidone_service_start_time_seconds{{service=\"{}\"}} {:.3}",
+                    svc.spec.name,
+                    wall(up, now)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pidone_uptime_seconds Time since pidone started."
+        );
+        let _ = writeln!(out, "# TYPE pidone_uptime_seconds gauge");
+        let _ = writeln!(
+            out,
+            "pidone_uptime_seconds {:.3}",
+            now.saturating_duration_since(self.started).as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pidone_orphans_reaped_total Orphans (not services) reaped."
+        );
+        let _ = writeln!(out, "# TYPE pidone_orphans_reaped_total counter");
+        let _ = writeln!(out, "pidone_orphans_reaped_total {}", self.orphans_reaped);
+        out
+    }
+}
+
+const STATES: [State; 6] = [
+    State::Pending,
+    State::Starting,
+    State::Running,
+    State::Stopping,
+    State::Stopped,
+    State::Failed,
+];
+
+/// A oneshot that is done, or a longrun that exited successfully and is not restarted, is fine.
+fn done_ok(svc: &Svc) -> bool {
+    svc.rt.state == State::Stopped
+        && matches!(svc.rt.last_exit, Some(Exit::Code(c)) if svc.policy.success_exit_codes.contains(&c))
+}
+
+fn exit_json(exit: Exit) -> Value {
+    match exit {
+        Exit::Code(code) => json!({ "code": code }),
+        Exit::Signal(sig) => json!({ "signal": crate::signals::name(sig), "code": exit.code() }),
+    }
+}
+
+/// The wall-clock time (unix seconds) of a monotonic instant in the past.
+fn wall(at: Instant, now: Instant) -> f64 {
+    let ago = now.saturating_duration_since(at);
+    let now_wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    now_wall.saturating_sub(ago).as_secs_f64()
+}
