@@ -194,94 +194,95 @@ impl Supervisor {
     /// Prometheus text format.
     fn metrics(&self, now: Instant) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP pidone_service_up 1 when the service is up (running, or a oneshot done)."
+        let per_service = |f: &dyn Fn(&Svc) -> Option<String>| -> Vec<(String, String)> {
+            self.svcs
+                .iter()
+                .filter_map(|s| f(s).map(|v| (format!("service=\"{}\"", s.spec.name), v)))
+                .collect()
+        };
+        let up = per_service(&|s| Some(u8::from(s.rt.is_up(s.spec.kind)).to_string()));
+        family(
+            &mut out,
+            "pidone_service_up",
+            "gauge",
+            "1 when the service is up (running, or a oneshot done).",
+            &up,
         );
-        let _ = writeln!(out, "# TYPE pidone_service_up gauge");
-        for svc in &self.svcs {
-            let up = u8::from(svc.rt.is_up(svc.spec.kind));
-            let _ = writeln!(
-                out,
-                "pidone_service_up{{service=\"{}\"}} {up}",
-                svc.spec.name
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP pidone_service_state 1 for the state the service is in."
+        let states: Vec<(String, String)> = self
+            .svcs
+            .iter()
+            .flat_map(|s| {
+                STATES.iter().map(move |state| {
+                    let labels =
+                        format!("service=\"{}\",state=\"{}\"", s.spec.name, state.as_str());
+                    (labels, u8::from(s.rt.state == *state).to_string())
+                })
+            })
+            .collect();
+        family(
+            &mut out,
+            "pidone_service_state",
+            "gauge",
+            "1 for the state the service is in.",
+            &states,
         );
-        let _ = writeln!(out, "# TYPE pidone_service_state gauge");
-        for svc in &self.svcs {
-            for state in STATES {
-                let v = u8::from(svc.rt.state == state);
-                let _ = writeln!(
-                    out,
-                    "pidone_service_state{{service=\"{}\",state=\"{}\"}} {v}",
-                    svc.spec.name,
-                    state.as_str()
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP pidone_service_restarts_total Restarts since pidone started."
+        let restarts = per_service(&|s| Some(s.rt.restarts.to_string()));
+        family(
+            &mut out,
+            "pidone_service_restarts_total",
+            "counter",
+            "Restarts since pidone started.",
+            &restarts,
         );
-        let _ = writeln!(out, "# TYPE pidone_service_restarts_total counter");
-        for svc in &self.svcs {
-            let _ = writeln!(
-                out,
-                "pidone_service_restarts_total{{service=\"{}\"}} {}",
-                svc.spec.name, svc.rt.restarts
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP pidone_service_last_exit_code Last exit status (128+N for signal N)."
+        let exits = per_service(&|s| s.rt.last_exit.map(|e| e.code().to_string()));
+        family(
+            &mut out,
+            "pidone_service_last_exit_code",
+            "gauge",
+            "Last exit status (128+N for signal N).",
+            &exits,
         );
-        let _ = writeln!(out, "# TYPE pidone_service_last_exit_code gauge");
-        for svc in &self.svcs {
-            if let Some(exit) = svc.rt.last_exit {
-                let _ = writeln!(
-                    out,
-                    "pidone_service_last_exit_code{{service=\"{}\"}} {}",
-                    svc.spec.name,
-                    exit.code()
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP pidone_service_start_time_seconds When the service last came up (unix time)."
+        let starts = per_service(&|s| s.rt.up_at.map(|up| format!("{:.3}", wall(up, now))));
+        family(
+            &mut out,
+            "pidone_service_start_time_seconds",
+            "gauge",
+            "When the service last came up (unix time).",
+            &starts,
         );
-        let _ = writeln!(out, "# TYPE pidone_service_start_time_seconds gauge");
-        for svc in &self.svcs {
-            if let Some(up) = svc.rt.up_at {
-                let _ = writeln!(
-                    out,
-                    "pidone_service_start_time_seconds{{service=\"{}\"}} {:.3}",
-                    svc.spec.name,
-                    wall(up, now)
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP pidone_uptime_seconds Time since pidone started."
-        );
-        let _ = writeln!(out, "# TYPE pidone_uptime_seconds gauge");
-        let _ = writeln!(
-            out,
-            "pidone_uptime_seconds {:.3}",
+        let uptime = format!(
+            "{:.3}",
             now.saturating_duration_since(self.started).as_secs_f64()
         );
-        let _ = writeln!(
-            out,
-            "# HELP pidone_orphans_reaped_total Orphans (not services) reaped."
+        family(
+            &mut out,
+            "pidone_uptime_seconds",
+            "gauge",
+            "Time since pidone started.",
+            &[(String::new(), uptime)],
         );
-        let _ = writeln!(out, "# TYPE pidone_orphans_reaped_total counter");
-        let _ = writeln!(out, "pidone_orphans_reaped_total {}", self.orphans_reaped);
+        let orphans = self.orphans_reaped.to_string();
+        family(
+            &mut out,
+            "pidone_orphans_reaped_total",
+            "counter",
+            "Orphans (not services) reaped.",
+            &[(String::new(), orphans)],
+        );
         out
+    }
+}
+
+/// Writes one metric family: HELP, TYPE, then one sample per (labels, value).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
     }
 }
 
