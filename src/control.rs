@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
-/// Most connections served at once; more are accepted and closed at once.
+/// Most connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 64;
 /// A connection that has not sent a whole request, or not taken its whole response, by then is
 /// dropped.
@@ -316,18 +316,22 @@ impl Server {
         self.listener.as_fd()
     }
 
-    /// Accepts every pending connection; beyond [`MAX_CONNECTIONS`], closes the newcomers.
+    /// True while another connection may be accepted. When full, the listener leaves the poll
+    /// set and newcomers wait in the kernel's backlog until a connection ends.
+    pub fn has_room(&self) -> bool {
+        self.conns.len() < MAX_CONNECTIONS
+    }
+
+    /// Accepts pending connections while there is room ([`MAX_CONNECTIONS`]).
     pub fn accept(&mut self, now: Instant) {
-        loop {
+        while self.has_room() {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    if self.conns.len() >= MAX_CONNECTIONS || stream.set_nonblocking(true).is_err()
-                    {
+                    if stream.set_nonblocking(true).is_err() {
                         continue; // Dropped: closed.
                     }
-                    let uid = rustix::net::sockopt::socket_peercred(&stream)
-                        .map(|c| c.uid.as_raw())
-                        .unwrap_or(u32::MAX);
+                    // Unknown credentials may only read (u32::MAX is nobody's uid).
+                    let uid = crate::sys::peer_uid(&stream).unwrap_or(u32::MAX);
                     self.conns.push(Conn {
                         stream,
                         inbuf: Vec::new(),

@@ -125,8 +125,10 @@ pub struct Supervisor {
     orphans_reaped: u64,
     /// The control socket (services mode only).
     server: Option<Server>,
-    /// When pidone started, for uptimes.
+    /// When pidone started, for uptimes, and the wall-clock time of that instant, so that every
+    /// timestamp the API reports derives from one reading of the clock.
     started: Instant,
+    started_wall: std::time::SystemTime,
 }
 
 impl Supervisor {
@@ -226,6 +228,7 @@ impl Supervisor {
             orphans_reaped: 0,
             server,
             started: now,
+            started_wall: std::time::SystemTime::now(),
         })
     }
 
@@ -325,8 +328,10 @@ impl Supervisor {
             }
         }
         if let Some(server) = &self.server {
-            fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
-            what.push(Ready::Listener);
+            if server.has_room() {
+                fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
+                what.push(Ready::Listener);
+            }
             for (i, conn) in server.conns.iter().enumerate() {
                 let events = if conn.answering() {
                     PollFlags::OUT

@@ -160,3 +160,28 @@ pub fn set_credentials(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The uid of the process at the other end of a unix socket (`SO_PEERCRED`).
+///
+/// Read with libc rather than rustix: the kernel reports pid 0 for a peer outside pidone's PID
+/// namespace (root on the host talking to a bind-mounted socket), which rustix's credentials type
+/// cannot hold, and only the uid matters here.
+pub fn peer_uid(socket: &impl std::os::fd::AsRawFd) -> io::Result<u32> {
+    let mut cred = MaybeUninit::<libc::ucred>::zeroed();
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` is valid writable memory of `len` bytes, the size getsockopt is told.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            cred.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: getsockopt succeeded and filled the struct (it was zeroed before in any case).
+    Ok(unsafe { cred.assume_init() }.uid)
+}

@@ -2,7 +2,7 @@
 //! start/stop/restart/shutdown, applied to) the services' state.
 
 use std::fmt::Write as _;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -142,6 +142,11 @@ impl Supervisor {
             }
             svc.held = true;
             svc.restart_requested = restart && (running || i == id);
+            if !running {
+                // A finished oneshot (or a failed service) is down from now on: a later start
+                // runs it again instead of counting it as up.
+                self.apply(i, crate::service::Event::Stop, Instant::now());
+            }
             todo.extend(self.dependents[i.0].iter().copied());
         }
     }
@@ -149,7 +154,7 @@ impl Supervisor {
     /// One service as JSON.
     fn describe(&self, id: ServiceId, now: Instant) -> Value {
         let svc = &self.svcs[id.0];
-        let since = wall(svc.rt.since, now);
+        let since = self.wall(svc.rt.since);
         let uptime = svc
             .rt
             .up_at
@@ -242,7 +247,7 @@ impl Supervisor {
             "Last exit status (128+N for signal N).",
             &exits,
         );
-        let starts = per_service(&|s| s.rt.up_at.map(|up| format!("{:.3}", wall(up, now))));
+        let starts = per_service(&|s| s.rt.up_at.map(|up| format!("{:.3}", self.wall(up))));
         family(
             &mut out,
             "pidone_service_start_time_seconds",
@@ -309,10 +314,13 @@ fn exit_json(exit: Exit) -> Value {
 }
 
 /// The wall-clock time (unix seconds) of a monotonic instant in the past.
-fn wall(at: Instant, now: Instant) -> f64 {
-    let ago = now.saturating_duration_since(at);
-    let now_wall = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    now_wall.saturating_sub(ago).as_secs_f64()
+impl Supervisor {
+    /// The wall-clock time (unix seconds) of a monotonic instant, from pidone's start.
+    fn wall(&self, at: Instant) -> f64 {
+        let start = self
+            .started_wall
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        (start + at.saturating_duration_since(self.started)).as_secs_f64()
+    }
 }
