@@ -24,6 +24,8 @@ pub struct Args {
     pub config: Vec<PathBuf>,
     /// The control socket (`--socket`).
     pub socket: Option<PathBuf>,
+    /// Lines of output kept per service for `pidone logs` (`--log-lines`).
+    pub log_lines: usize,
 }
 
 /// What the command line resolves to.
@@ -61,6 +63,9 @@ impl From<lexopt::Error> for UsageError {
 /// How long `start`/`stop`/`restart` wait for the service to get there.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Lines of output kept per service unless `--log-lines` says otherwise.
+pub const DEFAULT_LOG_LINES: usize = 1000;
+
 /// The default grace period between SIGTERM and SIGKILL for stragglers.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
@@ -75,6 +80,7 @@ usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]          run one program (no conf
        pidone validate [--config PATH]...               check a configuration offline
        pidone status|list [--json] [NAME...]            ask a running pidone
        pidone start|stop|restart [--no-wait] [--timeout D] NAME...
+       pidone logs [-f] [-n N] NAME...
        pidone signal NAME SIGNAL | check | wait [--timeout D] | shutdown
 
 Runs PROGRAM as its only child, forwards signals to it, reaps every zombie, and when PROGRAM
@@ -89,6 +95,7 @@ options:
       --map-exit CODE  exit 0 when PROGRAM exits with CODE (repeatable; e.g. 143 for Java)
       --grace DURATION time left to stragglers between SIGTERM and SIGKILL (default 5s)
       --socket PATH    control socket (default $PIDONE_SOCKET, else /run/pidone.sock)
+      --log-lines N    lines of output kept per service for `pidone logs` (default 1000)
   -v, --verbose        log what pidone does to stderr (twice: more); same as PIDONE_LOG=debug
   -h, --help           print this help
   -V, --version        print the version
@@ -98,8 +105,8 @@ DURATION is a number with a unit: 500ms, 5s, 2m, 1h (a bare number means seconds
 ";
 
 /// The words that name a subcommand rather than a PROGRAM (unless after `--`).
-const SUBCOMMANDS: [&str; 11] = [
-    "validate", "status", "list", "start", "stop", "restart", "signal", "check", "wait",
+const SUBCOMMANDS: [&str; 12] = [
+    "validate", "status", "list", "start", "stop", "restart", "signal", "logs", "check", "wait",
     "shutdown", "help",
 ];
 
@@ -109,8 +116,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     let mut parser = lexopt::Parser::from_args(args);
     let mut out = Args {
         grace: DEFAULT_GRACE,
+        log_lines: DEFAULT_LOG_LINES,
         ..Args::default()
     };
+    let mut lines = crate::control::DEFAULT_LOG_LINES;
+    let mut follow = false;
     let mut sub: Option<&'static str> = None;
     let mut names: Vec<String> = Vec::new();
     let (mut json, mut no_wait) = (false, false);
@@ -142,6 +152,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             }
             Long("config") | Short('c') => out.config.push(parser.value()?.into()),
             Long("socket") => out.socket = Some(parser.value()?.into()),
+            Long("log-lines") => {
+                let value = parser.value()?.string()?;
+                out.log_lines = value
+                    .parse()
+                    .map_err(|_| UsageError(format!("--log-lines: '{value}' is not a number")))?;
+            }
+            Short('f') | Long("follow") if sub == Some("logs") => follow = true,
+            Short('n') | Long("lines") if sub == Some("logs") => {
+                let value = parser.value()?.string()?;
+                lines = value
+                    .parse()
+                    .map_err(|_| UsageError(format!("-n: '{value}' is not a number of lines")))?;
+            }
             Long("json") if sub.is_some() => json = true,
             Long("no-wait") if sub.is_some() => no_wait = true,
             Long("timeout") if sub.is_some() => {
@@ -192,6 +215,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                 signal: signal.clone(),
             },
             _ => return Err(UsageError("usage: pidone signal NAME SIGNAL".to_string())),
+        },
+        "logs" if names.is_empty() => {
+            return Err(UsageError("logs: name at least one service".to_string()));
+        }
+        "logs" => Action::Logs {
+            names,
+            lines,
+            follow,
         },
         "wait" if names.is_empty() => Action::Wait { timeout },
         "check" if names.is_empty() => Action::Check,

@@ -22,6 +22,12 @@ pub enum Action {
     },
     /// `signal NAME SIGNAL`.
     Signal { name: String, signal: String },
+    /// `logs [-f] [-n N] NAME...`: the last lines of each, then (with `follow`) new ones.
+    Logs {
+        names: Vec<String>,
+        lines: usize,
+        follow: bool,
+    },
     /// `check`: exit 0 if healthy.
     Check,
     /// `wait`: until every service is up (healthy), or the timeout.
@@ -82,6 +88,11 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             }
             wait_done(path, verb, names, *timeout)
         }
+        Action::Logs {
+            names,
+            lines,
+            follow,
+        } => logs(path, names, *lines, *follow),
         Action::Check => {
             let (status, body) = request(path, "GET", "/v1/health")?;
             if status == 200 {
@@ -171,6 +182,101 @@ fn wait_done(path: &Path, verb: &str, names: &[String], timeout: Duration) -> Re
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Prints the logs of each service (prefixed `[name] ` when there are several); with `follow`,
+/// one connection per service streams new lines until the daemon or the user ends it.
+fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32, Failure> {
+    let prefix = names.len() > 1;
+    if !follow {
+        for name in names {
+            let target = format!("/v1/services/{name}/logs?n={lines}");
+            let (status, body) = request(path, "GET", &target)?;
+            if status != 200 {
+                return Err(Failure::Refused(error_message(&body)));
+            }
+            print_lines(name, &body, prefix);
+        }
+        return Ok(EXIT_OK);
+    }
+    let mut streams = Vec::new();
+    for name in names {
+        let mut stream = UnixStream::connect(path).map_err(Failure::Unreachable)?;
+        let text = format!(
+            "GET /v1/services/{name}/logs?n={lines}&follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        );
+        stream
+            .write_all(text.as_bytes())
+            .map_err(Failure::Unreachable)?;
+        streams.push((name.clone(), stream));
+    }
+    // The client is not PID 1: a thread per followed service keeps it simple.
+    let threads: Vec<_> = streams
+        .into_iter()
+        .map(|(name, stream)| std::thread::spawn(move || follow_one(&name, stream, prefix)))
+        .collect();
+    let mut code = EXIT_OK;
+    for t in threads {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                eprintln!("pidone: {message}");
+                code = EXIT_FAILED;
+            }
+            Err(_) => code = EXIT_FAILED,
+        }
+    }
+    Ok(code)
+}
+
+/// Reads one followed stream: checks the status line, then prints lines as they come.
+fn follow_one(name: &str, stream: UnixStream, prefix: bool) -> Result<(), String> {
+    use std::io::BufRead;
+    let mut reader = io::BufReader::new(stream);
+    let mut line = String::new();
+    let mut in_head = true;
+    let mut status = 0u16;
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(err) => return Err(format!("{name}: {err}")),
+        }
+        if in_head {
+            if status == 0 {
+                status = line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+            }
+            if line == "\r\n" {
+                in_head = false;
+                if status != 200 {
+                    let mut body = String::new();
+                    let _ = reader.read_to_string(&mut body);
+                    return Err(error_message(&body));
+                }
+            }
+            continue;
+        }
+        print_lines(name, &line, prefix);
+    }
+    Ok(())
+}
+
+fn print_lines(name: &str, text: &str, prefix: bool) {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    for line in text.lines() {
+        let _ = if prefix {
+            writeln!(out, "[{name}] {line}")
+        } else {
+            writeln!(out, "{line}")
+        };
+    }
+    let _ = out.flush();
 }
 
 fn services(path: &Path, names: &[String]) -> Result<Vec<Value>, Failure> {

@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Lines the logs endpoint returns when the request does not say (`n`).
+pub const DEFAULT_LOG_LINES: usize = 100;
+/// Output queued for a following client beyond which it is dropped as too slow.
+pub const MAX_FOLLOW_BACKLOG: usize = 1024 * 1024;
 /// Most connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 64;
 /// A connection that has not sent a whole request, or not taken its whole response, by then is
@@ -33,6 +37,12 @@ pub enum Request {
     Act { name: String, verb: Verb },
     /// `POST /v1/services/{name}/signal` with `{"signal": "HUP"}`
     Signal { name: String, signal: i32 },
+    /// `GET /v1/services/{name}/logs?n=100&follow=true`
+    Logs {
+        name: String,
+        n: usize,
+        follow: bool,
+    },
     /// `GET /v1/health`
     Health,
     /// `GET /metrics`
@@ -160,6 +170,34 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
                 });
             (Request::Services { names }, "GET")
         }
+        ["v1", "services", name, "logs"] => {
+            let mut n = DEFAULT_LOG_LINES;
+            let mut follow = false;
+            for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+                match kv.split_once('=').unwrap_or((kv, "")) {
+                    ("n", v) => {
+                        n = v.parse().map_err(|_| {
+                            Answer::error(400, &format!("n: '{v}' is not a number of lines"))
+                        })?;
+                    }
+                    ("follow", v) => follow = matches!(v, "" | "1" | "true" | "yes"),
+                    (k, _) => {
+                        return Err(Answer::error(
+                            400,
+                            &format!("unknown parameter '{k}' (n, follow)"),
+                        ));
+                    }
+                }
+            }
+            (
+                Request::Logs {
+                    name: (*name).to_string(),
+                    n,
+                    follow,
+                },
+                "GET",
+            )
+        }
         ["v1", "services", name, "signal"] => {
             let value: serde_json::Value = serde_json::from_slice(body).map_err(|err| {
                 Answer::error(
@@ -280,6 +318,9 @@ pub struct Conn {
     /// The client's uid (SO_PEERCRED).
     pub uid: u32,
     closed: bool,
+    /// The service whose new output lines this connection streams (`follow=true`): it has no
+    /// deadline and stays open until the client leaves.
+    follow: Option<usize>,
 }
 
 impl Server {
@@ -340,6 +381,7 @@ impl Server {
                         deadline: now + DEADLINE,
                         uid,
                         closed: false,
+                        follow: None,
                     });
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
@@ -353,10 +395,30 @@ impl Server {
         }
     }
 
-    /// Drops connections past their deadline; returns the earliest deadline left.
+    /// Drops connections past their deadline (followers have none); returns the earliest
+    /// deadline left.
     pub fn expire(&mut self, now: Instant) -> Option<Instant> {
-        self.conns.retain(|c| c.deadline > now);
-        self.conns.iter().map(|c| c.deadline).min()
+        self.conns
+            .retain(|c| c.follow.is_some() || c.deadline > now);
+        self.conns
+            .iter()
+            .filter(|c| c.follow.is_none())
+            .map(|c| c.deadline)
+            .min()
+    }
+
+    /// Queues new output lines of service `service` for the clients following it; a client that
+    /// lets more than [`MAX_FOLLOW_BACKLOG`] pile up is dropped rather than slowing pidone.
+    pub fn follow_lines(&mut self, service: usize, lines: &[String]) {
+        for conn in self.conns.iter_mut().filter(|c| c.follow == Some(service)) {
+            for line in lines {
+                conn.outbuf.extend_from_slice(line.as_bytes());
+                conn.outbuf.push(b'\n');
+            }
+            if conn.outbuf.len() - conn.written > MAX_FOLLOW_BACKLOG {
+                conn.close();
+            }
+        }
     }
 }
 
@@ -383,7 +445,40 @@ impl Conn {
 
     /// True once a response is queued: poll for writing, not reading.
     pub fn answering(&self) -> bool {
-        !self.outbuf.is_empty()
+        self.written < self.outbuf.len()
+    }
+
+    /// True for a connection streaming a service's output.
+    pub fn following(&self) -> bool {
+        self.follow.is_some()
+    }
+
+    /// Starts streaming: the head of an answer without a length, the lines so far, then every
+    /// new line of `service` until the client leaves.
+    pub fn stream(&mut self, service: usize, lines: &[&str]) {
+        let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n".to_vec();
+        for line in lines {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        self.outbuf = out;
+        self.written = 0;
+        self.inbuf = Vec::new();
+        self.follow = Some(service);
+    }
+
+    /// For a follower: reads and ignores what the client sends, noticing when it leaves.
+    pub fn drain_input(&mut self) {
+        let mut chunk = [0u8; 512];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return self.close(),
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(),
+            }
+        }
     }
 
     /// Reads what is available; returns the request once whole. On end of file or an error the
@@ -435,11 +530,17 @@ impl Conn {
                 Err(err) => {
                     // EPIPE/ECONNRESET: the client left without its answer.
                     log::debug!("control socket: write: {err}");
-                    break;
+                    return self.close();
                 }
             }
         }
-        self.close();
+        if self.follow.is_some() {
+            // A follower stays open: everything so far is out, wait for more lines.
+            self.outbuf.clear();
+            self.written = 0;
+        } else {
+            self.close();
+        }
     }
 }
 
@@ -488,6 +589,22 @@ mod tests {
             Parsed::Done(Request::Health)
         );
         assert_eq!(
+            req("GET /v1/services/web/logs?n=5&follow=true HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Logs {
+                name: "web".into(),
+                n: 5,
+                follow: true
+            })
+        );
+        assert_eq!(
+            req("GET /v1/services/web/logs HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Logs {
+                name: "web".into(),
+                n: DEFAULT_LOG_LINES,
+                follow: false
+            })
+        );
+        assert_eq!(
             req("POST /v1/shutdown HTTP/1.1\r\n\r\n"),
             Parsed::Done(Request::Shutdown)
         );
@@ -513,6 +630,14 @@ mod tests {
     fn errors_are_json_with_the_right_status() {
         assert_eq!(status(req("garbage\r\n\r\n")), 400);
         assert_eq!(status(req("GET /nope HTTP/1.1\r\n\r\n")), 404);
+        assert_eq!(
+            status(req("GET /v1/services/web/logs?n=x HTTP/1.1\r\n\r\n")),
+            400
+        );
+        assert_eq!(
+            status(req("GET /v1/services/web/logs?bogus=1 HTTP/1.1\r\n\r\n")),
+            400
+        );
         assert_eq!(
             status(req("GET /v1/services/web/explode HTTP/1.1\r\n\r\n")),
             404

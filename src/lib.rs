@@ -89,6 +89,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         group: args.group,
         grace: args.grace,
         map_exit: args.map_exit,
+        log_lines: args.log_lines,
     };
     let program = (!args.program.is_empty()).then_some(args.program);
     match supervisor::Supervisor::new(options, config, args.socket.as_deref()) {

@@ -98,9 +98,17 @@ pub struct Source {
     /// Bytes read but not yet queued: the start of a line whose newline has not arrived yet.
     /// Never longer than `max_text` between calls.
     partial: Vec<u8>,
+    /// The lines queued since [`Source::take_lines`] last ran, without prefix or newline, for
+    /// the supervisor's per-service log buffer.
+    tapped: Vec<String>,
 }
 
 impl Source {
+    /// Takes the lines queued since the last call (see `tapped`).
+    pub fn take_lines(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.tapped)
+    }
+
     /// The pipe's read end, to poll for `POLLIN`.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -302,6 +310,7 @@ impl Output {
             max_text: PIPE_BUF - prefix.len() - 1,
             prefix,
             partial: Vec::new(),
+            tapped: Vec::new(),
         }
     }
 
@@ -368,7 +377,13 @@ impl Output {
             Stream::Stdout => &mut self.out,
             Stream::Stderr => &mut self.err,
         };
-        let start = queue_lines(queue, &src.prefix, src.max_text, &src.partial);
+        let start = queue_lines(
+            queue,
+            &src.prefix,
+            src.max_text,
+            &src.partial,
+            &mut src.tapped,
+        );
         src.partial.drain(..start);
     }
 
@@ -377,6 +392,8 @@ impl Output {
         if !src.partial.is_empty() {
             let queue = self.queue_mut(src.stream);
             queue.push(&src.prefix, &src.partial);
+            src.tapped
+                .push(String::from_utf8_lossy(&src.partial).into_owned());
             src.partial.clear();
         }
     }
@@ -397,7 +414,7 @@ impl Output {
         let text = text.strip_suffix('\n').unwrap_or(text);
         let queue = self.queue_mut(stream);
         let bytes = text.as_bytes();
-        let start = queue_lines(queue, &prefix, max_text, bytes);
+        let start = queue_lines(queue, &prefix, max_text, bytes, &mut Vec::new());
         queue.push(&prefix, bytes.get(start..).unwrap_or_default());
     }
 
@@ -486,17 +503,27 @@ impl Output {
 /// Queues every complete line at the start of `bytes`, and splits off pieces of `max_text`
 /// bytes from a line longer than that; returns how many bytes were consumed. What remains is a
 /// line not yet complete, at most `max_text` bytes long.
-fn queue_lines(queue: &mut Queue, prefix: &[u8], max_text: usize, bytes: &[u8]) -> usize {
+fn queue_lines(
+    queue: &mut Queue,
+    prefix: &[u8],
+    max_text: usize,
+    bytes: &[u8],
+    tap: &mut Vec<String>,
+) -> usize {
     let mut start = 0;
     while let Some(rest) = bytes.get(start..) {
         // A newline right after max_text bytes still ends a line that fits.
         let window = rest.get(..rest.len().min(max_text + 1)).unwrap_or(rest);
         if let Some(i) = window.iter().position(|&b| b == b'\n') {
-            queue.push(prefix, rest.get(..i).unwrap_or_default());
+            let line = rest.get(..i).unwrap_or_default();
+            queue.push(prefix, line);
+            tap.push(String::from_utf8_lossy(line).into_owned());
             start += i + 1;
         } else if rest.len() > max_text {
             let cut = split_point(rest, max_text);
-            queue.push(prefix, rest.get(..cut).unwrap_or_default());
+            let piece = rest.get(..cut).unwrap_or_default();
+            queue.push(prefix, piece);
+            tap.push(String::from_utf8_lossy(piece).into_owned());
             start += cut;
         } else {
             break;

@@ -13,7 +13,7 @@
 //! program's group): **Draining** sends SIGTERM and waits for the grace period, **Killing** sends
 //! SIGKILL, repeated for late orphans, until pidone has no child at all. Then it exits.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io;
@@ -26,7 +26,7 @@ use rustix::io::Errno;
 use rustix::process::Pid;
 
 use crate::config::{Config, LogMode, ServiceSpec, Timeouts};
-use crate::control::{self, Answer, Server};
+use crate::control::{self, Answer, Request, Server};
 use crate::graph::ServiceId;
 use crate::output::{Output, ReadOutcome, Source, Stream};
 use crate::procfs;
@@ -45,6 +45,8 @@ pub struct Options {
     pub grace: Duration,
     /// Exit codes reported as 0.
     pub map_exit: Vec<i32>,
+    /// Lines of output kept per service for the logs endpoint.
+    pub log_lines: usize,
 }
 
 /// One supervised service: its configuration, its state, its process.
@@ -55,6 +57,8 @@ struct Svc {
     child: Option<Child>,
     /// When the post_script is due (post_script_timeout after the service came up).
     post_at: Option<Instant>,
+    /// The last lines of its output (prefix mode), oldest first, at most `log_lines`.
+    log: VecDeque<String>,
     /// The user asked it (or something it depends on) down through the control socket: it is
     /// stopped once its dependents are down, and not restarted.
     held: bool,
@@ -107,7 +111,8 @@ pub struct Supervisor {
     global_shutdown: Duration,
     post_script_timeout: Duration,
     output: Output,
-    sources: Vec<Source>,
+    /// Each service's output pipes, tagged with the service.
+    sources: Vec<(ServiceId, Source)>,
     procs: HashMap<Pid, Owner>,
     main_argv: Option<Vec<OsString>>,
     main: Option<Child>,
@@ -200,6 +205,7 @@ impl Supervisor {
                     rt,
                     child: None,
                     post_at: None,
+                    log: VecDeque::new(),
                     held: false,
                     restart_requested: false,
                 }
@@ -247,7 +253,7 @@ impl Supervisor {
         loop {
             self.settle(Instant::now());
             if let Some(code) = self.finished() {
-                for src in std::mem::take(&mut self.sources) {
+                for (_, src) in std::mem::take(&mut self.sources) {
                     self.output.finish(src);
                 }
                 self.output.flush_all();
@@ -312,7 +318,7 @@ impl Supervisor {
             what.push(Ready::Pidfd);
         }
         // Back-pressure: a stream whose queue is full stops reading its sources until it drains.
-        for (i, src) in self.sources.iter().enumerate() {
+        for (i, (_, src)) in self.sources.iter().enumerate() {
             if !self.output.paused(src.stream()) {
                 fds.push(PollFd::from_borrowed_fd(src.fd(), PollFlags::IN));
                 what.push(Ready::Source(i));
@@ -359,11 +365,14 @@ impl Supervisor {
         for r in ready {
             match *r {
                 Ready::Source(i) => {
-                    if let Some(src) = self.sources.get_mut(i)
-                        && self.output.read_from(src) == ReadOutcome::Eof
-                    {
+                    let Some((id, src)) = self.sources.get_mut(i) else {
+                        continue;
+                    };
+                    if self.output.read_from(src) == ReadOutcome::Eof {
                         closed.push(i);
                     }
+                    let (id, lines) = (*id, src.take_lines());
+                    self.record_lines(id, lines);
                 }
                 Ready::Sink(stream) => self.output.write_ready(stream),
                 Ready::Listener => {
@@ -392,6 +401,10 @@ impl Supervisor {
             conn.write();
             return;
         }
+        if conn.following() {
+            conn.drain_input();
+            return;
+        }
         let Some(request) = conn.read() else { return };
         let uid = conn.uid;
         let answer = if request.acts() && uid != 0 && uid != rustix::process::getuid().as_raw() {
@@ -399,6 +412,26 @@ impl Supervisor {
                 403,
                 "permission denied: only root and pidone's own user may act; others may read",
             )
+        } else if let Request::Logs {
+            name,
+            n,
+            follow: true,
+        } = &request
+        {
+            match self.lookup_one(name) {
+                Ok(id) => {
+                    // Field by field, so the log can be read while the connection is written.
+                    let log = &self.svcs[id.0].log;
+                    let skip = log.len().saturating_sub(*n);
+                    let lines: Vec<&str> = log.iter().skip(skip).map(String::as_str).collect();
+                    if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
+                        conn.stream(id.0, &lines);
+                        conn.write();
+                    }
+                    return;
+                }
+                Err(answer) => answer,
+            }
         } else {
             self.answer(request, Instant::now())
         };
@@ -582,7 +615,8 @@ impl Supervisor {
         let child = spawn::launch(launch, self.signals.saved())?;
         // The write ends went to the child (and are closed here with `launch`): the pipes reach
         // EOF when the service and everything it spawned are gone.
-        self.sources.extend(sources.into_iter().flatten());
+        self.sources
+            .extend(sources.into_iter().flatten().map(|src| (id, src)));
         Ok(child)
     }
 
@@ -595,6 +629,23 @@ impl Supervisor {
                 self.procs.insert(child.pid, Owner::PostScript(id));
             }
             Err(err) => log::warn!("{}: post_script: {err}", self.svcs[id.0].spec.name),
+        }
+    }
+
+    /// Keeps the last [`Options::log_lines`] lines of each service for the logs endpoint, and
+    /// hands them to the clients following it.
+    fn record_lines(&mut self, id: ServiceId, lines: Vec<String>) {
+        if lines.is_empty() {
+            return;
+        }
+        if let Some(server) = &mut self.server {
+            server.follow_lines(id.0, &lines);
+        }
+        let keep = self.options.log_lines;
+        let log = &mut self.svcs[id.0].log;
+        log.extend(lines);
+        while log.len() > keep {
+            log.pop_front();
         }
     }
 

@@ -56,6 +56,22 @@ impl Supervisor {
                 }
                 Answer::json(200, self.describe(id, now).to_string())
             }
+            Request::Logs { name, n, .. } => {
+                let id = match self.lookup_one(&name) {
+                    Ok(id) => id,
+                    Err(answer) => return answer,
+                };
+                let mut body = String::new();
+                for line in self.last_lines(id, n) {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+                Answer {
+                    status: 200,
+                    content_type: "text/plain; charset=utf-8",
+                    body,
+                }
+            }
             Request::Health => {
                 let problems = self.health_problems();
                 let body = json!({ "healthy": problems.is_empty(), "problems": problems });
@@ -98,7 +114,16 @@ impl Supervisor {
             .collect()
     }
 
-    fn lookup_one(&self, name: &str) -> Result<ServiceId, Answer> {
+    /// The last `n` lines of a service's output, oldest first.
+    pub(super) fn last_lines(&self, id: ServiceId, n: usize) -> Vec<&str> {
+        let log = &self.svcs[id.0].log;
+        log.iter()
+            .skip(log.len().saturating_sub(n))
+            .map(String::as_str)
+            .collect()
+    }
+
+    pub(super) fn lookup_one(&self, name: &str) -> Result<ServiceId, Answer> {
         let ids = self.lookup(&[name.to_string()])?;
         ids.first()
             .copied()
