@@ -1135,3 +1135,75 @@ fn shutdown_makes_pidone_exit_0(mode: Mode) {
     assert_eq!(out.code, 3, "{out:?}");
     wait_until(DEADLINE, "nothing left", || d.run.processes().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// logs
+
+/// `logs -n` returns exactly the last N lines of a service's output; `logs -f` streams new
+/// lines as they are written; the API refuses a bad `n`; an unknown service exits 1.
+#[test]
+fn logs_give_the_last_lines_and_follow_new_ones() {
+    let d = Daemon::start(
+        Mode::Child,
+        r#"
+[[services]]
+name = "talker"
+command = ["/bin/sh", "-c", "i=0; while [ $i -lt 50 ]; do i=$((i+1)); echo line $i; done; while [ ! -e @D/more ]; do sleep 0.05; done; echo after; exec sleep 1000"]
+"#,
+    );
+    let dir = &d.dir;
+    wait_until(DEADLINE, "talker's 50 lines in its log", || {
+        d.client(&["logs", "-n", "1", "talker"]).stdout == "line 50\n"
+    });
+    let out = d.ok(&["logs", "-n", "3", "talker"]);
+    assert_eq!(out.stdout, "line 48\nline 49\nline 50\n");
+    let all = d.ok(&["logs", "-n", "1000", "talker"]);
+    let expected: String = (1..=50).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(all.stdout, expected, "every line, in order, nothing else");
+
+    // Follow: the last line now, then what the service writes later.
+    let mut follower = Command::new(pidone())
+        .args([
+            "--socket",
+            d.socket.to_str().expect("UTF-8"),
+            "logs",
+            "-f",
+            "-n",
+            "1",
+            "talker",
+        ])
+        .env_remove("PIDONE_SOCKET")
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn a follower");
+    let mut stdout = follower.stdout.take().expect("piped stdout");
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    // The follower's first line proves the stream is open before the service writes more.
+    while !seen.contains("line 50\n") {
+        let n = stdout.read(&mut buf).expect("read the follower");
+        assert!(n > 0, "the follower ended early: {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    std::fs::write(dir.join("more"), "").expect("release the talker");
+    while !seen.contains("after\n") {
+        let n = stdout.read(&mut buf).expect("read the follower");
+        assert!(n > 0, "the follower ended before the new line: {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(seen, "line 50\nafter\n");
+    let _ = follower.kill();
+    let _ = follower.wait();
+
+    assert_eq!(
+        get(&d.socket, "/v1/services/talker/logs?n=lots").map(|(s, _)| s),
+        Some(400)
+    );
+    let out = d.client(&["logs", "nope"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("talker"),
+        "names the known services: {out:?}"
+    );
+}
