@@ -81,7 +81,7 @@ usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]          run one program (no conf
        pidone status|list [--json] [NAME...]            ask a running pidone
        pidone start|stop|restart [--no-wait] [--timeout D] NAME...
        pidone logs [-f] [-n N] NAME...
-       pidone signal NAME SIGNAL | check | wait [--timeout D] | shutdown
+       pidone signal NAME SIGNAL | reload | check | wait [--timeout D] | shutdown
 
 Runs PROGRAM as its only child, forwards signals to it, reaps every zombie, and when PROGRAM
 exits, stops whatever it left behind (SIGTERM, then SIGKILL after the grace period) and exits
@@ -105,9 +105,9 @@ DURATION is a number with a unit: 500ms, 5s, 2m, 1h (a bare number means seconds
 ";
 
 /// The words that name a subcommand rather than a PROGRAM (unless after `--`).
-const SUBCOMMANDS: [&str; 12] = [
-    "validate", "status", "list", "start", "stop", "restart", "signal", "logs", "check", "wait",
-    "shutdown", "help",
+const SUBCOMMANDS: [&str; 13] = [
+    "validate", "status", "list", "start", "stop", "restart", "signal", "logs", "reload", "check",
+    "wait", "shutdown", "help",
 ];
 
 /// Parses the arguments after the program name.
@@ -226,6 +226,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         },
         "wait" if names.is_empty() => Action::Wait { timeout },
         "check" if names.is_empty() => Action::Check,
+        "reload" if names.is_empty() => Action::Reload,
         "shutdown" if names.is_empty() => Action::Shutdown,
         _ => return Err(UsageError(format!("{sub} takes no service names"))),
     };

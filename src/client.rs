@@ -28,6 +28,8 @@ pub enum Action {
         lines: usize,
         follow: bool,
     },
+    /// `reload`: re-read the configuration.
+    Reload,
     /// `check`: exit 0 if healthy.
     Check,
     /// `wait`: until every service is up (healthy), or the timeout.
@@ -93,6 +95,34 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             lines,
             follow,
         } => logs(path, names, *lines, *follow),
+        Action::Reload => {
+            let (status, body) = request(path, "POST", "/v1/reload")?;
+            let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            if status != 200 {
+                eprintln!("pidone: {}", error_message(&body));
+                for err in value["errors"].as_array().into_iter().flatten() {
+                    eprintln!("  {}", err.as_str().unwrap_or_default());
+                }
+                return Ok(EXIT_FAILED);
+            }
+            for key in ["added", "removed", "restarted", "unchanged"] {
+                let names: Vec<&str> = value[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                println!(
+                    "{key:<9}  {}",
+                    if names.is_empty() {
+                        "-".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+            }
+            Ok(EXIT_OK)
+        }
         Action::Check => {
             let (status, body) = request(path, "GET", "/v1/health")?;
             if status == 200 {

@@ -43,6 +43,8 @@ pub enum Request {
         n: usize,
         follow: bool,
     },
+    /// `POST /v1/reload`
+    Reload,
     /// `GET /v1/health`
     Health,
     /// `GET /metrics`
@@ -64,7 +66,7 @@ impl Request {
     pub fn acts(&self) -> bool {
         matches!(
             self,
-            Request::Act { .. } | Request::Signal { .. } | Request::Shutdown
+            Request::Act { .. } | Request::Signal { .. } | Request::Reload | Request::Shutdown
         )
     }
 }
@@ -244,6 +246,7 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
         ["v1", "health"] => (Request::Health, "GET"),
         ["metrics"] => (Request::Metrics, "GET"),
         ["v1", "shutdown"] => (Request::Shutdown, "POST"),
+        ["v1", "reload"] => (Request::Reload, "POST"),
         _ => return Err(Answer::error(404, &format!("no such endpoint: {path}"))),
     };
     if request.1 != method {
@@ -405,6 +408,19 @@ impl Server {
             .filter(|c| c.follow.is_none())
             .map(|c| c.deadline)
             .min()
+    }
+
+    /// After a reload renumbered the services: follows the new number, or ends the stream of a
+    /// service that is gone.
+    pub fn renumber_followers(&mut self, renumber: &dyn Fn(usize) -> Option<usize>) {
+        for conn in &mut self.conns {
+            if let Some(old) = conn.follow {
+                match renumber(old) {
+                    Some(new) => conn.follow = Some(new),
+                    None => conn.close(),
+                }
+            }
+        }
     }
 
     /// Queues new output lines of service `service` for the clients following it; a client that
@@ -587,6 +603,10 @@ mod tests {
         assert_eq!(
             req("GET /v1/health HTTP/1.1\r\n\r\n"),
             Parsed::Done(Request::Health)
+        );
+        assert_eq!(
+            req("POST /v1/reload HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Reload)
         );
         assert_eq!(
             req("GET /v1/services/web/logs?n=5&follow=true HTTP/1.1\r\n\r\n"),

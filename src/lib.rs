@@ -90,6 +90,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         grace: args.grace,
         map_exit: args.map_exit,
         log_lines: args.log_lines,
+        config_paths: args.config.clone(),
     };
     let program = (!args.program.is_empty()).then_some(args.program);
     match supervisor::Supervisor::new(options, config, args.socket.as_deref()) {
@@ -102,7 +103,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
 }
 
 /// Finds and loads the configuration: `None` when there is none (single-program mode).
-fn load_config(
+pub(crate) fn load_config(
     cli: &[std::path::PathBuf],
 ) -> Result<Option<config::Config>, Vec<config::ConfigError>> {
     let ctx = config::LoadContext::from_process();

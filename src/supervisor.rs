@@ -47,6 +47,8 @@ pub struct Options {
     pub map_exit: Vec<i32>,
     /// Lines of output kept per service for the logs endpoint.
     pub log_lines: usize,
+    /// The `--config` paths, read again on reload.
+    pub config_paths: Vec<std::path::PathBuf>,
 }
 
 /// One supervised service: its configuration, its state, its process.
@@ -64,6 +66,39 @@ struct Svc {
     held: bool,
     /// Start it again once it is down (a restart request).
     restart_requested: bool,
+    /// Gone from the configuration at a reload, still stopping; forgotten at the next reload.
+    removed: bool,
+}
+
+impl Svc {
+    fn new(spec: ServiceSpec, policy: Policy, rt: Service) -> Svc {
+        Svc {
+            spec,
+            policy,
+            rt,
+            child: None,
+            post_at: None,
+            log: VecDeque::new(),
+            held: false,
+            restart_requested: false,
+            removed: false,
+        }
+    }
+}
+
+/// The parts of a service's configuration its state machine reads.
+fn policy_of(spec: &ServiceSpec) -> Policy {
+    Policy {
+        kind: spec.kind,
+        restart: spec.restart,
+        success_exit_codes: spec.success_exit_codes.clone(),
+        restart_delay: spec.restart_delay,
+        restart_delay_max: spec.restart_delay_max,
+        max_restarts: spec.max_restarts,
+        stop_signal: spec.stop_signal,
+        stop_timeout: spec.stop_timeout,
+        has_pre_script: spec.pre_script.is_some(),
+    }
 }
 
 /// Who a reaped pid belonged to.
@@ -187,28 +222,9 @@ impl Supervisor {
             .services
             .into_iter()
             .map(|spec| {
-                let policy = Policy {
-                    kind: spec.kind,
-                    restart: spec.restart,
-                    success_exit_codes: spec.success_exit_codes.clone(),
-                    restart_delay: spec.restart_delay,
-                    restart_delay_max: spec.restart_delay_max,
-                    max_restarts: spec.max_restarts,
-                    stop_signal: spec.stop_signal,
-                    stop_timeout: spec.stop_timeout,
-                    has_pre_script: spec.pre_script.is_some(),
-                };
+                let policy = policy_of(&spec);
                 let rt = Service::new(spec.enabled, &policy, now);
-                Svc {
-                    spec,
-                    policy,
-                    rt,
-                    child: None,
-                    post_at: None,
-                    log: VecDeque::new(),
-                    held: false,
-                    restart_requested: false,
-                }
+                Svc::new(spec, policy, rt)
             })
             .collect();
         Ok(Supervisor {
@@ -457,7 +473,15 @@ impl Supervisor {
             return;
         }
         if self.services_mode && sig == libc::SIGHUP {
-            log::warn!("SIGHUP: configuration reload is not available in this version; ignored");
+            match self.reload(Instant::now()) {
+                Ok(_) => {}
+                Err(errors) => {
+                    log::error!("SIGHUP: configuration refused, the old one keeps running:");
+                    for err in errors {
+                        log::error!("  {err}");
+                    }
+                }
+            }
             return;
         }
         match &self.main {
@@ -642,7 +666,11 @@ impl Supervisor {
             server.follow_lines(id.0, &lines);
         }
         let keep = self.options.log_lines;
-        let log = &mut self.svcs[id.0].log;
+        // A service forgotten by a reload may still have output in its pipes: no log for it.
+        let Some(svc) = self.svcs.get_mut(id.0) else {
+            return;
+        };
+        let log = &mut svc.log;
         log.extend(lines);
         while log.len() > keep {
             log.pop_front();
@@ -670,7 +698,9 @@ impl Supervisor {
             && self.main_argv.is_none()
             && self.main.is_none()
             && !self.svcs.iter().any(|s| {
-                s.rt.is_active() || (s.rt.state == State::Pending && s.rt.want_up) || s.held
+                s.rt.is_active()
+                    || (s.rt.state == State::Pending && s.rt.want_up)
+                    || (s.held && !s.removed)
             })
         {
             log::info!("no service left to run: exiting");
@@ -962,6 +992,7 @@ impl Supervisor {
 }
 
 mod api;
+mod reload;
 
 /// Whether a PENDING service may start.
 enum Gate {

@@ -1207,3 +1207,98 @@ command = ["/bin/sh", "-c", "i=0; while [ $i -lt 50 ]; do i=$((i+1)); echo line 
         "names the known services: {out:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// reload
+
+/// `pidone reload` starts new services, stops removed ones, restarts exactly the changed one and
+/// leaves the unchanged one alone (same pid); an invalid configuration is refused with its
+/// errors while the running one goes on untouched. SIGHUP does the same as `reload`.
+#[test]
+fn reload_reconciles_exactly_and_refuses_a_bad_config() {
+    let first = format!(
+        "[[services]]\nname = \"keep\"\ncommand = {}\n\n[[services]]\nname = \"change\"\ncommand = {}\n\n\
+         [[services]]\nname = \"drop\"\ncommand = {}\n",
+        longrun("keep"),
+        longrun("change"),
+        longrun("drop")
+    );
+    let mut d = Daemon::start(Mode::Child, &first);
+    let keep = d.wait_running("keep");
+    let change = d.wait_running("change");
+    let drop_pid = d.wait_running("drop");
+
+    // `change` gets an extra environment variable: a changed service; `new` is added.
+    let second = format!(
+        "[[services]]\nname = \"new\"\ncommand = {}\n\n[[services]]\nname = \"keep\"\ncommand = {}\n\n\
+         [[services]]\nname = \"change\"\ncommand = {}\nenv = {{ FLAVOUR = \"two\" }}\n",
+        longrun("new"),
+        longrun("keep"),
+        longrun("change")
+    );
+    d.dir.write("pidone.toml", &second);
+    let out = d.ok(&["reload"]);
+    assert!(out.stdout.contains("added      new"), "{out:?}");
+    assert!(out.stdout.contains("removed    drop"), "{out:?}");
+    assert!(out.stdout.contains("restarted  change"), "{out:?}");
+    assert!(out.stdout.contains("unchanged  keep"), "{out:?}");
+    d.wait_running("new");
+    let dir = &d.dir;
+    d.run
+        .wait_for("drop to be stopped", |_| !dir.read("drop.stops").is_empty());
+    let socket = d.socket.clone();
+    d.run.wait_for("drop to leave the list", |_| {
+        service_of(&socket, "drop").is_none()
+    });
+    let dir = &d.dir;
+    d.run
+        .wait_for("change to run again", |_| pids(dir, "change").len() == 2);
+    let new_change = d.wait_running("change");
+    assert_ne!(new_change, change, "change was restarted");
+    assert_eq!(d.pid("keep"), Some(keep), "keep was left alone");
+    assert!(d.dir.read("keep.stops").is_empty(), "keep never got TERM");
+    assert!(!pids(&d.dir, "drop").is_empty() && drop_pid > 0);
+    assert_eq!(
+        names(&d.services()),
+        ["new", "keep", "change"],
+        "the new start order"
+    );
+
+    // A broken file: refused with its errors, nothing changes.
+    d.dir.write(
+        "pidone.toml",
+        &format!("{second}\n[[services]]\nname = \"bad\"\ncomand = \"/bin/true\"\n"),
+    );
+    let out = d.client(&["reload"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("refused"), "{out:?}");
+    assert!(
+        out.stderr.contains("comand"),
+        "every error is shown: {out:?}"
+    );
+    assert_eq!(d.pid("keep"), Some(keep));
+    assert_eq!(d.pid("change"), Some(new_change));
+    assert_eq!(names(&d.services()), ["new", "keep", "change"]);
+
+    // SIGHUP reloads too: a service added to the file starts, the others stay as they are.
+    d.dir.write(
+        "pidone.toml",
+        &format!(
+            "{second}
+[[services]]
+name = \"late\"
+command = {}
+",
+            longrun("late")
+        ),
+    );
+    let pidone_pid = d.run.pid();
+    let sent = Command::new("kill")
+        .args(["-HUP", &pidone_pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    d.wait_running("late");
+    assert_eq!(d.pid("keep"), Some(keep));
+    assert_eq!(d.pid("change"), Some(new_change));
+}

@@ -19,7 +19,11 @@ impl Supervisor {
         match request {
             Request::Services { names } => {
                 let ids = match names {
-                    None => (0..self.svcs.len()).map(ServiceId).collect(),
+                    // A service a reload removed shows only while it is still stopping.
+                    None => (0..self.svcs.len())
+                        .filter(|&i| !self.svcs[i].removed || self.svcs[i].rt.is_active())
+                        .map(ServiceId)
+                        .collect(),
                     Some(names) => match self.lookup(&names) {
                         Ok(ids) => ids,
                         Err(answer) => return answer,
@@ -84,6 +88,16 @@ impl Supervisor {
                 status: 200,
                 content_type: "text/plain; version=0.0.4",
                 body: self.metrics(now),
+            },
+            Request::Reload => match self.reload(now) {
+                Ok(summary) => Answer::json(200, summary.to_json()),
+                Err(errors) => {
+                    let body = json!({
+                        "error": "configuration refused; the old one keeps running",
+                        "errors": errors,
+                    });
+                    Answer::json(400, body.to_string())
+                }
             },
             Request::Shutdown => {
                 log::info!("shutdown requested through the control socket");
@@ -204,7 +218,7 @@ impl Supervisor {
     /// Why pidone is not healthy: enabled services not up, required services failed.
     fn health_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for svc in &self.svcs {
+        for svc in self.svcs.iter().filter(|s| !s.removed) {
             if svc.rt.state == State::Failed && svc.spec.required {
                 problems.push(format!(
                     "required service {} failed: {}",
