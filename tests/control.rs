@@ -1302,3 +1302,39 @@ command = {}
     assert_eq!(d.pid("keep"), Some(keep));
     assert_eq!(d.pid("change"), Some(new_change));
 }
+
+/// A required service failing for good turns health to 503 naming it (while pidone shuts down
+/// around it, slowed here by a service that takes its time to stop).
+#[test]
+fn health_is_503_when_a_required_service_fails() {
+    let mut d = Daemon::start(
+        Mode::Child,
+        r#"
+[timeouts]
+service_shutdown_timeout = "20s"
+
+[[services]]
+name = "slow"
+command = ["/bin/sh", "-c", "trap 'while [ ! -e @D/release ]; do sleep 0.05; done; exit 0' TERM; while :; do sleep 0.05; done"]
+
+[[services]]
+name = "vital"
+required = true
+restart = "never"
+command = ["/bin/sh", "-c", "while [ ! -e @D/crash ]; do sleep 0.05; done; exit 4"]
+"#,
+    );
+    d.wait_state("vital", "running");
+    assert_eq!(get(&d.socket, "/v1/health").map(|(s, _)| s), Some(200));
+    d.dir.write("crash", "");
+    let socket = d.socket.clone();
+    d.run.wait_for("health to turn 503", |_| {
+        get(&socket, "/v1/health").is_some_and(|(status, _)| status == 503)
+    });
+    let (_, body) = get(&d.socket, "/v1/health").expect("an answer while stopping");
+    assert!(body.contains("required service vital failed"), "{body}");
+    let out = d.client(&["check"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("vital"), "{out:?}");
+    d.dir.write("release", "");
+}
