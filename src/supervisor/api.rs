@@ -112,13 +112,18 @@ impl Supervisor {
         names
             .iter()
             .map(|name| {
+                // A service a reload removed is no longer known, even while it stops.
                 self.svcs
                     .iter()
-                    .position(|s| &s.spec.name == name)
+                    .position(|s| &s.spec.name == name && !s.removed)
                     .map(ServiceId)
                     .ok_or_else(|| {
-                        let known: Vec<&str> =
-                            self.svcs.iter().map(|s| s.spec.name.as_str()).collect();
+                        let known: Vec<&str> = self
+                            .svcs
+                            .iter()
+                            .filter(|s| !s.removed)
+                            .map(|s| s.spec.name.as_str())
+                            .collect();
                         Answer::error(
                             404,
                             &format!("unknown service {name:?}; known: {}", known.join(", ")),
