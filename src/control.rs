@@ -22,6 +22,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const DEFAULT_LOG_LINES: usize = 100;
 /// Output queued for a following client beyond which it is dropped as too slow.
 pub const MAX_FOLLOW_BACKLOG: usize = 1024 * 1024;
+/// How long the listener rests after an accept error such as EMFILE.
+pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Most connections following logs at once (of [`MAX_CONNECTIONS`]).
+pub const MAX_FOLLOWERS: usize = 48;
 /// Most connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 64;
 /// A connection that has not sent a whole request, or not taken its whole response, by then is
@@ -309,6 +313,8 @@ pub struct Server {
     listener: UnixListener,
     path: PathBuf,
     pub conns: Vec<Conn>,
+    /// After an accept error (EMFILE…): the listener leaves the poll set until then.
+    accept_paused_until: Option<Instant>,
 }
 
 /// One client connection.
@@ -353,6 +359,7 @@ impl Server {
             listener,
             path: path.to_path_buf(),
             conns: Vec::new(),
+            accept_paused_until: None,
         })
     }
 
@@ -363,7 +370,13 @@ impl Server {
     /// True while another connection may be accepted. When full, the listener leaves the poll
     /// set and newcomers wait in the kernel's backlog until a connection ends.
     pub fn has_room(&self) -> bool {
-        self.conns.len() < MAX_CONNECTIONS
+        self.conns.len() < MAX_CONNECTIONS && self.accept_paused_until.is_none()
+    }
+
+    /// True while another client may follow a service's logs: followers never expire, so they
+    /// get at most [`MAX_FOLLOWERS`] of the connections and probes always find room.
+    pub fn may_follow(&self) -> bool {
+        self.conns.iter().filter(|c| c.follow.is_some()).count() < MAX_FOLLOWERS
     }
 
     /// Accepts pending connections while there is room ([`MAX_CONNECTIONS`]).
@@ -390,24 +403,30 @@ impl Server {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
-                    // EMFILE and the like: try again on the next wakeup.
-                    log::warn!("control socket: accept: {err}");
+                    // EMFILE and the like: the pending client stays readable, so stop polling the
+                    // listener for a moment instead of spinning on it.
+                    log::warn!("control socket: accept: {err}; pausing for {ACCEPT_PAUSE:?}");
+                    self.accept_paused_until = Some(now + ACCEPT_PAUSE);
                     return;
                 }
             }
         }
     }
 
-    /// Drops connections past their deadline (followers have none); returns the earliest
-    /// deadline left.
+    /// Drops closed connections and those past their deadline (followers have none), ends an
+    /// accept pause that is over; returns the earliest deadline left.
     pub fn expire(&mut self, now: Instant) -> Option<Instant> {
         self.conns
-            .retain(|c| c.follow.is_some() || c.deadline > now);
-        self.conns
+            .retain(|c| !c.closed && (c.follow.is_some() || c.deadline > now));
+        if self.accept_paused_until.is_some_and(|until| until <= now) {
+            self.accept_paused_until = None;
+        }
+        let conns = self
+            .conns
             .iter()
             .filter(|c| c.follow.is_none())
-            .map(|c| c.deadline)
-            .min()
+            .map(|c| c.deadline);
+        conns.chain(self.accept_paused_until).min()
     }
 
     /// After a reload renumbered the services: follows the new number, or ends the stream of a
@@ -541,7 +560,14 @@ impl Conn {
         while self.written < self.outbuf.len() {
             match self.stream.write(&self.outbuf[self.written..]) {
                 Ok(n) => self.written += n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    if self.follow.is_some() {
+                        // A stream never ends: forget what is out so the buffer stays bounded.
+                        self.outbuf.drain(..self.written);
+                        self.written = 0;
+                    }
+                    return;
+                }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     // EPIPE/ECONNRESET: the client left without its answer.

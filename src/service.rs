@@ -25,6 +25,13 @@ use crate::reap::Exit;
 /// reset go back to the start.
 pub const STABLE_AFTER: Duration = Duration::from_secs(10);
 
+/// `at + d`, or a century later when `d` is too large for the clock (a configuration may say
+/// `stop_timeout = "100000000h"`): a deadline so far away is never, without overflowing.
+pub fn later(at: Instant, d: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    at.checked_add(d.min(CENTURY)).unwrap_or(at)
+}
+
 /// Where a service is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -138,6 +145,8 @@ pub struct Service {
     pub waiting_since: Instant,
     /// SIGKILL was sent while stopping.
     pub killed: bool,
+    /// The last attempt to start failed before the program ran (spawn error, pre_script).
+    pub start_failed: bool,
 }
 
 impl Service {
@@ -167,6 +176,7 @@ impl Service {
             deadline: None,
             waiting_since: now,
             killed: false,
+            start_failed: false,
         }
     }
 
@@ -212,6 +222,9 @@ impl Service {
             (Starting, Spawned(step, pid)) => {
                 self.pid = Some(pid);
                 self.step = step;
+                if step == Step::Main {
+                    self.start_failed = false;
+                }
                 if step == Step::Main && policy.kind == Kind::Longrun {
                     self.up_at = Some(now);
                     self.set(Running, "", now);
@@ -270,7 +283,7 @@ impl Service {
             (Starting | Running, Stop) => {
                 self.want_up = false;
                 self.killed = false;
-                self.deadline = Some(now + policy.stop_timeout);
+                self.deadline = Some(later(now, policy.stop_timeout));
                 self.set(Stopping, "stopping", now);
                 // A pre_script is only a helper: it gets no grace.
                 let sig = if self.step == Step::PreScript {
@@ -335,6 +348,7 @@ impl Service {
     /// A start step failed (spawn error, pre_script failure): a restart if the policy allows one,
     /// else FAILED.
     fn after_failure(&mut self, policy: &Policy, why: String, now: Instant) -> Action {
+        self.start_failed = true;
         if policy.restart == Restart::Never {
             self.set(State::Failed, why, now);
             return Action::Nothing;
@@ -360,11 +374,11 @@ impl Service {
             return Action::Nothing;
         }
         let delay = self.backoff;
-        self.backoff = (self.backoff * 2).min(policy.restart_delay_max);
+        self.backoff = self.backoff.saturating_mul(2).min(policy.restart_delay_max);
         self.streak += 1;
         self.restarts += 1;
         self.up_at = None;
-        self.deadline = Some(now + delay);
+        self.deadline = Some(later(now, delay));
         self.waiting_since = now;
         let delay = crate::config::format_duration(delay);
         self.set(State::Pending, format!("{why}; restarting in {delay}"), now);
@@ -550,6 +564,40 @@ mod tests {
         s.handle(&p, Event::Exited(Step::PreScript, Exit::Code(1)), t0);
         assert_eq!(s.state, State::Failed);
         assert!(s.reason.starts_with("pre_script failed"), "{}", s.reason);
+    }
+
+    #[test]
+    fn huge_durations_do_not_overflow_the_clock() {
+        let p = Policy {
+            stop_timeout: Duration::MAX,
+            restart_delay: Duration::MAX,
+            restart_delay_max: Duration::MAX,
+            ..policy()
+        };
+        let t0 = Instant::now();
+        let mut s = Service::new(true, &p, t0);
+        crash(&mut s, &p, t0, 1);
+        assert!(s.deadline.is_some_and(|d| d > t0));
+        s.handle(&p, Event::DeadlinePassed, t0);
+        let mut s = Service::new(true, &p, t0);
+        s.handle(&p, Event::Start, t0);
+        s.handle(&p, Event::Spawned(Step::Main, 1), t0);
+        assert_eq!(s.handle(&p, Event::Stop, t0), Action::Signal(libc::SIGTERM));
+        assert!(s.deadline.is_some_and(|d| d > t0));
+    }
+
+    #[test]
+    fn a_failed_start_is_marked_until_the_program_runs() {
+        let p = policy();
+        let t0 = Instant::now();
+        let mut s = Service::new(true, &p, t0);
+        s.handle(&p, Event::Start, t0);
+        s.handle(&p, Event::SpawnFailed(Step::Main, "not found".into()), t0);
+        assert!(s.start_failed);
+        let t1 = s.deadline.unwrap_or(t0);
+        s.handle(&p, Event::Start, t1);
+        s.handle(&p, Event::Spawned(Step::Main, 3), t1);
+        assert!(!s.start_failed);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::graph::ServiceId;
 use crate::output::{Output, ReadOutcome, Source, Stream};
 use crate::procfs;
 use crate::reap::{self, Children, Exit};
-use crate::service::{Action, Event, Policy, Service, State, Step};
+use crate::service::{Action, Event, Policy, Service, State, Step, later};
 use crate::signals::{self, Signals};
 use crate::spawn::{self, Child, Launch};
 use crate::sys;
@@ -434,7 +434,9 @@ impl Supervisor {
             follow: true,
         } = &request
         {
+            let room = self.server.as_ref().is_some_and(Server::may_follow);
             match self.lookup_one(name) {
+                Ok(_) if !room => Answer::error(503, "too many clients follow logs; try later"),
                 Ok(id) => {
                     // Field by field, so the log can be read while the connection is written.
                     let log = &self.svcs[id.0].log;
@@ -565,10 +567,12 @@ impl Supervisor {
                 after.as_str()
             );
             if after == State::Running && svc.spec.post_script.is_some() {
-                svc.post_at = Some(now + self.post_script_timeout);
+                svc.post_at = Some(later(now, self.post_script_timeout));
             }
             if after == State::Failed && svc.spec.required && self.required_failure.is_none() {
+                // A failed start is 1 (documented), whatever an earlier run exited with.
                 let code = match svc.rt.last_exit {
+                    _ if svc.rt.start_failed => 1,
                     Some(exit) if exit != Exit::Code(0) => exit.code(),
                     _ => 1,
                 };
@@ -749,7 +753,7 @@ impl Supervisor {
                 Gate::Failed(dep) => self.apply(id, Event::DependencyFailed(dep), now),
                 Gate::Waiting => {
                     let limit = svc.spec.dependency_wait_timeout;
-                    let at = svc.rt.waiting_since + limit;
+                    let at = later(svc.rt.waiting_since, limit);
                     if now >= at {
                         self.apply(id, Event::DependencyTimeout(limit), now);
                     } else {
@@ -810,7 +814,7 @@ impl Supervisor {
                 .iter()
                 .find(|(w, _)| w == dep)
                 .map_or(Duration::ZERO, |(_, delay)| *delay);
-            at = at.max(up + extra);
+            at = at.max(later(up, extra));
         }
         for dep in &svc.spec.after {
             let d = &self.svcs[dep.0];
@@ -820,7 +824,7 @@ impl Supervisor {
                 return Gate::Waiting;
             }
         }
-        let at = at + svc.spec.start_delay;
+        let at = later(at, svc.spec.start_delay);
         Gate::At(svc.rt.deadline.map_or(at, |not_before| at.max(not_before)))
     }
 
@@ -865,7 +869,7 @@ impl Supervisor {
             return;
         }
         self.phase = Phase::Stopping {
-            cap: now + self.global_shutdown,
+            cap: later(now, self.global_shutdown),
         };
         self.main_argv = None;
         if let Some(main) = &self.main {
@@ -884,7 +888,7 @@ impl Supervisor {
     fn begin_draining(&mut self, now: Instant) {
         log::debug!("stopping what is left behind");
         self.phase = Phase::Draining {
-            kill_at: now + self.options.grace,
+            kill_at: later(now, self.options.grace),
         };
         self.signal_stragglers(libc::SIGTERM);
     }
@@ -900,7 +904,7 @@ impl Supervisor {
             let _ = main.signal_group(libc::SIGKILL);
         }
         self.phase = Phase::Killing {
-            give_up_at: now + self.options.grace,
+            give_up_at: later(now, self.options.grace),
         };
         self.signal_stragglers(libc::SIGKILL);
     }

@@ -172,7 +172,7 @@ impl Supervisor {
     }
 
     /// Stop (or restart): the service and, first, everything running that depends on it.
-    fn request_stop(&mut self, id: ServiceId, restart: bool) {
+    pub(super) fn request_stop(&mut self, id: ServiceId, restart: bool) {
         let mut todo = vec![id];
         let mut seen = vec![false; self.svcs.len()];
         while let Some(i) = todo.pop() {

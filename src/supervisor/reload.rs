@@ -103,11 +103,19 @@ impl Supervisor {
         self.global_shutdown = config.timeouts.global_shutdown;
         self.post_script_timeout = config.timeouts.post_script;
 
+        let mut to_restart = Vec::new();
         for (new_id, spec) in config.services.into_iter().enumerate() {
+            // A service removed by an earlier reload and still stopping is not taken back: it
+            // finishes stopping (below), and the name starts afresh.
             let previous = by_name
                 .get(spec.name.as_str())
+                .filter(|&&i| {
+                    old.get(i)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|s| !s.removed)
+                })
                 .and_then(|&i| old.get_mut(i).and_then(Option::take).map(|svc| (i, svc)));
-            let Some((old_id, mut svc)) = previous.filter(|(_, svc)| !svc.removed) else {
+            let Some((old_id, mut svc)) = previous else {
                 let policy = policy_of(&spec);
                 let rt = Service::new(spec.enabled, &policy, now);
                 summary.added.push(spec.name.clone());
@@ -128,8 +136,9 @@ impl Supervisor {
                     svc.held = true;
                     svc.restart_requested = false;
                 } else if svc.rt.is_active() || svc.rt.state == State::Pending {
-                    svc.held = true;
-                    svc.restart_requested = true;
+                    // Stopped (after its running dependents, which restart with it) and started
+                    // again: the same walk as a restart request.
+                    to_restart.push(ServiceId(new_id));
                 } else if !was_wanted
                     || svc.rt.state == State::Failed
                     || svc.rt.state == State::Stopped
@@ -183,6 +192,9 @@ impl Supervisor {
         }
         if let Some(server) = &mut self.server {
             server.renumber_followers(&|i| renumber.get(i).copied().flatten());
+        }
+        for id in to_restart {
+            self.request_stop(id, true);
         }
         log::info!(
             "configuration reloaded: {} added, {} removed, {} restarted, {} unchanged",
