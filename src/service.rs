@@ -93,8 +93,8 @@ pub enum Event {
     Stop,
     /// Request: the user wants it up again after a stop or a failure.
     Enable,
-    /// Notification: the process of `step` was spawned.
-    Spawned(Step, i32),
+    /// Notification: the process of `step` was spawned (the supervisor keeps its pid).
+    Spawned(Step),
     /// Notification: spawning `step` failed.
     SpawnFailed(Step, String),
     /// Notification: the process of `step` exited.
@@ -125,8 +125,6 @@ pub struct Service {
     pub want_up: bool,
     /// Why it is in its state, for humans.
     pub reason: String,
-    /// The process of its current step, if any.
-    pub pid: Option<i32>,
     pub step: Step,
     pub last_exit: Option<Exit>,
     /// Restarts since pidone started.
@@ -165,7 +163,6 @@ impl Service {
                 "disabled"
             }
             .to_string(),
-            pid: None,
             step: Step::Main,
             last_exit: None,
             restarts: 0,
@@ -219,8 +216,7 @@ impl Service {
                 self.set(Starting, "starting", now);
                 Action::Spawn(step)
             }
-            (Starting, Spawned(step, pid)) => {
-                self.pid = Some(pid);
+            (Starting, Spawned(step)) => {
                 self.step = step;
                 if step == Step::Main {
                     self.start_failed = false;
@@ -232,7 +228,6 @@ impl Service {
                 Action::Nothing
             }
             (Starting, SpawnFailed(step, why)) => {
-                self.pid = None;
                 let what = if step == Step::PreScript {
                     "pre_script"
                 } else {
@@ -241,7 +236,6 @@ impl Service {
                 self.after_failure(policy, format!("{what} failed: {why}"), now)
             }
             (Starting, Exited(Step::PreScript, exit)) => {
-                self.pid = None;
                 if exit == Exit::Code(0) {
                     self.step = Step::Main;
                     Action::Spawn(Step::Main)
@@ -251,12 +245,10 @@ impl Service {
                 }
             }
             (Starting | Running, Exited(Step::Main, exit)) => {
-                self.pid = None;
                 self.last_exit = Some(exit);
                 self.after_exit(policy, exit, now)
             }
             (Stopping, Exited(_, exit)) => {
-                self.pid = None;
                 if self.step == Step::Main {
                     self.last_exit = Some(exit);
                 }
@@ -407,7 +399,7 @@ mod tests {
     /// Runs the service through start → spawned → exit(code) at `now`.
     fn crash(s: &mut Service, p: &Policy, now: Instant, code: i32) {
         assert_eq!(s.handle(p, Event::Start, now), Action::Spawn(Step::Main));
-        s.handle(p, Event::Spawned(Step::Main, 42), now);
+        s.handle(p, Event::Spawned(Step::Main), now);
         assert_eq!(s.state, State::Running);
         s.handle(p, Event::Exited(Step::Main, Exit::Code(code)), now);
     }
@@ -441,7 +433,7 @@ mod tests {
         assert_eq!(s.deadline, Some(t1 + Duration::from_secs(2)));
         let t2 = t1 + Duration::from_secs(2);
         s.handle(&p, Event::Start, t2);
-        s.handle(&p, Event::Spawned(Step::Main, 7), t2);
+        s.handle(&p, Event::Spawned(Step::Main), t2);
         let t3 = t2 + STABLE_AFTER;
         s.handle(&p, Event::Exited(Step::Main, Exit::Signal(9)), t3);
         assert_eq!(s.deadline, Some(t3 + Duration::from_secs(1)));
@@ -496,7 +488,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Service::new(true, &p, t0);
         s.handle(&p, Event::Start, t0);
-        s.handle(&p, Event::Spawned(Step::Main, 5), t0);
+        s.handle(&p, Event::Spawned(Step::Main), t0);
         assert_eq!(s.handle(&p, Event::Stop, t0), Action::Signal(libc::SIGTERM));
         assert_eq!(s.state, State::Stopping);
         assert_eq!(s.deadline, Some(t0 + Duration::from_secs(10)));
@@ -549,12 +541,12 @@ mod tests {
             s.handle(&p, Event::Start, t0),
             Action::Spawn(Step::PreScript)
         );
-        s.handle(&p, Event::Spawned(Step::PreScript, 9), t0);
+        s.handle(&p, Event::Spawned(Step::PreScript), t0);
         assert_eq!(
             s.handle(&p, Event::Exited(Step::PreScript, Exit::Code(0)), t0),
             Action::Spawn(Step::Main)
         );
-        s.handle(&p, Event::Spawned(Step::Main, 10), t0);
+        s.handle(&p, Event::Spawned(Step::Main), t0);
         assert_eq!(s.state, State::Starting);
         assert!(!s.is_up(Kind::Oneshot));
         s.handle(&p, Event::Exited(Step::Main, Exit::Code(0)), t0);
@@ -581,7 +573,7 @@ mod tests {
         s.handle(&p, Event::DeadlinePassed, t0);
         let mut s = Service::new(true, &p, t0);
         s.handle(&p, Event::Start, t0);
-        s.handle(&p, Event::Spawned(Step::Main, 1), t0);
+        s.handle(&p, Event::Spawned(Step::Main), t0);
         assert_eq!(s.handle(&p, Event::Stop, t0), Action::Signal(libc::SIGTERM));
         assert!(s.deadline.is_some_and(|d| d > t0));
     }
@@ -596,7 +588,7 @@ mod tests {
         assert!(s.start_failed);
         let t1 = s.deadline.unwrap_or(t0);
         s.handle(&p, Event::Start, t1);
-        s.handle(&p, Event::Spawned(Step::Main, 3), t1);
+        s.handle(&p, Event::Spawned(Step::Main), t1);
         assert!(!s.start_failed);
     }
 

@@ -604,7 +604,7 @@ impl Supervisor {
                 let pid = child.pid;
                 self.procs.insert(pid, Owner::Service(id, step));
                 self.svcs[id.0].child = Some(child);
-                Event::Spawned(step, pid.as_raw_nonzero().get())
+                Event::Spawned(step)
             }
             Err(err) => Event::SpawnFailed(step, spawn::exec_failure_reason(&err)),
         };

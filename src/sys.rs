@@ -88,14 +88,6 @@ impl SavedSignals {
         Ok(SavedSignals { mask, actions })
     }
 
-    /// True when signal `sig` was ignored (`SIG_IGN`) when pidone started.
-    pub fn was_ignored(&self, sig: i32) -> bool {
-        self.actions
-            .get(sig as usize)
-            .and_then(|a| a.as_ref())
-            .is_some_and(|a| a.sa_sigaction == libc::SIG_IGN)
-    }
-
     /// Puts back the captured dispositions and mask. Async-signal-safe: only `sigaction` and
     /// `sigprocmask`, no allocation, so it may run in a forked child before `exec`.
     pub fn restore(&self) -> io::Result<()> {
