@@ -212,12 +212,7 @@ impl Supervisor {
             services: Vec::new(),
         });
         let dependents = config.dependents();
-        let width = config
-            .services
-            .iter()
-            .map(|s| s.name.len())
-            .max()
-            .unwrap_or(0);
+        let width = config.name_width();
         let svcs = config
             .services
             .into_iter()

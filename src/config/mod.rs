@@ -225,6 +225,15 @@ impl Config {
             .map(ServiceId)
     }
 
+    /// The length of the longest service name, to which prefixes and tables are padded.
+    pub fn name_width(&self) -> usize {
+        self.services
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// For each service, the services that must stop before it does: those naming it in
     /// `depends_on` or `after`.
     pub fn dependents(&self) -> Vec<Vec<ServiceId>> {
@@ -1161,12 +1170,7 @@ fn resolve_program(
 /// A human summary for `pidone validate`: the services in start order with their
 /// dependencies, one per line.
 pub fn describe(config: &Config) -> String {
-    let width = config
-        .services
-        .iter()
-        .map(|s| s.name.len())
-        .max()
-        .unwrap_or(0);
+    let width = config.name_width();
     let name_of = |id: &ServiceId| config.services.get(id.0).map_or("?", |s| s.name.as_str());
     let mut out = String::new();
     let enabled = config.services.iter().filter(|s| s.enabled).count();
