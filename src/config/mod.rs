@@ -115,7 +115,7 @@ impl Default for Timeouts {
 /// What kind of process a service is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
-    /// Runs until stopped; up once started (until readiness checks exist).
+    /// Runs until stopped; up once ready (see [`ReadyMode`]).
     #[default]
     Longrun,
     /// Runs to completion; up once it has exited with a success code.
@@ -145,6 +145,97 @@ pub enum LogMode {
     Null,
     /// Appended to this file (`log_file`), created if missing.
     File(PathBuf),
+}
+
+/// When a longrun counts as up (`ready = { ... }`). Ready-level checks, if any, must also pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadyMode {
+    /// Once exec succeeded (the default).
+    #[default]
+    Exec,
+    /// Once the service wrote a newline to this fd, 3 or more (s6, dinit); EOF first fails the
+    /// start.
+    NotifyFd(i32),
+    /// Once it sent `READY=1` to `$NOTIFY_SOCKET` (systemd's protocol).
+    SdNotify,
+    /// Once it stayed alive this long (supervisord's startsecs).
+    After(Duration),
+}
+
+/// What a check's result decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Level {
+    /// Gates readiness: must pass once (`success_threshold` times in a row) before the service
+    /// is up; it stops running once it has.
+    Ready,
+    /// Runs while the service is up; `failure_threshold` failures in a row trigger `on_failure`.
+    #[default]
+    Alive,
+}
+
+/// What an alive-level check failing `failure_threshold` times in a row does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// Stop the service and start it again (with the restart backoff, counted in max_restarts),
+    /// whatever its restart policy.
+    #[default]
+    Restart,
+    /// Stop the service and leave it FAILED.
+    Stop,
+    /// Shut pidone down (exit status 1).
+    Shutdown,
+    /// Only report it.
+    Ignore,
+}
+
+/// What a check does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Runs this argv (program resolved like `command`) with the service's user, environment
+    /// and directory; exit 0 is success.
+    Exec(Vec<String>),
+    /// Connects to host:port (non-blocking); success once the connection is established.
+    Tcp { host: String, port: u16 },
+    /// Plain HTTP/1.1 GET; a 2xx or 3xx status is success.
+    Http {
+        host: String,
+        port: u16,
+        /// Starts with `/`; includes the query string if any.
+        path: String,
+    },
+}
+
+impl Probe {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::Exec(_) => "exec",
+            Probe::Tcp { .. } => "tcp",
+            Probe::Http { .. } => "http",
+        }
+    }
+}
+
+/// One `[[services.checks]]` entry (or go-overlay's `[services.health_check]`), resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    /// `name`, or by default the probe kind (`exec`, `tcp`, `http`; `kind-N` for the N-th
+    /// check when the kind is taken); `health_check` for go-overlay's table. Unique per service.
+    pub name: String,
+    pub probe: Probe,
+    pub level: Level,
+    /// Before the first run, counted from the spawn (ready level) or from the service being up
+    /// (alive level). Default 0.
+    pub initial_delay: Duration,
+    /// Between the end of one run and the start of the next. Default 10 s.
+    pub period: Duration,
+    /// A run still going after this long is a failure (an exec check is killed). Default 3 s.
+    pub timeout: Duration,
+    /// Successes in a row that make the check pass. Default 1.
+    pub success_threshold: u32,
+    /// Failures in a row that make the check fail. Default 3.
+    pub failure_threshold: u32,
+    /// Alive level only (ready-level checks never trigger anything).
+    pub on_failure: OnFailure,
 }
 
 /// One service (or one instance of a service with `instances`), fully resolved.
@@ -214,6 +305,14 @@ pub struct ServiceSpec {
     pub post_script: Option<Vec<String>>,
     /// Where output goes.
     pub log: LogMode,
+    /// When a longrun is up (`ready`; default: once exec succeeded). Always `Exec` for a
+    /// oneshot.
+    pub ready: ReadyMode,
+    /// How long a longrun may take from its spawn to being ready before the start counts as
+    /// failed (`start_timeout`, default 60 s).
+    pub start_timeout: Duration,
+    /// Its checks, in file order. Empty for a oneshot.
+    pub checks: Vec<CheckSpec>,
 }
 
 impl Config {
@@ -1010,6 +1109,9 @@ impl Loader<'_> {
             pre_script: r.pre_script,
             post_script: r.post_script,
             log: r.log,
+            ready: ReadyMode::Exec,
+            start_timeout: Duration::from_secs(60),
+            checks: Vec::new(),
         }
     }
 }
