@@ -2,7 +2,7 @@
 //! tested with a fake clock.
 //!
 //! ```text
-//!            start (dependencies up, delay over)       spawned (longrun)
+//!            start (dependencies up, delay over)       ready (longrun)
 //!  PENDING ─────────────────────────────────► STARTING ───────────────► RUNNING
 //!     ▲  ▲                                      │  │ exited (oneshot, ok)    │
 //!     │  └──── exited, restart allowed ◄────────┴──┼─────────────────────────┤
@@ -15,6 +15,13 @@
 //! for the supervisor to carry out. What the user wants (`want_up`) is kept apart from what is
 //! (`state`), and every state change records why it happened (`reason`), which both the status
 //! output and the restart decisions read.
+//!
+//! Readiness: a longrun is RUNNING once its readiness is complete — at once by default, else
+//! when the supervisor reports [`Event::Ready`] (notify fd, sd_notify, ready-level checks) and
+//! `ready.after` has passed. `start_timeout` bounds the wait; a start that times out, or whose
+//! readiness fails ([`Event::NotReady`]), is stopped and then handled as a failed start. An
+//! alive-level check that fails ([`Event::Unhealthy`]) stops a RUNNING service and then restarts
+//! it or leaves it FAILED.
 
 use std::time::{Duration, Instant};
 
@@ -82,6 +89,12 @@ pub struct Policy {
     pub stop_signal: i32,
     pub stop_timeout: Duration,
     pub has_pre_script: bool,
+    /// `ready.after`: up once the main process has run this long.
+    pub ready_after: Option<Duration>,
+    /// Up only once the supervisor reports [`Event::Ready`].
+    pub waits_for_ready: bool,
+    /// Bounds the wait for readiness, from the spawn of the main process.
+    pub start_timeout: Duration,
 }
 
 /// Something that happened to a service, or that is asked of it.
@@ -101,10 +114,34 @@ pub enum Event {
     Exited(Step, Exit),
     /// Notification: the service's deadline passed.
     DeadlinePassed,
+    /// Notification: the service's readiness signal and ready-level checks are complete.
+    Ready,
+    /// Notification: readiness failed (the notify fd closed without a newline): a failed start.
+    NotReady(String),
+    /// Notification: an alive-level check failed; stop the service, then `Recovery`.
+    Unhealthy(String, Recovery),
     /// Notification: a dependency failed for good.
     DependencyFailed(String),
     /// Notification: the dependencies were not up within dependency_wait_timeout.
     DependencyTimeout(Duration),
+}
+
+/// What follows when a service stopped because it was unhealthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Start it again (with the backoff, counted against max_restarts).
+    Restart,
+    /// Leave it FAILED.
+    Fail,
+}
+
+/// Why a service is STOPPING while still wanted up, and what follows its exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Then {
+    /// A failed start: the restart policy decides.
+    FailedStart(String),
+    /// Unhealthy.
+    Recover(String, Recovery),
 }
 
 /// What the supervisor must do after an event.
@@ -143,8 +180,16 @@ pub struct Service {
     pub waiting_since: Instant,
     /// SIGKILL was sent while stopping.
     pub killed: bool,
-    /// The last attempt to start failed before the program ran (spawn error, pre_script).
+    /// The last attempt to start failed (spawn error, pre_script, readiness).
     pub start_failed: bool,
+    /// Starting: when `ready.after` has passed (None once it has, or without it).
+    ready_at: Option<Instant>,
+    /// Starting: [`Event::Ready`] arrived (or is not needed).
+    signalled: bool,
+    /// Starting: the start fails at this instant (`start_timeout`).
+    start_by: Option<Instant>,
+    /// Stopping while wanted up: what follows the exit.
+    then: Option<Then>,
 }
 
 impl Service {
@@ -174,6 +219,10 @@ impl Service {
             waiting_since: now,
             killed: false,
             start_failed: false,
+            ready_at: None,
+            signalled: false,
+            start_by: None,
+            then: None,
         }
     }
 
@@ -207,6 +256,8 @@ impl Service {
         match (self.state, event) {
             (Pending, Start) => {
                 self.deadline = None;
+                self.start_by = None;
+                self.then = None;
                 let step = if policy.has_pre_script {
                     Step::PreScript
                 } else {
@@ -218,14 +269,29 @@ impl Service {
             }
             (Starting, Spawned(step)) => {
                 self.step = step;
-                if step == Step::Main {
-                    self.start_failed = false;
-                }
                 if step == Step::Main && policy.kind == Kind::Longrun {
-                    self.up_at = Some(now);
-                    self.set(Running, "", now);
+                    self.ready_at = policy.ready_after.map(|d| later(now, d));
+                    self.signalled = !policy.waits_for_ready;
+                    self.start_by = Some(later(now, policy.start_timeout));
+                    self.set(Starting, "waiting until ready", now);
+                    self.check_ready(policy, now)
+                } else {
+                    if step == Step::Main {
+                        self.start_failed = false;
+                    }
+                    Action::Nothing
                 }
-                Action::Nothing
+            }
+            (Starting, Ready) if self.waiting_for_ready() => {
+                self.signalled = true;
+                self.check_ready(policy, now)
+            }
+            (Starting, DeadlinePassed) if self.waiting_for_ready() => self.check_ready(policy, now),
+            (Starting, NotReady(why)) if self.waiting_for_ready() => {
+                self.stop_for(policy, Then::FailedStart(why), now)
+            }
+            (Running, Unhealthy(why, recovery)) => {
+                self.stop_for(policy, Then::Recover(why, recovery), now)
             }
             (Starting, SpawnFailed(step, why)) => {
                 let what = if step == Step::PreScript {
@@ -253,6 +319,19 @@ impl Service {
                     self.last_exit = Some(exit);
                 }
                 self.deadline = None;
+                match self.then.take() {
+                    Some(Then::FailedStart(why)) if self.want_up => {
+                        return self.after_failure(policy, why, now);
+                    }
+                    Some(Then::Recover(why, Recovery::Restart)) if self.want_up => {
+                        return self.schedule_restart(policy, why, now);
+                    }
+                    Some(Then::Recover(why, Recovery::Fail)) if self.want_up => {
+                        self.set(Failed, why, now);
+                        return Action::Nothing;
+                    }
+                    _ => {}
+                }
                 let reason = if self.killed {
                     "killed after stop_timeout"
                 } else {
@@ -275,6 +354,7 @@ impl Service {
             (Starting | Running, Stop) => {
                 self.want_up = false;
                 self.killed = false;
+                self.start_by = None;
                 self.deadline = Some(later(now, policy.stop_timeout));
                 self.set(Stopping, "stopping", now);
                 // A pre_script is only a helper: it gets no grace.
@@ -313,6 +393,58 @@ impl Service {
         }
     }
 
+    /// True while a started longrun's main process runs and it is not ready yet.
+    fn waiting_for_ready(&self) -> bool {
+        self.state == State::Starting && self.step == Step::Main && self.start_by.is_some()
+    }
+
+    /// Starting: RUNNING once every readiness condition holds, a failed start once
+    /// `start_timeout` has passed; else the next deadline.
+    fn check_ready(&mut self, policy: &Policy, now: Instant) -> Action {
+        if self.ready_at.is_some_and(|at| now >= at) {
+            self.ready_at = None;
+        }
+        if self.ready_at.is_none() && self.signalled {
+            self.start_by = None;
+            self.deadline = None;
+            self.start_failed = false;
+            self.up_at = Some(now);
+            self.set(State::Running, "", now);
+            return Action::Nothing;
+        }
+        match self.start_by {
+            Some(at) if now >= at => {
+                let limit = crate::config::format_duration(policy.start_timeout);
+                self.stop_for(
+                    policy,
+                    Then::FailedStart(format!("not ready after {limit}")),
+                    now,
+                )
+            }
+            start_by => {
+                self.deadline = match (self.ready_at, start_by) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                Action::Nothing
+            }
+        }
+    }
+
+    /// Stops a service that stays wanted up; `then` decides what its exit leads to.
+    fn stop_for(&mut self, policy: &Policy, then: Then, now: Instant) -> Action {
+        let why = match &then {
+            Then::FailedStart(why) | Then::Recover(why, _) => why.clone(),
+        };
+        self.then = Some(then);
+        self.start_by = None;
+        self.ready_at = None;
+        self.killed = false;
+        self.deadline = Some(later(now, policy.stop_timeout));
+        self.set(State::Stopping, format!("{why}: stopping"), now);
+        Action::Signal(policy.stop_signal)
+    }
+
     /// The main process exited while the service was wanted up.
     fn after_exit(&mut self, policy: &Policy, exit: Exit, now: Instant) -> Action {
         let success = matches!(exit, Exit::Code(c) if policy.success_exit_codes.contains(&c));
@@ -341,6 +473,7 @@ impl Service {
     /// else FAILED.
     fn after_failure(&mut self, policy: &Policy, why: String, now: Instant) -> Action {
         self.start_failed = true;
+        self.start_by = None;
         if policy.restart == Restart::Never {
             self.set(State::Failed, why, now);
             return Action::Nothing;
@@ -393,6 +526,9 @@ mod tests {
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
             has_pre_script: false,
+            ready_after: None,
+            waits_for_ready: false,
+            start_timeout: Duration::from_secs(60),
         }
     }
 
@@ -601,5 +737,186 @@ mod tests {
         s.handle(&p, Event::Enable, t0);
         assert_eq!(s.state, State::Pending);
         assert!(s.want_up);
+    }
+
+    fn waiting() -> Policy {
+        Policy {
+            waits_for_ready: true,
+            start_timeout: Duration::from_secs(60),
+            ..policy()
+        }
+    }
+
+    /// Start and spawn at `now`.
+    fn spawn(s: &mut Service, p: &Policy, now: Instant) {
+        assert_eq!(s.handle(p, Event::Start, now), Action::Spawn(Step::Main));
+        s.handle(p, Event::Spawned(Step::Main), now);
+    }
+
+    #[test]
+    fn a_longrun_waiting_for_readiness_is_not_up_until_ready() {
+        let p = waiting();
+        let t0 = Instant::now();
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        assert_eq!(s.state, State::Starting);
+        assert!(!s.is_up(Kind::Longrun), "dependents must wait");
+        assert_eq!(s.deadline, Some(t0 + Duration::from_secs(60)));
+        let t1 = t0 + Duration::from_millis(1500);
+        s.handle(&p, Event::Ready, t1);
+        assert_eq!(s.state, State::Running);
+        assert!(s.is_up(Kind::Longrun));
+        assert_eq!(s.up_at, Some(t1));
+        assert_eq!(s.deadline, None);
+        // A second READY changes nothing.
+        assert_eq!(s.handle(&p, Event::Ready, t1), Action::Nothing);
+        assert_eq!(s.state, State::Running);
+    }
+
+    #[test]
+    fn start_timeout_stops_the_service_and_counts_as_a_failed_start() {
+        let p = waiting();
+        let t0 = Instant::now();
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        let t1 = t0 + Duration::from_secs(59);
+        assert_eq!(s.handle(&p, Event::DeadlinePassed, t1), Action::Nothing);
+        assert_eq!(s.state, State::Starting);
+        let t2 = t0 + Duration::from_secs(60);
+        assert_eq!(
+            s.handle(&p, Event::DeadlinePassed, t2),
+            Action::Signal(libc::SIGTERM)
+        );
+        assert_eq!(s.state, State::Stopping);
+        assert!(s.reason.contains("not ready after 60s"), "{}", s.reason);
+        assert!(s.want_up);
+        // READY after the timeout is too late.
+        s.handle(&p, Event::Ready, t2);
+        assert_eq!(s.state, State::Stopping);
+        s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t2);
+        assert_eq!(s.state, State::Pending, "restarted with the backoff");
+        assert!(s.start_failed);
+        assert_eq!(s.restarts, 1);
+        assert_eq!(s.deadline, Some(t2 + Duration::from_secs(1)));
+        let p = Policy {
+            restart: Restart::Never,
+            ..waiting()
+        };
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        s.handle(&p, Event::DeadlinePassed, t2);
+        s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t2);
+        assert_eq!(s.state, State::Failed);
+        assert!(s.reason.starts_with("not ready after 60s"), "{}", s.reason);
+    }
+
+    #[test]
+    fn ready_after_needs_the_time_and_the_signal_when_both_are_asked() {
+        let p = Policy {
+            ready_after: Some(Duration::from_secs(2)),
+            ..policy()
+        };
+        let t0 = Instant::now();
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        assert_eq!(s.state, State::Starting);
+        assert_eq!(s.deadline, Some(t0 + Duration::from_secs(2)));
+        s.handle(&p, Event::DeadlinePassed, t0 + Duration::from_secs(2));
+        assert_eq!(s.state, State::Running);
+        // Dying before the time is an exit like any other.
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        s.handle(
+            &p,
+            Event::Exited(Step::Main, Exit::Code(1)),
+            t0 + Duration::from_secs(1),
+        );
+        assert_eq!(s.state, State::Pending);
+        let p = Policy {
+            ready_after: Some(Duration::from_secs(2)),
+            ..waiting()
+        };
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        s.handle(&p, Event::Ready, t0 + Duration::from_secs(1));
+        assert_eq!(s.state, State::Starting, "after not over yet");
+        assert_eq!(s.deadline, Some(t0 + Duration::from_secs(2)));
+        s.handle(&p, Event::DeadlinePassed, t0 + Duration::from_secs(2));
+        assert_eq!(s.state, State::Running);
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        s.handle(&p, Event::DeadlinePassed, t0 + Duration::from_secs(2));
+        assert_eq!(s.state, State::Starting, "the signal is still missing");
+        assert_eq!(s.deadline, Some(t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn readiness_failing_is_a_failed_start() {
+        let p = waiting();
+        let t0 = Instant::now();
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        assert_eq!(
+            s.handle(&p, Event::NotReady("notify fd 3 closed".into()), t0),
+            Action::Signal(libc::SIGTERM)
+        );
+        s.handle(&p, Event::Exited(Step::Main, Exit::Code(0)), t0);
+        assert_eq!(s.state, State::Pending);
+        assert!(s.reason.starts_with("notify fd 3 closed"), "{}", s.reason);
+        assert!(s.start_failed);
+    }
+
+    #[test]
+    fn unhealthy_restarts_whatever_the_policy_or_fails() {
+        let p = Policy {
+            restart: Restart::Never,
+            ..policy()
+        };
+        let t0 = Instant::now();
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        assert_eq!(s.state, State::Running);
+        let why = "check http failed 3 times in a row".to_string();
+        assert_eq!(
+            s.handle(&p, Event::Unhealthy(why.clone(), Recovery::Restart), t0),
+            Action::Signal(libc::SIGTERM)
+        );
+        assert_eq!(s.state, State::Stopping);
+        s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t0);
+        assert_eq!(s.state, State::Pending);
+        assert_eq!(s.restarts, 1);
+        assert!(!s.start_failed);
+        spawn(&mut s, &p, t0 + Duration::from_secs(1));
+        s.handle(&p, Event::Unhealthy(why.clone(), Recovery::Fail), t0);
+        s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t0);
+        assert_eq!((s.state, s.reason.as_str()), (State::Failed, why.as_str()));
+        // A stop request during that stop wins: stopped, not restarted.
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        s.handle(&p, Event::Unhealthy(why, Recovery::Restart), t0);
+        s.handle(&p, Event::Stop, t0);
+        s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t0);
+        assert_eq!(s.state, State::Stopped);
+    }
+
+    #[test]
+    fn max_restarts_counts_unhealthy_restarts() {
+        let p = Policy {
+            max_restarts: 1,
+            ..policy()
+        };
+        let t0 = Instant::now();
+        let mut s = Service::new(true, &p, t0);
+        for _ in 0..2 {
+            spawn(&mut s, &p, t0);
+            s.handle(&p, Event::Unhealthy("bad".into(), Recovery::Restart), t0);
+            s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t0);
+        }
+        assert_eq!(s.state, State::Failed);
+        assert!(
+            s.reason.contains("gave up after 1 restarts"),
+            "{}",
+            s.reason
+        );
     }
 }

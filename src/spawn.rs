@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -91,6 +91,8 @@ pub struct Launch<'a> {
     pub user: Option<&'a Credentials>,
     pub stdout: Stdio,
     pub stderr: Stdio,
+    /// A descriptor to hand over at a fixed number, 3 or more (`ready.notify_fd`).
+    pub notify_fd: Option<(OwnedFd, i32)>,
 }
 
 /// Starts a service process in a new session (so in its own process group, without a controlling
@@ -109,10 +111,27 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
     }
     let saved = saved.clone();
     let user = launch.user.cloned();
-    // SAFETY: as in `spawn`: only raw system calls (setsid, setgroups, setgid, setuid, sigaction,
-    // sigprocmask) on memory allocated before the fork.
+    // The notify fd is placed at its number in the child. If that number is free here, it is
+    // taken for the spawn (a close-on-exec copy), so that std's own exec-error pipe, created just
+    // before the fork, cannot land on it and be overwritten.
+    let mut reserved = None;
+    let place = match &launch.notify_fd {
+        Some((fd, n)) if !sys::fd_is_open(*n) => {
+            let copy = sys::dup_at(fd.as_fd(), *n)?;
+            let raw = copy.as_raw_fd();
+            reserved = Some(copy);
+            Some((raw, *n))
+        }
+        Some((fd, n)) => Some((fd.as_raw_fd(), *n)),
+        None => None,
+    };
+    // SAFETY: as in `spawn`: only raw system calls (dup2, fcntl, setsid, setgroups, setgid,
+    // setuid, sigaction, sigprocmask) on memory allocated before the fork.
     unsafe {
         cmd.pre_exec(move || {
+            if let Some((fd, n)) = place {
+                sys::place_fd(fd, n)?;
+            }
             rustix::process::setsid()?;
             if let Some(user) = &user {
                 sys::set_credentials(user.uid, user.gid, &user.groups)?;
@@ -120,7 +139,11 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
             saved.restore()
         });
     }
-    finish(cmd)
+    let child = finish(cmd);
+    // pidone's copies of the notify fd close here; the child has its own.
+    drop(reserved);
+    drop(launch.notify_fd);
+    child
 }
 
 fn finish(mut cmd: Command) -> io::Result<Child> {

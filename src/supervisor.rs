@@ -25,10 +25,13 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
-use crate::config::{Config, LogMode, ServiceSpec, Timeouts};
+use crate::config::{Config, Kind, Level, LogMode, ReadyMode, ServiceSpec, Timeouts};
 use crate::control::{self, Answer, Request, Server};
 use crate::graph::ServiceId;
+use crate::health::Check;
+use crate::notify::Notifier;
 use crate::output::{Output, ReadOutcome, Source, Stream};
+use crate::probe::Run;
 use crate::procfs;
 use crate::reap::{self, Children, Exit};
 use crate::service::{Action, Event, Policy, Service, State, Step, later};
@@ -68,6 +71,16 @@ struct Svc {
     restart_requested: bool,
     /// Gone from the configuration at a reload, still stopping; forgotten at the next reload.
     removed: bool,
+    /// The readiness channel of the current start (notify fd or sd_notify socket).
+    notifier: Option<Notifier>,
+    /// The current start waits for the notifier's readiness message.
+    awaiting_notice: bool,
+    /// What the process last said through sd_notify: `STATUS=` and `MAINPID=`.
+    notify_status: Option<String>,
+    main_pid: Option<i32>,
+    /// The state of each of `spec.checks`, and its run in progress.
+    checks: Vec<Check>,
+    runs: Vec<Option<Run>>,
 }
 
 impl Svc {
@@ -82,7 +95,22 @@ impl Svc {
             held: false,
             restart_requested: false,
             removed: false,
+            notifier: None,
+            awaiting_notice: false,
+            notify_status: None,
+            main_pid: None,
+            checks: Vec::new(),
+            runs: Vec::new(),
         }
+        .with_checks()
+    }
+
+    /// Fresh, idle check states for `spec.checks` (a new service, or a new spec at a reload).
+    fn with_checks(mut self) -> Svc {
+        let n = self.spec.checks.len();
+        self.checks = vec![Check::new(); n];
+        self.runs = (0..n).map(|_| None).collect();
+        self
     }
 }
 
@@ -98,6 +126,13 @@ fn policy_of(spec: &ServiceSpec) -> Policy {
         stop_signal: spec.stop_signal,
         stop_timeout: spec.stop_timeout,
         has_pre_script: spec.pre_script.is_some(),
+        ready_after: match spec.ready {
+            ReadyMode::After(d) => Some(d),
+            _ => None,
+        },
+        waits_for_ready: matches!(spec.ready, ReadyMode::NotifyFd(_) | ReadyMode::SdNotify)
+            || spec.checks.iter().any(|c| c.level == Level::Ready),
+        start_timeout: spec.start_timeout,
     }
 }
 
@@ -106,6 +141,8 @@ fn policy_of(spec: &ServiceSpec) -> Policy {
 enum Owner {
     Service(ServiceId, Step),
     PostScript(ServiceId),
+    /// An exec check: the service and the check's position.
+    Check(ServiceId, usize),
 }
 
 /// The end of pidone's life, once asked for.
@@ -130,6 +167,10 @@ enum Ready {
     Sink(Stream),
     Listener,
     Conn(usize),
+    /// A service's notifier.
+    Notify(ServiceId),
+    /// A check's run in progress.
+    Probe(ServiceId, usize),
 }
 
 /// pidone as init and supervisor.
@@ -344,6 +385,18 @@ impl Supervisor {
                 what.push(Ready::Sink(stream));
             }
         }
+        for (i, svc) in self.svcs.iter().enumerate() {
+            if let Some(notifier) = &svc.notifier {
+                fds.push(PollFd::from_borrowed_fd(notifier.fd(), PollFlags::IN));
+                what.push(Ready::Notify(ServiceId(i)));
+            }
+            for (k, run) in svc.runs.iter().enumerate() {
+                if let Some((fd, events)) = run.as_ref().and_then(Run::interest) {
+                    fds.push(PollFd::from_borrowed_fd(fd, events));
+                    what.push(Ready::Probe(ServiceId(i), k));
+                }
+            }
+        }
         if let Some(server) = &self.server {
             if server.has_room() {
                 fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
@@ -392,6 +445,8 @@ impl Supervisor {
                     }
                 }
                 Ready::Conn(i) => self.serve(i),
+                Ready::Notify(id) => self.on_notice(id, Instant::now()),
+                Ready::Probe(id, k) => self.on_probe_ready(id, k, Instant::now()),
                 Ready::Signals | Ready::Pidfd => {}
             }
         }
@@ -530,6 +585,10 @@ impl Supervisor {
                 );
                 self.apply(id, Event::Exited(step, exit), now);
             }
+            Some(Owner::Check(id, k)) => {
+                kill_group(pid, libc::SIGKILL);
+                self.on_check_exit(id, k, pid, exit, now);
+            }
             Some(Owner::PostScript(id)) => {
                 kill_group(pid, libc::SIGKILL);
                 let name = &self.svcs[id.0].spec.name;
@@ -564,6 +623,12 @@ impl Supervisor {
             if after == State::Running && svc.spec.post_script.is_some() {
                 svc.post_at = Some(later(now, self.post_script_timeout));
             }
+            match after {
+                State::Running => self.on_up(id, now),
+                State::Starting => {}
+                _ => self.on_down(id),
+            }
+            let svc = &self.svcs[id.0];
             if after == State::Failed && svc.spec.required && self.required_failure.is_none() {
                 // A failed start is 1 (documented), whatever an earlier run exited with.
                 let code = match svc.rt.last_exit {
@@ -594,7 +659,13 @@ impl Supervisor {
             Step::PreScript => spec.pre_script.clone().unwrap_or_default(),
             Step::Main => spec.argv.clone(),
         };
-        let event = match self.launch(id, &argv) {
+        let longrun_main = step == Step::Main && spec.kind == Kind::Longrun;
+        let handover = if longrun_main {
+            self.prepare_notify(id)
+        } else {
+            Ok(Handover::default())
+        };
+        let event = match handover.and_then(|h| self.launch(id, &argv, h)) {
             Ok(child) => {
                 let pid = child.pid;
                 self.procs.insert(pid, Owner::Service(id, step));
@@ -604,10 +675,13 @@ impl Supervisor {
             Err(err) => Event::SpawnFailed(step, spawn::exec_failure_reason(&err)),
         };
         self.apply(id, event, now);
+        if longrun_main && self.svcs[id.0].rt.state == State::Starting {
+            self.arm_checks(id, Level::Ready, now);
+        }
     }
 
     /// Spawns `argv` as service `id` would run: its user, environment, directory and output.
-    fn launch(&mut self, id: ServiceId, argv: &[String]) -> io::Result<Child> {
+    fn launch(&mut self, id: ServiceId, argv: &[String], handover: Handover) -> io::Result<Child> {
         let spec = &self.svcs[id.0].spec;
         let (stdout, stderr, sources) = match &spec.log {
             LogMode::Prefix => {
@@ -627,13 +701,20 @@ impl Supervisor {
                 (Stdio::from(file), Stdio::from(copy), None)
             }
         };
+        let mut env = std::borrow::Cow::Borrowed(&spec.env);
+        if let Some((key, value)) = handover.env {
+            let env = env.to_mut();
+            env.retain(|(k, _)| *k != key);
+            env.push((key, value));
+        }
         let launch = Launch {
             argv,
-            env: &spec.env,
+            env: &env,
             workdir: spec.workdir.as_deref(),
             user: spec.user.as_ref(),
             stdout,
             stderr,
+            notify_fd: handover.notify_fd,
         };
         let child = spawn::launch(launch, self.signals.saved())?;
         // The write ends went to the child (and are closed here with `launch`): the pipes reach
@@ -647,7 +728,7 @@ impl Supervisor {
         let Some(argv) = self.svcs[id.0].spec.post_script.clone() else {
             return;
         };
-        match self.launch(id, &argv) {
+        match self.launch(id, &argv, Handover::default()) {
             Ok(child) => {
                 self.procs.insert(child.pid, Owner::PostScript(id));
             }
@@ -784,6 +865,18 @@ impl Supervisor {
                 None => {}
             },
             _ => {}
+        }
+        let svc = &self.svcs[id.0];
+        if svc.rt.state == State::Starting {
+            // Waiting for readiness: `ready.after` or `start_timeout`.
+            match svc.rt.deadline {
+                Some(at) if now >= at => self.apply(id, Event::DeadlinePassed, now),
+                Some(at) => self.wake_at(at),
+                None => {}
+            }
+        }
+        if !self.svcs[id.0].checks.is_empty() {
+            self.settle_checks(id, now);
         }
         let svc = &self.svcs[id.0];
         before != (svc.rt.state, svc.rt.want_up)
@@ -991,7 +1084,10 @@ impl Supervisor {
 }
 
 mod api;
+mod checks;
 mod reload;
+
+use checks::Handover;
 
 /// Whether a PENDING service may start.
 enum Gate {

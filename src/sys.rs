@@ -177,3 +177,39 @@ pub fn peer_uid(socket: &impl std::os::fd::AsRawFd) -> io::Result<u32> {
     // SAFETY: getsockopt succeeded and filled the struct (it was zeroed before in any case).
     Ok(unsafe { cred.assume_init() }.uid)
 }
+
+/// True when descriptor number `n` is open in this process.
+pub fn fd_is_open(n: i32) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor table; a closed or invalid number gives EBADF.
+    unsafe { libc::fcntl(n, libc::F_GETFD) != -1 }
+}
+
+/// A close-on-exec duplicate of `fd` at descriptor number `n`, which the caller checked is free.
+pub fn dup_at(fd: std::os::fd::BorrowedFd<'_>, n: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: dup3 has no memory-safety preconditions; `n` is free (checked by the caller, and
+    // pidone has one thread), so nothing else owns it.
+    let got = unsafe { libc::dup3(fd.as_raw_fd(), n, libc::O_CLOEXEC) };
+    if got < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `got` is a descriptor just created and owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(got) })
+}
+
+/// In a forked child before exec: makes descriptor `fd` available as `n` across exec (`dup2`,
+/// or clearing close-on-exec when it already is `n`). Async-signal-safe.
+pub fn place_fd(fd: i32, n: i32) -> io::Result<()> {
+    // SAFETY: dup2 and fcntl(F_SETFD) are raw system calls without memory-safety preconditions.
+    let got = unsafe {
+        if fd == n {
+            libc::fcntl(n, libc::F_SETFD, 0)
+        } else {
+            libc::dup2(fd, n)
+        }
+    };
+    if got < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -7,7 +7,7 @@ use std::time::{Instant, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::{Supervisor, Svc};
-use crate::config::Kind;
+use crate::config::{Kind, Level, ReadyMode};
 use crate::control::{Answer, Request, Verb};
 use crate::graph::ServiceId;
 use crate::reap::Exit;
@@ -217,6 +217,25 @@ impl Supervisor {
             "enabled": svc.spec.enabled,
             "instance": svc.spec.instance,
             "type": match svc.spec.kind { Kind::Longrun => "longrun", Kind::Oneshot => "oneshot" },
+            "ready": match svc.spec.ready {
+                ReadyMode::Exec => "exec",
+                ReadyMode::NotifyFd(_) => "notify_fd",
+                ReadyMode::SdNotify => "sd_notify",
+                ReadyMode::After(_) => "after",
+            },
+            "notify_status": svc.notify_status,
+            "main_pid": svc.main_pid,
+            "checks": svc.spec.checks.iter().zip(&svc.checks).map(|(spec, c)| json!({
+                "name": spec.name,
+                "kind": spec.probe.kind(),
+                "level": level_name(spec.level),
+                "status": c.status.as_str(),
+                "consecutive_successes": c.successes,
+                "consecutive_failures": c.failures,
+                "runs": c.runs,
+                "failures": c.failed_runs,
+                "last": c.last,
+            })).collect::<Vec<_>>(),
         })
     }
 
@@ -232,6 +251,18 @@ impl Supervisor {
             } else if svc.spec.enabled && !svc.held && !svc.rt.is_up(svc.spec.kind) && !done_ok(svc)
             {
                 problems.push(format!("{} is {}", svc.spec.name, svc.rt.state.as_str()));
+            } else if svc.rt.state == State::Running {
+                let failing = svc.spec.checks.iter().zip(&svc.checks).filter(|(spec, c)| {
+                    spec.level == Level::Alive && c.status == crate::health::Status::Failing
+                });
+                for (spec, c) in failing {
+                    problems.push(format!(
+                        "{}: check {} is failing: {}",
+                        svc.spec.name,
+                        spec.name,
+                        c.last.as_deref().unwrap_or("")
+                    ));
+                }
             }
         }
         if self.phase != super::Phase::Running {
@@ -299,6 +330,50 @@ impl Supervisor {
             "When the service last came up (unix time).",
             &starts,
         );
+        let checks = |f: &dyn Fn(&crate::health::Check) -> String| -> Vec<(String, String)> {
+            self.svcs
+                .iter()
+                .flat_map(|s| {
+                    s.spec.checks.iter().zip(&s.checks).map(move |(spec, c)| {
+                        let labels = format!(
+                            "service=\"{}\",check=\"{}\",level=\"{}\"",
+                            s.spec.name,
+                            spec.name,
+                            level_name(spec.level)
+                        );
+                        (labels, f(c))
+                    })
+                })
+                .collect()
+        };
+        family(
+            &mut out,
+            "pidone_check_up",
+            "gauge",
+            "1 when the check passes (0 when failing or not known yet).",
+            &checks(&|c| u8::from(c.status == crate::health::Status::Passing).to_string()),
+        );
+        family(
+            &mut out,
+            "pidone_check_consecutive_failures",
+            "gauge",
+            "Failures of the check in a row.",
+            &checks(&|c| c.failures.to_string()),
+        );
+        family(
+            &mut out,
+            "pidone_check_runs_total",
+            "counter",
+            "Runs of the check since pidone started.",
+            &checks(&|c| c.runs.to_string()),
+        );
+        family(
+            &mut out,
+            "pidone_check_failures_total",
+            "counter",
+            "Failed runs of the check since pidone started.",
+            &checks(&|c| c.failed_runs.to_string()),
+        );
         let uptime = format!(
             "{:.3}",
             now.saturating_duration_since(self.started).as_secs_f64()
@@ -343,6 +418,13 @@ const STATES: [State; 6] = [
     State::Stopped,
     State::Failed,
 ];
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Ready => "ready",
+        Level::Alive => "alive",
+    }
+}
 
 /// A oneshot that is done, or a longrun that exited successfully and is not restarted, is fine.
 fn done_ok(svc: &Svc) -> bool {

@@ -149,7 +149,14 @@ impl Supervisor {
                     svc.rt.handle(&svc.policy, Event::Enable, now);
                 }
             }
-            svc.spec = spec;
+            if !same {
+                // The old checks' runs end here; the new spec's checks start idle.
+                svc.cancel_checks(None);
+                svc.spec = spec;
+                svc = svc.with_checks();
+            } else {
+                svc.spec = spec;
+            }
             self.svcs.push(svc);
         }
         // Services that are gone: stop those still running, forget the others.
@@ -182,6 +189,7 @@ impl Supervisor {
                 let owner = match owner {
                     Owner::Service(id, step) => Owner::Service(map(id)?, step),
                     Owner::PostScript(id) => Owner::PostScript(map(id)?),
+                    Owner::Check(id, k) => Owner::Check(map(id)?, k),
                 };
                 Some((pid, owner))
             })

@@ -1,0 +1,216 @@
+//! Readiness notifications from services, read in the poll loop.
+//!
+//! - **notify fd** (s6, dinit): the write end of a pipe sits at fd N in the service; a newline
+//!   means ready, EOF before it means the start failed. pidone closes its end once ready, as s6
+//!   does.
+//! - **sd_notify** (systemd): a datagram socket at an abstract address (`@pidone/...`, no file
+//!   needed in a read-only image) passed as `$NOTIFY_SOCKET`; messages are `KEY=VALUE` lines
+//!   (`READY=1`, `STATUS=...`, `MAINPID=...`). Credentials are checked on every datagram: only
+//!   root and the service's own user are heard.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rustix::io::Errno;
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SocketAddrUnix,
+    SocketFlags, SocketType,
+};
+
+/// What a service said.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub ready: bool,
+    /// The start failed: the notify fd closed without a newline.
+    pub closed: bool,
+    /// `STATUS=` text.
+    pub status: Option<String>,
+    /// `MAINPID=`.
+    pub main_pid: Option<i32>,
+}
+
+/// A service's notification channel.
+#[derive(Debug)]
+pub enum Notifier {
+    /// The read end of the notify fd's pipe.
+    Pipe(OwnedFd),
+    /// The sd_notify socket, its `$NOTIFY_SOCKET` value, and the uid allowed besides root.
+    Socket {
+        fd: OwnedFd,
+        address: String,
+        uid: u32,
+    },
+}
+
+impl Notifier {
+    /// A pipe for `ready.notify_fd`: returns pidone's read end and the end for the service.
+    pub fn pipe() -> std::io::Result<(Notifier, OwnedFd)> {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK)?;
+        Ok((Notifier::Pipe(read), write))
+    }
+
+    /// An sd_notify socket at a fresh abstract address that only `uid` (and root) may use.
+    pub fn socket(uid: u32) -> std::io::Result<Notifier> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )?;
+        rustix::net::sockopt::set_socket_passcred(&fd, true)?;
+        // Unique across pidones sharing a network namespace (a pod): pid, clock, counter.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "pidone/{}/{nanos:x}/{n}",
+            rustix::process::getpid().as_raw_nonzero()
+        );
+        let addr = SocketAddrUnix::new_abstract_name(name.as_bytes())?;
+        rustix::net::bind(&fd, &addr)?;
+        Ok(Notifier::Socket {
+            fd,
+            address: format!("@{name}"),
+            uid,
+        })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Notifier::Pipe(fd) | Notifier::Socket { fd, .. } => fd.as_fd(),
+        }
+    }
+
+    /// Reads everything waiting.
+    pub fn read(&self) -> Notice {
+        match self {
+            Notifier::Pipe(fd) => read_pipe(fd),
+            Notifier::Socket { fd, uid, .. } => read_socket(fd, *uid),
+        }
+    }
+}
+
+fn read_pipe(fd: &OwnedFd) -> Notice {
+    let mut notice = Notice::default();
+    let mut buf = [0u8; 256];
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) => {
+                notice.closed = !notice.ready;
+                return notice;
+            }
+            Ok(n) => notice.ready |= buf[..n].contains(&b'\n'),
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => return notice,
+            Err(err) => {
+                log::warn!("notify fd: {err}");
+                notice.closed = !notice.ready;
+                return notice;
+            }
+        }
+    }
+}
+
+fn read_socket(fd: &OwnedFd, uid: u32) -> Notice {
+    let mut notice = Notice::default();
+    let mut buf = [0u8; 4096];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
+    loop {
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let got = rustix::net::recvmsg(fd, &mut iov, &mut control, RecvFlags::DONTWAIT);
+        let len = match got {
+            Ok(msg) => msg.bytes,
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return notice,
+            Err(err) => {
+                log::warn!("sd_notify socket: {err}");
+                return notice;
+            }
+        };
+        let sender = control.drain().find_map(|m| match m {
+            RecvAncillaryMessage::ScmCredentials(cred) => Some(cred.uid.as_raw()),
+            _ => None,
+        });
+        match sender {
+            Some(from) if from == 0 || from == uid => {}
+            other => {
+                log::warn!("sd_notify message from uid {other:?} ignored");
+                continue;
+            }
+        }
+        let text = String::from_utf8_lossy(&buf[..len]);
+        parse_message(&text, &mut notice);
+    }
+}
+
+/// Applies one sd_notify datagram (newline-separated `KEY=VALUE`) to `notice`.
+fn parse_message(text: &str, notice: &mut Notice) {
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("READY", "1")) => notice.ready = true,
+            Some(("STATUS", status)) => notice.status = Some(status.to_string()),
+            Some(("MAINPID", pid)) => notice.main_pid = pid.trim().parse().ok(),
+            _ => log::trace!("sd_notify: ignored {line:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sd_notify_messages_are_parsed() {
+        let mut n = Notice::default();
+        parse_message("STATUS=warming up\nMAINPID=42\n", &mut n);
+        assert!(!n.ready);
+        assert_eq!(n.status.as_deref(), Some("warming up"));
+        assert_eq!(n.main_pid, Some(42));
+        parse_message("READY=1\nSTATUS=serving\nWATCHDOG=1", &mut n);
+        assert!(n.ready);
+        assert_eq!(n.status.as_deref(), Some("serving"));
+        let mut n = Notice::default();
+        parse_message("READY=0\nREADY", &mut n);
+        assert!(!n.ready);
+    }
+
+    #[test]
+    fn the_notify_pipe_needs_a_newline_and_eof_first_fails() {
+        let (notifier, write) = Notifier::pipe().expect("pipe");
+        assert_eq!(notifier.read(), Notice::default());
+        rustix::io::write(&write, b"almost").expect("write");
+        assert!(!notifier.read().ready);
+        rustix::io::write(&write, b" there\n").expect("write");
+        assert!(notifier.read().ready);
+        let (notifier, write) = Notifier::pipe().expect("pipe");
+        drop(write);
+        assert!(notifier.read().closed);
+    }
+
+    #[test]
+    fn the_socket_hears_its_own_user() {
+        let me = rustix::process::getuid().as_raw();
+        let notifier = Notifier::socket(me).expect("socket");
+        let Notifier::Socket { address, .. } = &notifier else {
+            panic!("a socket");
+        };
+        let name = address.trim_start_matches('@');
+        let addr = SocketAddrUnix::new_abstract_name(name.as_bytes()).expect("address");
+        let client = rustix::net::socket(AddressFamily::UNIX, SocketType::DGRAM, None)
+            .expect("client socket");
+        rustix::net::sendto(
+            &client,
+            b"READY=1\nSTATUS=up",
+            rustix::net::SendFlags::empty(),
+            &addr,
+        )
+        .expect("sendto");
+        let n = notifier.read();
+        assert!(n.ready);
+        assert_eq!(n.status.as_deref(), Some("up"));
+    }
+}
