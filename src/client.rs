@@ -401,7 +401,7 @@ pub fn table(list: &[Value], colour: bool) -> String {
                 s["uptime"].as_f64().map_or("-".to_string(), human_duration),
                 s["restarts"].as_u64().unwrap_or(0).to_string(),
                 last,
-                s["reason"].as_str().unwrap_or_default().to_string(),
+                reason(s),
             ]
         })
         .collect();
@@ -440,6 +440,33 @@ pub fn table(list: &[Value], colour: bool) -> String {
         line(row.each_ref().map(String::as_str), c, &mut out);
     }
     out
+}
+
+/// The REASON cell: why the service is in its state, what it last said through sd_notify, and
+/// its checks that are not passing.
+fn reason(s: &Value) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(reason) = s["reason"].as_str().filter(|r| !r.is_empty()) {
+        parts.push(reason.to_string());
+    }
+    if let Some(status) = s["notify_status"].as_str() {
+        parts.push(format!("\"{status}\""));
+    }
+    let live = matches!(s["state"].as_str(), Some("starting" | "running"));
+    for check in s["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|_| live)
+    {
+        let status = check["status"].as_str().unwrap_or_default();
+        let failures = check["consecutive_failures"].as_u64().unwrap_or(0);
+        if status == "failing" || failures > 0 {
+            let name = check["name"].as_str().unwrap_or_default();
+            parts.push(format!("check {name} {status} ({failures} failures)"));
+        }
+    }
+    parts.join("; ")
 }
 
 /// `3d4h`, `2h5m`, `5m3s`, `42s`.
