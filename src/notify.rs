@@ -1,8 +1,8 @@
 //! Readiness notifications from services, read in the poll loop.
 //!
 //! - **notify fd** (s6, dinit): the write end of a pipe sits at fd N in the service; a newline
-//!   means ready, EOF before it means the start failed. pidone closes its end once ready, as s6
-//!   does.
+//!   means ready, EOF before it means the start failed. pidone keeps reading (and ignoring) what
+//!   comes after, so a service that writes twice never dies of SIGPIPE, and closes its end at EOF.
 //! - **sd_notify** (systemd): a datagram socket at an abstract address (`@pidone/...`, no file
 //!   needed in a read-only image) passed as `$NOTIFY_SOCKET`; messages are `KEY=VALUE` lines
 //!   (`READY=1`, `STATUS=...`, `MAINPID=...`). Credentials are checked on every datagram: only
@@ -21,8 +21,8 @@ use rustix::net::{
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub ready: bool,
-    /// The start failed: the notify fd closed without a newline.
-    pub closed: bool,
+    /// The notify fd reached EOF (or failed): nothing more will come.
+    pub eof: bool,
     /// `STATUS=` text.
     pub status: Option<String>,
     /// `MAINPID=`.
@@ -99,7 +99,7 @@ fn read_pipe(fd: &OwnedFd) -> Notice {
     loop {
         match rustix::io::read(fd, &mut buf) {
             Ok(0) => {
-                notice.closed = !notice.ready;
+                notice.eof = true;
                 return notice;
             }
             Ok(n) => notice.ready |= buf[..n].contains(&b'\n'),
@@ -107,7 +107,7 @@ fn read_pipe(fd: &OwnedFd) -> Notice {
             Err(Errno::AGAIN) => return notice,
             Err(err) => {
                 log::warn!("notify fd: {err}");
-                notice.closed = !notice.ready;
+                notice.eof = true;
                 return notice;
             }
         }
@@ -186,9 +186,13 @@ mod tests {
         assert!(!notifier.read().ready);
         rustix::io::write(&write, b" there\n").expect("write");
         assert!(notifier.read().ready);
+        drop(write);
+        let n = notifier.read();
+        assert!(n.eof && !n.ready, "EOF after the line is only the end");
         let (notifier, write) = Notifier::pipe().expect("pipe");
         drop(write);
-        assert!(notifier.read().closed);
+        let n = notifier.read();
+        assert!(n.eof && !n.ready);
     }
 
     #[test]

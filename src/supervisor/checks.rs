@@ -94,7 +94,7 @@ impl Supervisor {
             return;
         };
         let notice = notifier.read();
-        let is_pipe = matches!(notifier, Notifier::Pipe(_));
+
         if let Some(status) = notice.status {
             log::debug!("{}: status: {status}", svc.spec.name);
             svc.notify_status = Some(status);
@@ -102,8 +102,7 @@ impl Supervisor {
         if notice.main_pid.is_some() {
             svc.main_pid = notice.main_pid;
         }
-        if is_pipe && (notice.ready || notice.closed) {
-            // s6's protocol: one line, then pidone's end closes.
+        if notice.eof {
             svc.notifier = None;
         }
         if !svc.awaiting_notice {
@@ -112,7 +111,7 @@ impl Supervisor {
         if notice.ready {
             svc.awaiting_notice = false;
             self.maybe_ready(id, now);
-        } else if notice.closed {
+        } else if notice.eof {
             svc.awaiting_notice = false;
             let n = match svc.spec.ready {
                 ReadyMode::NotifyFd(n) => n,
