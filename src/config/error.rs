@@ -90,8 +90,8 @@ pub enum ErrorKind {
     WaitAfterNotDependency { name: String },
     /// A oneshot with `restart = "always"`, which would run it forever.
     OneshotRestartAlways,
-    /// `[services.health_check]`, which a later pidone version will support.
-    HealthCheckUnsupported,
+    /// `ready`, `checks`, `health_check` or `start_timeout` (named by `key`) on a oneshot.
+    NotForOneshot { key: &'static str },
     /// A user or group that cannot be resolved.
     User { message: String },
     /// `user` set while pidone does not run as root, so it could not switch.
@@ -167,10 +167,13 @@ impl fmt::Display for ErrorKind {
                 f,
                 "a oneshot cannot use restart = \"always\" (use \"on-failure\" or \"never\")"
             ),
-            ErrorKind::HealthCheckUnsupported => write!(
-                f,
-                "health_check is not supported yet; remove it (pidone treats a service as up once it has started)"
-            ),
+            ErrorKind::NotForOneshot { key } => {
+                let what = match *key {
+                    "start_timeout" => "start_timeout does not apply",
+                    _ => "ready/checks do not apply",
+                };
+                write!(f, "a oneshot is up when it exits successfully; {what}")
+            }
             ErrorKind::User { message } => write!(f, "{message}"),
             ErrorKind::UserNeedsRoot { euid } => write!(
                 f,

@@ -39,10 +39,13 @@ pub use select::env_token;
 
 use crate::graph;
 use crate::users::{UserDb, UserError};
-use parse::{RawService, RawWaitAfter};
+use parse::{RawProbe, RawService, RawWaitAfter};
 
 /// An environment: variable name to value. Sorted, so the child's environment is deterministic.
 pub type Env = BTreeMap<String, String>;
+
+/// How long a longrun may take from its spawn to being ready, unless `start_timeout` says.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The `PATH` used to find programs when neither pidone's environment nor the service sets one;
 /// the same default Docker images get.
@@ -195,9 +198,15 @@ pub enum Probe {
     /// and directory; exit 0 is success.
     Exec(Vec<String>),
     /// Connects to host:port (non-blocking); success once the connection is established.
-    Tcp { host: String, port: u16 },
+    Tcp {
+        /// An IP literal (IPv6 without its brackets), `localhost`, or a name to look up in
+        /// `/etc/hosts` at probe time: never through DNS, which could block PID 1.
+        host: String,
+        port: u16,
+    },
     /// Plain HTTP/1.1 GET; a 2xx or 3xx status is success.
     Http {
+        /// As for `Tcp`. The `Host` header needs brackets around an IPv6 address.
         host: String,
         port: u16,
         /// Starts with `/`; includes the query string if any.
@@ -569,11 +578,12 @@ struct Resolved {
     pre_script: Option<Vec<String>>,
     post_script: Option<Vec<String>>,
     log: LogMode,
+    checks: Vec<CheckSpec>,
 }
 
 /// Problems found while resolving a service against the outside world, reported only if the
 /// service is enabled: line, key, what.
-type Soft = Vec<(usize, Option<&'static str>, ErrorKind)>;
+type Soft = Vec<(usize, Option<String>, ErrorKind)>;
 
 /// The outcome of looking a program up.
 enum Lookup {
@@ -929,10 +939,13 @@ impl Loader<'_> {
             .and_then(|spec| self.resolve_user(raw, spec, &mut soft));
         let env = service_env(raw, unit, user.as_ref(), &self.ctx.env, &dir, &mut soft);
 
-        let expand_one = |text: &str, key: &'static str, soft: &mut Soft| {
+        let expand_at = |text: &str, (line, key): (usize, &str), soft: &mut Soft| {
             expand::expand(text, |n| env.get(n).map(String::as_str))
-                .map_err(|kind| soft.push((raw.line_of(key), Some(key), kind)))
-                .unwrap_or_default()
+                .map_err(|kind| soft.push((line, Some(key.to_owned()), kind)))
+                .ok()
+        };
+        let expand_one = |text: &str, key: &'static str, soft: &mut Soft| {
+            expand_at(text, (raw.line_of(key), key), soft).unwrap_or_default()
         };
         let workdir = raw
             .workdir
@@ -969,15 +982,58 @@ impl Loader<'_> {
 
         let path_var = env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
         let base = workdir.as_deref().unwrap_or(&dir);
-        resolve_program(&mut argv, false, "command", raw, path_var, base, &mut soft);
+        let at = |key: &'static str| (raw.line_of(key), key);
+        resolve_program(&mut argv, false, at("command"), path_var, base, &mut soft);
         for (key, argv, single) in scripts.iter_mut().flatten() {
-            resolve_program(argv, *single, key, raw, path_var, base, &mut soft);
+            resolve_program(argv, *single, at(key), path_var, base, &mut soft);
         }
         let [pre_script, post_script] = scripts.map(|s| s.map(|(_, argv, _)| argv));
 
+        let mut checks = Vec::with_capacity(raw.checks.len());
+        for c in &raw.checks {
+            let at = (c.probe_line, c.probe_key.as_str());
+            let probe = match &c.probe {
+                RawProbe::Exec(list) => {
+                    let mut argv: Vec<String> = list
+                        .iter()
+                        .map(|x| expand_at(x, at, &mut soft).unwrap_or_default())
+                        .collect();
+                    resolve_program(&mut argv, false, at, path_var, base, &mut soft);
+                    Probe::Exec(argv)
+                }
+                RawProbe::Tcp(text) | RawProbe::Http(text) => {
+                    let Some(text) = expand_at(text, at, &mut soft) else {
+                        continue;
+                    };
+                    let parsed = match c.probe {
+                        RawProbe::Tcp(_) => parse::tcp_probe(&text),
+                        _ => parse::http_probe(&text),
+                    };
+                    match parsed {
+                        Ok(probe) => probe,
+                        Err(kind) => {
+                            soft.push((at.0, Some(at.1.to_owned()), kind));
+                            continue;
+                        }
+                    }
+                }
+            };
+            checks.push(CheckSpec {
+                name: c.name.clone(),
+                probe,
+                level: c.level,
+                initial_delay: c.initial_delay,
+                period: c.period,
+                timeout: c.timeout,
+                success_threshold: c.success_threshold,
+                failure_threshold: c.failure_threshold,
+                on_failure: c.on_failure.unwrap_or_else(|| health_check_action(raw)),
+            });
+        }
+
         if unit.enabled {
             for (line, key, kind) in soft {
-                self.error(raw, line, key, kind);
+                self.error(raw, line, key.as_deref(), kind);
             }
         }
         Resolved {
@@ -988,6 +1044,7 @@ impl Loader<'_> {
             pre_script,
             post_script,
             log,
+            checks,
         }
     }
 
@@ -1012,7 +1069,7 @@ impl Loader<'_> {
             let euid = self.ctx.euid;
             soft.push((
                 raw.line_of("user"),
-                Some("user"),
+                Some("user".into()),
                 ErrorKind::UserNeedsRoot { euid },
             ));
         }
@@ -1024,7 +1081,7 @@ impl Loader<'_> {
                     path: passwd,
                     error,
                 };
-                soft.push((raw.line_of("user"), Some("user"), kind));
+                soft.push((raw.line_of("user"), Some("user".into()), kind));
                 return None;
             }
         };
@@ -1042,7 +1099,7 @@ impl Loader<'_> {
                 let kind = ErrorKind::User {
                     message: e.to_string(),
                 };
-                soft.push((raw.line_of(key), Some(key), kind));
+                soft.push((raw.line_of(key), Some(key.into()), kind));
                 None
             }
         }
@@ -1093,10 +1150,7 @@ impl Loader<'_> {
             dependency_wait_timeout: raw
                 .dependency_wait_timeout
                 .unwrap_or(self.timeouts.dependency_wait),
-            restart: raw.restart.unwrap_or(match raw.kind {
-                Kind::Longrun => Restart::OnFailure,
-                Kind::Oneshot => Restart::Never,
-            }),
+            restart: restart_policy(raw),
             success_exit_codes: raw.success_exit_codes.clone().unwrap_or_else(|| vec![0]),
             restart_delay,
             restart_delay_max,
@@ -1109,14 +1163,37 @@ impl Loader<'_> {
             pre_script: r.pre_script,
             post_script: r.post_script,
             log: r.log,
-            ready: ReadyMode::Exec,
-            start_timeout: Duration::from_secs(60),
-            checks: Vec::new(),
+            ready: match raw.kind {
+                Kind::Longrun => raw.ready.map_or(ReadyMode::Exec, |(mode, _)| mode),
+                Kind::Oneshot => ReadyMode::Exec,
+            },
+            start_timeout: raw.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
+            checks: r.checks,
         }
     }
 }
 
-/// `[A-Za-z0-9_.-]+`. go-overlay does not allow `.`; pidone does, for names like `php8.2-fpm`.
+/// What go-overlay's `health_check` does once `retries` runs failed (its
+/// `handleUnhealthyService`): restart a service that restarts, else shut down for a required
+/// one, else nothing. The restart policy is pidone's resolved one (`on-failure` by default).
+fn health_check_action(raw: &RawService) -> OnFailure {
+    match restart_policy(raw) {
+        Restart::Always | Restart::OnFailure => OnFailure::Restart,
+        Restart::Never if raw.required => OnFailure::Shutdown,
+        Restart::Never => OnFailure::Ignore,
+    }
+}
+
+/// `restart`, or the default of the service's kind.
+fn restart_policy(raw: &RawService) -> Restart {
+    raw.restart.unwrap_or(match raw.kind {
+        Kind::Longrun => Restart::OnFailure,
+        Kind::Oneshot => Restart::Never,
+    })
+}
+
+/// `[A-Za-z0-9_.-]+`, for service and check names. go-overlay does not allow `.`; pidone does,
+/// for names like `php8.2-fpm`.
 fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -1178,13 +1255,14 @@ fn service_env(
     if let Some(text) = &raw.env_file {
         let line = raw.line_of("env_file");
         match expand::expand(text, |n| env.get(n).map(String::as_str)) {
-            Err(kind) => soft.push((line, Some("env_file"), kind)),
+            Err(kind) => soft.push((line, Some("env_file".into()), kind)),
             Ok(p) => {
                 let path = dir.join(p);
                 match std::fs::read_to_string(&path) {
                     Err(e) => {
                         let error = e.to_string();
-                        soft.push((line, Some("env_file"), ErrorKind::Read { path, error }));
+                        let kind = ErrorKind::Read { path, error };
+                        soft.push((line, Some("env_file".into()), kind));
                     }
                     Ok(text) => match crate::envfile::parse(&text) {
                         Ok(vars) => env.extend(vars),
@@ -1193,7 +1271,7 @@ fn service_env(
                                 path: path.clone(),
                                 message: problem.to_string(),
                             };
-                            (line, Some("env_file"), kind)
+                            (line, Some("env_file".into()), kind)
                         })),
                     },
                 }
@@ -1204,7 +1282,7 @@ fn service_env(
     for (name, value, line) in &raw.env {
         match expand::expand(value, |n| env.get(n).map(String::as_str)) {
             Ok(v) => table.push((name.clone(), v)),
-            Err(kind) => soft.push((*line, Some("env"), kind)),
+            Err(kind) => soft.push((*line, Some("env".into()), kind)),
         }
     }
     env.extend(table);
@@ -1215,27 +1293,25 @@ fn service_env(
     env
 }
 
-/// Replaces `argv[0]` with the path of the program it names. With `shell_fallback` (a script
-/// given as one string), a file that exists but is not executable runs through `bash` (or `sh`)
-/// from the service's PATH, as go-overlay does. An empty program (an expansion that already
-/// failed) is left alone.
+/// Replaces `argv[0]` with the path of the program it names; problems are reported for `key`
+/// at `line`. With `shell_fallback` (a script given as one string), a file that exists but is
+/// not executable runs through `bash` (or `sh`) from the service's PATH, as go-overlay does. An
+/// empty program (an expansion that already failed) is left alone.
 fn resolve_program(
     argv: &mut Vec<String>,
     shell_fallback: bool,
-    key: &'static str,
-    raw: &RawService,
+    (line, key): (usize, &str),
     path_var: &str,
     base: &Path,
     soft: &mut Soft,
 ) {
-    let line = raw.line_of(key);
     let Some(program) = argv.first().cloned().filter(|p| !p.is_empty()) else {
         return;
     };
     let not_found = |program: String, reason: String| {
         (
             line,
-            Some(key),
+            Some(key.to_owned()),
             ErrorKind::ProgramNotFound { program, reason },
         )
     };
@@ -1269,8 +1345,8 @@ fn resolve_program(
     }
 }
 
-/// A human summary for `pidone validate`: the services in start order with their
-/// dependencies, one per line.
+/// A human summary for `pidone validate`: the services in start order, one per line with their
+/// dependencies and readiness, followed by one indented line per check.
 pub fn describe(config: &Config) -> String {
     let width = config.name_width();
     let name_of = |id: &ServiceId| config.services.get(id.0).map_or("?", |s| s.name.as_str());
@@ -1314,9 +1390,70 @@ pub fn describe(config: &Config) -> String {
             let names: Vec<&str> = s.after.iter().map(name_of).collect();
             let _ = write!(out, "  after: {}", names.join(", "));
         }
+        match s.ready {
+            ReadyMode::Exec => {}
+            ReadyMode::NotifyFd(fd) => {
+                let _ = write!(out, "  ready: notify_fd {fd}");
+            }
+            ReadyMode::SdNotify => out.push_str("  ready: sd_notify"),
+            ReadyMode::After(d) => {
+                let _ = write!(out, "  ready: after {}", format_duration(d));
+            }
+        }
+        if s.kind == Kind::Longrun && s.start_timeout != DEFAULT_START_TIMEOUT {
+            let _ = write!(out, "  start_timeout: {}", format_duration(s.start_timeout));
+        }
         out.push('\n');
+        for c in &s.checks {
+            let what = match (c.level, c.on_failure) {
+                (Level::Ready, _) => "ready",
+                (Level::Alive, OnFailure::Restart) => "alive, on failure: restart",
+                (Level::Alive, OnFailure::Stop) => "alive, on failure: stop",
+                (Level::Alive, OnFailure::Shutdown) => "alive, on failure: shutdown",
+                (Level::Alive, OnFailure::Ignore) => "alive, on failure: ignore",
+            };
+            let _ = writeln!(
+                out,
+                "     check {} ({what}): {} every {}",
+                c.name,
+                describe_probe(&c.probe),
+                format_duration(c.period)
+            );
+        }
     }
     out
+}
+
+/// A probe as `validate` shows it: `exec ARGV`, `tcp HOST:PORT`, `GET URL`.
+fn describe_probe(probe: &Probe) -> String {
+    let host = |h: &str| {
+        if h.contains(':') {
+            format!("[{h}]")
+        } else {
+            h.to_owned()
+        }
+    };
+    match probe {
+        Probe::Exec(argv) => {
+            let words: Vec<String> = argv
+                .iter()
+                .map(|a| {
+                    if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '"') {
+                        format!("{a:?}")
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect();
+            format!("exec {}", words.join(" "))
+        }
+        Probe::Tcp { host: h, port } => format!("tcp {}:{port}", host(h)),
+        Probe::Http {
+            host: h,
+            port,
+            path,
+        } => format!("GET http://{}:{port}{path}", host(h)),
+    }
 }
 
 /// Formats a duration the way the config accepts it: `"1500ms"`, `"10s"`.

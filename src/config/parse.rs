@@ -9,6 +9,7 @@
 //! that on the result.
 
 use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,9 +17,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::error::{ConfigError, ErrorKind, Location, suggest};
-use super::{Kind, LogMode, Restart};
+use super::{DEFAULT_START_TIMEOUT, Kind, Level, LogMode, OnFailure, Probe, ReadyMode, Restart};
 
-/// Every key a `[[services]]` entry may have. `health_check` is known only to refuse it.
+/// Every key a `[[services]]` entry may have.
 pub const SERVICE_KEYS: &[&str] = &[
     "name",
     "command",
@@ -50,8 +51,42 @@ pub const SERVICE_KEYS: &[&str] = &[
     "log",
     "log_file",
     "instances",
+    "start_timeout",
+    "ready",
+    "checks",
     "health_check",
 ];
+
+/// The keys of `ready`; exactly one may be given.
+pub const READY_KEYS: &[&str] = &["notify_fd", "sd_notify", "after"];
+
+/// The keys of a `[[services.checks]]` entry.
+pub const CHECK_KEYS: &[&str] = &[
+    "name",
+    "exec",
+    "tcp",
+    "http",
+    "initial_delay",
+    "period",
+    "timeout",
+    "success_threshold",
+    "failure_threshold",
+    "level",
+    "on_failure",
+];
+
+/// The keys of go-overlay's `[services.health_check]`.
+pub const HEALTH_CHECK_KEYS: &[&str] = &[
+    "endpoint",
+    "command",
+    "interval",
+    "retries",
+    "timeout",
+    "start_delay",
+];
+
+/// The shell that runs a check written as one string (`exec = "..."`, go-overlay's `command`).
+const SHELL: &str = "/bin/sh";
 
 /// The keys of `[timeouts]`.
 pub const TIMEOUT_KEYS: &[&str] = &[
@@ -124,6 +159,42 @@ pub struct RawService {
     pub log: Option<LogMode>,
     pub log_file: Option<String>,
     pub instances: Option<u32>,
+    pub start_timeout: Option<Duration>,
+    /// `ready` with the line of the key chosen inside it (for `ready.after`'s later check).
+    pub ready: Option<(ReadyMode, usize)>,
+    /// The `[[services.checks]]` entries in file order, then `health_check`'s check, if any.
+    /// Entries with errors are left out (their errors are already reported).
+    pub checks: Vec<RawCheck>,
+}
+
+/// One check as written, named, its strings not yet `${VAR}`-expanded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawCheck {
+    /// The final name: as given, or derived from the probe kind.
+    pub name: String,
+    pub probe: RawProbe,
+    /// How errors name the probe's key (`checks[2].tcp`, `health_check.endpoint`), and its line.
+    pub probe_key: String,
+    pub probe_line: usize,
+    pub level: Level,
+    pub initial_delay: Duration,
+    pub period: Duration,
+    pub timeout: Duration,
+    pub success_threshold: u32,
+    pub failure_threshold: u32,
+    /// `None` for go-overlay's `health_check`, whose action follows from the resolved restart
+    /// policy and `required`.
+    pub on_failure: Option<OnFailure>,
+}
+
+/// A probe as written. Addresses are checked here when they contain no `$`, and again after
+/// expansion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawProbe {
+    /// The argv; a string was already turned into `[SHELL, "-c", string]`.
+    Exec(Vec<String>),
+    Tcp(String),
+    Http(String),
 }
 
 impl RawService {
@@ -238,6 +309,14 @@ fn unknown_key(key: &str, known: &[&str]) -> ErrorKind {
     }
 }
 
+/// An unknown key inside a sub-table, named with its prefix: `ready.notfy_fd`.
+fn unknown_sub_key(prefix: &str, key: &str, known: &[&str]) -> ErrorKind {
+    ErrorKind::UnknownKey {
+        key: format!("{prefix}.{key}"),
+        suggestion: suggest(key, known.iter().copied()).map(|s| format!("{prefix}.{s}")),
+    }
+}
+
 fn parse_timeouts(
     sink: &mut Sink<'_>,
     value: &Spanned<DeValue<'_>>,
@@ -313,6 +392,8 @@ fn parse_service(
     };
     let mut oneshot: Option<bool> = None;
     let mut kind: Option<Kind> = None;
+    let mut drafts: Vec<DraftCheck> = Vec::new();
+    let mut health_check: Option<RawCheck> = None;
     for (key, value) in table.iter() {
         let offset = key.span().start;
         let Some(&k) = SERVICE_KEYS.iter().find(|k| **k == key.get_ref().as_ref()) else {
@@ -329,6 +410,22 @@ fn parse_service(
         }
         let line = sink.lines.line(offset);
         s.key_lines.insert(k, line);
+        let service = label.as_deref();
+        match k {
+            "ready" => {
+                s.ready = parse_ready(sink, service, value);
+                continue;
+            }
+            "checks" => {
+                drafts = parse_checks(sink, service, value);
+                continue;
+            }
+            "health_check" => {
+                health_check = parse_health_check(sink, service, value);
+                continue;
+            }
+            _ => {}
+        }
         let v = value.get_ref();
         let result: Result<(), ErrorKind> = (|| {
             match k {
@@ -426,7 +523,7 @@ fn parse_service(
                     }
                     s.instances = Some(n);
                 }
-                "health_check" => return Err(ErrorKind::HealthCheckUnsupported),
+                "start_timeout" => s.start_timeout = Some(positive(v, "start_timeout")?),
                 _ => {}
             }
             Ok(())
@@ -469,7 +566,568 @@ fn parse_service(
             ErrorKind::Missing,
         );
     }
+    s.checks = name_checks(sink, label.as_deref(), drafts, health_check.is_some());
+    s.checks.extend(health_check);
+    if s.kind == Kind::Oneshot {
+        for key in ["start_timeout", "ready", "checks", "health_check"] {
+            if let Some(&line) = s.key_lines.get(key) {
+                sink.push_line(
+                    line,
+                    label.as_deref(),
+                    Some(key),
+                    ErrorKind::NotForOneshot { key },
+                );
+            }
+        }
+    } else if let Some((ReadyMode::After(after), line)) = s.ready {
+        let timeout = s.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT);
+        if after >= timeout {
+            let default = if s.start_timeout.is_none() {
+                ", the default"
+            } else {
+                ""
+            };
+            sink.push_line(
+                line,
+                label.as_deref(),
+                Some("ready.after"),
+                ErrorKind::BadValue {
+                    message: format!(
+                        "{} must be shorter than start_timeout ({}{default})",
+                        super::format_duration(after),
+                        super::format_duration(timeout),
+                    ),
+                },
+            );
+        }
+    }
     label.map(|_| s)
+}
+
+/// `ready = { ... }` or `[services.ready]`: one key, and the line of that key.
+fn parse_ready(
+    sink: &mut Sink<'_>,
+    service: Option<&str>,
+    value: &Spanned<DeValue<'_>>,
+) -> Option<(ReadyMode, usize)> {
+    let DeValue::Table(table) = value.get_ref() else {
+        let expected = "a table: { notify_fd = N }, { sd_notify = true } or { after = DURATION }";
+        let kind = wrong(expected, value.get_ref());
+        sink.push(value.span().start, service, Some("ready"), kind);
+        return None;
+    };
+    if table.is_empty() {
+        let kind = ErrorKind::BadValue {
+            message: "empty: set one of notify_fd, sd_notify or after".into(),
+        };
+        sink.push(value.span().start, service, Some("ready"), kind);
+        return None;
+    }
+    let mut chosen: Option<&str> = None;
+    let mut mode = None;
+    for (key, value) in table.iter() {
+        let offset = key.span().start;
+        let Some(&k) = READY_KEYS.iter().find(|k| **k == key.get_ref().as_ref()) else {
+            let kind = unknown_sub_key("ready", key.get_ref(), READY_KEYS);
+            sink.push(offset, service, None, kind);
+            continue;
+        };
+        let full = format!("ready.{k}");
+        if let Some(first) = chosen {
+            let kind = ErrorKind::Conflict {
+                other: format!("ready.{first}"),
+            };
+            sink.push(offset, service, Some(&full), kind);
+            continue;
+        }
+        chosen = Some(k);
+        let v = value.get_ref();
+        let result = match k {
+            "notify_fd" => integer(v).and_then(|n| match i32::try_from(n) {
+                Ok(fd @ 3..=1023) => Ok(ReadyMode::NotifyFd(fd)),
+                _ => Err(ErrorKind::BadValue {
+                    message: format!(
+                        "fd {n} is out of range: use 3 to 1023 (fds 0, 1 and 2 are the service's stdin, stdout and stderr)"
+                    ),
+                }),
+            }),
+            "sd_notify" => boolean(v).map(|on| {
+                if on {
+                    ReadyMode::SdNotify
+                } else {
+                    ReadyMode::Exec
+                }
+            }),
+            _ => positive(v, "after").map(ReadyMode::After),
+        };
+        match result {
+            Ok(m) => mode = Some((m, sink.lines.line(offset))),
+            Err(kind) => sink.push(offset, service, Some(&full), kind),
+        }
+    }
+    mode
+}
+
+/// A check before it has a name: the name written (with its offset), if any, and its index.
+struct DraftCheck {
+    /// 1-based position among the service's checks.
+    index: usize,
+    /// Where its table starts.
+    offset: usize,
+    name: Option<(String, usize)>,
+    /// `None` without a probe.
+    check: Option<RawCheck>,
+    /// False when one of its keys had an error: it takes part in naming, nothing else.
+    valid: bool,
+}
+
+/// `[[services.checks]]`: an array of tables.
+fn parse_checks(
+    sink: &mut Sink<'_>,
+    service: Option<&str>,
+    value: &Spanned<DeValue<'_>>,
+) -> Vec<DraftCheck> {
+    let DeValue::Array(items) = value.get_ref() else {
+        let kind = wrong("an array of tables ([[services.checks]])", value.get_ref());
+        sink.push(value.span().start, service, Some("checks"), kind);
+        return Vec::new();
+    };
+    let mut drafts = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let index = i + 1;
+        let prefix = format!("checks[{index}]");
+        let DeValue::Table(table) = item.get_ref() else {
+            let kind = wrong("a table", item.get_ref());
+            sink.push(item.span().start, service, Some(&prefix), kind);
+            continue;
+        };
+        drafts.push(parse_check(sink, service, index, item.span().start, table));
+    }
+    drafts
+}
+
+/// One `[[services.checks]]` table.
+fn parse_check(
+    sink: &mut Sink<'_>,
+    service: Option<&str>,
+    index: usize,
+    offset: usize,
+    table: &DeTable<'_>,
+) -> DraftCheck {
+    let prefix = format!("checks[{index}]");
+    let errors_before = sink.errors.len();
+    let mut name = None;
+    let mut probe: Option<(&str, RawProbe, usize)> = None;
+    let mut first_probe: Option<&str> = None;
+    let mut on_failure: Option<(OnFailure, usize)> = None;
+    // The probe fields are set at the end, once the probe is known.
+    let mut check = RawCheck {
+        name: String::new(),
+        probe: RawProbe::Exec(Vec::new()),
+        probe_key: String::new(),
+        probe_line: 0,
+        level: Level::Alive,
+        initial_delay: Duration::ZERO,
+        period: Duration::from_secs(10),
+        timeout: Duration::from_secs(3),
+        success_threshold: 1,
+        failure_threshold: 3,
+        on_failure: None,
+    };
+    for (key, value) in table.iter() {
+        let key_offset = key.span().start;
+        let Some(&k) = CHECK_KEYS.iter().find(|k| **k == key.get_ref().as_ref()) else {
+            let kind = unknown_sub_key(&prefix, key.get_ref(), CHECK_KEYS);
+            sink.push(key_offset, service, None, kind);
+            continue;
+        };
+        let v = value.get_ref();
+        let result: Result<(), ErrorKind> = (|| {
+            match k {
+                "name" => {
+                    let text = string(v)?;
+                    if !super::is_valid_name(&text) {
+                        return Err(ErrorKind::BadValue {
+                            message: format!(
+                                "invalid check name {text:?}: use only letters, digits, '_', '.' and '-'"
+                            ),
+                        });
+                    }
+                    name = Some((text, key_offset));
+                }
+                "exec" | "tcp" | "http" => {
+                    if let Some(first) = first_probe {
+                        return Err(ErrorKind::Conflict {
+                            other: format!("{prefix}.{first}"),
+                        });
+                    }
+                    first_probe = Some(k);
+                    let raw = match k {
+                        "exec" => RawProbe::Exec(exec_argv(v)?),
+                        "tcp" => RawProbe::Tcp(address(v, tcp_probe)?),
+                        _ => RawProbe::Http(address(v, http_probe)?),
+                    };
+                    probe = Some((k, raw, key_offset));
+                }
+                "initial_delay" => check.initial_delay = duration(v)?,
+                "period" => check.period = positive(v, "period")?,
+                "timeout" => check.timeout = positive(v, "timeout")?,
+                "success_threshold" => check.success_threshold = threshold(v, k)?,
+                "failure_threshold" => check.failure_threshold = threshold(v, k)?,
+                "level" => {
+                    check.level = match string(v)?.as_str() {
+                        "ready" => Level::Ready,
+                        "alive" => Level::Alive,
+                        other => {
+                            return Err(ErrorKind::BadValue {
+                                message: format!(
+                                    "unknown level {other:?}: use \"ready\" or \"alive\""
+                                ),
+                            });
+                        }
+                    }
+                }
+                _ => {
+                    let action = match string(v)?.as_str() {
+                        "restart" => OnFailure::Restart,
+                        "stop" => OnFailure::Stop,
+                        "shutdown" => OnFailure::Shutdown,
+                        "ignore" => OnFailure::Ignore,
+                        other => {
+                            return Err(ErrorKind::BadValue {
+                                message: format!(
+                                    "unknown on_failure {other:?}: use \"restart\", \"stop\", \"shutdown\" or \"ignore\""
+                                ),
+                            });
+                        }
+                    };
+                    on_failure = Some((action, key_offset));
+                }
+            }
+            Ok(())
+        })();
+        if let Err(kind) = result {
+            sink.push(key_offset, service, Some(&format!("{prefix}.{k}")), kind);
+        }
+    }
+    if let (Level::Ready, Some((_, at))) = (check.level, on_failure) {
+        let kind = ErrorKind::BadValue {
+            message: "a ready check only gates readiness and its failures never act (start_timeout does): remove on_failure, or use level = \"alive\"".into(),
+        };
+        sink.push(at, service, Some(&format!("{prefix}.on_failure")), kind);
+    }
+    let check = match probe {
+        Some((kind, raw, at)) => Some(RawCheck {
+            probe: raw,
+            probe_key: format!("{prefix}.{kind}"),
+            probe_line: sink.lines.line(at),
+            on_failure: Some(on_failure.map_or(OnFailure::Restart, |(a, _)| a)),
+            ..check
+        }),
+        None => {
+            if sink.errors.len() == errors_before {
+                let kind = ErrorKind::BadValue {
+                    message: "no probe: set one of exec, tcp or http".into(),
+                };
+                sink.push(offset, service, Some(&prefix), kind);
+            }
+            None
+        }
+    };
+    DraftCheck {
+        index,
+        offset,
+        name,
+        check,
+        valid: sink.errors.len() == errors_before,
+    }
+}
+
+/// Gives every check its name and reports duplicates. Explicit names are taken first; a check
+/// without one is called after its probe kind, or `kind-N` (N its position) when that is taken.
+fn name_checks(
+    sink: &mut Sink<'_>,
+    service: Option<&str>,
+    drafts: Vec<DraftCheck>,
+    has_health_check: bool,
+) -> Vec<RawCheck> {
+    let mut taken: BTreeMap<String, String> = BTreeMap::new();
+    if has_health_check {
+        taken.insert("health_check".into(), "health_check".into());
+    }
+    let mut ok = vec![true; drafts.len()];
+    for (i, d) in drafts.iter().enumerate() {
+        let Some((name, offset)) = &d.name else {
+            continue;
+        };
+        let here = format!("checks[{}]", d.index);
+        if let Some(first) = taken.get(name) {
+            let kind = ErrorKind::BadValue {
+                message: format!("duplicate check name {name:?} (also used by {first})"),
+            };
+            sink.push(*offset, service, Some(&format!("{here}.name")), kind);
+            ok[i] = false;
+        } else {
+            taken.insert(name.clone(), here);
+        }
+    }
+    let mut checks = Vec::with_capacity(drafts.len());
+    for (i, d) in drafts.into_iter().enumerate() {
+        let here = format!("checks[{}]", d.index);
+        let Some(mut check) = d.check else {
+            continue;
+        };
+        let name = match d.name {
+            Some((name, _)) => name,
+            None => {
+                let kind = match &check.probe {
+                    RawProbe::Exec(_) => "exec",
+                    RawProbe::Tcp(_) => "tcp",
+                    RawProbe::Http(_) => "http",
+                };
+                let numbered = format!("{kind}-{}", d.index);
+                let name = [kind.to_owned(), numbered]
+                    .into_iter()
+                    .find(|n| !taken.contains_key(n));
+                let Some(name) = name else {
+                    let message = format!(
+                        "its default name {kind:?} and {kind}-{} are both taken: give it a name",
+                        d.index
+                    );
+                    let kind = ErrorKind::BadValue { message };
+                    sink.push(d.offset, service, Some(&here), kind);
+                    continue;
+                };
+                taken.insert(name.clone(), here);
+                name
+            }
+        };
+        if d.valid && ok[i] {
+            check.name = name;
+            checks.push(check);
+        }
+    }
+    checks
+}
+
+/// go-overlay's `[services.health_check]`, as one alive-level check named `health_check`:
+/// `endpoint` (an HTTP URL) wins over `command` (a shell command); with neither there is no
+/// check, as go-overlay treats such a service as always healthy. A 0 means the default.
+fn parse_health_check(
+    sink: &mut Sink<'_>,
+    service: Option<&str>,
+    value: &Spanned<DeValue<'_>>,
+) -> Option<RawCheck> {
+    let DeValue::Table(table) = value.get_ref() else {
+        let kind = wrong("a table ([services.health_check])", value.get_ref());
+        sink.push(value.span().start, service, Some("health_check"), kind);
+        return None;
+    };
+    let errors_before = sink.errors.len();
+    let mut endpoint: Option<(String, usize)> = None;
+    let mut command: Option<(String, usize)> = None;
+    let mut check = RawCheck {
+        name: "health_check".into(),
+        probe: RawProbe::Exec(Vec::new()),
+        probe_key: String::new(),
+        probe_line: 0,
+        level: Level::Alive,
+        initial_delay: Duration::from_secs(10),
+        period: Duration::from_secs(30),
+        timeout: Duration::from_secs(5),
+        success_threshold: 1,
+        failure_threshold: 3,
+        on_failure: None,
+    };
+    for (key, value) in table.iter() {
+        let offset = key.span().start;
+        let Some(&k) = HEALTH_CHECK_KEYS
+            .iter()
+            .find(|k| **k == key.get_ref().as_ref())
+        else {
+            let kind = unknown_sub_key("health_check", key.get_ref(), HEALTH_CHECK_KEYS);
+            sink.push(offset, service, None, kind);
+            continue;
+        };
+        let v = value.get_ref();
+        let line = sink.lines.line(offset);
+        let nonzero = |d: Duration, slot: &mut Duration| {
+            if !d.is_zero() {
+                *slot = d;
+            }
+        };
+        let result: Result<(), ErrorKind> = (|| {
+            match k {
+                "endpoint" => {
+                    let url = string(v)?;
+                    if !url.is_empty() {
+                        endpoint = Some((address(v, http_probe)?, line));
+                    }
+                }
+                "command" => {
+                    let text = string(v)?;
+                    if !text.is_empty() {
+                        command = Some((text, line));
+                    }
+                }
+                "interval" => nonzero(duration(v)?, &mut check.period),
+                "timeout" => nonzero(duration(v)?, &mut check.timeout),
+                "start_delay" => nonzero(duration(v)?, &mut check.initial_delay),
+                _ => {
+                    let n = count(v)?;
+                    if n > 0 {
+                        check.failure_threshold = n;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if let Err(kind) = result {
+            sink.push(offset, service, Some(&format!("health_check.{k}")), kind);
+        }
+    }
+    if sink.errors.len() != errors_before {
+        return None;
+    }
+    let (probe, key, line) = match (endpoint, command) {
+        (Some((url, line)), _) => (RawProbe::Http(url), "endpoint", line),
+        (None, Some((text, line))) => (RawProbe::Exec(shell(text)), "command", line),
+        (None, None) => return None,
+    };
+    check.probe = probe;
+    check.probe_key = format!("health_check.{key}");
+    check.probe_line = line;
+    Some(check)
+}
+
+fn shell(text: String) -> Vec<String> {
+    vec![SHELL.to_owned(), "-c".to_owned(), text]
+}
+
+/// `exec`: a string runs through the shell, an array is an argv.
+fn exec_argv(v: &DeValue<'_>) -> Result<Vec<String>, ErrorKind> {
+    let argv = string_or_list(v)?;
+    let empty = |what: &str| ErrorKind::BadValue {
+        message: format!("the {what} must not be empty"),
+    };
+    match v {
+        DeValue::String(_) => match argv.into_iter().next() {
+            Some(text) if !text.trim().is_empty() => Ok(shell(text)),
+            _ => Err(empty("command")),
+        },
+        _ if argv.first().is_none_or(|p| p.is_empty()) => Err(empty("program")),
+        _ => Ok(argv),
+    }
+}
+
+/// A `tcp` or `http` address: a string, checked now unless `${VAR}` expansion may change it.
+fn address(
+    v: &DeValue<'_>,
+    check: fn(&str) -> Result<Probe, ErrorKind>,
+) -> Result<String, ErrorKind> {
+    let text = string(v)?;
+    if !text.contains('$') {
+        check(&text)?;
+    }
+    Ok(text)
+}
+
+/// Parses a `tcp` address: `host:port`, an IPv6 address in brackets (`[::1]:5432`).
+pub fn tcp_probe(text: &str) -> Result<Probe, ErrorKind> {
+    let (host, port) = host_port(text, None).map_err(|why| ErrorKind::BadValue {
+        message: format!("bad address {text:?}: {why}"),
+    })?;
+    Ok(Probe::Tcp { host, port })
+}
+
+/// Parses an `http` URL: `http://host[:port][/path][?query]`; port 80 and path `/` by default.
+/// A fragment is dropped (it is never sent).
+pub fn http_probe(url: &str) -> Result<Probe, ErrorKind> {
+    let bad = |why: &str| ErrorKind::BadValue {
+        message: format!("bad URL {url:?}: {why}"),
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad("expected http://HOST[:PORT][/PATH]"));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" => {}
+        "https" => {
+            return Err(ErrorKind::BadValue {
+                message: "https is not supported: pidone probes plain HTTP on its own loop; use an exec check (curl, wget) for TLS".into(),
+            });
+        }
+        _ => return Err(bad("only http:// is supported")),
+    }
+    let rest = rest.split('#').next().unwrap_or_default();
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if authority.contains('@') {
+        return Err(bad("user info (user@host) is not supported"));
+    }
+    let (host, port) = host_port(authority, Some(80)).map_err(|why| bad(&why))?;
+    if tail.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad(
+            "the path must not contain spaces or control characters (percent-encode them)",
+        ));
+    }
+    let path = match tail.chars().next() {
+        None => "/".to_owned(),
+        Some('?') => format!("/{tail}"),
+        Some(_) => tail.to_owned(),
+    };
+    Ok(Probe::Http { host, port, path })
+}
+
+/// Splits `host:port` or `[v6]:port`; the port may be left out when there is a default. The
+/// host is returned without brackets. Names are not looked up here.
+fn host_port(text: &str, default_port: Option<u16>) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(inner) = text.strip_prefix('[') {
+        let Some((v6, after)) = inner.split_once(']') else {
+            return Err("unclosed '[' in the host".into());
+        };
+        if v6.parse::<Ipv6Addr>().is_err() {
+            return Err(format!("{v6:?} is not an IPv6 address"));
+        }
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return Err(format!("unexpected {after:?} after the IPv6 address")),
+            },
+        };
+        (v6, port)
+    } else {
+        let (host, port) = match text.split_once(':') {
+            Some((_, port)) if port.contains(':') => {
+                return Err("an IPv6 address needs brackets, like [::1]:8080".into());
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        };
+        let is_name = host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        if !is_name {
+            return Err(format!("bad host {host:?}"));
+        }
+        (host, port)
+    };
+    if host.is_empty() {
+        return Err("the host is empty".into());
+    }
+    let port = match (port, default_port) {
+        (Some(""), _) => return Err("the port is empty".into()),
+        (Some(p), _) if !p.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(format!("bad port {p:?}"));
+        }
+        (Some(p), _) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("port {p} is out of range (1 to 65535)")),
+        },
+        (None, Some(d)) => d,
+        (None, None) => return Err("expected HOST:PORT (an IPv6 address as [::1]:PORT)".into()),
+    };
+    Ok((host.to_owned(), port))
 }
 
 impl Sink<'_> {
@@ -520,6 +1178,28 @@ fn integer(v: &DeValue<'_>) -> Result<i64, ErrorKind> {
         }
         other => Err(wrong("an integer", other)),
     }
+}
+
+/// A duration longer than zero; `key` names it in the message.
+fn positive(v: &DeValue<'_>, key: &str) -> Result<Duration, ErrorKind> {
+    let d = duration(v)?;
+    if d.is_zero() {
+        return Err(ErrorKind::BadValue {
+            message: format!("{key} must be longer than 0"),
+        });
+    }
+    Ok(d)
+}
+
+/// A count of at least 1; `key` names it in the message.
+fn threshold(v: &DeValue<'_>, key: &str) -> Result<u32, ErrorKind> {
+    let n = count(v)?;
+    if n == 0 {
+        return Err(ErrorKind::BadValue {
+            message: format!("{key} must be at least 1"),
+        });
+    }
+    Ok(n)
 }
 
 /// A non-negative integer that fits in `u32`.
