@@ -298,6 +298,7 @@ impl Supervisor {
         if !ok {
             log::debug!("{}: check {} failed: {text}", svc.spec.name, spec.name);
         }
+        let was_failing = svc.checks[k].status == crate::health::Status::Failing;
         let verdict = svc.checks[k].finish(spec, ok, text, now);
         let name = format!("{}: check {}", svc.spec.name, spec.name);
         let (level, on_failure) = (spec.level, spec.on_failure);
@@ -309,7 +310,8 @@ impl Supervisor {
                 log::debug!("{name} passed");
                 self.maybe_ready(id, now);
             }
-            (Verdict::Passed, Level::Alive) => log::info!("{name} passes again"),
+            (Verdict::Passed, Level::Alive) if was_failing => log::info!("{name} passes again"),
+            (Verdict::Passed, Level::Alive) => log::debug!("{name} passes"),
             (Verdict::Failed, Level::Ready) => {
                 log::warn!("{name} failed {failures} times in a row; still waiting");
             }
