@@ -80,8 +80,14 @@ pub fn connect(host: &str, port: u16, path: Option<&str>) -> Result<Conn, String
     };
     let request = match path {
         Some(path) => {
-            let host = if port == 80 {
+            // An IPv6 literal is bracketed in a Host header.
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
                 host.to_string()
+            };
+            let host = if port == 80 {
+                host
             } else {
                 format!("{host}:{port}")
             };
