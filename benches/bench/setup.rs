@@ -112,12 +112,12 @@ impl Kind {
         }
     }
 
-    /// Whether the init bounds the wait for a service that ignores its stop signal.
+    /// Whether the init bounds the wait for a service that ignores its stop signal. Single-program
+    /// pidone, like tini, only forwards the signal: a program that ignores TERM runs on.
     pub fn has_stop_timeout(self) -> bool {
         matches!(
             self,
-            Kind::PidoneSingle
-                | Kind::PidoneServices
+            Kind::PidoneServices
                 | Kind::S6
                 | Kind::Runit
                 | Kind::Supervisord
