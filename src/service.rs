@@ -371,6 +371,7 @@ impl Service {
             }
             (Stopped | Failed, Enable) => {
                 self.want_up = true;
+                self.deadline = None;
                 self.streak = 0;
                 self.backoff = policy.restart_delay;
                 self.waiting_since = now;
@@ -431,6 +432,14 @@ impl Service {
         }
     }
 
+    /// The wait for readiness is over (the process is gone): none of its deadlines may outlive
+    /// it, or the next start would wait for them.
+    fn forget_readiness(&mut self) {
+        self.start_by = None;
+        self.ready_at = None;
+        self.deadline = None;
+    }
+
     /// Stops a service that stays wanted up; `then` decides what its exit leads to.
     fn stop_for(&mut self, policy: &Policy, then: Then, now: Instant) -> Action {
         let why = match &then {
@@ -447,6 +456,7 @@ impl Service {
 
     /// The main process exited while the service was wanted up.
     fn after_exit(&mut self, policy: &Policy, exit: Exit, now: Instant) -> Action {
+        self.forget_readiness();
         let success = matches!(exit, Exit::Code(c) if policy.success_exit_codes.contains(&c));
         if policy.kind == Kind::Oneshot && success {
             self.up_at = Some(now);
@@ -473,7 +483,7 @@ impl Service {
     /// else FAILED.
     fn after_failure(&mut self, policy: &Policy, why: String, now: Instant) -> Action {
         self.start_failed = true;
-        self.start_by = None;
+        self.forget_readiness();
         if policy.restart == Restart::Never {
             self.set(State::Failed, why, now);
             return Action::Nothing;
@@ -897,6 +907,41 @@ mod tests {
         s.handle(&p, Event::Stop, t0);
         s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t0);
         assert_eq!(s.state, State::Stopped);
+    }
+
+    #[test]
+    fn an_exit_while_waiting_for_readiness_leaves_no_deadline_behind() {
+        let p = Policy {
+            restart: Restart::Never,
+            ..waiting()
+        };
+        let t0 = Instant::now();
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        s.handle(
+            &p,
+            Event::Exited(Step::Main, Exit::Code(3)),
+            t0 + Duration::from_secs(1),
+        );
+        assert_eq!(s.state, State::Failed);
+        assert_eq!(
+            s.deadline, None,
+            "the old start_timeout must not delay a new start"
+        );
+        s.handle(&p, Event::Enable, t0 + Duration::from_secs(2));
+        assert_eq!(s.deadline, None);
+        let p = Policy {
+            ready_after: Some(Duration::from_secs(5)),
+            ..policy()
+        };
+        let mut s = Service::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        s.handle(
+            &p,
+            Event::Exited(Step::Main, Exit::Code(0)),
+            t0 + Duration::from_secs(1),
+        );
+        assert_eq!((s.state, s.deadline), (State::Stopped, None));
     }
 
     #[test]
