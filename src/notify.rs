@@ -95,8 +95,9 @@ impl Notifier {
 
 fn read_pipe(fd: &OwnedFd) -> Notice {
     let mut notice = Notice::default();
-    let mut buf = [0u8; 256];
-    loop {
+    let mut buf = [0u8; 16384];
+    // Bounded per wake-up: a service that floods its notify fd cannot hold the loop.
+    for _ in 0..16 {
         match rustix::io::read(fd, &mut buf) {
             Ok(0) => {
                 notice.eof = true;
@@ -112,13 +113,15 @@ fn read_pipe(fd: &OwnedFd) -> Notice {
             }
         }
     }
+    notice
 }
 
 fn read_socket(fd: &OwnedFd, uid: u32) -> Notice {
     let mut notice = Notice::default();
     let mut buf = [0u8; 4096];
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
-    loop {
+    // Bounded per wake-up, like the pipe.
+    for _ in 0..64 {
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let mut iov = [std::io::IoSliceMut::new(&mut buf)];
         let got = rustix::net::recvmsg(fd, &mut iov, &mut control, RecvFlags::DONTWAIT);
@@ -145,6 +148,7 @@ fn read_socket(fd: &OwnedFd, uid: u32) -> Notice {
         let text = String::from_utf8_lossy(&buf[..len]);
         parse_message(&text, &mut notice);
     }
+    notice
 }
 
 /// Applies one sd_notify datagram (newline-separated `KEY=VALUE`) to `notice`.

@@ -178,10 +178,14 @@ impl Conn {
         }
     }
 
-    /// The verdict once the status line has arrived: 2xx and 3xx are healthy.
+    /// The verdict once the status line has arrived: 2xx and 3xx are healthy. A bare LF ends
+    /// the line too (shell and busybox servers send one; RFC 9112 lets a client accept it).
     fn status_line(&self) -> Option<Progress> {
-        let end = self.response.windows(2).position(|w| w == b"\r\n")?;
-        let line = String::from_utf8_lossy(&self.response[..end]).into_owned();
+        let end = self.response.iter().position(|&b| b == b'\n')?;
+        let line = self.response[..end]
+            .strip_suffix(b"\r")
+            .unwrap_or(&self.response[..end]);
+        let line = String::from_utf8_lossy(line).into_owned();
         let mut words = line.split(' ');
         let version = words.next().unwrap_or("");
         let code = words.next().and_then(|c| c.parse::<u16>().ok());
@@ -240,8 +244,9 @@ impl Run {
 /// EOF or on an error (the pipe is done).
 fn read_output(out: &Option<OwnedFd>, text: &mut Vec<u8>) -> bool {
     let Some(fd) = out else { return true };
-    let mut buf = [0u8; 1024];
-    loop {
+    let mut buf = [0u8; 16384];
+    // Bounded per wake-up, so that a check flooding its pipe cannot hold the loop.
+    for _ in 0..16 {
         match rustix::io::read(fd, &mut buf) {
             Ok(0) => return true,
             Ok(n) => {
@@ -253,6 +258,7 @@ fn read_output(out: &Option<OwnedFd>, text: &mut Vec<u8>) -> bool {
             Err(_) => return true,
         }
     }
+    false
 }
 
 /// The output of a run as one line for the API: its last non-empty line, at most 200 bytes.
@@ -341,6 +347,12 @@ mod tests {
         );
         conn.response = b"HTTP/1.1 30".to_vec();
         assert_eq!(conn.status_line(), None, "incomplete");
+        conn.response = b"HTTP/1.0 200 OK\n\nok\n".to_vec();
+        assert_eq!(
+            conn.status_line(),
+            Some(Progress::Done(true, "HTTP/1.0 200 OK".into())),
+            "a bare LF ends the line"
+        );
         conn.response = b"SSH-2.0-OpenSSH\r\n".to_vec();
         assert!(matches!(conn.status_line(), Some(Progress::Done(false, _))));
     }
