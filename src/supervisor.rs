@@ -312,10 +312,11 @@ impl Supervisor {
                 return code;
             }
             let ready = self.wait_for_events();
-            self.on_ready(&ready);
             for sig in self.signals.pending() {
                 self.on_signal(sig);
             }
+            // Exits first: a check's verdict or a notify fd's EOF that a crash caused in the same
+            // turn must find the crash already recorded, not be taken for its cause.
             let mut ended = Vec::new();
             let children = reap::reap(|pid, exit| ended.push((pid, exit)));
             let now = Instant::now();
@@ -323,6 +324,7 @@ impl Supervisor {
                 self.on_exit(pid, exit, now);
             }
             self.on_reaped(children, now);
+            self.on_ready(&ready);
         }
     }
 
@@ -960,6 +962,7 @@ impl Supervisor {
             cap: later(now, self.global_shutdown),
         };
         self.main_argv = None;
+        self.stop_alive_checks();
         if let Some(main) = &self.main {
             let sent = if self.options.group {
                 main.signal_group(libc::SIGTERM)

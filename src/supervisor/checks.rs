@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use rustix::process::Pid;
 
-use super::{Owner, Supervisor, Svc, kill_group};
+use super::{Owner, Phase, Supervisor, Svc, kill_group};
 use crate::config::{Level, OnFailure, Probe, ReadyMode};
 use crate::graph::ServiceId;
 use crate::health::Verdict;
@@ -151,10 +151,21 @@ impl Supervisor {
         }
     }
 
-    /// The service came up: its ready checks are done, its alive checks begin.
+    /// The service came up: its ready checks are done, its alive checks begin (not while pidone
+    /// shuts down: nothing may restart or stop out of order then).
     pub(super) fn on_up(&mut self, id: ServiceId, now: Instant) {
         self.cancel_checks(id, Some(Level::Ready));
-        self.arm_checks(id, Level::Alive, now);
+        if self.phase == Phase::Running {
+            self.arm_checks(id, Level::Alive, now);
+        }
+    }
+
+    /// Shutdown begins: alive checks stop, so that none acts on a service that is on its way
+    /// down (in dependency order) or turns a clean shutdown into a failure.
+    pub(super) fn stop_alive_checks(&mut self) {
+        for svc in &mut self.svcs {
+            svc.cancel_checks(Some(Level::Alive));
+        }
     }
 
     /// The service left STARTING/RUNNING: no more runs, no notifier.
@@ -315,6 +326,7 @@ impl Supervisor {
             (Verdict::Failed, Level::Ready) => {
                 log::warn!("{name} failed {failures} times in a row; still waiting");
             }
+            (Verdict::Failed, Level::Alive) if self.phase != Phase::Running => {}
             (Verdict::Failed, Level::Alive) => {
                 let why = format!("check {} failed {failures} times in a row", spec.name);
                 match on_failure {
