@@ -27,6 +27,7 @@ use std::io::Write;
 
 /// Runs pidone with the arguments after the program name; returns the process exit status.
 pub fn run(args: Vec<OsString>) -> i32 {
+    sys::sanitize_stdio();
     let command = match cli::parse(args) {
         Ok(command) => command,
         Err(err) => {

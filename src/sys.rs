@@ -213,3 +213,26 @@ pub fn place_fd(fd: i32, n: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Opens `/dev/null` on any of fds 0, 1 and 2 that is closed, as std's own start-up would (pidone
+/// has a C `main`, so it does not run it): else the first pipe or socket pidone opens would take
+/// the number and a child would read or write it as stdio.
+pub fn sanitize_stdio() {
+    use std::os::fd::IntoRawFd;
+    for n in 0..3 {
+        if fd_is_open(n) {
+            continue;
+        }
+        // The lowest free number is `n`: every lower one is open (checked in order).
+        match rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDWR,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => {
+                let _ = fd.into_raw_fd();
+            }
+            Err(_) => return,
+        }
+    }
+}
