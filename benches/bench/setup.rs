@@ -117,11 +117,7 @@ impl Kind {
     pub fn has_stop_timeout(self) -> bool {
         matches!(
             self,
-            Kind::PidoneServices
-                | Kind::S6
-                | Kind::Runit
-                | Kind::Supervisord
-                | Kind::Horust
+            Kind::PidoneServices | Kind::S6 | Kind::Runit | Kind::Supervisord | Kind::Horust
         )
     }
 }
