@@ -827,7 +827,7 @@ impl Supervisor {
             State::Pending if shutting_down || !svc.rt.want_up || svc.held => {
                 self.apply(id, Event::Stop, now);
             }
-            State::Pending => match self.start_time(id) {
+            State::Pending => match start_time(&self.svcs, id) {
                 Gate::Failed(dep) => self.apply(id, Event::DependencyFailed(dep), now),
                 Gate::Waiting => {
                     let limit = svc.spec.dependency_wait_timeout;
@@ -882,40 +882,6 @@ impl Supervisor {
         }
         let svc = &self.svcs[id.0];
         before != (svc.rt.state, svc.rt.want_up)
-    }
-
-    /// When service `id` (PENDING) may start, from its dependencies and delays.
-    fn start_time(&self, id: ServiceId) -> Gate {
-        let svc = &self.svcs[id.0];
-        // The moment the dependencies were satisfied (the latest dependency up + its wait_after),
-        // then start_delay on top, and never before a restart backoff ends.
-        let mut at = svc.rt.waiting_since;
-        for dep in &svc.spec.depends_on {
-            let d = &self.svcs[dep.0];
-            if d.rt.state == State::Failed {
-                return Gate::Failed(d.spec.name.clone());
-            }
-            let Some(up) = d.rt.up_at.filter(|_| d.rt.is_up(d.spec.kind)) else {
-                return Gate::Waiting;
-            };
-            let extra = svc
-                .spec
-                .wait_after
-                .iter()
-                .find(|(w, _)| w == dep)
-                .map_or(Duration::ZERO, |(_, delay)| *delay);
-            at = at.max(later(up, extra));
-        }
-        for dep in &svc.spec.after {
-            let d = &self.svcs[dep.0];
-            let starting =
-                d.rt.state == State::Starting || (d.rt.state == State::Pending && d.rt.want_up);
-            if starting {
-                return Gate::Waiting;
-            }
-        }
-        let at = later(at, svc.spec.start_delay);
-        Gate::At(svc.rt.deadline.map_or(at, |not_before| at.max(not_before)))
     }
 
     /// True when nothing that depends on service `id` (or is ordered after it) still runs.
@@ -1092,7 +1058,43 @@ mod reload;
 
 use checks::Handover;
 
+/// When service `id` (PENDING) may start, from its dependencies and delays. A longrun dependency
+/// counts once it is up, that is ready (RUNNING), never while it is still STARTING.
+fn start_time(svcs: &[Svc], id: ServiceId) -> Gate {
+    let svc = &svcs[id.0];
+    // The moment the dependencies were satisfied (the latest dependency up + its wait_after),
+    // then start_delay on top, and never before a restart backoff ends.
+    let mut at = svc.rt.waiting_since;
+    for dep in &svc.spec.depends_on {
+        let d = &svcs[dep.0];
+        if d.rt.state == State::Failed {
+            return Gate::Failed(d.spec.name.clone());
+        }
+        let Some(up) = d.rt.up_at.filter(|_| d.rt.is_up(d.spec.kind)) else {
+            return Gate::Waiting;
+        };
+        let extra = svc
+            .spec
+            .wait_after
+            .iter()
+            .find(|(w, _)| w == dep)
+            .map_or(Duration::ZERO, |(_, delay)| *delay);
+        at = at.max(later(up, extra));
+    }
+    for dep in &svc.spec.after {
+        let d = &svcs[dep.0];
+        let starting =
+            d.rt.state == State::Starting || (d.rt.state == State::Pending && d.rt.want_up);
+        if starting {
+            return Gate::Waiting;
+        }
+    }
+    let at = later(at, svc.spec.start_delay);
+    Gate::At(svc.rt.deadline.map_or(at, |not_before| at.max(not_before)))
+}
+
 /// Whether a PENDING service may start.
+#[derive(Debug, PartialEq, Eq)]
 enum Gate {
     /// A dependency failed for good (its name).
     Failed(String),
@@ -1119,5 +1121,95 @@ fn kill_group(group: Pid, sig: i32) {
             group.as_raw_nonzero(),
             signals::name(sig)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LoadContext;
+
+    /// The services of configuration `text`, as the supervisor holds them at `now`.
+    fn services(text: &str, now: Instant) -> Vec<Svc> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("pidone-gate-{}-{n}.toml", std::process::id()));
+        std::fs::write(&path, text).expect("write the config");
+        let config = crate::config::load(std::slice::from_ref(&path), &LoadContext::from_process());
+        let _ = std::fs::remove_file(&path);
+        let config = config.expect("a valid config");
+        config
+            .services
+            .into_iter()
+            .map(|spec| {
+                let policy = policy_of(&spec);
+                let rt = Service::new(spec.enabled, &policy, now);
+                Svc::new(spec, policy, rt)
+            })
+            .collect()
+    }
+
+    fn handle(svc: &mut Svc, event: Event, now: Instant) {
+        svc.rt.handle(&svc.policy, event, now);
+    }
+
+    const CONFIG: &str = r#"
+[[services]]
+name = "db"
+command = ["/bin/true"]
+ready = { notify_fd = 3 }
+start_timeout = "10s"
+restart = "never"
+
+[[services]]
+name = "web"
+command = ["/bin/true"]
+depends_on = "db"
+wait_after = { db = 2 }
+"#;
+
+    #[test]
+    fn dependents_wait_for_readiness_not_for_the_spawn() {
+        let t0 = Instant::now();
+        let mut svcs = services(CONFIG, t0);
+        let (db, web) = (ServiceId(0), ServiceId(1));
+        assert_eq!(start_time(&svcs, db), Gate::At(t0));
+        handle(&mut svcs[db.0], Event::Start, t0);
+        handle(&mut svcs[db.0], Event::Spawned(Step::Main), t0);
+        assert_eq!(svcs[db.0].rt.state, State::Starting);
+        assert_eq!(
+            start_time(&svcs, web),
+            Gate::Waiting,
+            "db runs but is not ready"
+        );
+        let t1 = t0 + Duration::from_millis(1500);
+        handle(&mut svcs[db.0], Event::Ready, t1);
+        assert_eq!(
+            start_time(&svcs, web),
+            Gate::At(t1 + Duration::from_secs(2)),
+            "wait_after counts from readiness"
+        );
+    }
+
+    #[test]
+    fn a_dependency_that_never_gets_ready_fails_its_dependents() {
+        let t0 = Instant::now();
+        let mut svcs = services(CONFIG, t0);
+        let (db, web) = (ServiceId(0), ServiceId(1));
+        handle(&mut svcs[db.0], Event::Start, t0);
+        handle(&mut svcs[db.0], Event::Spawned(Step::Main), t0);
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(svcs[db.0].rt.deadline, Some(t1), "start_timeout");
+        handle(&mut svcs[db.0], Event::DeadlinePassed, t1);
+        assert_eq!(start_time(&svcs, web), Gate::Waiting, "db is stopping");
+        handle(
+            &mut svcs[db.0],
+            Event::Exited(Step::Main, Exit::Signal(libc::SIGTERM)),
+            t1,
+        );
+        assert_eq!(svcs[db.0].rt.state, State::Failed);
+        assert_eq!(start_time(&svcs, web), Gate::Failed("db".into()));
     }
 }
