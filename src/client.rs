@@ -463,7 +463,10 @@ fn reason(s: &Value) -> String {
         let failures = check["consecutive_failures"].as_u64().unwrap_or(0);
         if status == "failing" || failures > 0 {
             let name = check["name"].as_str().unwrap_or_default();
-            parts.push(format!("check {name} {status} ({failures} failures)"));
+            let s = if failures == 1 { "" } else { "s" };
+            parts.push(format!(
+                "check {name} {status} ({failures} failure{s} in a row)"
+            ));
         }
     }
     parts.join("; ")
@@ -504,5 +507,27 @@ mod tests {
         );
         assert!(!text.contains('\x1b'));
         assert!(table(&list, true).contains("\x1b[31mfailed"));
+    }
+
+    #[test]
+    fn reason_shows_the_sd_notify_status_and_checks_that_fail() {
+        let svc: Value = serde_json::from_str(
+            r#"{"state":"running","reason":"","notify_status":"serving",
+                "checks":[{"name":"http","status":"failing","consecutive_failures":3},
+                          {"name":"tcp","status":"passing","consecutive_failures":0},
+                          {"name":"exec","status":"passing","consecutive_failures":1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            reason(&svc),
+            "\"serving\"; check http failing (3 failures in a row); check exec passing (1 failure in a row)"
+        );
+        let down: Value = serde_json::from_str(
+            r#"{"state":"failed","reason":"check http failed 3 times in a row",
+                "notify_status":null,
+                "checks":[{"name":"http","status":"failing","consecutive_failures":3}]}"#,
+        )
+        .unwrap();
+        assert_eq!(reason(&down), "check http failed 3 times in a row");
     }
 }
