@@ -10,6 +10,7 @@ pub mod control;
 pub mod envfile;
 pub mod graph;
 pub mod health;
+pub mod logsink;
 pub mod notify;
 pub mod output;
 pub mod probe;
@@ -141,6 +142,7 @@ fn init_logging(verbose: u8) {
         }
     });
     builder.write_style(env_logger::WriteStyle::Never);
+    builder.target(env_logger::Target::Pipe(Box::new(logsink::Writer)));
     // Fails only when a logger is already installed, which cannot happen: run is called once.
     let _ = builder.try_init();
 }

@@ -50,6 +50,9 @@ pub const LOW_WATER: usize = 16 * 1024;
 /// prefix must leave room for text within [`PIPE_BUF`].
 const MAX_NAME: usize = 256;
 
+/// The most bytes queued on a stream before pidone's own messages are dropped.
+pub const OWN_LIMIT: usize = 2 * HIGH_WATER;
+
 /// Bytes read from a source per `read()` call.
 const READ_CHUNK: usize = 8 * 1024;
 
@@ -416,6 +419,21 @@ impl Output {
         let bytes = text.as_bytes();
         let start = queue_lines(queue, &prefix, max_text, bytes, &mut Vec::new());
         queue.push(&prefix, bytes.get(start..).unwrap_or_default());
+    }
+
+    /// Queues pidone's own messages (text ending in a newline, several lines allowed) on
+    /// `stream`, unprefixed. Returns false, queueing nothing, while the queue holds more than
+    /// [`OWN_LIMIT`] bytes: a stream nobody reads must not grow pidone's memory.
+    pub fn own_lines(&mut self, stream: Stream, text: &[u8]) -> bool {
+        let queue = self.queue_mut(stream);
+        if queue.bytes > OWN_LIMIT {
+            return false;
+        }
+        let start = queue_lines(queue, b"", PIPE_BUF - 1, text, &mut Vec::new());
+        if let Some(rest) = text.get(start..).filter(|r| !r.is_empty()) {
+            queue.push(b"", rest);
+        }
+        true
     }
 
     /// Whether reading from `stream`'s sources must pause: its queue went over [`HIGH_WATER`]

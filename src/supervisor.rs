@@ -29,6 +29,7 @@ use crate::config::{Config, Kind, Level, LogMode, ReadyMode, ServiceSpec, Timeou
 use crate::control::{self, Answer, Request, Server};
 use crate::graph::ServiceId;
 use crate::health::Check;
+use crate::logsink;
 use crate::notify::Notifier;
 use crate::output::{Output, ReadOutcome, Source, Stream};
 use crate::probe::Run;
@@ -204,6 +205,8 @@ pub struct Supervisor {
     wake: Option<Instant>,
     /// Orphans reaped so far.
     orphans_reaped: u64,
+    /// pidone's own log messages dropped while stderr was not read, not yet reported.
+    own_messages_lost: u64,
     /// The control socket (services mode only).
     server: Option<Server>,
     /// When pidone started, for uptimes, and the wall-clock time of that instant, so that every
@@ -284,6 +287,7 @@ impl Supervisor {
             termed: HashSet::new(),
             wake: None,
             orphans_reaped: 0,
+            own_messages_lost: 0,
             server,
             started: now,
             started_wall: std::time::SystemTime::now(),
@@ -302,15 +306,23 @@ impl Supervisor {
         } else {
             self.main_argv = program;
         }
+        // From here on pidone's own messages go through the output queue: never a blocking write.
+        logsink::set_capture(true);
         loop {
             self.settle(Instant::now());
             if let Some(code) = self.finished() {
                 for (_, src) in std::mem::take(&mut self.sources) {
                     self.output.finish(src);
                 }
+                self.queue_own_messages();
                 self.output.flush_all();
+                // What the flush itself had to say (a stream that stayed stuck).
+                self.queue_own_messages();
+                self.output.flush_all();
+                logsink::set_capture(false);
                 return code;
             }
+            self.queue_own_messages();
             let ready = self.wait_for_events();
             for sig in self.signals.pending() {
                 self.on_signal(sig);
@@ -325,6 +337,25 @@ impl Supervisor {
             }
             self.on_reaped(children, now);
             self.on_ready(&ready);
+        }
+    }
+
+    /// Moves pidone's captured log messages into the stderr queue.
+    fn queue_own_messages(&mut self) {
+        let (bytes, dropped) = logsink::take();
+        let mut lost = dropped;
+        if !bytes.is_empty() && !self.output.own_lines(Stream::Stderr, &bytes) {
+            lost += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        self.own_messages_lost += lost;
+        if self.own_messages_lost > 0 {
+            let note = format!(
+                "pidone: warning: {} log messages dropped: stderr is not being read\n",
+                self.own_messages_lost
+            );
+            if self.output.own_lines(Stream::Stderr, note.as_bytes()) {
+                self.own_messages_lost = 0;
+            }
         }
     }
 

@@ -62,6 +62,7 @@ as_pid1!(
     instances_get_numbered_names_and_pidone_instance,
     prefixed_output_loses_no_line,
     slow_stdout_pushes_back_on_services_and_loses_no_line,
+    unread_stderr_never_blocks_pidone_own_messages,
     pidone_exits_when_all_oneshots_are_done,
     go_overlay_services_toml_runs_unchanged,
     bad_config_is_refused_before_anything_starts,
@@ -895,6 +896,62 @@ command = ["/bin/sh", "-c", "seq -s ' ' 1 20000; seq -s ' ' 1 20000"]
     assert_same_lines("flood", &by["flood"], &numbers(50_000));
     assert_same_lines("big", &by["big"], &[big_line.clone(), big_line]);
     eprintln!("blocked while stdout was full: {blocked:?}");
+}
+
+fn unread_stderr_never_blocks_pidone_own_messages(mode: Mode) {
+    // pidone logs every restart of a crash-looping service (-vv) to a stderr pipe nobody reads.
+    // Once the pipe is full, pidone must keep supervising (the restarts go on) rather than block
+    // in a write, drop what does not fit, and say so once stderr is read again.
+    let dir = Dir::new();
+    let config = dir.write(
+        "pidone.toml",
+        r#"
+[[services]]
+name = "crasher"
+command = ["/bin/sh", "-c", "echo x >> @D/runs; exit 1"]
+restart_delay = "10ms"
+restart_delay_max = "10ms"
+"#,
+    );
+    let (mut run, pipe) = Pidone::start_stderr_piped(mode, &dir, &["-vv", "--config", &config]);
+    run.wait_for("pidone's stderr pipe to fill up", |_| {
+        svc_common::pipe_pending(&pipe) >= 56 * 1024
+    });
+    let runs = |dir: &Dir| dir.read("runs").lines().count();
+    let before = runs(&dir);
+    // About 240 bytes of messages per restart: 700 restarts overflow pidone's bounded queue.
+    run.wait_for("the restarts to go on while stderr is full", |_| {
+        runs(&dir) >= before + 700
+    });
+    let pidone = run.pid();
+    let wchan = svc_common::wchan(pidone);
+    assert!(
+        !wchan.contains("pipe_write"),
+        "pidone is blocked writing to its stderr ({wchan})"
+    );
+    let reader = std::thread::spawn(move || {
+        let mut pipe = pipe;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut text).expect("read pidone's stderr");
+        text
+    });
+    // With stderr read again, the note about what was dropped comes through.
+    run.signal("TERM");
+    run.wait().assert_code(
+        0,
+        "a crash-looping service stopped by a shutdown is not a failure",
+    );
+    let stderr = reader.join().expect("reader thread");
+    assert!(
+        stderr.contains("log messages dropped: stderr is not being read"),
+        "the drop is reported: {}",
+        svc_common::tail(&stderr)
+    );
+    assert!(
+        stderr.lines().all(|l| l.starts_with("pidone: ")),
+        "whole lines only: {}",
+        svc_common::tail(&stderr)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

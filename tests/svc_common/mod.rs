@@ -9,7 +9,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -265,6 +265,14 @@ pub fn tail(text: &str) -> &str {
 }
 
 /// A started pidone. Dropping it SIGKILLs every process of the run.
+/// Which of pidone's output streams is a pipe the test holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Piped {
+    None,
+    Stdout,
+    Stderr,
+}
+
 pub struct Pidone {
     pub mode: Mode,
     child: Option<Child>,
@@ -279,17 +287,24 @@ impl Pidone {
     /// Starts `pidone ARGS...` in `mode`, its stdout and stderr going to files in `dir`, with
     /// `env` added to the environment it inherits from the test.
     pub fn start(mode: Mode, dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Pidone {
-        Pidone::spawn(mode, dir, args, env, false)
+        Pidone::spawn(mode, dir, args, env, Piped::None)
     }
 
     /// Like [`Pidone::start`], but pidone's stdout is a pipe the test reads (or not) itself.
     pub fn start_piped(mode: Mode, dir: &Dir, args: &[&str]) -> (Pidone, ChildStdout) {
-        let mut run = Pidone::spawn(mode, dir, args, &[], true);
+        let mut run = Pidone::spawn(mode, dir, args, &[], Piped::Stdout);
         let pipe = run.child.as_mut().expect("child").stdout.take();
         (run, pipe.expect("stdout pipe"))
     }
 
-    fn spawn(mode: Mode, dir: &Dir, args: &[&str], env: &[(&str, &str)], piped: bool) -> Pidone {
+    /// Like [`Pidone::start`], but pidone's stderr is a pipe the test reads (or not) itself.
+    pub fn start_stderr_piped(mode: Mode, dir: &Dir, args: &[&str]) -> (Pidone, ChildStderr) {
+        let mut run = Pidone::spawn(mode, dir, args, &[], Piped::Stderr);
+        let pipe = run.child.as_mut().expect("child").stderr.take();
+        (run, pipe.expect("stderr pipe"))
+    }
+
+    fn spawn(mode: Mode, dir: &Dir, args: &[&str], env: &[(&str, &str)], piped: Piped) -> Pidone {
         let tag = new_tag();
         let mut argv: Vec<String> = Vec::new();
         if mode == Mode::Pid1 {
@@ -314,12 +329,16 @@ impl Pidone {
             .env("PIDONE_SOCKET", dir.join(&format!("pidone-{n}.sock")))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(if piped {
+            .stdout(if piped == Piped::Stdout {
                 Stdio::piped()
             } else {
                 Stdio::from(fs::File::create(&stdout).expect("stdout file"))
             })
-            .stderr(fs::File::create(&stderr).expect("stderr file"));
+            .stderr(if piped == Piped::Stderr {
+                Stdio::piped()
+            } else {
+                Stdio::from(fs::File::create(&stderr).expect("stderr file"))
+            });
         let child = command.spawn().expect("spawn pidone");
         Pidone {
             mode,
