@@ -8,6 +8,7 @@
 //! oneshot before it exits, anything started after that oneshot is up is strictly later: the
 //! tests lean on that to turn "started after" into a comparison that cannot race.
 
+mod common;
 mod svc_common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +51,7 @@ in_both_modes!(
     grandchildren_die_with_their_service,
     second_term_and_global_timeout_cut_a_slow_shutdown_short,
     main_program_starts_after_services_and_its_exit_code_wins,
+    readiness_costs_no_wakeups_and_checks_wake_only_when_due,
 );
 
 as_pid1!(
@@ -952,6 +954,67 @@ restart_delay_max = "10ms"
         "whole lines only: {}",
         svc_common::tail(&stderr)
     );
+}
+
+fn readiness_costs_no_wakeups_and_checks_wake_only_when_due(mode: Mode) {
+    // Once its services are ready, pidone must sleep: a notify fd, ready.after and a ready check
+    // that has passed cost nothing, and an alive check wakes pidone only when its next run is
+    // due (here an hour away).
+    let dir = Dir::new();
+    let config = dir.write(
+        "pidone.toml",
+        r#"
+[[services]]
+name = "db"
+command = ["/bin/sh", "-c", "echo ready >&3; exec /bin/sleep 1000"]
+ready = { notify_fd = 3 }
+
+[[services]]
+name = "web"
+command = ["/bin/sleep", "1001"]
+depends_on = "db"
+ready = { after = "200ms" }
+
+[[services.checks]]
+name = "once"
+exec = ["/bin/sh", "-c", "echo x >> @D/ready.runs"]
+level = "ready"
+period = "100ms"
+
+[[services.checks]]
+name = "hourly"
+exec = ["/bin/sh", "-c", "echo x >> @D/alive.runs"]
+period = "1h"
+"#,
+    );
+    let mut run = Pidone::start(mode, &dir, &["--config", &config], &[]);
+    run.wait_for("web's alive check to run once (web is up)", |_| {
+        dir.exists("alive.runs")
+    });
+    let pid = run.pid();
+    // Wait for the start-up's last events to be handled: no context switch for 300 ms.
+    let mut last = common::context_switches(pid);
+    run.wait_for("pidone to go to sleep", |_| {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = common::context_switches(pid);
+        std::mem::replace(&mut last, now) == now
+    });
+    let before = common::context_switches(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let after = common::context_switches(pid);
+    let syscall = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    assert_eq!(
+        after, before,
+        "{mode:?}: pidone woke up while nothing was due (now in syscall {syscall})"
+    );
+    assert_eq!(
+        dir.read("ready.runs").lines().count(),
+        1,
+        "the ready check stopped once passed"
+    );
+    assert_eq!(dir.read("alive.runs").lines().count(), 1, "one run an hour");
+    run.signal("TERM");
+    run.wait().assert_code(0, "a clean shutdown");
 }
 
 // ---------------------------------------------------------------------------------------------
