@@ -85,7 +85,10 @@ struct Svc {
 }
 
 impl Svc {
-    fn new(spec: ServiceSpec, policy: Policy, rt: Service) -> Svc {
+    /// A service of a new configuration, as it is at `now`: PENDING, or STOPPED if disabled.
+    fn new(spec: ServiceSpec, now: Instant) -> Svc {
+        let policy = policy_of(&spec);
+        let rt = Service::new(spec.enabled, &policy, now);
         Svc {
             spec,
             policy,
@@ -260,11 +263,7 @@ impl Supervisor {
         let svcs = config
             .services
             .into_iter()
-            .map(|spec| {
-                let policy = policy_of(&spec);
-                let rt = Service::new(spec.enabled, &policy, now);
-                Svc::new(spec, policy, rt)
-            })
+            .map(|spec| Svc::new(spec, now))
             .collect();
         Ok(Supervisor {
             signals,
@@ -1174,11 +1173,7 @@ mod tests {
         config
             .services
             .into_iter()
-            .map(|spec| {
-                let policy = policy_of(&spec);
-                let rt = Service::new(spec.enabled, &policy, now);
-                Svc::new(spec, policy, rt)
-            })
+            .map(|spec| Svc::new(spec, now))
             .collect()
     }
 

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{Owner, Phase, Supervisor, Svc, policy_of};
 use crate::config::{Config, ConfigError, ServiceSpec};
 use crate::graph::ServiceId;
-use crate::service::{Event, Service, State};
+use crate::service::{Event, State};
 
 /// What a reload changed, by service name.
 #[derive(Debug, Default)]
@@ -116,10 +116,8 @@ impl Supervisor {
                 })
                 .and_then(|&i| old.get_mut(i).and_then(Option::take).map(|svc| (i, svc)));
             let Some((old_id, mut svc)) = previous else {
-                let policy = policy_of(&spec);
-                let rt = Service::new(spec.enabled, &policy, now);
                 summary.added.push(spec.name.clone());
-                self.svcs.push(Svc::new(spec, policy, rt));
+                self.svcs.push(Svc::new(spec, now));
                 continue;
             };
             renumber[old_id] = Some(new_id);
