@@ -5,8 +5,9 @@
 //!   comes after, so a service that writes twice never dies of SIGPIPE, and closes its end at EOF.
 //! - **sd_notify** (systemd): a datagram socket at an abstract address (`@pidone/...`, no file
 //!   needed in a read-only image) passed as `$NOTIFY_SOCKET`; messages are `KEY=VALUE` lines
-//!   (`READY=1`, `STATUS=...`, `MAINPID=...`). Credentials are checked on every datagram: only
-//!   root and the service's own user are heard.
+//!   (`READY=1`, `STATUS=...`, `MAINPID=...`). Credentials are checked on every datagram: pidone
+//!   hears root, the service's own user, and any process of the service's session (a daemon
+//!   started as root that dropped to another user); anyone else is ignored.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,6 +17,7 @@ use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SocketAddrUnix,
     SocketFlags, SocketType,
 };
+use rustix::process::Pid;
 
 /// What a service said.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -84,11 +86,11 @@ impl Notifier {
         }
     }
 
-    /// Reads everything waiting.
-    pub fn read(&self) -> Notice {
+    /// Reads everything waiting; `session` is the service's session (its process's pid).
+    pub fn read(&self, session: Option<Pid>) -> Notice {
         match self {
             Notifier::Pipe(fd) => read_pipe(fd),
-            Notifier::Socket { fd, uid, .. } => read_socket(fd, *uid),
+            Notifier::Socket { fd, uid, .. } => read_socket(fd, *uid, session),
         }
     }
 }
@@ -116,7 +118,7 @@ fn read_pipe(fd: &OwnedFd) -> Notice {
     notice
 }
 
-fn read_socket(fd: &OwnedFd, uid: u32) -> Notice {
+fn read_socket(fd: &OwnedFd, uid: u32, session: Option<Pid>) -> Notice {
     let mut notice = Notice::default();
     let mut buf = [0u8; 4096];
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
@@ -135,15 +137,22 @@ fn read_socket(fd: &OwnedFd, uid: u32) -> Notice {
             }
         };
         let sender = control.drain().find_map(|m| match m {
-            RecvAncillaryMessage::ScmCredentials(cred) => Some(cred.uid.as_raw()),
+            RecvAncillaryMessage::ScmCredentials(cred) => Some(cred),
             _ => None,
         });
-        match sender {
-            Some(from) if from == 0 || from == uid => {}
-            other => {
-                log::warn!("sd_notify message from uid {other:?} ignored");
-                continue;
-            }
+        let Some(sender) = sender else {
+            log::warn!("sd_notify message without credentials ignored");
+            continue;
+        };
+        let from = sender.uid.as_raw();
+        let same_session = session
+            .is_some_and(|s| rustix::process::getsid(Some(sender.pid)).is_ok_and(|sid| sid == s));
+        if from != 0 && from != uid && !same_session {
+            log::warn!(
+                "sd_notify message from pid {} (uid {from}) ignored: not the service's",
+                sender.pid.as_raw_nonzero()
+            );
+            continue;
         }
         let text = String::from_utf8_lossy(&buf[..len]);
         parse_message(&text, &mut notice);
@@ -185,17 +194,17 @@ mod tests {
     #[test]
     fn the_notify_pipe_needs_a_newline_and_eof_first_fails() {
         let (notifier, write) = Notifier::pipe().expect("pipe");
-        assert_eq!(notifier.read(), Notice::default());
+        assert_eq!(notifier.read(None), Notice::default());
         rustix::io::write(&write, b"almost").expect("write");
-        assert!(!notifier.read().ready);
+        assert!(!notifier.read(None).ready);
         rustix::io::write(&write, b" there\n").expect("write");
-        assert!(notifier.read().ready);
+        assert!(notifier.read(None).ready);
         drop(write);
-        let n = notifier.read();
+        let n = notifier.read(None);
         assert!(n.eof && !n.ready, "EOF after the line is only the end");
         let (notifier, write) = Notifier::pipe().expect("pipe");
         drop(write);
-        let n = notifier.read();
+        let n = notifier.read(None);
         assert!(n.eof && !n.ready);
     }
 
@@ -217,7 +226,7 @@ mod tests {
             &addr,
         )
         .expect("sendto");
-        let n = notifier.read();
+        let n = notifier.read(None);
         assert!(n.ready);
         assert_eq!(n.status.as_deref(), Some("up"));
     }

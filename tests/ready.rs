@@ -56,6 +56,7 @@ in_both_modes!(
     go_overlay_health_check_restarts_ignores_or_shuts_down,
     start_timeout_and_a_closed_notify_fd_fail_the_start,
     health_wait_and_main_program_wait_for_readiness,
+    sd_notify_hears_the_service_after_it_drops_root_but_no_stranger,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1294,4 +1295,69 @@ start_delay = 10
     let out = run_plain(&["validate", "--config", &oneshot]);
     out.assert_code(2, "ready on a oneshot");
     assert!(out.stderr.contains("ready"), "{}", out.stderr);
+}
+
+/// sd_notify credentials: a service started as root that dropped to nobody (same session) is
+/// heard; a process of another service, running as nobody, sending READY=1 to a root service's
+/// socket is not.
+fn sd_notify_hears_the_service_after_it_drops_root_but_no_stranger(mode: Mode) {
+    let dir = Dir::new();
+    // nobody writes its markers into the directory.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod the dir");
+    // send.py TARGET MARKER: sends READY=1 to TARGET's socket ("env": $NOTIFY_SOCKET, else a
+    // file holding an address), then writes MARKER and sleeps.
+    dir.write(
+        "send.py",
+        r#"import os, socket, sys, time
+target, marker = sys.argv[1], sys.argv[2]
+if target == "env":
+    address = os.environ["NOTIFY_SOCKET"]
+else:
+    while not os.path.exists(target):
+        time.sleep(0.02)
+    address = open(target).read().strip()
+if address.startswith("@"):
+    address = "\0" + address[1:]
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"READY=1", address)
+open(marker + ".tmp", "w").close()
+os.rename(marker + ".tmp", marker)
+time.sleep(1000)
+"#,
+    );
+    let config = r#"
+[[services]]
+name = "victim"
+command = ["/bin/sh", "-c", "echo \"$NOTIFY_SOCKET\" > @D/victim.tmp; mv @D/victim.tmp @D/victim.socket; exec /bin/sleep 1000"]
+ready = { sd_notify = true }
+
+[[services]]
+name = "stranger"
+user = "nobody"
+command = ["/usr/bin/python3", "@D/send.py", "@D/victim.socket", "@D/stranger.sent"]
+
+[[services]]
+name = "dropper"
+ready = { sd_notify = true }
+command = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "@D/send.py", "env", "@D/dropper.sent"]
+"#;
+    let mut d = Daemon::start(mode, dir, config, &[]);
+    d.wait_state("dropper", "running");
+    d.run.wait_for("the stranger's READY=1 to be sent", |_| {
+        d.dir.exists("stranger.sent")
+    });
+    // The datagram is queued before the marker exists: the next answer reflects it.
+    let victim = d.service("victim");
+    assert_eq!(
+        victim["state"], "starting",
+        "a stranger made it ready: {victim}"
+    );
+    d.run
+        .wait_for("pidone to say it ignored the stranger", |run| {
+            run.stderr().contains("ignored: not the service's")
+        });
+    d.terminate();
 }

@@ -93,7 +93,7 @@ impl Supervisor {
         let Some(notifier) = &svc.notifier else {
             return;
         };
-        let notice = notifier.read();
+        let notice = notifier.read(svc.child.as_ref().map(|c| c.pid));
 
         if let Some(status) = notice.status {
             log::debug!("{}: status: {status}", svc.spec.name);
