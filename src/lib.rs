@@ -56,6 +56,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
         cli::Command::Validate(args) => (args, true),
     };
     init_logging(args.verbose);
+    // A panic (never expected) must not take the captured messages that explain it along.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = std::io::stderr().write_all(&logsink::take_for_panic());
+        default_hook(info);
+    }));
     let config = match load_config(&args.config) {
         Ok(config) => config,
         Err(errors) => {

@@ -3,13 +3,14 @@
 //! and handed to the output multiplexer each turn ([`take`]), so that a stderr nobody reads can
 //! never block PID 1, and pidone's lines interleave whole with the services' own.
 //!
-//! The capture buffer is bounded: beyond [`LIMIT`] bytes, messages are counted and dropped.
+//! The capture buffer is bounded: beyond [`LIMIT`] bytes in one turn of the loop (thousands of
+//! services changing state at once), messages are counted and dropped.
 
 use std::io::{self, Write};
 use std::sync::Mutex;
 
 /// The most captured bytes held between two turns of the loop.
-pub const LIMIT: usize = 64 * 1024;
+pub const LIMIT: usize = 512 * 1024;
 
 struct Capture {
     on: bool,
@@ -40,6 +41,18 @@ pub fn take() -> (Vec<u8>, u64) {
     let mut c = capture();
     let dropped = std::mem::take(&mut c.dropped);
     (std::mem::take(&mut c.bytes), dropped)
+}
+
+/// For a panic hook: what was captured and not yet queued, without waiting for the lock (the
+/// panic may have happened while it was held).
+pub fn take_for_panic() -> Vec<u8> {
+    match CAPTURE.try_lock() {
+        Ok(mut c) => {
+            c.on = false;
+            std::mem::take(&mut c.bytes)
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The logger's output: one formatted record per `write_all`.

@@ -22,9 +22,11 @@
 //! - **No line is dropped.** Lines wait in a per-stream queue. Once a queue holds more than
 //!   [`HIGH_WATER`] bytes, [`Output::paused`] tells the loop to stop reading the services' pipes
 //!   of that stream, until the queue is back under [`LOW_WATER`]: services then block in their
-//!   own writes (back-pressure), and pidone's memory stays bounded. The only lines ever discarded
-//!   are those for a stream whose write failed for good (`EPIPE`, `EBADF`, ...), which is logged
-//!   once, and those still queued when [`Output::flush_all`] gives up at exit.
+//!   own writes (back-pressure), and pidone's memory stays bounded. The only service lines ever
+//!   discarded are those for a stream whose write failed for good (`EPIPE`, `EBADF`, ...), which
+//!   is logged once, and those still queued when [`Output::flush_all`] gives up at exit.
+//!   pidone's own messages ([`Output::own_lines`]) cannot be paused like a service: they are
+//!   dropped (and counted by the caller) while a queue holds more than [`OWN_LIMIT`] bytes.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -497,6 +499,8 @@ impl Output {
                     queue.lines.clear();
                     queue.bytes = 0;
                     queue.head_written = 0;
+                    // Nothing more is queued for it: a later flush must not wait again.
+                    queue.dead = true;
                 }
                 return;
             }

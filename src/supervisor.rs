@@ -208,8 +208,9 @@ pub struct Supervisor {
     wake: Option<Instant>,
     /// Orphans reaped so far.
     orphans_reaped: u64,
-    /// pidone's own log messages dropped while stderr was not read, not yet reported.
-    own_messages_lost: u64,
+    /// pidone's own log messages dropped and not yet reported: more than the capture holds in
+    /// one turn, and while the stderr queue was full.
+    own_lost: [u64; 2],
     /// The control socket (services mode only).
     server: Option<Server>,
     /// When pidone started, for uptimes, and the wall-clock time of that instant, so that every
@@ -286,7 +287,7 @@ impl Supervisor {
             termed: HashSet::new(),
             wake: None,
             orphans_reaped: 0,
-            own_messages_lost: 0,
+            own_lost: [0; 2],
             server,
             started: now,
             started_wall: std::time::SystemTime::now(),
@@ -315,7 +316,8 @@ impl Supervisor {
                 }
                 self.queue_own_messages();
                 self.output.flush_all();
-                // What the flush itself had to say (a stream that stayed stuck).
+                // What the flush itself had to say (a stream that stayed stuck): a stream it gave
+                // up on takes nothing more, so this never waits twice.
                 self.queue_own_messages();
                 self.output.flush_all();
                 logsink::set_capture(false);
@@ -339,21 +341,23 @@ impl Supervisor {
         }
     }
 
-    /// Moves pidone's captured log messages into the stderr queue.
+    /// Moves pidone's captured log messages into the stderr queue, and reports those dropped.
     fn queue_own_messages(&mut self) {
-        let (bytes, dropped) = logsink::take();
-        let mut lost = dropped;
+        const WHY: [&str; 2] = [
+            "more than 512 KiB of them in one turn of the loop",
+            "stderr is not keeping up",
+        ];
+        let (bytes, overflow) = logsink::take();
+        self.own_lost[0] += overflow;
         if !bytes.is_empty() && !self.output.own_lines(Stream::Stderr, &bytes) {
-            lost += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+            self.own_lost[1] += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
         }
-        self.own_messages_lost += lost;
-        if self.own_messages_lost > 0 {
-            let note = format!(
-                "pidone: warning: {} log messages dropped: stderr is not being read\n",
-                self.own_messages_lost
-            );
-            if self.output.own_lines(Stream::Stderr, note.as_bytes()) {
-                self.own_messages_lost = 0;
+        for (lost, why) in self.own_lost.iter_mut().zip(WHY) {
+            if *lost > 0 {
+                let note = format!("pidone: warning: {lost} log messages dropped: {why}\n");
+                if self.output.own_lines(Stream::Stderr, note.as_bytes()) {
+                    *lost = 0;
+                }
             }
         }
     }

@@ -945,7 +945,7 @@ restart_delay_max = "10ms"
     );
     let stderr = reader.join().expect("reader thread");
     assert!(
-        stderr.contains("log messages dropped: stderr is not being read"),
+        stderr.contains("log messages dropped: stderr is not keeping up"),
         "the drop is reported: {}",
         svc_common::tail(&stderr)
     );
