@@ -947,6 +947,20 @@ impl Loader<'_> {
         let expand_one = |text: &str, key: &'static str, soft: &mut Soft| {
             expand_at(text, (raw.line_of(key), key), soft).unwrap_or_default()
         };
+        // Expands an argv. A program that expands to nothing is refused like one written empty
+        // (`what` names it); one whose expansion failed is already reported.
+        let expand_argv = |list: &[String], what: &str, at: (usize, &str), soft: &mut Soft| {
+            let argv: Vec<Option<String>> = list.iter().map(|x| expand_at(x, at, soft)).collect();
+            if let (Some(Some(program)), Some(written)) = (argv.first(), list.first())
+                && program.is_empty()
+            {
+                let kind = parse::empty_after(what, written, program);
+                soft.push((at.0, Some(at.1.to_owned()), kind));
+            }
+            argv.into_iter()
+                .map(Option::unwrap_or_default)
+                .collect::<Vec<String>>()
+        };
         let workdir = raw
             .workdir
             .as_deref()
@@ -956,13 +970,18 @@ impl Loader<'_> {
             (Some(mode), None) => mode.clone(),
             (None, None) => LogMode::Prefix,
         };
-        let mut argv: Vec<String> = Vec::new();
-        for (key, list) in [
-            ("command", raw.command.as_deref().unwrap_or_default()),
-            ("args", raw.args.as_slice()),
-        ] {
-            argv.extend(list.iter().map(|item| expand_one(item, key, &mut soft)));
-        }
+        let command = raw.command.as_deref().unwrap_or_default();
+        let mut argv = expand_argv(
+            command,
+            "program",
+            (raw.line_of("command"), "command"),
+            &mut soft,
+        );
+        argv.extend(
+            raw.args
+                .iter()
+                .map(|item| expand_one(item, "args", &mut soft)),
+        );
         let post_key = if raw.key_lines.contains_key("post_script") {
             "post_script"
         } else {
@@ -974,8 +993,7 @@ impl Loader<'_> {
         ]
         .map(|(key, script)| {
             script.as_ref().map(|(list, single)| {
-                let argv: Vec<String> =
-                    list.iter().map(|x| expand_one(x, key, &mut soft)).collect();
+                let argv = expand_argv(list, "script", (raw.line_of(key), key), &mut soft);
                 (key, argv, *single)
             })
         });
@@ -994,10 +1012,18 @@ impl Loader<'_> {
             let at = (c.probe_line, c.probe_key.as_str());
             let probe = match &c.probe {
                 RawProbe::Exec(list) => {
-                    let mut argv: Vec<String> = list
-                        .iter()
-                        .map(|x| expand_at(x, at, &mut soft).unwrap_or_default())
-                        .collect();
+                    let mut argv = expand_argv(list, "program", at, &mut soft);
+                    resolve_program(&mut argv, false, at, path_var, base, &mut soft);
+                    Probe::Exec(argv)
+                }
+                RawProbe::Shell(text) => {
+                    let command = expand_at(text, at, &mut soft);
+                    if let Some(blank) = command.as_deref().filter(|c| c.trim().is_empty()) {
+                        let kind = parse::empty_after("command", text, blank);
+                        soft.push((at.0, Some(at.1.to_owned()), kind));
+                    }
+                    let command = command.unwrap_or_default();
+                    let mut argv = vec![parse::SHELL.to_owned(), "-c".to_owned(), command];
                     resolve_program(&mut argv, false, at, path_var, base, &mut soft);
                     Probe::Exec(argv)
                 }
@@ -1456,13 +1482,23 @@ fn describe_probe(probe: &Probe) -> String {
     }
 }
 
-/// Formats a duration the way the config accepts it: `"1500ms"`, `"10s"`.
+/// Formats a duration for messages, exactly: whole seconds as `"10s"`; under a second in the
+/// largest unit that shows it whole (`"500ms"`, `"250µs"`, `"1ns"`); anything else as decimal
+/// seconds (`"1.5s"`, `"2.000001s"`).
 pub fn format_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
+    let nanos = d.subsec_nanos();
+    if nanos == 0 {
+        return format!("{}s", d.as_secs());
     }
+    if d.as_secs() == 0 {
+        return match nanos {
+            n if n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
+            n if n % 1_000 == 0 => format!("{}µs", n / 1_000),
+            n => format!("{n}ns"),
+        };
+    }
+    let fraction = format!("{nanos:09}");
+    format!("{}.{}s", d.as_secs(), fraction.trim_end_matches('0'))
 }
 
 #[cfg(test)]

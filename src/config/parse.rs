@@ -8,6 +8,7 @@
 //! here looks at other services, other files, the environment or the file system; `mod.rs` does
 //! that on the result.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::path::Path;
@@ -86,7 +87,14 @@ pub const HEALTH_CHECK_KEYS: &[&str] = &[
 ];
 
 /// The shell that runs a check written as one string (`exec = "..."`, go-overlay's `command`).
-const SHELL: &str = "/bin/sh";
+pub const SHELL: &str = "/bin/sh";
+
+/// The shortest check `period` (go-overlay's `interval`): a fast-failing probe re-runs this
+/// often at most, so PID 1 never spins on one.
+const MIN_PERIOD: Duration = Duration::from_millis(10);
+
+/// The shortest check `timeout`: below it a probe could not even connect to localhost in time.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// The keys of `[timeouts]`.
 pub const TIMEOUT_KEYS: &[&str] = &[
@@ -191,8 +199,10 @@ pub struct RawCheck {
 /// expansion.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawProbe {
-    /// The argv; a string was already turned into `[SHELL, "-c", string]`.
+    /// An argv (`exec = [...]`).
     Exec(Vec<String>),
+    /// A shell command (`exec = "..."`, go-overlay's `command`), run as `[SHELL, "-c", text]`.
+    Shell(String),
     Tcp(String),
     Http(String),
 }
@@ -302,6 +312,17 @@ pub fn parse_file(
     Some(raw)
 }
 
+/// A table's entries in the order they were written. `DeTable` iterates its keys sorted by name,
+/// so where two keys conflict, walking it as it is would blame whichever sorts first rather than
+/// the one written second.
+fn in_file_order<'t, 'i>(
+    table: &'t DeTable<'i>,
+) -> Vec<(&'t Spanned<Cow<'i, str>>, &'t Spanned<DeValue<'i>>)> {
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    entries
+}
+
 fn unknown_key(key: &str, known: &[&str]) -> ErrorKind {
     ErrorKind::UnknownKey {
         key: key.to_owned(),
@@ -394,7 +415,7 @@ fn parse_service(
     let mut kind: Option<Kind> = None;
     let mut drafts: Vec<DraftCheck> = Vec::new();
     let mut health_check: Option<RawCheck> = None;
-    for (key, value) in table.iter() {
+    for (key, value) in in_file_order(table) {
         let offset = key.span().start;
         let Some(&k) = SERVICE_KEYS.iter().find(|k| **k == key.get_ref().as_ref()) else {
             sink.push(
@@ -558,7 +579,8 @@ fn parse_service(
             },
         );
     }
-    if s.command.is_none() {
+    // A command that was written but refused has its own error already.
+    if s.command.is_none() && !s.key_lines.contains_key("command") {
         sink.push(
             header,
             label.as_deref(),
@@ -566,6 +588,10 @@ fn parse_service(
             ErrorKind::Missing,
         );
     }
+    let ready_delays: Vec<(usize, (Duration, usize))> = drafts
+        .iter()
+        .filter_map(|d| Some((d.index, d.ready_delay?)))
+        .collect();
     s.checks = name_checks(sink, label.as_deref(), drafts, health_check.is_some());
     s.checks.extend(health_check);
     if s.kind == Kind::Oneshot {
@@ -579,26 +605,32 @@ fn parse_service(
                 );
             }
         }
-    } else if let Some((ReadyMode::After(after), line)) = s.ready {
-        let timeout = s.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT);
-        if after >= timeout {
-            let default = if s.start_timeout.is_none() {
-                ", the default"
-            } else {
-                ""
+    } else {
+        // Both count from the spawn: a delay that reaches start_timeout fails every start.
+        let too_late = |delay: Duration| {
+            let timeout = s.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT);
+            let default = match s.start_timeout {
+                None => ", the default",
+                Some(_) => "",
             };
-            sink.push_line(
-                line,
-                label.as_deref(),
-                Some("ready.after"),
-                ErrorKind::BadValue {
-                    message: format!(
-                        "{} must be shorter than start_timeout ({}{default})",
-                        super::format_duration(after),
-                        super::format_duration(timeout),
-                    ),
-                },
-            );
+            (delay >= timeout).then(|| ErrorKind::BadValue {
+                message: format!(
+                    "{} must be shorter than start_timeout ({}{default})",
+                    super::format_duration(delay),
+                    super::format_duration(timeout),
+                ),
+            })
+        };
+        if let Some((ReadyMode::After(after), line)) = s.ready
+            && let Some(kind) = too_late(after)
+        {
+            sink.push_line(line, label.as_deref(), Some("ready.after"), kind);
+        }
+        for (index, (delay, at)) in ready_delays {
+            if let Some(kind) = too_late(delay) {
+                let key = format!("checks[{index}].initial_delay");
+                sink.push(at, label.as_deref(), Some(&key), kind);
+            }
         }
     }
     label.map(|_| s)
@@ -625,7 +657,7 @@ fn parse_ready(
     }
     let mut chosen: Option<&str> = None;
     let mut mode = None;
-    for (key, value) in table.iter() {
+    for (key, value) in in_file_order(table) {
         let offset = key.span().start;
         let Some(&k) = READY_KEYS.iter().find(|k| **k == key.get_ref().as_ref()) else {
             let kind = unknown_sub_key("ready", key.get_ref(), READY_KEYS);
@@ -679,6 +711,9 @@ struct DraftCheck {
     check: Option<RawCheck>,
     /// False when one of its keys had an error: it takes part in naming, nothing else.
     valid: bool,
+    /// For a ready-level check with `initial_delay` written: the delay and the key's offset,
+    /// checked against `start_timeout` once the whole service is read.
+    ready_delay: Option<(Duration, usize)>,
 }
 
 /// `[[services.checks]]`: an array of tables.
@@ -720,6 +755,7 @@ fn parse_check(
     let mut probe: Option<(&str, RawProbe, usize)> = None;
     let mut first_probe: Option<&str> = None;
     let mut on_failure: Option<(OnFailure, usize)> = None;
+    let mut initial_delay_at: Option<usize> = None;
     // The probe fields are set at the end, once the probe is known.
     let mut check = RawCheck {
         name: String::new(),
@@ -734,7 +770,7 @@ fn parse_check(
         failure_threshold: 3,
         on_failure: None,
     };
-    for (key, value) in table.iter() {
+    for (key, value) in in_file_order(table) {
         let key_offset = key.span().start;
         let Some(&k) = CHECK_KEYS.iter().find(|k| **k == key.get_ref().as_ref()) else {
             let kind = unknown_sub_key(&prefix, key.get_ref(), CHECK_KEYS);
@@ -763,15 +799,18 @@ fn parse_check(
                     }
                     first_probe = Some(k);
                     let raw = match k {
-                        "exec" => RawProbe::Exec(exec_argv(v)?),
+                        "exec" => exec_probe(v)?,
                         "tcp" => RawProbe::Tcp(address(v, tcp_probe)?),
                         _ => RawProbe::Http(address(v, http_probe)?),
                     };
                     probe = Some((k, raw, key_offset));
                 }
-                "initial_delay" => check.initial_delay = duration(v)?,
-                "period" => check.period = positive(v, "period")?,
-                "timeout" => check.timeout = positive(v, "timeout")?,
+                "initial_delay" => {
+                    check.initial_delay = duration(v)?;
+                    initial_delay_at = Some(key_offset);
+                }
+                "period" => check.period = at_least(duration(v)?, "period", MIN_PERIOD)?,
+                "timeout" => check.timeout = at_least(duration(v)?, "timeout", MIN_TIMEOUT)?,
                 "success_threshold" => check.success_threshold = threshold(v, k)?,
                 "failure_threshold" => check.failure_threshold = threshold(v, k)?,
                 "level" => {
@@ -816,6 +855,10 @@ fn parse_check(
         };
         sink.push(at, service, Some(&format!("{prefix}.on_failure")), kind);
     }
+    let ready_delay = match (check.level, initial_delay_at) {
+        (Level::Ready, Some(at)) => Some((check.initial_delay, at)),
+        _ => None,
+    };
     let check = match probe {
         Some((kind, raw, at)) => Some(RawCheck {
             probe: raw,
@@ -840,6 +883,7 @@ fn parse_check(
         name,
         check,
         valid: sink.errors.len() == errors_before,
+        ready_delay,
     }
 }
 
@@ -881,7 +925,7 @@ fn name_checks(
             Some((name, _)) => name,
             None => {
                 let kind = match &check.probe {
-                    RawProbe::Exec(_) => "exec",
+                    RawProbe::Exec(_) | RawProbe::Shell(_) => "exec",
                     RawProbe::Tcp(_) => "tcp",
                     RawProbe::Http(_) => "http",
                 };
@@ -951,10 +995,12 @@ fn parse_health_check(
         };
         let v = value.get_ref();
         let line = sink.lines.line(offset);
-        let nonzero = |d: Duration, slot: &mut Duration| {
+        // 0 keeps the default, as in go-overlay; anything else must reach the minimum.
+        let nonzero = |d: Duration, min: Duration, slot: &mut Duration| {
             if !d.is_zero() {
-                *slot = d;
+                *slot = at_least(d, k, min)?;
             }
+            Ok::<(), ErrorKind>(())
         };
         let result: Result<(), ErrorKind> = (|| {
             match k {
@@ -970,9 +1016,9 @@ fn parse_health_check(
                         command = Some((text, line));
                     }
                 }
-                "interval" => nonzero(duration(v)?, &mut check.period),
-                "timeout" => nonzero(duration(v)?, &mut check.timeout),
-                "start_delay" => nonzero(duration(v)?, &mut check.initial_delay),
+                "interval" => nonzero(duration(v)?, MIN_PERIOD, &mut check.period)?,
+                "timeout" => nonzero(duration(v)?, MIN_TIMEOUT, &mut check.timeout)?,
+                "start_delay" => nonzero(duration(v)?, Duration::ZERO, &mut check.initial_delay)?,
                 _ => {
                     let n = count(v)?;
                     if n > 0 {
@@ -991,7 +1037,7 @@ fn parse_health_check(
     }
     let (probe, key, line) = match (endpoint, command) {
         (Some((url, line)), _) => (RawProbe::Http(url), "endpoint", line),
-        (None, Some((text, line))) => (RawProbe::Exec(shell(text)), "command", line),
+        (None, Some((text, line))) => (RawProbe::Shell(text), "command", line),
         (None, None) => return None,
     };
     check.probe = probe;
@@ -1000,23 +1046,36 @@ fn parse_health_check(
     Some(check)
 }
 
-fn shell(text: String) -> Vec<String> {
-    vec![SHELL.to_owned(), "-c".to_owned(), text]
+/// `exec`: a string runs through the shell, an array is an argv.
+fn exec_probe(v: &DeValue<'_>) -> Result<RawProbe, ErrorKind> {
+    let argv = string_or_list(v)?;
+    let probe = match v {
+        DeValue::String(_) => RawProbe::Shell(argv.into_iter().next().unwrap_or_default()),
+        _ => RawProbe::Exec(argv),
+    };
+    empty_exec(&probe)?;
+    Ok(probe)
 }
 
-/// `exec`: a string runs through the shell, an array is an argv.
-fn exec_argv(v: &DeValue<'_>) -> Result<Vec<String>, ErrorKind> {
-    let argv = string_or_list(v)?;
-    let empty = |what: &str| ErrorKind::BadValue {
-        message: format!("the {what} must not be empty"),
+/// Refuses an exec probe with nothing to run: an argv whose program is empty, or a shell command
+/// that is only blanks (`sh -c ""` succeeds without doing anything). `mod.rs` applies the same
+/// rules again after `${VAR}` expansion, with [`empty_after`].
+fn empty_exec(probe: &RawProbe) -> Result<(), ErrorKind> {
+    let what = match probe {
+        RawProbe::Exec(argv) if argv.first().is_none_or(|p| p.is_empty()) => "program",
+        RawProbe::Shell(text) if text.trim().is_empty() => "command",
+        _ => return Ok(()),
     };
-    match v {
-        DeValue::String(_) => match argv.into_iter().next() {
-            Some(text) if !text.trim().is_empty() => Ok(shell(text)),
-            _ => Err(empty("command")),
-        },
-        _ if argv.first().is_none_or(|p| p.is_empty()) => Err(empty("program")),
-        _ => Ok(argv),
+    Err(ErrorKind::BadValue {
+        message: format!("the {what} must not be empty"),
+    })
+}
+
+/// A program, script or shell command that `${VAR}` expansion left empty (or blank): `written`
+/// is the text as written, `expanded` what it became.
+pub fn empty_after(what: &str, written: &str, expanded: &str) -> ErrorKind {
+    ErrorKind::BadValue {
+        message: format!("the {what} must not be empty: {written:?} expands to {expanded:?}"),
     }
 }
 
@@ -1070,12 +1129,36 @@ pub fn http_probe(url: &str) -> Result<Probe, ErrorKind> {
             "the path must not contain spaces or control characters (percent-encode them)",
         ));
     }
+    // The path goes into the request line as written, so it must already be valid there.
+    if !tail.is_ascii() {
+        return Err(bad(
+            "the path must not contain non-ASCII characters (percent-encode their UTF-8 bytes)",
+        ));
+    }
+    if let Some(escape) = bad_percent_escape(tail) {
+        return Err(bad(&format!(
+            "bad percent escape {escape:?} in the path: '%' must be followed by two hex digits (write %25 for a '%')"
+        )));
+    }
     let path = match tail.chars().next() {
         None => "/".to_owned(),
         Some('?') => format!("/{tail}"),
         Some(_) => tail.to_owned(),
     };
     Ok(Probe::Http { host, port, path })
+}
+
+/// The first `%` in `text` not followed by two hex digits, with what follows it (up to two
+/// characters), if any.
+fn bad_percent_escape(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let at = (0..bytes.len()).find(|&i| {
+        bytes[i] == b'%'
+            && !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })?;
+    Some(text.get(at..(at + 3).min(text.len())).unwrap_or("%"))
 }
 
 /// Splits `host:port` or `[v6]:port`; the port may be left out when there is a default. The
@@ -1158,9 +1241,30 @@ fn wrong(expected: &'static str, v: &DeValue<'_>) -> ErrorKind {
     }
 }
 
+/// Every string of the config ends up as a program argument, a path, a name or an environment
+/// value, none of which can hold a NUL byte: `execve` and the path system calls would refuse it
+/// at every spawn, so it is refused here. `item` is the 1-based position in an array.
+fn no_nul(text: &str, item: Option<usize>) -> Result<(), ErrorKind> {
+    if !text.contains('\0') {
+        return Ok(());
+    }
+    let what = match item {
+        Some(i) => format!("item {i} contains"),
+        None => "contains".to_owned(),
+    };
+    Err(ErrorKind::BadValue {
+        message: format!(
+            "{what} a NUL byte (\\u0000), which no program argument, path or name can hold"
+        ),
+    })
+}
+
 fn string(v: &DeValue<'_>) -> Result<String, ErrorKind> {
     match v {
-        DeValue::String(s) => Ok(s.to_string()),
+        DeValue::String(s) => {
+            no_nul(s, None)?;
+            Ok(s.to_string())
+        }
         other => Err(wrong("a string", other)),
     }
 }
@@ -1191,6 +1295,16 @@ fn positive(v: &DeValue<'_>, key: &str) -> Result<Duration, ErrorKind> {
     Ok(d)
 }
 
+/// `d`, if it is at least `min`; `key` names it in the message.
+fn at_least(d: Duration, key: &str, min: Duration) -> Result<Duration, ErrorKind> {
+    if d < min {
+        return Err(ErrorKind::BadValue {
+            message: format!("{key} must be at least {}", super::format_duration(min)),
+        });
+    }
+    Ok(d)
+}
+
 /// A count of at least 1; `key` names it in the message.
 fn threshold(v: &DeValue<'_>, key: &str) -> Result<u32, ErrorKind> {
     let n = count(v)?;
@@ -1211,18 +1325,22 @@ fn count(v: &DeValue<'_>) -> Result<u32, ErrorKind> {
 }
 
 fn string_list(v: &DeValue<'_>) -> Result<Vec<String>, ErrorKind> {
-    match v {
-        DeValue::Array(items) => items
-            .iter()
-            .map(|item| string(item.get_ref()).map_err(|_| wrong("an array of strings", v)))
-            .collect(),
-        other => Err(wrong("an array of strings", other)),
-    }
+    let DeValue::Array(items) = v else {
+        return Err(wrong("an array of strings", v));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item.get_ref() {
+            DeValue::String(s) => no_nul(s, Some(i + 1)).map(|()| s.to_string()),
+            _ => Err(wrong("an array of strings", v)),
+        })
+        .collect()
 }
 
 fn string_or_list(v: &DeValue<'_>) -> Result<Vec<String>, ErrorKind> {
     match v {
-        DeValue::String(s) => Ok(vec![s.to_string()]),
+        DeValue::String(s) => no_nul(s, None).map(|()| vec![s.to_string()]),
         DeValue::Array(_) => string_list(v),
         other => Err(wrong("a string or an array of strings", other)),
     }

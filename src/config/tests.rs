@@ -1284,8 +1284,8 @@ initial_delay = "soon"
             "F:7: service \"a\": key \"checks[1].tcp\": cannot be used together with \"checks[1].exec\"",
             "F:8: service \"a\": unknown key \"checks[1].perod\" (did you mean \"checks[1].period\"?)",
             "F:10: service \"a\": key \"checks[2].name\": duplicate check name \"ping\" (also used by checks[1])",
-            "F:11: service \"a\": key \"checks[2].period\": period must be longer than 0",
-            "F:12: service \"a\": key \"checks[2].timeout\": timeout must be longer than 0",
+            "F:11: service \"a\": key \"checks[2].period\": period must be at least 10ms",
+            "F:12: service \"a\": key \"checks[2].timeout\": timeout must be at least 1ms",
             "F:13: service \"a\": key \"checks[2].success_threshold\": success_threshold must be at least 1",
             "F:14: service \"a\": key \"checks[2].failure_threshold\": failure_threshold must be at least 1",
             "F:15: service \"a\": key \"checks[2].level\": unknown level \"live\": use \"ready\" or \"alive\"",
@@ -1566,6 +1566,300 @@ command = ["true"]
             "F:12: service \"b\": key \"health_check.timeout\": bad duration \"soon\": use seconds as an integer or a string like \"500ms\", \"10s\", \"2m\", \"1h\"",
             "F:13: service \"b\": key \"health_check.command\": expected a string, found array",
         ]
+    );
+}
+
+#[test]
+fn a_ready_check_initial_delay_must_be_shorter_than_start_timeout() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+[[services.checks]]
+tcp = "127.0.0.1:1"
+level = "ready"
+initial_delay = 60
+[[services]]
+name = "b"
+command = "true"
+start_timeout = "10s"
+[[services.checks]]
+initial_delay = "15s"
+level = "ready"
+exec = "true"
+[[services.checks]]
+tcp = "127.0.0.1:1"
+initial_delay = "2m"
+[[services]]
+name = "c"
+command = "true"
+start_timeout = 5
+checks = [{ tcp = "127.0.0.1:1", level = "ready", initial_delay = "4999ms" }]
+"#
+        ),
+        vec![
+            "F:7: service \"a\": key \"checks[1].initial_delay\": 60s must be shorter than start_timeout (60s, the default)",
+            "F:13: service \"b\": key \"checks[1].initial_delay\": 15s must be shorter than start_timeout (10s)",
+        ]
+    );
+}
+
+#[test]
+fn a_program_or_shell_command_that_expands_to_nothing_is_refused() {
+    assert_eq!(
+        errs_with(
+            r#"[[services]]
+name = "a"
+command = "${E}"
+[[services]]
+name = "b"
+command = ["${E}", "x"]
+pre_script = "${E}"
+post_script = ["${E:-}"]
+[[services]]
+name = "c"
+command = "true"
+[[services.checks]]
+exec = ["${E}", "x"]
+[[services.checks]]
+exec = "${E}"
+[[services.checks]]
+exec = " ${E} "
+[[services.checks]]
+exec = "${NOPE}"
+[services.health_check]
+command = "${E}"
+[[services]]
+name = "off"
+command = "${E}"
+enabled = false
+[[services.checks]]
+exec = "${E}"
+"#,
+            &[("E", "")]
+        ),
+        vec![
+            "F:3: service \"a\": key \"command\": the program must not be empty: \"${E}\" expands to \"\"",
+            "F:6: service \"b\": key \"command\": the program must not be empty: \"${E}\" expands to \"\"",
+            "F:7: service \"b\": key \"pre_script\": the script must not be empty: \"${E}\" expands to \"\"",
+            "F:8: service \"b\": key \"post_script\": the script must not be empty: \"${E:-}\" expands to \"\"",
+            "F:13: service \"c\": key \"checks[1].exec\": the program must not be empty: \"${E}\" expands to \"\"",
+            "F:15: service \"c\": key \"checks[2].exec\": the command must not be empty: \"${E}\" expands to \"\"",
+            "F:17: service \"c\": key \"checks[3].exec\": the command must not be empty: \" ${E} \" expands to \"  \"",
+            "F:19: service \"c\": key \"checks[4].exec\": undefined variable ${NOPE} (set it, or give a default: ${NOPE:-value})",
+            "F:21: service \"c\": key \"health_check.command\": the command must not be empty: \"${E}\" expands to \"\"",
+        ]
+    );
+}
+
+#[test]
+fn nul_bytes_in_arguments_and_paths_are_refused() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = ["/bin/echo", "a\u0000b"]
+args = ["\u0000"]
+pre_script = "/bin/x\u0000"
+post_script = ["/bin/true", "x", "\u0000"]
+workdir = "/tmp\u0000"
+env = { X = "a\u0000" }
+[[services.checks]]
+exec = ["/bin/echo", "a\u0000b"]
+[[services.checks]]
+exec = "echo \u0000"
+[services.health_check]
+command = "true\u0000"
+[[services]]
+name = "b"
+command = "/bin/echo\u0000"
+"#
+        ),
+        vec![
+            "F:3: service \"a\": key \"command\": item 2 contains a NUL byte (\\u0000), which no program argument, path or name can hold",
+            "F:4: service \"a\": key \"args\": item 1 contains a NUL byte (\\u0000), which no program argument, path or name can hold",
+            "F:5: service \"a\": key \"pre_script\": contains a NUL byte (\\u0000), which no program argument, path or name can hold",
+            "F:6: service \"a\": key \"post_script\": item 3 contains a NUL byte (\\u0000), which no program argument, path or name can hold",
+            "F:7: service \"a\": key \"workdir\": contains a NUL byte (\\u0000), which no program argument, path or name can hold",
+            "F:8: service \"a\": key \"env\": value of X contains a NUL byte",
+            "F:10: service \"a\": key \"checks[1].exec\": item 2 contains a NUL byte (\\u0000), which no program argument, path or name can hold",
+            "F:12: service \"a\": key \"checks[2].exec\": contains a NUL byte (\\u0000), which no program argument, path or name can hold",
+            "F:14: service \"a\": key \"health_check.command\": contains a NUL byte (\\u0000), which no program argument, path or name can hold",
+            "F:17: service \"b\": key \"command\": contains a NUL byte (\\u0000), which no program argument, path or name can hold",
+        ]
+    );
+}
+
+#[test]
+fn conflicts_blame_the_key_written_second() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+[[services.checks]]
+tcp = "127.0.0.1:1"
+exec = "true"
+[[services]]
+name = "b"
+command = "true"
+ready = { sd_notify = true, after = 5 }
+[[services]]
+name = "c"
+command = "true"
+[services.ready]
+sd_notify = true
+notify_fd = 3
+[[services]]
+name = "d"
+command = "true"
+post_script = "/bin/true"
+pos_script = "/bin/true"
+[[services]]
+name = "e"
+command = "true"
+[[services.checks]]
+tcp = "127.0.0.1:0"
+http = "http://127.0.0.1/"
+"#
+        ),
+        vec![
+            "F:6: service \"a\": key \"checks[1].exec\": cannot be used together with \"checks[1].tcp\"",
+            "F:10: service \"b\": key \"ready.after\": cannot be used together with \"ready.sd_notify\"",
+            "F:16: service \"c\": key \"ready.notify_fd\": cannot be used together with \"ready.sd_notify\"",
+            "F:21: service \"d\": key \"pos_script\": cannot be used together with \"post_script\"",
+            "F:26: service \"e\": key \"checks[1].tcp\": bad address \"127.0.0.1:0\": port 0 is out of range (1 to 65535)",
+            "F:27: service \"e\": key \"checks[1].http\": cannot be used together with \"checks[1].tcp\"",
+        ]
+    );
+}
+
+#[test]
+fn check_periods_and_timeouts_have_a_floor() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+[[services.checks]]
+tcp = "127.0.0.1:1"
+period = 1e-9
+timeout = 0.0005
+[[services.checks]]
+tcp = "127.0.0.1:1"
+period = "9ms"
+[services.health_check]
+command = "true"
+interval = 0.001
+timeout = 1e-9
+[[services]]
+name = "b"
+command = "true"
+[[services.checks]]
+tcp = "127.0.0.1:1"
+period = "10ms"
+timeout = "1ms"
+[services.health_check]
+command = "true"
+interval = 0.01
+timeout = 0.001
+"#
+        ),
+        vec![
+            "F:6: service \"a\": key \"checks[1].period\": period must be at least 10ms",
+            "F:7: service \"a\": key \"checks[1].timeout\": timeout must be at least 1ms",
+            "F:10: service \"a\": key \"checks[2].period\": period must be at least 10ms",
+            "F:13: service \"a\": key \"health_check.interval\": interval must be at least 10ms",
+            "F:14: service \"a\": key \"health_check.timeout\": timeout must be at least 1ms",
+        ]
+    );
+}
+
+#[test]
+fn durations_are_shown_exactly() {
+    let cases = [
+        (Duration::ZERO, "0s"),
+        (Duration::from_secs(10), "10s"),
+        (Duration::from_secs(120), "120s"),
+        (Duration::from_millis(500), "500ms"),
+        (Duration::from_millis(1500), "1.5s"),
+        (Duration::from_millis(4250), "4.25s"),
+        (Duration::from_micros(250), "250µs"),
+        (Duration::from_micros(1500), "1500µs"),
+        (Duration::from_nanos(1), "1ns"),
+        (Duration::new(2, 1_000), "2.000001s"),
+    ];
+    for (d, text) in cases {
+        assert_eq!(format_duration(d), text, "{d:?}");
+    }
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+start_timeout = 1.2
+ready = { after = "1500ms" }
+[[services]]
+name = "b"
+command = "true"
+start_timeout = 0.0000005
+ready = { after = 0.0000005 }
+"#
+        ),
+        vec![
+            "F:5: service \"a\": key \"ready.after\": 1.5s must be shorter than start_timeout (1.2s)",
+            "F:10: service \"b\": key \"ready.after\": 500ns must be shorter than start_timeout (500ns)",
+        ]
+    );
+}
+
+#[test]
+fn http_paths_must_be_sendable_as_written() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+[[services.checks]]
+http = "http://127.0.0.1/caf\u00e9"
+[[services.checks]]
+http = "http://127.0.0.1/?q=100%"
+[[services.checks]]
+http = "http://127.0.0.1/a%2"
+[[services.checks]]
+http = "http://127.0.0.1/a%zz/b"
+[services.health_check]
+endpoint = "http://127.0.0.1/?q=\u00fc"
+[[services]]
+name = "b"
+command = "true"
+[[services.checks]]
+http = "http://127.0.0.1/a%2Fb?x=%e2%82%ac#frag%"
+"#
+        ),
+        vec![
+            "F:5: service \"a\": key \"checks[1].http\": bad URL \"http://127.0.0.1/café\": the path must not contain non-ASCII characters (percent-encode their UTF-8 bytes)",
+            "F:7: service \"a\": key \"checks[2].http\": bad URL \"http://127.0.0.1/?q=100%\": bad percent escape \"%\" in the path: '%' must be followed by two hex digits (write %25 for a '%')",
+            "F:9: service \"a\": key \"checks[3].http\": bad URL \"http://127.0.0.1/a%2\": bad percent escape \"%2\" in the path: '%' must be followed by two hex digits (write %25 for a '%')",
+            "F:11: service \"a\": key \"checks[4].http\": bad URL \"http://127.0.0.1/a%zz/b\": bad percent escape \"%zz\" in the path: '%' must be followed by two hex digits (write %25 for a '%')",
+            "F:13: service \"a\": key \"health_check.endpoint\": bad URL \"http://127.0.0.1/?q=ü\": the path must not contain non-ASCII characters (percent-encode their UTF-8 bytes)",
+        ]
+    );
+}
+
+#[test]
+fn an_http_fragment_is_not_sent() {
+    let c = ok(r#"
+[[services]]
+name = "a"
+command = "true"
+[[services.checks]]
+http = "http://127.0.0.1/a%2Fb?x=%e2%82%ac#frag%"
+"#);
+    assert_eq!(
+        get(&c, "a").checks,
+        vec![check("http", http("127.0.0.1", 80, "/a%2Fb?x=%e2%82%ac"))]
     );
 }
 
