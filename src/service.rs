@@ -95,6 +95,9 @@ pub struct Policy {
     pub waits_for_ready: bool,
     /// Bounds the wait for readiness, from the spawn of the main process.
     pub start_timeout: Duration,
+    /// What a start waits for, for humans (`waiting for a newline on fd 3`); empty when the
+    /// service is up at exec.
+    pub waiting_for: String,
 }
 
 /// Something that happened to a service, or that is asked of it.
@@ -273,7 +276,12 @@ impl Service {
                     self.ready_at = policy.ready_after.map(|d| later(now, d));
                     self.signalled = !policy.waits_for_ready;
                     self.start_by = Some(later(now, policy.start_timeout));
-                    self.set(Starting, "waiting until ready", now);
+                    let why = if policy.waiting_for.is_empty() {
+                        "waiting until ready"
+                    } else {
+                        &policy.waiting_for
+                    };
+                    self.set(Starting, why, now);
                     self.check_ready(policy, now)
                 } else {
                     if step == Step::Main {
@@ -539,6 +547,7 @@ mod tests {
             ready_after: None,
             waits_for_ready: false,
             start_timeout: Duration::from_secs(60),
+            waiting_for: String::new(),
         }
     }
 

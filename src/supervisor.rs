@@ -137,6 +137,29 @@ fn policy_of(spec: &ServiceSpec) -> Policy {
         waits_for_ready: matches!(spec.ready, ReadyMode::NotifyFd(_) | ReadyMode::SdNotify)
             || spec.checks.iter().any(|c| c.level == Level::Ready),
         start_timeout: spec.start_timeout,
+        waiting_for: waiting_for(spec),
+    }
+}
+
+/// What a start of `spec` waits for before it is up, as the reason of its STARTING state:
+/// `waiting for READY=1 and check http`.
+fn waiting_for(spec: &ServiceSpec) -> String {
+    let mut what: Vec<String> = match spec.ready {
+        ReadyMode::Exec => Vec::new(),
+        ReadyMode::NotifyFd(n) => vec![format!("a newline on fd {n}")],
+        ReadyMode::SdNotify => vec!["READY=1".to_string()],
+        ReadyMode::After(d) => vec![format!("{} alive", crate::config::format_duration(d))],
+    };
+    what.extend(
+        spec.checks
+            .iter()
+            .filter(|c| c.level == Level::Ready)
+            .map(|c| format!("check {}", c.name)),
+    );
+    if what.is_empty() {
+        String::new()
+    } else {
+        format!("waiting for {}", what.join(" and "))
     }
 }
 
@@ -1209,6 +1232,7 @@ wait_after = { db = 2 }
         handle(&mut svcs[db.0], Event::Start, t0);
         handle(&mut svcs[db.0], Event::Spawned(Step::Main), t0);
         assert_eq!(svcs[db.0].rt.state, State::Starting);
+        assert_eq!(svcs[db.0].rt.reason, "waiting for a newline on fd 3");
         assert_eq!(
             start_time(&svcs, web),
             Gate::Waiting,
@@ -1220,6 +1244,46 @@ wait_after = { db = 2 }
             start_time(&svcs, web),
             Gate::At(t1 + Duration::from_secs(2)),
             "wait_after counts from readiness"
+        );
+    }
+
+    #[test]
+    fn the_starting_reason_says_what_it_waits_for() {
+        let svcs = services(
+            r#"
+[[services]]
+name = "a"
+command = ["/bin/true"]
+ready = { sd_notify = true }
+[[services.checks]]
+tcp = "127.0.0.1:1"
+level = "ready"
+[[services.checks]]
+name = "deep"
+http = "http://127.0.0.1:1/"
+level = "ready"
+[[services.checks]]
+exec = ["/bin/true"]
+
+[[services]]
+name = "b"
+command = ["/bin/true"]
+ready = { after = "1500ms" }
+
+[[services]]
+name = "c"
+command = ["/bin/true"]
+"#,
+            Instant::now(),
+        );
+        let reasons: Vec<String> = svcs.iter().map(|s| s.policy.waiting_for.clone()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "waiting for READY=1 and check tcp and check deep",
+                "waiting for 1.5s alive",
+                "",
+            ]
         );
     }
 
