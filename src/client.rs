@@ -79,6 +79,13 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             no_wait,
             timeout,
         } => {
+            // A restart is done once the service is up again with a new process: what it was
+            // is read before asking, since a fast restart can be over before the first poll.
+            let before: Vec<Value> = if *verb == "restart" && !*no_wait {
+                services(path, names)?
+            } else {
+                Vec::new()
+            };
             for name in names {
                 let (status, body) = request(path, "POST", &format!("/v1/services/{name}/{verb}"))?;
                 if status != 200 {
@@ -88,7 +95,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             if *no_wait {
                 return Ok(EXIT_OK);
             }
-            wait_done(path, verb, names, *timeout)
+            wait_done(path, verb, names, &before, *timeout)
         }
         Action::Logs {
             names,
@@ -172,15 +179,15 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
 }
 
 /// Polls the services until each reached the end state of `verb` (up for start/restart, down for
-/// stop), failed, or `timeout` passed.
-fn wait_done(path: &Path, verb: &str, names: &[String], timeout: Duration) -> Result<i32, Failure> {
+/// stop), failed, or `timeout` passed. `before` holds the services as they were before a restart.
+fn wait_done(
+    path: &Path,
+    verb: &str,
+    names: &[String],
+    before: &[Value],
+    timeout: Duration,
+) -> Result<i32, Failure> {
     let deadline = Instant::now() + timeout;
-    // A restart is done once the service is up again with a new process.
-    let before: Vec<Value> = if verb == "restart" {
-        services(path, names)?
-    } else {
-        Vec::new()
-    };
     loop {
         let list = services(path, names)?;
         let mut done = true;
