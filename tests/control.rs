@@ -7,6 +7,7 @@
 //! Nothing sleeps a fixed time: every wait polls a condition against a deadline. "Did not happen"
 //! is observed against a witness that did: a crashing service restarted every 100 ms is the clock.
 
+#[macro_use]
 mod svc_common;
 
 use std::collections::BTreeSet;
@@ -21,22 +22,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use svc_common::{DEADLINE, Dir, Mode, Pidone, pidone, wait_until};
-
-macro_rules! in_both_modes {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn as_pid1() {
-                super::$scenario(super::Mode::Pid1);
-            }
-            #[test]
-            fn as_child() {
-                super::$scenario(super::Mode::Child);
-            }
-        }
-    )*};
-}
+use svc_common::{DEADLINE, Dir, Mode, Pidone, get, parse_answer, pidone, service_of, wait_until};
 
 in_both_modes!(
     restart_gives_a_new_pid_and_counts,
@@ -105,35 +91,6 @@ fn client_as(prefix: &[&str], socket: &Path, args: &[&str]) -> Out {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-/// One raw exchange: sends `request`, reads until pidone closes; `None` if pidone closed the
-/// connection without an answer (or the exchange failed).
-fn exchange(socket: &Path, request: &[u8]) -> Option<(u16, String)> {
-    let mut stream = UnixStream::connect(socket).ok()?;
-    stream.set_read_timeout(Some(DEADLINE)).ok()?;
-    stream.write_all(request).ok()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
-    parse_answer(&raw)
-}
-
-/// The status and body of an HTTP answer.
-fn parse_answer(raw: &[u8]) -> Option<(u16, String)> {
-    let raw = String::from_utf8_lossy(raw);
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let mut first = head.lines().next()?.split_whitespace();
-    if first.next()? != "HTTP/1.1" {
-        return None;
-    }
-    Some((first.next()?.parse().ok()?, body.to_string()))
-}
-
-fn get(socket: &Path, target: &str) -> Option<(u16, String)> {
-    exchange(
-        socket,
-        format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
-    )
 }
 
 /// A pidone on `config` with its socket at `ctl.sock` in its dir. Dropping it kills the run
@@ -237,16 +194,6 @@ impl Daemon {
                 dir.read(&file).lines().count() >= target
             });
     }
-}
-
-/// One service object, read without panicking (for polling).
-fn service_of(socket: &Path, name: &str) -> Option<Value> {
-    let (status, body) = get(socket, "/v1/services")?;
-    if status != 200 {
-        return None;
-    }
-    let list: Vec<Value> = serde_json::from_str(&body).ok()?;
-    list.into_iter().find(|s| s["name"] == name)
 }
 
 fn pids(dir: &Dir, name: &str) -> Vec<i64> {

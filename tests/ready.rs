@@ -12,35 +12,19 @@
 //! signals readiness, with the dependent's stamp, written once it runs. "Did not block" is
 //! observed against a witness: a crashing service restarted every 100 ms is the clock.
 
+#[macro_use]
 mod svc_common;
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use svc_common::{DEADLINE, Dir, Mode, Pidone, cmdline, pidone, run_plain};
+use svc_common::{DEADLINE, Dir, Mode, Pidone, cmdline, get, pidone, run_plain, service_of};
 
 const MS: u128 = 1_000_000;
-
-macro_rules! in_both_modes {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn as_pid1() {
-                super::$scenario(super::Mode::Pid1);
-            }
-            #[test]
-            fn as_child() {
-                super::$scenario(super::Mode::Child);
-            }
-        }
-    )*};
-}
 
 in_both_modes!(
     dependent_starts_after_notify_fd_newline,
@@ -100,40 +84,6 @@ fn mentions_timeout(text: &str) -> bool {
     ["timed out", "timeout", "time out"]
         .iter()
         .any(|w| text.contains(w))
-}
-
-/// One raw exchange: sends `request`, reads until pidone closes; `None` if pidone closed the
-/// connection without an answer (or the exchange failed).
-fn exchange(socket: &Path, request: &[u8]) -> Option<(u16, String)> {
-    let mut stream = UnixStream::connect(socket).ok()?;
-    stream.set_read_timeout(Some(DEADLINE)).ok()?;
-    stream.write_all(request).ok()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let mut first = head.lines().next()?.split_whitespace();
-    if first.next()? != "HTTP/1.1" {
-        return None;
-    }
-    Some((first.next()?.parse().ok()?, body.to_string()))
-}
-
-fn get(socket: &Path, target: &str) -> Option<(u16, String)> {
-    exchange(
-        socket,
-        format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
-    )
-}
-
-/// One service object, read without panicking (for polling).
-fn service_of(socket: &Path, name: &str) -> Option<Value> {
-    let (status, body) = get(socket, "/v1/services")?;
-    if status != 200 {
-        return None;
-    }
-    let list: Vec<Value> = serde_json::from_str(&body).ok()?;
-    list.into_iter().find(|s| s["name"] == name)
 }
 
 /// The check called `check` of a service object (`Null` if there is none).

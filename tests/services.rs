@@ -9,6 +9,7 @@
 //! tests lean on that to turn "started after" into a comparison that cannot race.
 
 mod common;
+#[macro_use]
 mod svc_common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,32 +19,6 @@ use std::time::{Duration, Instant};
 use svc_common::{Dir, Mode, Pidone, cmdline, now_ns, run_plain};
 
 const MS: u128 = 1_000_000;
-
-macro_rules! in_both_modes {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn as_pid1() {
-                super::$scenario(super::Mode::Pid1);
-            }
-            #[test]
-            fn as_child() {
-                super::$scenario(super::Mode::Child);
-            }
-        }
-    )*};
-}
-
-macro_rules! as_pid1 {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn as_pid1() {
-                super::$scenario(super::Mode::Pid1);
-            }
-        }
-    )*};
-}
 
 in_both_modes!(
     shutdown_stops_services_in_reverse_dependency_order,

@@ -5,9 +5,41 @@
 //! Processes of a run are found by a unique environment variable ([`TAG_VAR`]) set on pidone and
 //! inherited by every service and everything they spawn, so cleanup never matches by name.
 #![allow(dead_code)] // Not every helper is used by every scenario.
+#![allow(unused_macros)]
+
+/// `in_both_modes!(scenario, ...)`: a `#[test]` per scenario as a true PID 1 and one as a plain
+/// child; each scenario is a `fn(Mode)` of the test file. (`#[macro_use] mod svc_common;`)
+macro_rules! in_both_modes {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn as_pid1() {
+                super::$scenario(super::Mode::Pid1);
+            }
+            #[test]
+            fn as_child() {
+                super::$scenario(super::Mode::Child);
+            }
+        }
+    )*};
+}
+
+/// `as_pid1!(scenario, ...)`: one `#[test]` per scenario, as a true PID 1.
+macro_rules! as_pid1 {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn as_pid1() {
+                super::$scenario(super::Mode::Pid1);
+            }
+        }
+    )*};
+}
 
 use std::fs;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -538,4 +570,44 @@ pub fn pipe_pending(pipe: &impl std::os::fd::AsRawFd) -> usize {
     let rc = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut n) };
     assert_eq!(rc, 0, "ioctl(FIONREAD)");
     n as usize
+}
+
+/// Sends one raw request to the control socket and reads the whole answer: its status and body,
+/// or None if the socket does not answer with HTTP/1.1.
+pub fn exchange(socket: &Path, request: &[u8]) -> Option<(u16, String)> {
+    let mut stream = UnixStream::connect(socket).ok()?;
+    stream.set_read_timeout(Some(DEADLINE)).ok()?;
+    stream.write_all(request).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    parse_answer(&raw)
+}
+
+/// The status and body of an HTTP answer.
+pub fn parse_answer(raw: &[u8]) -> Option<(u16, String)> {
+    let raw = String::from_utf8_lossy(raw);
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let mut first = head.lines().next()?.split_whitespace();
+    if first.next()? != "HTTP/1.1" {
+        return None;
+    }
+    Some((first.next()?.parse().ok()?, body.to_string()))
+}
+
+/// `GET target` on the control socket.
+pub fn get(socket: &Path, target: &str) -> Option<(u16, String)> {
+    exchange(
+        socket,
+        format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+    )
+}
+
+/// One service object, read without panicking (for polling).
+pub fn service_of(socket: &Path, name: &str) -> Option<serde_json::Value> {
+    let (status, body) = get(socket, "/v1/services")?;
+    if status != 200 {
+        return None;
+    }
+    let list: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+    list.into_iter().find(|s| s["name"] == name)
 }
