@@ -19,6 +19,8 @@ use rustix::net::{
 };
 use rustix::process::Pid;
 
+use crate::output::{ReadOutcome, read_available};
+
 /// What a service said.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Notice {
@@ -97,24 +99,14 @@ impl Notifier {
 
 fn read_pipe(fd: &OwnedFd) -> Notice {
     let mut notice = Notice::default();
-    let mut buf = [0u8; 16384];
-    // Bounded per wake-up: a service that floods its notify fd cannot hold the loop.
-    for _ in 0..16 {
-        match rustix::io::read(fd, &mut buf) {
-            Ok(0) => {
-                notice.eof = true;
-                return notice;
-            }
-            Ok(n) => notice.ready |= buf[..n].contains(&b'\n'),
-            Err(Errno::INTR) => {}
-            Err(Errno::AGAIN) => return notice,
-            Err(err) => {
-                log::warn!("notify fd: {err}");
-                notice.eof = true;
-                return notice;
-            }
+    let got = read_available(fd.as_fd(), |bytes| notice.ready |= bytes.contains(&b'\n'));
+    notice.eof = match got {
+        Ok(outcome) => outcome == ReadOutcome::Eof,
+        Err(err) => {
+            log::warn!("notify fd: {err}");
+            true
         }
-    }
+    };
     notice
 }
 

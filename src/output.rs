@@ -91,6 +91,27 @@ pub enum ReadOutcome {
     Eof,
 }
 
+/// Reads what a non-blocking pipe holds, in chunks handed to `take`, at most 16 reads of 16 KiB
+/// per call so that a flooding writer cannot hold the loop. `Ok(Eof)` once every writer closed
+/// it; `Ok(Open)` when it is empty for now or the budget is spent; `Err` when reading failed for
+/// good (the caller drops the pipe as at EOF). For pipes read whole: notify fds, check output.
+pub fn read_available(
+    fd: BorrowedFd<'_>,
+    mut take: impl FnMut(&[u8]),
+) -> Result<ReadOutcome, Errno> {
+    let mut chunk = [0u8; 16 * 1024];
+    for _ in 0..16 {
+        match rustix::io::read(fd, &mut chunk) {
+            Ok(0) => return Ok(ReadOutcome::Eof),
+            Ok(n) => take(chunk.get(..n).unwrap_or_default()),
+            Err(Errno::AGAIN) => return Ok(ReadOutcome::Open),
+            Err(Errno::INTR) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(ReadOutcome::Open)
+}
+
 /// The read end of one service's stdout or stderr pipe, with the prefix of its lines and the
 /// bytes of a line not yet complete.
 pub struct Source {

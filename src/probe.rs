@@ -13,6 +13,7 @@ use rustix::io::Errno;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use rustix::process::Pid;
 
+use crate::output::{ReadOutcome, read_available};
 use crate::reap::Exit;
 
 /// The most output or response kept from one run.
@@ -80,14 +81,9 @@ pub fn connect(host: &str, port: u16, path: Option<&str>) -> Result<Conn, String
     };
     let request = match path {
         Some(path) => {
-            // An IPv6 literal is bracketed in a Host header.
-            let host = if host.contains(':') && !host.starts_with('[') {
-                format!("[{host}]")
-            } else {
-                host.to_string()
-            };
+            let host = crate::config::bracketed(host);
             let host = if port == 80 {
-                host
+                host.into_owned()
             } else {
                 format!("{host}:{port}")
             };
@@ -244,21 +240,11 @@ impl Run {
 /// EOF or on an error (the pipe is done).
 fn read_output(out: &Option<OwnedFd>, text: &mut Vec<u8>) -> bool {
     let Some(fd) = out else { return true };
-    let mut buf = [0u8; 16384];
-    // Bounded per wake-up, so that a check flooding its pipe cannot hold the loop.
-    for _ in 0..16 {
-        match rustix::io::read(fd, &mut buf) {
-            Ok(0) => return true,
-            Ok(n) => {
-                let room = KEEP.saturating_sub(text.len());
-                text.extend_from_slice(&buf[..n.min(room)]);
-            }
-            Err(Errno::INTR) => {}
-            Err(Errno::AGAIN) => return false,
-            Err(_) => return true,
-        }
-    }
-    false
+    let got = read_available(fd.as_fd(), |bytes| {
+        let room = KEEP.saturating_sub(text.len());
+        text.extend_from_slice(bytes.get(..room).unwrap_or(bytes));
+    });
+    got != Ok(ReadOutcome::Open)
 }
 
 /// The output of a run as one line for the API: its last non-empty line, at most 200 bytes.

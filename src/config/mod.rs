@@ -165,6 +165,18 @@ pub enum ReadyMode {
     After(Duration),
 }
 
+impl ReadyMode {
+    /// The key of `ready` that chose it (`exec` for the default).
+    pub fn kind(self) -> &'static str {
+        match self {
+            ReadyMode::Exec => "exec",
+            ReadyMode::NotifyFd(_) => "notify_fd",
+            ReadyMode::SdNotify => "sd_notify",
+            ReadyMode::After(_) => "after",
+        }
+    }
+}
+
 /// What a check's result decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Level {
@@ -174,6 +186,15 @@ pub enum Level {
     /// Runs while the service is up; `failure_threshold` failures in a row trigger `on_failure`.
     #[default]
     Alive,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Ready => "ready",
+            Level::Alive => "alive",
+        }
+    }
 }
 
 /// What an alive-level check failing `failure_threshold` times in a row does.
@@ -212,6 +233,15 @@ pub enum Probe {
         /// Starts with `/`; includes the query string if any.
         path: String,
     },
+}
+
+/// `host` as it stands before `:port` in an address or a Host header: an IPv6 literal in brackets.
+pub fn bracketed(host: &str) -> std::borrow::Cow<'_, str> {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]").into()
+    } else {
+        host.into()
+    }
 }
 
 impl Probe {
@@ -1452,13 +1482,6 @@ pub fn describe(config: &Config) -> String {
 
 /// A probe as `validate` shows it: `exec ARGV`, `tcp HOST:PORT`, `GET URL`.
 fn describe_probe(probe: &Probe) -> String {
-    let host = |h: &str| {
-        if h.contains(':') {
-            format!("[{h}]")
-        } else {
-            h.to_owned()
-        }
-    };
     match probe {
         Probe::Exec(argv) => {
             let words: Vec<String> = argv
@@ -1473,12 +1496,12 @@ fn describe_probe(probe: &Probe) -> String {
                 .collect();
             format!("exec {}", words.join(" "))
         }
-        Probe::Tcp { host: h, port } => format!("tcp {}:{port}", host(h)),
+        Probe::Tcp { host: h, port } => format!("tcp {}:{port}", bracketed(h)),
         Probe::Http {
             host: h,
             port,
             path,
-        } => format!("GET http://{}:{port}{path}", host(h)),
+        } => format!("GET http://{}:{port}{path}", bracketed(h)),
     }
 }
 

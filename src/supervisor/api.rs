@@ -7,7 +7,7 @@ use std::time::{Instant, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::{Supervisor, Svc};
-use crate::config::{Kind, Level, ReadyMode};
+use crate::config::{Kind, Level};
 use crate::control::{Answer, Request, Verb};
 use crate::graph::ServiceId;
 use crate::reap::Exit;
@@ -217,18 +217,13 @@ impl Supervisor {
             "enabled": svc.spec.enabled,
             "instance": svc.spec.instance,
             "type": match svc.spec.kind { Kind::Longrun => "longrun", Kind::Oneshot => "oneshot" },
-            "ready": match svc.spec.ready {
-                ReadyMode::Exec => "exec",
-                ReadyMode::NotifyFd(_) => "notify_fd",
-                ReadyMode::SdNotify => "sd_notify",
-                ReadyMode::After(_) => "after",
-            },
+            "ready": svc.spec.ready.kind(),
             "notify_status": svc.notify_status,
             "main_pid": svc.main_pid,
             "checks": svc.spec.checks.iter().zip(&svc.checks).map(|(spec, c)| json!({
                 "name": spec.name,
                 "kind": spec.probe.kind(),
-                "level": level_name(spec.level),
+                "level": spec.level.as_str(),
                 "status": c.status.as_str(),
                 "consecutive_successes": c.successes,
                 "consecutive_failures": c.failures,
@@ -339,7 +334,7 @@ impl Supervisor {
                             "service=\"{}\",check=\"{}\",level=\"{}\"",
                             s.spec.name,
                             spec.name,
-                            level_name(spec.level)
+                            spec.level.as_str()
                         );
                         (labels, f(c))
                     })
@@ -418,13 +413,6 @@ const STATES: [State; 6] = [
     State::Stopped,
     State::Failed,
 ];
-
-fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Ready => "ready",
-        Level::Alive => "alive",
-    }
-}
 
 /// A oneshot that is done, or a longrun that exited successfully and is not restarted, is fine.
 fn done_ok(svc: &Svc) -> bool {

@@ -35,19 +35,25 @@ impl Svc {
     /// Cancels the runs and schedules of the checks of `level` (all with None). The checks of a
     /// spec replaced at a reload are cancelled before the new spec is set.
     pub(super) fn cancel_checks(&mut self, level: Option<Level>) {
-        for (k, spec) in self.spec.checks.iter().enumerate() {
-            if level.is_some_and(|l| l != spec.level) {
+        for k in 0..self.spec.checks.len() {
+            if level.is_some_and(|l| l != self.spec.checks[k].level) {
                 continue;
             }
             if let Some(check) = self.checks.get_mut(k) {
                 check.disarm();
             }
-            if let Some(Some(Run::Exec { pid, .. })) = self.runs.get(k) {
-                kill_group(*pid, libc::SIGKILL);
-            }
-            if let Some(run) = self.runs.get_mut(k) {
-                *run = None;
-            }
+            self.abort_run(k);
+        }
+    }
+
+    /// Ends check `k`'s run in progress, if any: an exec run's process group is killed (its pid
+    /// is reaped later and ignored), a connection is closed.
+    fn abort_run(&mut self, k: usize) {
+        if let Some(Some(Run::Exec { pid, .. })) = self.runs.get(k) {
+            kill_group(*pid, libc::SIGKILL);
+        }
+        if let Some(run) = self.runs.get_mut(k) {
+            *run = None;
         }
     }
 }
@@ -154,7 +160,7 @@ impl Supervisor {
     /// The service came up: its ready checks are done, its alive checks begin (not while pidone
     /// shuts down: nothing may restart or stop out of order then).
     pub(super) fn on_up(&mut self, id: ServiceId, now: Instant) {
-        self.cancel_checks(id, Some(Level::Ready));
+        self.svcs[id.0].cancel_checks(Some(Level::Ready));
         if self.phase == Phase::Running {
             self.arm_checks(id, Level::Alive, now);
         }
@@ -170,14 +176,10 @@ impl Supervisor {
 
     /// The service left STARTING/RUNNING: no more runs, no notifier.
     pub(super) fn on_down(&mut self, id: ServiceId) {
-        self.cancel_checks(id, None);
         let svc = &mut self.svcs[id.0];
+        svc.cancel_checks(None);
         svc.notifier = None;
         svc.awaiting_notice = false;
-    }
-
-    fn cancel_checks(&mut self, id: ServiceId, level: Option<Level>) {
-        self.svcs[id.0].cancel_checks(level);
     }
 
     /// Fires the due runs and timeouts of service `id`'s checks and asks to be woken for the next.
@@ -190,11 +192,7 @@ impl Supervisor {
             let check = &svc.checks[k];
             if check.timed_out(now) {
                 let timeout = crate::config::format_duration(svc.spec.checks[k].timeout);
-                let svc = &mut self.svcs[id.0];
-                if let Some(Some(Run::Exec { pid, .. })) = svc.runs.get(k) {
-                    kill_group(*pid, libc::SIGKILL);
-                }
-                svc.runs[k] = None;
+                self.svcs[id.0].abort_run(k);
                 self.finish_run(id, k, false, format!("timed out after {timeout}"), now);
             } else if check.due(now) {
                 self.start_run(id, k, now);
@@ -326,7 +324,6 @@ impl Supervisor {
             (Verdict::Failed, Level::Ready) => {
                 log::warn!("{name} failed {failures} times in a row; still waiting");
             }
-            (Verdict::Failed, Level::Alive) if self.phase != Phase::Running => {}
             (Verdict::Failed, Level::Alive) => {
                 let why = format!("check {} failed {failures} times in a row", spec.name);
                 match on_failure {
