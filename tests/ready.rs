@@ -41,6 +41,7 @@ in_both_modes!(
     start_timeout_and_a_closed_notify_fd_fail_the_start,
     health_wait_and_main_program_wait_for_readiness,
     sd_notify_hears_the_service_after_it_drops_root_but_no_stranger,
+    alive_checks_do_not_act_during_a_graceful_shutdown,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1310,4 +1311,40 @@ command = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups
             run.stderr().contains("ignored: not the service's")
         });
     d.terminate();
+}
+
+/// During a graceful shutdown a dependency stays up until its dependents are down, and its alive
+/// check must not act meanwhile: here `web`'s TERM trap breaks `db`'s check and takes a while to
+/// exit; `on_failure = "shutdown"` must not turn the clean shutdown into exit 1, nor stop `db`
+/// before `web`.
+fn alive_checks_do_not_act_during_a_graceful_shutdown(mode: Mode) {
+    let dir = Dir::new();
+    dir.write("db.ok", "");
+    let config = r#"
+[[services]]
+name = "db"
+command = ["/bin/sh", "-c", "trap '@D/stamp db.stopped; exit 0' TERM; while :; do sleep 0.05; done"]
+
+[[services.checks]]
+exec = "test -f @D/db.ok"
+period = "50ms"
+failure_threshold = 1
+on_failure = "shutdown"
+
+[[services]]
+name = "web"
+depends_on = "db"
+command = ["/bin/sh", "-c", "trap 'rm -f @D/db.ok; sleep 0.5; @D/stamp web.stopped; exit 0' TERM; while :; do sleep 0.05; done"]
+"#;
+    let mut d = Daemon::start(mode, dir, config, &[]);
+    d.wait_state("web", "running");
+    d.wait_service("db", "its check passing", |s| {
+        check_of(s, "exec")["status"] == "passing"
+    });
+    d.shutdown()
+        .assert_code(0, "a clean shutdown, whatever db's check saw");
+    assert!(
+        d.stamp("db.stopped") >= d.stamp("web.stopped"),
+        "db stopped after web"
+    );
 }
