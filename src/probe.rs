@@ -319,6 +319,23 @@ mod tests {
     }
 
     #[test]
+    fn the_request_names_the_host_with_its_port_ipv6_in_brackets() {
+        let conn = connect("::1", 8080, Some("/health?x=1")).expect("a socket");
+        let request = String::from_utf8_lossy(&conn.request).into_owned();
+        assert!(
+            request.starts_with("GET /health?x=1 HTTP/1.1\r\nHost: [::1]:8080\r\n"),
+            "{request}"
+        );
+        let conn = connect("127.0.0.1", 80, Some("/")).expect("a socket");
+        let request = String::from_utf8_lossy(&conn.request).into_owned();
+        assert!(
+            request.contains("\r\nHost: 127.0.0.1\r\n"),
+            "port 80 is implied: {request}"
+        );
+        assert!(request.ends_with("\r\n\r\n"), "{request}");
+    }
+
+    #[test]
     fn the_status_line_decides() {
         let mut conn = connect("127.0.0.1", 9, Some("/")).expect("a socket");
         conn.response = b"HTTP/1.1 204 No Content\r\n".to_vec();

@@ -567,3 +567,23 @@ fn verbose_says_it_is_a_subreaper() {
         );
     }
 }
+
+#[test]
+fn closed_stdio_is_opened_on_dev_null_for_the_child() {
+    // pidone started with stdin and stdout closed: the child finds /dev/null at fds 0 and 1,
+    // never one of pidone's own pipes or sockets.
+    let script = format!(
+        "exec 0<&- 1>&-; exec {} -- /bin/sh -c 'echo $(readlink /proc/$$/fd/0) $(readlink /proc/$$/fd/1) >&2'",
+        common::pidone()
+    );
+    let out = std::process::Command::new("/bin/sh")
+        .args(["-c", &script])
+        .output()
+        .expect("run sh");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "/dev/null /dev/null\n",
+        "the child's stdin and stdout"
+    );
+}
