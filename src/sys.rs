@@ -1,5 +1,6 @@
 //! Thin wrappers over the few system calls that neither `std` nor rustix offers safely (signal
-//! dispositions and masks, `kill(-1)`, arbitrary signal numbers, credentials). The only other
+//! dispositions and masks, `kill(-1)`, arbitrary signal numbers, credentials, descriptors at a
+//! fixed number for the notify fd and for stdio at start-up). The only other
 //! `unsafe` in pidone is registering the `pre_exec` hooks (spawn.rs) and reading `argv` (main.rs).
 //!
 //! Everything here is async-signal-safe where it says so, because some of it runs in a forked
