@@ -328,8 +328,9 @@ pub struct Conn {
     pub uid: u32,
     closed: bool,
     /// The service whose new output lines this connection streams (`follow=true`): it has no
-    /// deadline and stays open until the client leaves.
-    follow: Option<usize>,
+    /// deadline and stays open until the client leaves. The service's key is the supervisor's
+    /// (stable across reloads).
+    follow: Option<u64>,
 }
 
 impl Server {
@@ -429,22 +430,16 @@ impl Server {
         conns.chain(self.accept_paused_until).min()
     }
 
-    /// After a reload renumbered the services: follows the new number, or ends the stream of a
-    /// service that is gone.
-    pub fn renumber_followers(&mut self, renumber: &dyn Fn(usize) -> Option<usize>) {
-        for conn in &mut self.conns {
-            if let Some(old) = conn.follow {
-                match renumber(old) {
-                    Some(new) => conn.follow = Some(new),
-                    None => conn.close(),
-                }
-            }
+    /// Ends the streams of the clients following service `service`, which is gone.
+    pub fn end_followers(&mut self, service: u64) {
+        for conn in self.conns.iter_mut().filter(|c| c.follow == Some(service)) {
+            conn.close();
         }
     }
 
     /// Queues new output lines of service `service` for the clients following it; a client that
     /// lets more than [`MAX_FOLLOW_BACKLOG`] pile up is dropped rather than slowing pidone.
-    pub fn follow_lines(&mut self, service: usize, lines: &[String]) {
+    pub fn follow_lines(&mut self, service: u64, lines: &[String]) {
         for conn in self.conns.iter_mut().filter(|c| c.follow == Some(service)) {
             for line in lines {
                 conn.outbuf.extend_from_slice(line.as_bytes());
@@ -490,7 +485,7 @@ impl Conn {
 
     /// Starts streaming: the head of an answer without a length, the lines so far, then every
     /// new line of `service` until the client leaves.
-    pub fn stream(&mut self, service: usize, lines: &[&str]) {
+    pub fn stream(&mut self, service: u64, lines: &[&str]) {
         let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n".to_vec();
         for line in lines {
             out.extend_from_slice(line.as_bytes());

@@ -340,6 +340,23 @@ impl Output {
         }
     }
 
+    /// Pads names to `width` from now on: a reload changed the longest name. Sources made
+    /// before take the new width through [`Output::reprefix`].
+    pub fn set_width(&mut self, width: usize) {
+        self.width = width.min(MAX_NAME);
+    }
+
+    /// Gives `src` (of service `name`) the prefix of the current width, unless the start of a
+    /// line it holds would no longer fit one formatted line (it keeps its old prefix then).
+    pub fn reprefix(&self, src: &mut Source, name: &str) {
+        let prefix = self.prefix(name);
+        let max_text = PIPE_BUF.saturating_sub(prefix.len() + 1);
+        if src.partial.len() <= max_text {
+            src.prefix = prefix;
+            src.max_text = max_text;
+        }
+    }
+
     /// `[name  ] `: the name (cut to [`MAX_NAME`] bytes) right-padded to the width.
     fn prefix(&self, name: &str) -> Vec<u8> {
         let mut end = name.len().min(MAX_NAME);

@@ -107,8 +107,18 @@ pub enum Event {
     Start,
     /// Request: the user or a shutdown wants it down.
     Stop,
-    /// Request: the user wants it up again after a stop or a failure.
+    /// Request: up again after a stop or a failure (a restart by request, a reload's new
+    /// settings); counted as a restart when the user asked for one.
     Enable,
+    /// Request: the user wants it down and kept down (`pidone stop`); the supervisor stops it
+    /// once its dependents are down.
+    Hold,
+    /// Request: the user wants it restarted: down once its dependents are down, then up again.
+    Restart,
+    /// Request: the user wants it up (`pidone start`): what Hold and Restart asked is undone.
+    Release,
+    /// Request: a reload removed it from the configuration: down, then forgotten.
+    Remove,
     /// Notification: the process of `step` was spawned (the supervisor keeps its pid).
     Spawned(Step),
     /// Notification: spawning `step` failed.
@@ -147,6 +157,27 @@ enum Then {
     Recover(String, Recovery),
 }
 
+/// What the user (or a reload) asked of a service, kept apart from what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Intent {
+    /// As configured: up if enabled, restarted by its policy.
+    #[default]
+    Run,
+    /// Down, and kept down until started again.
+    Hold,
+    /// Down, then up again.
+    Restart,
+    /// Removed by a reload: down, then forgotten.
+    Remove,
+}
+
+impl Intent {
+    /// True when the service is to be brought down (once its dependents are down).
+    pub fn wants_down(self) -> bool {
+        self != Intent::Run
+    }
+}
+
 /// What the supervisor must do after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -167,7 +198,9 @@ pub struct Service {
     pub reason: String,
     pub step: Step,
     pub last_exit: Option<Exit>,
-    /// Restarts since pidone started.
+    /// What the user asked of it; only [`Service::handle`] writes it.
+    pub intent: Intent,
+    /// Restarts since pidone started (automatic and requested).
     pub restarts: u32,
     /// Restarts since the service last stayed up [`STABLE_AFTER`].
     streak: u32,
@@ -213,6 +246,7 @@ impl Service {
             .to_string(),
             step: Step::Main,
             last_exit: None,
+            intent: Intent::Run,
             restarts: 0,
             streak: 0,
             backoff: policy.restart_delay,
@@ -377,7 +411,11 @@ impl Service {
                 self.want_up = false;
                 Action::Nothing
             }
-            (Stopped | Failed, Enable) => {
+            (Stopped | Failed, Enable) if self.intent != Intent::Remove => {
+                if self.intent == Intent::Restart {
+                    self.restarts += 1;
+                }
+                self.intent = Intent::Run;
                 self.want_up = true;
                 self.deadline = None;
                 self.streak = 0;
@@ -385,6 +423,33 @@ impl Service {
                 self.waiting_since = now;
                 self.up_at = None;
                 self.set(Pending, "waiting to start", now);
+                Action::Nothing
+            }
+            (_, Hold) if self.intent != Intent::Remove => {
+                self.intent = Intent::Hold;
+                self.forget_done();
+                Action::Nothing
+            }
+            (_, Restart) if self.intent != Intent::Remove => {
+                self.intent = Intent::Restart;
+                self.forget_done();
+                Action::Nothing
+            }
+            (Stopped | Failed, Release) if self.intent != Intent::Remove => {
+                self.intent = Intent::Run;
+                self.handle(policy, Enable, now)
+            }
+            (Stopping, Release) if self.intent != Intent::Remove => {
+                self.intent = Intent::Restart;
+                Action::Nothing
+            }
+            (_, Release) if self.intent != Intent::Remove => {
+                self.intent = Intent::Run;
+                Action::Nothing
+            }
+            (_, Remove) => {
+                self.intent = Intent::Remove;
+                self.forget_done();
                 Action::Nothing
             }
             (Pending, DependencyFailed(name)) => {
@@ -399,6 +464,14 @@ impl Service {
                 Action::Nothing
             }
             _ => Action::Nothing,
+        }
+    }
+
+    /// Asked down while already down: a finished oneshot (or a failed service) no longer counts
+    /// as up, so a later start runs it again.
+    fn forget_done(&mut self) {
+        if matches!(self.state, State::Stopped | State::Failed) {
+            self.want_up = false;
         }
     }
 

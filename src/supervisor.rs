@@ -3,7 +3,7 @@
 //! as its timeout. Each turn: poll → drain signals → move output → reap → settle. Nothing wakes
 //! pidone up when nothing is due.
 //!
-//! The supervisor owns the services (in start order, [`ServiceId`] = index) and the optional main
+//! The supervisor owns the services (in start order, [`Id`] = index) and the optional main
 //! program. [`Supervisor::settle`] applies everything that follows from the current state, until
 //! nothing changes: starts services whose dependencies are up, fails those whose dependencies
 //! failed, fires due deadlines, starts the main program once every service is up, and during a
@@ -27,7 +27,6 @@ use rustix::process::Pid;
 
 use crate::config::{Config, Kind, Level, LogMode, ReadyMode, ServiceSpec, Timeouts};
 use crate::control::{self, Answer, Request, Server};
-use crate::graph::ServiceId;
 use crate::health::Check;
 use crate::logsink;
 use crate::notify::Notifier;
@@ -35,10 +34,18 @@ use crate::output::{Output, ReadOutcome, Source, Stream};
 use crate::probe::Run;
 use crate::procfs;
 use crate::reap::{self, Children, Exit};
-use crate::service::{Action, Event, Policy, Service, State, Step, later};
+use crate::service::{Action, Event, Intent, Policy, Service, State, Step, later};
 use crate::signals::{self, Signals};
 use crate::spawn::{self, Child, Launch};
 use crate::sys;
+
+mod api;
+mod checks;
+mod reload;
+mod table;
+
+use checks::Handover;
+use table::{Id, Table};
 
 /// The knobs of the command line.
 #[derive(Debug, Clone)]
@@ -65,13 +72,13 @@ struct Svc {
     post_at: Option<Instant>,
     /// The last lines of its output (prefix mode), oldest first, at most `log_lines`.
     log: VecDeque<String>,
-    /// The user asked it (or something it depends on) down through the control socket: it is
-    /// stopped once its dependents are down, and not restarted.
-    held: bool,
-    /// Start it again once it is down (a restart request).
-    restart_requested: bool,
-    /// Gone from the configuration at a reload, still stopping; forgotten at the next reload.
-    removed: bool,
+    /// Its dependencies (`depends_on`), the services it starts after (`after`) and the extra
+    /// waits of `wait_after`, as table ids.
+    deps: Vec<Id>,
+    after: Vec<Id>,
+    wait_after: Vec<(Id, Duration)>,
+    /// The services that depend on it or are ordered after it.
+    dependents: Vec<Id>,
     /// The readiness channel of the current start (notify fd or sd_notify socket).
     notifier: Option<Notifier>,
     /// The current start waits for the notifier's readiness message.
@@ -89,32 +96,33 @@ impl Svc {
     fn new(spec: ServiceSpec, now: Instant) -> Svc {
         let policy = policy_of(&spec);
         let rt = Service::new(spec.enabled, &policy, now);
-        Svc {
+        let mut svc = Svc {
             spec,
             policy,
             rt,
             child: None,
             post_at: None,
             log: VecDeque::new(),
-            held: false,
-            restart_requested: false,
-            removed: false,
+            deps: Vec::new(),
+            after: Vec::new(),
+            wait_after: Vec::new(),
+            dependents: Vec::new(),
             notifier: None,
             awaiting_notice: false,
             notify_status: None,
             main_pid: None,
             checks: Vec::new(),
             runs: Vec::new(),
-        }
-        .with_checks()
+        };
+        svc.reset_checks();
+        svc
     }
 
     /// Fresh, idle check states for `spec.checks` (a new service, or a new spec at a reload).
-    fn with_checks(mut self) -> Svc {
+    fn reset_checks(&mut self) {
         let n = self.spec.checks.len();
         self.checks = vec![Check::new(); n];
         self.runs = (0..n).map(|_| None).collect();
-        self
     }
 }
 
@@ -166,10 +174,10 @@ fn waiting_for(spec: &ServiceSpec) -> String {
 /// Who a reaped pid belonged to.
 #[derive(Debug, Clone, Copy)]
 enum Owner {
-    Service(ServiceId, Step),
-    PostScript(ServiceId),
+    Service(Id, Step),
+    PostScript(Id),
     /// An exec check: the service and the check's position.
-    Check(ServiceId, usize),
+    Check(Id, usize),
 }
 
 /// The end of pidone's life, once asked for.
@@ -195,9 +203,9 @@ enum Ready {
     Listener,
     Conn(usize),
     /// A service's notifier.
-    Notify(ServiceId),
+    Notify(Id),
     /// A check's run in progress.
-    Probe(ServiceId, usize),
+    Probe(Id, usize),
 }
 
 /// pidone as init and supervisor.
@@ -208,14 +216,13 @@ pub struct Supervisor {
     pid1: bool,
     /// True when a configuration was loaded (even with no service): TERM then means shutdown.
     services_mode: bool,
-    svcs: Vec<Svc>,
-    /// For each service, the services that depend on it or are ordered after it.
-    dependents: Vec<Vec<ServiceId>>,
+    /// Every service, by stable id, in start order.
+    svcs: Table<Svc>,
     global_shutdown: Duration,
     post_script_timeout: Duration,
     output: Output,
     /// Each service's output pipes, tagged with the service.
-    sources: Vec<(ServiceId, Source)>,
+    sources: Vec<(Id, Source)>,
     procs: HashMap<Pid, Owner>,
     main_argv: Option<Vec<OsString>>,
     main: Option<Child>,
@@ -278,24 +285,24 @@ impl Supervisor {
         } else {
             None
         };
-        let config = config.unwrap_or(Config {
+        let mut config = config.unwrap_or(Config {
             timeouts: Timeouts::default(),
             services: Vec::new(),
         });
-        let dependents = config.dependents();
         let width = config.name_width();
-        let svcs = config
-            .services
+        let dependents = config.dependents();
+        let mut svcs = Table::default();
+        let ids: Vec<Id> = std::mem::take(&mut config.services)
             .into_iter()
-            .map(|spec| Svc::new(spec, now))
+            .map(|spec| svcs.insert(Svc::new(spec, now)))
             .collect();
+        link(&mut svcs, &ids, &dependents);
         Ok(Supervisor {
             signals,
             options,
             pid1,
             services_mode,
             svcs,
-            dependents,
             global_shutdown: config.timeouts.global_shutdown,
             post_script_timeout: config.timeouts.post_script,
             output: Output::new(width),
@@ -423,7 +430,7 @@ impl Supervisor {
         let pidfds = self
             .main
             .iter()
-            .chain(self.svcs.iter().filter_map(|s| s.child.as_ref()));
+            .chain(self.svcs.iter().filter_map(|(_, s)| s.child.as_ref()));
         for fd in pidfds.filter_map(Child::pidfd) {
             fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
             what.push(Ready::Pidfd);
@@ -444,15 +451,15 @@ impl Supervisor {
                 what.push(Ready::Sink(stream));
             }
         }
-        for (i, svc) in self.svcs.iter().enumerate() {
+        for (id, svc) in self.svcs.iter() {
             if let Some(notifier) = &svc.notifier {
                 fds.push(PollFd::from_borrowed_fd(notifier.fd(), PollFlags::IN));
-                what.push(Ready::Notify(ServiceId(i)));
+                what.push(Ready::Notify(id));
             }
             for (k, run) in svc.runs.iter().enumerate() {
                 if let Some((fd, events)) = run.as_ref().and_then(Run::interest) {
                     fds.push(PollFd::from_borrowed_fd(fd, events));
-                    what.push(Ready::Probe(ServiceId(i), k));
+                    what.push(Ready::Probe(id, k));
                 }
             }
         }
@@ -548,11 +555,14 @@ impl Supervisor {
                 Ok(_) if !room => Answer::error(503, "too many clients follow logs; try later"),
                 Ok(id) => {
                     // Field by field, so the log can be read while the connection is written.
-                    let log = &self.svcs[id.0].log;
-                    let skip = log.len().saturating_sub(*n);
-                    let lines: Vec<&str> = log.iter().skip(skip).map(String::as_str).collect();
+                    let log = self.svcs.get(id).map(|s| &s.log);
+                    let skip = log.map_or(0, |l| l.len().saturating_sub(*n));
+                    let lines: Vec<&str> = (log.into_iter().flatten())
+                        .skip(skip)
+                        .map(String::as_str)
+                        .collect();
                     if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
-                        conn.stream(id.0, &lines);
+                        conn.stream(id.key(), &lines);
                         conn.write();
                     }
                     return;
@@ -632,10 +642,12 @@ impl Supervisor {
         }
         match self.procs.remove(&pid) {
             Some(Owner::Service(id, step)) => {
-                let svc = &mut self.svcs[id.0];
-                svc.child = None;
                 // Nothing the service spawned survives it: its session's group goes too.
                 kill_group(pid, libc::SIGKILL);
+                let Some(svc) = self.svcs.get_mut(id) else {
+                    return;
+                };
+                svc.child = None;
                 let name = &svc.spec.name;
                 log::debug!(
                     "{name}: {} {} ended: {exit}",
@@ -650,7 +662,7 @@ impl Supervisor {
             }
             Some(Owner::PostScript(id)) => {
                 kill_group(pid, libc::SIGKILL);
-                let name = &self.svcs[id.0].spec.name;
+                let name = self.svcs.get(id).map_or("?", |s| s.spec.name.as_str());
                 if exit == Exit::Code(0) {
                     log::debug!("{name}: post_script done");
                 } else {
@@ -665,8 +677,10 @@ impl Supervisor {
     }
 
     /// Feeds `event` to service `id` and carries out the action it returns.
-    fn apply(&mut self, id: ServiceId, event: Event, now: Instant) {
-        let svc = &mut self.svcs[id.0];
+    fn apply(&mut self, id: Id, event: Event, now: Instant) {
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
         let before = svc.rt.state;
         let action = svc.rt.handle(&svc.policy, event, now);
         let after = svc.rt.state;
@@ -687,7 +701,9 @@ impl Supervisor {
                 State::Starting => {}
                 _ => self.on_down(id),
             }
-            let svc = &self.svcs[id.0];
+            let Some(svc) = self.svcs.get(id) else {
+                return;
+            };
             if after == State::Failed && svc.spec.required && self.required_failure.is_none() {
                 // A failed start is 1 (documented), whatever an earlier run exited with.
                 let code = match svc.rt.last_exit {
@@ -704,7 +720,7 @@ impl Supervisor {
             Action::Nothing => {}
             Action::Spawn(step) => self.spawn_step(id, step, now),
             Action::Signal(sig) => {
-                if let Some(child) = &self.svcs[id.0].child {
+                if let Some(child) = self.svcs.get(id).and_then(|s| s.child.as_ref()) {
                     kill_group(child.pid, sig);
                 }
             }
@@ -712,8 +728,10 @@ impl Supervisor {
     }
 
     /// Starts a service's pre_script or main process and reports the outcome to its state machine.
-    fn spawn_step(&mut self, id: ServiceId, step: Step, now: Instant) {
-        let spec = &self.svcs[id.0].spec;
+    fn spawn_step(&mut self, id: Id, step: Step, now: Instant) {
+        let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
+            return;
+        };
         let argv = match step {
             Step::PreScript => spec.pre_script.clone().unwrap_or_default(),
             Step::Main => spec.argv.clone(),
@@ -728,20 +746,29 @@ impl Supervisor {
             Ok(child) => {
                 let pid = child.pid;
                 self.procs.insert(pid, Owner::Service(id, step));
-                self.svcs[id.0].child = Some(child);
+                if let Some(svc) = self.svcs.get_mut(id) {
+                    svc.child = Some(child);
+                }
                 Event::Spawned(step)
             }
             Err(err) => Event::SpawnFailed(step, spawn::exec_failure_reason(&err)),
         };
         self.apply(id, event, now);
-        if longrun_main && self.svcs[id.0].rt.state == State::Starting {
+        if longrun_main
+            && self
+                .svcs
+                .get(id)
+                .is_some_and(|s| s.rt.state == State::Starting)
+        {
             self.arm_checks(id, Level::Ready, now);
         }
     }
 
     /// Spawns `argv` as service `id` would run: its user, environment, directory and output.
-    fn launch(&mut self, id: ServiceId, argv: &[String], handover: Handover) -> io::Result<Child> {
-        let spec = &self.svcs[id.0].spec;
+    fn launch(&mut self, id: Id, argv: &[String], handover: Handover) -> io::Result<Child> {
+        let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        };
         let (stdout, stderr, sources) = match &spec.log {
             LogMode::Prefix => {
                 let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -783,30 +810,32 @@ impl Supervisor {
         Ok(child)
     }
 
-    fn run_post_script(&mut self, id: ServiceId) {
-        let Some(argv) = self.svcs[id.0].spec.post_script.clone() else {
+    fn run_post_script(&mut self, id: Id) {
+        let Some(svc) = self.svcs.get(id) else { return };
+        let Some(argv) = svc.spec.post_script.clone() else {
             return;
         };
+        let name = svc.spec.name.clone();
         match self.launch(id, &argv, Handover::default()) {
             Ok(child) => {
                 self.procs.insert(child.pid, Owner::PostScript(id));
             }
-            Err(err) => log::warn!("{}: post_script: {err}", self.svcs[id.0].spec.name),
+            Err(err) => log::warn!("{name}: post_script: {err}"),
         }
     }
 
     /// Keeps the last [`Options::log_lines`] lines of each service for the logs endpoint, and
     /// hands them to the clients following it.
-    fn record_lines(&mut self, id: ServiceId, lines: Vec<String>) {
+    fn record_lines(&mut self, id: Id, lines: Vec<String>) {
         if lines.is_empty() {
             return;
         }
         if let Some(server) = &mut self.server {
-            server.follow_lines(id.0, &lines);
+            server.follow_lines(id.key(), &lines);
         }
         let keep = self.options.log_lines;
         // A service forgotten by a reload may still have output in its pipes: no log for it.
-        let Some(svc) = self.svcs.get_mut(id.0) else {
+        let Some(svc) = self.svcs.get_mut(id) else {
             return;
         };
         let log = &mut svc.log;
@@ -823,12 +852,15 @@ impl Supervisor {
             self.wake = None;
             let mut changed = false;
             for i in 0..self.svcs.len() {
-                changed |= self.settle_one(ServiceId(i), now);
+                if let Some(id) = self.svcs.nth(i) {
+                    changed |= self.settle_one(id, now);
+                }
             }
             if !changed {
                 break;
             }
         }
+        self.forget_removed();
         if self.phase == Phase::Running && self.main.is_none() && self.main_exit.is_none() {
             self.maybe_start_main(now);
         }
@@ -836,10 +868,10 @@ impl Supervisor {
             && self.services_mode
             && self.main_argv.is_none()
             && self.main.is_none()
-            && !self.svcs.iter().any(|s| {
+            && !self.svcs.iter().any(|(_, s)| {
                 s.rt.is_active()
                     || (s.rt.state == State::Pending && s.rt.want_up)
-                    || (s.held && !s.removed)
+                    || matches!(s.rt.intent, Intent::Hold | Intent::Restart)
             })
         {
             log::info!("no service left to run: exiting");
@@ -849,7 +881,7 @@ impl Supervisor {
             if now >= cap {
                 log::warn!("global_shutdown_timeout reached: killing every service");
                 self.kill_all(now);
-            } else if self.main.is_none() && !self.svcs.iter().any(|s| s.rt.is_active()) {
+            } else if self.main.is_none() && !self.svcs.iter().any(|(_, s)| s.rt.is_active()) {
                 self.begin_draining(now);
             } else {
                 self.wake_at(cap);
@@ -866,22 +898,28 @@ impl Supervisor {
     }
 
     /// Settles one service; true when its state changed.
-    fn settle_one(&mut self, id: ServiceId, now: Instant) -> bool {
-        let before = (self.svcs[id.0].rt.state, self.svcs[id.0].rt.want_up);
+    fn settle_one(&mut self, id: Id, now: Instant) -> bool {
+        let Some(svc) = self.svcs.get(id) else {
+            return false;
+        };
+        let before = (svc.rt.state, svc.rt.want_up);
         let shutting_down = !matches!(self.phase, Phase::Running);
-        if let Some(at) = self.svcs[id.0].post_at
-            && self.svcs[id.0].rt.state == State::Running
-        {
+        if let Some(at) = svc.post_at.filter(|_| svc.rt.state == State::Running) {
             if now >= at {
-                self.svcs[id.0].post_at = None;
+                if let Some(svc) = self.svcs.get_mut(id) {
+                    svc.post_at = None;
+                }
                 self.run_post_script(id);
             } else {
                 self.wake_at(at);
             }
         }
-        let svc = &self.svcs[id.0];
+        let Some(svc) = self.svcs.get(id) else {
+            return false;
+        };
+        let wants_down = svc.rt.intent.wants_down();
         match svc.rt.state {
-            State::Pending if shutting_down || !svc.rt.want_up || svc.held => {
+            State::Pending if shutting_down || !svc.rt.want_up || wants_down => {
                 self.apply(id, Event::Stop, now);
             }
             State::Pending => match start_time(&self.svcs, id) {
@@ -899,17 +937,14 @@ impl Supervisor {
                 Gate::At(at) => self.wake_at(at),
             },
             State::Starting | State::Running
-                if ((shutting_down && self.main.is_none()) || svc.held)
+                if ((shutting_down && self.main.is_none()) || wants_down)
                     && self.dependents_down(id) =>
             {
                 self.apply(id, Event::Stop, now);
             }
-            State::Stopped | State::Failed if svc.restart_requested && !shutting_down => {
-                let svc = &mut self.svcs[id.0];
-                svc.restart_requested = false;
-                svc.held = false;
-                // A restart by request counts like an automatic one.
-                svc.rt.restarts += 1;
+            State::Stopped | State::Failed
+                if svc.rt.intent == Intent::Restart && !shutting_down =>
+            {
                 self.apply(id, Event::Enable, now);
             }
             State::Stopping => match svc.rt.deadline {
@@ -925,27 +960,63 @@ impl Supervisor {
             },
             _ => {}
         }
-        let svc = &self.svcs[id.0];
-        if svc.rt.state == State::Starting {
-            // Waiting for readiness: `ready.after` or `start_timeout`.
-            match svc.rt.deadline {
-                Some(at) if now >= at => self.apply(id, Event::DeadlinePassed, now),
-                Some(at) => self.wake_at(at),
-                None => {}
-            }
+        // Waiting for readiness: `ready.after` or `start_timeout`.
+        let deadline = (self.svcs.get(id))
+            .filter(|s| s.rt.state == State::Starting)
+            .and_then(|s| s.rt.deadline);
+        match deadline {
+            Some(at) if now >= at => self.apply(id, Event::DeadlinePassed, now),
+            Some(at) => self.wake_at(at),
+            None => {}
         }
-        if !self.svcs[id.0].checks.is_empty() {
+        if self.svcs.get(id).is_some_and(|s| !s.checks.is_empty()) {
             self.settle_checks(id, now);
         }
-        let svc = &self.svcs[id.0];
-        before != (svc.rt.state, svc.rt.want_up)
+        self.svcs
+            .get(id)
+            .is_some_and(|s| before != (s.rt.state, s.rt.want_up))
     }
 
-    /// True when nothing that depends on service `id` (or is ordered after it) still runs.
-    fn dependents_down(&self, id: ServiceId) -> bool {
-        self.dependents[id.0]
-            .iter()
-            .all(|d| !self.svcs[d.0].rt.is_active())
+    /// True when nothing that depends on service `id` (or is ordered after it), directly or
+    /// through any chain, still runs. A service that is down (a finished oneshot, a stopped
+    /// middle service) passes the dependency on: `web` after the done `migrate` after `db`
+    /// keeps `db` up until `web` is down.
+    fn dependents_down(&self, id: Id) -> bool {
+        let mut seen = HashSet::new();
+        let mut todo = vec![id];
+        while let Some(at) = todo.pop() {
+            let Some(svc) = self.svcs.get(at) else {
+                continue;
+            };
+            for &d in &svc.dependents {
+                let Some(dep) = self.svcs.get(d) else {
+                    continue;
+                };
+                if dep.rt.is_active() {
+                    return false;
+                }
+                if seen.insert(d) {
+                    todo.push(d);
+                }
+            }
+        }
+        true
+    }
+
+    /// Forgets the services a reload removed once they are down; their log followers end.
+    fn forget_removed(&mut self) {
+        let gone: Vec<Id> = (self.svcs.iter())
+            .filter(|(_, s)| s.rt.intent == Intent::Remove && !s.rt.is_active())
+            .map(|(id, _)| id)
+            .collect();
+        for id in gone {
+            if let Some(svc) = self.svcs.remove(id) {
+                log::debug!("{}: removed", svc.spec.name);
+            }
+            if let Some(server) = &mut self.server {
+                server.end_followers(id.key());
+            }
+        }
     }
 
     /// Starts the main program once no service is on its way up (every enabled service up, or
@@ -954,7 +1025,7 @@ impl Supervisor {
         if self.main_argv.is_none() {
             return;
         }
-        let settling = self.svcs.iter().any(|s| {
+        let settling = self.svcs.iter().any(|(_, s)| {
             s.rt.want_up
                 && (s.rt.state == State::Pending
                     || (s.rt.state == State::Starting && !s.rt.is_up(s.spec.kind)))
@@ -1009,7 +1080,7 @@ impl Supervisor {
 
     /// SIGKILL to every service, the main program and every straggler.
     fn kill_all(&mut self, now: Instant) {
-        for svc in &self.svcs {
+        for (_, svc) in self.svcs.iter() {
             if let Some(child) = &svc.child {
                 kill_group(child.pid, libc::SIGKILL);
             }
@@ -1096,7 +1167,7 @@ impl Supervisor {
             exit.code()
         } else if let Some(code) = self.required_failure {
             code
-        } else if self.svcs.iter().any(|s| s.rt.state == State::Failed) {
+        } else if self.svcs.iter().any(|(_, s)| s.rt.state == State::Failed) {
             1
         } else {
             0
@@ -1109,39 +1180,52 @@ impl Supervisor {
     }
 }
 
-mod api;
-mod checks;
-mod reload;
-
-use checks::Handover;
+/// Resolves the dependencies of the services `ids` (one per service of a configuration, in its
+/// order) from the configuration's positions into table ids, and records each one's dependents
+/// (`dependents` as [`Config::dependents`] gives them, by position).
+fn link(svcs: &mut Table<Svc>, ids: &[Id], dependents: &[Vec<crate::graph::ServiceId>]) {
+    let at = |i: &crate::graph::ServiceId| ids.get(i.index()).copied();
+    for (&id, theirs) in ids.iter().zip(dependents) {
+        let Some(svc) = svcs.get_mut(id) else {
+            continue;
+        };
+        svc.deps = svc.spec.depends_on.iter().filter_map(at).collect();
+        svc.after = svc.spec.after.iter().filter_map(at).collect();
+        svc.wait_after = (svc.spec.wait_after.iter())
+            .filter_map(|(i, d)| Some((at(i)?, *d)))
+            .collect();
+        svc.dependents = theirs.iter().filter_map(at).collect();
+    }
+}
 
 /// When service `id` (PENDING) may start, from its dependencies and delays. A longrun dependency
 /// counts once it is up, that is ready (RUNNING), never while it is still STARTING.
-fn start_time(svcs: &[Svc], id: ServiceId) -> Gate {
-    let svc = &svcs[id.0];
+fn start_time(svcs: &Table<Svc>, id: Id) -> Gate {
+    let Some(svc) = svcs.get(id) else {
+        return Gate::Waiting;
+    };
     // The moment the dependencies were satisfied (the latest dependency up + its wait_after),
     // then start_delay on top, and never before a restart backoff ends.
     let mut at = svc.rt.waiting_since;
-    for dep in &svc.spec.depends_on {
-        let d = &svcs[dep.0];
+    for dep in &svc.deps {
+        let Some(d) = svcs.get(*dep) else {
+            return Gate::Waiting;
+        };
         if d.rt.state == State::Failed {
             return Gate::Failed(d.spec.name.clone());
         }
         let Some(up) = d.rt.up_at.filter(|_| d.rt.is_up(d.spec.kind)) else {
             return Gate::Waiting;
         };
-        let extra = svc
-            .spec
-            .wait_after
-            .iter()
+        let extra = (svc.wait_after.iter())
             .find(|(w, _)| w == dep)
             .map_or(Duration::ZERO, |(_, delay)| *delay);
         at = at.max(later(up, extra));
     }
-    for dep in &svc.spec.after {
-        let d = &svcs[dep.0];
-        let starting =
-            d.rt.state == State::Starting || (d.rt.state == State::Pending && d.rt.want_up);
+    for dep in &svc.after {
+        let starting = svcs.get(*dep).is_some_and(|d| {
+            d.rt.state == State::Starting || (d.rt.state == State::Pending && d.rt.want_up)
+        });
         if starting {
             return Gate::Waiting;
         }
@@ -1186,8 +1270,9 @@ mod tests {
     use super::*;
     use crate::config::LoadContext;
 
-    /// The services of configuration `text`, as the supervisor holds them at `now`.
-    fn services(text: &str, now: Instant) -> Vec<Svc> {
+    /// The services of configuration `text`, as the supervisor holds them at `now`, and their
+    /// ids in the configuration's order.
+    fn services(text: &str, now: Instant) -> (Table<Svc>, Vec<Id>) {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
@@ -1196,12 +1281,19 @@ mod tests {
         std::fs::write(&path, text).expect("write the config");
         let config = crate::config::load(std::slice::from_ref(&path), &LoadContext::from_process());
         let _ = std::fs::remove_file(&path);
-        let config = config.expect("a valid config");
-        config
-            .services
+        let mut config = config.expect("a valid config");
+        let dependents = config.dependents();
+        let mut svcs = Table::default();
+        let ids: Vec<Id> = std::mem::take(&mut config.services)
             .into_iter()
-            .map(|spec| Svc::new(spec, now))
-            .collect()
+            .map(|spec| svcs.insert(Svc::new(spec, now)))
+            .collect();
+        link(&mut svcs, &ids, &dependents);
+        (svcs, ids)
+    }
+
+    fn svc(svcs: &mut Table<Svc>, id: Id) -> &mut Svc {
+        svcs.get_mut(id).expect("a service of the table")
     }
 
     fn handle(svc: &mut Svc, event: Event, now: Instant) {
@@ -1226,20 +1318,23 @@ wait_after = { db = 2 }
     #[test]
     fn dependents_wait_for_readiness_not_for_the_spawn() {
         let t0 = Instant::now();
-        let mut svcs = services(CONFIG, t0);
-        let (db, web) = (ServiceId(0), ServiceId(1));
+        let (mut svcs, ids) = services(CONFIG, t0);
+        let (db, web) = (ids[0], ids[1]);
         assert_eq!(start_time(&svcs, db), Gate::At(t0));
-        handle(&mut svcs[db.0], Event::Start, t0);
-        handle(&mut svcs[db.0], Event::Spawned(Step::Main), t0);
-        assert_eq!(svcs[db.0].rt.state, State::Starting);
-        assert_eq!(svcs[db.0].rt.reason, "waiting for a newline on fd 3");
+        handle(svc(&mut svcs, db), Event::Start, t0);
+        handle(svc(&mut svcs, db), Event::Spawned(Step::Main), t0);
+        assert_eq!(svc(&mut svcs, db).rt.state, State::Starting);
+        assert_eq!(
+            svc(&mut svcs, db).rt.reason,
+            "waiting for a newline on fd 3"
+        );
         assert_eq!(
             start_time(&svcs, web),
             Gate::Waiting,
             "db runs but is not ready"
         );
         let t1 = t0 + Duration::from_millis(1500);
-        handle(&mut svcs[db.0], Event::Ready, t1);
+        handle(svc(&mut svcs, db), Event::Ready, t1);
         assert_eq!(
             start_time(&svcs, web),
             Gate::At(t1 + Duration::from_secs(2)),
@@ -1249,7 +1344,7 @@ wait_after = { db = 2 }
 
     #[test]
     fn the_starting_reason_says_what_it_waits_for() {
-        let svcs = services(
+        let (svcs, _) = services(
             r#"
 [[services]]
 name = "a"
@@ -1276,7 +1371,10 @@ command = ["/bin/true"]
 "#,
             Instant::now(),
         );
-        let reasons: Vec<String> = svcs.iter().map(|s| s.policy.waiting_for.clone()).collect();
+        let reasons: Vec<String> = svcs
+            .iter()
+            .map(|(_, s)| s.policy.waiting_for.clone())
+            .collect();
         assert_eq!(
             reasons,
             [
@@ -1290,20 +1388,20 @@ command = ["/bin/true"]
     #[test]
     fn a_dependency_that_never_gets_ready_fails_its_dependents() {
         let t0 = Instant::now();
-        let mut svcs = services(CONFIG, t0);
-        let (db, web) = (ServiceId(0), ServiceId(1));
-        handle(&mut svcs[db.0], Event::Start, t0);
-        handle(&mut svcs[db.0], Event::Spawned(Step::Main), t0);
+        let (mut svcs, ids) = services(CONFIG, t0);
+        let (db, web) = (ids[0], ids[1]);
+        handle(svc(&mut svcs, db), Event::Start, t0);
+        handle(svc(&mut svcs, db), Event::Spawned(Step::Main), t0);
         let t1 = t0 + Duration::from_secs(10);
-        assert_eq!(svcs[db.0].rt.deadline, Some(t1), "start_timeout");
-        handle(&mut svcs[db.0], Event::DeadlinePassed, t1);
+        assert_eq!(svc(&mut svcs, db).rt.deadline, Some(t1), "start_timeout");
+        handle(svc(&mut svcs, db), Event::DeadlinePassed, t1);
         assert_eq!(start_time(&svcs, web), Gate::Waiting, "db is stopping");
         handle(
-            &mut svcs[db.0],
+            svc(&mut svcs, db),
             Event::Exited(Step::Main, Exit::Signal(libc::SIGTERM)),
             t1,
         );
-        assert_eq!(svcs[db.0].rt.state, State::Failed);
+        assert_eq!(svc(&mut svcs, db).rt.state, State::Failed);
         assert_eq!(start_time(&svcs, web), Gate::Failed("db".into()));
     }
 }

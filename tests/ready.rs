@@ -42,6 +42,7 @@ in_both_modes!(
     health_wait_and_main_program_wait_for_readiness,
     sd_notify_hears_the_service_after_it_drops_root_but_no_stranger,
     alive_checks_do_not_act_during_a_graceful_shutdown,
+    reloads_never_hand_one_services_probe_result_to_another,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -887,6 +888,57 @@ on_failure = "ignore"
     assert_eq!(d.service("steady")["state"], "running");
     let (code, out) = d.client(&["status"]);
     assert_eq!(code, 0, "{out}");
+    drop(hole);
+}
+
+/// Regression (services were numbered by position): a SIGHUP handled between poll() and the
+/// dispatch of its results renumbered the services, so a refused probe's readiness reached the
+/// run of another service whose connect still hung, which then read SO_ERROR = 0 and passed
+/// ("connected"). Ten services whose exec checks fail every 10 ms (each run's end is a poll
+/// result) come and go with every reload, shifting the ten whose checks hang; none of those may
+/// ever pass.
+fn reloads_never_hand_one_services_probe_result_to_another(mode: Mode) {
+    let hole = Blackhole::new();
+    let hung: String = (0..10)
+        .map(|i| {
+            format!(
+                "[[services]]\nname = \"hung{i}\"\ncommand = [\"/bin/sleep\", \"100{i}\"]\nstart_timeout = \"1h\"\n\
+                 [[services.checks]]\ntcp = \"127.0.0.1:{}\"\nlevel = \"ready\"\nperiod = \"10ms\"\ntimeout = \"1h\"\n\n",
+                hole.port
+            )
+        })
+        .collect();
+    let failing: String = (0..10)
+        .map(|i| {
+            format!(
+                "[[services]]\nname = \"failing{i}\"\ncommand = [\"/bin/sleep\", \"200{i}\"]\nstart_timeout = \"1h\"\n\
+                 [[services.checks]]\nexec = [\"/bin/false\"]\nlevel = \"ready\"\nperiod = \"10ms\"\ntimeout = \"1h\"\n\n"
+            )
+        })
+        .collect();
+    let with = format!("{failing}{hung}");
+    let mut d = Daemon::start(mode, Dir::new(), &hung, &[]);
+    let file = d.dir.join("pidone.toml");
+    for round in 0..50 {
+        let (config, present) = if round % 2 == 0 {
+            (&with, true)
+        } else {
+            (&hung, false)
+        };
+        std::fs::write(&file, config).expect("write the config");
+        d.run.signal("HUP");
+        let socket = d.socket.clone();
+        d.run.wait_for("the reload to take effect", |_| {
+            service_of(&socket, "failing0").is_some() == present
+        });
+    }
+    for i in 0..10 {
+        let svc = d.service(&format!("hung{i}"));
+        assert_eq!(svc["state"], "starting", "{svc}");
+        let check = check_of(&svc, "tcp");
+        assert_ne!(check["status"], "passing", "{svc}");
+        assert_eq!(int(&check["consecutive_successes"]), 0, "{svc}");
+    }
     drop(hole);
 }
 

@@ -22,6 +22,7 @@ const MS: u128 = 1_000_000;
 
 in_both_modes!(
     shutdown_stops_services_in_reverse_dependency_order,
+    stop_order_passes_through_a_finished_oneshot,
     service_ignoring_term_is_killed_after_stop_timeout,
     grandchildren_die_with_their_service,
     second_term_and_global_timeout_cut_a_slow_shutdown_short,
@@ -354,6 +355,59 @@ command = {side}
     // Independent branches stop in parallel: side does not wait for web's slow exit.
     assert_before(&dir, "side.stop", "web.stop");
     assert_before(&dir, "side.stop", "app.stop");
+}
+
+/// go-overlay's most common stack: `postgres` ← `migrate` (oneshot, done) ← `web`. The done
+/// oneshot passes the dependency on: `web` must be down before `postgres` gets TERM, both at
+/// shutdown and for `pidone stop postgres`.
+fn stop_order_passes_through_a_finished_oneshot(mode: Mode) {
+    for by_request in [false, true] {
+        let dir = Dir::new();
+        let config = dir.write(
+            "pidone.toml",
+            &format!(
+                r#"
+[[services]]
+name = "postgres"
+command = {postgres}
+
+[[services]]
+name = "migrate"
+type = "oneshot"
+depends_on = "postgres"
+command = ["/bin/true"]
+
+[[services]]
+name = "web"
+depends_on = "migrate"
+command = {web}
+"#,
+                postgres = trapping("postgres", ""),
+                web = trapping("web", "sleep 0.5;"),
+            ),
+        );
+        let socket = dir.join("ctl.sock");
+        let socket = socket.to_str().expect("UTF-8");
+        let mut run = start(mode, &dir, &config, &["--socket", socket]);
+        run.wait_for("postgres and web to be up", |_| {
+            dir.exists("postgres.up") && dir.exists("web.up")
+        });
+        if by_request {
+            let out = run_plain(&["--socket", socket, "stop", "postgres"]);
+            out.assert_code(0, "pidone stop postgres");
+            assert!(dir.exists("web.stop"), "web was stopped too");
+            run.signal("TERM");
+        } else {
+            run.signal("TERM");
+        }
+        let outcome = run.wait();
+        assert!(
+            dir.exists("postgres.stop") && dir.exists("web.stop"),
+            "both got TERM; stderr:\n{}",
+            outcome.stderr
+        );
+        assert_before(&dir, "web.stop", "postgres.stop");
+    }
 }
 
 fn service_ignoring_term_is_killed_after_stop_timeout(mode: Mode) {

@@ -1,17 +1,17 @@
 //! The supervisor's side of the control socket: answers to requests, read from (and, for
 //! start/stop/restart/shutdown, applied to) the services' state.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::time::{Instant, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::{Supervisor, Svc};
+use super::{Id, Supervisor, Svc};
 use crate::config::{Kind, Level};
 use crate::control::{Answer, Request, Verb};
-use crate::graph::ServiceId;
 use crate::reap::Exit;
-use crate::service::State;
+use crate::service::{Event, Intent, State};
 
 impl Supervisor {
     /// Answers one request at time `now`.
@@ -20,10 +20,7 @@ impl Supervisor {
             Request::Services { names } => {
                 let ids = match names {
                     // A service a reload removed shows only while it is still stopping.
-                    None => (0..self.svcs.len())
-                        .filter(|&i| !self.svcs[i].removed || self.svcs[i].rt.is_active())
-                        .map(ServiceId)
-                        .collect(),
+                    None => self.svcs.iter().map(|(id, _)| id).collect(),
                     Some(names) => match self.lookup(&names) {
                         Ok(ids) => ids,
                         Err(answer) => return answer,
@@ -42,8 +39,8 @@ impl Supervisor {
                 }
                 match verb {
                     Verb::Start => self.request_start(id),
-                    Verb::Stop => self.request_stop(id, false),
-                    Verb::Restart => self.request_stop(id, true),
+                    Verb::Stop => drop(self.request_stop(id, false)),
+                    Verb::Restart => drop(self.request_stop(id, true)),
                 }
                 Answer::json(200, self.describe(id, now).to_string())
             }
@@ -52,7 +49,7 @@ impl Supervisor {
                     Ok(id) => id,
                     Err(answer) => return answer,
                 };
-                let Some(child) = &self.svcs[id.0].child else {
+                let Some(child) = self.svcs.get(id).and_then(|s| s.child.as_ref()) else {
                     return Answer::error(409, &format!("{name} is not running"));
                 };
                 if let Err(err) = child.signal(signal) {
@@ -108,21 +105,18 @@ impl Supervisor {
     }
 
     /// Resolves names to ids; an unknown name is a 404 listing the known ones.
-    fn lookup(&self, names: &[String]) -> Result<Vec<ServiceId>, Answer> {
+    fn lookup(&self, names: &[String]) -> Result<Vec<Id>, Answer> {
         names
             .iter()
             .map(|name| {
                 // A service a reload removed is no longer known, even while it stops.
-                self.svcs
-                    .iter()
-                    .position(|s| &s.spec.name == name && !s.removed)
-                    .map(ServiceId)
+                (self.svcs.iter())
+                    .find(|(_, s)| &s.spec.name == name && s.rt.intent != Intent::Remove)
+                    .map(|(id, _)| id)
                     .ok_or_else(|| {
-                        let known: Vec<&str> = self
-                            .svcs
-                            .iter()
-                            .filter(|s| !s.removed)
-                            .map(|s| s.spec.name.as_str())
+                        let known: Vec<&str> = (self.svcs.iter())
+                            .filter(|(_, s)| s.rt.intent != Intent::Remove)
+                            .map(|(_, s)| s.spec.name.as_str())
                             .collect();
                         Answer::error(
                             404,
@@ -134,15 +128,17 @@ impl Supervisor {
     }
 
     /// The last `n` lines of a service's output, oldest first.
-    pub(super) fn last_lines(&self, id: ServiceId, n: usize) -> Vec<&str> {
-        let log = &self.svcs[id.0].log;
+    pub(super) fn last_lines(&self, id: Id, n: usize) -> Vec<&str> {
+        let Some(log) = self.svcs.get(id).map(|s| &s.log) else {
+            return Vec::new();
+        };
         log.iter()
             .skip(log.len().saturating_sub(n))
             .map(String::as_str)
             .collect()
     }
 
-    pub(super) fn lookup_one(&self, name: &str) -> Result<ServiceId, Answer> {
+    pub(super) fn lookup_one(&self, name: &str) -> Result<Id, Answer> {
         let ids = self.lookup(&[name.to_string()])?;
         ids.first()
             .copied()
@@ -150,54 +146,59 @@ impl Supervisor {
     }
 
     /// Start: the service and, first, every dependency that is not up.
-    fn request_start(&mut self, id: ServiceId) {
+    fn request_start(&mut self, id: Id) {
         let mut todo = vec![id];
-        let mut seen = vec![false; self.svcs.len()];
+        let mut seen = HashSet::new();
         while let Some(i) = todo.pop() {
-            if std::mem::replace(&mut seen[i.0], true) {
+            if !seen.insert(i) {
                 continue;
             }
-            let svc = &mut self.svcs[i.0];
-            svc.held = false;
-            let up = svc.rt.is_up(svc.spec.kind);
-            if i == id || !up {
-                if matches!(svc.rt.state, State::Stopped | State::Failed) {
-                    self.apply(i, crate::service::Event::Enable, Instant::now());
-                } else if svc.rt.state == State::Stopping {
-                    svc.restart_requested = true;
-                }
+            let Some(svc) = self.svcs.get(i) else {
+                continue;
+            };
+            let deps = svc.deps.clone();
+            if i == id || !svc.rt.is_up(svc.spec.kind) {
+                self.apply(i, Event::Release, Instant::now());
+            } else if svc.rt.intent != Intent::Run {
+                // Up, but asked down: what it was asked is undone.
+                self.apply(i, Event::Release, Instant::now());
             }
-            todo.extend(self.svcs[i.0].spec.depends_on.iter().copied());
+            todo.extend(deps);
         }
     }
 
-    /// Stop (or restart): the service and, first, everything running that depends on it.
-    pub(super) fn request_stop(&mut self, id: ServiceId, restart: bool) {
+    /// Stop (or restart): the service and, first, everything running that depends on it,
+    /// directly or through services that are down (a finished oneshot passes the dependency
+    /// on). Returns the services it asked down.
+    pub(super) fn request_stop(&mut self, id: Id, restart: bool) -> Vec<Id> {
+        let mut asked = Vec::new();
         let mut todo = vec![id];
-        let mut seen = vec![false; self.svcs.len()];
+        let mut seen = HashSet::new();
+        let now = Instant::now();
         while let Some(i) = todo.pop() {
-            if std::mem::replace(&mut seen[i.0], true) {
+            if !seen.insert(i) {
                 continue;
             }
-            let svc = &mut self.svcs[i.0];
+            let Some(svc) = self.svcs.get(i) else {
+                continue;
+            };
             let running = svc.rt.is_active() || svc.rt.state == State::Pending;
+            todo.extend(svc.dependents.iter().copied());
             if i != id && !running {
                 continue;
             }
-            svc.held = true;
-            svc.restart_requested = restart && (running || i == id);
-            if !running {
-                // A finished oneshot (or a failed service) is down from now on: a later start
-                // runs it again instead of counting it as up.
-                self.apply(i, crate::service::Event::Stop, Instant::now());
-            }
-            todo.extend(self.dependents[i.0].iter().copied());
+            let event = if restart { Event::Restart } else { Event::Hold };
+            self.apply(i, event, now);
+            asked.push(i);
         }
+        asked
     }
 
     /// One service as JSON.
-    fn describe(&self, id: ServiceId, now: Instant) -> Value {
-        let svc = &self.svcs[id.0];
+    fn describe(&self, id: Id, now: Instant) -> Value {
+        let Some(svc) = self.svcs.get(id) else {
+            return Value::Null;
+        };
         let since = self.wall(svc.rt.since);
         let uptime = svc
             .rt
@@ -237,13 +238,19 @@ impl Supervisor {
     /// Why pidone is not healthy: enabled services not up, required services failed.
     fn health_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for svc in self.svcs.iter().filter(|s| !s.removed) {
+        for (_, svc) in self.svcs.iter() {
+            if svc.rt.intent == Intent::Remove {
+                continue;
+            }
             if svc.rt.state == State::Failed && svc.spec.required {
                 problems.push(format!(
                     "required service {} failed: {}",
                     svc.spec.name, svc.rt.reason
                 ));
-            } else if svc.spec.enabled && !svc.held && !svc.rt.is_up(svc.spec.kind) && !done_ok(svc)
+            } else if svc.spec.enabled
+                && svc.rt.intent == Intent::Run
+                && !svc.rt.is_up(svc.spec.kind)
+                && !done_ok(svc)
             {
                 problems.push(format!("{} is {}", svc.spec.name, svc.rt.state.as_str()));
             } else if svc.rt.state == State::Running {
@@ -270,9 +277,8 @@ impl Supervisor {
     fn metrics(&self, now: Instant) -> String {
         let mut out = String::new();
         let per_service = |f: &dyn Fn(&Svc) -> Option<String>| -> Vec<(String, String)> {
-            self.svcs
-                .iter()
-                .filter_map(|s| f(s).map(|v| (format!("service=\"{}\"", s.spec.name), v)))
+            (self.svcs.iter())
+                .filter_map(|(_, s)| f(s).map(|v| (format!("service=\"{}\"", s.spec.name), v)))
                 .collect()
         };
         let up = per_service(&|s| Some(u8::from(s.rt.is_up(s.spec.kind)).to_string()));
@@ -283,10 +289,8 @@ impl Supervisor {
             "1 when the service is up (running, or a oneshot done).",
             &up,
         );
-        let states: Vec<(String, String)> = self
-            .svcs
-            .iter()
-            .flat_map(|s| {
+        let states: Vec<(String, String)> = (self.svcs.iter())
+            .flat_map(|(_, s)| {
                 STATES.iter().map(move |state| {
                     let labels =
                         format!("service=\"{}\",state=\"{}\"", s.spec.name, state.as_str());
@@ -326,9 +330,8 @@ impl Supervisor {
             &starts,
         );
         let checks = |f: &dyn Fn(&crate::health::Check) -> String| -> Vec<(String, String)> {
-            self.svcs
-                .iter()
-                .flat_map(|s| {
+            (self.svcs.iter())
+                .flat_map(|(_, s)| {
                     s.spec.checks.iter().zip(&s.checks).map(move |(spec, c)| {
                         let labels = format!(
                             "service=\"{}\",check=\"{}\",level=\"{}\"",

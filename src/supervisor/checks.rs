@@ -12,10 +12,9 @@ use std::time::Instant;
 
 use rustix::process::Pid;
 
-use super::{Owner, Phase, Supervisor, Svc, kill_group};
+use super::{Id, Owner, Phase, Supervisor, Svc, kill_group};
 use crate::config::{Level, OnFailure, Probe, ReadyMode};
-use crate::graph::ServiceId;
-use crate::health::Verdict;
+use crate::health::{Check, Verdict};
 use crate::notify::Notifier;
 use crate::probe::{self, Progress, Run};
 use crate::reap::Exit;
@@ -36,7 +35,8 @@ impl Svc {
     /// spec replaced at a reload are cancelled before the new spec is set.
     pub(super) fn cancel_checks(&mut self, level: Option<Level>) {
         for k in 0..self.spec.checks.len() {
-            if level.is_some_and(|l| l != self.spec.checks[k].level) {
+            let of_level = self.spec.checks.get(k).map(|c| c.level);
+            if level.is_some_and(|l| Some(l) != of_level) {
                 continue;
             }
             if let Some(check) = self.checks.get_mut(k) {
@@ -60,8 +60,10 @@ impl Svc {
 
 impl Supervisor {
     /// Opens the readiness channel of a longrun about to start.
-    pub(super) fn prepare_notify(&mut self, id: ServiceId) -> io::Result<Handover> {
-        let svc = &mut self.svcs[id.0];
+    pub(super) fn prepare_notify(&mut self, id: Id) -> io::Result<Handover> {
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return Ok(Handover::default());
+        };
         svc.notifier = None;
         svc.notify_status = None;
         svc.main_pid = None;
@@ -92,8 +94,8 @@ impl Supervisor {
     }
 
     /// The notifier of service `id` has something to read.
-    pub(super) fn on_notice(&mut self, id: ServiceId, now: Instant) {
-        let Some(svc) = self.svcs.get_mut(id.0) else {
+    pub(super) fn on_notice(&mut self, id: Id, now: Instant) {
+        let Some(svc) = self.svcs.get_mut(id) else {
             return;
         };
         let Some(notifier) = &svc.notifier else {
@@ -130,8 +132,10 @@ impl Supervisor {
 
     /// Reports readiness to the state machine once the notifier has spoken and every ready-level
     /// check passes (`ready.after` is the state machine's own deadline).
-    fn maybe_ready(&mut self, id: ServiceId, now: Instant) {
-        let svc = &self.svcs[id.0];
+    fn maybe_ready(&mut self, id: Id, now: Instant) {
+        let Some(svc) = self.svcs.get(id) else {
+            return;
+        };
         if svc.rt.state != State::Starting || svc.awaiting_notice {
             return;
         }
@@ -148,8 +152,10 @@ impl Supervisor {
     }
 
     /// Starts the schedule of every check of `level`.
-    pub(super) fn arm_checks(&mut self, id: ServiceId, level: Level, now: Instant) {
-        let svc = &mut self.svcs[id.0];
+    pub(super) fn arm_checks(&mut self, id: Id, level: Level, now: Instant) {
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
         for (spec, check) in svc.spec.checks.iter().zip(svc.checks.iter_mut()) {
             if spec.level == level {
                 check.arm(spec, now);
@@ -159,8 +165,10 @@ impl Supervisor {
 
     /// The service came up: its ready checks are done, its alive checks begin (not while pidone
     /// shuts down: nothing may restart or stop out of order then).
-    pub(super) fn on_up(&mut self, id: ServiceId, now: Instant) {
-        self.svcs[id.0].cancel_checks(Some(Level::Ready));
+    pub(super) fn on_up(&mut self, id: Id, now: Instant) {
+        if let Some(svc) = self.svcs.get_mut(id) {
+            svc.cancel_checks(Some(Level::Ready));
+        }
         if self.phase == Phase::Running {
             self.arm_checks(id, Level::Alive, now);
         }
@@ -169,45 +177,58 @@ impl Supervisor {
     /// Shutdown begins: alive checks stop, so that none acts on a service that is on its way
     /// down (in dependency order) or turns a clean shutdown into a failure.
     pub(super) fn stop_alive_checks(&mut self) {
-        for svc in &mut self.svcs {
+        for svc in self.svcs.values_mut() {
             svc.cancel_checks(Some(Level::Alive));
         }
     }
 
     /// The service left STARTING/RUNNING: no more runs, no notifier.
-    pub(super) fn on_down(&mut self, id: ServiceId) {
-        let svc = &mut self.svcs[id.0];
+    pub(super) fn on_down(&mut self, id: Id) {
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
         svc.cancel_checks(None);
         svc.notifier = None;
         svc.awaiting_notice = false;
     }
 
     /// Fires the due runs and timeouts of service `id`'s checks and asks to be woken for the next.
-    pub(super) fn settle_checks(&mut self, id: ServiceId, now: Instant) {
-        for k in 0..self.svcs[id.0].checks.len() {
-            let svc = &self.svcs[id.0];
+    pub(super) fn settle_checks(&mut self, id: Id, now: Instant) {
+        for k in 0.. {
+            let Some(svc) = self.svcs.get(id) else {
+                return;
+            };
+            let (Some(check), Some(spec)) = (svc.checks.get(k), svc.spec.checks.get(k)) else {
+                return;
+            };
             if !matches!(svc.rt.state, State::Starting | State::Running) {
                 return;
             }
-            let check = &svc.checks[k];
             if check.timed_out(now) {
-                let timeout = crate::config::format_duration(svc.spec.checks[k].timeout);
-                self.svcs[id.0].abort_run(k);
+                let timeout = crate::config::format_duration(spec.timeout);
+                if let Some(svc) = self.svcs.get_mut(id) {
+                    svc.abort_run(k);
+                }
                 self.finish_run(id, k, false, format!("timed out after {timeout}"), now);
             } else if check.due(now) {
                 self.start_run(id, k, now);
             }
-            if let Some(at) = self.svcs[id.0].checks.get(k).and_then(|c| c.deadline()) {
+            let check = self.svcs.get(id).and_then(|s| s.checks.get(k));
+            if let Some(at) = check.and_then(Check::deadline) {
                 self.wake_at(at);
             }
         }
     }
 
     /// Begins one run of check `k`.
-    fn start_run(&mut self, id: ServiceId, k: usize, now: Instant) {
-        let svc = &mut self.svcs[id.0];
-        let spec = &svc.spec.checks[k];
-        svc.checks[k].begin(spec, now);
+    fn start_run(&mut self, id: Id, k: usize, now: Instant) {
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
+        let (Some(spec), Some(check)) = (svc.spec.checks.get(k), svc.checks.get_mut(k)) else {
+            return;
+        };
+        check.begin(spec, now);
         let started = match &spec.probe {
             Probe::Exec(argv) => {
                 let argv = argv.clone();
@@ -226,18 +247,20 @@ impl Supervisor {
             }
         };
         match started {
-            Ok(run) => self.svcs[id.0].runs[k] = Some(run),
+            Ok(run) => {
+                if let Some(slot) = self.svcs.get_mut(id).and_then(|s| s.runs.get_mut(k)) {
+                    *slot = Some(run);
+                }
+            }
             Err(why) => self.finish_run(id, k, false, why, now),
         }
     }
 
     /// Spawns an exec check as its service would run, its output into a pipe of its own.
-    fn launch_check(
-        &mut self,
-        id: ServiceId,
-        argv: &[String],
-    ) -> Result<(spawn::Child, OwnedFd), String> {
-        let spec = &self.svcs[id.0].spec;
+    fn launch_check(&mut self, id: Id, argv: &[String]) -> Result<(spawn::Child, OwnedFd), String> {
+        let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
+            return Err("the service is gone".to_string());
+        };
         let pipe = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).and_then(|(r, w)| {
             rustix::fs::fcntl_setfl(&r, rustix::fs::OFlags::NONBLOCK)?;
             Ok((r, w))
@@ -264,26 +287,22 @@ impl Supervisor {
     }
 
     /// Poll said the fd of check `k`'s run is ready.
-    pub(super) fn on_probe_ready(&mut self, id: ServiceId, k: usize, now: Instant) {
-        let Some(Some(run)) = self.svcs.get_mut(id.0).and_then(|s| s.runs.get_mut(k)) else {
+    pub(super) fn on_probe_ready(&mut self, id: Id, k: usize, now: Instant) {
+        let Some(slot) = self.svcs.get_mut(id).and_then(|s| s.runs.get_mut(k)) else {
+            return;
+        };
+        let Some(run) = slot else {
             return;
         };
         if let Progress::Done(ok, text) = run.ready() {
-            self.svcs[id.0].runs[k] = None;
+            *slot = None;
             self.finish_run(id, k, ok, text, now);
         }
     }
 
     /// An exec check's process ended (its group is already killed).
-    pub(super) fn on_check_exit(
-        &mut self,
-        id: ServiceId,
-        k: usize,
-        pid: Pid,
-        exit: Exit,
-        now: Instant,
-    ) {
-        let Some(slot) = self.svcs.get_mut(id.0).and_then(|s| s.runs.get_mut(k)) else {
+    pub(super) fn on_check_exit(&mut self, id: Id, k: usize, pid: Pid, exit: Exit, now: Instant) {
+        let Some(slot) = self.svcs.get_mut(id).and_then(|s| s.runs.get_mut(k)) else {
             return;
         };
         // A run cancelled or timed out earlier: its process is only reaped now.
@@ -301,21 +320,25 @@ impl Supervisor {
     }
 
     /// Records the outcome of a run of check `k` and acts on a change of status.
-    fn finish_run(&mut self, id: ServiceId, k: usize, ok: bool, text: String, now: Instant) {
-        let svc = &mut self.svcs[id.0];
-        let spec = &svc.spec.checks[k];
+    fn finish_run(&mut self, id: Id, k: usize, ok: bool, text: String, now: Instant) {
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
+        let (Some(spec), Some(check)) = (svc.spec.checks.get(k), svc.checks.get_mut(k)) else {
+            return;
+        };
         if !ok {
             log::debug!("{}: check {} failed: {text}", svc.spec.name, spec.name);
         }
-        let was_failing = svc.checks[k].status == crate::health::Status::Failing;
-        let verdict = svc.checks[k].finish(spec, ok, text, now);
+        let was_failing = check.status == crate::health::Status::Failing;
+        let verdict = check.finish(spec, ok, text, now);
         let name = format!("{}: check {}", svc.spec.name, spec.name);
         let (level, on_failure) = (spec.level, spec.on_failure);
-        let failures = svc.checks[k].failures;
+        let failures = check.failures;
         match (verdict, level) {
             (Verdict::Unchanged, _) => {}
             (Verdict::Passed, Level::Ready) => {
-                svc.checks[k].disarm();
+                check.disarm();
                 log::debug!("{name} passed");
                 self.maybe_ready(id, now);
             }

@@ -2,21 +2,20 @@
 //! places; if it is invalid, keep running the old one and report every error; else reconcile:
 //! start new services, stop removed ones, restart changed ones, leave unchanged ones alone.
 //!
-//! Services are indexed by [`ServiceId`] = position in start order, and the new configuration
-//! has its own order, so a reload rebuilds the service list and renumbers everything that holds
-//! an id: the processes (`procs`), the output pipes (`sources`) and the clients following logs.
-//! A removed service that still runs stays at the end of the list, held down, until a later
-//! reload finds it stopped.
+//! Services keep their stable [`Id`] across a reload: the table gains the new services and its
+//! start order becomes the new configuration's; nothing that holds an id (processes, output
+//! pipes, poll tokens, log followers) is rewritten. A removed service is asked down
+//! ([`Event::Remove`]), stays listed while it stops, and is forgotten once down.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use serde_json::json;
 
-use super::{Owner, Phase, Supervisor, Svc, policy_of};
+use super::{Id, Phase, Supervisor, Svc, link, policy_of};
 use crate::config::{Config, ConfigError, ServiceSpec};
 use crate::graph::ServiceId;
-use crate::service::{Event, State};
+use crate::service::{Event, Intent, State};
 
 /// What a reload changed, by service name.
 #[derive(Debug, Default)]
@@ -52,21 +51,21 @@ fn fingerprint(spec: &ServiceSpec) -> ServiceSpec {
     }
 }
 
-/// The dependencies of `spec` as names, for comparing two configurations.
-fn dependency_names(
-    spec: &ServiceSpec,
-    names: &[String],
-) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let name = |id: &ServiceId| names.get(id.0).cloned().unwrap_or_default();
+/// The dependencies of a configuration's `spec` as names (`names` by position), for comparing
+/// two configurations.
+fn dependency_names(spec: &ServiceSpec, names: &[String]) -> Names {
+    let name = |id: &ServiceId| names.get(id.index()).cloned().unwrap_or_default();
     (
         spec.depends_on.iter().map(name).collect(),
         spec.after.iter().map(name).collect(),
-        spec.wait_after
-            .iter()
+        (spec.wait_after.iter())
             .map(|(id, d)| format!("{}+{d:?}", name(id)))
             .collect(),
     )
 }
+
+/// `depends_on`, `after` and `wait_after` by name.
+type Names = (Vec<String>, Vec<String>, Vec<String>);
 
 impl Supervisor {
     /// Reads the configuration again and reconciles; `Err` holds every problem of an invalid
@@ -83,124 +82,115 @@ impl Supervisor {
         Ok(self.reconcile(config, now))
     }
 
-    /// Replaces the service list with `config`'s, keeping the runtime of services that stay.
-    fn reconcile(&mut self, config: Config, now: Instant) -> Summary {
+    /// The table's dependencies of service `id`, by name.
+    fn current_dependency_names(&self, id: Id) -> Names {
+        let Some(svc) = self.svcs.get(id) else {
+            return Names::default();
+        };
+        let name = |id: &Id| {
+            self.svcs
+                .get(*id)
+                .map_or_else(String::new, |s| s.spec.name.clone())
+        };
+        (
+            svc.deps.iter().map(name).collect(),
+            svc.after.iter().map(name).collect(),
+            (svc.wait_after.iter())
+                .map(|(id, d)| format!("{}+{d:?}", name(id)))
+                .collect(),
+        )
+    }
+
+    /// Brings the table to `config`: new services are added, removed ones are asked down (and
+    /// forgotten once down), changed ones restart with their running dependents, unchanged ones
+    /// are left alone. No id changes.
+    fn reconcile(&mut self, mut config: Config, now: Instant) -> Summary {
         let mut summary = Summary::default();
-        let old_names: Vec<String> = self.svcs.iter().map(|s| s.spec.name.clone()).collect();
-        let new_names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
-        let mut old: Vec<Option<Svc>> = std::mem::take(&mut self.svcs)
-            .into_iter()
-            .map(Some)
-            .collect();
-        let by_name: HashMap<&str, usize> = old_names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect();
-        // old index -> new index, for everything that holds an id.
-        let mut renumber: Vec<Option<usize>> = vec![None; old.len()];
-        let dependents = config.dependents();
         self.global_shutdown = config.timeouts.global_shutdown;
         self.post_script_timeout = config.timeouts.post_script;
-
-        let mut to_restart = Vec::new();
-        for (new_id, spec) in config.services.into_iter().enumerate() {
-            // A service removed by an earlier reload and still stopping is not taken back: it
-            // finishes stopping (below), and the name starts afresh.
-            let previous = by_name
-                .get(spec.name.as_str())
-                .filter(|&&i| {
-                    old.get(i)
-                        .and_then(Option::as_ref)
-                        .is_some_and(|s| !s.removed)
-                })
-                .and_then(|&i| old.get_mut(i).and_then(Option::take).map(|svc| (i, svc)));
-            let Some((old_id, mut svc)) = previous else {
+        let dependents = config.dependents();
+        let new_names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+        let by_name: HashMap<String, Id> = (self.svcs.iter())
+            .filter(|(_, s)| s.rt.intent != Intent::Remove)
+            .map(|(id, s)| (s.spec.name.clone(), id))
+            .collect();
+        let mut ids = Vec::with_capacity(new_names.len());
+        let mut changed = Vec::new();
+        for spec in std::mem::take(&mut config.services) {
+            let Some(&id) = by_name.get(&spec.name) else {
                 summary.added.push(spec.name.clone());
-                self.svcs.push(Svc::new(spec, now));
+                ids.push(self.svcs.insert(Svc::new(spec, now)));
                 continue;
             };
-            renumber[old_id] = Some(new_id);
-            let same = fingerprint(&svc.spec) == fingerprint(&spec)
-                && dependency_names(&svc.spec, &old_names) == dependency_names(&spec, &new_names);
-            if same {
-                summary.unchanged.push(spec.name.clone());
-            } else {
-                summary.restarted.push(spec.name.clone());
-                let was_wanted = svc.spec.enabled;
-                svc.policy = policy_of(&spec);
-                if !spec.enabled {
-                    // Now disabled: bring it down and keep it there.
-                    svc.held = true;
-                    svc.restart_requested = false;
-                } else if svc.rt.is_active() || svc.rt.state == State::Pending {
-                    // Stopped (after its running dependents, which restart with it) and started
-                    // again: the same walk as a restart request.
-                    to_restart.push(ServiceId(new_id));
-                } else if !was_wanted
-                    || svc.rt.state == State::Failed
-                    || svc.rt.state == State::Stopped
-                {
-                    // Down (disabled before, failed, or done): start it with its new settings.
-                    svc.held = false;
-                    svc.restart_requested = false;
-                    svc.rt.handle(&svc.policy, Event::Enable, now);
+            ids.push(id);
+            let same = self.svcs.get(id).is_some_and(|svc| {
+                fingerprint(&svc.spec) == fingerprint(&spec)
+                    && self.current_dependency_names(id) == dependency_names(&spec, &new_names)
+            });
+            if let Some(svc) = self.svcs.get_mut(id) {
+                if same {
+                    summary.unchanged.push(spec.name.clone());
+                    svc.spec = spec;
+                } else {
+                    summary.restarted.push(spec.name.clone());
+                    // The old checks' runs end here; the new spec's checks start idle.
+                    svc.cancel_checks(None);
+                    svc.policy = policy_of(&spec);
+                    svc.spec = spec;
+                    svc.reset_checks();
+                    changed.push(id);
                 }
             }
-            if !same {
-                // The old checks' runs end here; the new spec's checks start idle.
-                svc.cancel_checks(None);
-                svc.spec = spec;
-                svc = svc.with_checks();
-            } else {
-                svc.spec = spec;
-            }
-            self.svcs.push(svc);
         }
-        // Services that are gone: stop those still running, forget the others.
-        let mut dependents = dependents;
-        for (old_id, slot) in old.into_iter().enumerate() {
-            let Some(mut svc) = slot else { continue };
-            if !svc.removed {
+        // Services that are gone: asked down, forgotten once down (`forget_removed`).
+        let kept: HashSet<Id> = ids.iter().copied().collect();
+        let gone: Vec<Id> = (self.svcs.order().iter().copied())
+            .filter(|id| !kept.contains(id))
+            .collect();
+        for id in gone {
+            let Some(svc) = self.svcs.get_mut(id) else {
+                continue;
+            };
+            if svc.rt.intent != Intent::Remove {
                 summary.removed.push(svc.spec.name.clone());
             }
-            if svc.rt.is_active() {
-                svc.removed = true;
-                svc.held = true;
-                svc.restart_requested = false;
-                // Its dependencies are ids of the old list: it needs none to stop.
-                svc.spec.depends_on.clear();
-                svc.spec.after.clear();
-                svc.spec.wait_after.clear();
-                renumber[old_id] = Some(self.svcs.len());
-                dependents.push(Vec::new());
-                self.svcs.push(svc);
-            } else if svc.rt.state == State::Pending {
-                svc.rt.handle(&svc.policy, Event::Stop, now);
+            // It waits for nothing to stop: what depended on it is gone or restarts.
+            svc.deps.clear();
+            svc.after.clear();
+            svc.wait_after.clear();
+            svc.dependents.clear();
+            self.apply(id, Event::Remove, now);
+        }
+        self.svcs.reorder(ids.clone());
+        link(&mut self.svcs, &ids, &dependents);
+        self.relabel_output();
+        let mut restarted: HashSet<Id> = HashSet::new();
+        for id in changed {
+            let Some(svc) = self.svcs.get(id) else {
+                continue;
+            };
+            if !svc.spec.enabled {
+                // Now disabled: bring it down and keep it there.
+                self.apply(id, Event::Hold, now);
+            } else if svc.rt.is_active() || svc.rt.state == State::Pending {
+                // Stopped (after its running dependents, which restart with it) and started
+                // again: the same walk as a restart request.
+                restarted.extend(self.request_stop(id, true));
+            } else {
+                // Down (disabled before, failed, or done): start it with its new settings.
+                self.apply(id, Event::Release, now);
             }
         }
-        self.dependents = dependents;
-        let map = |id: ServiceId| renumber.get(id.0).copied().flatten().map(ServiceId);
-        self.procs = std::mem::take(&mut self.procs)
-            .into_iter()
-            .filter_map(|(pid, owner)| {
-                let owner = match owner {
-                    Owner::Service(id, step) => Owner::Service(map(id)?, step),
-                    Owner::PostScript(id) => Owner::PostScript(map(id)?),
-                    Owner::Check(id, k) => Owner::Check(map(id)?, k),
-                };
-                Some((pid, owner))
-            })
-            .collect();
-        // The pipes of a forgotten service keep draining to the console, into no log.
-        for (id, _) in &mut self.sources {
-            *id = map(*id).unwrap_or(ServiceId(usize::MAX));
-        }
-        if let Some(server) = &mut self.server {
-            server.renumber_followers(&|i| renumber.get(i).copied().flatten());
-        }
-        for id in to_restart {
-            self.request_stop(id, true);
+        // Unchanged services restarted because a dependency changed are restarted too.
+        summary.unchanged.retain(|name| {
+            let id = by_name.get(name);
+            !id.is_some_and(|id| restarted.contains(id))
+        });
+        for id in restarted {
+            let name = self.svcs.get(id).map(|s| s.spec.name.clone());
+            if let Some(name) = name.filter(|n| !summary.restarted.contains(n)) {
+                summary.restarted.push(name);
+            }
         }
         log::info!(
             "configuration reloaded: {} added, {} removed, {} restarted, {} unchanged",
@@ -210,5 +200,19 @@ impl Supervisor {
             summary.unchanged.len()
         );
         summary
+    }
+
+    /// Pads the output prefixes to the longest name of the services now in the table.
+    fn relabel_output(&mut self) {
+        let width = (self.svcs.iter())
+            .map(|(_, s)| s.spec.name.len())
+            .max()
+            .unwrap_or(0);
+        self.output.set_width(width);
+        for (id, src) in &mut self.sources {
+            if let Some(svc) = self.svcs.get(*id) {
+                self.output.reprefix(src, &svc.spec.name);
+            }
+        }
     }
 }
