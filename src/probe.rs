@@ -226,13 +226,18 @@ impl Run {
         *out = None;
         let output = summary(text);
         let ok = exit == Exit::Code(0);
-        let shown = match (ok, output.is_empty()) {
-            (true, true) => "exit 0".to_string(),
-            (true, false) => output,
-            (false, true) => format!("exit {exit}"),
-            (false, false) => format!("exit {exit}: {output}"),
-        };
-        Progress::Done(ok, shown)
+        Progress::Done(ok, exec_verdict(exit, output))
+    }
+}
+
+/// What an exec check's run says: its output's last line, after its exit status when it failed
+/// (`exit code 1: connection refused`, `exit code 1`, `signal KILL`).
+fn exec_verdict(exit: Exit, output: String) -> String {
+    match (exit == Exit::Code(0), output.is_empty()) {
+        (true, true) => exit.to_string(),
+        (true, false) => output,
+        (false, true) => exit.to_string(),
+        (false, false) => format!("{exit}: {output}"),
     }
 }
 
@@ -293,6 +298,18 @@ fn lookup_hosts(hosts: &str, name: &str) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_exec_run_says_its_exit_once() {
+        assert_eq!(exec_verdict(Exit::Code(1), String::new()), "exit code 1");
+        assert_eq!(
+            exec_verdict(Exit::Code(2), "refused".into()),
+            "exit code 2: refused"
+        );
+        assert_eq!(exec_verdict(Exit::Signal(9), String::new()), "signal KILL");
+        assert_eq!(exec_verdict(Exit::Code(0), "ok".into()), "ok");
+        assert_eq!(exec_verdict(Exit::Code(0), String::new()), "exit code 0");
+    }
 
     #[test]
     fn names_resolve_from_literals_and_hosts_only() {

@@ -28,6 +28,12 @@ pub struct Child {
 }
 
 impl Child {
+    /// A child that no process stands behind (the supervisor's unit tests).
+    #[cfg(test)]
+    pub(crate) fn made_up(pid: Pid) -> Child {
+        Child { pid, pidfd: None }
+    }
+
     /// Sends `sig` to the child only. `ESRCH` (already gone) is reported to the caller.
     pub fn signal(&self, sig: i32) -> io::Result<()> {
         let Some(sig) = sys::signal(sig) else {

@@ -7,13 +7,14 @@ use std::time::{Instant, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use super::system::System;
 use super::{Id, Supervisor, Svc};
 use crate::config::{Kind, Level};
-use crate::control::{Answer, Request, Verb};
+use crate::control::{Answer, Request, Server, Verb};
 use crate::reap::Exit;
 use crate::service::{Event, Intent, State};
 
-impl Supervisor {
+impl<S: System> Supervisor<S> {
     /// Answers one request at time `now`.
     pub(super) fn answer(&mut self, request: Request, now: Instant) -> Answer {
         match request {
@@ -38,9 +39,9 @@ impl Supervisor {
                     return Answer::error(409, "pidone is shutting down");
                 }
                 match verb {
-                    Verb::Start => self.request_start(id),
-                    Verb::Stop => drop(self.request_stop(id, false)),
-                    Verb::Restart => drop(self.request_stop(id, true)),
+                    Verb::Start => self.request_start(id, now),
+                    Verb::Stop => drop(self.request_stop(id, false, now)),
+                    Verb::Restart => drop(self.request_stop(id, true, now)),
                 }
                 Answer::json(200, self.describe(id, now).to_string())
             }
@@ -104,6 +105,60 @@ impl Supervisor {
         }
     }
 
+    /// Moves one connection forward: reads its request and answers it, or writes its answer.
+    pub(super) fn serve(&mut self, i: usize, now: Instant) {
+        let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) else {
+            return;
+        };
+        if conn.answering() {
+            conn.write();
+            return;
+        }
+        if conn.following() {
+            conn.drain_input();
+            return;
+        }
+        let Some(request) = conn.read() else { return };
+        let uid = conn.uid;
+        let answer = if request.acts() && uid != 0 && uid != rustix::process::getuid().as_raw() {
+            Answer::error(
+                403,
+                "permission denied: only root and pidone's own user may act; others may read",
+            )
+        } else if let Request::Logs {
+            name,
+            n,
+            follow: true,
+        } = &request
+        {
+            let room = self.server.as_ref().is_some_and(Server::may_follow);
+            match self.lookup_one(name) {
+                Ok(_) if !room => Answer::error(503, "too many clients follow logs; try later"),
+                Ok(id) => {
+                    // Field by field, so the log can be read while the connection is written.
+                    let log = self.svcs.get(id).map(|s| &s.log);
+                    let skip = log.map_or(0, |l| l.len().saturating_sub(*n));
+                    let lines: Vec<&str> = (log.into_iter().flatten())
+                        .skip(skip)
+                        .map(String::as_str)
+                        .collect();
+                    if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
+                        conn.stream(id.key(), &lines);
+                        conn.write();
+                    }
+                    return;
+                }
+                Err(answer) => answer,
+            }
+        } else {
+            self.answer(request, now)
+        };
+        if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
+            conn.answer(&answer);
+            conn.write();
+        }
+    }
+
     /// Resolves names to ids; an unknown name is a 404 listing the known ones.
     fn lookup(&self, names: &[String]) -> Result<Vec<Id>, Answer> {
         names
@@ -146,7 +201,7 @@ impl Supervisor {
     }
 
     /// Start: the service and, first, every dependency that is not up.
-    fn request_start(&mut self, id: Id) {
+    fn request_start(&mut self, id: Id, now: Instant) {
         let mut todo = vec![id];
         let mut seen = HashSet::new();
         while let Some(i) = todo.pop() {
@@ -158,10 +213,10 @@ impl Supervisor {
             };
             let deps = svc.deps.clone();
             if i == id || !svc.rt.is_up(svc.spec.kind) {
-                self.apply(i, Event::Release, Instant::now());
+                self.apply(i, Event::Release, now);
             } else if svc.rt.intent != Intent::Run {
                 // Up, but asked down: what it was asked is undone.
-                self.apply(i, Event::Release, Instant::now());
+                self.apply(i, Event::Release, now);
             }
             todo.extend(deps);
         }
@@ -170,11 +225,10 @@ impl Supervisor {
     /// Stop (or restart): the service and, first, everything running that depends on it,
     /// directly or through services that are down (a finished oneshot passes the dependency
     /// on). Returns the services it asked down.
-    pub(super) fn request_stop(&mut self, id: Id, restart: bool) -> Vec<Id> {
+    pub(super) fn request_stop(&mut self, id: Id, restart: bool, now: Instant) -> Vec<Id> {
         let mut asked = Vec::new();
         let mut todo = vec![id];
         let mut seen = HashSet::new();
-        let now = Instant::now();
         while let Some(i) = todo.pop() {
             if !seen.insert(i) {
                 continue;
@@ -431,7 +485,7 @@ fn exit_json(exit: Exit) -> Value {
 }
 
 /// The wall-clock time (unix seconds) of a monotonic instant in the past.
-impl Supervisor {
+impl<S: System> Supervisor<S> {
     /// The wall-clock time (unix seconds) of a monotonic instant, from pidone's start.
     fn wall(&self, at: Instant) -> f64 {
         let start = self

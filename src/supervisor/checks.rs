@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use rustix::process::Pid;
 
-use super::{Id, Owner, Phase, Supervisor, Svc, kill_group};
+use super::system::System;
+use super::{Id, Owner, Phase, Supervisor, Svc};
 use crate::config::{Level, OnFailure, Probe, ReadyMode};
 use crate::health::{Check, Verdict};
 use crate::notify::Notifier;
@@ -33,7 +34,11 @@ pub(super) struct Handover {
 impl Svc {
     /// Cancels the runs and schedules of the checks of `level` (all with None). The checks of a
     /// spec replaced at a reload are cancelled before the new spec is set.
-    pub(super) fn cancel_checks(&mut self, level: Option<Level>) {
+    /// Returns the process groups of the exec runs it ended, for the supervisor to kill (their
+    /// pids are reaped later and ignored).
+    #[must_use]
+    pub(super) fn cancel_checks(&mut self, level: Option<Level>) -> Vec<Pid> {
+        let mut groups = Vec::new();
         for k in 0..self.spec.checks.len() {
             let of_level = self.spec.checks.get(k).map(|c| c.level);
             if level.is_some_and(|l| Some(l) != of_level) {
@@ -42,23 +47,24 @@ impl Svc {
             if let Some(check) = self.checks.get_mut(k) {
                 check.disarm();
             }
-            self.abort_run(k);
+            groups.extend(self.abort_run(k));
         }
+        groups
     }
 
-    /// Ends check `k`'s run in progress, if any: an exec run's process group is killed (its pid
-    /// is reaped later and ignored), a connection is closed.
-    fn abort_run(&mut self, k: usize) {
-        if let Some(Some(Run::Exec { pid, .. })) = self.runs.get(k) {
-            kill_group(*pid, libc::SIGKILL);
-        }
-        if let Some(run) = self.runs.get_mut(k) {
-            *run = None;
+    /// Ends check `k`'s run in progress, if any: a connection is closed; an exec run's process
+    /// group is returned, to be killed.
+    #[must_use]
+    pub(super) fn abort_run(&mut self, k: usize) -> Option<Pid> {
+        let run = self.runs.get_mut(k)?.take()?;
+        match run {
+            Run::Exec { pid, .. } => Some(pid),
+            Run::Net(_) => None,
         }
     }
 }
 
-impl Supervisor {
+impl<S: System> Supervisor<S> {
     /// Opens the readiness channel of a longrun about to start.
     pub(super) fn prepare_notify(&mut self, id: Id) -> io::Result<Handover> {
         let Some(svc) = self.svcs.get_mut(id) else {
@@ -166,9 +172,7 @@ impl Supervisor {
     /// The service came up: its ready checks are done, its alive checks begin (not while pidone
     /// shuts down: nothing may restart or stop out of order then).
     pub(super) fn on_up(&mut self, id: Id, now: Instant) {
-        if let Some(svc) = self.svcs.get_mut(id) {
-            svc.cancel_checks(Some(Level::Ready));
-        }
+        self.cancel_checks(id, Some(Level::Ready));
         if self.phase == Phase::Running {
             self.arm_checks(id, Level::Alive, now);
         }
@@ -177,17 +181,28 @@ impl Supervisor {
     /// Shutdown begins: alive checks stop, so that none acts on a service that is on its way
     /// down (in dependency order) or turns a clean shutdown into a failure.
     pub(super) fn stop_alive_checks(&mut self) {
-        for svc in self.svcs.values_mut() {
-            svc.cancel_checks(Some(Level::Alive));
+        let groups: Vec<Pid> = (self.svcs.values_mut())
+            .flat_map(|svc| svc.cancel_checks(Some(Level::Alive)))
+            .collect();
+        for group in groups {
+            self.kill_group(group, libc::SIGKILL);
+        }
+    }
+
+    /// Cancels service `id`'s checks of `level` (all with None), killing their exec runs.
+    pub(super) fn cancel_checks(&mut self, id: Id, level: Option<Level>) {
+        let groups = (self.svcs.get_mut(id)).map_or_else(Vec::new, |s| s.cancel_checks(level));
+        for group in groups {
+            self.kill_group(group, libc::SIGKILL);
         }
     }
 
     /// The service left STARTING/RUNNING: no more runs, no notifier.
     pub(super) fn on_down(&mut self, id: Id) {
+        self.cancel_checks(id, None);
         let Some(svc) = self.svcs.get_mut(id) else {
             return;
         };
-        svc.cancel_checks(None);
         svc.notifier = None;
         svc.awaiting_notice = false;
     }
@@ -206,8 +221,8 @@ impl Supervisor {
             }
             if check.timed_out(now) {
                 let timeout = crate::config::format_duration(spec.timeout);
-                if let Some(svc) = self.svcs.get_mut(id) {
-                    svc.abort_run(k);
+                if let Some(group) = self.svcs.get_mut(id).and_then(|s| s.abort_run(k)) {
+                    self.kill_group(group, libc::SIGKILL);
                 }
                 self.finish_run(id, k, false, format!("timed out after {timeout}"), now);
             } else if check.due(now) {
@@ -276,7 +291,7 @@ impl Supervisor {
             stderr: Stdio::from(copy),
             notify_fd: None,
         };
-        match spawn::launch(launch, self.signals.saved()) {
+        match self.sys.launch(launch) {
             Ok(child) => Ok((child, read)),
             Err(err) => Err(format!(
                 "{}: {}",

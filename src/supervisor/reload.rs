@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use super::system::System;
 use super::{Id, Phase, Supervisor, Svc, link, policy_of};
 use crate::config::{Config, ConfigError, ServiceSpec};
 use crate::graph::ServiceId;
@@ -67,7 +68,7 @@ fn dependency_names(spec: &ServiceSpec, names: &[String]) -> Names {
 /// `depends_on`, `after` and `wait_after` by name.
 type Names = (Vec<String>, Vec<String>, Vec<String>);
 
-impl Supervisor {
+impl<S: System> Supervisor<S> {
     /// Reads the configuration again and reconciles; `Err` holds every problem of an invalid
     /// configuration, in which case nothing changed.
     pub(super) fn reload(&mut self, now: Instant) -> Result<Summary, Vec<String>> {
@@ -104,7 +105,7 @@ impl Supervisor {
     /// Brings the table to `config`: new services are added, removed ones are asked down (and
     /// forgotten once down), changed ones restart with their running dependents, unchanged ones
     /// are left alone. No id changes.
-    fn reconcile(&mut self, mut config: Config, now: Instant) -> Summary {
+    pub(super) fn reconcile(&mut self, mut config: Config, now: Instant) -> Summary {
         let mut summary = Summary::default();
         self.global_shutdown = config.timeouts.global_shutdown;
         self.post_script_timeout = config.timeouts.post_script;
@@ -116,6 +117,7 @@ impl Supervisor {
             .collect();
         let mut ids = Vec::with_capacity(new_names.len());
         let mut changed = Vec::new();
+        let mut cancelled = Vec::new();
         for spec in std::mem::take(&mut config.services) {
             let Some(&id) = by_name.get(&spec.name) else {
                 summary.added.push(spec.name.clone());
@@ -134,13 +136,16 @@ impl Supervisor {
                 } else {
                     summary.restarted.push(spec.name.clone());
                     // The old checks' runs end here; the new spec's checks start idle.
-                    svc.cancel_checks(None);
+                    cancelled.extend(svc.cancel_checks(None));
                     svc.policy = policy_of(&spec);
                     svc.spec = spec;
                     svc.reset_checks();
                     changed.push(id);
                 }
             }
+        }
+        for group in cancelled {
+            self.kill_group(group, libc::SIGKILL);
         }
         // Services that are gone: asked down, forgotten once down (`forget_removed`).
         let kept: HashSet<Id> = ids.iter().copied().collect();
@@ -175,7 +180,7 @@ impl Supervisor {
             } else if svc.rt.is_active() || svc.rt.state == State::Pending {
                 // Stopped (after its running dependents, which restart with it) and started
                 // again: the same walk as a restart request.
-                restarted.extend(self.request_stop(id, true));
+                restarted.extend(self.request_stop(id, true, now));
             } else {
                 // Down (disabled before, failed, or done): start it with its new settings.
                 self.apply(id, Event::Release, now);

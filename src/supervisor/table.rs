@@ -23,6 +23,12 @@ impl Id {
     pub fn key(self) -> u64 {
         (u64::from(self.generation) << 32) | u64::from(self.slot)
     }
+
+    /// The slot, for tests that check a slot was reused.
+    #[cfg(test)]
+    pub fn slot(self) -> u32 {
+        self.slot
+    }
 }
 
 struct Slot<T> {

@@ -1,0 +1,294 @@
+//! pidone as init and supervisor: one thread, one `poll()` loop. [`Supervisor::run`] is the
+//! loop; one turn is settle (and maybe finish) → poll → signals → reap → what poll found ready.
+//! Timers are deadlines that set poll's timeout: nothing wakes pidone up when nothing is due.
+//!
+//! Where things are:
+//! - `table`: the services by stable [`Id`] (slot + generation) and their start order;
+//! - `svc`: one service as held here ([`Svc`]) and [`link`], which resolves dependencies to ids;
+//! - `transition`: [`Supervisor::apply`], the one place a service's state changes (and is
+//!   logged), and `on_exit`, which turns a reaped pid into its owner's event;
+//! - `settle`: what follows from the state, until nothing changes: gates, stop order, deadlines;
+//! - `launch`: starting a service's processes; `checks`: readiness channels and check runs;
+//! - `poll`: the poll set and the dispatch of its results; `init`: the main program, signals,
+//!   the end (stopping, draining, killing) and the exit status;
+//! - `api`: answers to the control socket; `reload`: reconciling a new configuration;
+//!   `logs`: the services' last lines and pidone's own messages;
+//! - `system`: the seam every process operation goes through ([`system::Real`], or the unit
+//!   tests' fake in `testing`).
+//!
+//! Once every service and the main program are down, pidone stops what is left (orphans, the main
+//! program's group): **Draining** sends SIGTERM and waits for the grace period, **Killing** sends
+//! SIGKILL, repeated for late orphans, until pidone has no child at all. Then it exits.
+
+// PID 1 must not panic: every lookup on the loop's path returns an Option.
+#![deny(clippy::indexing_slicing)]
+
+mod api;
+mod checks;
+mod init;
+mod launch;
+mod logs;
+mod poll;
+mod reload;
+mod settle;
+mod svc;
+mod system;
+mod table;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+mod transition;
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rustix::process::Pid;
+
+use crate::config::{Config, Timeouts};
+use crate::control::{self, Server};
+use crate::logsink;
+use crate::output::{Output, Source};
+use crate::reap::Exit;
+use crate::service::Step;
+use crate::signals::Signals;
+
+use crate::spawn::Child;
+use system::{Real, System};
+
+use svc::{Svc, link, policy_of};
+use table::{Id, Table};
+
+/// The knobs of the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Forward signals to the whole process group of the main program.
+    pub group: bool,
+    /// Time given to stragglers between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// Exit codes reported as 0.
+    pub map_exit: Vec<i32>,
+    /// Lines of output kept per service for the logs endpoint.
+    pub log_lines: usize,
+    /// The `--config` paths, read again on reload.
+    pub config_paths: Vec<std::path::PathBuf>,
+}
+
+/// Who a reaped pid belonged to.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Service(Id, Step),
+    PostScript(Id),
+    /// An exec check: the service and the check's position.
+    Check(Id, usize),
+}
+
+/// The end of pidone's life, once asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Services run and restart.
+    Running,
+    /// Stopping services in reverse dependency order; SIGKILL to all at `cap`.
+    Stopping { cap: Instant },
+    /// Everything configured is down: SIGTERM to what is left, SIGKILL at `kill_at`.
+    Draining { kill_at: Instant },
+    /// SIGKILL sent to what is left; exit when nothing is left, or at `give_up_at`.
+    Killing { give_up_at: Instant },
+}
+
+/// pidone as init and supervisor, over the system `S` ([`Real`], or a fake in unit tests).
+pub struct Supervisor<S: System = Real> {
+    sys: S,
+    options: Options,
+    /// True when pidone is PID 1 of its namespace; else it is a child subreaper.
+    pid1: bool,
+    /// True when a configuration was loaded (even with no service): TERM then means shutdown.
+    services_mode: bool,
+    /// Every service, by stable id, in start order.
+    svcs: Table<Svc>,
+    global_shutdown: Duration,
+    post_script_timeout: Duration,
+    output: Output,
+    /// Each service's output pipes, tagged with the service.
+    sources: Vec<(Id, Source)>,
+    procs: HashMap<Pid, Owner>,
+    main_argv: Option<Vec<OsString>>,
+    main: Option<Child>,
+    /// The main program's process group (its pid), signalled with the stragglers.
+    main_group: Option<Pid>,
+    main_exit: Option<Exit>,
+    /// The exit status a required service's failure imposes.
+    required_failure: Option<i32>,
+    phase: Phase,
+    /// Stragglers already sent SIGTERM (subreaper mode), so a rescan does not repeat it.
+    termed: HashSet<Pid>,
+    /// The earliest deadline found by the last settle.
+    wake: Option<Instant>,
+    /// Orphans reaped so far.
+    orphans_reaped: u64,
+    /// pidone's own log messages dropped and not yet reported: more than the capture holds in
+    /// one turn, and while the stderr queue was full.
+    own_lost: [u64; 2],
+    /// The control socket (services mode only).
+    server: Option<Server>,
+    /// When pidone started, for uptimes, and the wall-clock time of that instant, so that every
+    /// timestamp the API reports derives from one reading of the clock.
+    started: Instant,
+    started_wall: std::time::SystemTime,
+}
+
+impl Supervisor<Real> {
+    /// Takes over signals and, when pidone is not PID 1, registers as child subreaper. Errors here
+    /// are fatal: nothing runs yet.
+    pub fn new(
+        options: Options,
+        config: Option<Config>,
+        socket: Option<&Path>,
+    ) -> io::Result<Supervisor> {
+        let signals = Signals::install()?;
+        let pid1 = rustix::process::getpid().is_init();
+        if !pid1 {
+            rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+            log::debug!("not PID 1: registered as child subreaper, orphans come here");
+        }
+        let now = Instant::now();
+        let services_mode = config.is_some();
+        // Without its control socket pidone still supervises: a read-only image or a socket
+        // already served by another pidone costs the API, never the services.
+        let server = if services_mode {
+            let path = control::socket_path(socket);
+            match Server::bind(&path) {
+                Ok(server) => {
+                    log::debug!("control socket at {}", path.display());
+                    Some(server)
+                }
+                Err(err) => {
+                    log::error!(
+                        "control socket {}: {err}; running without it",
+                        path.display()
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let config = config.unwrap_or(Config {
+            timeouts: Timeouts::default(),
+            services: Vec::new(),
+        });
+        let mut supervisor = Supervisor::with_system(Real { signals }, options, config, now);
+        supervisor.pid1 = pid1;
+        supervisor.services_mode = services_mode;
+        supervisor.server = server;
+        Ok(supervisor)
+    }
+
+    /// Runs the services and the main program (if any) to their end, then everything they left
+    /// behind to theirs; returns pidone's exit status. One turn of the loop: settle (and maybe
+    /// finish) → poll → signals → reap → what poll found ready.
+    pub fn run(mut self, program: Option<Vec<OsString>>) -> i32 {
+        if let Err(code) = self.begin(program) {
+            return code;
+        }
+        // From here on pidone's own messages go through the output queue: never a blocking write.
+        logsink::set_capture(true);
+        loop {
+            let now = Instant::now();
+            self.settle(now);
+            if let Some(code) = self.finished(now) {
+                return self.end(code);
+            }
+            self.queue_own_messages();
+            let ready = self.wait_for_events();
+            let now = Instant::now();
+            for sig in self.sys.signals.pending() {
+                self.on_signal(sig, now);
+            }
+            // Exits first: a check's verdict or a notify fd's EOF that a crash caused in the same
+            // turn must find the crash already recorded, not be taken for its cause.
+            self.reap(now);
+            self.on_ready(&ready, now);
+        }
+    }
+}
+
+impl<S: System> Supervisor<S> {
+    /// A supervisor of `config`'s services over `sys`, as it is at `now`: no signal taken over,
+    /// no control socket, not PID 1, in services mode (the constructor of the unit tests).
+    fn with_system(sys: S, options: Options, mut config: Config, now: Instant) -> Supervisor<S> {
+        let width = config.name_width();
+        let dependents = config.dependents();
+        let mut svcs = Table::default();
+        let ids: Vec<Id> = std::mem::take(&mut config.services)
+            .into_iter()
+            .map(|spec| svcs.insert(Svc::new(spec, now)))
+            .collect();
+        link(&mut svcs, &ids, &dependents);
+        Supervisor {
+            sys,
+            options,
+            pid1: false,
+            services_mode: true,
+            svcs,
+            global_shutdown: config.timeouts.global_shutdown,
+            post_script_timeout: config.timeouts.post_script,
+            output: Output::new(width),
+            sources: Vec::new(),
+            procs: HashMap::new(),
+            main_argv: None,
+            main: None,
+            main_group: None,
+            main_exit: None,
+            required_failure: None,
+            phase: Phase::Running,
+            termed: HashSet::new(),
+            wake: None,
+            orphans_reaped: 0,
+            own_lost: [0; 2],
+            server: None,
+            started: now,
+            started_wall: std::time::SystemTime::now(),
+        }
+    }
+
+    /// Starts the main program in single-program mode (its exec error is pidone's exit status,
+    /// 127/126 as the shell's); in services mode, keeps it for when the services are up.
+    fn begin(&mut self, program: Option<Vec<OsString>>) -> Result<(), i32> {
+        if self.services_mode {
+            self.main_argv = program;
+            return Ok(());
+        }
+        let Some(argv) = program else { return Err(2) };
+        self.start_main(&argv)
+    }
+
+    /// Reaps every child that ended and hands each exit to its owner.
+    fn reap(&mut self, now: Instant) {
+        let mut ended = Vec::new();
+        let children = self.sys.reap(&mut |pid, exit| ended.push((pid, exit)));
+        for (pid, exit) in ended {
+            self.on_exit(pid, exit, now);
+        }
+        self.on_reaped(children, now);
+    }
+
+    /// The last of pidone: the services' pipes are read to their end and every queued line is
+    /// written out (never waiting twice for a stuck stream); returns `code`.
+    fn end(&mut self, code: i32) -> i32 {
+        for (_, src) in std::mem::take(&mut self.sources) {
+            self.output.finish(src);
+        }
+        self.queue_own_messages();
+        self.output.flush_all();
+        // What the flush itself had to say (a stream that stayed stuck): a stream it gave up on
+        // takes nothing more, so this never waits twice.
+        self.queue_own_messages();
+        self.output.flush_all();
+        logsink::set_capture(false);
+        code
+    }
+}

@@ -1,0 +1,142 @@
+//! The poll set: what pidone waits on in one `poll()` (the signal pipe, pidfds, output pipes and
+//! streams, notifiers, probes, the control socket) and the dispatch of what poll found ready.
+//! Tokens name services by stable [`Id`]: one whose service is gone finds nothing.
+
+use std::time::Instant;
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::io::Errno;
+
+use super::system::{Real, System};
+use super::{Id, Supervisor};
+use crate::output::{ReadOutcome, Stream};
+use crate::probe::Run;
+use crate::spawn::Child;
+
+impl Supervisor<Real> {
+    /// Sleeps in poll() until a signal, a child's exit, output to move, or the next deadline.
+    pub(super) fn wait_for_events(&self) -> Vec<Ready> {
+        let timeout = self.wake.map(|at| {
+            let left = at.saturating_duration_since(Instant::now());
+            Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            }
+        });
+        let signal_fd = self.sys.signals.fd();
+        let mut fds = vec![PollFd::new(&signal_fd, PollFlags::IN)];
+        let mut what = vec![Ready::Signals];
+        let pidfds = self
+            .main
+            .iter()
+            .chain(self.svcs.iter().filter_map(|(_, s)| s.child.as_ref()));
+        for fd in pidfds.filter_map(Child::pidfd) {
+            fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+            what.push(Ready::Pidfd);
+        }
+        // Back-pressure: a stream whose queue is full stops reading its sources until it drains.
+        for (i, (_, src)) in self.sources.iter().enumerate() {
+            if !self.output.paused(src.stream()) {
+                fds.push(PollFd::from_borrowed_fd(src.fd(), PollFlags::IN));
+                what.push(Ready::Source(i));
+            }
+        }
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if self.output.wants_write(stream) {
+                fds.push(PollFd::from_borrowed_fd(
+                    self.output.fd(stream),
+                    PollFlags::OUT,
+                ));
+                what.push(Ready::Sink(stream));
+            }
+        }
+        for (id, svc) in self.svcs.iter() {
+            if let Some(notifier) = &svc.notifier {
+                fds.push(PollFd::from_borrowed_fd(notifier.fd(), PollFlags::IN));
+                what.push(Ready::Notify(id));
+            }
+            for (k, run) in svc.runs.iter().enumerate() {
+                if let Some((fd, events)) = run.as_ref().and_then(Run::interest) {
+                    fds.push(PollFd::from_borrowed_fd(fd, events));
+                    what.push(Ready::Probe(id, k));
+                }
+            }
+        }
+        if let Some(server) = &self.server {
+            if server.has_room() {
+                fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
+                what.push(Ready::Listener);
+            }
+            for (i, conn) in server.conns.iter().enumerate() {
+                let events = if conn.answering() {
+                    PollFlags::OUT
+                } else {
+                    PollFlags::IN
+                };
+                fds.push(PollFd::from_borrowed_fd(conn.fd(), events));
+                what.push(Ready::Conn(i));
+            }
+        }
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(err) => log::error!("poll: {err}"),
+        }
+        fds.iter()
+            .zip(what)
+            .filter(|(fd, _)| !fd.revents().is_empty())
+            .map(|(_, w)| w)
+            .collect()
+    }
+}
+
+impl<S: System> Supervisor<S> {
+    /// Moves output: reads ready service pipes (dropping those at EOF), writes queued lines.
+    pub(super) fn on_ready(&mut self, ready: &[Ready], now: Instant) {
+        let mut closed = Vec::new();
+        for r in ready {
+            match *r {
+                Ready::Source(i) => {
+                    let Some((id, src)) = self.sources.get_mut(i) else {
+                        continue;
+                    };
+                    if self.output.read_from(src) == ReadOutcome::Eof {
+                        closed.push(i);
+                    }
+                    let (id, lines) = (*id, src.take_lines());
+                    self.record_lines(id, lines);
+                }
+                Ready::Sink(stream) => self.output.write_ready(stream),
+                Ready::Listener => {
+                    if let Some(server) = &mut self.server {
+                        server.accept(now);
+                    }
+                }
+                Ready::Conn(i) => self.serve(i, now),
+                Ready::Notify(id) => self.on_notice(id, now),
+                Ready::Probe(id, k) => self.on_probe_ready(id, k, now),
+                Ready::Signals | Ready::Pidfd => {}
+            }
+        }
+        for i in closed.into_iter().rev() {
+            self.sources.swap_remove(i);
+        }
+        if let Some(server) = &mut self.server {
+            server.conns.retain(|c| !c.is_closed());
+        }
+    }
+}
+
+/// What poll found ready, by position in the poll set.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Ready {
+    Signals,
+    Pidfd,
+    Source(usize),
+    Sink(Stream),
+    Listener,
+    Conn(usize),
+    /// A service's notifier.
+    Notify(Id),
+    /// A check's run in progress.
+    Probe(Id, usize),
+}

@@ -1,0 +1,142 @@
+//! One supervised service as the supervisor holds it ([`Svc`]): its configuration, its state
+//! machine, its process, its readiness channel and checks, and its dependencies as table ids.
+//! [`link`] resolves a configuration's positions into those ids.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::Id;
+use super::table::Table;
+use crate::config::{Level, ReadyMode, ServiceSpec};
+use crate::health::Check;
+use crate::notify::Notifier;
+use crate::probe::Run;
+use crate::service::{Policy, Service};
+use crate::spawn::Child;
+
+/// One supervised service: its configuration, its state, its process.
+pub(super) struct Svc {
+    pub(super) spec: ServiceSpec,
+    pub(super) policy: Policy,
+    pub(super) rt: Service,
+    pub(super) child: Option<Child>,
+    /// When the post_script is due (post_script_timeout after the service came up).
+    pub(super) post_at: Option<Instant>,
+    /// The last lines of its output (prefix mode), oldest first, at most `log_lines`.
+    pub(super) log: VecDeque<String>,
+    /// Its dependencies (`depends_on`), the services it starts after (`after`) and the extra
+    /// waits of `wait_after`, as table ids.
+    pub(super) deps: Vec<Id>,
+    pub(super) after: Vec<Id>,
+    pub(super) wait_after: Vec<(Id, Duration)>,
+    /// The services that depend on it or are ordered after it.
+    pub(super) dependents: Vec<Id>,
+    /// The readiness channel of the current start (notify fd or sd_notify socket).
+    pub(super) notifier: Option<Notifier>,
+    /// The current start waits for the notifier's readiness message.
+    pub(super) awaiting_notice: bool,
+    /// What the process last said through sd_notify: `STATUS=` and `MAINPID=`.
+    pub(super) notify_status: Option<String>,
+    pub(super) main_pid: Option<i32>,
+    /// The state of each of `spec.checks`, and its run in progress.
+    pub(super) checks: Vec<Check>,
+    pub(super) runs: Vec<Option<Run>>,
+}
+
+impl Svc {
+    /// A service of a new configuration, as it is at `now`: PENDING, or STOPPED if disabled.
+    pub(super) fn new(spec: ServiceSpec, now: Instant) -> Svc {
+        let policy = policy_of(&spec);
+        let rt = Service::new(spec.enabled, &policy, now);
+        let mut svc = Svc {
+            spec,
+            policy,
+            rt,
+            child: None,
+            post_at: None,
+            log: VecDeque::new(),
+            deps: Vec::new(),
+            after: Vec::new(),
+            wait_after: Vec::new(),
+            dependents: Vec::new(),
+            notifier: None,
+            awaiting_notice: false,
+            notify_status: None,
+            main_pid: None,
+            checks: Vec::new(),
+            runs: Vec::new(),
+        };
+        svc.reset_checks();
+        svc
+    }
+
+    /// Fresh, idle check states for `spec.checks` (a new service, or a new spec at a reload).
+    pub(super) fn reset_checks(&mut self) {
+        let n = self.spec.checks.len();
+        self.checks = vec![Check::new(); n];
+        self.runs = (0..n).map(|_| None).collect();
+    }
+}
+
+/// The parts of a service's configuration its state machine reads.
+pub(super) fn policy_of(spec: &ServiceSpec) -> Policy {
+    Policy {
+        kind: spec.kind,
+        restart: spec.restart,
+        success_exit_codes: spec.success_exit_codes.clone(),
+        restart_delay: spec.restart_delay,
+        restart_delay_max: spec.restart_delay_max,
+        max_restarts: spec.max_restarts,
+        stop_signal: spec.stop_signal,
+        stop_timeout: spec.stop_timeout,
+        has_pre_script: spec.pre_script.is_some(),
+        ready_after: match spec.ready {
+            ReadyMode::After(d) => Some(d),
+            _ => None,
+        },
+        waits_for_ready: matches!(spec.ready, ReadyMode::NotifyFd(_) | ReadyMode::SdNotify)
+            || spec.checks.iter().any(|c| c.level == Level::Ready),
+        start_timeout: spec.start_timeout,
+        waiting_for: waiting_for(spec),
+    }
+}
+
+/// What a start of `spec` waits for before it is up, as the reason of its STARTING state:
+/// `waiting for READY=1 and check http`.
+pub(super) fn waiting_for(spec: &ServiceSpec) -> String {
+    let mut what: Vec<String> = match spec.ready {
+        ReadyMode::Exec => Vec::new(),
+        ReadyMode::NotifyFd(n) => vec![format!("a newline on fd {n}")],
+        ReadyMode::SdNotify => vec!["READY=1".to_string()],
+        ReadyMode::After(d) => vec![format!("{} alive", crate::config::format_duration(d))],
+    };
+    what.extend(
+        spec.checks
+            .iter()
+            .filter(|c| c.level == Level::Ready)
+            .map(|c| format!("check {}", c.name)),
+    );
+    if what.is_empty() {
+        String::new()
+    } else {
+        format!("waiting for {}", what.join(" and "))
+    }
+}
+
+/// Resolves the dependencies of the services `ids` (one per service of a configuration, in its
+/// order) from the configuration's positions into table ids, and records each one's dependents
+/// (`dependents` as [`Config::dependents`] gives them, by position).
+pub(super) fn link(svcs: &mut Table<Svc>, ids: &[Id], dependents: &[Vec<crate::graph::ServiceId>]) {
+    let at = |i: &crate::graph::ServiceId| ids.get(i.index()).copied();
+    for (&id, theirs) in ids.iter().zip(dependents) {
+        let Some(svc) = svcs.get_mut(id) else {
+            continue;
+        };
+        svc.deps = svc.spec.depends_on.iter().filter_map(at).collect();
+        svc.after = svc.spec.after.iter().filter_map(at).collect();
+        svc.wait_after = (svc.spec.wait_after.iter())
+            .filter_map(|(i, d)| Some((at(i)?, *d)))
+            .collect();
+        svc.dependents = theirs.iter().filter_map(at).collect();
+    }
+}

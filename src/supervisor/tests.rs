@@ -1,0 +1,215 @@
+//! The glue, unit-tested over the fake system and a fake clock: shutdown order, requests on
+//! services with dependents, reloads while checks and notify channels are in flight, and tokens
+//! that outlive their service.
+
+#![allow(clippy::indexing_slicing)]
+
+use std::time::Duration;
+
+use super::testing::{Rig, config};
+use crate::control::{Request, Verb};
+use crate::reap::Exit;
+use crate::service::{Intent, State};
+
+const TERM: i32 = libc::SIGTERM;
+
+/// A longrun named `name` (its argv ends with its name, which is how [`Rig::signalled`] tells
+/// the processes apart) with extra `lines`.
+fn longrun(name: &str, lines: &str) -> String {
+    format!("[[services]]\nname = \"{name}\"\ncommand = [\"/bin/echo\", \"{name}\"]\n{lines}\n")
+}
+
+fn act(rig: &mut Rig, name: &str, verb: Verb) {
+    let request = Request::Act {
+        name: name.to_string(),
+        verb,
+    };
+    let answer = rig.sup.answer(request, rig.now);
+    assert_eq!(answer.status, 200, "{verb:?} {name}: {}", answer.body);
+    rig.settle();
+}
+
+/// go-overlay's stack: postgres ← migrate (oneshot, done) ← web.
+fn stack() -> Rig {
+    let text = [
+        longrun("postgres", ""),
+        longrun("migrate", "type = \"oneshot\"\ndepends_on = \"postgres\""),
+        longrun("web", "depends_on = \"migrate\""),
+    ]
+    .concat();
+    let mut rig = Rig::new(&text);
+    assert_eq!(rig.state("postgres"), State::Running);
+    rig.exit("migrate", Exit::Code(0));
+    assert_eq!(rig.state("migrate"), State::Stopped);
+    assert_eq!(rig.state("web"), State::Running);
+    rig
+}
+
+#[test]
+fn shutdown_stops_web_before_postgres_through_the_done_oneshot() {
+    let mut rig = stack();
+    rig.sup.begin_shutdown(rig.now);
+    rig.settle();
+    assert_eq!(rig.signalled(TERM), ["web"], "postgres waits for web");
+    rig.exit("web", Exit::Signal(TERM));
+    assert_eq!(rig.signalled(TERM), ["web", "postgres"]);
+}
+
+#[test]
+fn stop_postgres_stops_web_first_and_keeps_both_down() {
+    let mut rig = stack();
+    act(&mut rig, "postgres", Verb::Stop);
+    assert_eq!(rig.signalled(TERM), ["web"], "postgres waits for web");
+    rig.exit("web", Exit::Signal(TERM));
+    assert_eq!(rig.signalled(TERM), ["web", "postgres"]);
+    rig.exit("postgres", Exit::Signal(TERM));
+    rig.advance(Duration::from_secs(60));
+    assert_eq!(rig.state("postgres"), State::Stopped);
+    assert_eq!(rig.state("web"), State::Stopped);
+}
+
+#[test]
+fn shutdown_waits_through_a_stopped_middle_service_and_after() {
+    // b depends on a; c is only ordered after b. b is stopped by request (c with it), then c is
+    // started again alone: at shutdown, a must still wait for c, through the stopped b.
+    let text = [
+        longrun("a", ""),
+        longrun("b", "depends_on = \"a\""),
+        longrun("c", "after = \"b\""),
+    ]
+    .concat();
+    let mut rig = Rig::new(&text);
+    act(&mut rig, "b", Verb::Stop);
+    rig.exit("c", Exit::Signal(TERM));
+    rig.exit("b", Exit::Signal(TERM));
+    act(&mut rig, "c", Verb::Start);
+    assert_eq!(rig.state("b"), State::Stopped);
+    assert_eq!(rig.state("c"), State::Running);
+    rig.sup.begin_shutdown(rig.now);
+    rig.settle();
+    assert_eq!(rig.signalled(TERM), ["c", "b", "c"], "a waits for c");
+    rig.exit("c", Exit::Signal(TERM));
+    assert_eq!(rig.signalled(TERM), ["c", "b", "c", "a"]);
+}
+
+#[test]
+fn restart_takes_dependents_down_first_and_brings_everything_back() {
+    let text = [longrun("db", ""), longrun("web", "depends_on = \"db\"")].concat();
+    let mut rig = Rig::new(&text);
+    let (db, web) = (rig.pid("db"), rig.pid("web"));
+    act(&mut rig, "db", Verb::Restart);
+    assert_eq!(rig.signalled(TERM), ["web"]);
+    rig.exit("web", Exit::Signal(TERM));
+    assert_eq!(rig.signalled(TERM), ["web", "db"]);
+    rig.exit("db", Exit::Signal(TERM));
+    assert_eq!(rig.state("db"), State::Running);
+    assert_eq!(rig.state("web"), State::Running);
+    assert_ne!(rig.pid("db"), db);
+    assert_ne!(rig.pid("web"), web);
+    for name in ["db", "web"] {
+        let svc = rig.sup.svcs.get(rig.id(name)).expect("in the table");
+        assert_eq!(svc.rt.restarts, 1, "{name}: a requested restart counts");
+        assert_eq!(svc.rt.intent, Intent::Run);
+    }
+}
+
+#[test]
+fn start_brings_up_the_dependencies_that_are_down() {
+    let text = [longrun("db", ""), longrun("web", "depends_on = \"db\"")].concat();
+    let mut rig = Rig::new(&text);
+    act(&mut rig, "db", Verb::Stop);
+    rig.exit("web", Exit::Signal(TERM));
+    rig.exit("db", Exit::Signal(TERM));
+    act(&mut rig, "web", Verb::Start);
+    assert_eq!(rig.state("db"), State::Running);
+    assert_eq!(rig.state("web"), State::Running);
+}
+
+#[test]
+fn reload_keeps_ids_channels_and_runs_of_what_stays() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("address").port();
+    let checked = format!(
+        "ready = {{ notify_fd = 3 }}\n[[services.checks]]\ntcp = \"127.0.0.1:{port}\"\nlevel = \"ready\"\nperiod = \"1s\""
+    );
+    let before = [
+        longrun("gone", ""),
+        longrun("kept", &checked),
+        longrun("changed", ""),
+    ]
+    .concat();
+    let mut rig = Rig::new(&before);
+    let kept = rig.id("kept");
+    let has_channels = |rig: &Rig| {
+        let svc = rig.sup.svcs.get(kept).expect("kept stays");
+        svc.notifier.is_some() && svc.runs.iter().all(Option::is_some)
+    };
+    assert!(
+        has_channels(&rig),
+        "a notify fd open and the check connecting"
+    );
+    let after = [
+        longrun("added-with-a-longer-name", ""),
+        longrun("kept", &checked),
+        longrun("changed", "stop_timeout = \"3s\""),
+    ]
+    .concat();
+    let summary = rig.sup.reconcile(config(&after), rig.now);
+    rig.settle();
+    assert_eq!(summary.added, ["added-with-a-longer-name"]);
+    assert_eq!(summary.removed, ["gone"]);
+    assert_eq!(summary.restarted, ["changed"]);
+    assert_eq!(summary.unchanged, ["kept"]);
+    assert_eq!(rig.id("kept"), kept, "an id survives a reload");
+    assert!(has_channels(&rig), "nothing of kept was touched");
+    let mut termed = rig.signalled(TERM);
+    termed.sort();
+    assert_eq!(termed, ["changed", "gone"]);
+    let gone = rig.id("gone");
+    rig.exit("gone", Exit::Signal(TERM));
+    assert!(rig.sup.svcs.get(gone).is_none(), "forgotten once down");
+    rig.exit("changed", Exit::Signal(TERM));
+    assert_eq!(rig.state("changed"), State::Running);
+    assert_eq!(rig.state("added-with-a-longer-name"), State::Running);
+}
+
+#[test]
+fn reload_reports_dependents_restarted_with_a_changed_dependency() {
+    let text = |timeout: &str| {
+        [
+            longrun("db", &format!("stop_timeout = \"{timeout}\"")),
+            longrun("web", "depends_on = \"db\""),
+            longrun("side", ""),
+        ]
+        .concat()
+    };
+    let mut rig = Rig::new(&text("1s"));
+    let summary = rig.sup.reconcile(config(&text("2s")), rig.now);
+    assert_eq!(summary.restarted, ["db", "web"]);
+    assert_eq!(summary.unchanged, ["side"]);
+}
+
+#[test]
+fn a_token_of_a_forgotten_service_reaches_nothing() {
+    let check = "[[services.checks]]\nexec = [\"/bin/echo\", \"probe\"]\nlevel = \"ready\"\nperiod = \"1s\"";
+    let stay = longrun("stay", "");
+    let mut rig = Rig::new(&[longrun("old", check), stay.clone()].concat());
+    let old = rig.id("old");
+    rig.sup.reconcile(config(&stay), rig.now);
+    rig.exit("old", Exit::Signal(TERM));
+    assert!(rig.sup.svcs.get(old).is_none());
+    // The new service takes the old one's slot, and its exec check is running.
+    rig.sup
+        .reconcile(config(&[longrun("new", check), stay].concat()), rig.now);
+    rig.settle();
+    let new = rig.id("new");
+    assert_eq!(new.slot(), old.slot(), "the slot was reused");
+    assert_ne!(new, old);
+    let running = |rig: &Rig| rig.sup.svcs.get(new).is_some_and(|s| s.runs[0].is_some());
+    assert!(running(&rig));
+    rig.sup.on_probe_ready(old, 0, rig.now);
+    rig.sup.on_notice(old, rig.now);
+    assert!(running(&rig), "the old token did not touch the new run");
+    let new_svc = rig.sup.svcs.get(new).expect("new");
+    assert_eq!(new_svc.checks[0].runs, 0, "no verdict was recorded");
+}

@@ -1,0 +1,121 @@
+//! Where a service's state changes: [`Supervisor::apply`] feeds an event to its state machine,
+//! logs the transition and carries out the action that comes back; [`Supervisor::on_exit`] turns
+//! a reaped pid into the event of whoever owned it.
+
+use std::time::Instant;
+
+use rustix::process::Pid;
+
+use super::system::System;
+use super::{Id, Owner, Supervisor};
+use crate::reap::Exit;
+use crate::service::{Action, Event, State, Step, later};
+
+impl<S: System> Supervisor<S> {
+    pub(super) fn on_exit(&mut self, pid: Pid, exit: Exit, now: Instant) {
+        if self.main.as_ref().is_some_and(|m| m.pid == pid) {
+            log::debug!("main program {} ended: {exit}", pid.as_raw_nonzero());
+            self.main = None;
+            self.main_exit = Some(exit);
+            self.begin_shutdown(now);
+            return;
+        }
+        match self.procs.remove(&pid) {
+            Some(Owner::Service(id, step)) => {
+                // Nothing the service spawned survives it: its session's group goes too.
+                self.kill_group(pid, libc::SIGKILL);
+                let Some(svc) = self.svcs.get_mut(id) else {
+                    return;
+                };
+                svc.child = None;
+                let name = &svc.spec.name;
+                log::debug!(
+                    "{name}: {} {} ended: {exit}",
+                    step_name(step),
+                    pid.as_raw_nonzero()
+                );
+                self.apply(id, Event::Exited(step, exit), now);
+            }
+            Some(Owner::Check(id, k)) => {
+                self.kill_group(pid, libc::SIGKILL);
+                self.on_check_exit(id, k, pid, exit, now);
+            }
+            Some(Owner::PostScript(id)) => {
+                self.kill_group(pid, libc::SIGKILL);
+                let name = self.svcs.get(id).map_or("?", |s| s.spec.name.as_str());
+                if exit == Exit::Code(0) {
+                    log::debug!("{name}: post_script done");
+                } else {
+                    log::warn!("{name}: post_script failed: {exit}");
+                }
+            }
+            None => {
+                self.orphans_reaped += 1;
+                log::trace!("reaped orphan {}: {exit}", pid.as_raw_nonzero());
+            }
+        }
+    }
+
+    /// Feeds `event` to service `id` and carries out the action it returns.
+    pub(super) fn apply(&mut self, id: Id, event: Event, now: Instant) {
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
+        let before = svc.rt.state;
+        let action = svc.rt.handle(&svc.policy, event, now);
+        let after = svc.rt.state;
+        if before != after {
+            let reason = &svc.rt.reason;
+            let sep = if reason.is_empty() { "" } else { ": " };
+            log::info!(
+                "{}: {} -> {}{sep}{reason}",
+                svc.spec.name,
+                before.as_str(),
+                after.as_str()
+            );
+            if after == State::Running && svc.spec.post_script.is_some() {
+                svc.post_at = Some(later(now, self.post_script_timeout));
+            }
+            match after {
+                State::Running => self.on_up(id, now),
+                State::Starting => {}
+                _ => self.on_down(id),
+            }
+            let Some(svc) = self.svcs.get(id) else {
+                return;
+            };
+            if after == State::Failed && svc.spec.required && self.required_failure.is_none() {
+                // A failed start is 1 (documented), whatever an earlier run exited with.
+                let code = match svc.rt.last_exit {
+                    _ if svc.rt.start_failed => 1,
+                    Some(exit) if exit != Exit::Code(0) => exit.code(),
+                    _ => 1,
+                };
+                log::error!("required service {} failed: shutting down", svc.spec.name);
+                self.required_failure = Some(code);
+                self.begin_shutdown(now);
+            }
+        }
+        match action {
+            Action::Nothing => {}
+            Action::Spawn(step) => self.spawn_step(id, step, now),
+            Action::Signal(sig) => {
+                if let Some(pid) = self
+                    .svcs
+                    .get(id)
+                    .and_then(|s| s.child.as_ref())
+                    .map(|c| c.pid)
+                {
+                    self.kill_group(pid, sig);
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::PreScript => "pre_script",
+        Step::Main => "process",
+    }
+}
