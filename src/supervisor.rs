@@ -29,7 +29,7 @@ use crate::config::{Config, Kind, Level, LogMode, ReadyMode, ServiceSpec, Timeou
 use crate::control::{self, Answer, Request, Server};
 use crate::graph::ServiceId;
 use crate::health::Check;
-use crate::logsink;
+use crate::logsink::{self, Tally};
 use crate::notify::Notifier;
 use crate::output::{Output, ReadOutcome, Source, Stream};
 use crate::probe::Run;
@@ -191,6 +191,8 @@ enum Ready {
     Signals,
     Pidfd,
     Source(usize),
+    /// A source of a paused stream, polled for no event: its pipe ended (POLLHUP, POLLERR).
+    Ended(usize),
     Sink(Stream),
     Listener,
     Conn(usize),
@@ -234,6 +236,10 @@ pub struct Supervisor {
     /// pidone's own log messages dropped and not yet reported: more than the capture holds in
     /// one turn, and while the stderr queue was full.
     own_lost: [u64; 2],
+    /// Services' lines discarded on a stdout that failed for good (or overflowing), to report.
+    lost_output: Tally,
+    /// sd_notify datagrams ignored (not from their service), to report.
+    strangers: Tally,
     /// The control socket (services mode only).
     server: Option<Server>,
     /// When pidone started, for uptimes, and the wall-clock time of that instant, so that every
@@ -311,6 +317,8 @@ impl Supervisor {
             wake: None,
             orphans_reaped: 0,
             own_lost: [0; 2],
+            lost_output: Tally::default(),
+            strangers: Tally::default(),
             server,
             started: now,
             started_wall: std::time::SystemTime::now(),
@@ -370,6 +378,7 @@ impl Supervisor {
             "more than 512 KiB of them in one turn of the loop",
             "stderr is not keeping up",
         ];
+        self.report_tallies(Instant::now());
         let (bytes, overflow) = logsink::take();
         self.own_lost[0] += overflow;
         if !bytes.is_empty() && !self.output.own_lines(Stream::Stderr, &bytes) {
@@ -382,6 +391,22 @@ impl Supervisor {
                     *lost = 0;
                 }
             }
+        }
+    }
+
+    /// Reports the sums of what is counted rather than logged one by one (see [`Tally`]), and
+    /// asks to be woken when the next sum is due.
+    fn report_tallies(&mut self, now: Instant) {
+        let lost = self.output.take_lost(Stream::Stdout);
+        if let Some(n) = self.lost_output.add(lost, now) {
+            log::warn!("{n} lines of services' output for stdout discarded");
+        }
+        if let Some(n) = self.strangers.due(now) {
+            log::warn!("ignored {n} more sd_notify messages not from their service");
+        }
+        let next = [self.lost_output.deadline(), self.strangers.deadline()];
+        for at in next.into_iter().flatten() {
+            self.wake_at(at);
         }
     }
 
@@ -428,9 +453,13 @@ impl Supervisor {
             fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
             what.push(Ready::Pidfd);
         }
-        // Back-pressure: a stream whose queue is full stops reading its sources until it drains.
+        // Back-pressure: a stream whose queue is full stops reading its sources until it drains;
+        // polled for no event, they still report their end (POLLHUP), to be closed.
         for (i, (_, src)) in self.sources.iter().enumerate() {
-            if !self.output.paused(src.stream()) {
+            if self.output.paused(src.stream()) {
+                fds.push(PollFd::from_borrowed_fd(src.fd(), PollFlags::empty()));
+                what.push(Ready::Ended(i));
+            } else {
                 fds.push(PollFd::from_borrowed_fd(src.fd(), PollFlags::IN));
                 what.push(Ready::Source(i));
             }
@@ -487,11 +516,15 @@ impl Supervisor {
         let mut closed = Vec::new();
         for r in ready {
             match *r {
-                Ready::Source(i) => {
+                Ready::Source(i) | Ready::Ended(i) => {
                     let Some((id, src)) = self.sources.get_mut(i) else {
                         continue;
                     };
-                    if self.output.read_from(src) == ReadOutcome::Eof {
+                    let outcome = match r {
+                        Ready::Ended(_) => self.output.read_ended(src),
+                        _ => self.output.read_from(src),
+                    };
+                    if outcome == ReadOutcome::Eof {
                         closed.push(i);
                     }
                     let (id, lines) = (*id, src.take_lines());

@@ -10,6 +10,7 @@ use std::os::fd::OwnedFd;
 use std::process::Stdio;
 use std::time::Instant;
 
+use rustix::io::Errno;
 use rustix::process::Pid;
 
 use super::{Owner, Phase, Supervisor, Svc, kill_group};
@@ -17,7 +18,7 @@ use crate::config::{Level, OnFailure, Probe, ReadyMode};
 use crate::graph::ServiceId;
 use crate::health::Verdict;
 use crate::notify::Notifier;
-use crate::probe::{self, Progress, Run};
+use crate::probe::{self, NotStarted, Progress, Run};
 use crate::reap::Exit;
 use crate::service::{Event, Recovery, State};
 use crate::spawn::{self, Launch};
@@ -100,9 +101,12 @@ impl Supervisor {
             return;
         };
         let notice = notifier.read(svc.child.as_ref().map(|c| c.pid));
-
+        if let Some(n) = self.strangers.add(notice.ignored, now) {
+            let (name, who) = (&svc.spec.name, &notice.stranger);
+            log::warn!("{name}: ignored {n} sd_notify message(s) from {who}: not the service's");
+        }
         if let Some(status) = notice.status {
-            log::debug!("{}: status: {status}", svc.spec.name);
+            log::debug!("{}: status: {status:?}", svc.spec.name);
             svc.notify_status = Some(status);
         }
         if notice.main_pid.is_some() {
@@ -227,7 +231,14 @@ impl Supervisor {
         };
         match started {
             Ok(run) => self.svcs[id.0].runs[k] = Some(run),
-            Err(why) => self.finish_run(id, k, false, why, now),
+            Err(NotStarted { why, ours: false }) => self.finish_run(id, k, false, why, now),
+            Err(NotStarted { why, ours: true }) => {
+                let svc = &mut self.svcs[id.0];
+                let spec = &svc.spec.checks[k];
+                let (name, check) = (&svc.spec.name, &spec.name);
+                log::warn!("{name}: check {check} not run: {why}; pidone tries again later");
+                svc.checks[k].skip(spec, format!("not run: {why}"), now);
+            }
         }
     }
 
@@ -236,14 +247,16 @@ impl Supervisor {
         &mut self,
         id: ServiceId,
         argv: &[String],
-    ) -> Result<(spawn::Child, OwnedFd), String> {
+    ) -> Result<(spawn::Child, OwnedFd), NotStarted> {
         let spec = &self.svcs[id.0].spec;
         let pipe = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).and_then(|(r, w)| {
             rustix::fs::fcntl_setfl(&r, rustix::fs::OFlags::NONBLOCK)?;
             Ok((r, w))
         });
-        let (read, write) = pipe.map_err(|e| format!("pipe: {e}"))?;
-        let copy = write.try_clone().map_err(|e| format!("pipe: {e}"))?;
+        let (read, write) = pipe.map_err(|e| NotStarted::new("pipe", e))?;
+        let copy = write
+            .try_clone()
+            .map_err(|e| NotStarted::new("pipe", Errno::from_io_error(&e).unwrap_or(Errno::IO)))?;
         let launch = Launch {
             argv,
             env: &spec.env,
@@ -255,11 +268,14 @@ impl Supervisor {
         };
         match spawn::launch(launch, self.signals.saved()) {
             Ok(child) => Ok((child, read)),
-            Err(err) => Err(format!(
-                "{}: {}",
-                argv.first().map_or("", String::as_str),
-                spawn::exec_failure_reason(&err)
-            )),
+            Err(err) => Err(NotStarted {
+                why: format!(
+                    "{}: {}",
+                    argv.first().map_or("", String::as_str),
+                    spawn::exec_failure_reason(&err)
+                ),
+                ours: Errno::from_io_error(&err).is_some_and(probe::ours),
+            }),
         }
     }
 
@@ -305,7 +321,7 @@ impl Supervisor {
         let svc = &mut self.svcs[id.0];
         let spec = &svc.spec.checks[k];
         if !ok {
-            log::debug!("{}: check {} failed: {text}", svc.spec.name, spec.name);
+            log::debug!("{}: check {} failed: {text:?}", svc.spec.name, spec.name);
         }
         let was_failing = svc.checks[k].status == crate::health::Status::Failing;
         let verdict = svc.checks[k].finish(spec, ok, text, now);
