@@ -989,7 +989,10 @@ mod tests {
         let lost = h.output.take_lost(Stream::Stdout);
         assert!(lost > 30_000, "{lost} lines counted");
         h.pump();
-        let got = lines(&h.out).iter().filter(|l| l.starts_with(b"[b] ")).count();
+        let got = lines(&h.out)
+            .iter()
+            .filter(|l| l.starts_with(b"[b] "))
+            .count();
         assert_eq!(got as u64 + lost, 55_000, "each line written or counted");
     }
 
