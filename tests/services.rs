@@ -40,6 +40,7 @@ as_pid1!(
     prefixed_output_loses_no_line,
     slow_stdout_pushes_back_on_services_and_loses_no_line,
     a_crash_looping_service_leaks_no_pipe_while_stdout_is_unread,
+    lines_lost_on_a_closed_stdout_are_counted,
     unread_stderr_never_blocks_pidone_own_messages,
     pidone_exits_when_all_oneshots_are_done,
     go_overlay_services_toml_runs_unchanged,
@@ -917,6 +918,30 @@ restart_delay_max = "10ms"
             .contains("lines of services' output for stdout discarded")
     });
     drop(pipe);
+}
+
+fn lines_lost_on_a_closed_stdout_are_counted(mode: Mode) {
+    // The reader of pidone's stdout goes away: writing fails with EPIPE, and every line of the
+    // services' output from then on is discarded, and counted on stderr.
+    let dir = Dir::new();
+    let config = dir.write(
+        "pidone.toml",
+        r#"
+[[services]]
+name = "talker"
+command = ["/bin/sh", "-c", "seq 1 1000; exec sleep 1000"]
+"#,
+    );
+    let (mut run, pipe) = Pidone::start_piped(mode, &dir, &["--config", &config]);
+    drop(pipe);
+    let lost = |run: &Pidone| -> u64 {
+        run.stderr()
+            .lines()
+            .filter(|l| l.contains("lines of services' output for stdout discarded"))
+            .filter_map(|l| l.split_whitespace().find_map(|w| w.parse::<u64>().ok()))
+            .sum()
+    };
+    run.wait_for("the 1000 lines to be counted", |run| lost(run) == 1000);
 }
 
 fn unread_stderr_never_blocks_pidone_own_messages(mode: Mode) {
