@@ -240,6 +240,8 @@ pub struct Supervisor {
     lost_output: Tally,
     /// sd_notify datagrams ignored (not from their service), to report.
     strangers: Tally,
+    /// Check runs pidone could not start (no process or descriptor left), to report.
+    unstarted: Tally,
     /// The control socket (services mode only).
     server: Option<Server>,
     /// When pidone started, for uptimes, and the wall-clock time of that instant, so that every
@@ -319,6 +321,7 @@ impl Supervisor {
             own_lost: [0; 2],
             lost_output: Tally::default(),
             strangers: Tally::default(),
+            unstarted: Tally::default(),
             server,
             started: now,
             started_wall: std::time::SystemTime::now(),
@@ -404,7 +407,14 @@ impl Supervisor {
         if let Some(n) = self.strangers.due(now) {
             log::warn!("ignored {n} more sd_notify messages not from their service");
         }
-        let next = [self.lost_output.deadline(), self.strangers.deadline()];
+        if let Some(n) = self.unstarted.due(now) {
+            log::warn!("{n} more check runs not started: pidone lacks processes or descriptors");
+        }
+        let next = [
+            self.lost_output.deadline(),
+            self.strangers.deadline(),
+            self.unstarted.deadline(),
+        ];
         for at in next.into_iter().flatten() {
             self.wake_at(at);
         }

@@ -1527,8 +1527,8 @@ on_failure = "restart"
     };
     // pidone alone in its cgroup: no fork succeeds.
     cgroup.limit("1");
-    d.run.wait_for("three runs not started", |run| {
-        run.stderr().matches("check exec not run").count() >= 3
+    d.run.wait_for("runs not started, in a sum", |run| {
+        run.stderr().contains("more check runs not started")
     });
     let web = d.service("web");
     cgroup.limit("max");

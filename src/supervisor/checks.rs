@@ -235,8 +235,10 @@ impl Supervisor {
             Err(NotStarted { why, ours: true }) => {
                 let svc = &mut self.svcs[id.0];
                 let spec = &svc.spec.checks[k];
-                let (name, check) = (&svc.spec.name, &spec.name);
-                log::warn!("{name}: check {check} not run: {why}; pidone tries again later");
+                if self.unstarted.add(1, now).is_some() {
+                    let (name, check) = (&svc.spec.name, &spec.name);
+                    log::warn!("{name}: check {check} not run: {why}; tried again each period");
+                }
                 svc.checks[k].skip(spec, format!("not run: {why}"), now);
             }
         }
