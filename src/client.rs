@@ -139,7 +139,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             let problems = serde_json::from_str::<Value>(&body).ok();
             let problems = problems.as_ref().and_then(|v| v["problems"].as_array());
             for p in problems.into_iter().flatten() {
-                println!("{}", p.as_str().unwrap_or_default());
+                println!("{}", printable(p.as_str().unwrap_or_default()));
             }
             Ok(EXIT_FAILED)
         }
@@ -476,7 +476,21 @@ fn reason(s: &Value) -> String {
             ));
         }
     }
-    parts.join("; ")
+    printable(&parts.join("; "))
+}
+
+/// `text` with its control characters escaped (`\u{1b}`, `\n`): what a service says (its
+/// sd_notify status, a check's output) reaches the terminal as text, never as escape codes.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `3d4h`, `2h5m`, `5m3s`, `42s`.
@@ -514,6 +528,19 @@ mod tests {
         );
         assert!(!text.contains('\x1b'));
         assert!(table(&list, true).contains("\x1b[31mfailed"));
+    }
+
+    #[test]
+    fn control_characters_of_a_service_are_escaped() {
+        assert_eq!(
+            printable("a\u{1b}[2Jb\r\n\u{9b}c é"),
+            "a\\u{1b}[2Jb\\r\\n\\u{9b}c é"
+        );
+        let svc: Value = serde_json::from_str(
+            r#"{"state":"running","reason":"","notify_status":"\u001b]0;owned\u0007"}"#,
+        )
+        .expect("json");
+        assert_eq!(reason(&svc), "\"\\u{1b}]0;owned\\u{7}\"");
     }
 
     #[test]

@@ -139,6 +139,14 @@ impl Check {
         Verdict::Unchanged
     }
 
+    /// pidone itself could not run the probe due now (`why`: no process or descriptor left): the
+    /// run does not count, for or against the service; the next one is due a period from now.
+    pub fn skip(&mut self, spec: &CheckSpec, why: String, now: Instant) {
+        self.timeout_at = None;
+        self.next_at = Some(later(now, spec.period));
+        self.last = Some(why);
+    }
+
     /// The next instant the check needs attention: its next run or its run's timeout.
     pub fn deadline(&self) -> Option<Instant> {
         self.timeout_at.or(self.next_at)
@@ -262,6 +270,33 @@ mod tests {
         assert_eq!(c.failures, 1);
         assert_eq!(c.last.as_deref(), Some("timed out"));
         assert_eq!(c.deadline(), Some(start + secs(13)));
+    }
+
+    #[test]
+    fn a_probe_pidone_could_not_run_does_not_count() {
+        let s = CheckSpec {
+            failure_threshold: 1,
+            ..spec()
+        };
+        let t0 = Instant::now();
+        let mut c = Check::new();
+        c.arm(&s, t0);
+        let start = t0 + secs(5);
+        c.begin(&s, start);
+        c.skip(&s, "not run: fork: EAGAIN".into(), start);
+        assert_eq!(
+            (c.status, c.failures, c.runs, c.failed_runs),
+            (Status::Unknown, 0, 0, 0)
+        );
+        assert_eq!(c.last.as_deref(), Some("not run: fork: EAGAIN"));
+        assert!(!c.running());
+        assert_eq!(
+            c.deadline(),
+            Some(start + secs(10)),
+            "tried again a period later"
+        );
+        assert_eq!(run(&mut c, &s, true, start + secs(10)), Verdict::Unchanged);
+        assert_eq!(c.successes, 1, "the streak is the probes that ran");
     }
 
     #[test]

@@ -5,9 +5,14 @@
 //!
 //! The capture buffer is bounded: beyond [`LIMIT`] bytes in one turn of the loop (thousands of
 //! services changing state at once), messages are counted and dropped.
+//!
+//! A message that anyone can cause at will (a datagram from a stranger, a line lost on a dead
+//! stdout) goes through a [`Tally`]: the first is logged, the rest summed up at most once per
+//! [`Tally::PERIOD`].
 
 use std::io::{self, Write};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The most captured bytes held between two turns of the loop.
 pub const LIMIT: usize = 512 * 1024;
@@ -55,6 +60,40 @@ pub fn take_for_panic() -> Vec<u8> {
     }
 }
 
+/// Counts repeated events and says when to report them: the first at once, then the sum of the
+/// others at most once per [`Tally::PERIOD`]. A deadline, not a timer: [`Tally::deadline`] is
+/// only set while a sum waits to be reported, so a quiet tally never wakes the loop.
+#[derive(Debug, Default)]
+pub struct Tally {
+    count: u64,
+    quiet_until: Option<Instant>,
+}
+
+impl Tally {
+    /// The least time between two reports.
+    pub const PERIOD: Duration = Duration::from_secs(5);
+
+    /// Counts `n` more events; returns the number to report now, if it is time.
+    pub fn add(&mut self, n: u64, now: Instant) -> Option<u64> {
+        self.count = self.count.saturating_add(n);
+        self.due(now)
+    }
+
+    /// The number to report now, if any is waiting and the quiet period is over.
+    pub fn due(&mut self, now: Instant) -> Option<u64> {
+        if self.count == 0 || self.quiet_until.is_some_and(|q| now < q) {
+            return None;
+        }
+        self.quiet_until = Some(crate::service::later(now, Self::PERIOD));
+        Some(std::mem::take(&mut self.count))
+    }
+
+    /// When [`Tally::due`] will have something to report; None when nothing waits.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.quiet_until.filter(|_| self.count > 0)
+    }
+}
+
 /// The logger's output: one formatted record per `write_all`.
 pub struct Writer;
 
@@ -96,5 +135,31 @@ mod tests {
         assert_eq!(bytes, b"pidone: one\npidone: two\n");
         assert_eq!(dropped, 1);
         assert_eq!(take(), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn a_tally_reports_the_first_at_once_then_one_sum_per_period() {
+        let t0 = Instant::now();
+        let mut t = Tally::default();
+        assert_eq!(t.deadline(), None);
+        assert_eq!(t.add(1, t0), Some(1));
+        assert_eq!(t.deadline(), None, "nothing waits: no wake-up");
+        assert_eq!(t.add(1, t0), None);
+        assert_eq!(t.add(5, t0 + Duration::from_secs(1)), None);
+        assert_eq!(t.deadline(), Some(t0 + Tally::PERIOD));
+        assert_eq!(t.due(t0 + Duration::from_secs(4)), None);
+        assert_eq!(t.due(t0 + Tally::PERIOD), Some(6));
+        assert_eq!(t.deadline(), None);
+        assert_eq!(
+            t.add(2, t0 + Tally::PERIOD),
+            None,
+            "quiet again for a period"
+        );
+        assert_eq!(t.due(t0 + 2 * Tally::PERIOD), Some(2));
+        assert_eq!(
+            t.add(3, t0 + 4 * Tally::PERIOD),
+            Some(3),
+            "after a quiet period"
+        );
     }
 }

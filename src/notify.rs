@@ -7,16 +7,15 @@
 //!   needed in a read-only image) passed as `$NOTIFY_SOCKET`; messages are `KEY=VALUE` lines
 //!   (`READY=1`, `STATUS=...`, `MAINPID=...`). Credentials are checked on every datagram: pidone
 //!   hears root, the service's own user, and any process of the service's session (a daemon
-//!   started as root that dropped to another user); anyone else is ignored.
+//!   started as root that dropped to another user); anyone else is ignored, and so is any process
+//!   outside pidone's PID namespace (pid 0 in its credentials), whatever its uid. The supervisor
+//!   logs ignored datagrams in sums ([`crate::logsink::Tally`]), never one line each.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rustix::io::Errno;
-use rustix::net::{
-    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SocketAddrUnix,
-    SocketFlags, SocketType,
-};
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use rustix::process::Pid;
 
 use crate::output::{ReadOutcome, read_available};
@@ -31,6 +30,10 @@ pub struct Notice {
     pub status: Option<String>,
     /// `MAINPID=`.
     pub main_pid: Option<i32>,
+    /// Datagrams ignored: not from the service (see [`Notifier::Socket`]).
+    pub ignored: u64,
+    /// The sender of the last datagram ignored, for the log.
+    pub stranger: String,
 }
 
 /// A service's notification channel.
@@ -113,43 +116,48 @@ fn read_pipe(fd: &OwnedFd) -> Notice {
 fn read_socket(fd: &OwnedFd, uid: u32, session: Option<Pid>) -> Notice {
     let mut notice = Notice::default();
     let mut buf = [0u8; 4096];
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
     // Bounded per wake-up, like the pipe.
     for _ in 0..64 {
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let got = rustix::net::recvmsg(fd, &mut iov, &mut control, RecvFlags::DONTWAIT);
-        let len = match got {
-            Ok(msg) => msg.bytes,
-            Err(Errno::INTR) => continue,
-            Err(Errno::AGAIN) => return notice,
-            Err(err) => {
-                log::warn!("sd_notify socket: {err}");
-                return notice;
-            }
+        let (len, sender) = match crate::sys::recv_with_credentials(fd.as_fd(), &mut buf) {
+            Ok(got) => got,
+            Err(err) => match Errno::from_io_error(&err) {
+                Some(Errno::INTR) => continue,
+                Some(Errno::AGAIN) => return notice,
+                _ => {
+                    log::warn!("sd_notify socket: {err}");
+                    return notice;
+                }
+            },
         };
-        let sender = control.drain().find_map(|m| match m {
-            RecvAncillaryMessage::ScmCredentials(cred) => Some(cred),
-            _ => None,
-        });
-        let Some(sender) = sender else {
-            log::warn!("sd_notify message without credentials ignored");
-            continue;
+        let refused = match sender {
+            Some((pid, from)) => refusal(pid, from, uid, session),
+            None => Some("a sender without credentials".to_string()),
         };
-        let from = sender.uid.as_raw();
-        let same_session = session
-            .is_some_and(|s| rustix::process::getsid(Some(sender.pid)).is_ok_and(|sid| sid == s));
-        if from != 0 && from != uid && !same_session {
-            log::warn!(
-                "sd_notify message from pid {} (uid {from}) ignored: not the service's",
-                sender.pid.as_raw_nonzero()
-            );
+        if let Some(who) = refused {
+            notice.ignored += 1;
+            notice.stranger = who;
             continue;
         }
-        let text = String::from_utf8_lossy(&buf[..len]);
+        let text = String::from_utf8_lossy(buf.get(..len).unwrap_or_default());
         parse_message(&text, &mut notice);
     }
     notice
+}
+
+/// Who sent a datagram pidone does not hear, or None when it is heard: root, the service's
+/// `uid`, or a process of the service's `session`. A sender outside pidone's PID namespace (pid
+/// 0 in its credentials) is never heard, whatever its uid: the service and everything it starts
+/// are inside.
+fn refusal(pid: i32, from: u32, uid: u32, session: Option<Pid>) -> Option<String> {
+    let Some(pid) = Pid::from_raw(pid.max(0)) else {
+        return Some(format!("uid {from} outside pidone's PID namespace"));
+    };
+    let same_session =
+        session.is_some_and(|s| rustix::process::getsid(Some(pid)).is_ok_and(|sid| sid == s));
+    if from == 0 || from == uid || same_session {
+        return None;
+    }
+    Some(format!("pid {} (uid {from})", pid.as_raw_nonzero()))
 }
 
 /// Applies one sd_notify datagram (newline-separated `KEY=VALUE`) to `notice`.
@@ -198,6 +206,22 @@ mod tests {
         drop(write);
         let n = notifier.read(None);
         assert!(n.eof && !n.ready);
+    }
+
+    #[test]
+    fn a_sender_outside_the_pid_namespace_is_never_heard() {
+        let me = rustix::process::getpid();
+        let outside = refusal(0, 0, 0, None).expect("pid 0 refused, even as root");
+        assert!(
+            outside.contains("outside pidone's PID namespace"),
+            "{outside}"
+        );
+        assert_eq!(refusal(me.as_raw_nonzero().get(), 0, 1000, None), None);
+        assert_eq!(refusal(me.as_raw_nonzero().get(), 1000, 1000, None), None);
+        let sid = rustix::process::getsid(None).expect("getsid");
+        assert_eq!(refusal(me.as_raw_nonzero().get(), 7, 1000, Some(sid)), None);
+        let other = refusal(me.as_raw_nonzero().get(), 7, 1000, None).expect("a stranger");
+        assert!(other.contains("(uid 7)"), "{other}");
     }
 
     #[test]

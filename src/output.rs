@@ -24,7 +24,13 @@
 //!   of that stream, until the queue is back under [`LOW_WATER`]: services then block in their
 //!   own writes (back-pressure), and pidone's memory stays bounded. The only service lines ever
 //!   discarded are those for a stream whose write failed for good (`EPIPE`, `EBADF`, ...), which
-//!   is logged once, and those still queued when [`Output::flush_all`] gives up at exit.
+//!   is logged once, those still queued when [`Output::flush_all`] gives up at exit, and those
+//!   of a pipe that ended while paused beyond [`SPILL_LIMIT`] (below). All but the last at exit
+//!   are counted ([`Output::take_lost`]) for the caller to report.
+//! - **A paused pipe still ends.** The loop polls a paused source for no event, which still
+//!   reports `POLLHUP` once its service is gone; [`Output::read_ended`] then moves what the pipe
+//!   holds into the queue (past [`HIGH_WATER`], up to [`SPILL_LIMIT`]) and the pipe is closed,
+//!   so a crash-looping service cannot pile up descriptors while nobody reads pidone's stdout.
 //!   pidone's own messages ([`Output::own_lines`]) cannot be paused like a service: they are
 //!   dropped (and counted by the caller) while a queue holds more than [`OWN_LIMIT`] bytes.
 
@@ -54,6 +60,10 @@ const MAX_NAME: usize = 256;
 
 /// The most bytes queued on a stream before pidone's own messages are dropped.
 pub const OWN_LIMIT: usize = 2 * HIGH_WATER;
+
+/// The most bytes queued on a stream before the lines of a pipe that ended while paused are
+/// dropped (and counted) instead.
+pub const SPILL_LIMIT: usize = 4 * HIGH_WATER;
 
 /// Bytes read from a source per `read()` call.
 const READ_CHUNK: usize = 8 * 1024;
@@ -110,6 +120,17 @@ pub fn read_available(
         }
     }
     Ok(ReadOutcome::Open)
+}
+
+/// What reading a source does once its stream's queue is over [`HIGH_WATER`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WhenFull {
+    /// Stops: the bytes stay in the pipe (back-pressure).
+    Wait,
+    /// Reads on (at exit, bounded by [`FINISH_BUDGET`]).
+    Read,
+    /// Reads on, and drops the lines (counted) once the queue is over [`SPILL_LIMIT`].
+    Drop,
 }
 
 /// The read end of one service's stdout or stderr pipe, with the prefix of its lines and the
@@ -174,6 +195,8 @@ struct Queue {
     paused: bool,
     /// Writing failed for good; lines for this stream are discarded from now on.
     dead: bool,
+    /// Services' lines discarded since [`Output::take_lost`] last ran.
+    lost: u64,
 }
 
 impl Queue {
@@ -186,11 +209,13 @@ impl Queue {
             bytes: 0,
             paused: false,
             dead: false,
+            lost: 0,
         }
     }
 
     fn push(&mut self, prefix: &[u8], text: &[u8]) {
         if self.dead {
+            self.lost += 1;
             return;
         }
         let mut line = Vec::with_capacity(prefix.len() + text.len() + 1);
@@ -251,6 +276,7 @@ impl Queue {
                     );
                     self.dead = true;
                     self.paused = false;
+                    self.lost += self.lines.len() as u64;
                     self.lines = VecDeque::new();
                     self.bytes = 0;
                     self.head_written = 0;
@@ -385,19 +411,34 @@ impl Output {
     /// lines. Reads nothing while `src`'s stream is [paused](Output::paused): the pipe's data
     /// stays where it is. On end of file, queues the last partial line with a newline added.
     pub fn read_from(&mut self, src: &mut Source) -> ReadOutcome {
-        self.read_budget(src, READS_PER_CALL, false)
+        self.read_budget(src, READS_PER_CALL, WhenFull::Wait)
     }
 
-    fn read_budget(&mut self, src: &mut Source, reads: usize, ignore_pause: bool) -> ReadOutcome {
+    /// Poll reported the end (`POLLHUP`, `POLLERR`) of `src` while its stream is paused: reads
+    /// what the pipe still holds (up to a bound) past the pause, queueing it while the queue holds
+    /// at most [`SPILL_LIMIT`] bytes and counting the lines dropped beyond. `Eof` once the pipe is
+    /// empty: the caller drops the source, and with it the descriptor.
+    pub fn read_ended(&mut self, src: &mut Source) -> ReadOutcome {
+        self.read_budget(src, FINISH_BUDGET / READ_CHUNK, WhenFull::Drop)
+    }
+
+    fn read_budget(&mut self, src: &mut Source, reads: usize, full: WhenFull) -> ReadOutcome {
         let mut chunk = [0u8; READ_CHUNK];
         for _ in 0..reads {
-            if !ignore_pause && self.paused(src.stream) {
+            if full == WhenFull::Wait && self.paused(src.stream) {
                 return ReadOutcome::Open;
             }
             match rustix::io::read(&src.fd, &mut chunk) {
                 Ok(0) => {
                     self.end(src);
                     return ReadOutcome::Eof;
+                }
+                Ok(n) if full == WhenFull::Drop && self.queued(src.stream) > SPILL_LIMIT => {
+                    let data = chunk.get(..n).unwrap_or_default();
+                    let lines = data.iter().filter(|&&b| b == b'\n').count();
+                    self.queue_mut(src.stream).lost += lines as u64;
+                    // The line begun before cannot be completed any more.
+                    src.partial.clear();
                 }
                 Ok(n) => self.feed(src, chunk.get(..n).unwrap_or_default()),
                 Err(Errno::AGAIN) => return ReadOutcome::Open,
@@ -444,7 +485,9 @@ impl Output {
     /// For exit: reads what `src` still holds (ignoring back-pressure, up to a bound), queues
     /// its last partial line, and closes it. Call for every source before [`Output::flush_all`].
     pub fn finish(&mut self, mut src: Source) {
-        if self.read_budget(&mut src, FINISH_BUDGET / READ_CHUNK, true) == ReadOutcome::Open {
+        if self.read_budget(&mut src, FINISH_BUDGET / READ_CHUNK, WhenFull::Read)
+            == ReadOutcome::Open
+        {
             self.end(&mut src);
         }
     }
@@ -492,6 +535,12 @@ impl Output {
     /// The descriptor `stream` is written to, to poll for `POLLOUT`.
     pub fn fd(&self, stream: Stream) -> BorrowedFd<'_> {
         self.queue(stream).target.fd()
+    }
+
+    /// Services' lines of `stream` discarded since the last call: its writes failed for good, or
+    /// a pipe that ended while paused held more than fits.
+    pub fn take_lost(&mut self, stream: Stream) -> u64 {
+        std::mem::take(&mut self.queue_mut(stream).lost)
     }
 
     /// Bytes queued for `stream` and not yet written.
@@ -911,6 +960,57 @@ mod tests {
         h.output.flush_all();
         drain(&h.err_r, &mut h.err);
         assert_eq!(h.err, b"[a] kept\n");
+    }
+
+    #[test]
+    fn lines_discarded_on_a_closed_stdout_are_counted() {
+        let mut h = Harness::new(1);
+        h.output.line("a", Stream::Stdout, "queued");
+        let (other, _) = pipe_pair();
+        drop(std::mem::replace(&mut h.out_r, other));
+        h.output.write_ready(Stream::Stdout);
+        let (r, w) = pipe_pair();
+        let mut src = h.output.source("a", Stream::Stdout, r);
+        write_all(&w, b"one\ntwo\n");
+        h.output.read_from(&mut src);
+        assert_eq!(h.output.take_lost(Stream::Stdout), 3);
+        assert_eq!(h.output.take_lost(Stream::Stdout), 0, "taken once");
+        assert_eq!(h.output.take_lost(Stream::Stderr), 0);
+    }
+
+    #[test]
+    fn a_pipe_ending_while_paused_is_read_within_a_bound_and_closed() {
+        let mut h = Harness::new(1);
+        let fill = "f".repeat(1000);
+        while !h.output.paused(Stream::Stdout) {
+            h.output.line("a", Stream::Stdout, &fill);
+        }
+        fn ended(output: &mut Output, lines: usize) {
+            let (r, w) = pipe_pair();
+            let mut src = output.source("b", Stream::Stdout, r);
+            let text: String = (0..lines).map(|i| format!("line {i:05}\n")).collect();
+            write_all(&w, text.as_bytes());
+            drop(w);
+            assert_eq!(output.read_from(&mut src), ReadOutcome::Open, "paused");
+            assert_eq!(output.read_ended(&mut src), ReadOutcome::Eof);
+        }
+        // 5000 lines of 11 bytes: queued past the pause.
+        ended(&mut h.output, 5000);
+        assert!(h.output.queued(Stream::Stdout) > HIGH_WATER + 5000 * 11);
+        assert_eq!(h.output.take_lost(Stream::Stdout), 0);
+        // Again and again, as a crash-looping service would: the queue stays bounded.
+        for _ in 0..10 {
+            ended(&mut h.output, 5000);
+        }
+        assert!(h.output.queued(Stream::Stdout) <= SPILL_LIMIT + READ_CHUNK + PIPE_BUF);
+        let lost = h.output.take_lost(Stream::Stdout);
+        assert!(lost > 30_000, "{lost} lines counted");
+        h.pump();
+        let got = lines(&h.out)
+            .iter()
+            .filter(|l| l.starts_with(b"[b] "))
+            .count();
+        assert_eq!(got as u64 + lost, 55_000, "each line written or counted");
     }
 
     #[test]

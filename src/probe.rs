@@ -59,9 +59,38 @@ pub enum Progress {
     Done(bool, String),
 }
 
+/// Why a run could not begin.
+#[derive(Debug)]
+pub struct NotStarted {
+    pub why: String,
+    /// pidone itself lacked the means ([`ours`]): the service is not to blame.
+    pub ours: bool,
+}
+
+impl NotStarted {
+    /// `what: err`, pidone's own failure when [`ours`] says so.
+    pub fn new(what: &str, err: Errno) -> NotStarted {
+        NotStarted {
+            why: format!("{what}: {err}"),
+            ours: ours(err),
+        }
+    }
+}
+
+/// Whether `err` means that pidone could not get a process, a descriptor, memory or a port to
+/// run a probe (`fork` under a pids limit, `pipe` or `socket` under an fd limit): its own
+/// failure, not the check's. Every other error (a program not found or not executable, a
+/// refused connection) is the check's.
+pub fn ours(err: Errno) -> bool {
+    matches!(
+        err,
+        Errno::AGAIN | Errno::MFILE | Errno::NFILE | Errno::NOMEM | Errno::NOBUFS
+    )
+}
+
 /// Starts a tcp check (`path` None) or an http GET of `path`, sending `Host: host`.
-pub fn connect(host: &str, port: u16, path: Option<&str>) -> Result<Conn, String> {
-    let ip = resolve(host)?;
+pub fn connect(host: &str, port: u16, path: Option<&str>) -> Result<Conn, NotStarted> {
+    let ip = resolve(host).map_err(|why| NotStarted { why, ours: false })?;
     let target = SocketAddr::new(ip, port);
     let family = match ip {
         IpAddr::V4(_) => AddressFamily::INET,
@@ -73,11 +102,11 @@ pub fn connect(host: &str, port: u16, path: Option<&str>) -> Result<Conn, String
         SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
         None,
     )
-    .map_err(|e| format!("socket: {e}"))?;
+    .map_err(|e| NotStarted::new("socket", e))?;
     let phase = match rustix::net::connect(&sock, &target) {
         Ok(()) => Phase::Sending,
         Err(Errno::INPROGRESS) | Err(Errno::INTR) => Phase::Connecting,
-        Err(e) => return Err(format!("connect to {target}: {e}")),
+        Err(e) => return Err(NotStarted::new(&format!("connect to {target}"), e)),
     };
     let request = match path {
         Some(path) => {

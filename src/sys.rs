@@ -179,6 +179,53 @@ pub fn peer_uid(socket: &impl std::os::fd::AsRawFd) -> io::Result<u32> {
     Ok(unsafe { cred.assume_init() }.uid)
 }
 
+/// One datagram from a socket with `SO_PASSCRED` set, without waiting (`recvmsg`,
+/// `MSG_DONTWAIT`): its length (cut to `buf`) and the sender's `(pid, uid)` from
+/// `SCM_CREDENTIALS`, when the message carries them.
+///
+/// Read with libc rather than rustix, as in [`peer_uid`]: the pid is 0 for a sender outside
+/// pidone's PID namespace, which rustix's credentials type cannot hold.
+pub fn recv_with_credentials(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> io::Result<(usize, Option<(i32, u32)>)> {
+    use std::os::fd::AsRawFd;
+    // u64s: aligned for a cmsghdr; room for one header and a ucred, and more.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data, and all zeros is an empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at `iov`, `buf` and `control`, which outlive the call, with their
+    // true sizes.
+    let got = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+    let len = usize::try_from(got).map_err(|_| io::Error::last_os_error())?;
+    let mut sender = None;
+    let want = std::mem::size_of::<libc::ucred>() as u32;
+    // SAFETY: the CMSG_* functions walk the headers the kernel wrote within `msg_controllen` of
+    // `control`; a SCM_CREDENTIALS header whose length covers a ucred is read unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET
+                && (*c).cmsg_type == libc::SCM_CREDENTIALS
+                && (*c).cmsg_len as usize >= libc::CMSG_LEN(want) as usize
+            {
+                let cred = libc::CMSG_DATA(c).cast::<libc::ucred>().read_unaligned();
+                sender = Some((cred.pid, cred.uid));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((len, sender))
+}
+
 /// True when descriptor number `n` is open in this process.
 pub fn fd_is_open(n: i32) -> bool {
     // SAFETY: F_GETFD only reads the descriptor table; a closed or invalid number gives EBADF.

@@ -43,6 +43,12 @@ in_both_modes!(
     sd_notify_hears_the_service_after_it_drops_root_but_no_stranger,
     alive_checks_do_not_act_during_a_graceful_shutdown,
     reloads_never_hand_one_services_probe_result_to_another,
+    status_and_check_escape_control_characters_of_a_service,
+);
+
+as_pid1!(
+    sd_notify_from_outside_the_namespace_and_floods_are_ignored_in_sums,
+    a_check_pidone_cannot_fork_does_not_count_against_the_service,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1360,7 +1366,7 @@ command = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups
     );
     d.run
         .wait_for("pidone to say it ignored the stranger", |run| {
-            run.stderr().contains("ignored: not the service's")
+            run.stderr().contains(": not the service's")
         });
     d.terminate();
 }
@@ -1399,4 +1405,200 @@ command = ["/bin/sh", "-c", "trap 'rm -f @D/db.ok; sleep 0.5; @D/stamp web.stopp
         d.stamp("db.stopped") >= d.stamp("web.stopped"),
         "db stopped after web"
     );
+}
+
+/// An sd_notify datagram from outside pidone's PID namespace (the test itself, root: pid 0 in
+/// its credentials) is ignored; then a stranger's flood of datagrams gives a few log lines with
+/// counts, not one line each.
+fn sd_notify_from_outside_the_namespace_and_floods_are_ignored_in_sums(mode: Mode) {
+    const FLOOD: u64 = 20_000;
+    let dir = Dir::new();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod the dir");
+    dir.write(
+        "flood.py",
+        r#"import os, socket, sys, time
+target, go, marker, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+while not os.path.exists(go):
+    time.sleep(0.02)
+address = "\0" + open(target).read().strip()[1:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for i in range(n):
+    s.sendto(b"READY=1", address)
+open(marker + ".tmp", "w").close()
+os.rename(marker + ".tmp", marker)
+time.sleep(1000)
+"#,
+    );
+    let config = format!(
+        r#"
+[[services]]
+name = "victim"
+command = ["/bin/sh", "-c", "echo \"$NOTIFY_SOCKET\" > @D/victim.tmp; mv @D/victim.tmp @D/victim.socket; exec /bin/sleep 1000"]
+ready = {{ sd_notify = true }}
+
+[[services]]
+name = "stranger"
+user = "nobody"
+command = ["/usr/bin/python3", "@D/flood.py", "@D/victim.socket", "@D/go", "@D/sent", "{FLOOD}"]
+"#
+    );
+    let mut d = Daemon::start(mode, dir, &config, &[]);
+    d.run
+        .wait_for("the victim's socket", |_| d.dir.exists("victim.socket"));
+    let address = d.dir.read("victim.socket");
+    let name = address.trim().trim_start_matches('@');
+    let addr =
+        <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(
+            name,
+        )
+        .expect("address");
+    let sock = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+    sock.send_to_addr(b"READY=1", &addr)
+        .expect("send from outside");
+    d.run
+        .wait_for("pidone to ignore a sender outside its namespace", |run| {
+            run.stderr()
+                .contains("outside pidone's PID namespace: not the service's")
+        });
+    d.dir.write("go", "");
+    d.run
+        .wait_for("the flood to be sent", |_| d.dir.exists("sent"));
+    let sums = |text: &str| -> Vec<u64> {
+        text.lines()
+            .filter(|l| l.contains("sd_notify messag"))
+            .filter_map(|l| l.split("ignored ").nth(1)?.split(' ').next()?.parse().ok())
+            .collect()
+    };
+    d.run
+        .wait_for("every ignored datagram to be counted", |run| {
+            sums(&run.stderr()).iter().sum::<u64>() == FLOOD + 1
+        });
+    let lines = sums(&d.run.stderr()).len();
+    assert!(lines <= 10, "{lines} log lines for {FLOOD} datagrams");
+    assert_eq!(d.service("victim")["state"], "starting");
+    d.terminate();
+}
+
+/// What a service says reaches the terminal as text: an sd_notify STATUS= and an exec check's
+/// output holding escape codes are printed escaped by `pidone status` and `pidone check`.
+fn status_and_check_escape_control_characters_of_a_service(mode: Mode) {
+    let dir = Dir::new();
+    dir.write(
+        "esc.py",
+        r#"import os, socket, time
+address = "\0" + os.environ["NOTIFY_SOCKET"][1:]
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"READY=1\nSTATUS=\x1b[31mred\x1b]0;title\x07", address)
+time.sleep(1000)
+"#,
+    );
+    let config = r#"
+[[services]]
+name = "esc"
+ready = { sd_notify = true }
+command = ["/usr/bin/python3", "@D/esc.py"]
+
+[[services.checks]]
+exec = "printf '\\033[2Jcleared'; exit 1"
+period = "50ms"
+failure_threshold = 1
+on_failure = "ignore"
+"#;
+    let mut d = Daemon::start(mode, dir, config, &[]);
+    d.wait_service("esc", "its status said and its check failing", |s| {
+        s["notify_status"].is_string() && check_of(s, "exec")["status"] == "failing"
+    });
+    let (_, status) = d.client(&["status"]);
+    assert!(!status.contains('\u{1b}'), "raw escape in: {status:?}");
+    assert!(
+        status.contains(r"\u{1b}[31mred\u{1b}]0;title\u{7}"),
+        "{status:?}"
+    );
+    let (code, check) = d.client(&["check"]);
+    assert_ne!(code, 0, "{check}");
+    assert!(!check.contains('\u{1b}'), "raw escape in: {check:?}");
+    assert!(check.contains(r"\u{1b}[2Jcleared"), "{check:?}");
+    d.terminate();
+}
+
+/// Moves a process into a fresh pids cgroup (v1) whose limit the test sets; puts what is left
+/// back into the root cgroup and removes it when dropped.
+struct PidsCgroup(PathBuf);
+
+impl PidsCgroup {
+    fn new(pid: u32) -> Option<PidsCgroup> {
+        let root = PathBuf::from("/sys/fs/cgroup/pids");
+        let path = root.join(format!("pidone-test-{}-{pid}", std::process::id()));
+        std::fs::create_dir(&path).ok()?;
+        let group = PidsCgroup(path);
+        std::fs::write(group.0.join("cgroup.procs"), pid.to_string()).ok()?;
+        Some(group)
+    }
+
+    fn limit(&self, max: &str) {
+        std::fs::write(self.0.join("pids.max"), max).expect("write pids.max");
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let procs = std::fs::read_to_string(self.0.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines() {
+            let _ = std::fs::write("/sys/fs/cgroup/pids/cgroup.procs", pid);
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// pidone's own failure to start a probe (fork fails with EAGAIN under a pids limit) is said in
+/// the check's last output and the log, and counts neither as a failure nor as a run: the
+/// healthy service is not restarted, and the check passes again once pidone can fork.
+fn a_check_pidone_cannot_fork_does_not_count_against_the_service(mode: Mode) {
+    let dir = Dir::new();
+    let config = r#"
+[[services]]
+name = "web"
+command = ["/bin/sleep", "1000"]
+
+[[services.checks]]
+exec = "true"
+period = "50ms"
+failure_threshold = 1
+on_failure = "restart"
+"#;
+    let mut d = Daemon::start(mode, dir, config, &[]);
+    let up = d.wait_service("web", "its check passing", |s| {
+        check_of(s, "exec")["status"] == "passing"
+    });
+    let Some(cgroup) = PidsCgroup::new(d.run.pid()) else {
+        eprintln!("skipped: no pids cgroup to limit pidone's forks");
+        return;
+    };
+    // pidone alone in its cgroup: no fork succeeds.
+    cgroup.limit("1");
+    d.run.wait_for("runs not started, in a sum", |run| {
+        run.stderr().contains("more check runs not started")
+    });
+    let web = d.service("web");
+    cgroup.limit("max");
+    let exec = check_of(&web, "exec");
+    assert!(
+        exec["last"].as_str().is_some_and(|l| l.contains("not run")),
+        "{exec}"
+    );
+    assert_eq!(exec["consecutive_failures"], 0, "{exec}");
+    assert_eq!(exec["failures"], 0, "{exec}");
+    assert_eq!(
+        (web["pid"].clone(), web["restarts"].clone()),
+        (up["pid"].clone(), up["restarts"].clone())
+    );
+    let runs = int(&exec["runs"]);
+    d.wait_service("web", "its check running again", |s| {
+        int(&check_of(s, "exec")["runs"]) > runs
+    });
+    drop(cgroup);
+    d.terminate();
 }

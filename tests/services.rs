@@ -40,6 +40,8 @@ as_pid1!(
     instances_get_numbered_names_and_pidone_instance,
     prefixed_output_loses_no_line,
     slow_stdout_pushes_back_on_services_and_loses_no_line,
+    a_crash_looping_service_leaks_no_pipe_while_stdout_is_unread,
+    lines_lost_on_a_closed_stdout_are_counted,
     unread_stderr_never_blocks_pidone_own_messages,
     pidone_exits_when_all_oneshots_are_done,
     go_overlay_services_toml_runs_unchanged,
@@ -927,6 +929,73 @@ command = ["/bin/sh", "-c", "seq -s ' ' 1 20000; seq -s ' ' 1 20000"]
     assert_same_lines("flood", &by["flood"], &numbers(50_000));
     assert_same_lines("big", &by["big"], &[big_line.clone(), big_line]);
     eprintln!("blocked while stdout was full: {blocked:?}");
+}
+
+fn a_crash_looping_service_leaks_no_pipe_while_stdout_is_unread(mode: Mode) {
+    // Nobody reads pidone's stdout: reading the services' pipes pauses. A service that writes
+    // less than a pipe holds and exits must still have its pipe closed at each restart, or
+    // pidone runs out of descriptors; what it said beyond a bound is counted and reported.
+    let dir = Dir::new();
+    let config = dir.write(
+        "pidone.toml",
+        r#"
+[[services]]
+name = "chatty"
+command = ["/bin/sh", "-c", "echo x >> @D/runs; seq 1 2000; exit 1"]
+restart_delay = "10ms"
+restart_delay_max = "10ms"
+"#,
+    );
+    let (mut run, pipe) = Pidone::start_piped(mode, &dir, &["--config", &config]);
+    run.wait_for("pidone's stdout pipe to fill up", |_| {
+        svc_common::pipe_pending(&pipe) >= 48 * 1024
+    });
+    let runs = |dir: &Dir| dir.read("runs").lines().count();
+    // Enough runs past the full pipe for pidone's own queue to fill and reading to pause.
+    let start = runs(&dir);
+    run.wait_for("reading to pause", |_| runs(&dir) >= start + 30);
+    let pidone = run.pid();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pidone}/fd"))
+            .expect("pidone's fds")
+            .count()
+    };
+    let (baseline, from) = (fds(), runs(&dir));
+    run.wait_for("200 more restarts", |_| runs(&dir) >= from + 200);
+    let now = fds();
+    assert!(
+        now < baseline + 20,
+        "pidone's fds went from {baseline} to {now} in 200 restarts"
+    );
+    run.wait_for("the lines dropped to be reported", |run| {
+        run.stderr()
+            .contains("lines of services' output for stdout discarded")
+    });
+    drop(pipe);
+}
+
+fn lines_lost_on_a_closed_stdout_are_counted(mode: Mode) {
+    // The reader of pidone's stdout goes away: writing fails with EPIPE, and every line of the
+    // services' output from then on is discarded, and counted on stderr.
+    let dir = Dir::new();
+    let config = dir.write(
+        "pidone.toml",
+        r#"
+[[services]]
+name = "talker"
+command = ["/bin/sh", "-c", "seq 1 1000; exec sleep 1000"]
+"#,
+    );
+    let (mut run, pipe) = Pidone::start_piped(mode, &dir, &["--config", &config]);
+    drop(pipe);
+    let lost = |run: &Pidone| -> u64 {
+        run.stderr()
+            .lines()
+            .filter(|l| l.contains("lines of services' output for stdout discarded"))
+            .filter_map(|l| l.split_whitespace().find_map(|w| w.parse::<u64>().ok()))
+            .sum()
+    };
+    run.wait_for("the 1000 lines to be counted", |run| lost(run) == 1000);
 }
 
 fn unread_stderr_never_blocks_pidone_own_messages(mode: Mode) {

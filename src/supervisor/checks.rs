@@ -10,6 +10,7 @@ use std::os::fd::OwnedFd;
 use std::process::Stdio;
 use std::time::Instant;
 
+use rustix::io::Errno;
 use rustix::process::Pid;
 
 use super::system::System;
@@ -17,7 +18,7 @@ use super::{Id, Owner, Phase, Supervisor, Svc};
 use crate::config::{Level, OnFailure, Probe, ReadyMode};
 use crate::health::{Check, Verdict};
 use crate::notify::Notifier;
-use crate::probe::{self, Progress, Run};
+use crate::probe::{self, NotStarted, Progress, Run};
 use crate::reap::Exit;
 use crate::service::{Event, Recovery, State};
 use crate::spawn::{self, Launch};
@@ -108,9 +109,12 @@ impl<S: System> Supervisor<S> {
             return;
         };
         let notice = notifier.read(svc.child.as_ref().map(|c| c.pid));
-
+        if let Some(n) = self.strangers.add(notice.ignored, now) {
+            let (name, who) = (&svc.spec.name, &notice.stranger);
+            log::warn!("{name}: ignored {n} sd_notify message(s) from {who}: not the service's");
+        }
         if let Some(status) = notice.status {
-            log::debug!("{}: status: {status}", svc.spec.name);
+            log::debug!("{}: status: {status:?}", svc.spec.name);
             svc.notify_status = Some(status);
         }
         if notice.main_pid.is_some() {
@@ -267,21 +271,44 @@ impl<S: System> Supervisor<S> {
                     *slot = Some(run);
                 }
             }
-            Err(why) => self.finish_run(id, k, false, why, now),
+            Err(NotStarted { why, ours: false }) => self.finish_run(id, k, false, why, now),
+            Err(NotStarted { why, ours: true }) => {
+                let Some(svc) = self.svcs.get_mut(id) else {
+                    return;
+                };
+                let (Some(spec), Some(check)) = (svc.spec.checks.get(k), svc.checks.get_mut(k))
+                else {
+                    return;
+                };
+                if self.unstarted.add(1, now).is_some() {
+                    let (name, check) = (&svc.spec.name, &spec.name);
+                    log::warn!("{name}: check {check} not run: {why}; tried again each period");
+                }
+                check.skip(spec, format!("not run: {why}"), now);
+            }
         }
     }
 
     /// Spawns an exec check as its service would run, its output into a pipe of its own.
-    fn launch_check(&mut self, id: Id, argv: &[String]) -> Result<(spawn::Child, OwnedFd), String> {
+    fn launch_check(
+        &mut self,
+        id: Id,
+        argv: &[String],
+    ) -> Result<(spawn::Child, OwnedFd), NotStarted> {
         let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
-            return Err("the service is gone".to_string());
+            return Err(NotStarted {
+                why: "the service is gone".to_string(),
+                ours: true,
+            });
         };
         let pipe = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).and_then(|(r, w)| {
             rustix::fs::fcntl_setfl(&r, rustix::fs::OFlags::NONBLOCK)?;
             Ok((r, w))
         });
-        let (read, write) = pipe.map_err(|e| format!("pipe: {e}"))?;
-        let copy = write.try_clone().map_err(|e| format!("pipe: {e}"))?;
+        let (read, write) = pipe.map_err(|e| NotStarted::new("pipe", e))?;
+        let copy = write
+            .try_clone()
+            .map_err(|e| NotStarted::new("pipe", Errno::from_io_error(&e).unwrap_or(Errno::IO)))?;
         let launch = Launch {
             argv,
             env: &spec.env,
@@ -293,11 +320,14 @@ impl<S: System> Supervisor<S> {
         };
         match self.sys.launch(launch) {
             Ok(child) => Ok((child, read)),
-            Err(err) => Err(format!(
-                "{}: {}",
-                argv.first().map_or("", String::as_str),
-                spawn::exec_failure_reason(&err)
-            )),
+            Err(err) => Err(NotStarted {
+                why: format!(
+                    "{}: {}",
+                    argv.first().map_or("", String::as_str),
+                    spawn::exec_failure_reason(&err)
+                ),
+                ours: Errno::from_io_error(&err).is_some_and(probe::ours),
+            }),
         }
     }
 
@@ -343,7 +373,7 @@ impl<S: System> Supervisor<S> {
             return;
         };
         if !ok {
-            log::debug!("{}: check {} failed: {text}", svc.spec.name, spec.name);
+            log::debug!("{}: check {} failed: {text:?}", svc.spec.name, spec.name);
         }
         let was_failing = check.status == crate::health::Status::Failing;
         let verdict = check.finish(spec, ok, text, now);

@@ -1,6 +1,8 @@
 //! The supervisor's side of output: each service's last lines (for `pidone logs` and its
 //! followers), and pidone's own messages moved into the non-blocking stderr queue.
 
+use std::time::Instant;
+
 use super::system::System;
 use super::{Id, Supervisor};
 use crate::logsink;
@@ -29,11 +31,12 @@ impl<S: System> Supervisor<S> {
     }
 
     /// Moves pidone's captured log messages into the stderr queue, and reports those dropped.
-    pub(super) fn queue_own_messages(&mut self) {
+    pub(super) fn queue_own_messages(&mut self, now: Instant) {
         const WHY: [&str; 2] = [
             "more than 512 KiB of them in one turn of the loop",
             "stderr is not keeping up",
         ];
+        self.report_tallies(now);
         let (bytes, overflow) = logsink::take();
         self.own_lost[0] += overflow;
         if !bytes.is_empty() && !self.output.own_lines(Stream::Stderr, &bytes) {
@@ -46,6 +49,29 @@ impl<S: System> Supervisor<S> {
                     *lost = 0;
                 }
             }
+        }
+    }
+
+    /// Reports the sums of what is counted rather than logged one by one (see [`logsink::Tally`]), and
+    /// asks to be woken when the next sum is due.
+    fn report_tallies(&mut self, now: Instant) {
+        let lost = self.output.take_lost(Stream::Stdout);
+        if let Some(n) = self.lost_output.add(lost, now) {
+            log::warn!("{n} lines of services' output for stdout discarded");
+        }
+        if let Some(n) = self.strangers.due(now) {
+            log::warn!("ignored {n} more sd_notify messages not from their service");
+        }
+        if let Some(n) = self.unstarted.due(now) {
+            log::warn!("{n} more check runs not started: pidone lacks processes or descriptors");
+        }
+        let next = [
+            self.lost_output.deadline(),
+            self.strangers.deadline(),
+            self.unstarted.deadline(),
+        ];
+        for at in next.into_iter().flatten() {
+            self.wake_at(at);
         }
     }
 }

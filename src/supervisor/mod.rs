@@ -50,7 +50,7 @@ use rustix::process::Pid;
 
 use crate::config::{Config, Timeouts};
 use crate::control::{self, Server};
-use crate::logsink;
+use crate::logsink::{self, Tally};
 use crate::output::{Output, Source};
 use crate::reap::Exit;
 use crate::service::Step;
@@ -132,6 +132,12 @@ pub struct Supervisor<S: System = Real> {
     /// pidone's own log messages dropped and not yet reported: more than the capture holds in
     /// one turn, and while the stderr queue was full.
     own_lost: [u64; 2],
+    /// Services' lines discarded on a stdout that failed for good (or overflowing), to report.
+    lost_output: Tally,
+    /// sd_notify datagrams ignored (not from their service), to report.
+    strangers: Tally,
+    /// Check runs pidone could not start (no process or descriptor left), to report.
+    unstarted: Tally,
     /// The control socket (services mode only).
     server: Option<Server>,
     /// When pidone started, for uptimes, and the wall-clock time of that instant, so that every
@@ -202,7 +208,7 @@ impl Supervisor<Real> {
             if let Some(code) = self.finished(now) {
                 return self.end(code);
             }
-            self.queue_own_messages();
+            self.queue_own_messages(now);
             let ready = self.wait_for_events();
             let now = Instant::now();
             for sig in self.sys.signals.pending() {
@@ -249,6 +255,9 @@ impl<S: System> Supervisor<S> {
             wake: None,
             orphans_reaped: 0,
             own_lost: [0; 2],
+            lost_output: Tally::default(),
+            strangers: Tally::default(),
+            unstarted: Tally::default(),
             server: None,
             started: now,
             started_wall: std::time::SystemTime::now(),
@@ -282,11 +291,11 @@ impl<S: System> Supervisor<S> {
         for (_, src) in std::mem::take(&mut self.sources) {
             self.output.finish(src);
         }
-        self.queue_own_messages();
+        self.queue_own_messages(Instant::now());
         self.output.flush_all();
         // What the flush itself had to say (a stream that stayed stuck): a stream it gave up on
         // takes nothing more, so this never waits twice.
-        self.queue_own_messages();
+        self.queue_own_messages(Instant::now());
         self.output.flush_all();
         logsink::set_capture(false);
         code

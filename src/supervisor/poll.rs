@@ -34,9 +34,13 @@ impl Supervisor<Real> {
             fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
             what.push(Ready::Pidfd);
         }
-        // Back-pressure: a stream whose queue is full stops reading its sources until it drains.
+        // Back-pressure: a stream whose queue is full stops reading its sources until it drains;
+        // polled for no event, they still report their end (POLLHUP), to be closed.
         for (i, (_, src)) in self.sources.iter().enumerate() {
-            if !self.output.paused(src.stream()) {
+            if self.output.paused(src.stream()) {
+                fds.push(PollFd::from_borrowed_fd(src.fd(), PollFlags::empty()));
+                what.push(Ready::Ended(i));
+            } else {
                 fds.push(PollFd::from_borrowed_fd(src.fd(), PollFlags::IN));
                 what.push(Ready::Source(i));
             }
@@ -95,11 +99,15 @@ impl<S: System> Supervisor<S> {
         let mut closed = Vec::new();
         for r in ready {
             match *r {
-                Ready::Source(i) => {
+                Ready::Source(i) | Ready::Ended(i) => {
                     let Some((id, src)) = self.sources.get_mut(i) else {
                         continue;
                     };
-                    if self.output.read_from(src) == ReadOutcome::Eof {
+                    let outcome = match r {
+                        Ready::Ended(_) => self.output.read_ended(src),
+                        _ => self.output.read_from(src),
+                    };
+                    if outcome == ReadOutcome::Eof {
                         closed.push(i);
                     }
                     let (id, lines) = (*id, src.take_lines());
@@ -132,6 +140,8 @@ pub(super) enum Ready {
     Signals,
     Pidfd,
     Source(usize),
+    /// A source of a paused stream, polled for no event: its pipe ended (POLLHUP, POLLERR).
+    Ended(usize),
     Sink(Stream),
     Listener,
     Conn(usize),
