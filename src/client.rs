@@ -79,23 +79,32 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             no_wait,
             timeout,
         } => {
-            // A restart is done once the service is up again with a new process: what it was
-            // is read before asking, since a fast restart can be over before the first poll.
+            // A restart is done once the service, and every dependent it took down, is up again
+            // with a new process: what they were is read before asking, since a fast restart
+            // can be over before the first poll.
             let before: Vec<Value> = if *verb == "restart" && !*no_wait {
-                services(path, names)?
+                services(path, &[])?
             } else {
                 Vec::new()
             };
+            let mut waited: Vec<String> = names.to_vec();
             for name in names {
                 let (status, body) = request(path, "POST", &format!("/v1/services/{name}/{verb}"))?;
                 if status != 200 {
                     return Err(Failure::Refused(error_message(&body)));
                 }
+                let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                let along = answer["along"].as_array().into_iter().flatten();
+                for dependent in along.filter_map(Value::as_str) {
+                    if !waited.iter().any(|w| w == dependent) {
+                        waited.push(dependent.to_string());
+                    }
+                }
             }
             if *no_wait {
                 return Ok(EXIT_OK);
             }
-            wait_done(path, verb, names, &before, *timeout)
+            wait_done(path, verb, &waited, &before, *timeout)
         }
         Action::Logs {
             names,
@@ -191,13 +200,14 @@ fn wait_done(
     loop {
         let list = services(path, names)?;
         let mut done = true;
-        for (i, svc) in list.iter().enumerate() {
+        for svc in &list {
             let state = svc["state"].as_str().unwrap_or_default();
             let ok = match verb {
                 "stop" => matches!(state, "stopped" | "failed"),
                 _ => {
                     let up = state == "running" || (state == "stopped" && svc["type"] == "oneshot");
-                    let fresh = before.get(i).is_none_or(|b| b["since"] != svc["since"]);
+                    let was = before.iter().find(|b| b["name"] == svc["name"]);
+                    let fresh = was.is_none_or(|b| b["since"] != svc["since"]);
                     if state == "failed" {
                         let name = svc["name"].as_str().unwrap_or_default();
                         let reason = svc["reason"].as_str().unwrap_or_default();

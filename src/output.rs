@@ -151,6 +151,12 @@ pub struct Source {
 }
 
 impl Source {
+    /// The `[name] ` this source's lines get.
+    #[cfg(test)]
+    pub fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
     /// Takes the lines queued since the last call (see `tapped`).
     pub fn take_lines(&mut self) -> Vec<String> {
         std::mem::take(&mut self.tapped)

@@ -406,6 +406,37 @@ fn restart_gives_a_new_pid_and_counts(mode: Mode) {
 }
 
 #[test]
+fn restart_returns_once_the_dependents_it_took_down_are_back() {
+    // web is ready a second after it starts: a client that returned once db is up would find
+    // web still starting.
+    let d = Daemon::start(
+        Mode::Child,
+        &format!(
+            r#"
+[[services]]
+name = "db"
+command = {db}
+
+[[services]]
+name = "web"
+depends_on = "db"
+ready = {{ after = "1s" }}
+command = {web}
+"#,
+            db = longrun("db"),
+            web = longrun("web"),
+        ),
+    );
+    let mut d = d;
+    d.wait_running("web");
+    let old = d.service("web")["pid"].clone();
+    d.ok(&["restart", "db"]);
+    let web = d.service("web");
+    assert_eq!(web["state"], "running", "{web}");
+    assert_ne!(web["pid"], old, "web was restarted too: {web}");
+}
+
+#[test]
 fn stop_keeps_it_stopped_and_takes_running_dependents_down_first() {
     let mut d = Daemon::start(
         Mode::Child,

@@ -38,12 +38,24 @@ impl<S: System> Supervisor<S> {
                 if self.phase != super::Phase::Running {
                     return Answer::error(409, "pidone is shutting down");
                 }
-                match verb {
-                    Verb::Start => self.request_start(id, now),
-                    Verb::Stop => drop(self.request_stop(id, false, now)),
-                    Verb::Restart => drop(self.request_stop(id, true, now)),
+                let asked = match verb {
+                    Verb::Start => {
+                        self.request_start(id, now);
+                        Vec::new()
+                    }
+                    Verb::Stop => self.request_stop(id, false, now),
+                    Verb::Restart => self.request_stop(id, true, now),
+                };
+                // The dependents taken down with it, for a client that waits for them too.
+                let along: Vec<&str> = (asked.iter())
+                    .filter(|&&a| a != id)
+                    .filter_map(|a| self.svcs.get(*a).map(|s| s.spec.name.as_str()))
+                    .collect();
+                let mut body = self.describe(id, now);
+                if let Some(object) = body.as_object_mut() {
+                    object.insert("along".to_string(), json!(along));
                 }
-                Answer::json(200, self.describe(id, now).to_string())
+                Answer::json(200, body.to_string())
             }
             Request::Signal { name, signal } => {
                 let id = match self.lookup_one(&name) {

@@ -165,6 +165,14 @@ fn reload_keeps_ids_channels_and_runs_of_what_stays() {
     let mut termed = rig.signalled(TERM);
     termed.sort();
     assert_eq!(termed, ["changed", "gone"]);
+    // kept's output lines up with the longer name a reload added.
+    let width = "added-with-a-longer-name".len();
+    let kept_prefix = format!("[{:<width$}] ", "kept");
+    let prefixes: Vec<&[u8]> = (rig.sup.sources.iter())
+        .filter(|(id, _)| *id == kept)
+        .map(|(_, src)| src.prefix())
+        .collect();
+    assert_eq!(prefixes, [kept_prefix.as_bytes(); 2], "stdout and stderr");
     let gone = rig.id("gone");
     rig.exit("gone", Exit::Signal(TERM));
     assert!(rig.sup.svcs.get(gone).is_none(), "forgotten once down");
