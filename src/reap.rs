@@ -49,14 +49,27 @@ pub enum Children {
     Remain,
     /// pidone has no child left at all (`ECHILD`).
     None,
+    /// [`REAPS_PER_CALL`] children were collected and more may be waiting: call again soon,
+    /// after the loop has looked at its signals.
+    More,
 }
 
-/// Collects every ended child, calling `ended` for each, until none is left to collect now.
+/// The most children one call collects, so that a flood of orphans cannot keep the loop from
+/// its signals and deadlines for long.
+pub const REAPS_PER_CALL: usize = 1024;
+
+/// Collects ended children, calling `ended` for each, until none is left to collect now or
+/// [`REAPS_PER_CALL`] were collected.
 pub fn reap(mut ended: impl FnMut(Pid, Exit)) -> Children {
+    let mut reaped = 0;
     loop {
+        if reaped == REAPS_PER_CALL {
+            return Children::More;
+        }
         match wait(WaitOptions::NOHANG) {
             Ok(Some((pid, status))) => {
                 if let Some(exit) = Exit::from_wait(status) {
+                    reaped += 1;
                     ended(pid, exit);
                 }
             }

@@ -52,7 +52,7 @@ use crate::config::{Config, Timeouts};
 use crate::control::{self, Server};
 use crate::logsink::{self, Tally};
 use crate::output::{Output, Source};
-use crate::reap::Exit;
+use crate::reap::{Children, Exit};
 use crate::service::Step;
 use crate::signals::Signals;
 
@@ -61,6 +61,10 @@ use system::{Real, System};
 
 use svc::{Svc, link, policy_of};
 use table::{Id, Table};
+
+/// The most services started in one turn of the loop: a configuration of thousands starts in
+/// slices, with signals, exits and the control socket heard between them.
+const STARTS_PER_TURN: usize = 64;
 
 /// The knobs of the command line.
 #[derive(Debug, Clone)]
@@ -127,6 +131,10 @@ pub struct Supervisor<S: System = Real> {
     termed: HashSet<Pid>,
     /// The earliest deadline found by the last settle.
     wake: Option<Instant>,
+    /// Work left over from this turn for the next one, which then comes at once: children
+    /// still to reap, services whose start was deferred (at most [`STARTS_PER_TURN`]).
+    more_to_reap: bool,
+    starts: usize,
     /// Orphans reaped so far.
     orphans_reaped: u64,
     /// pidone's own log messages dropped and not yet reported: more than the capture holds in
@@ -253,6 +261,8 @@ impl<S: System> Supervisor<S> {
             phase: Phase::Running,
             termed: HashSet::new(),
             wake: None,
+            more_to_reap: false,
+            starts: 0,
             orphans_reaped: 0,
             own_lost: [0; 2],
             lost_output: Tally::default(),
@@ -279,6 +289,7 @@ impl<S: System> Supervisor<S> {
     fn reap(&mut self, now: Instant) {
         let mut ended = Vec::new();
         let children = self.sys.reap(&mut |pid, exit| ended.push((pid, exit)));
+        self.more_to_reap = children == Children::More;
         for (pid, exit) in ended {
             self.on_exit(pid, exit, now);
         }

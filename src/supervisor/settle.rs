@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::system::System;
 use super::table::Table;
-use super::{Id, Phase, Supervisor, Svc};
+use super::{Id, Phase, STARTS_PER_TURN, Supervisor, Svc};
 use crate::reap::Exit;
 use crate::service::{Event, Intent, State, later};
 
@@ -16,6 +16,7 @@ impl<S: System> Supervisor<S> {
     /// Applies everything that follows from the current state, until nothing changes, and
     /// computes the next deadline.
     pub(super) fn settle(&mut self, now: Instant) {
+        self.starts = 0;
         loop {
             self.wake = None;
             let mut changed = false;
@@ -27,6 +28,9 @@ impl<S: System> Supervisor<S> {
             if !changed {
                 break;
             }
+        }
+        if self.more_to_reap {
+            self.wake_at(now);
         }
         self.forget_removed();
         if self.phase == Phase::Running && self.main.is_none() && self.main_exit.is_none() {
@@ -101,7 +105,11 @@ impl<S: System> Supervisor<S> {
                         self.wake_at(at);
                     }
                 }
-                Gate::At(at) if now >= at => self.apply(id, Event::Start, now),
+                Gate::At(at) if now >= at && self.starts >= STARTS_PER_TURN => self.wake_at(at),
+                Gate::At(at) if now >= at => {
+                    self.starts += 1;
+                    self.apply(id, Event::Start, now);
+                }
                 Gate::At(at) => self.wake_at(at),
             },
             State::Starting | State::Running

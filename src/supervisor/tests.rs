@@ -221,3 +221,22 @@ fn a_token_of_a_forgotten_service_reaches_nothing() {
     let new_svc = rig.sup.svcs.get(new).expect("new");
     assert_eq!(new_svc.checks[0].runs, 0, "no verdict was recorded");
 }
+
+#[test]
+fn thousands_of_services_start_in_slices_with_the_loop_between() {
+    let text: String = (0..200).map(|i| longrun(&format!("s{i}"), "")).collect();
+    let mut rig = Rig::new(&text);
+    let started = |rig: &Rig| rig.sup.sys.started.len();
+    assert_eq!(started(&rig), super::STARTS_PER_TURN);
+    assert!(
+        rig.sup.wake.is_some_and(|at| at <= rig.now),
+        "the next turn comes at once"
+    );
+    rig.settle();
+    assert_eq!(started(&rig), 2 * super::STARTS_PER_TURN);
+    for _ in 0..2 {
+        rig.settle();
+    }
+    assert_eq!(started(&rig), 200);
+    assert!(rig.sup.wake.is_none(), "then pidone sleeps");
+}
