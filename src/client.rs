@@ -50,6 +50,13 @@ pub fn run(path: &Path, action: &Action) -> i32 {
             eprintln!("pidone: cannot reach pidone at {}: {err}", path.display());
             EXIT_UNREACHABLE
         }
+        Err(Failure::Untrusted(uid)) => {
+            eprintln!(
+                "pidone: refusing {}: the server runs as uid {uid}, not root or you",
+                path.display()
+            );
+            EXIT_UNREACHABLE
+        }
         Err(Failure::Refused(message)) => {
             eprintln!("pidone: {message}");
             EXIT_FAILED
@@ -59,7 +66,20 @@ pub fn run(path: &Path, action: &Action) -> i32 {
 
 enum Failure {
     Unreachable(io::Error),
+    /// The socket is served by this uid, neither root nor the client's user: not pidone's.
+    Untrusted(u32),
     Refused(String),
+}
+
+/// Connects to the socket and checks who serves it before anything is sent: someone else may
+/// have bound the path first (a fallback in `/tmp`).
+fn connect(path: &Path) -> Result<UnixStream, Failure> {
+    let stream = UnixStream::connect(path).map_err(Failure::Unreachable)?;
+    match crate::sys::peer_uid(&stream).map_err(Failure::Unreachable)? {
+        0 => Ok(stream),
+        uid if uid == rustix::process::getuid().as_raw() => Ok(stream),
+        uid => Err(Failure::Untrusted(uid)),
+    }
 }
 
 fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
@@ -238,7 +258,7 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
     }
     let mut streams = Vec::new();
     for name in names {
-        let mut stream = UnixStream::connect(path).map_err(Failure::Unreachable)?;
+        let mut stream = connect(path)?;
         let text = format!(
             "GET /v1/services/{name}/logs?n={lines}&follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n"
         );
@@ -346,7 +366,7 @@ fn request_with(
     target: &str,
     body: &str,
 ) -> Result<(u16, String), Failure> {
-    let mut stream = UnixStream::connect(path).map_err(Failure::Unreachable)?;
+    let mut stream = connect(path)?;
     let timeout = Some(Duration::from_secs(10));
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);

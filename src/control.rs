@@ -287,8 +287,8 @@ pub fn response(answer: &Answer) -> Vec<u8> {
 }
 
 /// Where the socket is: `--socket`, else `$PIDONE_SOCKET`, else `/run/pidone.sock` when `/run`
-/// is writable, else `$XDG_RUNTIME_DIR/pidone.sock`, else `/tmp/pidone-UID.sock`. The client
-/// looks in the same places.
+/// is writable, else `$XDG_RUNTIME_DIR/pidone.sock`, else `/tmp/pidone-UID/pidone.sock` (a
+/// directory of its own: anyone may create names in `/tmp`). The client looks in the same places.
 pub fn socket_path(cli: Option<&Path>) -> PathBuf {
     if let Some(path) = cli {
         return path.to_path_buf();
@@ -303,9 +303,33 @@ pub fn socket_path(cli: Option<&Path>) -> PathBuf {
         return Path::new(&dir).join("pidone.sock");
     }
     PathBuf::from(format!(
-        "/tmp/pidone-{}.sock",
+        "/tmp/pidone-{}/pidone.sock",
         rustix::process::getuid().as_raw()
     ))
+}
+
+/// Refuses a socket directory that someone else could change, so that nobody can take the
+/// socket's place: it must be a directory owned by root or pidone's user and writable by no one
+/// else. A symlink is followed only when it is owned by them too.
+fn check_dir(dir: &Path) -> io::Result<()> {
+    use rustix::fs::FileType;
+    let me = rustix::process::getuid().as_raw();
+    let trusted = |uid| uid == 0 || uid == me;
+    let mut st = rustix::fs::lstat(dir)?;
+    if FileType::from_raw_mode(st.st_mode) == FileType::Symlink && trusted(st.st_uid) {
+        st = rustix::fs::stat(dir)?;
+    }
+    let why = if !trusted(st.st_uid) {
+        format!("it is owned by uid {}, not root or pidone's", st.st_uid)
+    } else if !FileType::from_raw_mode(st.st_mode).is_dir() {
+        "it is not a directory".to_string()
+    } else if st.st_mode & 0o022 != 0 {
+        "users other than its owner may write to it".to_string()
+    } else {
+        return Ok(());
+    };
+    let message = format!("refusing the directory {}: {why}", dir.display());
+    Err(io::Error::new(io::ErrorKind::PermissionDenied, message))
 }
 
 /// The listening socket and its connections.
@@ -333,14 +357,22 @@ pub struct Conn {
 }
 
 impl Server {
-    /// Binds the socket (mode 0600, parent created if missing). A stale socket file is replaced;
-    /// one with a live pidone behind it is an error.
+    /// Binds the socket (mode 0600) in a safe directory ([`check_dir`]; created 0755 if
+    /// missing). A stale file at the path is replaced, never followed; a live pidone behind it is
+    /// an error.
     pub fn bind(path: &Path) -> io::Result<Server> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        if path.exists() {
-            if UnixStream::connect(path).is_ok() {
+        use std::os::unix::fs::DirBuilderExt;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let parent = parent.unwrap_or(Path::new("."));
+        let created = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent);
+        // Checked whether it was created or not: a squatter's directory is refused as such.
+        check_dir(parent).and(created)?;
+        if let Ok(st) = rustix::fs::lstat(path) {
+            let socket = rustix::fs::FileType::from_raw_mode(st.st_mode).is_socket();
+            if socket && UnixStream::connect(path).is_ok() {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
                     format!("{}: another pidone is listening there", path.display()),
@@ -732,6 +764,41 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(text.contains("Content-Length: 2\r\n"));
         assert!(text.ends_with("\r\n\r\n{}"));
+    }
+
+    #[test]
+    fn a_socket_directory_others_could_change_is_refused() {
+        use std::os::unix::fs::{PermissionsExt, chown, lchown, symlink};
+        let base = std::env::temp_dir().join(format!("pidone-check-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).unwrap();
+        let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+        mode(&base, 0o755).unwrap();
+        let (ours, open, theirs) = (base.join("ours"), base.join("open"), base.join("theirs"));
+        for dir in [&ours, &open, &theirs] {
+            std::fs::create_dir(dir).unwrap();
+            mode(dir, 0o755).unwrap();
+        }
+        mode(&open, 0o1777).unwrap();
+        chown(&theirs, Some(65534), None).unwrap();
+        let (link, their_link) = (base.join("link"), base.join("their-link"));
+        symlink(&ours, &link).unwrap();
+        symlink(&ours, &their_link).unwrap();
+        lchown(&their_link, Some(65534), None).unwrap();
+        let why = |dir: &Path| check_dir(dir).map_err(|e| e.to_string());
+        assert_eq!(why(&ours), Ok(()));
+        assert_eq!(why(&link), Ok(()), "a symlink of root's own is followed");
+        assert!(
+            why(&open)
+                .unwrap_err()
+                .contains("other than its owner may write")
+        );
+        for dir in [&theirs, &their_link] {
+            let err = why(dir).unwrap_err();
+            assert!(err.contains("owned by uid 65534"), "{err}");
+            assert!(err.contains(dir.to_str().unwrap()), "{err}");
+        }
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
