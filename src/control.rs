@@ -26,7 +26,8 @@ pub const MAX_FOLLOW_BACKLOG: usize = 1024 * 1024;
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Most connections following logs at once (of [`MAX_CONNECTIONS`]).
 pub const MAX_FOLLOWERS: usize = 48;
-/// Most connections served at once; more wait in the kernel's backlog.
+/// Most connections served at once: when full, the oldest idle one gives way to a newcomer; if
+/// none is idle, more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 64;
 /// A connection that has not sent a whole request, or not taken its whole response, by then is
 /// dropped.
@@ -399,10 +400,16 @@ impl Server {
         self.listener.as_fd()
     }
 
-    /// True while another connection may be accepted. When full, the listener leaves the poll
-    /// set and newcomers wait in the kernel's backlog until a connection ends.
+    /// True while another connection may be accepted: a slot is free or an idle connection can
+    /// give way. Else the listener leaves the poll set and newcomers wait in the kernel's backlog.
     pub fn has_room(&self) -> bool {
-        self.conns.len() < MAX_CONNECTIONS && self.accept_paused_until.is_none()
+        self.accept_paused_until.is_none()
+            && (self.open() < MAX_CONNECTIONS || self.conns.iter().any(Conn::idle))
+    }
+
+    /// Connections not closed.
+    fn open(&self) -> usize {
+        self.conns.iter().filter(|c| !c.closed).count()
     }
 
     /// True while another client may follow a service's logs: followers never expire, so they
@@ -411,11 +418,24 @@ impl Server {
         self.conns.iter().filter(|c| c.follow.is_some()).count() < MAX_FOLLOWERS
     }
 
-    /// Accepts pending connections while there is room ([`MAX_CONNECTIONS`]).
+    /// Accepts pending connections, at most [`MAX_CONNECTIONS`] per call. When all slots are
+    /// taken, a newcomer takes the place of the oldest idle connection accepted before this call
+    /// (which had a turn to send its request): silent clients cannot keep others out.
     pub fn accept(&mut self, now: Instant) {
-        while self.has_room() {
+        let before = self.conns.len();
+        for _ in 0..MAX_CONNECTIONS {
+            let full = self.open() >= MAX_CONNECTIONS;
+            let idle = self.conns.iter().take(before).position(Conn::idle);
+            if full && idle.is_none() {
+                return;
+            }
             match self.listener.accept() {
                 Ok((stream, _)) => {
+                    if let Some(oldest) = idle.filter(|_| full) {
+                        if let Some(conn) = self.conns.get_mut(oldest) {
+                            conn.close();
+                        }
+                    }
                     if stream.set_nonblocking(true).is_err() {
                         continue; // Dropped: closed.
                     }
@@ -503,6 +523,11 @@ impl Conn {
     /// Marks the connection for removal at the end of this turn.
     pub fn close(&mut self) {
         self.closed = true;
+    }
+
+    /// True while it waits for (the rest of) a request: it may give way to a newcomer.
+    fn idle(&self) -> bool {
+        !self.closed && !self.answering() && self.follow.is_none()
     }
 
     /// True once [`Conn::close`] was called.

@@ -457,10 +457,6 @@ impl Supervisor {
             }
         }
         if let Some(server) = &self.server {
-            if server.has_room() {
-                fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
-                what.push(Ready::Listener);
-            }
             for (i, conn) in server.conns.iter().enumerate() {
                 let events = if conn.answering() {
                     PollFlags::OUT
@@ -469,6 +465,12 @@ impl Supervisor {
                 };
                 fds.push(PollFd::from_borrowed_fd(conn.fd(), events));
                 what.push(Ready::Conn(i));
+            }
+            // After the connections: requests that arrived are read before an idle connection
+            // gives way to a newcomer.
+            if server.has_room() {
+                fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
+                what.push(Ready::Listener);
             }
         }
         match poll(&mut fds, timeout.as_ref()) {
@@ -522,6 +524,9 @@ impl Supervisor {
         let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) else {
             return;
         };
+        if conn.is_closed() {
+            return; // It gave way to a newcomer this turn.
+        }
         if conn.answering() {
             conn.write();
             return;

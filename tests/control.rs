@@ -1464,3 +1464,28 @@ fn a_squatted_fallback_socket_directory_is_refused() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(stdout.contains("web"), "{stdout}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// starvation (issue #19 item 8)
+
+/// A thousand connections that never send a byte do not keep root's `pidone status` out: when
+/// the 64 slots are full, the oldest idle connection gives way to the newcomer.
+fn status_answers_despite_a_thousand_idle_connections(mode: Mode) {
+    let mut d = Daemon::start(
+        mode,
+        &format!(
+            "[[services]]\nname = \"web\"\ncommand = {}\n",
+            longrun("web")
+        ),
+    );
+    d.wait_running("web");
+    let idle: Vec<UnixStream> = (0..1000)
+        .map(|_| UnixStream::connect(&d.socket).expect("connect"))
+        .collect();
+    let out = d.client(&["status"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("web"), "{out:?}");
+    drop(idle);
+}
+
+in_both_modes!(status_answers_despite_a_thousand_idle_connections);
