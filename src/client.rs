@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::control::STREAM_ERROR;
+
 /// What the user asked the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -286,13 +288,16 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
     Ok(code)
 }
 
-/// Reads one followed stream: checks the status line, then prints lines as they come.
+/// Reads one followed stream: checks the status line, then prints lines as they come. A last
+/// line from pidone itself ([`STREAM_ERROR`]) is an error: pidone dropped the stream.
 fn follow_one(name: &str, stream: UnixStream, prefix: bool) -> Result<(), String> {
     use std::io::BufRead;
     let mut reader = io::BufReader::new(stream);
     let mut line = String::new();
     let mut in_head = true;
     let mut status = 0u16;
+    // A line that looks like pidone's error waits: it is one only if the stream ends after it.
+    let mut held = String::new();
     loop {
         line.clear();
         match reader.read_line(&mut line) {
@@ -318,9 +323,17 @@ fn follow_one(name: &str, stream: UnixStream, prefix: bool) -> Result<(), String
             }
             continue;
         }
-        print_lines(name, &line, prefix);
+        print_lines(name, &std::mem::take(&mut held), prefix);
+        if line.starts_with(STREAM_ERROR) {
+            std::mem::swap(&mut held, &mut line);
+        } else {
+            print_lines(name, &line, prefix);
+        }
     }
-    Ok(())
+    match held.strip_prefix(STREAM_ERROR) {
+        Some(error) => Err(format!("{name}: {}", error.trim_end())),
+        None => Ok(()),
+    }
 }
 
 fn print_lines(name: &str, text: &str, prefix: bool) {

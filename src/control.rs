@@ -20,8 +20,17 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_BODY: usize = 64 * 1024;
 /// Lines the logs endpoint returns when the request does not say (`n`).
 pub const DEFAULT_LOG_LINES: usize = 100;
-/// Output queued for a following client beyond which it is dropped as too slow.
-pub const MAX_FOLLOW_BACKLOG: usize = 1024 * 1024;
+/// Bytes of answers and log streams waiting to be written, all connections together: beyond it
+/// the connection holding the most gives way ([`Server::keep_budget`]).
+pub const OUTPUT_BUDGET: usize = 8 * 1024 * 1024;
+/// Bytes of lines one logs answer (or a follower's first lines) carries at most: older lines
+/// are skipped, and a first line says how many.
+pub const MAX_LOGS: usize = 4 * 1024 * 1024;
+/// How a line from pidone itself that ends a log stream starts: the client makes it an error.
+pub const STREAM_ERROR: &str = "pidone: error: ";
+/// The head of a log stream: an answer without a length.
+pub const STREAM_HEAD: &str =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n";
 /// How long the listener rests after an accept error such as EMFILE.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Most connections following logs at once (of [`MAX_CONNECTIONS`]).
@@ -355,6 +364,9 @@ pub struct Conn {
     /// The service whose new output lines this connection streams (`follow=true`): it has no
     /// deadline and stays open until the client leaves.
     follow: Option<usize>,
+    /// A stream that gave way ([`Conn::give_way`]): it takes no more lines and closes once its
+    /// last line is out.
+    ending: bool,
 }
 
 impl Server {
@@ -450,6 +462,7 @@ impl Server {
                         uid,
                         closed: false,
                         follow: None,
+                        ending: false,
                     });
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
@@ -494,17 +507,36 @@ impl Server {
         }
     }
 
-    /// Queues new output lines of service `service` for the clients following it; a client that
-    /// lets more than [`MAX_FOLLOW_BACKLOG`] pile up is dropped rather than slowing pidone.
+    /// Queues new output lines of service `service` for the clients following it, within the
+    /// budget.
     pub fn follow_lines(&mut self, service: usize, lines: &[String]) {
-        for conn in self.conns.iter_mut().filter(|c| c.follow == Some(service)) {
+        let streams = self.conns.iter_mut().filter(|c| c.follow == Some(service));
+        for conn in streams.filter(|c| !c.ending && !c.closed) {
             for line in lines {
                 conn.outbuf.extend_from_slice(line.as_bytes());
                 conn.outbuf.push(b'\n');
             }
-            if conn.outbuf.len() - conn.written > MAX_FOLLOW_BACKLOG {
-                conn.close();
+        }
+        self.keep_budget();
+    }
+
+    /// Keeps the bytes waiting on all connections within [`OUTPUT_BUDGET`], so that clients
+    /// that do not read cannot make pidone grow: while over, the connection holding the most
+    /// gives way. Called after anything is queued.
+    pub fn keep_budget(&mut self) {
+        loop {
+            let total: usize = self.conns.iter().map(Conn::held).sum();
+            if total <= OUTPUT_BUDGET {
+                return;
             }
+            let Some(conn) = self.conns.iter_mut().max_by_key(|c| c.held()) else {
+                return;
+            };
+            log::warn!(
+                "control socket: clients left {total} bytes unread; dropping the one with {}",
+                conn.held()
+            );
+            conn.give_way();
         }
     }
 }
@@ -520,14 +552,45 @@ impl Conn {
         self.stream.as_fd()
     }
 
-    /// Marks the connection for removal at the end of this turn.
+    /// Marks the connection for removal at the end of this turn; what it held is freed now.
     pub fn close(&mut self) {
         self.closed = true;
+        self.inbuf = Vec::new();
+        self.outbuf = Vec::new();
+        self.written = 0;
     }
 
     /// True while it waits for (the rest of) a request: it may give way to a newcomer.
     fn idle(&self) -> bool {
         !self.closed && !self.answering() && self.follow.is_none()
+    }
+
+    /// Bytes of output it holds (a stream's lines already written are forgotten now and then).
+    fn held(&self) -> usize {
+        self.outbuf.len()
+    }
+
+    /// Frees what the connection holds: an answer is dropped; a stream keeps the rest of the
+    /// line being written, ends with an error line and closes once that is out.
+    fn give_way(&mut self) {
+        if self.follow.is_none() || self.ending {
+            return self.close();
+        }
+        let rest = self.outbuf.get(self.written..).unwrap_or_default();
+        let last = self.written.checked_sub(1).and_then(|i| self.outbuf.get(i));
+        let end = match last {
+            None | Some(b'\n') => 0,
+            _ => rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |p| p + 1),
+        };
+        let mut out = rest.get(..end).unwrap_or_default().to_vec();
+        out.extend_from_slice(STREAM_ERROR.as_bytes());
+        out.extend_from_slice(b"dropped: this client fell behind (over 8 MiB unread)\n");
+        self.outbuf = out;
+        self.written = 0;
+        self.ending = true;
     }
 
     /// True once [`Conn::close`] was called.
@@ -545,15 +608,10 @@ impl Conn {
         self.follow.is_some()
     }
 
-    /// Starts streaming: the head of an answer without a length, the lines so far, then every
-    /// new line of `service` until the client leaves.
-    pub fn stream(&mut self, service: usize, lines: &[&str]) {
-        let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n".to_vec();
-        for line in lines {
-            out.extend_from_slice(line.as_bytes());
-            out.push(b'\n');
-        }
-        self.outbuf = out;
+    /// Starts streaming: `text` ([`STREAM_HEAD`] and the lines so far), then every new line of
+    /// `service` until the client leaves.
+    pub fn stream(&mut self, service: usize, text: String) {
+        self.outbuf = text.into_bytes();
         self.written = 0;
         self.inbuf = Vec::new();
         self.follow = Some(service);
@@ -618,10 +676,14 @@ impl Conn {
             match self.stream.write(&self.outbuf[self.written..]) {
                 Ok(n) => self.written += n,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    if self.follow.is_some() {
-                        // A stream never ends: forget what is out so the buffer stays bounded.
-                        self.outbuf.drain(..self.written);
-                        self.written = 0;
+                    if self.follow.is_some() && self.written * 2 >= self.outbuf.len() {
+                        // A stream never ends: forget the lines that are out once they are most of
+                        // the buffer, so that it stays bounded and moving the rest is cheap.
+                        let out = self.outbuf.get(..self.written).unwrap_or_default();
+                        let done = out.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+                        self.outbuf.drain(..done);
+                        self.outbuf.shrink_to_fit(); // The budget counts lengths: keep to them.
+                        self.written -= done;
                     }
                     return;
                 }
@@ -633,9 +695,9 @@ impl Conn {
                 }
             }
         }
-        if self.follow.is_some() {
+        if self.follow.is_some() && !self.ending {
             // A follower stays open: everything so far is out, wait for more lines.
-            self.outbuf.clear();
+            self.outbuf = Vec::new();
             self.written = 0;
         } else {
             self.close();

@@ -505,7 +505,12 @@ impl Supervisor {
                         server.accept(Instant::now());
                     }
                 }
-                Ready::Conn(i) => self.serve(i),
+                Ready::Conn(i) => {
+                    self.serve(i);
+                    if let Some(server) = &mut self.server {
+                        server.keep_budget();
+                    }
+                }
                 Ready::Notify(id) => self.on_notice(id, Instant::now()),
                 Ready::Probe(id, k) => self.on_probe_ready(id, k, Instant::now()),
                 Ready::Signals | Ready::Pidfd => {}
@@ -525,7 +530,7 @@ impl Supervisor {
             return;
         };
         if conn.is_closed() {
-            return; // It gave way to a newcomer this turn.
+            return; // It gave way to a newcomer or to the budget this turn.
         }
         if conn.answering() {
             conn.write();
@@ -552,12 +557,9 @@ impl Supervisor {
             match self.lookup_one(name) {
                 Ok(_) if !room => Answer::error(503, "too many clients follow logs; try later"),
                 Ok(id) => {
-                    // Field by field, so the log can be read while the connection is written.
-                    let log = &self.svcs[id.0].log;
-                    let skip = log.len().saturating_sub(*n);
-                    let lines: Vec<&str> = log.iter().skip(skip).map(String::as_str).collect();
+                    let text = api::log_text(control::STREAM_HEAD, &self.svcs[id.0].log, *n);
                     if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
-                        conn.stream(id.0, &lines);
+                        conn.stream(id.0, text);
                         conn.write();
                     }
                     return;
