@@ -1,5 +1,6 @@
 //! The built-in client: one request to the control socket, printed for humans or as JSON, turned
-//! into an exit code (0 ok, 1 refused or failed, 2 usage, 3 daemon not reachable).
+//! into an exit code (0 ok, 1 refused or failed, 2 usage, 3 daemon not reachable, or the socket
+//! served by another user, which is never sent anything).
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;

@@ -4,6 +4,9 @@
 //! parsed by httparse, then `Content-Length` bytes of body), within limits on header size, body
 //! size and time; it gets exactly one response and is closed (`Connection: close`). A request
 //! that breaks a limit or cannot be parsed gets a 4xx with a JSON error and changes nothing.
+//! What waits to be written, answers and log streams together, stays within one memory budget,
+//! and silent connections give way to newcomers: clients cannot make pidone grow or shut others
+//! out. The socket is only created in a directory no one else can change.
 //!
 //! This module knows bytes and routes, not services: [`parse`] turns bytes into a [`Request`],
 //! the supervisor answers it, and [`response`] turns the answer into bytes.
