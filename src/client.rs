@@ -1,5 +1,6 @@
 //! The built-in client: one request to the control socket, printed for humans or as JSON, turned
-//! into an exit code (0 ok, 1 refused or failed, 2 usage, 3 daemon not reachable).
+//! into an exit code (0 ok, 1 refused or failed, 2 usage, 3 daemon not reachable, or the socket
+//! served by another user, which is never sent anything).
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -7,6 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::control::STREAM_ERROR;
 
 /// What the user asked the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,13 @@ pub fn run(path: &Path, action: &Action) -> i32 {
             eprintln!("pidone: cannot reach pidone at {}: {err}", path.display());
             EXIT_UNREACHABLE
         }
+        Err(Failure::Untrusted(uid)) => {
+            eprintln!(
+                "pidone: refusing {}: the server runs as uid {uid}, not root or you",
+                path.display()
+            );
+            EXIT_UNREACHABLE
+        }
         Err(Failure::Refused(message)) => {
             eprintln!("pidone: {message}");
             EXIT_FAILED
@@ -59,7 +69,20 @@ pub fn run(path: &Path, action: &Action) -> i32 {
 
 enum Failure {
     Unreachable(io::Error),
+    /// The socket is served by this uid, neither root nor the client's user: not pidone's.
+    Untrusted(u32),
     Refused(String),
+}
+
+/// Connects to the socket and checks who serves it before anything is sent: someone else may
+/// have bound the path first (a fallback in `/tmp`).
+fn connect(path: &Path) -> Result<UnixStream, Failure> {
+    let stream = UnixStream::connect(path).map_err(Failure::Unreachable)?;
+    match crate::sys::peer_uid(&stream).map_err(Failure::Unreachable)? {
+        0 => Ok(stream),
+        uid if uid == rustix::process::getuid().as_raw() => Ok(stream),
+        uid => Err(Failure::Untrusted(uid)),
+    }
 }
 
 fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
@@ -248,7 +271,7 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
     }
     let mut streams = Vec::new();
     for name in names {
-        let mut stream = UnixStream::connect(path).map_err(Failure::Unreachable)?;
+        let mut stream = connect(path)?;
         let text = format!(
             "GET /v1/services/{name}/logs?n={lines}&follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n"
         );
@@ -276,13 +299,16 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
     Ok(code)
 }
 
-/// Reads one followed stream: checks the status line, then prints lines as they come.
+/// Reads one followed stream: checks the status line, then prints lines as they come. A last
+/// line from pidone itself ([`STREAM_ERROR`]) is an error: pidone dropped the stream.
 fn follow_one(name: &str, stream: UnixStream, prefix: bool) -> Result<(), String> {
     use std::io::BufRead;
     let mut reader = io::BufReader::new(stream);
     let mut line = String::new();
     let mut in_head = true;
     let mut status = 0u16;
+    // A line that looks like pidone's error waits: it is one only if the stream ends after it.
+    let mut held = String::new();
     loop {
         line.clear();
         match reader.read_line(&mut line) {
@@ -308,9 +334,17 @@ fn follow_one(name: &str, stream: UnixStream, prefix: bool) -> Result<(), String
             }
             continue;
         }
-        print_lines(name, &line, prefix);
+        print_lines(name, &std::mem::take(&mut held), prefix);
+        if line.starts_with(STREAM_ERROR) {
+            std::mem::swap(&mut held, &mut line);
+        } else {
+            print_lines(name, &line, prefix);
+        }
     }
-    Ok(())
+    match held.strip_prefix(STREAM_ERROR) {
+        Some(error) => Err(format!("{name}: {}", error.trim_end())),
+        None => Ok(()),
+    }
 }
 
 fn print_lines(name: &str, text: &str, prefix: bool) {
@@ -356,7 +390,7 @@ fn request_with(
     target: &str,
     body: &str,
 ) -> Result<(u16, String), Failure> {
-    let mut stream = UnixStream::connect(path).map_err(Failure::Unreachable)?;
+    let mut stream = connect(path)?;
     let timeout = Some(Duration::from_secs(10));
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);

@@ -4,6 +4,9 @@
 //! parsed by httparse, then `Content-Length` bytes of body), within limits on header size, body
 //! size and time; it gets exactly one response and is closed (`Connection: close`). A request
 //! that breaks a limit or cannot be parsed gets a 4xx with a JSON error and changes nothing.
+//! What waits to be written, answers and log streams together, stays within one memory budget,
+//! and silent connections give way to newcomers: clients cannot make pidone grow or shut others
+//! out. The socket is only created in a directory no one else can change.
 //!
 //! This module knows bytes and routes, not services: [`parse`] turns bytes into a [`Request`],
 //! the supervisor answers it, and [`response`] turns the answer into bytes.
@@ -20,13 +23,23 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_BODY: usize = 64 * 1024;
 /// Lines the logs endpoint returns when the request does not say (`n`).
 pub const DEFAULT_LOG_LINES: usize = 100;
-/// Output queued for a following client beyond which it is dropped as too slow.
-pub const MAX_FOLLOW_BACKLOG: usize = 1024 * 1024;
+/// Bytes of answers and log streams waiting to be written, all connections together: beyond it
+/// the connection holding the most gives way ([`Server::keep_budget`]).
+pub const OUTPUT_BUDGET: usize = 8 * 1024 * 1024;
+/// Bytes of lines one logs answer (or a follower's first lines) carries at most: older lines
+/// are skipped, and a first line says how many.
+pub const MAX_LOGS: usize = 4 * 1024 * 1024;
+/// How a line from pidone itself that ends a log stream starts: the client makes it an error.
+pub const STREAM_ERROR: &str = "pidone: error: ";
+/// The head of a log stream: an answer without a length.
+pub const STREAM_HEAD: &str =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n";
 /// How long the listener rests after an accept error such as EMFILE.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Most connections following logs at once (of [`MAX_CONNECTIONS`]).
 pub const MAX_FOLLOWERS: usize = 48;
-/// Most connections served at once; more wait in the kernel's backlog.
+/// Most connections served at once: when full, the oldest idle one gives way to a newcomer; if
+/// none is idle, more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 64;
 /// A connection that has not sent a whole request, or not taken its whole response, by then is
 /// dropped.
@@ -287,8 +300,8 @@ pub fn response(answer: &Answer) -> Vec<u8> {
 }
 
 /// Where the socket is: `--socket`, else `$PIDONE_SOCKET`, else `/run/pidone.sock` when `/run`
-/// is writable, else `$XDG_RUNTIME_DIR/pidone.sock`, else `/tmp/pidone-UID.sock`. The client
-/// looks in the same places.
+/// is writable, else `$XDG_RUNTIME_DIR/pidone.sock`, else `/tmp/pidone-UID/pidone.sock` (a
+/// directory of its own: anyone may create names in `/tmp`). The client looks in the same places.
 pub fn socket_path(cli: Option<&Path>) -> PathBuf {
     if let Some(path) = cli {
         return path.to_path_buf();
@@ -303,9 +316,33 @@ pub fn socket_path(cli: Option<&Path>) -> PathBuf {
         return Path::new(&dir).join("pidone.sock");
     }
     PathBuf::from(format!(
-        "/tmp/pidone-{}.sock",
+        "/tmp/pidone-{}/pidone.sock",
         rustix::process::getuid().as_raw()
     ))
+}
+
+/// Refuses a socket directory that someone else could change, so that nobody can take the
+/// socket's place: it must be a directory owned by root or pidone's user and writable by no one
+/// else. A symlink is followed only when it is owned by them too.
+fn check_dir(dir: &Path) -> io::Result<()> {
+    use rustix::fs::FileType;
+    let me = rustix::process::getuid().as_raw();
+    let trusted = |uid| uid == 0 || uid == me;
+    let mut st = rustix::fs::lstat(dir)?;
+    if FileType::from_raw_mode(st.st_mode) == FileType::Symlink && trusted(st.st_uid) {
+        st = rustix::fs::stat(dir)?;
+    }
+    let why = if !trusted(st.st_uid) {
+        format!("it is owned by uid {}, not root or pidone's", st.st_uid)
+    } else if !FileType::from_raw_mode(st.st_mode).is_dir() {
+        "it is not a directory".to_string()
+    } else if st.st_mode & 0o022 != 0 {
+        "users other than its owner may write to it".to_string()
+    } else {
+        return Ok(());
+    };
+    let message = format!("refusing the directory {}: {why}", dir.display());
+    Err(io::Error::new(io::ErrorKind::PermissionDenied, message))
 }
 
 /// The listening socket and its connections.
@@ -331,17 +368,28 @@ pub struct Conn {
     /// deadline and stays open until the client leaves. The service's key is the supervisor's
     /// (stable across reloads).
     follow: Option<u64>,
+    /// A stream that gave way ([`Conn::give_way`]): it takes no more lines and closes once its
+    /// last line is out.
+    ending: bool,
 }
 
 impl Server {
-    /// Binds the socket (mode 0600, parent created if missing). A stale socket file is replaced;
-    /// one with a live pidone behind it is an error.
+    /// Binds the socket (mode 0600) in a safe directory ([`check_dir`]; created 0755 if
+    /// missing). A stale file at the path is replaced, never followed; a live pidone behind it is
+    /// an error.
     pub fn bind(path: &Path) -> io::Result<Server> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        if path.exists() {
-            if UnixStream::connect(path).is_ok() {
+        use std::os::unix::fs::DirBuilderExt;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let parent = parent.unwrap_or(Path::new("."));
+        let created = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent);
+        // Checked whether it was created or not: a squatter's directory is refused as such.
+        check_dir(parent).and(created)?;
+        if let Ok(st) = rustix::fs::lstat(path) {
+            let socket = rustix::fs::FileType::from_raw_mode(st.st_mode).is_socket();
+            if socket && UnixStream::connect(path).is_ok() {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
                     format!("{}: another pidone is listening there", path.display()),
@@ -368,10 +416,16 @@ impl Server {
         self.listener.as_fd()
     }
 
-    /// True while another connection may be accepted. When full, the listener leaves the poll
-    /// set and newcomers wait in the kernel's backlog until a connection ends.
+    /// True while another connection may be accepted: a slot is free or an idle connection can
+    /// give way. Else the listener leaves the poll set and newcomers wait in the kernel's backlog.
     pub fn has_room(&self) -> bool {
-        self.conns.len() < MAX_CONNECTIONS && self.accept_paused_until.is_none()
+        self.accept_paused_until.is_none()
+            && (self.open() < MAX_CONNECTIONS || self.conns.iter().any(Conn::idle))
+    }
+
+    /// Connections not closed.
+    fn open(&self) -> usize {
+        self.conns.iter().filter(|c| !c.closed).count()
     }
 
     /// True while another client may follow a service's logs: followers never expire, so they
@@ -380,11 +434,24 @@ impl Server {
         self.conns.iter().filter(|c| c.follow.is_some()).count() < MAX_FOLLOWERS
     }
 
-    /// Accepts pending connections while there is room ([`MAX_CONNECTIONS`]).
+    /// Accepts pending connections, at most [`MAX_CONNECTIONS`] per call. When all slots are
+    /// taken, a newcomer takes the place of the oldest idle connection accepted before this call
+    /// (which had a turn to send its request): silent clients cannot keep others out.
     pub fn accept(&mut self, now: Instant) {
-        while self.has_room() {
+        let before = self.conns.len();
+        for _ in 0..MAX_CONNECTIONS {
+            let full = self.open() >= MAX_CONNECTIONS;
+            let idle = self.conns.iter().take(before).position(Conn::idle);
+            if full && idle.is_none() {
+                return;
+            }
             match self.listener.accept() {
                 Ok((stream, _)) => {
+                    if let Some(oldest) = idle.filter(|_| full) {
+                        if let Some(conn) = self.conns.get_mut(oldest) {
+                            conn.close();
+                        }
+                    }
                     if stream.set_nonblocking(true).is_err() {
                         continue; // Dropped: closed.
                     }
@@ -399,6 +466,7 @@ impl Server {
                         uid,
                         closed: false,
                         follow: None,
+                        ending: false,
                     });
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
@@ -437,17 +505,36 @@ impl Server {
         }
     }
 
-    /// Queues new output lines of service `service` for the clients following it; a client that
-    /// lets more than [`MAX_FOLLOW_BACKLOG`] pile up is dropped rather than slowing pidone.
+    /// Queues new output lines of service `service` for the clients following it, within the
+    /// budget.
     pub fn follow_lines(&mut self, service: u64, lines: &[String]) {
-        for conn in self.conns.iter_mut().filter(|c| c.follow == Some(service)) {
+        let streams = self.conns.iter_mut().filter(|c| c.follow == Some(service));
+        for conn in streams.filter(|c| !c.ending && !c.closed) {
             for line in lines {
                 conn.outbuf.extend_from_slice(line.as_bytes());
                 conn.outbuf.push(b'\n');
             }
-            if conn.outbuf.len() - conn.written > MAX_FOLLOW_BACKLOG {
-                conn.close();
+        }
+        self.keep_budget();
+    }
+
+    /// Keeps the bytes waiting on all connections within [`OUTPUT_BUDGET`], so that clients
+    /// that do not read cannot make pidone grow: while over, the connection holding the most
+    /// gives way. Called after anything is queued.
+    pub fn keep_budget(&mut self) {
+        loop {
+            let total: usize = self.conns.iter().map(Conn::held).sum();
+            if total <= OUTPUT_BUDGET {
+                return;
             }
+            let Some(conn) = self.conns.iter_mut().max_by_key(|c| c.held()) else {
+                return;
+            };
+            log::warn!(
+                "control socket: clients left {total} bytes unread; dropping the one with {}",
+                conn.held()
+            );
+            conn.give_way();
         }
     }
 }
@@ -463,9 +550,45 @@ impl Conn {
         self.stream.as_fd()
     }
 
-    /// Marks the connection for removal at the end of this turn.
+    /// Marks the connection for removal at the end of this turn; what it held is freed now.
     pub fn close(&mut self) {
         self.closed = true;
+        self.inbuf = Vec::new();
+        self.outbuf = Vec::new();
+        self.written = 0;
+    }
+
+    /// True while it waits for (the rest of) a request: it may give way to a newcomer.
+    fn idle(&self) -> bool {
+        !self.closed && !self.answering() && self.follow.is_none()
+    }
+
+    /// Bytes of output it holds (a stream's lines already written are forgotten now and then).
+    fn held(&self) -> usize {
+        self.outbuf.len()
+    }
+
+    /// Frees what the connection holds: an answer is dropped; a stream keeps the rest of the
+    /// line being written, ends with an error line and closes once that is out.
+    fn give_way(&mut self) {
+        if self.follow.is_none() || self.ending {
+            return self.close();
+        }
+        let rest = self.outbuf.get(self.written..).unwrap_or_default();
+        let last = self.written.checked_sub(1).and_then(|i| self.outbuf.get(i));
+        let end = match last {
+            None | Some(b'\n') => 0,
+            _ => rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |p| p + 1),
+        };
+        let mut out = rest.get(..end).unwrap_or_default().to_vec();
+        out.extend_from_slice(STREAM_ERROR.as_bytes());
+        out.extend_from_slice(b"dropped: this client fell behind (over 8 MiB unread)\n");
+        self.outbuf = out;
+        self.written = 0;
+        self.ending = true;
     }
 
     /// True once [`Conn::close`] was called.
@@ -483,15 +606,10 @@ impl Conn {
         self.follow.is_some()
     }
 
-    /// Starts streaming: the head of an answer without a length, the lines so far, then every
-    /// new line of `service` until the client leaves.
-    pub fn stream(&mut self, service: u64, lines: &[&str]) {
-        let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n".to_vec();
-        for line in lines {
-            out.extend_from_slice(line.as_bytes());
-            out.push(b'\n');
-        }
-        self.outbuf = out;
+    /// Starts streaming: `text` ([`STREAM_HEAD`] and the lines so far), then every new line of
+    /// `service` until the client leaves.
+    pub fn stream(&mut self, service: u64, text: String) {
+        self.outbuf = text.into_bytes();
         self.written = 0;
         self.inbuf = Vec::new();
         self.follow = Some(service);
@@ -556,10 +674,14 @@ impl Conn {
             match self.stream.write(&self.outbuf[self.written..]) {
                 Ok(n) => self.written += n,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    if self.follow.is_some() {
-                        // A stream never ends: forget what is out so the buffer stays bounded.
-                        self.outbuf.drain(..self.written);
-                        self.written = 0;
+                    if self.follow.is_some() && self.written * 2 >= self.outbuf.len() {
+                        // A stream never ends: forget the lines that are out once they are most of
+                        // the buffer, so that it stays bounded and moving the rest is cheap.
+                        let out = self.outbuf.get(..self.written).unwrap_or_default();
+                        let done = out.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+                        self.outbuf.drain(..done);
+                        self.outbuf.shrink_to_fit(); // The budget counts lengths: keep to them.
+                        self.written -= done;
                     }
                     return;
                 }
@@ -571,9 +693,9 @@ impl Conn {
                 }
             }
         }
-        if self.follow.is_some() {
+        if self.follow.is_some() && !self.ending {
             // A follower stays open: everything so far is out, wait for more lines.
-            self.outbuf.clear();
+            self.outbuf = Vec::new();
             self.written = 0;
         } else {
             self.close();
@@ -727,6 +849,41 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(text.contains("Content-Length: 2\r\n"));
         assert!(text.ends_with("\r\n\r\n{}"));
+    }
+
+    #[test]
+    fn a_socket_directory_others_could_change_is_refused() {
+        use std::os::unix::fs::{PermissionsExt, chown, lchown, symlink};
+        let base = std::env::temp_dir().join(format!("pidone-check-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).unwrap();
+        let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+        mode(&base, 0o755).unwrap();
+        let (ours, open, theirs) = (base.join("ours"), base.join("open"), base.join("theirs"));
+        for dir in [&ours, &open, &theirs] {
+            std::fs::create_dir(dir).unwrap();
+            mode(dir, 0o755).unwrap();
+        }
+        mode(&open, 0o1777).unwrap();
+        chown(&theirs, Some(65534), None).unwrap();
+        let (link, their_link) = (base.join("link"), base.join("their-link"));
+        symlink(&ours, &link).unwrap();
+        symlink(&ours, &their_link).unwrap();
+        lchown(&their_link, Some(65534), None).unwrap();
+        let why = |dir: &Path| check_dir(dir).map_err(|e| e.to_string());
+        assert_eq!(why(&ours), Ok(()));
+        assert_eq!(why(&link), Ok(()), "a symlink of root's own is followed");
+        assert!(
+            why(&open)
+                .unwrap_err()
+                .contains("other than its owner may write")
+        );
+        for dir in [&theirs, &their_link] {
+            let err = why(dir).unwrap_err();
+            assert!(err.contains("owned by uid 65534"), "{err}");
+            assert!(err.contains(dir.to_str().unwrap()), "{err}");
+        }
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -1316,3 +1316,377 @@ command = ["/bin/sh", "-c", "while [ ! -e @D/crash ]; do sleep 0.05; done; exit 
     assert!(out.stdout.contains("vital"), "{out:?}");
     d.dir.write("release", "");
 }
+
+// ---------------------------------------------------------------------------------------------
+// who serves the socket (issue #19 item 3)
+
+/// A pidone started outside the harness (as nobody, or in a mount namespace of its own), its
+/// output in `DIR/out` and `DIR/err`. Dropping it SIGKILLs every process of its run.
+struct Outside {
+    child: std::process::Child,
+    tag: String,
+}
+
+impl Outside {
+    fn spawn(mut command: Command, dir: &Dir) -> Outside {
+        let tag = format!("outside{}x{}", std::process::id(), svc_common::now_ns());
+        let file = |name| std::fs::File::create(dir.join(name)).expect("output file");
+        let child = command
+            .env(svc_common::TAG_VAR, &tag)
+            .env_remove("PIDONE_SOCKET")
+            .env_remove("XDG_RUNTIME_DIR")
+            .stdin(Stdio::null())
+            .stdout(file("out"))
+            .stderr(file("err"))
+            .spawn()
+            .expect("spawn pidone");
+        Outside { child, tag }
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        for pid in svc_common::pids_with_env(svc_common::TAG_VAR, &self.tag) {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A socket served by another user (a squatter who bound the path first) gets nothing from the
+/// client: it checks the server's uid before sending, exits 3 and says why. Here the squatter is
+/// a real pidone run as nobody, which would obey a `shutdown`; nobody's own client may talk to it.
+#[test]
+fn the_client_refuses_a_server_run_by_another_user() {
+    let dir = Dir::new();
+    let own = dir.join("nobody");
+    std::fs::create_dir(&own).expect("mkdir");
+    std::os::unix::fs::chown(&own, Some(65534), Some(65534)).expect("chown");
+    let socket = own.join("ctl.sock");
+    let config = dir.write(
+        "pidone.toml",
+        "[[services]]\nname = \"web\"\ncommand = [\"sleep\", \"1000\"]\n",
+    );
+    let mut command = Command::new(NOBODY[0]);
+    command
+        .args(&NOBODY[1..])
+        .arg(pidone())
+        .arg("--socket")
+        .arg(&socket);
+    command.args(["--config", &config]);
+    let mut squatter = Outside::spawn(command, &dir);
+    wait_until(DEADLINE, "nobody's pidone to answer", || {
+        get(&socket, "/v1/services").is_some_and(|(status, _)| status == 200)
+    });
+    for args in [&["status"][..], &["shutdown"], &["logs", "-f", "web"]] {
+        let out = client_as(&[], &socket, args);
+        assert_eq!(out.code, 3, "root's {args:?} must be refused: {out:?}");
+        let why = format!(
+            "refusing {}: the server runs as uid 65534, not root or you",
+            socket.display()
+        );
+        assert!(out.stderr.contains(&why), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+    }
+    assert!(squatter.running(), "the shutdown never reached it");
+    let out = client_as(&NOBODY, &socket, &["status"]);
+    assert_eq!(out.code, 0, "nobody may talk to nobody's pidone: {out:?}");
+    assert!(out.stdout.contains("web"), "{out:?}");
+}
+
+/// pidone in a mount namespace of its own where `/run` is read-only, `/tmp` is `dir` and neither
+/// `XDG_RUNTIME_DIR` nor `PIDONE_SOCKET` is set: its socket goes to the fallback,
+/// `/tmp/pidone-0/pidone.sock`. Its service writes `/tmp/up` (`DIR/up`).
+fn with_fallback(dir: &Dir) -> Outside {
+    dir.write(
+        "pidone.toml",
+        "[[services]]\nname = \"web\"\n\
+         command = [\"/bin/sh\", \"-c\", \"echo up > /tmp/up; exec sleep 1000\"]\n",
+    );
+    let script = "mount -t tmpfs -o ro none /run && mount --bind \"$1\" /tmp && \
+                  exec \"$2\" --config /tmp/pidone.toml";
+    let mut command = Command::new("unshare");
+    command.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ]);
+    command.args([&dir.s(), pidone()]);
+    Outside::spawn(command, dir)
+}
+
+/// The fallback socket directory in `/tmp`, where anyone may create names, is used only when
+/// pidone owns it: one made first by another user, or a symlink of theirs, is refused with the
+/// reason and pidone supervises without a socket; a fresh one is created, and the client (with
+/// the same environment) finds the socket there.
+#[test]
+fn a_squatted_fallback_socket_directory_is_refused() {
+    for squat in ["dir", "symlink", "dangling symlink"] {
+        let dir = Dir::new();
+        let place = dir.join("pidone-0");
+        let elsewhere = dir.join("elsewhere");
+        std::fs::create_dir(&elsewhere).expect("mkdir");
+        if squat == "dir" {
+            std::fs::create_dir(&place).expect("mkdir");
+            std::os::unix::fs::chown(&place, Some(65534), Some(65534)).expect("chown");
+        } else {
+            // Relative: inside pidone's namespace it leads to /tmp/elsewhere (or nowhere).
+            let target = if squat == "symlink" {
+                "elsewhere"
+            } else {
+                "nowhere"
+            };
+            std::os::unix::fs::symlink(target, &place).expect("symlink");
+            std::os::unix::fs::lchown(&place, Some(65534), Some(65534)).expect("lchown");
+        }
+        let mut run = with_fallback(&dir);
+        wait_until(DEADLINE, "the service to run and pidone to refuse", || {
+            dir.exists("up") && dir.read("err").contains("running without it")
+        });
+        let err = dir.read("err");
+        assert!(
+            err.contains("refusing the directory /tmp/pidone-0: it is owned by uid 65534"),
+            "{squat}: {err}"
+        );
+        assert!(!place.join("pidone.sock").exists(), "{squat}");
+        assert!(!elsewhere.join("pidone.sock").exists(), "{squat}");
+        assert!(
+            run.running(),
+            "{squat}: pidone goes on without its socket: {err}"
+        );
+    }
+
+    let dir = Dir::new();
+    let run = with_fallback(&dir);
+    let socket = dir.join("pidone-0/pidone.sock");
+    wait_until(DEADLINE, "the fallback socket", || socket.exists());
+    let meta = std::fs::symlink_metadata(dir.join("pidone-0")).expect("the directory");
+    assert!(meta.is_dir());
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
+    assert_eq!(
+        meta.permissions().mode() & 0o022,
+        0,
+        "nobody else may write"
+    );
+    let out = Command::new("nsenter")
+        .args([
+            "-t",
+            &run.child.id().to_string(),
+            "-m",
+            "--",
+            pidone(),
+            "status",
+        ])
+        .env_remove("PIDONE_SOCKET")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("run the client in pidone's mount namespace");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout.contains("web"), "{stdout}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// starvation, memory and dropped followers (issue #19 items 8 and 9)
+
+/// A thousand connections that never send a byte do not keep root's `pidone status` out: when
+/// the 64 slots are full, the oldest idle connection gives way to the newcomer.
+fn status_answers_despite_a_thousand_idle_connections(mode: Mode) {
+    let mut d = Daemon::start(
+        mode,
+        &format!(
+            "[[services]]\nname = \"web\"\ncommand = {}\n",
+            longrun("web")
+        ),
+    );
+    d.wait_running("web");
+    let idle: Vec<UnixStream> = (0..1000)
+        .map(|_| UnixStream::connect(&d.socket).expect("connect"))
+        .collect();
+    let out = d.client(&["status"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("web"), "{out:?}");
+    drop(idle);
+}
+
+in_both_modes!(status_answers_despite_a_thousand_idle_connections);
+
+/// A service that prints `N` then a 3000-byte line, numbered `1..=first`, waits for `DIR/more`,
+/// prints lines `first+1..=first+then`, then `done`, and sleeps.
+fn long_lines(first: usize, then: usize) -> String {
+    format!(
+        r#"
+[[services]]
+name = "talker"
+command = ["/bin/sh", "-c", '''
+l=$$(printf '%3000s' '' | tr ' ' a)
+i=0; while [ $$i -lt {first} ]; do i=$$((i+1)); echo "$$i $$l"; done
+while [ ! -e @D/more ]; do sleep 0.05; done
+while [ $$i -lt {} ]; do i=$$((i+1)); echo "$$i $$l"; done
+echo done; exec sleep 1000
+''']
+"#,
+        first + then
+    )
+}
+
+/// The line `long_lines` prints as number `i`.
+fn long_line(i: usize) -> String {
+    format!("{i} {}", "a".repeat(3000))
+}
+
+/// Waits until the last line pidone holds for `talker` is `last`.
+fn wait_last_line(d: &Daemon, last: &str) {
+    let expected = format!("{last}\n");
+    wait_until(
+        DEADLINE,
+        &format!("talker's last line {:.20}", last),
+        || d.client(&["logs", "-n", "1", "talker"]).stdout == expected,
+    );
+}
+
+/// `pidone logs -f -n 1000 NAME...` as a child whose stdout the test reads (or not).
+fn follower(d: &Daemon, n: &str) -> std::process::Child {
+    Command::new(pidone())
+        .args(["--socket", d.socket.to_str().expect("UTF-8")])
+        .args(["logs", "-f", "-n", n, "talker"])
+        .env_remove("PIDONE_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn a follower")
+}
+
+/// Reads `from` until `text` ends with `end` or the end of the stream.
+fn read_until(from: &mut impl Read, text: &mut Vec<u8>, end: &[u8]) {
+    let mut buf = [0u8; 64 * 1024];
+    while !text.ends_with(end) {
+        match from.read(&mut buf).expect("read the follower") {
+            0 => return,
+            n => text.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// `logs -f -n 1000` on lines of 3 KB sends all 1000 before the new ones, also when new lines
+/// come while the backlog is still on its way (the follower's own stdout is not read meanwhile).
+#[test]
+fn logs_follow_sends_a_backlog_of_1000_long_lines_whole() {
+    let d = Daemon::start(Mode::Child, &long_lines(1000, 1));
+    wait_last_line(&d, &long_line(1000));
+    let mut client = follower(&d, "1000");
+    let mut stdout = client.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    read_until(&mut stdout, &mut seen, b"\n");
+    assert!(
+        seen.starts_with(b"1 aaa"),
+        "{:.100}",
+        String::from_utf8_lossy(&seen)
+    );
+    // pidone still holds most of the backlog for this follower when the next line comes.
+    d.dir.write("more", "");
+    wait_last_line(&d, "done");
+    read_until(&mut stdout, &mut seen, b"done\n");
+    let _ = client.kill();
+    let _ = client.wait();
+    let text = String::from_utf8(seen).expect("UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1002,
+        "every line then `done`: got {}",
+        lines.len()
+    );
+    for (i, line) in lines.iter().take(1001).enumerate() {
+        assert!(*line == long_line(i + 1), "line {}: {:.40}", i + 1, line);
+    }
+}
+
+/// A follower that does not read is dropped once it holds the whole budget; when it reads again
+/// it gets its last whole lines, then pidone's error line, which the client prints and turns into
+/// exit 1.
+#[test]
+fn a_follower_that_does_not_read_is_dropped_with_an_error() {
+    let d = Daemon::start(Mode::Child, &long_lines(1, 4000));
+    wait_last_line(&d, &long_line(1));
+    let mut client = follower(&d, "1");
+    let mut stdout = client.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    read_until(&mut stdout, &mut seen, b"\n");
+    d.dir.write("more", "");
+    wait_last_line(&d, "done");
+    stdout.read_to_end(&mut seen).expect("read the follower");
+    let out = client.wait_with_output().expect("the follower ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("pidone: talker: dropped: this client fell behind"),
+        "{stderr}"
+    );
+    let text = String::from_utf8(seen).expect("UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.len() < 4000,
+        "dropped before the end: {}",
+        lines.len()
+    );
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            *line == long_line(i + 1),
+            "line {} whole: {:.40}",
+            i + 1,
+            line
+        );
+    }
+}
+
+/// pidone's peak resident memory (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM");
+    let kb: usize = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("kB");
+    kb * 1024
+}
+
+/// 48 followers and 16 clients asking for 3 MB of logs, none of them reading while the service
+/// prints 12 MB more: they share one budget, and pidone's peak memory stays small (each holding
+/// its own answer, as before, took it over 150 MB).
+fn unread_followers_and_answers_share_one_budget(mode: Mode) {
+    let mut d = Daemon::start(mode, &long_lines(1000, 4000));
+    wait_last_line(&d, &long_line(1000));
+    let ask = |target: &str| {
+        let mut stream = UnixStream::connect(&d.socket).expect("connect");
+        let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("send");
+        stream
+    };
+    let mut unread: Vec<UnixStream> = (0..48)
+        .map(|_| ask("/v1/services/talker/logs?n=1000&follow=true"))
+        .collect();
+    unread.extend((0..16).map(|_| ask("/v1/services/talker/logs?n=1000")));
+    d.dir.write("more", "");
+    wait_last_line(&d, "done");
+    let peak = peak_rss(d.run.pid());
+    assert!(peak < 32 << 20, "pidone's peak RSS: {} MiB", peak >> 20);
+    drop(unread);
+}
+
+in_both_modes!(unread_followers_and_answers_share_one_budget);

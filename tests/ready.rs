@@ -123,8 +123,10 @@ fn metric(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     })
 }
 
-/// A pidone on a config written into its own dir, with its socket at `ctl.sock` there. Dropping
-/// it kills the run (pidone before the directory goes: fields drop in order).
+/// A pidone on a config written into its own dir, with its socket at `run/ctl.sock` there (a
+/// directory of its own: a test may open the dir to nobody, and pidone refuses a socket directory
+/// others may write to). Dropping it kills the run (pidone before the directory goes: fields drop
+/// in order).
 struct Daemon {
     run: Pidone,
     socket: PathBuf,
@@ -136,7 +138,7 @@ impl Daemon {
     /// the socket answers.
     fn start(mode: Mode, dir: Dir, config: &str, main: &[&str]) -> Daemon {
         let config = dir.write("pidone.toml", config);
-        let socket = dir.join("ctl.sock");
+        let socket = dir.join("run/ctl.sock");
         let mut args = vec![
             "--socket",
             socket.to_str().expect("UTF-8"),

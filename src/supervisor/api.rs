@@ -1,7 +1,7 @@
 //! The supervisor's side of the control socket: answers to requests, read from (and, for
 //! start/stop/restart/shutdown, applied to) the services' state.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::time::{Instant, UNIX_EPOCH};
 
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::system::System;
 use super::{Id, Supervisor, Svc};
 use crate::config::{Kind, Level};
-use crate::control::{Answer, Request, Server, Verb};
+use crate::control::{self, Answer, MAX_LOGS, Request, Server, Verb};
 use crate::reap::Exit;
 use crate::service::{Event, Intent, State};
 
@@ -75,15 +75,10 @@ impl<S: System> Supervisor<S> {
                     Ok(id) => id,
                     Err(answer) => return answer,
                 };
-                let mut body = String::new();
-                for line in self.last_lines(id, n) {
-                    body.push_str(line);
-                    body.push('\n');
-                }
                 Answer {
                     status: 200,
                     content_type: "text/plain; charset=utf-8",
-                    body,
+                    body: (self.svcs.get(id)).map_or_else(String::new, |s| log_text("", &s.log, n)),
                 }
             }
             Request::Health => {
@@ -122,6 +117,9 @@ impl<S: System> Supervisor<S> {
         let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) else {
             return;
         };
+        if conn.is_closed() {
+            return; // It gave way to a newcomer or to the budget this turn.
+        }
         if conn.answering() {
             conn.write();
             return;
@@ -147,15 +145,11 @@ impl<S: System> Supervisor<S> {
             match self.lookup_one(name) {
                 Ok(_) if !room => Answer::error(503, "too many clients follow logs; try later"),
                 Ok(id) => {
-                    // Field by field, so the log can be read while the connection is written.
-                    let log = self.svcs.get(id).map(|s| &s.log);
-                    let skip = log.map_or(0, |l| l.len().saturating_sub(*n));
-                    let lines: Vec<&str> = (log.into_iter().flatten())
-                        .skip(skip)
-                        .map(String::as_str)
-                        .collect();
+                    let empty = VecDeque::new();
+                    let log = self.svcs.get(id).map_or(&empty, |s| &s.log);
+                    let text = log_text(control::STREAM_HEAD, log, *n);
                     if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
-                        conn.stream(id.key(), &lines);
+                        conn.stream(id.key(), text);
                         conn.write();
                     }
                     return;
@@ -191,17 +185,6 @@ impl<S: System> Supervisor<S> {
                         )
                     })
             })
-            .collect()
-    }
-
-    /// The last `n` lines of a service's output, oldest first.
-    pub(super) fn last_lines(&self, id: Id, n: usize) -> Vec<&str> {
-        let Some(log) = self.svcs.get(id).map(|s| &s.log) else {
-            return Vec::new();
-        };
-        log.iter()
-            .skip(log.len().saturating_sub(n))
-            .map(String::as_str)
             .collect()
     }
 
@@ -505,5 +488,61 @@ impl<S: System> Supervisor<S> {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         (start + at.saturating_duration_since(self.started)).as_secs_f64()
+    }
+}
+
+/// `head`, then the last `n` lines of a service's output, oldest first, each ending in a newline,
+/// within [`MAX_LOGS`] bytes: when older lines do not fit, a first line says how many were
+/// skipped.
+pub(super) fn log_text(head: &str, log: &VecDeque<String>, n: usize) -> String {
+    let (mut bytes, mut fit) = (0, 0);
+    for line in log.iter().rev().take(n) {
+        if bytes + line.len() + 1 > MAX_LOGS {
+            break;
+        }
+        (bytes, fit) = (bytes + line.len() + 1, fit + 1);
+    }
+    // Sized once: the text can be megabytes, and pidone's memory is what the budget bounds.
+    let mut text = String::with_capacity(head.len() + 80 + bytes);
+    text.push_str(head);
+    let skipped = n.min(log.len()).saturating_sub(fit);
+    if skipped > 0 {
+        let _ = writeln!(
+            text,
+            "pidone: {skipped} older lines skipped (4 MiB at most)"
+        );
+    }
+    for line in log.iter().skip(log.len().saturating_sub(fit)) {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_text_gives_the_last_lines_within_the_limit_and_counts_the_skipped() {
+        let log: VecDeque<String> = ["one", "two", "three"].map(String::from).into();
+        assert_eq!(log_text("", &log, 2), "two\nthree\n");
+        assert_eq!(log_text("HEAD\n", &log, 10), "HEAD\none\ntwo\nthree\n");
+        assert_eq!(log_text("", &log, 0), "");
+
+        let long: VecDeque<String> = (0..2000)
+            .map(|i| format!("{i:04}{}", "x".repeat(4091)))
+            .collect();
+        let text = log_text("", &long, 1500);
+        let fit = MAX_LOGS / 4096;
+        let first = format!(
+            "pidone: {} older lines skipped (4 MiB at most)\n",
+            1500 - fit
+        );
+        assert!(text.starts_with(&first), "{:.60}", text);
+        assert!(text.len() - first.len() <= MAX_LOGS);
+        assert_eq!(text.lines().count(), fit + 1);
+        assert!(text[first.len()..].starts_with(&format!("{:04}x", 2000 - fit)));
+        assert!(text.ends_with(&format!("1999{}\n", "x".repeat(4091))));
     }
 }

@@ -67,10 +67,6 @@ impl Supervisor<Real> {
             }
         }
         if let Some(server) = &self.server {
-            if server.has_room() {
-                fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
-                what.push(Ready::Listener);
-            }
             for (i, conn) in server.conns.iter().enumerate() {
                 let events = if conn.answering() {
                     PollFlags::OUT
@@ -79,6 +75,12 @@ impl Supervisor<Real> {
                 };
                 fds.push(PollFd::from_borrowed_fd(conn.fd(), events));
                 what.push(Ready::Conn(i));
+            }
+            // After the connections: requests that arrived are read before an idle connection
+            // gives way to a newcomer.
+            if server.has_room() {
+                fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
+                what.push(Ready::Listener);
             }
         }
         match poll(&mut fds, timeout.as_ref()) {
@@ -119,7 +121,12 @@ impl<S: System> Supervisor<S> {
                         server.accept(now);
                     }
                 }
-                Ready::Conn(i) => self.serve(i, now),
+                Ready::Conn(i) => {
+                    self.serve(i, now);
+                    if let Some(server) = &mut self.server {
+                        server.keep_budget();
+                    }
+                }
                 Ready::Notify(id) => self.on_notice(id, now),
                 Ready::Probe(id, k) => self.on_probe_ready(id, k, now),
                 Ready::Signals | Ready::Pidfd => {}
