@@ -29,23 +29,24 @@ pub enum Run {
         text: Vec<u8>,
     },
     /// A tcp or http check's connection.
-    Net(Conn),
+    Net(Dial),
 }
 
 /// A connection of a tcp or http check.
 #[derive(Debug)]
-pub struct Conn {
+pub struct Dial {
     sock: OwnedFd,
     target: SocketAddr,
-    phase: Phase,
+    step: DialStep,
     /// The HTTP request (empty for tcp) and how much of it is sent.
     request: Vec<u8>,
     sent: usize,
     response: Vec<u8>,
 }
 
+/// Where a check's connection is: connecting, sending its request, reading the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum DialStep {
     Connecting,
     Sending,
     Receiving,
@@ -89,7 +90,7 @@ pub fn ours(err: Errno) -> bool {
 }
 
 /// Starts a tcp check (`path` None) or an http GET of `path`, sending `Host: host`.
-pub fn connect(host: &str, port: u16, path: Option<&str>) -> Result<Conn, NotStarted> {
+pub fn connect(host: &str, port: u16, path: Option<&str>) -> Result<Dial, NotStarted> {
     let ip = resolve(host).map_err(|why| NotStarted { why, ours: false })?;
     let target = SocketAddr::new(ip, port);
     let family = match ip {
@@ -103,9 +104,9 @@ pub fn connect(host: &str, port: u16, path: Option<&str>) -> Result<Conn, NotSta
         None,
     )
     .map_err(|e| NotStarted::new("socket", e))?;
-    let phase = match rustix::net::connect(&sock, &target) {
-        Ok(()) => Phase::Sending,
-        Err(Errno::INPROGRESS) | Err(Errno::INTR) => Phase::Connecting,
+    let step = match rustix::net::connect(&sock, &target) {
+        Ok(()) => DialStep::Sending,
+        Err(Errno::INPROGRESS) | Err(Errno::INTR) => DialStep::Connecting,
         Err(e) => return Err(NotStarted::new(&format!("connect to {target}"), e)),
     };
     let request = match path {
@@ -123,22 +124,22 @@ pub fn connect(host: &str, port: u16, path: Option<&str>) -> Result<Conn, NotSta
         }
         None => Vec::new(),
     };
-    Ok(Conn {
+    Ok(Dial {
         sock,
         target,
-        phase,
+        step,
         request,
         sent: 0,
         response: Vec::new(),
     })
 }
 
-impl Conn {
+impl Dial {
     /// What to poll for.
     pub fn interest(&self) -> (BorrowedFd<'_>, PollFlags) {
-        let events = match self.phase {
-            Phase::Connecting | Phase::Sending => PollFlags::OUT,
-            Phase::Receiving => PollFlags::IN,
+        let events = match self.step {
+            DialStep::Connecting | DialStep::Sending => PollFlags::OUT,
+            DialStep::Receiving => PollFlags::IN,
         };
         (self.sock.as_fd(), events)
     }
@@ -146,24 +147,24 @@ impl Conn {
     /// Moves the connection forward after poll said it is ready (or at once after connect).
     pub fn advance(&mut self) -> Progress {
         loop {
-            match self.phase {
-                Phase::Connecting => match rustix::net::sockopt::socket_error(&self.sock) {
-                    Ok(Ok(())) => self.phase = Phase::Sending,
+            match self.step {
+                DialStep::Connecting => match rustix::net::sockopt::socket_error(&self.sock) {
+                    Ok(Ok(())) => self.step = DialStep::Sending,
                     Ok(Err(e)) => {
                         return Progress::Done(false, format!("connect to {}: {e}", self.target));
                     }
                     Err(e) => return Progress::Done(false, format!("SO_ERROR: {e}")),
                 },
-                Phase::Sending if self.request.is_empty() => {
+                DialStep::Sending if self.request.is_empty() => {
                     return Progress::Done(true, format!("connected to {}", self.target));
                 }
-                Phase::Sending => {
+                DialStep::Sending => {
                     let rest = &self.request[self.sent..];
                     match rustix::net::send(&self.sock, rest, SendFlags::NOSIGNAL) {
                         Ok(n) => {
                             self.sent += n;
                             if self.sent == self.request.len() {
-                                self.phase = Phase::Receiving;
+                                self.step = DialStep::Receiving;
                             }
                         }
                         Err(Errno::AGAIN) | Err(Errno::INTR) => return Progress::Pending,
@@ -172,7 +173,7 @@ impl Conn {
                         }
                     }
                 }
-                Phase::Receiving => return self.receive(),
+                DialStep::Receiving => return self.receive(),
             }
         }
     }
