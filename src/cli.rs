@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::client::Action;
+use crate::control::client::Action;
 use std::time::Duration;
 
 /// What the user asked for on the command line.

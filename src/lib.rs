@@ -4,31 +4,19 @@
 //! everything else lives in the modules below, one concern per file.
 
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod control;
-pub mod envfile;
-pub mod graph;
-pub mod health;
-pub mod logsink;
-pub mod notify;
-pub mod output;
-pub mod probe;
-pub mod procfs;
-pub mod reap;
-pub mod service;
-pub mod signals;
-pub mod spawn;
+pub mod core;
+pub mod io;
+pub mod os;
 pub mod supervisor;
-pub mod sys;
-pub mod users;
 
 use std::ffi::OsString;
 use std::io::Write;
 
 /// Runs pidone with the arguments after the program name; returns the process exit status.
 pub fn run(args: Vec<OsString>) -> i32 {
-    sys::sanitize_stdio();
+    os::sys::sanitize_stdio();
     let command = match cli::parse(args) {
         Ok(command) => command,
         Err(err) => {
@@ -50,7 +38,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         }
         cli::Command::Client { action, socket } => {
             let path = control::socket_path(socket.as_deref());
-            return client::run(&path, &action);
+            return control::client::run(&path, &action);
         }
         cli::Command::Run(args) => (args, false),
         cli::Command::Validate(args) => (args, true),
@@ -59,7 +47,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     // A panic (never expected) must not take the captured messages that explain it along.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = std::io::stderr().write_all(&logsink::take_for_panic());
+        let _ = std::io::stderr().write_all(&io::logsink::take_for_panic());
         default_hook(info);
     }));
     let config = match load_config(&args.config) {
@@ -148,7 +136,7 @@ fn init_logging(verbose: u8) {
         }
     });
     builder.write_style(env_logger::WriteStyle::Never);
-    builder.target(env_logger::Target::Pipe(Box::new(logsink::Writer)));
+    builder.target(env_logger::Target::Pipe(Box::new(io::logsink::Writer)));
     // Fails only when a logger is already installed, which cannot happen: run is called once.
     let _ = builder.try_init();
 }

@@ -8,8 +8,8 @@
 //! 2. `parse` walks each file's TOML into typed `RawService`s, keeping the line of every key.
 //! 3. [`load`] checks names, expands `instances`, applies the environment selection
 //!    (`select`), resolves dependency names to [`ServiceId`]s, orders the graph
-//!    ([`crate::graph`]), and finally resolves each service against the outside world: its
-//!    environment (`env_file`, `env`, `${VAR}` via `expand`), its user ([`crate::users`]) and
+//!    ([`crate::core::graph`]), and finally resolves each service against the outside world: its
+//!    environment (`env_file`, `env`, `${VAR}` via `expand`), its user ([`crate::os::users`]) and
 //!    its program on `PATH`.
 //!
 //! Checks that depend on the outside world (program, user, env_file, undefined variables) are
@@ -18,6 +18,7 @@
 //!
 //! The result is plain data in start order; the runtime never looks a name up again.
 
+pub mod envfile;
 mod error;
 mod expand;
 mod parse;
@@ -31,14 +32,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::graph::ServiceId;
-pub use crate::users::Credentials;
+pub use crate::core::graph::ServiceId;
+pub use crate::os::users::Credentials;
 pub use error::{ConfigError, ErrorKind, Location, edit_distance, suggest};
 pub use parse::{parse_duration, parse_signal};
 pub use select::env_token;
 
-use crate::graph;
-use crate::users::{UserDb, UserError};
+use crate::core::graph;
+use crate::os::users::{UserDb, UserError};
 use parse::{RawProbe, RawService, RawWaitAfter};
 
 /// An environment: variable name to value. Sorted, so the child's environment is deterministic.
@@ -1320,7 +1321,7 @@ fn service_env(
                         let kind = ErrorKind::Read { path, error };
                         soft.push((line, Some("env_file".into()), kind));
                     }
-                    Ok(text) => match crate::envfile::parse(&text) {
+                    Ok(text) => match crate::config::envfile::parse(&text) {
                         Ok(vars) => env.extend(vars),
                         Err(problems) => soft.extend(problems.iter().map(|problem| {
                             let kind = ErrorKind::EnvFile {

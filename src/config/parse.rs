@@ -1398,7 +1398,7 @@ fn env_table(sink: &Sink<'_>, v: &DeValue<'_>) -> Result<Vec<(String, String, us
     let mut out = Vec::new();
     for (key, value) in table.iter() {
         let name = key.get_ref().to_string();
-        if !crate::envfile::is_valid_key(&name) {
+        if !crate::config::envfile::is_valid_key(&name) {
             return Err(ErrorKind::BadValue {
                 message: format!("invalid variable name {name:?}"),
             });
@@ -1526,15 +1526,15 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// Parses a signal: `"TERM"`, `"SIGTERM"`, `"sigterm"`, `"RTMIN+2"` or `"15"` (the same rules as
-/// everywhere else in pidone: [`crate::signals::parse`]).
+/// everywhere else in pidone: [`crate::os::signals::parse`]).
 pub fn parse_signal(text: &str) -> Option<i32> {
-    crate::signals::parse(text)
+    crate::os::signals::parse(text)
 }
 
 fn signal_number(n: i64) -> Option<i32> {
     i32::try_from(n)
         .ok()
-        .and_then(|n| crate::signals::parse(&n.to_string()))
+        .and_then(|n| crate::os::signals::parse(&n.to_string()))
 }
 
 fn signal(v: &DeValue<'_>) -> Result<i32, ErrorKind> {

@@ -11,8 +11,8 @@ use super::system::System;
 use super::{Id, Supervisor, Svc};
 use crate::config::{Kind, Level};
 use crate::control::{self, Answer, MAX_LOGS, Request, Server, Verb};
-use crate::reap::Exit;
-use crate::service::{Event, Intent, State};
+use crate::core::service::{Event, Intent, State};
+use crate::os::reap::Exit;
 
 impl<S: System> Supervisor<S> {
     /// Answers one request at time `now`.
@@ -304,7 +304,7 @@ impl<S: System> Supervisor<S> {
                 problems.push(format!("{} is {}", svc.spec.name, svc.rt.state.as_str()));
             } else if svc.rt.state == State::Running {
                 let failing = svc.spec.checks.iter().zip(&svc.checks).filter(|(spec, c)| {
-                    spec.level == Level::Alive && c.status == crate::health::Status::Failing
+                    spec.level == Level::Alive && c.status == crate::core::health::Status::Failing
                 });
                 for (spec, c) in failing {
                     problems.push(format!(
@@ -378,7 +378,7 @@ impl<S: System> Supervisor<S> {
             "When the service last came up (unix time).",
             &starts,
         );
-        let checks = |f: &dyn Fn(&crate::health::Check) -> String| -> Vec<(String, String)> {
+        let checks = |f: &dyn Fn(&crate::core::health::Check) -> String| -> Vec<(String, String)> {
             (self.svcs.iter())
                 .flat_map(|(_, s)| {
                     s.spec.checks.iter().zip(&s.checks).map(move |(spec, c)| {
@@ -398,7 +398,7 @@ impl<S: System> Supervisor<S> {
             "pidone_check_up",
             "gauge",
             "1 when the check passes (0 when failing or not known yet).",
-            &checks(&|c| u8::from(c.status == crate::health::Status::Passing).to_string()),
+            &checks(&|c| u8::from(c.status == crate::core::health::Status::Passing).to_string()),
         );
         family(
             &mut out,
@@ -475,7 +475,9 @@ fn done_ok(svc: &Svc) -> bool {
 fn exit_json(exit: Exit) -> Value {
     match exit {
         Exit::Code(code) => json!({ "code": code }),
-        Exit::Signal(sig) => json!({ "signal": crate::signals::name(sig), "code": exit.code() }),
+        Exit::Signal(sig) => {
+            json!({ "signal": crate::os::signals::name(sig), "code": exit.code() })
+        }
     }
 }
 

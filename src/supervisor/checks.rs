@@ -16,12 +16,12 @@ use rustix::process::Pid;
 use super::system::System;
 use super::{Id, Owner, Phase, Supervisor, Svc};
 use crate::config::{Level, OnFailure, Probe, ReadyMode};
-use crate::health::{Check, Verdict};
-use crate::notify::Notifier;
-use crate::probe::{self, NotStarted, Progress, Run};
-use crate::reap::Exit;
-use crate::service::{Event, Recovery, State};
-use crate::spawn::{self, Launch};
+use crate::core::health::{Check, Verdict};
+use crate::core::service::{Event, Recovery, State};
+use crate::io::notify::Notifier;
+use crate::io::probe::{self, NotStarted, Progress, Run};
+use crate::os::reap::Exit;
+use crate::os::spawn::{self, Launch};
 
 /// What a start hands to the service's process besides its configuration.
 #[derive(Default)]
@@ -155,7 +155,7 @@ impl<S: System> Supervisor<S> {
             .iter()
             .zip(&svc.checks)
             .filter(|(spec, _)| spec.level == Level::Ready)
-            .all(|(_, c)| c.status == crate::health::Status::Passing);
+            .all(|(_, c)| c.status == crate::core::health::Status::Passing);
         if checks_pass {
             self.apply(id, Event::Ready, now);
         }
@@ -375,7 +375,7 @@ impl<S: System> Supervisor<S> {
         if !ok {
             log::debug!("{}: check {} failed: {text:?}", svc.spec.name, spec.name);
         }
-        let was_failing = check.status == crate::health::Status::Failing;
+        let was_failing = check.status == crate::core::health::Status::Failing;
         let verdict = check.finish(spec, ok, text, now);
         let name = format!("{}: check {}", svc.spec.name, spec.name);
         let (level, on_failure) = (spec.level, spec.on_failure);

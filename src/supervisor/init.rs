@@ -10,10 +10,10 @@ use rustix::process::Pid;
 
 use super::system::System;
 use super::{Phase, Supervisor};
-use crate::reap::Children;
-use crate::service::{State, later};
-use crate::signals;
-use crate::spawn;
+use crate::core::service::{State, later};
+use crate::os::reap::Children;
+use crate::os::signals;
+use crate::os::spawn;
 
 impl<S: System> Supervisor<S> {
     pub(super) fn start_main(&mut self, argv: &[OsString]) -> Result<(), i32> {

@@ -11,9 +11,9 @@ use super::checks::Handover;
 use super::system::System;
 use super::{Id, Owner, Supervisor};
 use crate::config::{Kind, Level, LogMode};
-use crate::output::Stream;
-use crate::service::{Event, State, Step};
-use crate::spawn::{self, Child, Launch};
+use crate::core::service::{Event, State, Step};
+use crate::io::output::Stream;
+use crate::os::spawn::{self, Child, Launch};
 
 impl<S: System> Supervisor<S> {
     /// Starts a service's pre_script or main process and reports the outcome to its state machine.

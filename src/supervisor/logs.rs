@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use super::system::System;
 use super::{Id, Supervisor};
-use crate::logsink;
-use crate::output::Stream;
+use crate::io::logsink;
+use crate::io::output::Stream;
 
 impl<S: System> Supervisor<S> {
     /// Keeps the last [`Options::log_lines`] lines of each service for the logs endpoint, and

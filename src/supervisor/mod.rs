@@ -50,13 +50,13 @@ use rustix::process::Pid;
 
 use crate::config::{Config, Timeouts};
 use crate::control::{self, Server};
-use crate::logsink::{self, Tally};
-use crate::output::{Output, Source};
-use crate::reap::{Children, Exit};
-use crate::service::Step;
-use crate::signals::Signals;
+use crate::core::service::Step;
+use crate::io::logsink::{self, Tally};
+use crate::io::output::{Output, Source};
+use crate::os::reap::{Children, Exit};
+use crate::os::signals::Signals;
 
-use crate::spawn::Child;
+use crate::os::spawn::Child;
 use system::{Real, System};
 
 use svc::{Svc, link, policy_of};

@@ -9,9 +9,9 @@ use rustix::io::Errno;
 
 use super::system::{Real, System};
 use super::{Id, Supervisor};
-use crate::output::{ReadOutcome, Stream};
-use crate::probe::Run;
-use crate::spawn::Child;
+use crate::io::output::{ReadOutcome, Stream};
+use crate::io::probe::Run;
+use crate::os::spawn::Child;
 
 impl Supervisor<Real> {
     /// Sleeps in poll() until a signal, a child's exit, output to move, or the next deadline.

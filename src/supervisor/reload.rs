@@ -15,8 +15,8 @@ use serde_json::json;
 use super::system::System;
 use super::{Id, Phase, Supervisor, Svc, link, policy_of};
 use crate::config::{Config, ConfigError, ServiceSpec};
-use crate::graph::ServiceId;
-use crate::service::{Event, Intent, State};
+use crate::core::graph::ServiceId;
+use crate::core::service::{Event, Intent, State};
 
 /// What a reload changed, by service name.
 #[derive(Debug, Default)]

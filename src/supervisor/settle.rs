@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use super::system::System;
 use super::table::Table;
 use super::{Id, Phase, STARTS_PER_TURN, Supervisor, Svc};
-use crate::reap::Exit;
-use crate::service::{Event, Intent, State, later};
+use crate::core::service::{Event, Intent, State, later};
+use crate::os::reap::Exit;
 
 impl<S: System> Supervisor<S> {
     /// Applies everything that follows from the current state, until nothing changes, and
@@ -276,7 +276,7 @@ mod tests {
     use super::super::link;
     use super::*;
     use crate::config::LoadContext;
-    use crate::service::Step;
+    use crate::core::service::Step;
 
     /// The services of configuration `text`, as the supervisor holds them at `now`, and their
     /// ids in the configuration's order.

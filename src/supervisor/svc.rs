@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use super::Id;
 use super::table::Table;
 use crate::config::{Level, ReadyMode, ServiceSpec};
-use crate::health::Check;
-use crate::notify::Notifier;
-use crate::probe::Run;
-use crate::service::{Policy, Service};
-use crate::spawn::Child;
+use crate::core::health::Check;
+use crate::core::service::{Policy, Service};
+use crate::io::notify::Notifier;
+use crate::io::probe::Run;
+use crate::os::spawn::Child;
 
 /// One supervised service: its configuration, its state, its process.
 pub(super) struct Svc {
@@ -126,8 +126,12 @@ pub(super) fn waiting_for(spec: &ServiceSpec) -> String {
 /// Resolves the dependencies of the services `ids` (one per service of a configuration, in its
 /// order) from the configuration's positions into table ids, and records each one's dependents
 /// (`dependents` as [`Config::dependents`] gives them, by position).
-pub(super) fn link(svcs: &mut Table<Svc>, ids: &[Id], dependents: &[Vec<crate::graph::ServiceId>]) {
-    let at = |i: &crate::graph::ServiceId| ids.get(i.index()).copied();
+pub(super) fn link(
+    svcs: &mut Table<Svc>,
+    ids: &[Id],
+    dependents: &[Vec<crate::core::graph::ServiceId>],
+) {
+    let at = |i: &crate::core::graph::ServiceId| ids.get(i.index()).copied();
     for (&id, theirs) in ids.iter().zip(dependents) {
         let Some(svc) = svcs.get_mut(id) else {
             continue;

@@ -11,11 +11,11 @@ use std::io;
 use rustix::io::Errno;
 use rustix::process::Pid;
 
-use crate::procfs;
-use crate::reap::{self, Children, Exit};
-use crate::signals::Signals;
-use crate::spawn::{self, Child, Launch};
-use crate::sys;
+use crate::os::procfs;
+use crate::os::reap::{self, Children, Exit};
+use crate::os::signals::Signals;
+use crate::os::spawn::{self, Child, Launch};
+use crate::os::sys;
 
 /// What the supervisor asks of the operating system about processes.
 pub trait System {

@@ -14,9 +14,9 @@ use rustix::process::Pid;
 use super::system::System;
 use super::{Id, Options, Supervisor};
 use crate::config::{Config, LoadContext};
-use crate::reap::{Children, Exit};
-use crate::service::State;
-use crate::spawn::{Child, Launch};
+use crate::core::service::State;
+use crate::os::reap::{Children, Exit};
+use crate::os::spawn::{Child, Launch};
 
 /// The fake system: process `n` is pid `FIRST_PID + n`, far above anything real, and no signal
 /// leaves it.

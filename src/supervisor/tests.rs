@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::testing::{Rig, config};
 use crate::control::{Request, Verb};
-use crate::reap::Exit;
-use crate::service::{Intent, State};
+use crate::core::service::{Intent, State};
+use crate::os::reap::Exit;
 
 const TERM: i32 = libc::SIGTERM;
 

@@ -8,8 +8,8 @@ use rustix::process::Pid;
 
 use super::system::System;
 use super::{Id, Owner, Supervisor};
-use crate::reap::Exit;
-use crate::service::{Action, Event, State, Step, later};
+use crate::core::service::{Action, Event, State, Step, later};
+use crate::os::reap::Exit;
 
 impl<S: System> Supervisor<S> {
     pub(super) fn on_exit(&mut self, pid: Pid, exit: Exit, now: Instant) {

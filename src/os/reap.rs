@@ -37,7 +37,7 @@ impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Exit::Code(code) => write!(f, "exit code {code}"),
-            Exit::Signal(sig) => write!(f, "signal {}", crate::signals::name(*sig)),
+            Exit::Signal(sig) => write!(f, "signal {}", crate::os::signals::name(*sig)),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The schedule and verdict of one check, as pure code with time passed in (tested with a fake
-//! clock). The supervisor runs the probes ([`crate::probe`]) when [`Check::due`] says so and
+//! clock). The supervisor runs the probes ([`crate::io::probe`]) when [`Check::due`] says so and
 //! reports each outcome to [`Check::finish`], which applies the thresholds.
 //!
 //! Counters are consecutive: a success resets the failures and a failure resets the successes,
@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use crate::config::CheckSpec;
-use crate::service::later;
+use crate::core::service::later;
 
 /// Where a check stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use std::os::unix::net::UnixStream;
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
 
-use crate::sys::{self, SavedSignals};
+use crate::os::sys::{self, SavedSignals};
 
 /// Signals pidone leaves at their default action (faults), besides the uncatchable ones.
 const FAULTS: [i32; 6] = [

@@ -84,7 +84,7 @@ impl Tally {
         if self.count == 0 || self.quiet_until.is_some_and(|q| now < q) {
             return None;
         }
-        self.quiet_until = Some(crate::service::later(now, Self::PERIOD));
+        self.quiet_until = Some(crate::core::service::later(now, Self::PERIOD));
         Some(std::mem::take(&mut self.count))
     }
 

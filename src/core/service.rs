@@ -26,7 +26,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::{Kind, Restart};
-use crate::reap::Exit;
+use crate::os::reap::Exit;
 
 /// How long a service must stay up before its backoff delay and its restart count since the last
 /// reset go back to the start.

@@ -16,8 +16,8 @@ use std::process::{Command, Stdio};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, kill_process, kill_process_group, pidfd_open};
 
-use crate::sys::{self, SavedSignals};
-use crate::users::Credentials;
+use crate::os::sys::{self, SavedSignals};
+use crate::os::users::Credentials;
 
 /// A running child: its pid and, where the kernel supports it, a pidfd that can be polled for its
 /// exit and signalled without any risk of hitting a recycled pid.

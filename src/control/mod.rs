@@ -11,6 +11,8 @@
 //! This module knows bytes and routes, not services: [`parse`] turns bytes into a [`Request`],
 //! the supervisor answers it, and [`response`] turns the answer into bytes.
 
+pub mod client;
+
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -225,10 +227,10 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
                 )
             })?;
             let signal = match &value["signal"] {
-                serde_json::Value::String(s) => crate::signals::parse(s),
+                serde_json::Value::String(s) => crate::os::signals::parse(s),
                 serde_json::Value::Number(n) => n
                     .as_i64()
-                    .and_then(|n| crate::signals::parse(&n.to_string())),
+                    .and_then(|n| crate::os::signals::parse(&n.to_string())),
                 _ => None,
             };
             let Some(signal) = signal else {
@@ -456,7 +458,7 @@ impl Server {
                         continue; // Dropped: closed.
                     }
                     // Unknown credentials may only read (u32::MAX is nobody's uid).
-                    let uid = crate::sys::peer_uid(&stream).unwrap_or(u32::MAX);
+                    let uid = crate::os::sys::peer_uid(&stream).unwrap_or(u32::MAX);
                     self.conns.push(Conn {
                         stream,
                         inbuf: Vec::new(),

@@ -9,7 +9,7 @@
 //!   hears root, the service's own user, and any process of the service's session (a daemon
 //!   started as root that dropped to another user); anyone else is ignored, and so is any process
 //!   outside pidone's PID namespace (pid 0 in its credentials), whatever its uid. The supervisor
-//!   logs ignored datagrams in sums ([`crate::logsink::Tally`]), never one line each.
+//!   logs ignored datagrams in sums ([`crate::io::logsink::Tally`]), never one line each.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,7 +18,7 @@ use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use rustix::process::Pid;
 
-use crate::output::{ReadOutcome, read_available};
+use crate::io::output::{ReadOutcome, read_available};
 
 /// What a service said.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -118,7 +118,7 @@ fn read_socket(fd: &OwnedFd, uid: u32, session: Option<Pid>) -> Notice {
     let mut buf = [0u8; 4096];
     // Bounded per wake-up, like the pipe.
     for _ in 0..64 {
-        let (len, sender) = match crate::sys::recv_with_credentials(fd.as_fd(), &mut buf) {
+        let (len, sender) = match crate::os::sys::recv_with_credentials(fd.as_fd(), &mut buf) {
             Ok(got) => got,
             Err(err) => match Errno::from_io_error(&err) {
                 Some(Errno::INTR) => continue,

@@ -1,6 +1,6 @@
 //! Running the probes of checks without ever blocking the loop: exec checks are child processes
 //! whose output comes through a non-blocking pipe; tcp and http checks are non-blocking sockets
-//! driven by poll readiness. [`crate::health`] decides what the outcomes mean.
+//! driven by poll readiness. [`crate::core::health`] decides what the outcomes mean.
 //!
 //! Host names are resolved without DNS: an IP literal, `localhost`, or a name found in
 //! `/etc/hosts`. A resolver query can block for seconds, and PID 1 must not.
@@ -13,8 +13,8 @@ use rustix::io::Errno;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use rustix::process::Pid;
 
-use crate::output::{ReadOutcome, read_available};
-use crate::reap::Exit;
+use crate::io::output::{ReadOutcome, read_available};
+use crate::os::reap::Exit;
 
 /// The most output or response kept from one run.
 const KEEP: usize = 4096;

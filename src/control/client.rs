@@ -78,7 +78,7 @@ enum Failure {
 /// have bound the path first (a fallback in `/tmp`).
 fn connect(path: &Path) -> Result<UnixStream, Failure> {
     let stream = UnixStream::connect(path).map_err(Failure::Unreachable)?;
-    match crate::sys::peer_uid(&stream).map_err(Failure::Unreachable)? {
+    match crate::os::sys::peer_uid(&stream).map_err(Failure::Unreachable)? {
         0 => Ok(stream),
         uid if uid == rustix::process::getuid().as_raw() => Ok(stream),
         uid => Err(Failure::Untrusted(uid)),

@@ -1,0 +1,8 @@
+//! Bytes moving, never blocking the loop: the output multiplexer of the services' pipes and
+//! pidone's own messages (`output`, `logsink`), the readiness channels (`notify`: a notify fd or
+//! an sd_notify socket) and the network side of checks (`probe`).
+
+pub mod logsink;
+pub mod notify;
+pub mod output;
+pub mod probe;

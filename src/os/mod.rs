@@ -1,0 +1,11 @@
+//! The operating system: every `unsafe` block and system-call wrapper of pidone lives here, and
+//! no policy does. Signals and their self-pipe, spawning with the inherited signal state
+//! restored, reaping, the little read from /proc, the image's users and groups, and the
+//! descriptor helpers of `sys`.
+
+pub mod procfs;
+pub mod reap;
+pub mod signals;
+pub mod spawn;
+pub mod sys;
+pub mod users;
