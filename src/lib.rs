@@ -116,27 +116,6 @@ pub(crate) fn load_config(
 /// pidone's own messages go to stderr as `pidone: ...`; quiet (warnings and errors) unless
 /// `PIDONE_LOG` or `-v` asks for more.
 fn init_logging(verbose: u8) {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(log::LevelFilter::Warn);
-    builder.parse_env("PIDONE_LOG");
-    match verbose {
-        0 => {}
-        1 => {
-            builder.filter_level(log::LevelFilter::Debug);
-        }
-        _ => {
-            builder.filter_level(log::LevelFilter::Trace);
-        }
-    }
-    builder.format(|buf, record| match record.level() {
-        log::Level::Error | log::Level::Info => writeln!(buf, "pidone: {}", record.args()),
-        log::Level::Warn => writeln!(buf, "pidone: warning: {}", record.args()),
-        log::Level::Debug | log::Level::Trace => {
-            writeln!(buf, "pidone: [{}] {}", record.level(), record.args())
-        }
-    });
-    builder.write_style(env_logger::WriteStyle::Never);
-    builder.target(env_logger::Target::Pipe(Box::new(io::logsink::Writer)));
-    // Fails only when a logger is already installed, which cannot happen: run is called once.
-    let _ = builder.try_init();
+    let env = std::env::var("PIDONE_LOG").ok();
+    io::logsink::init(verbose, env.as_deref());
 }

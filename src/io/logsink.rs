@@ -117,9 +117,73 @@ impl Write for Writer {
     }
 }
 
+/// pidone's logger: `pidone: ...` lines into [`Writer`], at the level asked for.
+struct Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let line = match record.level() {
+            log::Level::Error | log::Level::Info => format!("pidone: {}\n", record.args()),
+            log::Level::Warn => format!("pidone: warning: {}\n", record.args()),
+            level => format!("pidone: [{level}] {}\n", record.args()),
+        };
+        // One write per record, so that a record is captured or dropped whole.
+        let _ = Writer.write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: Logger = Logger;
+
+/// Installs pidone's logger: warnings and errors, unless `-v` (`verbose` 1: debug, 2: trace) or
+/// `PIDONE_LOG` (`env`) asks for more or less.
+pub fn init(verbose: u8, env: Option<&str>) {
+    let level = match verbose {
+        0 => env.map_or(log::LevelFilter::Warn, level_of),
+        1 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    // Fails only when a logger is already installed, which cannot happen: run is called once.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(level);
+}
+
+/// The level `PIDONE_LOG` asks for: a level name (`off`, `error`, `warn`, `info`, `debug`,
+/// `trace`), or env_logger-style directives (`warn,pidone::supervisor=debug`), of which the most
+/// verbose level counts (pidone is one crate: the module part selects nothing). Anything else
+/// leaves the default, warnings.
+pub fn level_of(text: &str) -> log::LevelFilter {
+    text.split(',')
+        .filter_map(|directive| {
+            let level = directive.rsplit('=').next().unwrap_or(directive);
+            level.trim().parse::<log::LevelFilter>().ok()
+        })
+        .max()
+        .unwrap_or(log::LevelFilter::Warn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pidone_log_takes_a_level_or_directives() {
+        use log::LevelFilter::*;
+        assert_eq!(level_of("debug"), Debug);
+        assert_eq!(level_of("OFF"), Off);
+        assert_eq!(level_of("warn,pidone::supervisor=trace"), Trace);
+        assert_eq!(level_of("pidone=info"), Info);
+        assert_eq!(level_of("loud"), Warn);
+        assert_eq!(level_of(""), Warn);
+    }
 
     #[test]
     fn captured_messages_are_bounded_and_counted() {
