@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod control;
 pub mod envfile;
+pub mod files;
 pub mod graph;
 pub mod health;
 pub mod logsink;

@@ -15,7 +15,6 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
-use std::fs::OpenOptions;
 use std::io;
 use std::path::Path;
 use std::process::Stdio;
@@ -755,7 +754,8 @@ impl Supervisor {
             LogMode::Raw => (Stdio::inherit(), Stdio::inherit(), None),
             LogMode::Null => (Stdio::null(), Stdio::null(), None),
             LogMode::File(path) => {
-                let file = OpenOptions::new().create(true).append(true).open(path)?;
+                let file = crate::files::open_for_service(path, spec.user.as_ref())
+                    .map_err(|e| io::Error::other(format!("log_file {}: {e}", path.display())))?;
                 let copy = file.try_clone()?;
                 (Stdio::from(file), Stdio::from(copy), None)
             }
