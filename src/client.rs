@@ -415,7 +415,8 @@ pub fn table(list: &[Value], colour: bool) -> String {
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
+            // Clamped: a format width over 65,535 would abort the client.
+            *w = (*w).max(cell.len().min(255));
         }
     }
     let mut out = String::new();

@@ -20,6 +20,7 @@
 
 mod error;
 mod expand;
+pub mod limits;
 mod parse;
 mod select;
 
@@ -363,13 +364,15 @@ impl Config {
             .map(ServiceId)
     }
 
-    /// The length of the longest service name, to which prefixes and tables are padded.
+    /// The length of the longest service name, to which prefixes and tables are padded; never
+    /// more than 255, so that no format width can overflow whatever the names.
     pub fn name_width(&self) -> usize {
         self.services
             .iter()
             .map(|s| s.name.len())
             .max()
             .unwrap_or(0)
+            .min(255)
     }
 
     /// For each service, the services that must stop before it does: those naming it in
@@ -484,7 +487,7 @@ pub fn load(sources: &[PathBuf], ctx: &LoadContext) -> Result<Config, Vec<Config
     let mut timeout_entries = Vec::new();
     let mut complete = true;
     for (index, path) in sources.iter().enumerate() {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::files::read_text(path, limits::MAX_CONFIG_FILE_BYTES) {
             Ok(text) => text,
             Err(e) => {
                 errors.push(ConfigError {
@@ -747,6 +750,7 @@ impl Loader<'_> {
         let mut raw_units: Vec<Range<usize>> = Vec::with_capacity(raws.len());
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
         let mut defined_at: HashMap<String, String> = HashMap::new();
+        let mut full = false;
         for (ri, raw) in raws.iter().enumerate() {
             let here = format!(
                 "{}:{}",
@@ -756,15 +760,29 @@ impl Loader<'_> {
                     .unwrap_or_default(),
                 raw.line_of("name")
             );
-            if !is_valid_name(&raw.name) {
-                self.error(
-                    raw,
-                    raw.line_of("name"),
-                    Some("name"),
-                    ErrorKind::InvalidName {
+            let refused =
+                limits::too_long("name", raw.name.len(), limits::MAX_NAME_LEN).or_else(|| {
+                    (!is_valid_name(&raw.name)).then(|| ErrorKind::InvalidName {
                         name: raw.name.clone(),
-                    },
-                );
+                    })
+                });
+            if let Some(kind) = refused {
+                self.error(raw, raw.line_of("name"), Some("name"), kind);
+                raw_units.push(0..0);
+                continue;
+            }
+            // Past the limit, one error for the service that crosses it and none after it.
+            let total = units.len() + raw.instances.map_or(1, |n| n as usize);
+            if let Some(kind) = limits::too_many("services", total, limits::MAX_SERVICES) {
+                let key = if raw.instances.is_some() {
+                    "instances"
+                } else {
+                    "name"
+                };
+                if !full {
+                    self.error(raw, raw.line_of(key), Some(key), kind);
+                }
+                full = true;
                 raw_units.push(0..0);
                 continue;
             }
@@ -1314,14 +1332,19 @@ fn service_env(
             Err(kind) => soft.push((line, Some("env_file".into()), kind)),
             Ok(p) => {
                 let path = dir.join(p);
-                match std::fs::read_to_string(&path) {
+                match crate::files::read_text(&path, limits::MAX_ENV_FILE_BYTES) {
                     Err(e) => {
                         let error = e.to_string();
                         let kind = ErrorKind::Read { path, error };
                         soft.push((line, Some("env_file".into()), kind));
                     }
                     Ok(text) => match crate::envfile::parse(&text) {
-                        Ok(vars) => env.extend(vars),
+                        Ok(vars) => {
+                            match limits::too_many("variables", vars.len(), limits::MAX_ENV_VARS) {
+                                Some(kind) => soft.push((line, Some("env_file".into()), kind)),
+                                None => env.extend(vars),
+                            }
+                        }
                         Err(problems) => soft.extend(problems.iter().map(|problem| {
                             let kind = ErrorKind::EnvFile {
                                 path: path.clone(),
