@@ -2478,3 +2478,23 @@ F:12: service \"dir\": key \"env_file\": cannot read D/dir.env: not a regular fi
         "D/fifo.toml: cannot read D/fifo.toml: not a regular file (a fifo)"
     );
 }
+
+/// The image's user database is read like a config file: a FIFO in its place is an error, not
+/// a frozen pidone (it is read again at every reload).
+#[test]
+fn user_database_must_be_a_regular_file() {
+    let s = Scratch::new();
+    std::fs::create_dir(s.dir.join("etc")).expect("mkdir");
+    let made = std::process::Command::new("mkfifo")
+        .arg(s.dir.join("etc/passwd"))
+        .status();
+    assert!(made.is_ok_and(|st| st.success()), "mkfifo");
+    let path = s.write("p.toml", &one("user = \"app\""));
+    let e = load(std::slice::from_ref(&path), &s.ctx(&[])).expect_err("refused");
+    assert_eq!(
+        render(&e)
+            .replace(&path.display().to_string(), "F")
+            .replace(&s.dir.display().to_string(), "D"),
+        "F:4: service \"a\": key \"user\": cannot read D/etc/passwd: not a regular file (a fifo)"
+    );
+}
