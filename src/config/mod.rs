@@ -1328,33 +1328,16 @@ fn service_env(
     }
     if let Some(text) = &raw.env_file {
         let line = raw.line_of("env_file");
-        match expand::expand(text, |n| env.get(n).map(String::as_str)) {
-            Err(kind) => soft.push((line, Some("env_file".into()), kind)),
-            Ok(p) => {
-                let path = dir.join(p);
-                match crate::files::read_text(&path, limits::MAX_ENV_FILE_BYTES) {
-                    Err(e) => {
-                        let error = e.to_string();
-                        let kind = ErrorKind::Read { path, error };
-                        soft.push((line, Some("env_file".into()), kind));
-                    }
-                    Ok(text) => match crate::envfile::parse(&text) {
-                        Ok(vars) => {
-                            match limits::too_many("variables", vars.len(), limits::MAX_ENV_VARS) {
-                                Some(kind) => soft.push((line, Some("env_file".into()), kind)),
-                                None => env.extend(vars),
-                            }
-                        }
-                        Err(problems) => soft.extend(problems.iter().map(|problem| {
-                            let kind = ErrorKind::EnvFile {
-                                path: path.clone(),
-                                message: problem.to_string(),
-                            };
-                            (line, Some("env_file".into()), kind)
-                        })),
-                    },
-                }
-            }
+        let vars = expand::expand(text, |n| env.get(n).map(String::as_str))
+            .map_err(|kind| vec![kind])
+            .and_then(|p| env_file(&dir.join(p)));
+        match vars {
+            Ok(vars) => env.extend(vars),
+            Err(kinds) => soft.extend(
+                kinds
+                    .into_iter()
+                    .map(|k| (line, Some("env_file".into()), k)),
+            ),
         }
     }
     let mut table = Vec::with_capacity(raw.env.len());
@@ -1370,6 +1353,28 @@ fn service_env(
         env.insert("PIDONE_INSTANCE".into(), i.to_string());
     }
     env
+}
+
+/// The variables of an env file, or every problem with it.
+fn env_file(path: &Path) -> Result<Vec<(String, String)>, Vec<ErrorKind>> {
+    let text = crate::files::read_text(path, limits::MAX_ENV_FILE_BYTES).map_err(|e| {
+        let error = e.to_string();
+        vec![ErrorKind::Read {
+            path: path.to_owned(),
+            error,
+        }]
+    })?;
+    let vars = crate::envfile::parse(&text).map_err(|problems| {
+        let kind = |p: crate::envfile::EnvFileError| ErrorKind::EnvFile {
+            path: path.to_owned(),
+            message: p.to_string(),
+        };
+        problems.into_iter().map(kind).collect::<Vec<_>>()
+    })?;
+    match limits::too_many("variables", vars.len(), limits::MAX_ENV_VARS) {
+        Some(kind) => Err(vec![kind]),
+        None => Ok(vars),
+    }
 }
 
 /// Replaces `argv[0]` with the path of the program it names; problems are reported for `key`
