@@ -171,17 +171,17 @@ pub fn as_fs_user<R>(uid: u32, gid: u32, groups: &[u32], f: impl FnOnce() -> R) 
     if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: setfsgid and setfsuid have no memory-safety preconditions. They report no error:
-    // each returns the previous value, and -1 (never valid) changes nothing, so it reads back.
-    let result = unsafe {
-        let (old_gid, old_uid) = (libc::setfsgid(gid), libc::setfsuid(uid));
-        let switched =
-            libc::setfsuid(u32::MAX) == uid as i32 && libc::setfsgid(u32::MAX) == gid as i32;
-        let result = switched.then(f);
+    // SAFETY: setfsgid and setfsuid have no memory-safety preconditions. They report no error
+    // but return the previous value; -1 (never a valid id) changes nothing, so it reads back.
+    let (old_gid, old_uid) = unsafe { (libc::setfsgid(gid), libc::setfsuid(uid)) };
+    // SAFETY: as above.
+    let now = unsafe { (libc::setfsgid(u32::MAX), libc::setfsuid(u32::MAX)) };
+    let result = (now == (gid as i32, uid as i32)).then(f);
+    // SAFETY: as above; pidone's own ids are always allowed back.
+    unsafe {
         libc::setfsuid(old_uid as u32);
         libc::setfsgid(old_gid as u32);
-        result
-    };
+    }
     // SAFETY: as for `groups` above.
     if unsafe { libc::setgroups(saved.len(), saved.as_ptr()) } != 0 {
         return Err(io::Error::last_os_error());

@@ -101,6 +101,13 @@ exit 1
         "root only\n",
         "the root file is unchanged"
     );
+    // pidone's own credentials are back (it inherited the test's).
+    let ids = |pid: String| {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let keep = |l: &&str| ["Uid:", "Gid:", "Groups:"].iter().any(|k| l.starts_with(k));
+        status.lines().filter(keep).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(ids(run.pid().to_string()), ids("self".into()));
     let why = reason(&socket, "sneaky");
     (run, socket, why)
 }
