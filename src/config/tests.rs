@@ -2297,17 +2297,27 @@ fn limit_on_services_counts_instances() {
 
 #[test]
 fn limit_on_dependencies() {
-    let with = |n: usize| {
-        format!(
-            "{}[[services]]\nname = \"b\"\ncommand = \"/bin/true\"\ninstances = 257\n",
-            one(&format!("depends_on = {}", array(n, |i| format!("b-{i}"))))
-        )
+    // `a` with `key = value`, and 257 instances of `b` to name.
+    let with = |key: &str, value: String| {
+        let b = "[[services]]\nname = \"b\"\ncommand = \"/bin/true\"\ninstances = 257\n";
+        format!("{}{b}", one(&format!("{key} = {value}")))
     };
-    assert_eq!(ok(&with(256)).services[256].depends_on.len(), 256);
-    assert_eq!(
-        errs(&with(257)),
-        ["F:4: service \"a\": key \"depends_on\": too many dependencies (257; the limit is 256)"]
-    );
+    let names = |n: usize| array(n, |i| format!("b-{i}"));
+    let waits = |n: usize| (1..=n).map(|i| format!("b-{i} = 1")).collect::<Vec<_>>();
+    let c = ok(&with("depends_on", names(256)));
+    assert_eq!(c.services[256].depends_on.len(), 256);
+    for (key, value) in [
+        ("depends_on", names(257)),
+        ("after", names(257)),
+        ("wait_after", format!("{{ {} }}", waits(257).join(", "))),
+    ] {
+        assert_eq!(
+            errs(&with(key, value)),
+            [format!(
+                "F:4: service \"a\": key \"{key}\": too many dependencies (257; the limit is 256)"
+            )]
+        );
+    }
 }
 
 #[test]
