@@ -21,6 +21,7 @@
 pub mod envfile;
 mod error;
 mod expand;
+pub mod limits;
 mod parse;
 mod select;
 
@@ -364,13 +365,15 @@ impl Config {
             .map(ServiceId)
     }
 
-    /// The length of the longest service name, to which prefixes and tables are padded.
+    /// The length of the longest service name, to which prefixes and tables are padded; never
+    /// more than 255, so that no format width can overflow whatever the names.
     pub fn name_width(&self) -> usize {
         self.services
             .iter()
             .map(|s| s.name.len())
             .max()
             .unwrap_or(0)
+            .min(255)
     }
 
     /// For each service, the services that must stop before it does: those naming it in
@@ -485,7 +488,7 @@ pub fn load(sources: &[PathBuf], ctx: &LoadContext) -> Result<Config, Vec<Config
     let mut timeout_entries = Vec::new();
     let mut complete = true;
     for (index, path) in sources.iter().enumerate() {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::io::files::read_text(path, limits::MAX_CONFIG_FILE_BYTES) {
             Ok(text) => text,
             Err(e) => {
                 errors.push(ConfigError {
@@ -748,6 +751,7 @@ impl Loader<'_> {
         let mut raw_units: Vec<Range<usize>> = Vec::with_capacity(raws.len());
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
         let mut defined_at: HashMap<String, String> = HashMap::new();
+        let mut full = false;
         for (ri, raw) in raws.iter().enumerate() {
             let here = format!(
                 "{}:{}",
@@ -757,15 +761,29 @@ impl Loader<'_> {
                     .unwrap_or_default(),
                 raw.line_of("name")
             );
-            if !is_valid_name(&raw.name) {
-                self.error(
-                    raw,
-                    raw.line_of("name"),
-                    Some("name"),
-                    ErrorKind::InvalidName {
+            let refused =
+                limits::too_long("name", raw.name.len(), limits::MAX_NAME_LEN).or_else(|| {
+                    (!is_valid_name(&raw.name)).then(|| ErrorKind::InvalidName {
                         name: raw.name.clone(),
-                    },
-                );
+                    })
+                });
+            if let Some(kind) = refused {
+                self.error(raw, raw.line_of("name"), Some("name"), kind);
+                raw_units.push(0..0);
+                continue;
+            }
+            // Past the limit, one error for the service that crosses it and none after it.
+            let total = units.len() + raw.instances.map_or(1, |n| n as usize);
+            if let Some(kind) = limits::too_many("services", total, limits::MAX_SERVICES) {
+                let key = if raw.instances.is_some() {
+                    "instances"
+                } else {
+                    "name"
+                };
+                if !full {
+                    self.error(raw, raw.line_of(key), Some(key), kind);
+                }
+                full = true;
                 raw_units.push(0..0);
                 continue;
             }
@@ -1311,28 +1329,16 @@ fn service_env(
     }
     if let Some(text) = &raw.env_file {
         let line = raw.line_of("env_file");
-        match expand::expand(text, |n| env.get(n).map(String::as_str)) {
-            Err(kind) => soft.push((line, Some("env_file".into()), kind)),
-            Ok(p) => {
-                let path = dir.join(p);
-                match std::fs::read_to_string(&path) {
-                    Err(e) => {
-                        let error = e.to_string();
-                        let kind = ErrorKind::Read { path, error };
-                        soft.push((line, Some("env_file".into()), kind));
-                    }
-                    Ok(text) => match crate::config::envfile::parse(&text) {
-                        Ok(vars) => env.extend(vars),
-                        Err(problems) => soft.extend(problems.iter().map(|problem| {
-                            let kind = ErrorKind::EnvFile {
-                                path: path.clone(),
-                                message: problem.to_string(),
-                            };
-                            (line, Some("env_file".into()), kind)
-                        })),
-                    },
-                }
-            }
+        let vars = expand::expand(text, |n| env.get(n).map(String::as_str))
+            .map_err(|kind| vec![kind])
+            .and_then(|p| env_file(&dir.join(p)));
+        match vars {
+            Ok(vars) => env.extend(vars),
+            Err(kinds) => soft.extend(
+                kinds
+                    .into_iter()
+                    .map(|k| (line, Some("env_file".into()), k)),
+            ),
         }
     }
     let mut table = Vec::with_capacity(raw.env.len());
@@ -1348,6 +1354,28 @@ fn service_env(
         env.insert("PIDONE_INSTANCE".into(), i.to_string());
     }
     env
+}
+
+/// The variables of an env file, or every problem with it.
+fn env_file(path: &Path) -> Result<Vec<(String, String)>, Vec<ErrorKind>> {
+    let text = crate::io::files::read_text(path, limits::MAX_ENV_FILE_BYTES).map_err(|e| {
+        let error = e.to_string();
+        vec![ErrorKind::Read {
+            path: path.to_owned(),
+            error,
+        }]
+    })?;
+    let vars = crate::config::envfile::parse(&text).map_err(|problems| {
+        let kind = |p: crate::config::envfile::EnvFileError| ErrorKind::EnvFile {
+            path: path.to_owned(),
+            message: p.to_string(),
+        };
+        problems.into_iter().map(kind).collect::<Vec<_>>()
+    })?;
+    match limits::too_many("variables", vars.len(), limits::MAX_ENV_VARS) {
+        Some(kind) => Err(vec![kind]),
+        None => Ok(vars),
+    }
 }
 
 /// Replaces `argv[0]` with the path of the program it names; problems are reported for `key`

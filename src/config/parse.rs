@@ -18,6 +18,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::error::{ConfigError, ErrorKind, Location, suggest};
+use super::limits::{self, too_long, too_many};
 use super::{DEFAULT_START_TIMEOUT, Kind, Level, LogMode, OnFailure, Probe, ReadyMode, Restart};
 
 /// Every key a `[[services]]` entry may have.
@@ -432,6 +433,10 @@ fn parse_service(
         let line = sink.lines.line(offset);
         s.key_lines.insert(k, line);
         let service = label.as_deref();
+        if let Some((at, kind)) = long_string(value) {
+            sink.push(at, service, Some(k), kind);
+            continue;
+        }
         match k {
             "ready" => {
                 s.ready = parse_ready(sink, service, value);
@@ -541,6 +546,11 @@ fn parse_service(
                         return Err(ErrorKind::BadValue {
                             message: "instances must be at least 1".into(),
                         });
+                    }
+                    if let Some(kind) =
+                        too_many("instances", n as usize, limits::MAX_INSTANCES as usize)
+                    {
+                        return Err(kind);
                     }
                     s.instances = Some(n);
                 }
@@ -727,6 +737,10 @@ fn parse_checks(
         sink.push(value.span().start, service, Some("checks"), kind);
         return Vec::new();
     };
+    if let Some(kind) = too_many("checks", items.len(), limits::MAX_CHECKS) {
+        sink.push(value.span().start, service, Some("checks"), kind);
+        return Vec::new();
+    }
     let mut drafts = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let index = i + 1;
@@ -782,6 +796,9 @@ fn parse_check(
             match k {
                 "name" => {
                     let text = string(v)?;
+                    if let Some(kind) = too_long("name", text.len(), limits::MAX_NAME_LEN) {
+                        return Err(kind);
+                    }
                     if !super::is_valid_name(&text) {
                         return Err(ErrorKind::BadValue {
                             message: format!(
@@ -1259,6 +1276,21 @@ fn no_nul(text: &str, item: Option<usize>) -> Result<(), ErrorKind> {
     })
 }
 
+/// The first string (value or key) in `v` longer than [`limits::MAX_VALUE_LEN`]: where it
+/// starts, and the error.
+fn long_string(v: &Spanned<DeValue<'_>>) -> Option<(usize, ErrorKind)> {
+    let check =
+        |s: &str, at: usize| Some(at).zip(too_long("value", s.len(), limits::MAX_VALUE_LEN));
+    match v.get_ref() {
+        DeValue::String(s) => check(s, v.span().start),
+        DeValue::Array(items) => items.iter().find_map(long_string),
+        DeValue::Table(table) => table
+            .iter()
+            .find_map(|(k, v)| check(k.get_ref(), k.span().start).or_else(|| long_string(v))),
+        _ => None,
+    }
+}
+
 fn string(v: &DeValue<'_>) -> Result<String, ErrorKind> {
     match v {
         DeValue::String(s) => {
@@ -1355,13 +1387,18 @@ fn names_with_lines(
     let expected = "a service name or an array of service names";
     match v {
         DeValue::String(s) => Ok(vec![(s.to_string(), key_line)]),
-        DeValue::Array(items) => items
-            .iter()
-            .map(|item| match item.get_ref() {
-                DeValue::String(s) => Ok((s.to_string(), sink.lines.line(item.span().start))),
-                _ => Err(wrong(expected, v)),
-            })
-            .collect(),
+        DeValue::Array(items) => {
+            if let Some(kind) = too_many("dependencies", items.len(), limits::MAX_DEPENDENCIES) {
+                return Err(kind);
+            }
+            items
+                .iter()
+                .map(|item| match item.get_ref() {
+                    DeValue::String(s) => Ok((s.to_string(), sink.lines.line(item.span().start))),
+                    _ => Err(wrong(expected, v)),
+                })
+                .collect()
+        }
         other => Err(wrong(expected, other)),
     }
 }
@@ -1369,6 +1406,9 @@ fn names_with_lines(
 fn wait_after(sink: &Sink<'_>, v: &DeValue<'_>) -> Result<RawWaitAfter, ErrorKind> {
     match v {
         DeValue::Table(table) => {
+            if let Some(kind) = too_many("dependencies", table.len(), limits::MAX_DEPENDENCIES) {
+                return Err(kind);
+            }
             let mut per = Vec::new();
             for (key, value) in table.iter() {
                 per.push((
@@ -1395,6 +1435,9 @@ fn env_table(sink: &Sink<'_>, v: &DeValue<'_>) -> Result<Vec<(String, String, us
     let DeValue::Table(table) = v else {
         return Err(wrong("a table of NAME = \"value\"", v));
     };
+    if let Some(kind) = too_many("variables", table.len(), limits::MAX_ENV_VARS) {
+        return Err(kind);
+    }
     let mut out = Vec::new();
     for (key, value) in table.iter() {
         let name = key.get_ref().to_string();

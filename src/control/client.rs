@@ -459,7 +459,8 @@ pub fn table(list: &[Value], colour: bool) -> String {
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
+            // Clamped: a format width over 65,535 would abort the client.
+            *w = (*w).max(cell.len().min(255));
         }
     }
     let mut out = String::new();
@@ -607,5 +608,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(reason(&down), "check http failed 3 times in a row");
+    }
+
+    /// A name longer than any format width allows (65,535) is printed unpadded, not an abort.
+    #[test]
+    fn table_survives_an_overlong_name() {
+        let name = "n".repeat(70_000);
+        let list = vec![serde_json::json!({"name": name, "state": "running"})];
+        let text = table(&list, false);
+        assert!(text.lines().nth(1).is_some_and(|l| l.starts_with(&name)));
     }
 }

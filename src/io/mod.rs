@@ -1,7 +1,9 @@
 //! Bytes moving, never blocking the loop: the output multiplexer of the services' pipes and
 //! pidone's own messages (`output`, `logsink`), the readiness channels (`notify`: a notify fd or
-//! an sd_notify socket) and the network side of checks (`probe`).
+//! an sd_notify socket), the network side of checks (`probe`), and the files pidone opens for
+//! the configuration and its services (`files`: never blocking, bounded, never trusting them).
 
+pub mod files;
 pub mod logsink;
 pub mod notify;
 pub mod output;

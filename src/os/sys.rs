@@ -1,5 +1,6 @@
 //! Thin wrappers over the few system calls that neither `std` nor rustix offers safely (signal
-//! dispositions and masks, `kill(-1)`, arbitrary signal numbers, credentials, descriptors at a
+//! dispositions and masks, `kill(-1)`, arbitrary signal numbers, credentials (a child's, and
+//! another user's for one open), descriptors at a
 //! fixed number for the notify fd and for stdio at start-up). The only other
 //! `unsafe` in pidone is registering the `pre_exec` hooks (spawn.rs) and reading `argv` (main.rs).
 //!
@@ -152,6 +153,40 @@ pub fn set_credentials(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Runs `f` with another user's file-system credentials (`setgroups`, `setfsgid`, `setfsuid`),
+/// then puts pidone's own back, so that the kernel checks what `f` opens against that user:
+/// moving the fsuid away from 0 also drops CAP_DAC_OVERRIDE and the other file capabilities
+/// until it is restored. Only the calling thread changes; pidone has one. An error means `f`
+/// did not run (the switch failed) or pidone's credentials could not be restored.
+pub fn as_fs_user<R>(uid: u32, gid: u32, groups: &[u32], f: impl FnOnce() -> R) -> io::Result<R> {
+    // SAFETY: a zero size only asks for the count; the null pointer is never written.
+    let count = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    let mut saved = vec![0; usize::try_from(count).map_err(|_| io::Error::last_os_error())?];
+    // SAFETY: `saved` has room for `count` gids, the size getgroups is told.
+    let count = unsafe { libc::getgroups(count, saved.as_mut_ptr()) };
+    saved.truncate(usize::try_from(count).map_err(|_| io::Error::last_os_error())?);
+    // SAFETY: `groups` is a valid slice of gid_t-sized values for its whole length.
+    if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: setfsgid and setfsuid have no memory-safety preconditions. They report no error
+    // but return the previous value; -1 (never a valid id) changes nothing, so it reads back.
+    let (old_gid, old_uid) = unsafe { (libc::setfsgid(gid), libc::setfsuid(uid)) };
+    // SAFETY: as above.
+    let now = unsafe { (libc::setfsgid(u32::MAX), libc::setfsuid(u32::MAX)) };
+    let result = (now == (gid as i32, uid as i32)).then(f);
+    // SAFETY: as above; pidone's own ids are always allowed back.
+    unsafe {
+        libc::setfsuid(old_uid as u32);
+        libc::setfsgid(old_gid as u32);
+    }
+    // SAFETY: as for `groups` above.
+    if unsafe { libc::setgroups(saved.len(), saved.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    result.ok_or_else(|| io::Error::from(io::ErrorKind::PermissionDenied))
 }
 
 /// The uid of the process at the other end of a unix socket (`SO_PEERCRED`).

@@ -150,9 +150,10 @@ impl UserDb {
     }
 }
 
-/// Reads a file, treating "does not exist" as empty.
+/// Reads a file, treating "does not exist" as empty. Read again at every reload, inside
+/// pidone's loop: never blocking, regular files only, bounded (see [`crate::io::files`]).
 fn read_optional(path: &Path) -> io::Result<String> {
-    match std::fs::read_to_string(path) {
+    match crate::io::files::read_text(path, crate::config::limits::MAX_CONFIG_FILE_BYTES) {
         Ok(text) => Ok(text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(e),

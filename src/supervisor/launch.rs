@@ -2,7 +2,6 @@
 //! handed over), its post_script, each with the service's user, environment, directory and
 //! output.
 
-use std::fs::OpenOptions;
 use std::io;
 use std::process::Stdio;
 use std::time::Instant;
@@ -76,7 +75,8 @@ impl<S: System> Supervisor<S> {
             LogMode::Raw => (Stdio::inherit(), Stdio::inherit(), None),
             LogMode::Null => (Stdio::null(), Stdio::null(), None),
             LogMode::File(path) => {
-                let file = OpenOptions::new().create(true).append(true).open(path)?;
+                let file = crate::io::files::open_for_service(path, spec.user.as_ref())
+                    .map_err(|e| io::Error::other(format!("log_file {}: {e}", path.display())))?;
                 let copy = file.try_clone()?;
                 (Stdio::from(file), Stdio::from(copy), None)
             }

@@ -1,0 +1,206 @@
+//! Black-box tests of the files pidone opens because the configuration names them (log files,
+//! env files), replaced by a service's user with something hostile: a symlink to a root-only
+//! file, a FIFO. pidone runs as a true PID 1; the service as `nobody` where its user matters.
+//! Needs root, util-linux (`unshare`) and `mkfifo`.
+
+#[macro_use]
+mod svc_common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use svc_common::{Dir, Mode, Pidone, get, pidone, service_of};
+
+as_pid1!(
+    log_file_symlink_to_a_root_file_is_not_followed,
+    log_file_is_opened_with_the_users_credentials,
+    log_file_fifo_fails_the_start_without_freezing_pidone,
+    env_file_fifo_at_reload_keeps_the_old_config,
+);
+
+/// Starts pidone on `config` (`@D` = the dir) with its socket in the dir; returns once the
+/// socket answers.
+fn start(mode: Mode, dir: &Dir, config: &str) -> (Pidone, PathBuf) {
+    let config = dir.write("pidone.toml", config);
+    let socket = dir.join("ctl.sock");
+    let args = [
+        "--socket",
+        socket.to_str().expect("UTF-8"),
+        "--config",
+        &config,
+    ];
+    let mut run = Pidone::start(mode, dir, &args, &[]);
+    run.wait_for("the control socket to answer", |_| {
+        get(&socket, "/v1/services").is_some_and(|(status, _)| status == 200)
+    });
+    (run, socket)
+}
+
+/// The `reason` of service `name`, or "" (for polling).
+fn reason(socket: &Path, name: &str) -> String {
+    service_of(socket, name)
+        .and_then(|s| s["reason"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn mkfifo(path: &Path) {
+    let _ = fs::remove_file(path);
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {path:?}");
+}
+
+/// `pidone status` answers, and then SIGTERM ends pidone within the deadline.
+fn answers_then_stops(mut run: Pidone, socket: &Path) {
+    let out = Command::new(pidone())
+        .args(["--socket", socket.to_str().expect("UTF-8"), "status"])
+        .output()
+        .expect("run pidone status");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("NAME"),
+        "status answers: {out:?}"
+    );
+    run.signal("TERM");
+    run.wait();
+}
+
+/// Runs a service as nobody that owns `@D/logs`, writes a line to its `log_file`, runs `swap`
+/// (a shell snippet) once and exits, restarted every 100 ms. `@D/secret` is a root-only file
+/// that must stay as it is. Returns once a later start failed or ran, with pidone still running
+/// and the reason the service shows.
+fn nobody_swaps(mode: Mode, dir: &Dir, log_file: &str, swap: &str) -> (Pidone, PathBuf, String) {
+    let (mut run, socket) = start(
+        mode,
+        dir,
+        &format!(
+            r#"
+[[services]]
+name = "sneaky"
+user = "nobody"
+restart = "always"
+restart_delay = "100ms"
+log_file = "{log_file}"
+command = ["/bin/sh", "-c", '''
+echo appended
+echo run >> @D/logs/runs
+[ -e @D/logs/swapped ] || {{ {swap}; touch @D/logs/swapped; }}
+exit 1
+''']
+"#
+        ),
+    );
+    run.wait_for("a start after the swap to fail or run", |_| {
+        reason(&socket, "sneaky").contains("log_file") || dir.read("logs/runs").lines().count() >= 2
+    });
+    assert_eq!(
+        dir.read("secret"),
+        "root only\n",
+        "the root file is unchanged"
+    );
+    // pidone's own credentials are back (it inherited the test's).
+    let ids = |pid: String| {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let keep = |l: &&str| ["Uid:", "Gid:", "Groups:"].iter().any(|k| l.starts_with(k));
+        status.lines().filter(keep).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(ids(run.pid().to_string()), ids("self".into()));
+    let why = reason(&socket, "sneaky");
+    (run, socket, why)
+}
+
+/// A directory owned by nobody, for `nobody_swaps`, and `@D/secret`, root's and mode 0600.
+fn nobody_dir(dir: &Dir, name: &str) {
+    let path = dir.join(name);
+    fs::create_dir_all(&path).expect("mkdir");
+    let status = Command::new("chown")
+        .args(["nobody", path.to_str().expect("UTF-8")])
+        .status()
+        .expect("run chown");
+    assert!(status.success(), "chown nobody {name}");
+}
+
+fn root_secret(dir: &Dir, name: &str) {
+    let secret = dir.write(name, "root only\n");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).expect("chmod secret");
+}
+
+/// The log file replaced by a symlink to a root-only file: the next start must not open that
+/// file as root for the service.
+fn log_file_symlink_to_a_root_file_is_not_followed(mode: Mode) {
+    let dir = Dir::new();
+    nobody_dir(&dir, "logs");
+    root_secret(&dir, "secret");
+    let swap = "rm -f @D/logs/out.log; ln -s @D/secret @D/logs/out.log";
+    let (run, socket, why) = nobody_swaps(mode, &dir, "@D/logs/out.log", swap);
+    assert!(why.contains("out.log: is a symbolic link"), "{why}");
+    answers_then_stops(run, &socket);
+}
+
+/// A directory on the log file's path replaced by a symlink into a root-only directory: the
+/// open is checked against the service's user, who cannot enter it.
+fn log_file_is_opened_with_the_users_credentials(mode: Mode) {
+    let dir = Dir::new();
+    nobody_dir(&dir, "logs/sub");
+    nobody_dir(&dir, "logs");
+    fs::create_dir(dir.join("private")).expect("mkdir private");
+    fs::set_permissions(dir.join("private"), fs::Permissions::from_mode(0o700)).expect("chmod");
+    root_secret(&dir, "private/out.log");
+    fs::hard_link(dir.join("private/out.log"), dir.join("secret")).expect("link secret");
+    let swap = "rm -rf @D/logs/sub; ln -s @D/private @D/logs/sub";
+    let (run, socket, why) = nobody_swaps(mode, &dir, "@D/logs/sub/out.log", swap);
+    assert!(why.contains("out.log: Permission denied"), "{why}");
+    answers_then_stops(run, &socket);
+}
+
+/// A FIFO in place of a log file: opening it would block PID 1 for ever; the start fails with
+/// the reason instead, and pidone goes on answering and stopping.
+fn log_file_fifo_fails_the_start_without_freezing_pidone(mode: Mode) {
+    let dir = Dir::new();
+    mkfifo(&dir.join("out.fifo"));
+    let (mut run, socket) = start(
+        mode,
+        &dir,
+        r#"
+[[services]]
+name = "piped"
+log_file = "@D/out.fifo"
+command = ["/bin/sleep", "1000"]
+"#,
+    );
+    run.wait_for("the start to fail with its reason", |_| {
+        reason(&socket, "piped").contains("out.fifo: not a regular file")
+    });
+    answers_then_stops(run, &socket);
+}
+
+/// An env file turned into a FIFO, then SIGHUP: the reload is refused with the reason, the old
+/// configuration keeps running, pidone answers and stops.
+fn env_file_fifo_at_reload_keeps_the_old_config(mode: Mode) {
+    let dir = Dir::new();
+    dir.write("web.env", "A=1\n");
+    let (mut run, socket) = start(
+        mode,
+        &dir,
+        r#"
+[[services]]
+name = "web"
+env_file = "@D/web.env"
+command = ["/bin/sleep", "1000"]
+"#,
+    );
+    let pid = |socket: &Path| service_of(socket, "web").and_then(|s| s["pid"].as_i64());
+    run.wait_for("web to run", |_| pid(&socket).is_some());
+    let before = pid(&socket);
+    mkfifo(&dir.join("web.env"));
+    run.signal("HUP");
+    run.wait_for("the reload to be refused", |run| {
+        run.stderr()
+            .contains("web.env: not a regular file (a fifo)")
+    });
+    assert_eq!(pid(&socket), before, "the old configuration keeps running");
+    answers_then_stops(run, &socket);
+}
