@@ -852,7 +852,7 @@ impl Loader<'_> {
         }
         if let Some(only) = &only {
             for name in &only.names {
-                if !by_name.keys().any(|k| k.to_lowercase() == *name) {
+                if !by_name.keys().any(|k| k.to_ascii_lowercase() == *name) {
                     self.errors.push(ConfigError {
                         location: Location::Env {
                             var: only.var.to_owned(),

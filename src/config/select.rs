@@ -39,7 +39,7 @@ pub fn only_list(env: &BTreeMap<String, String>) -> Option<OnlyList> {
                 .get(var)?
                 .split([',', ';', ' ', '\t', '\n', '\r'])
                 .filter(|s| !s.is_empty())
-                .map(str::to_lowercase)
+                .map(str::to_ascii_lowercase)
                 .collect();
             (!names.is_empty()).then_some(OnlyList { var, names })
         })
@@ -56,7 +56,9 @@ pub fn is_enabled(
     let mut enabled = configured;
     let mut errors = Vec::new();
     if let Some(only) = only {
-        enabled = names.iter().any(|n| only.names.contains(&n.to_lowercase()));
+        enabled = names
+            .iter()
+            .any(|n| only.names.contains(&n.to_ascii_lowercase()));
     }
     for name in names {
         let token = env_token(name);

@@ -370,7 +370,7 @@ impl<S: System> Supervisor<S> {
             "Last exit status (128+N for signal N).",
             &exits,
         );
-        let starts = per_service(&|s| s.rt.up_at.map(|up| format!("{:.3}", self.wall(up))));
+        let starts = per_service(&|s| s.rt.up_at.map(|up| seconds(self.since_epoch(up))));
         family(
             &mut out,
             "pidone_service_start_time_seconds",
@@ -421,10 +421,7 @@ impl<S: System> Supervisor<S> {
             "Failed runs of the check since pidone started.",
             &checks(&|c| c.failed_runs.to_string()),
         );
-        let uptime = format!(
-            "{:.3}",
-            now.saturating_duration_since(self.started).as_secs_f64()
-        );
+        let uptime = seconds(now.saturating_duration_since(self.started));
         family(
             &mut out,
             "pidone_uptime_seconds",
@@ -481,16 +478,26 @@ fn exit_json(exit: Exit) -> Value {
     }
 }
 
-/// The wall-clock time (unix seconds) of a monotonic instant in the past.
 impl<S: System> Supervisor<S> {
     /// The wall-clock time (unix seconds) of a monotonic instant, from pidone's start.
     fn wall(&self, at: Instant) -> f64 {
+        self.since_epoch(at).as_secs_f64()
+    }
+
+    /// The wall-clock time of a monotonic instant, as time since the epoch.
+    fn since_epoch(&self, at: Instant) -> std::time::Duration {
         let start = self
             .started_wall
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        (start + at.saturating_duration_since(self.started)).as_secs_f64()
+        start + at.saturating_duration_since(self.started)
     }
+}
+
+/// Seconds with milliseconds, `12.345`, as Prometheus reads them (written without float
+/// formatting, which would cost the binary 10 kB).
+fn seconds(d: std::time::Duration) -> String {
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
 }
 
 /// `head`, then the last `n` lines of a service's output, oldest first, each ending in a newline,
