@@ -22,6 +22,7 @@ pub mod spawn;
 pub mod supervisor;
 pub mod sys;
 pub mod users;
+pub mod wire;
 
 use std::ffi::OsString;
 use std::io::Write;
