@@ -569,13 +569,13 @@ mod tests {
 
     #[test]
     fn the_client_reads_what_the_daemon_writes() {
+        // Every field the client reads (the others are the daemon's alone: see wire.rs).
         let sent = Service {
             along: Some(vec!["web".to_string()]),
             checks: vec![wire::Check {
                 consecutive_failures: 2,
                 name: "http".to_string(),
                 status: "failing".to_string(),
-                last: Some("HTTP/1.1 500".to_string()),
                 ..wire::Check::default()
             }],
             last_exit: Some(wire::LastExit {
@@ -585,6 +585,8 @@ mod tests {
             name: "db".to_string(),
             notify_status: Some("up".to_string()),
             pid: Some(12),
+            reason: "slow".to_string(),
+            restarts: 3,
             since: 1795434783.36,
             state: "running".to_string(),
             kind: "longrun".to_string(),
@@ -597,7 +599,9 @@ mod tests {
         let list = crate::control::Answer::of(200, &[&sent]);
         let read: Vec<Service> = wire::read(&list.body).expect("the client reads a list");
         assert_eq!(read, [sent]);
-        assert!(table(&read, false).contains("SIGKILL    \"up\"; check http failing (2 failures"));
+        let row =
+            "db    running  12   1m15s   3         SIGKILL    slow; \"up\"; check http failing";
+        assert!(table(&read, false).contains(row), "{}", table(&read, false));
 
         let health = wire::Health {
             healthy: false,

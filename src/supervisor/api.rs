@@ -523,7 +523,42 @@ pub(super) fn log_text(head: &str, log: &VecDeque<String>, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::Rig;
     use super::*;
+
+    #[test]
+    fn the_client_reads_the_daemons_answers() {
+        let text = "[[services]]\nname = \"db\"\ncommand = [\"/bin/echo\", \"db\"]\n\
+                    [[services]]\nname = \"web\"\ncommand = [\"/bin/echo\", \"web\"]\n\
+                    depends_on = \"db\"\n";
+        let mut rig = Rig::new(text);
+        let answer = rig.sup.answer(Request::Services { names: None }, rig.now);
+        let list: Vec<wire::Service> = wire::read(&answer.body).expect("a list of services");
+        let seen: Vec<(&str, &str, &str)> = (list.iter())
+            .map(|s| (s.name.as_str(), s.state.as_str(), s.kind.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [("db", "running", "longrun"), ("web", "running", "longrun")]
+        );
+        assert!(list.iter().all(|s| s.pid.is_some() && s.along.is_none()));
+
+        let answer = rig.sup.answer(Request::Health, rig.now);
+        let health: wire::Health = wire::read(&answer.body).expect("health");
+        assert_eq!(answer.status, 200);
+        assert!(health.healthy && health.problems.is_empty(), "{health:?}");
+
+        let restart = Request::Act {
+            name: "db".to_string(),
+            verb: Verb::Restart,
+        };
+        let answer = rig.sup.answer(restart, rig.now);
+        let db: wire::Service = wire::read(&answer.body).expect("a service");
+        assert_eq!(
+            (db.name.as_str(), db.along),
+            ("db", Some(vec!["web".to_string()]))
+        );
+    }
 
     #[test]
     fn log_text_gives_the_last_lines_within_the_limit_and_counts_the_skipped() {
