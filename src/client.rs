@@ -175,7 +175,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             Ok(EXIT_FAILED)
         }
         Action::Signal { name, signal } => {
-            let body = serde_json::json!({ "signal": signal }).to_string();
+            let body = serde_json::to_string(&wire::Signal { signal }).unwrap_or_default();
             let target = format!("/v1/services/{name}/signal");
             let (status, answer) = request_with(path, "POST", &target, &body)?;
             if status != 200 {

@@ -112,6 +112,13 @@ pub struct Error {
     pub errors: Option<Vec<String>>,
 }
 
+/// The body of `POST /v1/services/{name}/signal` as the client sends it (the daemon also takes
+/// a number).
+#[derive(Debug, Serialize)]
+pub struct Signal<'a> {
+    pub signal: &'a str,
+}
+
 /// Reads an answer's `body` into one of these structs. Through a `Value`: parsed straight from
 /// text, each struct would bring its own copy of the JSON parser into the static binary; this
 /// way they share the one that reads request bodies.
