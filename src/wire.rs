@@ -144,6 +144,10 @@ mod tests {
             ..Service::default()
         };
         let value = serde_json::to_value(&svc).expect("serializes");
+        // A `Value` sorts its keys, as the `json!` objects pidone used to send did: the bytes
+        // are the same.
+        let text = serde_json::to_string(&svc).expect("serializes");
+        assert_eq!(text, value.to_string());
         let keys: Vec<&str> = value
             .as_object()
             .expect("object")
