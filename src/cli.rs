@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::control::Verb;
 use crate::control::client::Action;
 use std::time::Duration;
 
@@ -196,19 +197,23 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     let Some(sub) = sub else {
         return Ok(Command::Run(out));
     };
+    if let Some(verb) = Verb::parse(sub) {
+        if names.is_empty() {
+            return Err(UsageError(format!("{sub}: name at least one service")));
+        }
+        let action = Action::Act {
+            verb,
+            names,
+            no_wait,
+            timeout,
+        };
+        let socket = out.socket;
+        return Ok(Command::Client { action, socket });
+    }
     let action = match sub {
         "validate" if names.is_empty() => return Ok(Command::Validate(out)),
         "validate" => return Err(UsageError("validate takes no PROGRAM".to_string())),
         "status" | "list" => Action::Status { names, json },
-        "start" | "stop" | "restart" if names.is_empty() => {
-            return Err(UsageError(format!("{sub}: name at least one service")));
-        }
-        "start" | "stop" | "restart" => Action::Act {
-            verb: sub,
-            names,
-            no_wait,
-            timeout,
-        },
         "signal" => match names.as_slice() {
             [name, signal] => Action::Signal {
                 name: name.clone(),
@@ -292,6 +297,27 @@ mod tests {
         assert!(run(&["--map-exit", "300", "sh"]).is_err());
         assert!(run(&["--grace", "5 parsecs", "sh"]).is_err());
         assert!(run(&["--grace"]).is_err());
+    }
+
+    #[test]
+    fn start_stop_and_restart_carry_their_verb() {
+        for (word, verb) in [
+            ("start", Verb::Start),
+            ("stop", Verb::Stop),
+            ("restart", Verb::Restart),
+        ] {
+            let Ok(Command::Client { action, .. }) = run(&[word, "--no-wait", "web"]) else {
+                panic!("expected a client action for {word}");
+            };
+            let Action::Act {
+                verb: got, names, ..
+            } = action
+            else {
+                panic!("expected an act for {word}");
+            };
+            assert_eq!((got, names), (verb, vec!["web".to_string()]));
+            assert!(run(&[word]).is_err(), "{word} without a name");
+        }
     }
 
     #[test]

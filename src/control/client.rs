@@ -7,9 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::control::STREAM_ERROR;
+use crate::control::wire::{self, Service};
+use crate::control::{STREAM_ERROR, Verb};
 
 /// What the user asked the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +17,7 @@ pub enum Action {
     Status { names: Vec<String>, json: bool },
     /// `start`, `stop`, `restart`, then (unless `no_wait`) wait until it is done.
     Act {
-        verb: &'static str,
+        verb: Verb,
         names: Vec<String>,
         no_wait: bool,
         timeout: Duration,
@@ -88,9 +87,10 @@ fn connect(path: &Path) -> Result<UnixStream, Failure> {
 fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
     match action {
         Action::Status { names, json } => {
-            let list = services(path, names)?;
+            let (list, body) = services(path, names)?;
             if *json {
-                println!("{}", Value::Array(list));
+                // As the daemon sent it: fields this client does not know are kept.
+                println!("{body}");
             } else {
                 print!("{}", table(&list, colour()));
             }
@@ -105,29 +105,29 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             // A restart is done once the service, and every dependent it took down, is up again
             // with a new process: what they were is read before asking, since a fast restart
             // can be over before the first poll.
-            let before: Vec<Value> = if *verb == "restart" && !*no_wait {
-                services(path, &[])?
+            let before: Vec<Service> = if *verb == Verb::Restart && !*no_wait {
+                services(path, &[])?.0
             } else {
                 Vec::new()
             };
             let mut waited: Vec<String> = names.to_vec();
             for name in names {
-                let (status, body) = request(path, "POST", &format!("/v1/services/{name}/{verb}"))?;
+                let target = format!("/v1/services/{name}/{}", verb.as_str());
+                let (status, body) = request(path, "POST", &target)?;
                 if status != 200 {
                     return Err(Failure::Refused(error_message(&body)));
                 }
-                let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                let along = answer["along"].as_array().into_iter().flatten();
-                for dependent in along.filter_map(Value::as_str) {
-                    if !waited.iter().any(|w| w == dependent) {
-                        waited.push(dependent.to_string());
+                let answer = wire::read::<Service>(&body).unwrap_or_default();
+                for dependent in answer.along.unwrap_or_default() {
+                    if !waited.contains(&dependent) {
+                        waited.push(dependent);
                     }
                 }
             }
             if *no_wait {
                 return Ok(EXIT_OK);
             }
-            wait_done(path, verb, &waited, &before, *timeout)
+            wait_done(path, *verb, &waited, &before, *timeout)
         }
         Action::Logs {
             names,
@@ -136,21 +136,21 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
         } => logs(path, names, *lines, *follow),
         Action::Reload => {
             let (status, body) = request(path, "POST", "/v1/reload")?;
-            let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             if status != 200 {
                 eprintln!("pidone: {}", error_message(&body));
-                for err in value["errors"].as_array().into_iter().flatten() {
-                    eprintln!("  {}", err.as_str().unwrap_or_default());
+                let refused = wire::read::<wire::Error>(&body).ok();
+                for err in refused.and_then(|r| r.errors).unwrap_or_default() {
+                    eprintln!("  {err}");
                 }
                 return Ok(EXIT_FAILED);
             }
-            for key in ["added", "removed", "restarted", "unchanged"] {
-                let names: Vec<&str> = value[key]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
+            let done = wire::read::<wire::Reloaded>(&body).unwrap_or_default();
+            for (key, names) in [
+                ("added", done.added),
+                ("removed", done.removed),
+                ("restarted", done.restarted),
+                ("unchanged", done.unchanged),
+            ] {
                 println!(
                     "{key:<9}  {}",
                     if names.is_empty() {
@@ -168,15 +168,14 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
                 println!("healthy");
                 return Ok(EXIT_OK);
             }
-            let problems = serde_json::from_str::<Value>(&body).ok();
-            let problems = problems.as_ref().and_then(|v| v["problems"].as_array());
-            for p in problems.into_iter().flatten() {
-                println!("{}", printable(p.as_str().unwrap_or_default()));
+            let health = wire::read::<wire::Health>(&body).unwrap_or_default();
+            for problem in health.problems {
+                println!("{}", printable(&problem));
             }
             Ok(EXIT_FAILED)
         }
         Action::Signal { name, signal } => {
-            let body = serde_json::json!({ "signal": signal }).to_string();
+            let body = serde_json::to_string(&wire::Signal { signal }).unwrap_or_default();
             let target = format!("/v1/services/{name}/signal");
             let (status, answer) = request_with(path, "POST", &target, &body)?;
             if status != 200 {
@@ -214,26 +213,25 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
 /// stop), failed, or `timeout` passed. `before` holds the services as they were before a restart.
 fn wait_done(
     path: &Path,
-    verb: &str,
+    verb: Verb,
     names: &[String],
-    before: &[Value],
+    before: &[Service],
     timeout: Duration,
 ) -> Result<i32, Failure> {
     let deadline = Instant::now() + timeout;
     loop {
-        let list = services(path, names)?;
+        let (list, _) = services(path, names)?;
         let mut done = true;
         for svc in &list {
-            let state = svc["state"].as_str().unwrap_or_default();
+            let state = svc.state.as_str();
             let ok = match verb {
-                "stop" => matches!(state, "stopped" | "failed"),
-                _ => {
-                    let up = state == "running" || (state == "stopped" && svc["type"] == "oneshot");
-                    let was = before.iter().find(|b| b["name"] == svc["name"]);
-                    let fresh = was.is_none_or(|b| b["since"] != svc["since"]);
+                Verb::Stop => matches!(state, "stopped" | "failed"),
+                Verb::Start | Verb::Restart => {
+                    let up = state == "running" || (state == "stopped" && svc.kind == "oneshot");
+                    let was = before.iter().find(|b| b.name == svc.name);
+                    let fresh = was.is_none_or(|b| b.since != svc.since);
                     if state == "failed" {
-                        let name = svc["name"].as_str().unwrap_or_default();
-                        let reason = svc["reason"].as_str().unwrap_or_default();
+                        let (name, reason) = (&svc.name, &svc.reason);
                         return Err(Failure::Refused(format!("{name} failed: {reason}")));
                     }
                     up && fresh
@@ -246,7 +244,8 @@ fn wait_done(
         }
         if Instant::now() >= deadline {
             return Err(Failure::Refused(format!(
-                "{verb}: not done after {}s",
+                "{}: not done after {}s",
+                verb.as_str(),
                 timeout.as_secs()
             )));
         }
@@ -360,7 +359,8 @@ fn print_lines(name: &str, text: &str, prefix: bool) {
     let _ = out.flush();
 }
 
-fn services(path: &Path, names: &[String]) -> Result<Vec<Value>, Failure> {
+/// The services named (all when none is), and the body they came in.
+fn services(path: &Path, names: &[String]) -> Result<(Vec<Service>, String), Failure> {
     let target = if names.is_empty() {
         "/v1/services".to_string()
     } else {
@@ -370,11 +370,11 @@ fn services(path: &Path, names: &[String]) -> Result<Vec<Value>, Failure> {
     if status != 200 {
         return Err(Failure::Refused(error_message(&body)));
     }
-    match serde_json::from_str::<Value>(&body) {
-        Ok(Value::Array(list)) => Ok(list),
-        _ => Err(Failure::Refused(
-            "the daemon sent an answer that is not a list".to_string(),
-        )),
+    match wire::read::<Vec<Service>>(&body) {
+        Ok(list) => Ok((list, body)),
+        Err(err) => Err(Failure::Refused(format!(
+            "the daemon sent an answer that is not a list of services: {err}"
+        ))),
     }
 }
 
@@ -412,10 +412,10 @@ fn request_with(
 }
 
 fn error_message(body: &str) -> String {
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_string))
-        .unwrap_or_else(|| body.to_string())
+    match wire::read::<wire::Error>(body) {
+        Ok(refused) => refused.error,
+        Err(_) => body.to_string(),
+    }
 }
 
 /// Colour only on a terminal, never with `NO_COLOR`.
@@ -424,7 +424,7 @@ fn colour() -> bool {
 }
 
 /// The aligned table NAME STATE PID UPTIME RESTARTS LAST-EXIT REASON, in start order.
-pub fn table(list: &[Value], colour: bool) -> String {
+pub fn table(list: &[Service], colour: bool) -> String {
     let header = [
         "NAME",
         "STATE",
@@ -437,20 +437,19 @@ pub fn table(list: &[Value], colour: bool) -> String {
     let rows: Vec<[String; 7]> = list
         .iter()
         .map(|s| {
-            let last = match &s["last_exit"] {
-                Value::Object(o) => match (o.get("signal"), o.get("code")) {
-                    (Some(sig), _) => format!("SIG{}", sig.as_str().unwrap_or_default()),
-                    (None, Some(code)) => code.to_string(),
-                    _ => "-".to_string(),
-                },
-                _ => "-".to_string(),
+            let last = match &s.last_exit {
+                Some(wire::LastExit {
+                    signal: Some(sig), ..
+                }) => format!("SIG{sig}"),
+                Some(exit) => exit.code.to_string(),
+                None => "-".to_string(),
             };
             [
-                s["name"].as_str().unwrap_or_default().to_string(),
-                s["state"].as_str().unwrap_or_default().to_string(),
-                s["pid"].as_i64().map_or("-".to_string(), |p| p.to_string()),
-                s["uptime"].as_f64().map_or("-".to_string(), human_duration),
-                s["restarts"].as_u64().unwrap_or(0).to_string(),
+                s.name.clone(),
+                s.state.clone(),
+                s.pid.map_or("-".to_string(), |p| p.to_string()),
+                s.uptime.map_or("-".to_string(), human_duration),
+                s.restarts.to_string(),
                 last,
                 reason(s),
             ]
@@ -496,25 +495,19 @@ pub fn table(list: &[Value], colour: bool) -> String {
 
 /// The REASON cell: why the service is in its state, what it last said through sd_notify, and
 /// its checks that are not passing.
-fn reason(s: &Value) -> String {
+fn reason(s: &Service) -> String {
     let mut parts: Vec<String> = Vec::new();
-    if let Some(reason) = s["reason"].as_str().filter(|r| !r.is_empty()) {
-        parts.push(reason.to_string());
+    if !s.reason.is_empty() {
+        parts.push(s.reason.clone());
     }
-    if let Some(status) = s["notify_status"].as_str() {
+    if let Some(status) = &s.notify_status {
         parts.push(format!("\"{status}\""));
     }
-    let live = matches!(s["state"].as_str(), Some("starting" | "running"));
-    for check in s["checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|_| live)
-    {
-        let status = check["status"].as_str().unwrap_or_default();
-        let failures = check["consecutive_failures"].as_u64().unwrap_or(0);
+    let live = matches!(s.state.as_str(), "starting" | "running");
+    for check in s.checks.iter().filter(|_| live) {
+        let (status, failures) = (&check.status, check.consecutive_failures);
         if status == "failing" || failures > 0 {
-            let name = check["name"].as_str().unwrap_or_default();
+            let name = &check.name;
             let s = if failures == 1 { "" } else { "s" };
             parts.push(format!(
                 "check {name} {status} ({failures} failure{s} in a row)"
@@ -555,7 +548,7 @@ mod tests {
 
     #[test]
     fn table_is_aligned_in_given_order_with_every_state() {
-        let list: Vec<Value> = serde_json::from_str(
+        let list: Vec<Service> = serde_json::from_str(
             r#"[{"name":"db","state":"running","pid":12,"uptime":75.0,"restarts":0,"last_exit":null,"reason":""},
                 {"name":"web-long","state":"failed","pid":null,"uptime":null,"restarts":3,"last_exit":{"code":137,"signal":"KILL"},"reason":"gave up"}]"#,
         )
@@ -576,12 +569,77 @@ mod tests {
     }
 
     #[test]
+    fn the_client_reads_what_the_daemon_writes() {
+        // Every field the client reads (the others are the daemon's alone: see wire.rs).
+        let sent = Service {
+            along: Some(vec!["web".to_string()]),
+            checks: vec![wire::Check {
+                consecutive_failures: 2,
+                name: "http".to_string(),
+                status: "failing".to_string(),
+                ..wire::Check::default()
+            }],
+            last_exit: Some(wire::LastExit {
+                code: 137,
+                signal: Some("KILL".to_string()),
+            }),
+            name: "db".to_string(),
+            notify_status: Some("up".to_string()),
+            pid: Some(12),
+            reason: "slow".to_string(),
+            restarts: 3,
+            since: 1795434783.36,
+            state: "running".to_string(),
+            kind: "longrun".to_string(),
+            uptime: Some(75.5),
+            ..Service::default()
+        };
+        let answer = crate::control::Answer::of(200, &sent);
+        let read: Service = wire::read(&answer.body).expect("the client reads it");
+        assert_eq!(read, sent);
+        let list = crate::control::Answer::of(200, &[&sent]);
+        let read: Vec<Service> = wire::read(&list.body).expect("the client reads a list");
+        assert_eq!(read, [sent]);
+        let row =
+            "db    running  12   1m15s   3         SIGKILL    slow; \"up\"; check http failing";
+        assert!(table(&read, false).contains(row), "{}", table(&read, false));
+
+        let health = wire::Health {
+            healthy: false,
+            problems: vec!["db is starting".to_string()],
+        };
+        let answer = crate::control::Answer::of(503, &health);
+        assert_eq!(wire::read::<wire::Health>(&answer.body).ok(), Some(health));
+        let reloaded = wire::Reloaded {
+            added: vec!["new".to_string()],
+            ..wire::Reloaded::default()
+        };
+        let answer = crate::control::Answer::of(200, &reloaded);
+        assert_eq!(
+            wire::read::<wire::Reloaded>(&answer.body).ok(),
+            Some(reloaded)
+        );
+        let answer = crate::control::Answer::error(404, "unknown service \"x\"");
+        assert_eq!(error_message(&answer.body), "unknown service \"x\"");
+        assert_eq!(error_message("not json"), "not json");
+    }
+
+    #[test]
+    fn another_version_missing_or_adding_fields_is_read() {
+        let read: Service = wire::read(r#"{"name":"db","state":"running","new":1}"#).expect("read");
+        assert_eq!(
+            (read.name.as_str(), read.pid, read.along),
+            ("db", None, None)
+        );
+    }
+
+    #[test]
     fn control_characters_of_a_service_are_escaped() {
         assert_eq!(
             printable("a\u{1b}[2Jb\r\n\u{9b}c é"),
             "a\\u{1b}[2Jb\\r\\n\\u{9b}c é"
         );
-        let svc: Value = serde_json::from_str(
+        let svc: Service = serde_json::from_str(
             r#"{"state":"running","reason":"","notify_status":"\u001b]0;owned\u0007"}"#,
         )
         .expect("json");
@@ -590,7 +648,7 @@ mod tests {
 
     #[test]
     fn reason_shows_the_sd_notify_status_and_checks_that_fail() {
-        let svc: Value = serde_json::from_str(
+        let svc: Service = serde_json::from_str(
             r#"{"state":"running","reason":"","notify_status":"serving",
                 "checks":[{"name":"http","status":"failing","consecutive_failures":3},
                           {"name":"tcp","status":"passing","consecutive_failures":0},
@@ -601,7 +659,7 @@ mod tests {
             reason(&svc),
             "\"serving\"; check http failing (3 failures in a row); check exec passing (1 failure in a row)"
         );
-        let down: Value = serde_json::from_str(
+        let down: Service = serde_json::from_str(
             r#"{"state":"failed","reason":"check http failed 3 times in a row",
                 "notify_status":null,
                 "checks":[{"name":"http","status":"failing","consecutive_failures":3}]}"#,
@@ -614,7 +672,9 @@ mod tests {
     #[test]
     fn table_survives_an_overlong_name() {
         let name = "n".repeat(70_000);
-        let list = vec![serde_json::json!({"name": name, "state": "running"})];
+        let list: Vec<Service> =
+            serde_json::from_value(serde_json::json!([{"name": name, "state": "running"}]))
+                .unwrap();
         let text = table(&list, false);
         assert!(text.lines().nth(1).is_some_and(|l| l.starts_with(&name)));
     }

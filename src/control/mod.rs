@@ -12,6 +12,7 @@
 //! the supervisor answers it, and [`response`] turns the answer into bytes.
 
 pub mod client;
+pub mod wire;
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -80,6 +81,27 @@ pub enum Verb {
     Restart,
 }
 
+impl Verb {
+    /// The verb named `word` (`start`, `stop`, `restart`): the last part of its path, and the
+    /// client's subcommand.
+    pub fn parse(word: &str) -> Option<Verb> {
+        match word {
+            "start" => Some(Verb::Start),
+            "stop" => Some(Verb::Stop),
+            "restart" => Some(Verb::Restart),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Start => "start",
+            Verb::Stop => "stop",
+            Verb::Restart => "restart",
+        }
+    }
+}
+
 impl Request {
     /// True for requests that change something: only root and pidone's own user may send them.
     pub fn acts(&self) -> bool {
@@ -108,10 +130,19 @@ impl Answer {
         }
     }
 
+    /// A JSON answer holding `value`, one of the [`wire`](crate::control::wire) structs.
+    pub fn of<T: serde::Serialize>(status: u16, value: &T) -> Answer {
+        // Cannot fail: the wire structs have string keys and no custom serializers.
+        Answer::json(status, serde_json::to_string(value).unwrap_or_default())
+    }
+
     /// A JSON error: `{"error": "..."}`.
     pub fn error(status: u16, message: &str) -> Answer {
-        let body = serde_json::json!({ "error": message }).to_string();
-        Answer::json(status, body)
+        let error = crate::control::wire::Error {
+            error: message.to_string(),
+            errors: None,
+        };
+        Answer::of(status, &error)
     }
 }
 
@@ -248,16 +279,11 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
             )
         }
         ["v1", "services", name, verb] => {
-            let verb = match *verb {
-                "start" => Verb::Start,
-                "stop" => Verb::Stop,
-                "restart" => Verb::Restart,
-                _ => {
-                    return Err(Answer::error(
-                        404,
-                        &format!("no such action: {verb} (start, stop, restart)"),
-                    ));
-                }
+            let Some(verb) = Verb::parse(verb) else {
+                return Err(Answer::error(
+                    404,
+                    &format!("no such action: {verb} (start, stop, restart)"),
+                ));
             };
             let name = (*name).to_string();
             (Request::Act { name, verb }, "POST")

@@ -5,11 +5,10 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::time::{Instant, UNIX_EPOCH};
 
-use serde_json::{Value, json};
-
 use super::system::System;
 use super::{Id, Supervisor, Svc};
 use crate::config::{Kind, Level};
+use crate::control::wire;
 use crate::control::{self, Answer, MAX_LOGS, Request, Server, Verb};
 use crate::core::service::{Event, Intent, State};
 use crate::os::reap::Exit;
@@ -27,8 +26,11 @@ impl<S: System> Supervisor<S> {
                         Err(answer) => return answer,
                     },
                 };
-                let list: Vec<Value> = ids.iter().map(|id| self.describe(*id, now)).collect();
-                Answer::json(200, Value::Array(list).to_string())
+                let list: Vec<wire::Service> = ids
+                    .iter()
+                    .filter_map(|id| self.describe(*id, now))
+                    .collect();
+                Answer::of(200, &list)
             }
             Request::Act { name, verb } => {
                 let id = match self.lookup_one(&name) {
@@ -47,15 +49,15 @@ impl<S: System> Supervisor<S> {
                     Verb::Restart => self.request_stop(id, true, now),
                 };
                 // The dependents taken down with it, for a client that waits for them too.
-                let along: Vec<&str> = (asked.iter())
+                let along = (asked.iter())
                     .filter(|&&a| a != id)
-                    .filter_map(|a| self.svcs.get(*a).map(|s| s.spec.name.as_str()))
+                    .filter_map(|a| self.svcs.get(*a).map(|s| s.spec.name.clone()))
                     .collect();
-                let mut body = self.describe(id, now);
-                if let Some(object) = body.as_object_mut() {
-                    object.insert("along".to_string(), json!(along));
-                }
-                Answer::json(200, body.to_string())
+                let service = self.describe(id, now).map(|s| wire::Service {
+                    along: Some(along),
+                    ..s
+                });
+                Answer::of(200, &service)
             }
             Request::Signal { name, signal } => {
                 let id = match self.lookup_one(&name) {
@@ -68,7 +70,7 @@ impl<S: System> Supervisor<S> {
                 if let Err(err) = child.signal(signal) {
                     return Answer::error(409, &format!("{name}: {err}"));
                 }
-                Answer::json(200, self.describe(id, now).to_string())
+                Answer::of(200, &self.describe(id, now))
             }
             Request::Logs { name, n, .. } => {
                 let id = match self.lookup_one(&name) {
@@ -83,11 +85,9 @@ impl<S: System> Supervisor<S> {
             }
             Request::Health => {
                 let problems = self.health_problems();
-                let body = json!({ "healthy": problems.is_empty(), "problems": problems });
-                Answer::json(
-                    if problems.is_empty() { 200 } else { 503 },
-                    body.to_string(),
-                )
+                let healthy = problems.is_empty();
+                let status = if healthy { 200 } else { 503 };
+                Answer::of(status, &wire::Health { healthy, problems })
             }
             Request::Metrics => Answer {
                 status: 200,
@@ -95,19 +95,17 @@ impl<S: System> Supervisor<S> {
                 body: self.metrics(now),
             },
             Request::Reload => match self.reload(now) {
-                Ok(summary) => Answer::json(200, summary.to_json()),
+                Ok(summary) => Answer::of(200, &summary),
                 Err(errors) => {
-                    let body = json!({
-                        "error": "configuration refused; the old one keeps running",
-                        "errors": errors,
-                    });
-                    Answer::json(400, body.to_string())
+                    let error = "configuration refused; the old one keeps running".to_string();
+                    let errors = Some(errors);
+                    Answer::of(400, &wire::Error { error, errors })
                 }
             },
             Request::Shutdown => {
                 log::info!("shutdown requested through the control socket");
                 self.begin_shutdown(now);
-                Answer::json(200, json!({ "shutting_down": true }).to_string())
+                Answer::json(200, wire::SHUTTING_DOWN.to_string())
             }
         }
     }
@@ -243,44 +241,46 @@ impl<S: System> Supervisor<S> {
         asked
     }
 
-    /// One service as JSON.
-    fn describe(&self, id: Id, now: Instant) -> Value {
-        let Some(svc) = self.svcs.get(id) else {
-            return Value::Null;
-        };
-        let since = self.wall(svc.rt.since);
-        let uptime = svc
-            .rt
-            .up_at
+    /// One service as the API shows it; `None` for an id no longer in the table.
+    fn describe(&self, id: Id, now: Instant) -> Option<wire::Service> {
+        let svc = self.svcs.get(id)?;
+        let uptime = (svc.rt.up_at)
             .filter(|_| svc.rt.state == State::Running)
             .map(|up| now.saturating_duration_since(up).as_secs_f64());
-        json!({
-            "name": svc.spec.name,
-            "state": svc.rt.state.as_str(),
-            "reason": svc.rt.reason,
-            "pid": svc.child.as_ref().map(|c| c.pid.as_raw_nonzero().get()),
-            "since": since,
-            "uptime": uptime,
-            "restarts": svc.rt.restarts,
-            "last_exit": svc.rt.last_exit.map(exit_json),
-            "required": svc.spec.required,
-            "enabled": svc.spec.enabled,
-            "instance": svc.spec.instance,
-            "type": match svc.spec.kind { Kind::Longrun => "longrun", Kind::Oneshot => "oneshot" },
-            "ready": svc.spec.ready.kind(),
-            "notify_status": svc.notify_status,
-            "main_pid": svc.main_pid,
-            "checks": svc.spec.checks.iter().zip(&svc.checks).map(|(spec, c)| json!({
-                "name": spec.name,
-                "kind": spec.probe.kind(),
-                "level": spec.level.as_str(),
-                "status": c.status.as_str(),
-                "consecutive_successes": c.successes,
-                "consecutive_failures": c.failures,
-                "runs": c.runs,
-                "failures": c.failed_runs,
-                "last": c.last,
-            })).collect::<Vec<_>>(),
+        let kind = match svc.spec.kind {
+            Kind::Longrun => "longrun",
+            Kind::Oneshot => "oneshot",
+        };
+        Some(wire::Service {
+            along: None,
+            checks: (svc.spec.checks.iter().zip(&svc.checks))
+                .map(|(spec, c)| wire::Check {
+                    consecutive_failures: c.failures,
+                    consecutive_successes: c.successes,
+                    failures: c.failed_runs,
+                    kind: spec.probe.kind().to_string(),
+                    last: c.last.clone(),
+                    level: spec.level.as_str().to_string(),
+                    name: spec.name.clone(),
+                    runs: c.runs,
+                    status: c.status.as_str().to_string(),
+                })
+                .collect(),
+            enabled: svc.spec.enabled,
+            instance: svc.spec.instance,
+            last_exit: svc.rt.last_exit.map(last_exit),
+            main_pid: svc.main_pid,
+            name: svc.spec.name.clone(),
+            notify_status: svc.notify_status.clone(),
+            pid: svc.child.as_ref().map(|c| c.pid.as_raw_nonzero().get()),
+            ready: svc.spec.ready.kind().to_string(),
+            reason: svc.rt.reason.clone(),
+            required: svc.spec.required,
+            restarts: svc.rt.restarts,
+            since: self.wall(svc.rt.since),
+            state: svc.rt.state.as_str().to_string(),
+            kind: kind.to_string(),
+            uptime,
         })
     }
 
@@ -469,13 +469,13 @@ fn done_ok(svc: &Svc) -> bool {
         && matches!(svc.rt.last_exit, Some(Exit::Code(c)) if svc.policy.success_exit_codes.contains(&c))
 }
 
-fn exit_json(exit: Exit) -> Value {
-    match exit {
-        Exit::Code(code) => json!({ "code": code }),
-        Exit::Signal(sig) => {
-            json!({ "signal": crate::os::signals::name(sig), "code": exit.code() })
-        }
-    }
+fn last_exit(exit: Exit) -> wire::LastExit {
+    let signal = match exit {
+        Exit::Code(_) => None,
+        Exit::Signal(sig) => Some(crate::os::signals::name(sig)),
+    };
+    let code = exit.code();
+    wire::LastExit { code, signal }
 }
 
 impl<S: System> Supervisor<S> {
@@ -530,7 +530,42 @@ pub(super) fn log_text(head: &str, log: &VecDeque<String>, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::Rig;
     use super::*;
+
+    #[test]
+    fn the_client_reads_the_daemons_answers() {
+        let text = "[[services]]\nname = \"db\"\ncommand = [\"/bin/echo\", \"db\"]\n\
+                    [[services]]\nname = \"web\"\ncommand = [\"/bin/echo\", \"web\"]\n\
+                    depends_on = \"db\"\n";
+        let mut rig = Rig::new(text);
+        let answer = rig.sup.answer(Request::Services { names: None }, rig.now);
+        let list: Vec<wire::Service> = wire::read(&answer.body).expect("a list of services");
+        let seen: Vec<(&str, &str, &str)> = (list.iter())
+            .map(|s| (s.name.as_str(), s.state.as_str(), s.kind.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [("db", "running", "longrun"), ("web", "running", "longrun")]
+        );
+        assert!(list.iter().all(|s| s.pid.is_some() && s.along.is_none()));
+
+        let answer = rig.sup.answer(Request::Health, rig.now);
+        let health: wire::Health = wire::read(&answer.body).expect("health");
+        assert_eq!(answer.status, 200);
+        assert!(health.healthy && health.problems.is_empty(), "{health:?}");
+
+        let restart = Request::Act {
+            name: "db".to_string(),
+            verb: Verb::Restart,
+        };
+        let answer = rig.sup.answer(restart, rig.now);
+        let db: wire::Service = wire::read(&answer.body).expect("a service");
+        assert_eq!(
+            (db.name.as_str(), db.along),
+            ("db", Some(vec!["web".to_string()]))
+        );
+    }
 
     #[test]
     fn log_text_gives_the_last_lines_within_the_limit_and_counts_the_skipped() {

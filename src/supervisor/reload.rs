@@ -10,34 +10,14 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use serde_json::json;
-
 use super::system::System;
 use super::{Id, Phase, Supervisor, Svc, link, policy_of};
 use crate::config::{Config, ConfigError, ServiceSpec};
 use crate::core::graph::ServiceId;
 use crate::core::service::{Event, Intent, State};
 
-/// What a reload changed, by service name.
-#[derive(Debug, Default)]
-pub(super) struct Summary {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    pub restarted: Vec<String>,
-    pub unchanged: Vec<String>,
-}
-
-impl Summary {
-    pub(super) fn to_json(&self) -> String {
-        json!({
-            "added": self.added,
-            "removed": self.removed,
-            "restarted": self.restarted,
-            "unchanged": self.unchanged,
-        })
-        .to_string()
-    }
-}
+/// What a reload changed, by service name: the body of a successful `POST /v1/reload`.
+pub(super) type Summary = crate::control::wire::Reloaded;
 
 /// A service's configuration with what does not change its meaning left out (where it is
 /// written) and dependencies by name rather than by id.
