@@ -526,10 +526,15 @@ impl Server {
         conns.chain(self.accept_paused_until).min()
     }
 
-    /// Ends the streams of the clients following service `service`, which is gone.
+    /// Ends the streams of the clients following service `service`, which is gone: each gets
+    /// what is queued for it, then the connection closes.
     pub fn end_followers(&mut self, service: u64) {
         for conn in self.conns.iter_mut().filter(|c| c.follow == Some(service)) {
-            conn.close();
+            if conn.answering() {
+                conn.ending = true;
+            } else {
+                conn.close();
+            }
         }
     }
 

@@ -115,7 +115,8 @@ pub enum Event {
     Hold,
     /// Request: the user wants it restarted: down once its dependents are down, then up again.
     Restart,
-    /// Request: the user wants it up (`pidone start`): what Hold and Restart asked is undone.
+    /// Request: the user wants it up (`pidone start`): a held service is up again (once
+    /// stopped, if it is stopping); a restart under way goes on.
     Release,
     /// Request: a reload removed it from the configuration: down, then forgotten.
     Remove,
@@ -172,6 +173,16 @@ pub enum Intent {
 }
 
 impl Intent {
+    /// What was asked, for the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intent::Run => "asked to run",
+            Intent::Hold => "asked to stop and stay down",
+            Intent::Restart => "asked to restart",
+            Intent::Remove => "removed from the configuration",
+        }
+    }
+
     /// True when the service is to be brought down (once its dependents are down).
     pub fn wants_down(self) -> bool {
         self != Intent::Run
@@ -439,8 +450,12 @@ impl Service {
                 self.intent = Intent::Run;
                 self.handle(policy, Enable, now)
             }
+            // Asked down, and now up: up again once stopped. A stop of the service's own (a
+            // failed start, an unhealthy check) is the restart policy's to follow up.
             (Stopping, Release) if self.intent != Intent::Remove => {
-                self.intent = Intent::Restart;
+                if self.intent.wants_down() || !self.want_up {
+                    self.intent = Intent::Restart;
+                }
                 Action::Nothing
             }
             (_, Release) if self.intent != Intent::Remove => {

@@ -67,7 +67,7 @@ impl<S: System> Supervisor<S> {
                 let Some(child) = self.svcs.get(id).and_then(|s| s.child.as_ref()) else {
                     return Answer::error(409, &format!("{name} is not running"));
                 };
-                if let Err(err) = child.signal(signal) {
+                if let Err(err) = self.sys.signal(child, signal) {
                     return Answer::error(409, &format!("{name}: {err}"));
                 }
                 Answer::of(200, &self.describe(id, now))
@@ -230,8 +230,11 @@ impl<S: System> Supervisor<S> {
                 continue;
             };
             let running = svc.rt.is_active() || svc.rt.state == State::Pending;
+            // A finished oneshot on the way is asked too: it runs again once what it depends on
+            // is back, rather than counting as up while that is down.
+            let done = svc.spec.kind == Kind::Oneshot && svc.rt.is_up(svc.spec.kind);
             todo.extend(svc.dependents.iter().copied());
-            if i != id && !running {
+            if i != id && !running && !done {
                 continue;
             }
             let event = if restart { Event::Restart } else { Event::Hold };

@@ -176,6 +176,7 @@ impl<S: System> Supervisor<S> {
         if !give_up {
             let mut ended = Vec::new();
             let left = self.sys.reap(&mut |pid, exit| ended.push((pid, exit)));
+            self.more_to_reap = left == Children::More;
             for (pid, exit) in ended {
                 self.on_exit(pid, exit, now);
             }

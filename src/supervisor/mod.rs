@@ -131,9 +131,11 @@ pub struct Supervisor<S: System = Real> {
     termed: HashSet<Pid>,
     /// The earliest deadline found by the last settle.
     wake: Option<Instant>,
-    /// Work left over from this turn for the next one, which then comes at once: children
-    /// still to reap, services whose start was deferred (at most [`STARTS_PER_TURN`]).
+    /// Children were left to reap at the end of the last call (its bound): the next turn
+    /// comes at once.
     more_to_reap: bool,
+    /// Services started in this turn: past [`STARTS_PER_TURN`], the next starts wait for the
+    /// next turn, which comes at once.
     starts: usize,
     /// Orphans reaped so far.
     orphans_reaped: u64,

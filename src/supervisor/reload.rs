@@ -132,18 +132,19 @@ impl<S: System> Supervisor<S> {
         let gone: Vec<Id> = (self.svcs.order().iter().copied())
             .filter(|id| !kept.contains(id))
             .collect();
-        for id in gone {
+        for &id in &gone {
             let Some(svc) = self.svcs.get_mut(id) else {
                 continue;
             };
             if svc.rt.intent != Intent::Remove {
                 summary.removed.push(svc.spec.name.clone());
             }
-            // It waits for nothing to stop: what depended on it is gone or restarts.
+            // It waits for nothing to start, and to stop only for its dependents that are
+            // removed too (the others are gone or restart).
             svc.deps.clear();
             svc.after.clear();
             svc.wait_after.clear();
-            svc.dependents.clear();
+            svc.dependents.retain(|d| gone.contains(d));
             self.apply(id, Event::Remove, now);
         }
         self.svcs.reorder(ids.clone());

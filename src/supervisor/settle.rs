@@ -119,7 +119,9 @@ impl<S: System> Supervisor<S> {
                 self.apply(id, Event::Stop, now);
             }
             State::Stopped | State::Failed
-                if svc.rt.intent == Intent::Restart && !shutting_down =>
+                if svc.rt.intent == Intent::Restart
+                    && !shutting_down
+                    && !self.upstream_restarting(id) =>
             {
                 self.apply(id, Event::Enable, now);
             }
@@ -154,10 +156,12 @@ impl<S: System> Supervisor<S> {
     }
 
     /// True when nothing that depends on service `id` (or is ordered after it), directly or
-    /// through any chain, still runs. A service that is down (a finished oneshot, a stopped
-    /// middle service) passes the dependency on: `web` after the done `migrate` after `db`
-    /// keeps `db` up until `web` is down.
+    /// through any chain, still runs and is going down too (at shutdown, everything is): a
+    /// dependent that stays up (ordered `after` a service the user stops) does not hold it. A
+    /// service that is down (a finished oneshot, a stopped middle service) passes the dependency
+    /// on: `web` after the done `migrate` after `db` keeps `db` up until `web` is down.
     pub(super) fn dependents_down(&self, id: Id) -> bool {
+        let all = self.phase != Phase::Running;
         let mut seen = HashSet::new();
         let mut todo = vec![id];
         while let Some(at) = todo.pop() {
@@ -168,7 +172,7 @@ impl<S: System> Supervisor<S> {
                 let Some(dep) = self.svcs.get(d) else {
                     continue;
                 };
-                if dep.rt.is_active() {
+                if dep.rt.is_active() && (all || dep.rt.intent.wants_down()) {
                     return false;
                 }
                 if seen.insert(d) {
@@ -177,6 +181,30 @@ impl<S: System> Supervisor<S> {
             }
         }
         true
+    }
+
+    /// True while something service `id` depends on (or starts after), directly or through any
+    /// chain, is being restarted: a dependent taken down by a restart comes back only after it.
+    fn upstream_restarting(&self, id: Id) -> bool {
+        let mut seen = HashSet::new();
+        let mut todo = vec![id];
+        while let Some(at) = todo.pop() {
+            let Some(svc) = self.svcs.get(at) else {
+                continue;
+            };
+            for &d in svc.deps.iter().chain(&svc.after) {
+                let Some(dep) = self.svcs.get(d) else {
+                    continue;
+                };
+                if dep.rt.intent == Intent::Restart {
+                    return true;
+                }
+                if seen.insert(d) {
+                    todo.push(d);
+                }
+            }
+        }
+        false
     }
 
     /// Forgets the services a reload removed once they are down; their log followers end.

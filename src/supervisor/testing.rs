@@ -18,8 +18,8 @@ use crate::core::service::State;
 use crate::os::reap::{Children, Exit};
 use crate::os::spawn::{Child, Launch};
 
-/// The fake system: process `n` is pid `FIRST_PID + n`, far above anything real, and no signal
-/// leaves it.
+/// The fake system: process `n` is pid `FIRST_PID + n`, above the kernel's largest pid
+/// (`PID_MAX_LIMIT`, 4,194,304), and no signal leaves it.
 #[derive(Default)]
 pub struct Fake {
     /// Each process started: its argv and pid.
@@ -28,7 +28,7 @@ pub struct Fake {
     pub sent: Vec<(Pid, i32)>,
 }
 
-const FIRST_PID: i32 = 3_000_000;
+const FIRST_PID: i32 = 4_200_000;
 
 impl Fake {
     fn next(&mut self, argv: Vec<String>) -> io::Result<Child> {

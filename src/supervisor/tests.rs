@@ -240,3 +240,117 @@ fn thousands_of_services_start_in_slices_with_the_loop_between() {
     assert_eq!(started(&rig), 200);
     assert!(rig.sup.wake.is_none(), "then pidone sleeps");
 }
+
+// Found by review: a dependent restarted along came back before its dependency stopped.
+
+#[test]
+fn restart_with_two_dependents_restarts_db_once_both_are_down() {
+    let text = [
+        longrun("db", ""),
+        longrun("web", "depends_on = \"db\""),
+        longrun("worker", "depends_on = \"db\""),
+    ]
+    .concat();
+    let mut rig = Rig::new(&text);
+    let db = rig.pid("db");
+    act(&mut rig, "db", Verb::Restart);
+    rig.exit("web", Exit::Signal(TERM));
+    assert_eq!(
+        rig.state("web"),
+        State::Stopped,
+        "web waits for db's restart"
+    );
+    rig.exit("worker", Exit::Signal(TERM));
+    rig.exit("db", Exit::Signal(TERM));
+    assert_ne!(rig.pid("db"), db);
+    for name in ["db", "web", "worker"] {
+        assert_eq!(rig.state(name), State::Running, "{name}");
+    }
+}
+
+#[test]
+fn reload_of_db_with_two_dependents_applies_it() {
+    let text = |t: &str| {
+        [
+            longrun("db", &format!("stop_timeout = \"{t}\"")),
+            longrun("web", "depends_on = \"db\""),
+            longrun("worker", "depends_on = \"db\""),
+        ]
+        .concat()
+    };
+    let mut rig = Rig::new(&text("1s"));
+    let db = rig.pid("db");
+    rig.sup.reconcile(config(&text("2s")), rig.now);
+    rig.settle();
+    rig.exit("web", Exit::Signal(TERM));
+    rig.exit("worker", Exit::Signal(TERM));
+    rig.exit("db", Exit::Signal(TERM));
+    assert_ne!(rig.pid("db"), db);
+    assert_eq!(rig.state("web"), State::Running);
+}
+
+#[test]
+fn restart_through_a_done_oneshot_runs_it_again_before_web() {
+    let mut rig = stack();
+    act(&mut rig, "postgres", Verb::Restart);
+    assert_eq!(rig.signalled(TERM), ["web"]);
+    rig.exit("web", Exit::Signal(TERM));
+    assert_eq!(rig.state("postgres"), State::Stopping);
+    assert_ne!(rig.state("web"), State::Running, "web waits for postgres");
+    rig.exit("postgres", Exit::Signal(TERM));
+    assert_eq!(rig.state("postgres"), State::Running);
+    assert_eq!(
+        rig.state("migrate"),
+        State::Starting,
+        "the migration runs again"
+    );
+    assert_ne!(
+        rig.state("web"),
+        State::Running,
+        "web waits for the migration"
+    );
+    rig.exit("migrate", Exit::Code(0));
+    assert_eq!(rig.state("web"), State::Running);
+}
+
+#[test]
+fn start_while_a_failed_start_stops_counts_one_restart_and_keeps_the_backoff() {
+    let lines = "ready = { notify_fd = 3 }\nstart_timeout = \"5s\"\n\
+                 restart_delay = \"10s\"\nrestart_delay_max = \"10s\"";
+    let mut rig = Rig::new(&longrun("db", lines));
+    rig.advance(Duration::from_secs(5));
+    assert_eq!(rig.state("db"), State::Stopping);
+    act(&mut rig, "db", Verb::Start);
+    rig.exit("db", Exit::Signal(TERM));
+    let svc = rig.sup.svcs.get(rig.id("db")).expect("db");
+    assert_eq!(svc.rt.restarts, 1);
+    assert_eq!(rig.state("db"), State::Pending, "its backoff still runs");
+}
+
+#[test]
+fn removed_services_stop_dependents_first() {
+    let text = [
+        longrun("db", ""),
+        longrun("web", "depends_on = \"db\""),
+        longrun("side", ""),
+    ]
+    .concat();
+    let mut rig = Rig::new(&text);
+    rig.sup.reconcile(config(&longrun("side", "")), rig.now);
+    rig.settle();
+    assert_eq!(rig.signalled(TERM), ["web"], "db waits for web");
+    rig.exit("web", Exit::Signal(TERM));
+    assert_eq!(rig.signalled(TERM), ["web", "db"]);
+}
+
+#[test]
+fn reload_disabling_a_service_stops_it_and_leaves_what_only_starts_after_it() {
+    let text = |e: &str| [longrun("db", e), longrun("web", "after = \"db\"")].concat();
+    let mut rig = Rig::new(&text(""));
+    rig.sup.reconcile(config(&text("enabled = false")), rig.now);
+    rig.settle();
+    assert_eq!(rig.signalled(TERM), ["db"]);
+    rig.exit("db", Exit::Signal(TERM));
+    assert_eq!(rig.state("db"), State::Stopped);
+    assert_eq!(rig.state("web"), State::Running);
+}

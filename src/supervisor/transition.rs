@@ -61,9 +61,12 @@ impl<S: System> Supervisor<S> {
         let Some(svc) = self.svcs.get_mut(id) else {
             return;
         };
-        let before = svc.rt.state;
+        let (before, intent) = (svc.rt.state, svc.rt.intent);
         let action = svc.rt.handle(&svc.policy, event, now);
         let after = svc.rt.state;
+        if intent != svc.rt.intent {
+            log::info!("{}: {}", svc.spec.name, svc.rt.intent.as_str());
+        }
         if before != after {
             let reason = &svc.rt.reason;
             let sep = if reason.is_empty() { "" } else { ": " };
