@@ -11,7 +11,7 @@
 //!     └── start (by request) ── STOPPED / FAILED     ▲      (deadline: SIGKILL)
 //! ```
 //!
-//! [`Service::handle`] is the only function that changes `state`: events in, an [`Action`] out,
+//! [`Life::handle`] is the only function that changes `state`: events in, an [`Action`] out,
 //! for the supervisor to carry out. What the user wants (`want_up`) is kept apart from what is
 //! (`state`), and every state change records why it happened (`reason`), which both the status
 //! output and the restart decisions read.
@@ -199,9 +199,10 @@ pub enum Action {
     Signal(i32),
 }
 
-/// The runtime record of one service.
+/// The life of one service: where it is (`state`, `reason`), what is wanted of it (`want_up`,
+/// `intent`), its restarts and deadlines. Only [`Life::handle`] changes it.
 #[derive(Debug, Clone)]
-pub struct Service {
+pub struct Life {
     pub state: State,
     /// What is wanted of it: up (true) or down.
     pub want_up: bool,
@@ -209,7 +210,7 @@ pub struct Service {
     pub reason: String,
     pub step: Step,
     pub last_exit: Option<Exit>,
-    /// What the user asked of it; only [`Service::handle`] writes it.
+    /// What the user asked of it; only [`Life::handle`] writes it.
     pub intent: Intent,
     /// Restarts since pidone started (automatic and requested).
     pub restarts: u32,
@@ -239,10 +240,10 @@ pub struct Service {
     then: Option<Then>,
 }
 
-impl Service {
+impl Life {
     /// A new service, PENDING if enabled, else STOPPED ("disabled").
-    pub fn new(enabled: bool, policy: &Policy, now: Instant) -> Service {
-        Service {
+    pub fn new(enabled: bool, policy: &Policy, now: Instant) -> Life {
+        Life {
             state: if enabled {
                 State::Pending
             } else {
@@ -640,7 +641,7 @@ mod tests {
     }
 
     /// Runs the service through start → spawned → exit(code) at `now`.
-    fn crash(s: &mut Service, p: &Policy, now: Instant, code: i32) {
+    fn crash(s: &mut Life, p: &Policy, now: Instant, code: i32) {
         assert_eq!(s.handle(p, Event::Start, now), Action::Spawn(Step::Main));
         s.handle(p, Event::Spawned(Step::Main), now);
         assert_eq!(s.state, State::Running);
@@ -651,7 +652,7 @@ mod tests {
     fn backoff_doubles_up_to_the_max() {
         let p = policy();
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         let mut now = t0;
         let mut delays = Vec::new();
         for _ in 0..5 {
@@ -669,7 +670,7 @@ mod tests {
     fn backoff_resets_after_staying_up() {
         let p = policy();
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         crash(&mut s, &p, t0, 1);
         let t1 = s.deadline.unwrap_or(t0);
         crash(&mut s, &p, t1, 1);
@@ -689,7 +690,7 @@ mod tests {
             ..policy()
         };
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         crash(&mut s, &p, t0, 3);
         crash(&mut s, &p, t0, 3);
         crash(&mut s, &p, t0, 3);
@@ -706,21 +707,21 @@ mod tests {
     fn on_failure_does_not_restart_a_clean_exit() {
         let p = policy();
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         crash(&mut s, &p, t0, 0);
         assert_eq!(s.state, State::Stopped);
         let p = Policy {
             success_exit_codes: vec![0, 3],
             ..policy()
         };
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         crash(&mut s, &p, t0, 3);
         assert_eq!(s.state, State::Stopped);
         let p = Policy {
             restart: Restart::Always,
             ..policy()
         };
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         crash(&mut s, &p, t0, 0);
         assert_eq!(s.state, State::Pending);
     }
@@ -729,7 +730,7 @@ mod tests {
     fn stop_timeout_leads_to_sigkill() {
         let p = policy();
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         s.handle(&p, Event::Start, t0);
         s.handle(&p, Event::Spawned(Step::Main), t0);
         assert_eq!(s.handle(&p, Event::Stop, t0), Action::Signal(libc::SIGTERM));
@@ -758,13 +759,13 @@ mod tests {
     fn dependency_failure_and_timeout_fail_a_pending_service() {
         let p = policy();
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         s.handle(&p, Event::DependencyFailed("db".into()), t0);
         assert_eq!(
             (s.state, s.reason.as_str()),
             (State::Failed, "dependency db failed")
         );
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         s.handle(&p, Event::DependencyTimeout(Duration::from_secs(300)), t0);
         assert_eq!(s.state, State::Failed);
         assert!(s.reason.contains("300s"), "{}", s.reason);
@@ -779,7 +780,7 @@ mod tests {
             ..policy()
         };
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         assert_eq!(
             s.handle(&p, Event::Start, t0),
             Action::Spawn(Step::PreScript)
@@ -794,7 +795,7 @@ mod tests {
         assert!(!s.is_up(Kind::Oneshot));
         s.handle(&p, Event::Exited(Step::Main, Exit::Code(0)), t0);
         assert!(s.is_up(Kind::Oneshot));
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         s.handle(&p, Event::Start, t0);
         s.handle(&p, Event::Exited(Step::PreScript, Exit::Code(1)), t0);
         assert_eq!(s.state, State::Failed);
@@ -810,11 +811,11 @@ mod tests {
             ..policy()
         };
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         crash(&mut s, &p, t0, 1);
         assert!(s.deadline.is_some_and(|d| d > t0));
         s.handle(&p, Event::DeadlinePassed, t0);
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         s.handle(&p, Event::Start, t0);
         s.handle(&p, Event::Spawned(Step::Main), t0);
         assert_eq!(s.handle(&p, Event::Stop, t0), Action::Signal(libc::SIGTERM));
@@ -825,7 +826,7 @@ mod tests {
     fn a_failed_start_is_marked_until_the_program_runs() {
         let p = policy();
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         s.handle(&p, Event::Start, t0);
         s.handle(&p, Event::SpawnFailed(Step::Main, "not found".into()), t0);
         assert!(s.start_failed);
@@ -839,7 +840,7 @@ mod tests {
     fn a_disabled_service_is_stopped_and_can_be_enabled() {
         let p = policy();
         let t0 = Instant::now();
-        let mut s = Service::new(false, &p, t0);
+        let mut s = Life::new(false, &p, t0);
         assert_eq!((s.state, s.reason.as_str()), (State::Stopped, "disabled"));
         s.handle(&p, Event::Enable, t0);
         assert_eq!(s.state, State::Pending);
@@ -855,7 +856,7 @@ mod tests {
     }
 
     /// Start and spawn at `now`.
-    fn spawn(s: &mut Service, p: &Policy, now: Instant) {
+    fn spawn(s: &mut Life, p: &Policy, now: Instant) {
         assert_eq!(s.handle(p, Event::Start, now), Action::Spawn(Step::Main));
         s.handle(p, Event::Spawned(Step::Main), now);
     }
@@ -864,7 +865,7 @@ mod tests {
     fn a_longrun_waiting_for_readiness_is_not_up_until_ready() {
         let p = waiting();
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         assert_eq!(s.state, State::Starting);
         assert!(!s.is_up(Kind::Longrun), "dependents must wait");
@@ -884,7 +885,7 @@ mod tests {
     fn start_timeout_stops_the_service_and_counts_as_a_failed_start() {
         let p = waiting();
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         let t1 = t0 + Duration::from_secs(59);
         assert_eq!(s.handle(&p, Event::DeadlinePassed, t1), Action::Nothing);
@@ -909,7 +910,7 @@ mod tests {
             restart: Restart::Never,
             ..waiting()
         };
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         s.handle(&p, Event::DeadlinePassed, t2);
         s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t2);
@@ -924,14 +925,14 @@ mod tests {
             ..policy()
         };
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         assert_eq!(s.state, State::Starting);
         assert_eq!(s.deadline, Some(t0 + Duration::from_secs(2)));
         s.handle(&p, Event::DeadlinePassed, t0 + Duration::from_secs(2));
         assert_eq!(s.state, State::Running);
         // Dying before the time is an exit like any other.
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         s.handle(
             &p,
@@ -943,14 +944,14 @@ mod tests {
             ready_after: Some(Duration::from_secs(2)),
             ..waiting()
         };
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         s.handle(&p, Event::Ready, t0 + Duration::from_secs(1));
         assert_eq!(s.state, State::Starting, "after not over yet");
         assert_eq!(s.deadline, Some(t0 + Duration::from_secs(2)));
         s.handle(&p, Event::DeadlinePassed, t0 + Duration::from_secs(2));
         assert_eq!(s.state, State::Running);
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         s.handle(&p, Event::DeadlinePassed, t0 + Duration::from_secs(2));
         assert_eq!(s.state, State::Starting, "the signal is still missing");
@@ -961,7 +962,7 @@ mod tests {
     fn readiness_failing_is_a_failed_start() {
         let p = waiting();
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         assert_eq!(
             s.handle(&p, Event::NotReady("notify fd 3 closed".into()), t0),
@@ -980,7 +981,7 @@ mod tests {
             ..policy()
         };
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         assert_eq!(s.state, State::Running);
         let why = "check http failed 3 times in a row".to_string();
@@ -998,7 +999,7 @@ mod tests {
         s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t0);
         assert_eq!((s.state, s.reason.as_str()), (State::Failed, why.as_str()));
         // A stop request during that stop wins: stopped, not restarted.
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         s.handle(&p, Event::Unhealthy(why, Recovery::Restart), t0);
         s.handle(&p, Event::Stop, t0);
@@ -1013,7 +1014,7 @@ mod tests {
             ..waiting()
         };
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         s.handle(
             &p,
@@ -1031,7 +1032,7 @@ mod tests {
             ready_after: Some(Duration::from_secs(5)),
             ..policy()
         };
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         spawn(&mut s, &p, t0);
         s.handle(
             &p,
@@ -1048,7 +1049,7 @@ mod tests {
             ..policy()
         };
         let t0 = Instant::now();
-        let mut s = Service::new(true, &p, t0);
+        let mut s = Life::new(true, &p, t0);
         for _ in 0..2 {
             spawn(&mut s, &p, t0);
             s.handle(&p, Event::Unhealthy("bad".into(), Recovery::Restart), t0);

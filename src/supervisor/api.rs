@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Instant, UNIX_EPOCH};
 
 use super::system::System;
-use super::{Id, Supervisor, Svc};
+use super::{Id, Service, Supervisor};
 use crate::config::{Kind, Level};
 use crate::control::wire;
 use crate::control::{self, Answer, MAX_LOGS, Request, Server, Verb};
@@ -170,11 +170,11 @@ impl<S: System> Supervisor<S> {
             .map(|name| {
                 // A service a reload removed is no longer known, even while it stops.
                 (self.svcs.iter())
-                    .find(|(_, s)| &s.spec.name == name && s.rt.intent != Intent::Remove)
+                    .find(|(_, s)| &s.spec.name == name && s.life.intent != Intent::Remove)
                     .map(|(id, _)| id)
                     .ok_or_else(|| {
                         let known: Vec<&str> = (self.svcs.iter())
-                            .filter(|(_, s)| s.rt.intent != Intent::Remove)
+                            .filter(|(_, s)| s.life.intent != Intent::Remove)
                             .map(|(_, s)| s.spec.name.as_str())
                             .collect();
                         Answer::error(
@@ -205,9 +205,9 @@ impl<S: System> Supervisor<S> {
                 continue;
             };
             let deps = svc.deps.clone();
-            if i == id || !svc.rt.is_up(svc.spec.kind) {
+            if i == id || !svc.life.is_up(svc.spec.kind) {
                 self.apply(i, Event::Release, now);
-            } else if svc.rt.intent != Intent::Run {
+            } else if svc.life.intent != Intent::Run {
                 // Up, but asked down: what it was asked is undone.
                 self.apply(i, Event::Release, now);
             }
@@ -229,10 +229,10 @@ impl<S: System> Supervisor<S> {
             let Some(svc) = self.svcs.get(i) else {
                 continue;
             };
-            let running = svc.rt.is_active() || svc.rt.state == State::Pending;
+            let running = svc.life.is_active() || svc.life.state == State::Pending;
             // A finished oneshot on the way is asked too: it runs again once what it depends on
             // is back, rather than counting as up while that is down.
-            let done = svc.spec.kind == Kind::Oneshot && svc.rt.is_up(svc.spec.kind);
+            let done = svc.spec.kind == Kind::Oneshot && svc.life.is_up(svc.spec.kind);
             todo.extend(svc.dependents.iter().copied());
             if i != id && !running && !done {
                 continue;
@@ -247,8 +247,8 @@ impl<S: System> Supervisor<S> {
     /// One service as the API shows it; `None` for an id no longer in the table.
     fn describe(&self, id: Id, now: Instant) -> Option<wire::Service> {
         let svc = self.svcs.get(id)?;
-        let uptime = (svc.rt.up_at)
-            .filter(|_| svc.rt.state == State::Running)
+        let uptime = (svc.life.up_at)
+            .filter(|_| svc.life.state == State::Running)
             .map(|up| now.saturating_duration_since(up).as_secs_f64());
         let kind = match svc.spec.kind {
             Kind::Longrun => "longrun",
@@ -271,17 +271,17 @@ impl<S: System> Supervisor<S> {
                 .collect(),
             enabled: svc.spec.enabled,
             instance: svc.spec.instance,
-            last_exit: svc.rt.last_exit.map(last_exit),
+            last_exit: svc.life.last_exit.map(last_exit),
             main_pid: svc.main_pid,
             name: svc.spec.name.clone(),
             notify_status: svc.notify_status.clone(),
             pid: svc.child.as_ref().map(|c| c.pid.as_raw_nonzero().get()),
             ready: svc.spec.ready.kind().to_string(),
-            reason: svc.rt.reason.clone(),
+            reason: svc.life.reason.clone(),
             required: svc.spec.required,
-            restarts: svc.rt.restarts,
-            since: self.wall(svc.rt.since),
-            state: svc.rt.state.as_str().to_string(),
+            restarts: svc.life.restarts,
+            since: self.wall(svc.life.since),
+            state: svc.life.state.as_str().to_string(),
             kind: kind.to_string(),
             uptime,
         })
@@ -291,21 +291,21 @@ impl<S: System> Supervisor<S> {
     fn health_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for (_, svc) in self.svcs.iter() {
-            if svc.rt.intent == Intent::Remove {
+            if svc.life.intent == Intent::Remove {
                 continue;
             }
-            if svc.rt.state == State::Failed && svc.spec.required {
+            if svc.life.state == State::Failed && svc.spec.required {
                 problems.push(format!(
                     "required service {} failed: {}",
-                    svc.spec.name, svc.rt.reason
+                    svc.spec.name, svc.life.reason
                 ));
             } else if svc.spec.enabled
-                && svc.rt.intent == Intent::Run
-                && !svc.rt.is_up(svc.spec.kind)
+                && svc.life.intent == Intent::Run
+                && !svc.life.is_up(svc.spec.kind)
                 && !done_ok(svc)
             {
-                problems.push(format!("{} is {}", svc.spec.name, svc.rt.state.as_str()));
-            } else if svc.rt.state == State::Running {
+                problems.push(format!("{} is {}", svc.spec.name, svc.life.state.as_str()));
+            } else if svc.life.state == State::Running {
                 let failing = svc.spec.checks.iter().zip(&svc.checks).filter(|(spec, c)| {
                     spec.level == Level::Alive && c.status == crate::core::health::Status::Failing
                 });
@@ -328,12 +328,12 @@ impl<S: System> Supervisor<S> {
     /// Prometheus text format.
     fn metrics(&self, now: Instant) -> String {
         let mut out = String::new();
-        let per_service = |f: &dyn Fn(&Svc) -> Option<String>| -> Vec<(String, String)> {
+        let per_service = |f: &dyn Fn(&Service) -> Option<String>| -> Vec<(String, String)> {
             (self.svcs.iter())
                 .filter_map(|(_, s)| f(s).map(|v| (format!("service=\"{}\"", s.spec.name), v)))
                 .collect()
         };
-        let up = per_service(&|s| Some(u8::from(s.rt.is_up(s.spec.kind)).to_string()));
+        let up = per_service(&|s| Some(u8::from(s.life.is_up(s.spec.kind)).to_string()));
         family(
             &mut out,
             "pidone_service_up",
@@ -346,7 +346,7 @@ impl<S: System> Supervisor<S> {
                 STATES.iter().map(move |state| {
                     let labels =
                         format!("service=\"{}\",state=\"{}\"", s.spec.name, state.as_str());
-                    (labels, u8::from(s.rt.state == *state).to_string())
+                    (labels, u8::from(s.life.state == *state).to_string())
                 })
             })
             .collect();
@@ -357,7 +357,7 @@ impl<S: System> Supervisor<S> {
             "1 for the state the service is in.",
             &states,
         );
-        let restarts = per_service(&|s| Some(s.rt.restarts.to_string()));
+        let restarts = per_service(&|s| Some(s.life.restarts.to_string()));
         family(
             &mut out,
             "pidone_service_restarts_total",
@@ -365,7 +365,7 @@ impl<S: System> Supervisor<S> {
             "Restarts since pidone started.",
             &restarts,
         );
-        let exits = per_service(&|s| s.rt.last_exit.map(|e| e.code().to_string()));
+        let exits = per_service(&|s| s.life.last_exit.map(|e| e.code().to_string()));
         family(
             &mut out,
             "pidone_service_last_exit_code",
@@ -373,7 +373,7 @@ impl<S: System> Supervisor<S> {
             "Last exit status (128+N for signal N).",
             &exits,
         );
-        let starts = per_service(&|s| s.rt.up_at.map(|up| seconds(self.since_epoch(up))));
+        let starts = per_service(&|s| s.life.up_at.map(|up| seconds(self.since_epoch(up))));
         family(
             &mut out,
             "pidone_service_start_time_seconds",
@@ -467,9 +467,9 @@ const STATES: [State; 6] = [
 ];
 
 /// A oneshot that is done, or a longrun that exited successfully and is not restarted, is fine.
-fn done_ok(svc: &Svc) -> bool {
-    svc.rt.state == State::Stopped
-        && matches!(svc.rt.last_exit, Some(Exit::Code(c)) if svc.policy.success_exit_codes.contains(&c))
+fn done_ok(svc: &Service) -> bool {
+    svc.life.state == State::Stopped
+        && matches!(svc.life.last_exit, Some(Exit::Code(c)) if svc.policy.success_exit_codes.contains(&c))
 }
 
 fn last_exit(exit: Exit) -> wire::LastExit {

@@ -14,7 +14,7 @@ use rustix::io::Errno;
 use rustix::process::Pid;
 
 use super::system::System;
-use super::{Id, Owner, Phase, Supervisor, Svc};
+use super::{Id, Owner, Phase, Service, Supervisor};
 use crate::config::{Level, OnFailure, Probe, ReadyMode};
 use crate::core::health::{Check, Verdict};
 use crate::core::service::{Event, Recovery, State};
@@ -32,7 +32,7 @@ pub(super) struct Handover {
     pub env: Option<(String, String)>,
 }
 
-impl Svc {
+impl Service {
     /// Cancels the runs and schedules of the checks of `level` (all with None). The checks of a
     /// spec replaced at a reload are cancelled before the new spec is set.
     /// Returns the process groups of the exec runs it ended, for the supervisor to kill (their
@@ -146,7 +146,7 @@ impl<S: System> Supervisor<S> {
         let Some(svc) = self.svcs.get(id) else {
             return;
         };
-        if svc.rt.state != State::Starting || svc.awaiting_notice {
+        if svc.life.state != State::Starting || svc.awaiting_notice {
             return;
         }
         let checks_pass = svc
@@ -220,7 +220,7 @@ impl<S: System> Supervisor<S> {
             let (Some(check), Some(spec)) = (svc.checks.get(k), svc.spec.checks.get(k)) else {
                 return;
             };
-            if !matches!(svc.rt.state, State::Starting | State::Running) {
+            if !matches!(svc.life.state, State::Starting | State::Running) {
                 return;
             }
             if check.timed_out(now) {

@@ -195,7 +195,7 @@ impl<S: System> Supervisor<S> {
             exit.code()
         } else if let Some(code) = self.required_failure {
             code
-        } else if self.svcs.iter().any(|(_, s)| s.rt.state == State::Failed) {
+        } else if self.svcs.iter().any(|(_, s)| s.life.state == State::Failed) {
             1
         } else {
             0

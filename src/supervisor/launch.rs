@@ -46,7 +46,7 @@ impl<S: System> Supervisor<S> {
             && self
                 .svcs
                 .get(id)
-                .is_some_and(|s| s.rt.state == State::Starting)
+                .is_some_and(|s| s.life.state == State::Starting)
         {
             self.arm_checks(id, Level::Ready, now);
         }

@@ -4,7 +4,8 @@
 //!
 //! Where things are:
 //! - `table`: the services by stable [`Id`] (slot + generation) and their start order;
-//! - `svc`: one service as held here ([`Svc`]) and [`link`], which resolves dependencies to ids;
+//! - `service`: one service as held here ([`Service`]: its spec, its [`Life`](crate::core::service::Life),
+//!   its process and channels) and [`link`], which resolves dependencies to ids;
 //! - `transition`: [`Supervisor::apply`], the one place a service's state changes (and is
 //!   logged), and `on_exit`, which turns a reaped pid into its owner's event;
 //! - `settle`: what follows from the state, until nothing changes: gates, stop order, deadlines;
@@ -30,8 +31,8 @@ mod launch;
 mod logs;
 mod poll;
 mod reload;
+mod service;
 mod settle;
-mod svc;
 mod system;
 mod table;
 #[cfg(test)]
@@ -59,7 +60,7 @@ use crate::os::signals::Signals;
 use crate::os::spawn::Child;
 use system::{Real, System};
 
-use svc::{Svc, link, policy_of};
+use service::{Service, link, policy_of};
 use table::{Id, Table};
 
 /// The most services started in one turn of the loop: a configuration of thousands starts in
@@ -112,7 +113,7 @@ pub struct Supervisor<S: System = Real> {
     /// True when a configuration was loaded (even with no service): TERM then means shutdown.
     services_mode: bool,
     /// Every service, by stable id, in start order.
-    svcs: Table<Svc>,
+    svcs: Table<Service>,
     global_shutdown: Duration,
     post_script_timeout: Duration,
     output: Output,
@@ -241,7 +242,7 @@ impl<S: System> Supervisor<S> {
         let mut svcs = Table::default();
         let ids: Vec<Id> = std::mem::take(&mut config.services)
             .into_iter()
-            .map(|spec| svcs.insert(Svc::new(spec, now)))
+            .map(|spec| svcs.insert(Service::new(spec, now)))
             .collect();
         link(&mut svcs, &ids, &dependents);
         Supervisor {

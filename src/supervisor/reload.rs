@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::system::System;
-use super::{Id, Phase, Supervisor, Svc, link, policy_of};
+use super::{Id, Phase, Service, Supervisor, link, policy_of};
 use crate::config::{Config, ConfigError, ServiceSpec};
 use crate::core::graph::ServiceId;
 use crate::core::service::{Event, Intent, State};
@@ -92,7 +92,7 @@ impl<S: System> Supervisor<S> {
         let dependents = config.dependents();
         let new_names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
         let by_name: HashMap<String, Id> = (self.svcs.iter())
-            .filter(|(_, s)| s.rt.intent != Intent::Remove)
+            .filter(|(_, s)| s.life.intent != Intent::Remove)
             .map(|(id, s)| (s.spec.name.clone(), id))
             .collect();
         let mut ids = Vec::with_capacity(new_names.len());
@@ -101,7 +101,7 @@ impl<S: System> Supervisor<S> {
         for spec in std::mem::take(&mut config.services) {
             let Some(&id) = by_name.get(&spec.name) else {
                 summary.added.push(spec.name.clone());
-                ids.push(self.svcs.insert(Svc::new(spec, now)));
+                ids.push(self.svcs.insert(Service::new(spec, now)));
                 continue;
             };
             ids.push(id);
@@ -136,7 +136,7 @@ impl<S: System> Supervisor<S> {
             let Some(svc) = self.svcs.get_mut(id) else {
                 continue;
             };
-            if svc.rt.intent != Intent::Remove {
+            if svc.life.intent != Intent::Remove {
                 summary.removed.push(svc.spec.name.clone());
             }
             // It waits for nothing to start, and to stop only for its dependents that are
@@ -158,7 +158,7 @@ impl<S: System> Supervisor<S> {
             if !svc.spec.enabled {
                 // Now disabled: bring it down and keep it there.
                 self.apply(id, Event::Hold, now);
-            } else if svc.rt.is_active() || svc.rt.state == State::Pending {
+            } else if svc.life.is_active() || svc.life.state == State::Pending {
                 // Stopped (after its running dependents, which restart with it) and started
                 // again: the same walk as a restart request.
                 restarted.extend(self.request_stop(id, true, now));

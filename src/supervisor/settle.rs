@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::system::System;
 use super::table::Table;
-use super::{Id, Phase, STARTS_PER_TURN, Supervisor, Svc};
+use super::{Id, Phase, STARTS_PER_TURN, Service, Supervisor};
 use crate::core::service::{Event, Intent, State, later};
 use crate::os::reap::Exit;
 
@@ -41,9 +41,9 @@ impl<S: System> Supervisor<S> {
             && self.main_argv.is_none()
             && self.main.is_none()
             && !self.svcs.iter().any(|(_, s)| {
-                s.rt.is_active()
-                    || (s.rt.state == State::Pending && s.rt.want_up)
-                    || matches!(s.rt.intent, Intent::Hold | Intent::Restart)
+                s.life.is_active()
+                    || (s.life.state == State::Pending && s.life.want_up)
+                    || matches!(s.life.intent, Intent::Hold | Intent::Restart)
             })
         {
             log::info!("no service left to run: exiting");
@@ -53,7 +53,7 @@ impl<S: System> Supervisor<S> {
             if now >= cap {
                 log::warn!("global_shutdown_timeout reached: killing every service");
                 self.kill_all(now);
-            } else if self.main.is_none() && !self.svcs.iter().any(|(_, s)| s.rt.is_active()) {
+            } else if self.main.is_none() && !self.svcs.iter().any(|(_, s)| s.life.is_active()) {
                 self.begin_draining(now);
             } else {
                 self.wake_at(cap);
@@ -74,9 +74,9 @@ impl<S: System> Supervisor<S> {
         let Some(svc) = self.svcs.get(id) else {
             return false;
         };
-        let before = (svc.rt.state, svc.rt.want_up);
+        let before = (svc.life.state, svc.life.want_up);
         let shutting_down = !matches!(self.phase, Phase::Running);
-        if let Some(at) = svc.post_at.filter(|_| svc.rt.state == State::Running) {
+        if let Some(at) = svc.post_at.filter(|_| svc.life.state == State::Running) {
             if now >= at {
                 if let Some(svc) = self.svcs.get_mut(id) {
                     svc.post_at = None;
@@ -89,16 +89,16 @@ impl<S: System> Supervisor<S> {
         let Some(svc) = self.svcs.get(id) else {
             return false;
         };
-        let wants_down = svc.rt.intent.wants_down();
-        match svc.rt.state {
-            State::Pending if shutting_down || !svc.rt.want_up || wants_down => {
+        let wants_down = svc.life.intent.wants_down();
+        match svc.life.state {
+            State::Pending if shutting_down || !svc.life.want_up || wants_down => {
                 self.apply(id, Event::Stop, now);
             }
             State::Pending => match start_time(&self.svcs, id) {
                 Gate::Failed(dep) => self.apply(id, Event::DependencyFailed(dep), now),
                 Gate::Waiting => {
                     let limit = svc.spec.dependency_wait_timeout;
-                    let at = later(svc.rt.waiting_since, limit);
+                    let at = later(svc.life.waiting_since, limit);
                     if now >= at {
                         self.apply(id, Event::DependencyTimeout(limit), now);
                     } else {
@@ -119,13 +119,13 @@ impl<S: System> Supervisor<S> {
                 self.apply(id, Event::Stop, now);
             }
             State::Stopped | State::Failed
-                if svc.rt.intent == Intent::Restart
+                if svc.life.intent == Intent::Restart
                     && !shutting_down
                     && !self.upstream_restarting(id) =>
             {
                 self.apply(id, Event::Enable, now);
             }
-            State::Stopping => match svc.rt.deadline {
+            State::Stopping => match svc.life.deadline {
                 Some(at) if now >= at => {
                     log::warn!(
                         "{}: still running after stop_timeout: SIGKILL",
@@ -140,8 +140,8 @@ impl<S: System> Supervisor<S> {
         }
         // Waiting for readiness: `ready.after` or `start_timeout`.
         let deadline = (self.svcs.get(id))
-            .filter(|s| s.rt.state == State::Starting)
-            .and_then(|s| s.rt.deadline);
+            .filter(|s| s.life.state == State::Starting)
+            .and_then(|s| s.life.deadline);
         match deadline {
             Some(at) if now >= at => self.apply(id, Event::DeadlinePassed, now),
             Some(at) => self.wake_at(at),
@@ -152,7 +152,7 @@ impl<S: System> Supervisor<S> {
         }
         self.svcs
             .get(id)
-            .is_some_and(|s| before != (s.rt.state, s.rt.want_up))
+            .is_some_and(|s| before != (s.life.state, s.life.want_up))
     }
 
     /// True when nothing that depends on service `id` (or is ordered after it), directly or
@@ -172,7 +172,7 @@ impl<S: System> Supervisor<S> {
                 let Some(dep) = self.svcs.get(d) else {
                     continue;
                 };
-                if dep.rt.is_active() && (all || dep.rt.intent.wants_down()) {
+                if dep.life.is_active() && (all || dep.life.intent.wants_down()) {
                     return false;
                 }
                 if seen.insert(d) {
@@ -196,7 +196,7 @@ impl<S: System> Supervisor<S> {
                 let Some(dep) = self.svcs.get(d) else {
                     continue;
                 };
-                if dep.rt.intent == Intent::Restart {
+                if dep.life.intent == Intent::Restart {
                     return true;
                 }
                 if seen.insert(d) {
@@ -210,7 +210,7 @@ impl<S: System> Supervisor<S> {
     /// Forgets the services a reload removed once they are down; their log followers end.
     pub(super) fn forget_removed(&mut self) {
         let gone: Vec<Id> = (self.svcs.iter())
-            .filter(|(_, s)| s.rt.intent == Intent::Remove && !s.rt.is_active())
+            .filter(|(_, s)| s.life.intent == Intent::Remove && !s.life.is_active())
             .map(|(id, _)| id)
             .collect();
         for id in gone {
@@ -230,9 +230,9 @@ impl<S: System> Supervisor<S> {
             return;
         }
         let settling = self.svcs.iter().any(|(_, s)| {
-            s.rt.want_up
-                && (s.rt.state == State::Pending
-                    || (s.rt.state == State::Starting && !s.rt.is_up(s.spec.kind)))
+            s.life.want_up
+                && (s.life.state == State::Pending
+                    || (s.life.state == State::Starting && !s.life.is_up(s.spec.kind)))
         });
         if settling {
             return;
@@ -253,21 +253,21 @@ impl<S: System> Supervisor<S> {
 
 /// When service `id` (PENDING) may start, from its dependencies and delays. A longrun dependency
 /// counts once it is up, that is ready (RUNNING), never while it is still STARTING.
-pub(super) fn start_time(svcs: &Table<Svc>, id: Id) -> Gate {
+pub(super) fn start_time(svcs: &Table<Service>, id: Id) -> Gate {
     let Some(svc) = svcs.get(id) else {
         return Gate::Waiting;
     };
     // The moment the dependencies were satisfied (the latest dependency up + its wait_after),
     // then start_delay on top, and never before a restart backoff ends.
-    let mut at = svc.rt.waiting_since;
+    let mut at = svc.life.waiting_since;
     for dep in &svc.deps {
         let Some(d) = svcs.get(*dep) else {
             return Gate::Waiting;
         };
-        if d.rt.state == State::Failed {
+        if d.life.state == State::Failed {
             return Gate::Failed(d.spec.name.clone());
         }
-        let Some(up) = d.rt.up_at.filter(|_| d.rt.is_up(d.spec.kind)) else {
+        let Some(up) = d.life.up_at.filter(|_| d.life.is_up(d.spec.kind)) else {
             return Gate::Waiting;
         };
         let extra = (svc.wait_after.iter())
@@ -277,14 +277,18 @@ pub(super) fn start_time(svcs: &Table<Svc>, id: Id) -> Gate {
     }
     for dep in &svc.after {
         let starting = svcs.get(*dep).is_some_and(|d| {
-            d.rt.state == State::Starting || (d.rt.state == State::Pending && d.rt.want_up)
+            d.life.state == State::Starting || (d.life.state == State::Pending && d.life.want_up)
         });
         if starting {
             return Gate::Waiting;
         }
     }
     let at = later(at, svc.spec.start_delay);
-    Gate::At(svc.rt.deadline.map_or(at, |not_before| at.max(not_before)))
+    Gate::At(
+        svc.life
+            .deadline
+            .map_or(at, |not_before| at.max(not_before)),
+    )
 }
 
 /// Whether a PENDING service may start.
@@ -308,7 +312,7 @@ mod tests {
 
     /// The services of configuration `text`, as the supervisor holds them at `now`, and their
     /// ids in the configuration's order.
-    fn services(text: &str, now: Instant) -> (Table<Svc>, Vec<Id>) {
+    fn services(text: &str, now: Instant) -> (Table<Service>, Vec<Id>) {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
@@ -322,18 +326,18 @@ mod tests {
         let mut svcs = Table::default();
         let ids: Vec<Id> = std::mem::take(&mut config.services)
             .into_iter()
-            .map(|spec| svcs.insert(Svc::new(spec, now)))
+            .map(|spec| svcs.insert(Service::new(spec, now)))
             .collect();
         link(&mut svcs, &ids, &dependents);
         (svcs, ids)
     }
 
-    fn svc(svcs: &mut Table<Svc>, id: Id) -> &mut Svc {
+    fn svc(svcs: &mut Table<Service>, id: Id) -> &mut Service {
         svcs.get_mut(id).expect("a service of the table")
     }
 
-    fn handle(svc: &mut Svc, event: Event, now: Instant) {
-        svc.rt.handle(&svc.policy, event, now);
+    fn handle(svc: &mut Service, event: Event, now: Instant) {
+        svc.life.handle(&svc.policy, event, now);
     }
 
     const CONFIG: &str = r#"
@@ -359,9 +363,9 @@ wait_after = { db = 2 }
         assert_eq!(start_time(&svcs, db), Gate::At(t0));
         handle(svc(&mut svcs, db), Event::Start, t0);
         handle(svc(&mut svcs, db), Event::Spawned(Step::Main), t0);
-        assert_eq!(svc(&mut svcs, db).rt.state, State::Starting);
+        assert_eq!(svc(&mut svcs, db).life.state, State::Starting);
         assert_eq!(
-            svc(&mut svcs, db).rt.reason,
+            svc(&mut svcs, db).life.reason,
             "waiting for a newline on fd 3"
         );
         assert_eq!(
@@ -429,7 +433,7 @@ command = ["/bin/true"]
         handle(svc(&mut svcs, db), Event::Start, t0);
         handle(svc(&mut svcs, db), Event::Spawned(Step::Main), t0);
         let t1 = t0 + Duration::from_secs(10);
-        assert_eq!(svc(&mut svcs, db).rt.deadline, Some(t1), "start_timeout");
+        assert_eq!(svc(&mut svcs, db).life.deadline, Some(t1), "start_timeout");
         handle(svc(&mut svcs, db), Event::DeadlinePassed, t1);
         assert_eq!(start_time(&svcs, web), Gate::Waiting, "db is stopping");
         handle(
@@ -437,7 +441,7 @@ command = ["/bin/true"]
             Event::Exited(Step::Main, Exit::Signal(libc::SIGTERM)),
             t1,
         );
-        assert_eq!(svc(&mut svcs, db).rt.state, State::Failed);
+        assert_eq!(svc(&mut svcs, db).life.state, State::Failed);
         assert_eq!(start_time(&svcs, web), Gate::Failed("db".into()));
     }
 }

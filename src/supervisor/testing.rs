@@ -133,7 +133,7 @@ impl Rig {
 
     pub fn state(&self, name: &str) -> State {
         let id = self.id(name);
-        self.sup.svcs.get(id).expect("in the table").rt.state
+        self.sup.svcs.get(id).expect("in the table").life.state
     }
 
     pub fn pid(&self, name: &str) -> Option<Pid> {

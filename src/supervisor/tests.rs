@@ -108,8 +108,8 @@ fn restart_takes_dependents_down_first_and_brings_everything_back() {
     assert_ne!(rig.pid("web"), web);
     for name in ["db", "web"] {
         let svc = rig.sup.svcs.get(rig.id(name)).expect("in the table");
-        assert_eq!(svc.rt.restarts, 1, "{name}: a requested restart counts");
-        assert_eq!(svc.rt.intent, Intent::Run);
+        assert_eq!(svc.life.restarts, 1, "{name}: a requested restart counts");
+        assert_eq!(svc.life.intent, Intent::Run);
     }
 }
 
@@ -323,7 +323,7 @@ fn start_while_a_failed_start_stops_counts_one_restart_and_keeps_the_backoff() {
     act(&mut rig, "db", Verb::Start);
     rig.exit("db", Exit::Signal(TERM));
     let svc = rig.sup.svcs.get(rig.id("db")).expect("db");
-    assert_eq!(svc.rt.restarts, 1);
+    assert_eq!(svc.life.restarts, 1);
     assert_eq!(rig.state("db"), State::Pending, "its backoff still runs");
 }
 

@@ -61,14 +61,14 @@ impl<S: System> Supervisor<S> {
         let Some(svc) = self.svcs.get_mut(id) else {
             return;
         };
-        let (before, intent) = (svc.rt.state, svc.rt.intent);
-        let action = svc.rt.handle(&svc.policy, event, now);
-        let after = svc.rt.state;
-        if intent != svc.rt.intent {
-            log::info!("{}: {}", svc.spec.name, svc.rt.intent.as_str());
+        let (before, intent) = (svc.life.state, svc.life.intent);
+        let action = svc.life.handle(&svc.policy, event, now);
+        let after = svc.life.state;
+        if intent != svc.life.intent {
+            log::info!("{}: {}", svc.spec.name, svc.life.intent.as_str());
         }
         if before != after {
-            let reason = &svc.rt.reason;
+            let reason = &svc.life.reason;
             let sep = if reason.is_empty() { "" } else { ": " };
             log::info!(
                 "{}: {} -> {}{sep}{reason}",
@@ -89,8 +89,8 @@ impl<S: System> Supervisor<S> {
             };
             if after == State::Failed && svc.spec.required && self.required_failure.is_none() {
                 // A failed start is 1 (documented), whatever an earlier run exited with.
-                let code = match svc.rt.last_exit {
-                    _ if svc.rt.start_failed => 1,
+                let code = match svc.life.last_exit {
+                    _ if svc.life.start_failed => 1,
                     Some(exit) if exit != Exit::Code(0) => exit.code(),
                     _ => 1,
                 };

@@ -1,4 +1,4 @@
-//! One supervised service as the supervisor holds it ([`Svc`]): its configuration, its state
+//! One supervised service as the supervisor holds it ([`Service`]): its configuration, its state
 //! machine, its process, its readiness channel and checks, and its dependencies as table ids.
 //! [`link`] resolves a configuration's positions into those ids.
 
@@ -9,16 +9,16 @@ use super::Id;
 use super::table::Table;
 use crate::config::{Level, ReadyMode, ServiceSpec};
 use crate::core::health::Check;
-use crate::core::service::{Policy, Service};
+use crate::core::service::{Life, Policy};
 use crate::io::notify::Notifier;
 use crate::io::probe::Run;
 use crate::os::spawn::Child;
 
 /// One supervised service: its configuration, its state, its process.
-pub(super) struct Svc {
+pub(super) struct Service {
     pub(super) spec: ServiceSpec,
     pub(super) policy: Policy,
-    pub(super) rt: Service,
+    pub(super) life: Life,
     pub(super) child: Option<Child>,
     /// When the post_script is due (post_script_timeout after the service came up).
     pub(super) post_at: Option<Instant>,
@@ -43,15 +43,15 @@ pub(super) struct Svc {
     pub(super) runs: Vec<Option<Run>>,
 }
 
-impl Svc {
+impl Service {
     /// A service of a new configuration, as it is at `now`: PENDING, or STOPPED if disabled.
-    pub(super) fn new(spec: ServiceSpec, now: Instant) -> Svc {
+    pub(super) fn new(spec: ServiceSpec, now: Instant) -> Service {
         let policy = policy_of(&spec);
-        let rt = Service::new(spec.enabled, &policy, now);
-        let mut svc = Svc {
+        let life = Life::new(spec.enabled, &policy, now);
+        let mut svc = Service {
             spec,
             policy,
-            rt,
+            life,
             child: None,
             post_at: None,
             log: VecDeque::new(),
@@ -127,7 +127,7 @@ pub(super) fn waiting_for(spec: &ServiceSpec) -> String {
 /// order) from the configuration's positions into table ids, and records each one's dependents
 /// (`dependents` as [`Config::dependents`] gives them, by position).
 pub(super) fn link(
-    svcs: &mut Table<Svc>,
+    svcs: &mut Table<Service>,
     ids: &[Id],
     dependents: &[Vec<crate::core::graph::ServiceId>],
 ) {
