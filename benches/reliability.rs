@@ -247,12 +247,16 @@ fn measure(row: &mut Row, bin: &Path, exe: &Path, dir: &Path, phase: Duration) -
     let (t0, t1) = thread::scope(|s| {
         let h = s.spawn(|| load::run(load, &c, &stop));
         let t0 = now_ns();
+        let sched0 = sched(c.pid1);
         let deadline = Instant::now() + phase;
         while Instant::now() < deadline {
             row.status.push(status(bin, &c.socket));
             sleep(Duration::from_millis(200));
         }
         let t1 = now_ns();
+        let sched1 = sched(c.pid1);
+        let pct = |a: u64, b: u64| a.saturating_sub(b) as f64 / (t1 - t0) as f64 * 100.0;
+        row.cpu_pct = Some((pct(sched1.0, sched0.0), pct(sched1.1, sched0.1)));
         stop.store(true, Relaxed);
         row.notes.extend(h.join().ok().filter(|n| !n.is_empty()));
         (t0, t1)
@@ -269,8 +273,9 @@ fn measure(row: &mut Row, bin: &Path, exe: &Path, dir: &Path, phase: Duration) -
         stop.store(true, Relaxed);
         let _ = h.join();
     });
-    if ns.exited().is_none() {
-        row.notes.push(format!("pidone log{}", ns.log_tail()));
+    let tail = ns.log_tail();
+    if ns.exited().is_none() && !tail.is_empty() {
+        row.notes.push(format!("pidone's last words{tail}"));
     }
     Ok(())
 }
@@ -298,6 +303,24 @@ fn status(bin: &Path, socket: &Path) -> Option<Duration> {
         Ok((d, true)) => Some(d),
         _ => None,
     }
+}
+
+/// PID 1's time on a CPU and waiting for one (run queue), in ns, summed over its threads: the
+/// two first fields of schedstat.
+fn sched(pid: u32) -> (u64, u64) {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    let mut sum = (0, 0);
+    for t in tasks.flatten() {
+        let text = fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        let mut f = text
+            .split_whitespace()
+            .map(|v| v.parse::<u64>().unwrap_or(0));
+        sum.0 += f.next().unwrap_or(0);
+        sum.1 += f.next().unwrap_or(0);
+    }
+    sum
 }
 
 /// The stamps file's `(tag, ns)` lines, in order.

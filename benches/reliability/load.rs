@@ -2,6 +2,7 @@
 //! needs in pidone's configuration, and the attack itself, run on a thread until `stop` is set.
 
 use std::fs;
+use std::io::Read as _;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
@@ -169,7 +170,7 @@ fn flood(c: &Ctx, stop: &AtomicBool) -> String {
         .arg(&c.exe)
         .args(["--flood", sock.trim(), "200000"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn();
     let mut child = match child {
         Ok(ch) => ch,
@@ -181,7 +182,13 @@ fn flood(c: &Ctx, stop: &AtomicBool) -> String {
         if note.is_empty()
             && let Ok(Some(_)) = child.try_wait()
         {
-            note = format!("200,000 sent in {:.1} s", t0.elapsed().as_secs_f64());
+            let mut said = String::new();
+            let _ = child.stdout.take().map(|mut o| o.read_to_string(&mut said));
+            note = format!(
+                "200,000 datagrams in {:.1} s: {}",
+                t0.elapsed().as_secs_f64(),
+                said.trim()
+            );
         }
         sleep(Duration::from_millis(20));
     }

@@ -57,6 +57,8 @@ pub struct Row {
     pub open: Option<f64>,
     /// Each `status` call's wall time; None for a failure or a 5 s timeout.
     pub status: Vec<Option<Duration>>,
+    /// pidone's time on a CPU and waiting for one during the load, in % of the load's duration.
+    pub cpu_pct: Option<(f64, f64)>,
     pub before: Option<Sample>,
     pub after: Option<Sample>,
     pub shutdown: Option<Result<Duration, String>>,
@@ -76,6 +78,7 @@ impl Row {
             lateness: Vec::new(),
             open: None,
             status: Vec::new(),
+            cpu_pct: None,
             before: None,
             after: None,
             shutdown: None,
@@ -191,7 +194,7 @@ fn lateness_cell(r: &Row) -> String {
     }
 }
 
-fn cells(r: &Row) -> [String; 8] {
+fn cells(r: &Row) -> [String; 9] {
     let mut status = pair(&r.status_ms(), "ms");
     if r.status_failed() > 0 {
         let _ = write!(
@@ -216,6 +219,8 @@ fn cells(r: &Row) -> [String; 8] {
         format!("{}", r.lateness.len() + usize::from(r.open.is_some())),
         lateness_cell(r),
         status,
+        r.cpu_pct
+            .map_or("–".into(), |(c, w)| format!("{c:.0} % / {w:.1} %")),
         shutdown,
         both(|s| s.fds.to_string()),
         both(|s| format!("{} kB", s.rss_kb)),
@@ -229,8 +234,9 @@ pub fn markdown(rows: &[Row], m: &Meta) -> String {
          run took {:.0} s.\n\nGoals: restart ≤ {LATE_MS} ms after its schedule (exit + \
          {RESTART_DELAY_MS} ms), `status` ≤ 1 s, SIGTERM → exit ≤ {} s (the \
          global_shutdown_timeout), fds and RSS back to their baseline.\n\n\
-         | load | restarts due | lateness median / max | `status` median / max | SIGTERM → exit \
-         | fds before → after | RSS before → after | verdict |\n|---|---:|---:|---:|---:|---:|---:|---|\n",
+         | load | restarts due | lateness median / max | `status` median / max | pidone on CPU / waiting \
+         | SIGTERM → exit | fds before → after | RSS before → after | verdict |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
         m.date,
         m.cpu,
         m.cpus,
@@ -269,6 +275,8 @@ pub fn json(rows: &[Row], m: &Meta) -> String {
                 "restart_lateness_ms": r.lateness,
                 "overdue_restart_ms": r.open,
                 "status_ms": r.status.iter().map(|s| s.map(|d| d.as_secs_f64() * 1e3)).collect::<Vec<_>>(),
+                "cpu_percent": r.cpu_pct.map(|c| c.0),
+                "runqueue_wait_percent": r.cpu_pct.map(|c| c.1),
                 "shutdown_ms": match &r.shutdown {
                     Some(Ok(d)) => json!(d.as_secs_f64() * 1e3),
                     Some(Err(e)) => json!(e),

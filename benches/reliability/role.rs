@@ -75,28 +75,31 @@ fn notified(file: &str) {
     if fs::write(&tmp, &sock).is_ok() {
         let _ = fs::rename(&tmp, file);
     }
-    let _ = send(&sock, &mut 1);
+    let _ = send(&sock, 1);
     loop {
         sleep(Duration::from_secs(1000));
     }
 }
 
-/// Sends `count` datagrams `READY=1\nSTATUS=flood` to an sd_notify socket (`@name` is abstract),
-/// blocking while the receiver's queue is full.
+/// Sends `count` datagrams to an sd_notify socket and prints how many the kernel refused.
 fn flood(sock: &str, count: usize) {
-    let mut left = count;
-    let _ = send(sock, &mut left);
+    match send(sock, count) {
+        Ok(0) => println!("all sent"),
+        Ok(n) => println!("{n} refused"),
+        Err(e) => println!("{e}"),
+    }
 }
 
-fn send(sock: &str, left: &mut usize) -> std::io::Result<()> {
+/// Sends `count` datagrams `READY=1\nSTATUS=flood` to an sd_notify socket (`@name` is abstract),
+/// blocking while the receiver's queue is full; returns how many failed.
+fn send(sock: &str, count: usize) -> std::io::Result<usize> {
     let d = UnixDatagram::unbound()?;
     let addr = match sock.strip_prefix('@') {
         Some(name) => SocketAddr::from_abstract_name(name.as_bytes())?,
         None => SocketAddr::from_pathname(sock)?,
     };
-    while *left > 0 {
-        let _ = d.send_to_addr(b"READY=1\nSTATUS=flood", &addr);
-        *left -= 1;
-    }
-    Ok(())
+    let sent = (0..count)
+        .filter(|_| d.send_to_addr(b"READY=1\nSTATUS=flood", &addr).is_ok())
+        .count();
+    Ok(count - sent)
 }
