@@ -33,6 +33,7 @@ use report::{Row, Sample};
 const USAGE: &str = "\
 usage: cargo bench --bench reliability -- [OPTIONS]
   --quick          3 s of each load instead of 10
+  --seconds N      N s of each load
   --only LIST      loads, comma-separated: quiet,slowloris,garbage,notify-flood,stdout-blocked,
                    followers,large-answers,log-fifo,env-fifo
   --pidone PATH    the pidone binary (default: the static build, env PIDONE_BIN)";
@@ -80,6 +81,13 @@ fn parse_args(args: &[String]) -> Res<Opts> {
         match a.as_str() {
             "--bench" => {} // cargo bench passes it to every bench target
             "--quick" => o.phase = Duration::from_secs(3),
+            "--seconds" => {
+                let v = value()?;
+                let n = v
+                    .parse()
+                    .map_err(|_| format!("--seconds {v}: not a number"))?;
+                o.phase = Duration::from_secs(n);
+            }
             "--only" => o.only = Some(value()?.split(',').map(|s| s.trim().into()).collect()),
             "--pidone" => o.pidone = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown argument {a}\n{USAGE}")),

@@ -185,11 +185,13 @@ fn pair(v: &[f64], unit: &str) -> String {
 }
 
 fn lateness_cell(r: &Row) -> String {
+    let over = r.lateness.iter().filter(|&&l| l > LATE_MS).count();
     match (median_max(&r.lateness), r.open) {
         (_, Some(o)) if r.late_max() == Some(o) => {
             let med = median_max(&r.lateness).map_or("–".into(), |m| format!("{:.1}", m.0));
             format!("{med} / ≥ {o:.0} ms (none since)")
         }
+        _ if over > 0 => format!("{}, {over} over {LATE_MS} ms", pair(&r.lateness, "ms")),
         _ => pair(&r.lateness, "ms"),
     }
 }
