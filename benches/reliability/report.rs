@@ -261,7 +261,7 @@ pub fn markdown(rows: &[Row], m: &Meta) -> String {
         })
         .collect();
     if !notes.is_empty() {
-        let _ = write!(out, "\nNotes:\n{}\n", notes.join("\n"));
+        let _ = writeln!(out, "\nNotes:\n{}", notes.join("\n"));
     }
     out
 }
