@@ -250,10 +250,33 @@ fn measure(row: &mut Row, bin: &Path, exe: &Path, dir: &Path, phase: Duration) -
     sleep(Duration::from_millis(1500));
     row.before = Some(Sample::of(c.pid1));
 
+    let (t0, t1) = under_load(row, bin, &c, phase);
+    (row.lateness, row.open) = lateness(&stamps, t0, t1);
+    sleep(Duration::from_secs(2));
+    row.after = Some(Sample::of(c.pid1));
+
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        let h = s.spawn(|| load::run(row.load, &c, &stop));
+        sleep(Duration::from_secs(1));
+        row.shutdown = Some(ns.terminate(BUDGET + Duration::from_secs(5)));
+        stop.store(true, Relaxed);
+        let _ = h.join();
+    });
+    let tail = ns.log_tail();
+    if ns.exited().is_none() && !tail.is_empty() {
+        row.notes.push(format!("pidone's last words{tail}"));
+    }
+    Ok(())
+}
+
+/// Runs the load for `phase` while `pidone status` is timed every 200 ms and PID 1's schedstat
+/// is read at both ends; returns the load's start and end (ns, CLOCK_REALTIME).
+fn under_load(row: &mut Row, bin: &Path, c: &Ctx, phase: Duration) -> (u128, u128) {
     let load = row.load;
     let stop = AtomicBool::new(false);
-    let (t0, t1) = thread::scope(|s| {
-        let h = s.spawn(|| load::run(load, &c, &stop));
+    thread::scope(|s| {
+        let h = s.spawn(|| load::run(load, c, &stop));
         let t0 = now_ns();
         let sched0 = sched(c.pid1);
         let deadline = Instant::now() + phase;
@@ -268,24 +291,7 @@ fn measure(row: &mut Row, bin: &Path, exe: &Path, dir: &Path, phase: Duration) -
         stop.store(true, Relaxed);
         row.notes.extend(h.join().ok().filter(|n| !n.is_empty()));
         (t0, t1)
-    });
-    (row.lateness, row.open) = lateness(&stamps, t0, t1);
-    sleep(Duration::from_secs(2));
-    row.after = Some(Sample::of(c.pid1));
-
-    let stop = AtomicBool::new(false);
-    thread::scope(|s| {
-        let h = s.spawn(|| load::run(load, &c, &stop));
-        sleep(Duration::from_secs(1));
-        row.shutdown = Some(ns.terminate(BUDGET + Duration::from_secs(5)));
-        stop.store(true, Relaxed);
-        let _ = h.join();
-    });
-    let tail = ns.log_tail();
-    if ns.exited().is_none() && !tail.is_empty() {
-        row.notes.push(format!("pidone's last words{tail}"));
-    }
-    Ok(())
+    })
 }
 
 /// Waits (10 s at most) until `ready` holds; an error if pidone exits first.
