@@ -104,7 +104,8 @@ fn run(args: &[String]) -> Res<()> {
     let bin = find_pidone(&o, &target)?;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     raise_fd_limit();
-    let root = std::env::temp_dir().join(format!("pidone-reliability-{}", std::process::id()));
+    clean_stale_scratch();
+    let root = std::env::temp_dir().join(format!("{SCRATCH}{}", std::process::id()));
     fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
     let root = Scratch(root);
     let started = Instant::now();
@@ -133,6 +134,24 @@ fn run(args: &[String]) -> Res<()> {
     fs::write(&file, report::json(&rows, &meta)).map_err(|e| format!("{}: {e}", file.display()))?;
     eprintln!("reliability: JSON in {}", file.display());
     Ok(())
+}
+
+/// The scratch directory's name, before the harness's pid.
+const SCRATCH: &str = "pidone-reliability-";
+
+/// Removes the scratch directories of harnesses that no longer run (killed before their cleanup).
+fn clean_stale_scratch() {
+    let Ok(rd) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix(SCRATCH)
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A scratch directory, removed on drop.
