@@ -2,7 +2,7 @@
 MUSL := x86_64-unknown-linux-musl
 STATIC := target/$(MUSL)/release/pidone
 
-.PHONY: build static test lint fmt bench bench-quick demo clean
+.PHONY: build static test lint fmt bench bench-quick reliability demo clean
 
 build:
 	cargo build --release
@@ -27,6 +27,9 @@ bench: static
 
 bench-quick: static
 	cargo bench --bench bench -- --quick
+
+reliability: static
+	cargo bench --bench reliability
 
 demo: build
 	./examples/demo.sh

@@ -7,6 +7,7 @@
 //! every ordinary path.
 
 use std::fs::{self, File, FileTimes};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -50,8 +51,16 @@ impl Ns {
     /// Starts `argv` as PID 1 of a new namespace; returns the guard and the launch time (taken just
     /// before the spawn).
     pub fn launch(argv: &[String], log: &Path) -> Res<(Ns, u128)> {
-        let out = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
+        Ns::launch_to(argv, log, None)
+    }
+
+    /// [`Ns::launch`] with the init's stdout on `stdout` when given (its stderr stays on `log`).
+    pub fn launch_to(argv: &[String], log: &Path, stdout: Option<OwnedFd>) -> Res<(Ns, u128)> {
+        let err = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let out = match stdout {
+            Some(fd) => Stdio::from(fd),
+            None => Stdio::from(err.try_clone().map_err(|e| e.to_string())?),
+        };
         let mut cmd = Command::new("setpriv");
         cmd.args(["--pdeathsig", "KILL", "unshare", "--pid", "--fork"])
             .args(["--mount-proc", "--kill-child"])
@@ -125,7 +134,7 @@ impl Ns {
         }
     }
 
-    fn signal(&mut self, sig: Signal) -> Res<()> {
+    pub fn signal(&mut self, sig: Signal) -> Res<()> {
         // While `unshare` has not been reaped, PID 1 has not been reaped either, so its pid cannot
         // have been reused.
         if self.exited().is_some() {
