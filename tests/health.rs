@@ -5,8 +5,7 @@
 #[macro_use]
 mod support;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Read;
 
 use serde_json::Value;
 use support::*;
@@ -145,10 +144,7 @@ command = ["/bin/sh", "-c", "exit 3"]
     d.wait_running("web");
     d.wait_state("broken", "failed");
     d.wait_crashes("clock", 2);
-    let mut stream = UnixStream::connect(&d.socket).expect("connect");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .expect("send");
+    let mut stream = send_get(&d.socket, "/metrics");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read");
     let raw = String::from_utf8(raw).expect("metrics are UTF-8");

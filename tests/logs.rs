@@ -5,7 +5,7 @@
 #[macro_use]
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
@@ -234,12 +234,7 @@ fn peak_rss(pid: u32) -> usize {
 fn unread_followers_and_answers_share_one_budget(mode: Mode) {
     let mut d = Daemon::start(mode, &long_lines(1000, 4000));
     wait_last_line(&d, &long_line(1000));
-    let ask = |target: &str| {
-        let mut stream = UnixStream::connect(&d.socket).expect("connect");
-        let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        stream.write_all(request.as_bytes()).expect("send");
-        stream
-    };
+    let ask = |target: &str| send_get(&d.socket, target);
     let mut unread: Vec<UnixStream> = (0..48)
         .map(|_| ask("/v1/services/talker/logs?n=1000&follow=true"))
         .collect();

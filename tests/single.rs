@@ -141,13 +141,13 @@ fn unexecutable_program_is_126(mode: Mode) {
 
 /// Starts `pidone [OPTIONS] signals.py DIR child [FLAGS]` and waits until the child (and its
 /// grandchild, if any) has its handlers installed.
-fn start_signal_reporter(mode: Mode, dir: &Dir, options: &[&str], flags: &[&str]) -> Running {
+fn start_signal_reporter(mode: Mode, dir: &Dir, options: &[&str], flags: &[&str]) -> Pidone {
     let script = helper("signals.py");
     let directory = dir.s();
     let args = [options, &[python(), &script, &directory, "child"], flags].concat();
-    let mut running = Running::spawn(mode, mode.command(&args), None);
+    let mut running = Pidone::start_command(mode, dir, mode.command(&args), None);
     let ready = dir.join("child.ready");
-    running.wait_for("the child's signal handlers", || ready.exists());
+    running.wait_for("the child's signal handlers", |_| ready.exists());
     running
 }
 
@@ -162,10 +162,10 @@ fn received(dir: &Dir, role: &str) -> Vec<i32> {
 fn each_signal_is_forwarded_to_the_child(mode: Mode) {
     let dir = Dir::new();
     let mut running = start_signal_reporter(mode, &dir, &[], &[]);
-    let pid = running.pidone_pid();
+    let pid = running.pid();
     for (signal, name) in FORWARDED {
         send_signal(pid, signal);
-        running.wait_for(&format!("the child to report SIG{name}"), || {
+        running.wait_for(&format!("the child to report SIG{name}"), |_| {
             received(&dir, "child").contains(&signal)
         });
     }
@@ -177,11 +177,11 @@ fn each_signal_is_forwarded_to_the_child(mode: Mode) {
 fn group_flag_forwards_to_the_whole_group(mode: Mode) {
     let dir = Dir::new();
     let mut running = start_signal_reporter(mode, &dir, &["-g"], &["--grandchild"]);
-    let pid = running.pidone_pid();
+    let pid = running.pid();
     for (signal, name) in FORWARDED {
         send_signal(pid, signal);
         for role in ["child", "grandchild"] {
-            running.wait_for(&format!("the {role} to report SIG{name} with -g"), || {
+            running.wait_for(&format!("the {role} to report SIG{name} with -g"), |_| {
                 received(&dir, role).contains(&signal)
             });
         }
@@ -197,9 +197,9 @@ fn group_flag_forwards_to_the_whole_group(mode: Mode) {
 fn signals_reach_only_the_child_by_default(mode: Mode) {
     let dir = Dir::new();
     let mut running = start_signal_reporter(mode, &dir, &[], &["--grandchild", "--relay"]);
-    let pid = running.pidone_pid();
+    let pid = running.pid();
     send_signal(pid, 10);
-    running.wait_for("the grandchild to get SIGUSR2 from the child", || {
+    running.wait_for("the grandchild to get SIGUSR2 from the child", |_| {
         received(&dir, "grandchild").contains(&12)
     });
     send_signal(pid, 15);
@@ -223,9 +223,9 @@ fn term_ends_a_child_with_the_default_action(mode: Mode) {
     let dir = Dir::new();
     let ready = dir.join("ready");
     let script = format!("touch '{}'; exec sleep 300", ready.display());
-    let mut running = Running::spawn(mode, mode.command(&sh(&script)), None);
-    running.wait_for("the child to start", || ready.exists());
-    send_signal(running.pidone_pid(), 15);
+    let mut running = Pidone::start_command(mode, &dir, mode.command(&sh(&script)), None);
+    running.wait_for("the child to start", |_| ready.exists());
+    send_signal(running.pid(), 15);
     running
         .wait()
         .assert_code(143, "TERM sent to pidone, child keeps the default action");
@@ -235,14 +235,14 @@ fn term_ends_a_child_with_the_default_action(mode: Mode) {
 fn job_control_signals_never_stop_pidone(mode: Mode) {
     let dir = Dir::new();
     let mut running = start_signal_reporter(mode, &dir, &[], &[]);
-    let pid = running.pidone_pid();
+    let pid = running.pid();
     for signal in [20, 21, 22] {
         send_signal(pid, signal);
     }
     send_signal(pid, 10);
     running.wait_for(
         "the child to report SIGUSR1 sent after TSTP, TTIN, TTOU",
-        || {
+        |_| {
             let (state, _) = stat(pid).expect("pidone is alive");
             assert_ne!(
                 state, 'T',
@@ -266,8 +266,8 @@ fn thousand_orphans_are_adopted_and_reaped(mode: Mode) {
         &dir.s(),
         &ORPHANS.to_string(),
     ];
-    let mut running = Running::spawn(mode, mode.command(&args), None);
-    let pidone_pid = running.pidone_pid();
+    let mut running = Pidone::start_command(mode, &dir, mode.command(&args), None);
+    let pidone_pid = running.pid();
     running
         .wait_timeout(Duration::from_secs(300))
         .assert_code(0, "orphans.py");
@@ -302,7 +302,7 @@ fn start_straggler(
     options: &[&str],
     behaviour: &str,
     flags: &[&str],
-) -> Running {
+) -> Pidone {
     let script = helper("straggler.py");
     let directory = dir.s();
     let args = [
@@ -311,9 +311,9 @@ fn start_straggler(
         flags,
     ]
     .concat();
-    let mut running = Running::spawn(mode, mode.command(&args), None);
+    let mut running = Pidone::start_command(mode, dir, mode.command(&args), None);
     let ready = dir.join("grandchild.ready");
-    running.wait_for("the grandchild's TERM handler", || ready.exists());
+    running.wait_for("the grandchild's TERM handler", |_| ready.exists());
     running
 }
 
@@ -324,7 +324,7 @@ fn start_straggler(
 fn straggler_scenario(mode: Mode, flags: &[&str]) {
     let dir = Dir::new();
     let mut running = start_straggler(mode, &dir, &["--grace", "60s"], "trap", flags);
-    let pid = running.pidone_pid();
+    let pid = running.pid();
     let reaper = match mode {
         Mode::Pid1 => 1,
         Mode::Child => pid,
@@ -334,7 +334,7 @@ fn straggler_scenario(mode: Mode, flags: &[&str]) {
     // Asleep after sending TERM: waiting for the straggler, not on its way out.
     running.wait_for(
         "the grandchild to get TERM and pidone to wait for it",
-        || term.exists() && stat(pid).is_some_and(|(state, _)| state == 'S'),
+        |_| term.exists() && stat(pid).is_some_and(|(state, _)| state == 'S'),
     );
     assert!(
         running.is_running(),
@@ -364,7 +364,7 @@ fn straggler_in_its_own_session_gets_term_too(mode: Mode) {
 fn straggler_ignoring_term_is_killed_after_grace(mode: Mode) {
     let grace = Duration::from_secs(1);
     let dir = Dir::new();
-    let running = start_straggler(mode, &dir, &["--grace", "1s"], "stubborn", &[]);
+    let mut running = start_straggler(mode, &dir, &["--grace", "1s"], "stubborn", &[]);
     let grandchild: u32 = lines(&dir.join("grandchild.pid"))[0].parse().unwrap();
     // The child exits only after this instant, so pidone's grace period starts after it too.
     let told = Instant::now();
@@ -407,6 +407,7 @@ fn signal_sets(outcome: &Outcome) -> (String, String) {
 }
 
 fn child_inherits_signal_mask_and_dispositions(mode: Mode) {
+    let dir = Dir::new();
     let status = ["cat", "/proc/self/status"];
     let sigwrap = [python(), &helper("sigwrap.py")];
     let none: [&str; 0] = [];
@@ -414,10 +415,13 @@ fn child_inherits_signal_mask_and_dispositions(mode: Mode) {
         (&sigwrap[..], "started by sigwrap.py"),
         (&none[..], "started plainly"),
     ] {
-        let baseline = Running::spawn(mode, mode.command_via(wrapper, false, &status), None).wait();
+        let baseline =
+            Pidone::start_command(mode, &dir, mode.command_via(wrapper, false, &status), None)
+                .wait();
         baseline.assert_code(0, &format!("cat without pidone, {label}"));
         let under_pidone =
-            Running::spawn(mode, mode.command_via(wrapper, true, &status), None).wait();
+            Pidone::start_command(mode, &dir, mode.command_via(wrapper, true, &status), None)
+                .wait();
         under_pidone.assert_code(0, &format!("cat under pidone, {label}"));
         let (blocked, ignored) = signal_sets(&baseline);
         if !wrapper.is_empty() {
@@ -439,7 +443,9 @@ fn child_inherits_signal_mask_and_dispositions(mode: Mode) {
 }
 
 fn stdin_reaches_the_child(mode: Mode) {
-    let outcome = Running::spawn(mode, mode.command(&["sh"]), Some(b"exit 3\n")).wait();
+    let dir = Dir::new();
+    let outcome =
+        Pidone::start_command(mode, &dir, mode.command(&["sh"]), Some(b"exit 3\n")).wait();
     outcome.assert_code(3, "sh reading 'exit 3' from stdin");
 }
 
@@ -480,11 +486,11 @@ fn idle_pidone_does_not_wake_up(mode: Mode) {
     let dir = Dir::new();
     let ready = dir.join("ready");
     let script = format!("touch '{}'; exec sleep 300", ready.display());
-    let mut running = Running::spawn(mode, mode.command(&sh(&script)), None);
-    running.wait_for("the child to start", || ready.exists());
-    let pid = running.pidone_pid();
+    let mut running = Pidone::start_command(mode, &dir, mode.command(&sh(&script)), None);
+    running.wait_for("the child to start", |_| ready.exists());
+    let pid = running.pid();
     // Once the child runs, pidone's start-up is over; wait for it to go to sleep.
-    running.wait_for("pidone to sleep", || {
+    running.wait_for("pidone to sleep", |_| {
         stat(pid).is_some_and(|(state, _)| state == 'S')
     });
     let before = context_switches(pid);

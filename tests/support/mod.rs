@@ -14,7 +14,6 @@ pub mod dir;
 pub mod http;
 pub mod pidone;
 pub mod process;
-pub mod running;
 pub mod scripts;
 
 pub use daemon::{Daemon, Out, client_as, start_on};
@@ -23,11 +22,10 @@ pub use http::{
     check_of, exchange, get, get_request, int, mentions_timeout, parse_answer, send_get, service_of,
 };
 pub use mode::{Mode, helper, pidone, python};
-pub use pidone::{Pidone, TAG_VAR};
+pub use pidone::{Pidone, TAG_VAR, run};
 pub use process::{
-    DEADLINE, Outcome, cmdline, context_switches, lines, now_ns, parents, pids_with_env,
-    pipe_pending, prefixed, run_plain, send_signal, split_prefixed, stat, status_field, tail,
-    wait_quietly, wait_until, wchan, words,
+    DEADLINE, Outcome, cmdline, context_switches, lines, now_ns, pids_with_env, pipe_pending,
+    prefixed, run_plain, send_signal, split_prefixed, stat, tail, wait_quietly, wait_until, wchan,
+    words,
 };
-pub use running::{Running, run};
 pub use scripts::{crasher, free_port, longrun, pid_recorder, ready_service, trapping};

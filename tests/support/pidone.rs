@@ -1,12 +1,15 @@
-//! pidone started for a test, its output going to files in the test's [`Dir`], and killed with
-//! every process of its run when the test ends, even when it fails.
+//! pidone started for a test (services or single-program mode, on its own or behind a wrapper,
+//! stdin fed or not), its output going to files in the test's [`Dir`], and killed with every
+//! process of its run when the test ends, even when it fails.
 //!
 //! Processes of a run are found by a unique environment variable ([`TAG_VAR`]) set on pidone and
 //! inherited by every service and everything they spawn, so cleanup never matches by name.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, ChildStderr, ChildStdout, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -31,10 +34,11 @@ fn new_tag() -> String {
     )
 }
 
-/// Which of pidone's output streams is a pipe the test holds.
+/// Which of pidone's standard streams is a pipe the test holds.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Piped {
     None,
+    Stdin,
     Stdout,
     Stderr,
 }
@@ -54,7 +58,26 @@ impl Pidone {
     /// Starts `pidone ARGS...` in `mode`, its stdout and stderr going to files in `dir`, with
     /// `env` added to the environment it inherits from the test.
     pub fn start(mode: Mode, dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Pidone {
-        Pidone::spawn(mode, dir, args, env, Piped::None)
+        Pidone::spawn(mode, dir, mode.command(args), env, Piped::None)
+    }
+
+    /// Starts `command` (from [`Mode::command`] or [`Mode::command_via`]) like
+    /// [`Pidone::start`], with `stdin` (if any) fed to it and then closed.
+    pub fn start_command(mode: Mode, dir: &Dir, command: Command, stdin: Option<&[u8]>) -> Pidone {
+        let Some(input) = stdin else {
+            return Pidone::spawn(mode, dir, command, &[], Piped::None);
+        };
+        let mut run = Pidone::spawn(mode, dir, command, &[], Piped::Stdin);
+        let mut pipe = run
+            .child
+            .as_mut()
+            .expect("child")
+            .stdin
+            .take()
+            .expect("stdin pipe");
+        pipe.write_all(input).expect("write stdin");
+        // Dropping the pipe closes it: the child sees end of file.
+        run
     }
 
     /// Starts `pidone --config CONFIG EXTRA...` in `mode` (see [`Pidone::start`]).
@@ -66,19 +89,25 @@ impl Pidone {
 
     /// Like [`Pidone::start`], but pidone's stdout is a pipe the test reads (or not) itself.
     pub fn start_piped(mode: Mode, dir: &Dir, args: &[&str]) -> (Pidone, ChildStdout) {
-        let mut run = Pidone::spawn(mode, dir, args, &[], Piped::Stdout);
+        let mut run = Pidone::spawn(mode, dir, mode.command(args), &[], Piped::Stdout);
         let pipe = run.child.as_mut().expect("child").stdout.take();
         (run, pipe.expect("stdout pipe"))
     }
 
     /// Like [`Pidone::start`], but pidone's stderr is a pipe the test reads (or not) itself.
     pub fn start_stderr_piped(mode: Mode, dir: &Dir, args: &[&str]) -> (Pidone, ChildStderr) {
-        let mut run = Pidone::spawn(mode, dir, args, &[], Piped::Stderr);
+        let mut run = Pidone::spawn(mode, dir, mode.command(args), &[], Piped::Stderr);
         let pipe = run.child.as_mut().expect("child").stderr.take();
         (run, pipe.expect("stderr pipe"))
     }
 
-    fn spawn(mode: Mode, dir: &Dir, args: &[&str], env: &[(&str, &str)], piped: Piped) -> Pidone {
+    fn spawn(
+        mode: Mode,
+        dir: &Dir,
+        mut command: Command,
+        env: &[(&str, &str)],
+        piped: Piped,
+    ) -> Pidone {
         let tag = new_tag();
         let n = {
             static RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -86,13 +115,16 @@ impl Pidone {
         };
         let stdout = dir.join(&format!("pidone-{n}.stdout"));
         let stderr = dir.join(&format!("pidone-{n}.stderr"));
-        let mut command = mode.command(args);
         command
             .env(TAG_VAR, &tag)
             // Each pidone gets its own control socket: tests run in parallel.
             .env("PIDONE_SOCKET", dir.join(&format!("pidone-{n}.sock")))
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
+            .stdin(if piped == Piped::Stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(if piped == Piped::Stdout {
                 Stdio::piped()
             } else {
@@ -270,4 +302,10 @@ impl Drop for Pidone {
     fn drop(&mut self) {
         self.kill_all();
     }
+}
+
+/// Runs `pidone ARGS...` in `mode` to completion, its output kept in a directory of its own.
+pub fn run<S: AsRef<OsStr>>(mode: Mode, args: &[S]) -> Outcome {
+    let dir = Dir::new();
+    Pidone::start_command(mode, &dir, mode.command(args), None).wait()
 }

@@ -4,7 +4,6 @@
 //! Every wait polls a condition with a generous deadline: the tests run on small, noisy machines,
 //! and no test may depend on how fast something happens, only on whether it happens.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
@@ -133,14 +132,6 @@ fn all_pids() -> Vec<u32> {
         .collect()
 }
 
-/// Every process's parent, from one scan of `/proc`.
-pub fn parents() -> HashMap<u32, u32> {
-    all_pids()
-        .into_iter()
-        .filter_map(|pid| Some((pid, stat(pid)?.1)))
-        .collect()
-}
-
 /// The pids of live (non-zombie) processes whose environment holds `VAR=value`.
 pub fn pids_with_env(var: &str, value: &str) -> Vec<u32> {
     let needle = format!("{var}={value}").into_bytes();
@@ -163,15 +154,6 @@ pub fn stat(pid: u32) -> Option<(char, u32)> {
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
     Some((state, ppid))
-}
-
-/// One line of `/proc/PID/status`, e.g. `status_field(pid, "PPid")`; `None` once it is gone.
-pub fn status_field(pid: u32, field: &str) -> Option<String> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        (key == field).then(|| value.trim().to_owned())
-    })
 }
 
 /// A process's command line, arguments joined by spaces.
