@@ -19,7 +19,7 @@ in_both_modes!(
     reloads_never_hand_one_services_probe_result_to_another,
 );
 
-as_pid1!(a_check_pidone_cannot_fork_does_not_count_against_the_service,);
+as_pid1!(a_check_pidone_cannot_fork_does_not_count_against_the_service);
 
 // ---------------------------------------------------------------------------------------------
 // 5. A check that never connects blocks nothing.

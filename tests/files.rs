@@ -38,14 +38,8 @@ fn mkfifo(path: &Path) {
 
 /// `pidone status` answers, and then SIGTERM ends pidone within the deadline.
 fn answers_then_stops(mut run: Pidone, socket: &Path) {
-    let out = Command::new(pidone())
-        .args(["--socket", socket.to_str().expect("UTF-8"), "status"])
-        .output()
-        .expect("run pidone status");
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("NAME"),
-        "status answers: {out:?}"
-    );
+    let out = client_as(&[], socket, &["status"]);
+    assert!(out.stdout.contains("NAME"), "status answers: {out:?}");
     run.signal("TERM");
     run.wait();
 }

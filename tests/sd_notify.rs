@@ -13,7 +13,7 @@ in_both_modes!(
     status_and_check_escape_control_characters_of_a_service,
 );
 
-as_pid1!(sd_notify_from_outside_the_namespace_and_floods_are_ignored_in_sums,);
+as_pid1!(sd_notify_from_outside_the_namespace_and_floods_are_ignored_in_sums);
 
 /// sd_notify credentials: a service started as root that dropped to nobody (same session) is
 /// heard; a process of another service, running as nobody, sending READY=1 to a root service's

@@ -14,7 +14,7 @@ mod support;
 
 use support::*;
 
-in_both_modes!(main_program_starts_after_services_and_its_exit_code_wins,);
+in_both_modes!(main_program_starts_after_services_and_its_exit_code_wins);
 
 as_pid1!(
     start_order_follows_dependencies_and_wait_after,
