@@ -4,14 +4,14 @@
 //! Needs root, util-linux (`unshare`) and `mkfifo`.
 
 #[macro_use]
-mod svc_common;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use svc_common::{Dir, Mode, Pidone, get, pidone, service_of};
+use support::*;
 
 as_pid1!(
     log_file_symlink_to_a_root_file_is_not_followed,
@@ -19,24 +19,6 @@ as_pid1!(
     log_file_fifo_fails_the_start_without_freezing_pidone,
     env_file_fifo_at_reload_keeps_the_old_config,
 );
-
-/// Starts pidone on `config` (`@D` = the dir) with its socket in the dir; returns once the
-/// socket answers.
-fn start(mode: Mode, dir: &Dir, config: &str) -> (Pidone, PathBuf) {
-    let config = dir.write("pidone.toml", config);
-    let socket = dir.join("ctl.sock");
-    let args = [
-        "--socket",
-        socket.to_str().expect("UTF-8"),
-        "--config",
-        &config,
-    ];
-    let mut run = Pidone::start(mode, dir, &args, &[]);
-    run.wait_for("the control socket to answer", |_| {
-        get(&socket, "/v1/services").is_some_and(|(status, _)| status == 200)
-    });
-    (run, socket)
-}
 
 /// The `reason` of service `name`, or "" (for polling).
 fn reason(socket: &Path, name: &str) -> String {
@@ -56,14 +38,8 @@ fn mkfifo(path: &Path) {
 
 /// `pidone status` answers, and then SIGTERM ends pidone within the deadline.
 fn answers_then_stops(mut run: Pidone, socket: &Path) {
-    let out = Command::new(pidone())
-        .args(["--socket", socket.to_str().expect("UTF-8"), "status"])
-        .output()
-        .expect("run pidone status");
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("NAME"),
-        "status answers: {out:?}"
-    );
+    let out = client_as(&[], socket, &["status"]);
+    assert!(out.stdout.contains("NAME"), "status answers: {out:?}");
     run.signal("TERM");
     run.wait();
 }
@@ -73,7 +49,7 @@ fn answers_then_stops(mut run: Pidone, socket: &Path) {
 /// that must stay as it is. Returns once a later start failed or ran, with pidone still running
 /// and the reason the service shows.
 fn nobody_swaps(mode: Mode, dir: &Dir, log_file: &str, swap: &str) -> (Pidone, PathBuf, String) {
-    let (mut run, socket) = start(
+    let (mut run, socket) = start_on(
         mode,
         dir,
         &format!(
@@ -92,6 +68,7 @@ exit 1
 ''']
 "#
         ),
+        &[],
     );
     run.wait_for("a start after the swap to fail or run", |_| {
         reason(&socket, "sneaky").contains("log_file") || dir.read("logs/runs").lines().count() >= 2
@@ -161,7 +138,7 @@ fn log_file_is_opened_with_the_users_credentials(mode: Mode) {
 fn log_file_fifo_fails_the_start_without_freezing_pidone(mode: Mode) {
     let dir = Dir::new();
     mkfifo(&dir.join("out.fifo"));
-    let (mut run, socket) = start(
+    let (mut run, socket) = start_on(
         mode,
         &dir,
         r#"
@@ -170,6 +147,7 @@ name = "piped"
 log_file = "@D/out.fifo"
 command = ["/bin/sleep", "1000"]
 "#,
+        &[],
     );
     run.wait_for("the start to fail with its reason", |_| {
         reason(&socket, "piped").contains("out.fifo: not a regular file")
@@ -182,7 +160,7 @@ command = ["/bin/sleep", "1000"]
 fn env_file_fifo_at_reload_keeps_the_old_config(mode: Mode) {
     let dir = Dir::new();
     dir.write("web.env", "A=1\n");
-    let (mut run, socket) = start(
+    let (mut run, socket) = start_on(
         mode,
         &dir,
         r#"
@@ -191,6 +169,7 @@ name = "web"
 env_file = "@D/web.env"
 command = ["/bin/sleep", "1000"]
 "#,
+        &[],
     );
     let pid = |socket: &Path| service_of(socket, "web").and_then(|s| s["pid"].as_i64());
     run.wait_for("web to run", |_| pid(&socket).is_some());

@@ -6,32 +6,18 @@
 //! `scenario::as_pid1` and `scenario::as_subreaper`. No test waits a fixed time for an event: it
 //! polls for it with a deadline. The one fixed wait is in the idle test, where it is the point.
 
-mod common;
+#[macro_use]
+mod support;
 
-use common::{
-    Mode, Running, TempDir, context_switches, helper, lines, python, run, send_signal, stat,
-};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::thread;
 use std::time::{Duration, Instant};
 
-macro_rules! in_both_modes {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn as_pid1() {
-                super::$scenario(super::Mode::Pid1);
-            }
-            #[test]
-            fn as_subreaper() {
-                super::$scenario(super::Mode::Subreaper);
-            }
-        }
-    )*};
-}
+use support::*;
 
 in_both_modes!(
+    as_subreaper:
     exit_codes_propagate,
     death_by_signal_is_128_plus_n,
     map_exit_turns_a_code_into_zero,
@@ -100,7 +86,7 @@ fn map_exit_turns_a_code_into_zero(mode: Mode) {
 }
 
 /// Asserts that pidone printed exactly one line, its own, naming `program`.
-fn assert_one_line_naming(outcome: &common::Outcome, program: &str) {
+fn assert_one_line_naming(outcome: &Outcome, program: &str) {
     let stderr_lines: Vec<&str> = outcome
         .stderr
         .lines()
@@ -138,8 +124,8 @@ fn missing_program_is_127(mode: Mode) {
 }
 
 fn unexecutable_program_is_126(mode: Mode) {
-    let dir = TempDir::new();
-    let directory = dir.arg();
+    let dir = Dir::new();
+    let directory = dir.s();
     let outcome = run(mode, &[&directory]);
     outcome.assert_code(126, "a directory as the program");
     assert_one_line_naming(&outcome, &directory);
@@ -155,18 +141,18 @@ fn unexecutable_program_is_126(mode: Mode) {
 
 /// Starts `pidone [OPTIONS] signals.py DIR child [FLAGS]` and waits until the child (and its
 /// grandchild, if any) has its handlers installed.
-fn start_signal_reporter(mode: Mode, dir: &TempDir, options: &[&str], flags: &[&str]) -> Running {
+fn start_signal_reporter(mode: Mode, dir: &Dir, options: &[&str], flags: &[&str]) -> Pidone {
     let script = helper("signals.py");
-    let directory = dir.arg();
+    let directory = dir.s();
     let args = [options, &[python(), &script, &directory, "child"], flags].concat();
-    let mut running = Running::spawn(mode, mode.command(&args), None);
+    let mut running = Pidone::start_command(mode, dir, mode.command(&args), None);
     let ready = dir.join("child.ready");
-    running.wait_for("the child's signal handlers", || ready.exists());
+    running.wait_for("the child's signal handlers", |_| ready.exists());
     running
 }
 
 /// The signal numbers `role` has reported so far.
-fn received(dir: &TempDir, role: &str) -> Vec<i32> {
+fn received(dir: &Dir, role: &str) -> Vec<i32> {
     lines(&dir.join(&format!("{role}.log")))
         .iter()
         .map(|l| l.parse().expect("signal number"))
@@ -174,12 +160,12 @@ fn received(dir: &TempDir, role: &str) -> Vec<i32> {
 }
 
 fn each_signal_is_forwarded_to_the_child(mode: Mode) {
-    let dir = TempDir::new();
+    let dir = Dir::new();
     let mut running = start_signal_reporter(mode, &dir, &[], &[]);
-    let pid = running.pidone_pid();
+    let pid = running.pid();
     for (signal, name) in FORWARDED {
         send_signal(pid, signal);
-        running.wait_for(&format!("the child to report SIG{name}"), || {
+        running.wait_for(&format!("the child to report SIG{name}"), |_| {
             received(&dir, "child").contains(&signal)
         });
     }
@@ -189,13 +175,13 @@ fn each_signal_is_forwarded_to_the_child(mode: Mode) {
 }
 
 fn group_flag_forwards_to_the_whole_group(mode: Mode) {
-    let dir = TempDir::new();
+    let dir = Dir::new();
     let mut running = start_signal_reporter(mode, &dir, &["-g"], &["--grandchild"]);
-    let pid = running.pidone_pid();
+    let pid = running.pid();
     for (signal, name) in FORWARDED {
         send_signal(pid, signal);
         for role in ["child", "grandchild"] {
-            running.wait_for(&format!("the {role} to report SIG{name} with -g"), || {
+            running.wait_for(&format!("the {role} to report SIG{name} with -g"), |_| {
                 received(&dir, role).contains(&signal)
             });
         }
@@ -209,11 +195,11 @@ fn group_flag_forwards_to_the_whole_group(mode: Mode) {
 /// answers SIGUSR1 by sending SIGUSR2 to the grandchild, so if pidone had also sent SIGUSR1 to the
 /// group it would have been pending there before SIGUSR2 and recorded first.
 fn signals_reach_only_the_child_by_default(mode: Mode) {
-    let dir = TempDir::new();
+    let dir = Dir::new();
     let mut running = start_signal_reporter(mode, &dir, &[], &["--grandchild", "--relay"]);
-    let pid = running.pidone_pid();
+    let pid = running.pid();
     send_signal(pid, 10);
-    running.wait_for("the grandchild to get SIGUSR2 from the child", || {
+    running.wait_for("the grandchild to get SIGUSR2 from the child", |_| {
         received(&dir, "grandchild").contains(&12)
     });
     send_signal(pid, 15);
@@ -234,12 +220,12 @@ fn signals_reach_only_the_child_by_default(mode: Mode) {
 }
 
 fn term_ends_a_child_with_the_default_action(mode: Mode) {
-    let dir = TempDir::new();
+    let dir = Dir::new();
     let ready = dir.join("ready");
     let script = format!("touch '{}'; exec sleep 300", ready.display());
-    let mut running = Running::spawn(mode, mode.command(&sh(&script)), None);
-    running.wait_for("the child to start", || ready.exists());
-    send_signal(running.pidone_pid(), 15);
+    let mut running = Pidone::start_command(mode, &dir, mode.command(&sh(&script)), None);
+    running.wait_for("the child to start", |_| ready.exists());
+    send_signal(running.pid(), 15);
     running
         .wait()
         .assert_code(143, "TERM sent to pidone, child keeps the default action");
@@ -247,16 +233,16 @@ fn term_ends_a_child_with_the_default_action(mode: Mode) {
 
 /// TSTP, TTIN and TTOU sent to pidone must not stop it: it still forwards what follows.
 fn job_control_signals_never_stop_pidone(mode: Mode) {
-    let dir = TempDir::new();
+    let dir = Dir::new();
     let mut running = start_signal_reporter(mode, &dir, &[], &[]);
-    let pid = running.pidone_pid();
+    let pid = running.pid();
     for signal in [20, 21, 22] {
         send_signal(pid, signal);
     }
     send_signal(pid, 10);
     running.wait_for(
         "the child to report SIGUSR1 sent after TSTP, TTIN, TTOU",
-        || {
+        |_| {
             let (state, _) = stat(pid).expect("pidone is alive");
             assert_ne!(
                 state, 'T',
@@ -273,15 +259,15 @@ fn job_control_signals_never_stop_pidone(mode: Mode) {
 
 fn thousand_orphans_are_adopted_and_reaped(mode: Mode) {
     const ORPHANS: usize = 1000;
-    let dir = TempDir::new();
+    let dir = Dir::new();
     let args = [
         python(),
         &helper("orphans.py"),
-        &dir.arg(),
+        &dir.s(),
         &ORPHANS.to_string(),
     ];
-    let mut running = Running::spawn(mode, mode.command(&args), None);
-    let pidone_pid = running.pidone_pid();
+    let mut running = Pidone::start_command(mode, &dir, mode.command(&args), None);
+    let pidone_pid = running.pid();
     running
         .wait_timeout(Duration::from_secs(300))
         .assert_code(0, "orphans.py");
@@ -290,7 +276,7 @@ fn thousand_orphans_are_adopted_and_reaped(mode: Mode) {
     let reaper: u32 = lines(&dir.join("reaper"))[0].parse().unwrap();
     let expected = match mode {
         Mode::Pid1 => 1,
-        Mode::Subreaper => pidone_pid,
+        Mode::Child => pidone_pid,
     };
     assert_eq!(reaper, expected, "{mode:?}: the child's parent");
     let ppids = lines(&dir.join("ppids"));
@@ -312,22 +298,22 @@ fn thousand_orphans_are_adopted_and_reaped(mode: Mode) {
 /// ready, and tells the child to exit; returns when the child was told.
 fn start_straggler(
     mode: Mode,
-    dir: &TempDir,
+    dir: &Dir,
     options: &[&str],
     behaviour: &str,
     flags: &[&str],
-) -> Running {
+) -> Pidone {
     let script = helper("straggler.py");
-    let directory = dir.arg();
+    let directory = dir.s();
     let args = [
         options,
         &[python(), &script, &directory, "child", behaviour],
         flags,
     ]
     .concat();
-    let mut running = Running::spawn(mode, mode.command(&args), None);
+    let mut running = Pidone::start_command(mode, dir, mode.command(&args), None);
     let ready = dir.join("grandchild.ready");
-    running.wait_for("the grandchild's TERM handler", || ready.exists());
+    running.wait_for("the grandchild's TERM handler", |_| ready.exists());
     running
 }
 
@@ -336,19 +322,19 @@ fn start_straggler(
 /// reports its parent after the go-ahead, which is pidone only if pidone is still alive then (as
 /// PID 1, an early exit would instead kill it with the namespace).
 fn straggler_scenario(mode: Mode, flags: &[&str]) {
-    let dir = TempDir::new();
+    let dir = Dir::new();
     let mut running = start_straggler(mode, &dir, &["--grace", "60s"], "trap", flags);
-    let pid = running.pidone_pid();
+    let pid = running.pid();
     let reaper = match mode {
         Mode::Pid1 => 1,
-        Mode::Subreaper => pid,
+        Mode::Child => pid,
     };
     fs::write(dir.join("exit-now"), "").unwrap();
     let term = dir.join("term");
     // Asleep after sending TERM: waiting for the straggler, not on its way out.
     running.wait_for(
         "the grandchild to get TERM and pidone to wait for it",
-        || term.exists() && stat(pid).is_some_and(|(state, _)| state == 'S'),
+        |_| term.exists() && stat(pid).is_some_and(|(state, _)| state == 'S'),
     );
     assert!(
         running.is_running(),
@@ -377,8 +363,8 @@ fn straggler_in_its_own_session_gets_term_too(mode: Mode) {
 
 fn straggler_ignoring_term_is_killed_after_grace(mode: Mode) {
     let grace = Duration::from_secs(1);
-    let dir = TempDir::new();
-    let running = start_straggler(mode, &dir, &["--grace", "1s"], "stubborn", &[]);
+    let dir = Dir::new();
+    let mut running = start_straggler(mode, &dir, &["--grace", "1s"], "stubborn", &[]);
     let grandchild: u32 = lines(&dir.join("grandchild.pid"))[0].parse().unwrap();
     // The child exits only after this instant, so pidone's grace period starts after it too.
     let told = Instant::now();
@@ -394,7 +380,7 @@ fn straggler_ignoring_term_is_killed_after_grace(mode: Mode) {
         elapsed >= grace,
         "{mode:?}: pidone exited {elapsed:?} after the child, before the {grace:?} grace"
     );
-    if mode == Mode::Subreaper {
+    if mode == Mode::Child {
         // In PID-1 mode the kernel kills the namespace anyway; here only pidone can.
         assert!(
             stat(grandchild).is_none(),
@@ -404,7 +390,7 @@ fn straggler_ignoring_term_is_killed_after_grace(mode: Mode) {
 }
 
 /// The `SigBlk` and `SigIgn` lines a `cat /proc/self/status` printed.
-fn signal_sets(outcome: &common::Outcome) -> (String, String) {
+fn signal_sets(outcome: &Outcome) -> (String, String) {
     let field = |name: &str| {
         outcome
             .stdout
@@ -421,6 +407,7 @@ fn signal_sets(outcome: &common::Outcome) -> (String, String) {
 }
 
 fn child_inherits_signal_mask_and_dispositions(mode: Mode) {
+    let dir = Dir::new();
     let status = ["cat", "/proc/self/status"];
     let sigwrap = [python(), &helper("sigwrap.py")];
     let none: [&str; 0] = [];
@@ -428,10 +415,13 @@ fn child_inherits_signal_mask_and_dispositions(mode: Mode) {
         (&sigwrap[..], "started by sigwrap.py"),
         (&none[..], "started plainly"),
     ] {
-        let baseline = Running::spawn(mode, mode.command_via(wrapper, false, &status), None).wait();
+        let baseline =
+            Pidone::start_command(mode, &dir, mode.command_via(wrapper, false, &status), None)
+                .wait();
         baseline.assert_code(0, &format!("cat without pidone, {label}"));
         let under_pidone =
-            Running::spawn(mode, mode.command_via(wrapper, true, &status), None).wait();
+            Pidone::start_command(mode, &dir, mode.command_via(wrapper, true, &status), None)
+                .wait();
         under_pidone.assert_code(0, &format!("cat under pidone, {label}"));
         let (blocked, ignored) = signal_sets(&baseline);
         if !wrapper.is_empty() {
@@ -453,7 +443,9 @@ fn child_inherits_signal_mask_and_dispositions(mode: Mode) {
 }
 
 fn stdin_reaches_the_child(mode: Mode) {
-    let outcome = Running::spawn(mode, mode.command(&["sh"]), Some(b"exit 3\n")).wait();
+    let dir = Dir::new();
+    let outcome =
+        Pidone::start_command(mode, &dir, mode.command(&["sh"]), Some(b"exit 3\n")).wait();
     outcome.assert_code(3, "sh reading 'exit 3' from stdin");
 }
 
@@ -491,14 +483,14 @@ fn arguments_after_program_are_the_programs(mode: Mode) {
 
 /// Over two seconds with nothing to do, pidone must not run at all: no periodic wake-ups.
 fn idle_pidone_does_not_wake_up(mode: Mode) {
-    let dir = TempDir::new();
+    let dir = Dir::new();
     let ready = dir.join("ready");
     let script = format!("touch '{}'; exec sleep 300", ready.display());
-    let mut running = Running::spawn(mode, mode.command(&sh(&script)), None);
-    running.wait_for("the child to start", || ready.exists());
-    let pid = running.pidone_pid();
+    let mut running = Pidone::start_command(mode, &dir, mode.command(&sh(&script)), None);
+    running.wait_for("the child to start", |_| ready.exists());
+    let pid = running.pid();
     // Once the child runs, pidone's start-up is over; wait for it to go to sleep.
-    running.wait_for("pidone to sleep", || {
+    running.wait_for("pidone to sleep", |_| {
         stat(pid).is_some_and(|(state, _)| state == 'S')
     });
     let before = context_switches(pid);
@@ -522,7 +514,7 @@ fn usage_errors_exit_2() {
         &["--map-exit", "x", "true"],
         &["--grace", "soon", "true"],
     ] {
-        let outcome = run(Mode::Subreaper, args);
+        let outcome = run(Mode::Child, args);
         outcome.assert_code(2, &format!("pidone {args:?}"));
         assert!(
             !outcome.stderr.trim().is_empty(),
@@ -533,7 +525,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn help_and_version() {
-    let help = run(Mode::Subreaper, &["--help"]);
+    let help = run(Mode::Child, &["--help"]);
     help.assert_code(0, "--help");
     for option in ["--group", "--map-exit", "--grace"] {
         assert!(
@@ -542,7 +534,7 @@ fn help_and_version() {
             help.stdout
         );
     }
-    let version = run(Mode::Subreaper, &["--version"]);
+    let version = run(Mode::Child, &["--version"]);
     version.assert_code(0, "--version");
     assert!(
         version.stdout.contains(env!("CARGO_PKG_VERSION")),
@@ -553,7 +545,7 @@ fn help_and_version() {
 
 #[test]
 fn verbose_says_it_is_a_subreaper() {
-    let outcome = run(Mode::Subreaper, &["-v", "true"]);
+    let outcome = run(Mode::Child, &["-v", "true"]);
     outcome.assert_code(0, "-v true");
     assert!(
         outcome.stderr.to_lowercase().contains("subreaper"),
@@ -574,7 +566,7 @@ fn closed_stdio_is_opened_on_dev_null_for_the_child() {
     // never one of pidone's own pipes or sockets.
     let script = format!(
         "exec 0<&- 1>&-; exec {} -- /bin/sh -c 'echo $(readlink /proc/$$/fd/0) $(readlink /proc/$$/fd/1) >&2'",
-        common::pidone()
+        pidone()
     );
     let out = std::process::Command::new("/bin/sh")
         .args(["-c", &script])
