@@ -47,6 +47,12 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// A connection that has not sent a whole request, or not taken its whole response, by then is
 /// dropped.
 pub const DEADLINE: Duration = Duration::from_secs(5);
+/// Most requests read and answered in one turn of the loop: answers can be megabytes each, and
+/// the loop has services to supervise; the others wait for the next turn (poll says they are
+/// still readable).
+pub const REQUESTS_PER_TURN: usize = 8;
+/// How often at most pidone warns that it dropped clients over the output budget.
+const DROP_WARNING_EVERY: Duration = Duration::from_secs(5);
 
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,6 +386,10 @@ pub struct Server {
     pub conns: Vec<Conn>,
     /// After an accept error (EMFILE…): the listener leaves the poll set until then.
     accept_paused_until: Option<Instant>,
+    /// Clients dropped over the output budget since the last warning, and when that was: a
+    /// flood of them is one warning every [`DROP_WARNING_EVERY`], not one each.
+    dropped: u64,
+    warned_at: Option<Instant>,
 }
 
 /// One client connection.
@@ -437,6 +447,8 @@ impl Server {
             path: path.to_path_buf(),
             conns: Vec::new(),
             accept_paused_until: None,
+            dropped: 0,
+            warned_at: None,
         })
     }
 
@@ -513,15 +525,17 @@ impl Server {
     /// Drops closed connections and those past their deadline (followers have none), ends an
     /// accept pause that is over; returns the earliest deadline left.
     pub fn expire(&mut self, now: Instant) -> Option<Instant> {
+        // A follower has no deadline, until it is ending: then it has a few seconds to take its
+        // last lines.
         self.conns
-            .retain(|c| !c.closed && (c.follow.is_some() || c.deadline > now));
+            .retain(|c| !c.closed && ((c.follow.is_some() && !c.ending) || c.deadline > now));
         if self.accept_paused_until.is_some_and(|until| until <= now) {
             self.accept_paused_until = None;
         }
         let conns = self
             .conns
             .iter()
-            .filter(|c| c.follow.is_none())
+            .filter(|c| c.follow.is_none() || c.ending)
             .map(|c| c.deadline);
         conns.chain(self.accept_paused_until).min()
     }
@@ -531,7 +545,7 @@ impl Server {
     pub fn end_followers(&mut self, service: u64) {
         for conn in self.conns.iter_mut().filter(|c| c.follow == Some(service)) {
             if conn.answering() {
-                conn.ending = true;
+                conn.end();
             } else {
                 conn.close();
             }
@@ -563,11 +577,21 @@ impl Server {
             let Some(conn) = self.conns.iter_mut().max_by_key(|c| c.held()) else {
                 return;
             };
-            log::warn!(
-                "control socket: clients left {total} bytes unread; dropping the one with {}",
-                conn.held()
-            );
+            let held = conn.held();
             conn.give_way();
+            self.dropped += 1;
+            let now = Instant::now();
+            if self
+                .warned_at
+                .is_none_or(|at| now >= at + DROP_WARNING_EVERY)
+            {
+                let n = std::mem::take(&mut self.dropped);
+                log::warn!(
+                    "control socket: clients left {total} bytes unread; dropped {n} of them \
+                     (the largest held {held})"
+                );
+                self.warned_at = Some(now);
+            }
         }
     }
 }
@@ -621,7 +645,20 @@ impl Conn {
         out.extend_from_slice(b"dropped: this client fell behind (over 8 MiB unread)\n");
         self.outbuf = out;
         self.written = 0;
+        self.end();
+    }
+
+    /// A stream takes no more lines; it closes once its last line is out, or after
+    /// [`DEADLINE`] if its client does not read it.
+    fn end(&mut self) {
         self.ending = true;
+        self.deadline = Instant::now() + DEADLINE;
+    }
+
+    /// True while the connection waits for (the rest of) a request: serving it reads and
+    /// answers one.
+    pub fn reading(&self) -> bool {
+        self.idle()
     }
 
     /// True once [`Conn::close`] was called.
@@ -739,6 +776,52 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection to nobody in particular, for the server's bookkeeping.
+    fn conn(now: Instant) -> (Conn, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().expect("a socket pair");
+        let conn = Conn {
+            stream: ours,
+            inbuf: Vec::new(),
+            outbuf: Vec::new(),
+            written: 0,
+            deadline: now + DEADLINE,
+            uid: 0,
+            closed: false,
+            follow: None,
+            ending: false,
+        };
+        (conn, theirs)
+    }
+
+    #[test]
+    fn a_dropped_follower_that_never_reads_gives_its_place_back() {
+        let dir = std::env::temp_dir().join(format!("pidone-ctl-{}", std::process::id()));
+        let _ = std::fs::create_dir(&dir);
+        let mut server = Server::bind(&dir.join("s.sock")).expect("bind");
+        let now = Instant::now();
+        let mut peers = Vec::new();
+        for _ in 0..MAX_FOLLOWERS {
+            let (mut c, peer) = conn(now);
+            c.stream(7, "HTTP/1.1 200 OK\r\n\r\n".to_string() + &"x".repeat(100));
+            server.conns.push(c);
+            peers.push(peer);
+        }
+        assert!(!server.may_follow());
+        // Over the budget: every one is dropped, none can take its last line (nobody reads).
+        for c in &mut server.conns {
+            c.give_way();
+        }
+        server.expire(now);
+        assert!(
+            !server.may_follow(),
+            "a dropped follower has a few seconds to read"
+        );
+        server.expire(now + DEADLINE + Duration::from_millis(1));
+        assert!(server.may_follow(), "then its place is free");
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn req(text: &str) -> Parsed {
         parse(text.as_bytes())

@@ -9,6 +9,7 @@ use rustix::io::Errno;
 
 use super::system::{Real, System};
 use super::{Id, Supervisor};
+use crate::control::{Conn, REQUESTS_PER_TURN};
 use crate::io::output::{ReadOutcome, Stream};
 use crate::io::probe::Run;
 use crate::os::spawn::Child;
@@ -99,6 +100,7 @@ impl<S: System> Supervisor<S> {
     /// Moves output: reads ready service pipes (dropping those at EOF), writes queued lines.
     pub(super) fn on_ready(&mut self, ready: &[Ready], now: Instant) {
         let mut closed = Vec::new();
+        let mut requests = 0;
         for r in ready {
             match *r {
                 Ready::Source(i) | Ready::Ended(i) => {
@@ -122,6 +124,13 @@ impl<S: System> Supervisor<S> {
                     }
                 }
                 Ready::Conn(i) => {
+                    let conn = self.server.as_ref().and_then(|s| s.conns.get(i));
+                    if conn.is_some_and(Conn::reading) {
+                        if requests == REQUESTS_PER_TURN {
+                            continue; // Still readable: the next turn reads it.
+                        }
+                        requests += 1;
+                    }
                     self.serve(i, now);
                     if let Some(server) = &mut self.server {
                         server.keep_budget();
