@@ -97,6 +97,14 @@ const MIN_PERIOD: Duration = Duration::from_millis(10);
 /// The shortest check `timeout`: below it a probe could not even connect to localhost in time.
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
+/// The floor of every other duration that is not 0: pidone's timers are `poll` deadlines in
+/// milliseconds, so a shorter one cannot be kept as written and is a unit mistake.
+const MIN_DURATION: Duration = Duration::from_millis(1);
+
+/// The floor of `restart_delay` and `restart_delay_max`: they pace a crashing service's
+/// restarts, so, like a check's period, they keep PID 1 from forking in a tight loop.
+const MIN_RESTART_DELAY: Duration = Duration::from_millis(10);
+
 /// The keys of `[timeouts]`.
 pub const TIMEOUT_KEYS: &[&str] = &[
     "post_script_timeout",
@@ -362,7 +370,7 @@ fn parse_timeouts(
             sink.push(offset, None, None, unknown_key(key.get_ref(), TIMEOUT_KEYS));
             continue;
         };
-        match duration(value.get_ref()) {
+        match duration(value.get_ref()).and_then(|d| zero_or_at_least(d, known, MIN_DURATION)) {
             Ok(d) => out.push((known, d, sink.lines.line(offset))),
             Err(kind) => sink.push(offset, None, Some(&format!("timeouts.{known}")), kind),
         }
@@ -484,8 +492,11 @@ fn parse_service(
                 "depends_on" => s.depends_on = names_with_lines(sink, v, line)?,
                 "after" => s.after = names_with_lines(sink, v, line)?,
                 "wait_after" => s.wait_after = wait_after(sink, v)?,
-                "start_delay" => s.start_delay = duration(v)?,
-                "dependency_wait_timeout" => s.dependency_wait_timeout = Some(duration(v)?),
+                "start_delay" => s.start_delay = zero_or_at_least(duration(v)?, k, MIN_DURATION)?,
+                "dependency_wait_timeout" => {
+                    s.dependency_wait_timeout =
+                        Some(zero_or_at_least(duration(v)?, k, MIN_DURATION)?)
+                }
                 "restart" => {
                     s.restart = Some(match string(v)?.as_str() {
                         "always" => Restart::Always,
@@ -501,11 +512,17 @@ fn parse_service(
                     })
                 }
                 "success_exit_codes" => s.success_exit_codes = Some(exit_codes(v)?),
-                "restart_delay" => s.restart_delay = Some(duration(v)?),
-                "restart_delay_max" => s.restart_delay_max = Some(duration(v)?),
+                "restart_delay" => {
+                    s.restart_delay = Some(zero_or_at_least(duration(v)?, k, MIN_RESTART_DELAY)?)
+                }
+                "restart_delay_max" => {
+                    s.restart_delay_max = Some(at_least(duration(v)?, k, MIN_RESTART_DELAY)?)
+                }
                 "max_restarts" => s.max_restarts = count(v)?,
                 "stop_signal" => s.stop_signal = Some(signal(v)?),
-                "stop_timeout" => s.stop_timeout = Some(duration(v)?),
+                "stop_timeout" => {
+                    s.stop_timeout = Some(zero_or_at_least(duration(v)?, k, MIN_DURATION)?)
+                }
                 "user" => s.user = Some(string(v)?),
                 "group" => s.group = Some(string(v)?),
                 "workdir" => s.workdir = Some(string(v)?),
@@ -554,7 +571,7 @@ fn parse_service(
                     }
                     s.instances = Some(n);
                 }
-                "start_timeout" => s.start_timeout = Some(positive(v, "start_timeout")?),
+                "start_timeout" => s.start_timeout = Some(positive(v, k)?),
                 _ => {}
             }
             Ok(())
@@ -823,7 +840,7 @@ fn parse_check(
                     probe = Some((k, raw, key_offset));
                 }
                 "initial_delay" => {
-                    check.initial_delay = duration(v)?;
+                    check.initial_delay = zero_or_at_least(duration(v)?, k, MIN_DURATION)?;
                     initial_delay_at = Some(key_offset);
                 }
                 "period" => check.period = at_least(duration(v)?, "period", MIN_PERIOD)?,
@@ -1035,7 +1052,7 @@ fn parse_health_check(
                 }
                 "interval" => nonzero(duration(v)?, MIN_PERIOD, &mut check.period)?,
                 "timeout" => nonzero(duration(v)?, MIN_TIMEOUT, &mut check.timeout)?,
-                "start_delay" => nonzero(duration(v)?, Duration::ZERO, &mut check.initial_delay)?,
+                "start_delay" => nonzero(duration(v)?, MIN_DURATION, &mut check.initial_delay)?,
                 _ => {
                     let n = count(v)?;
                     if n > 0 {
@@ -1337,6 +1354,19 @@ fn at_least(d: Duration, key: &str, min: Duration) -> Result<Duration, ErrorKind
     Ok(d)
 }
 
+/// `d`, if it is 0 (none, or the default) or at least `min`; `key` names it in the message.
+fn zero_or_at_least(d: Duration, key: &str, min: Duration) -> Result<Duration, ErrorKind> {
+    if d.is_zero() || d >= min {
+        return Ok(d);
+    }
+    Err(ErrorKind::BadValue {
+        message: format!(
+            "{key} must be 0 or at least {}",
+            super::format_duration(min)
+        ),
+    })
+}
+
 /// A count of at least 1; `key` names it in the message.
 fn threshold(v: &DeValue<'_>, key: &str) -> Result<u32, ErrorKind> {
     let n = count(v)?;
@@ -1404,6 +1434,7 @@ fn names_with_lines(
 }
 
 fn wait_after(sink: &Sink<'_>, v: &DeValue<'_>) -> Result<RawWaitAfter, ErrorKind> {
+    let wait = |v: &DeValue<'_>| zero_or_at_least(duration(v)?, "wait_after", MIN_DURATION);
     match v {
         DeValue::Table(table) => {
             if let Some(kind) = too_many("dependencies", table.len(), limits::MAX_DEPENDENCIES) {
@@ -1413,14 +1444,14 @@ fn wait_after(sink: &Sink<'_>, v: &DeValue<'_>) -> Result<RawWaitAfter, ErrorKin
             for (key, value) in table.iter() {
                 per.push((
                     key.get_ref().to_string(),
-                    duration(value.get_ref())?,
+                    wait(value.get_ref())?,
                     sink.lines.line(key.span().start),
                 ));
             }
             Ok(RawWaitAfter::Per(per))
         }
         DeValue::Integer(_) | DeValue::Float(_) | DeValue::String(_) => {
-            Ok(RawWaitAfter::All(duration(v)?))
+            Ok(RawWaitAfter::All(wait(v)?))
         }
         other => Err(wrong(
             "a duration or a table of dependency = duration",

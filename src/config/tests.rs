@@ -2508,3 +2508,108 @@ fn user_database_must_be_a_regular_file() {
         "F:4: service \"a\": key \"user\": cannot read D/etc/passwd: not a regular file (a fifo)"
     );
 }
+
+/// Every duration has a floor: at it the config loads, below it the key is refused (issue 10:
+/// `restart_delay = 1ns` with an equal `restart_delay_max` forked a crashing service in a tight
+/// loop).
+#[test]
+fn durations_at_their_floor_load() {
+    let c = ok(r#"[timeouts]
+post_script_timeout = "1ms"
+service_shutdown_timeout = "1ms"
+global_shutdown_timeout = "1ms"
+dependency_wait_timeout = "1ms"
+
+[[services]]
+name = "a"
+command = "true"
+restart_delay = "10ms"
+restart_delay_max = "10ms"
+start_delay = "1ms"
+dependency_wait_timeout = "1ms"
+stop_timeout = "1ms"
+
+[[services]]
+name = "b"
+command = "true"
+depends_on = "a"
+wait_after = "1ms"
+health_check = { command = "true", start_delay = "1ms" }
+
+[[services.checks]]
+exec = "true"
+initial_delay = "1ms"
+
+[[services]]
+name = "c"
+command = "true"
+depends_on = "a"
+wait_after = { a = "1ms" }
+restart_delay = 0
+start_delay = 0
+stop_timeout = 0
+dependency_wait_timeout = 0
+"#);
+    let ms = Duration::from_millis;
+    let (a, b, c3) = (get(&c, "a"), get(&c, "b"), get(&c, "c"));
+    assert_eq!(c.timeouts.global_shutdown, ms(1));
+    assert_eq!((a.restart_delay, a.restart_delay_max), (ms(10), ms(10)));
+    assert_eq!((a.start_delay, a.stop_timeout), (ms(1), ms(1)));
+    assert_eq!(a.dependency_wait_timeout, ms(1));
+    assert_eq!(b.wait_after.len(), 1);
+    assert_eq!(
+        (b.checks[0].initial_delay, b.checks[1].initial_delay),
+        (ms(1), ms(1))
+    );
+    assert_eq!(c3.wait_after.len(), 1);
+    assert_eq!(
+        (c3.restart_delay, c3.stop_timeout),
+        (Duration::from_secs(1), Duration::ZERO)
+    );
+}
+
+#[test]
+fn durations_below_their_floor_are_refused() {
+    assert_eq!(
+        errs(
+            r#"[timeouts]
+global_shutdown_timeout = 0.0005
+
+[[services]]
+name = "a"
+command = "true"
+restart_delay = 0.000000001
+restart_delay_max = 0.000000001
+start_delay = 0.0005
+dependency_wait_timeout = 0.0005
+stop_timeout = 0.0005
+
+[[services]]
+name = "b"
+command = "true"
+depends_on = "a"
+wait_after = 0.0005
+restart_delay = "9ms"
+restart_delay_max = 0
+health_check = { command = "true", start_delay = 0.0005 }
+
+[[services.checks]]
+exec = "true"
+initial_delay = 0.0005
+"#
+        ),
+        vec![
+            "F:2: key \"timeouts.global_shutdown_timeout\": global_shutdown_timeout must be 0 or at least 1ms",
+            "F:7: service \"a\": key \"restart_delay\": restart_delay must be 0 or at least 10ms",
+            "F:8: service \"a\": key \"restart_delay_max\": restart_delay_max must be at least 10ms",
+            "F:9: service \"a\": key \"start_delay\": start_delay must be 0 or at least 1ms",
+            "F:10: service \"a\": key \"dependency_wait_timeout\": dependency_wait_timeout must be 0 or at least 1ms",
+            "F:11: service \"a\": key \"stop_timeout\": stop_timeout must be 0 or at least 1ms",
+            "F:17: service \"b\": key \"wait_after\": wait_after must be 0 or at least 1ms",
+            "F:18: service \"b\": key \"restart_delay\": restart_delay must be 0 or at least 10ms",
+            "F:19: service \"b\": key \"restart_delay_max\": restart_delay_max must be at least 10ms",
+            "F:20: service \"b\": key \"health_check.start_delay\": start_delay must be at least 1ms",
+            "F:24: service \"b\": key \"checks[1].initial_delay\": initial_delay must be 0 or at least 1ms",
+        ]
+    );
+}
