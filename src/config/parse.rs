@@ -17,9 +17,13 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::describe::format_duration;
 use super::error::{ConfigError, ErrorKind, Location, suggest};
 use super::limits::{self, too_long, too_many};
-use super::{DEFAULT_START_TIMEOUT, Kind, Level, LogMode, OnFailure, Probe, ReadyMode, Restart};
+use super::model::{
+    DEFAULT_START_TIMEOUT, Kind, Level, LogMode, OnFailure, Probe, ReadyMode, Restart,
+    is_valid_name,
+};
 
 /// Every key a `[[services]]` entry may have.
 pub const SERVICE_KEYS: &[&str] = &[
@@ -643,8 +647,8 @@ fn parse_service(
             (delay >= timeout).then(|| ErrorKind::BadValue {
                 message: format!(
                     "{} must be shorter than start_timeout ({}{default})",
-                    super::format_duration(delay),
-                    super::format_duration(timeout),
+                    format_duration(delay),
+                    format_duration(timeout),
                 ),
             })
         };
@@ -816,7 +820,7 @@ fn parse_check(
                     if let Some(kind) = too_long("name", text.len(), limits::MAX_NAME_LEN) {
                         return Err(kind);
                     }
-                    if !super::is_valid_name(&text) {
+                    if !is_valid_name(&text) {
                         return Err(ErrorKind::BadValue {
                             message: format!(
                                 "invalid check name {text:?}: use only letters, digits, '_', '.' and '-'"
@@ -1348,7 +1352,7 @@ fn positive(v: &DeValue<'_>, key: &str) -> Result<Duration, ErrorKind> {
 fn at_least(d: Duration, key: &str, min: Duration) -> Result<Duration, ErrorKind> {
     if d < min {
         return Err(ErrorKind::BadValue {
-            message: format!("{key} must be at least {}", super::format_duration(min)),
+            message: format!("{key} must be at least {}", format_duration(min)),
         });
     }
     Ok(d)
@@ -1360,10 +1364,7 @@ fn zero_or_at_least(d: Duration, key: &str, min: Duration) -> Result<Duration, E
         return Ok(d);
     }
     Err(ErrorKind::BadValue {
-        message: format!(
-            "{key} must be 0 or at least {}",
-            super::format_duration(min)
-        ),
+        message: format!("{key} must be 0 or at least {}", format_duration(min)),
     })
 }
 

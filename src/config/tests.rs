@@ -1,7 +1,10 @@
 //! Tests of loading whole configs: every key, every go-overlay form, every error message.
 
 use super::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// A scratch directory, removed when dropped.
 struct Scratch {
