@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::error::{ConfigError, ErrorKind, Location};
 use super::limits;
 use super::model::{Config, Env, Timeouts};
-use super::parse::{self, RawService};
+use super::parse::{self, RawService, RawTimeout};
 use super::resolve::Loader;
 
 /// Everything outside the config files that loading depends on, so tests can supply their own.
@@ -69,7 +68,7 @@ pub fn load(sources: &[PathBuf], ctx: &LoadContext) -> Result<Config, Vec<Config
         };
         match parse::parse_file(index, path, &text, &mut errors) {
             Some(file) => {
-                timeout_entries.extend(file.timeouts.into_iter().map(|(k, d, l)| (index, k, d, l)));
+                timeout_entries.extend(file.timeouts.into_iter().map(|t| (index, t)));
                 raws.extend(file.services);
             }
             None => complete = false,
@@ -115,16 +114,19 @@ fn sorted(sources: &[PathBuf], mut errors: Vec<ConfigError>) -> Vec<ConfigError>
     unique
 }
 
+/// Applies the `[timeouts]` entries of every file to the defaults; a key set in two places is
+/// an error at the second.
 fn merge_timeouts(
     sources: &[PathBuf],
-    entries: &[(usize, &'static str, Duration, usize)],
+    entries: &[(usize, RawTimeout)],
     errors: &mut Vec<ConfigError>,
 ) -> Timeouts {
     let mut timeouts = Timeouts::default();
     let mut seen: HashMap<&str, (usize, usize)> = HashMap::new();
-    for &(file, key, value, line) in entries {
+    for (file, entry) in entries {
+        let (file, line) = (*file, entry.line);
         let path = sources.get(file).cloned().unwrap_or_default();
-        if let Some(&(first_file, first_line)) = seen.get(key) {
+        if let Some(&(first_file, first_line)) = seen.get(entry.key) {
             let first = sources.get(first_file).cloned().unwrap_or_default();
             errors.push(ConfigError {
                 location: Location::File {
@@ -132,22 +134,16 @@ fn merge_timeouts(
                     line: Some(line),
                 },
                 service: None,
-                key: Some(format!("timeouts.{key}")),
+                key: Some(format!("timeouts.{}", entry.key)),
                 kind: ErrorKind::BadValue {
                     message: format!("already set at {}:{first_line}", first.display()),
                 },
             });
             continue;
         }
-        seen.insert(key, (file, line));
-        if value.is_zero() {
-            continue;
-        }
-        match key {
-            "post_script_timeout" => timeouts.post_script = value,
-            "service_shutdown_timeout" => timeouts.service_shutdown = value,
-            "global_shutdown_timeout" => timeouts.global_shutdown = value,
-            _ => timeouts.dependency_wait = value,
+        seen.insert(entry.key, (file, line));
+        if !entry.value.is_zero() {
+            *(entry.slot)(&mut timeouts) = entry.value;
         }
     }
     timeouts
