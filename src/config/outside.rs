@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::ErrorKind;
 use super::model::{CheckSpec, DEFAULT_PATH, Env, LogMode, OnFailure, Probe, Restart};
-use super::parse::{self, RawProbe, RawService};
+use super::parse::{self, RawCheck, RawProbe, RawService};
 use super::resolve::{Loader, Unit, restart_policy};
 use super::{expand, limits};
 use crate::os::users::{Credentials, UserDb, UserError};
@@ -38,6 +38,100 @@ enum Lookup {
     Missing(String),
 }
 
+/// Expands a service's strings against its environment and finds its programs, collecting the
+/// problems as soft ones.
+struct Expander<'a> {
+    raw: &'a RawService,
+    env: &'a Env,
+    soft: Soft,
+}
+
+impl Expander<'_> {
+    /// Where `key` is written, for errors.
+    fn at(&self, key: &'static str) -> (usize, &'static str) {
+        (self.raw.line_of(key), key)
+    }
+
+    fn push(&mut self, (line, key): (usize, &str), kind: ErrorKind) {
+        self.soft.push((line, Some(key.to_owned()), kind));
+    }
+
+    /// `text` with `${VAR}` expanded, or `None` after reporting why not.
+    fn expand(&mut self, text: &str, at: (usize, &str)) -> Option<String> {
+        let env = self.env;
+        expand::expand(text, |n| env.get(n).map(String::as_str))
+            .map_err(|kind| self.push(at, kind))
+            .ok()
+    }
+
+    /// One string of `key`, expanded (empty after an error, which is reported).
+    fn one(&mut self, text: &str, key: &'static str) -> String {
+        self.expand(text, self.at(key)).unwrap_or_default()
+    }
+
+    /// Expands an argv. A program that expands to nothing is refused like one written empty
+    /// (`what` names it); one whose expansion failed is already reported.
+    fn argv(&mut self, list: &[String], what: &str, at: (usize, &str)) -> Vec<String> {
+        let argv: Vec<Option<String>> = list.iter().map(|x| self.expand(x, at)).collect();
+        if let (Some(Some(program)), Some(written)) = (argv.first(), list.first())
+            && program.is_empty()
+        {
+            self.push(at, parse::empty_after(what, written, program));
+        }
+        argv.into_iter().map(Option::unwrap_or_default).collect()
+    }
+
+    /// Finds `argv[0]` on the service's `PATH` (see [`resolve_program`]).
+    fn program(&mut self, argv: &mut Vec<String>, shell: bool, at: (usize, &str), base: &Path) {
+        let path_var = self.env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
+        resolve_program(argv, shell, at, path_var, base, &mut self.soft);
+    }
+
+    /// One check with its probe expanded and its program found; `None` if its address is
+    /// unusable (reported).
+    fn check(&mut self, c: &RawCheck, base: &Path) -> Option<CheckSpec> {
+        let at = (c.probe_line, c.probe_key.as_str());
+        let probe = match &c.probe {
+            RawProbe::Exec(list) => {
+                let mut argv = self.argv(list, "program", at);
+                self.program(&mut argv, false, at, base);
+                Probe::Exec(argv)
+            }
+            RawProbe::Shell(text) => {
+                let command = self.expand(text, at);
+                if let Some(blank) = command.as_deref().filter(|c| c.trim().is_empty()) {
+                    self.push(at, parse::empty_after("command", text, blank));
+                }
+                let command = command.unwrap_or_default();
+                let mut argv = vec![parse::SHELL.to_owned(), "-c".to_owned(), command];
+                self.program(&mut argv, false, at, base);
+                Probe::Exec(argv)
+            }
+            RawProbe::Tcp(text) | RawProbe::Http(text) => {
+                let text = self.expand(text, at)?;
+                let parsed = match c.probe {
+                    RawProbe::Tcp(_) => parse::tcp_probe(&text),
+                    _ => parse::http_probe(&text),
+                };
+                parsed.map_err(|kind| self.push(at, kind)).ok()?
+            }
+        };
+        Some(CheckSpec {
+            name: c.name.clone(),
+            probe,
+            level: c.level,
+            initial_delay: c.initial_delay,
+            period: c.period,
+            timeout: c.timeout,
+            success_threshold: c.success_threshold,
+            failure_threshold: c.failure_threshold,
+            on_failure: c
+                .on_failure
+                .unwrap_or_else(|| health_check_action(self.raw)),
+        })
+    }
+}
+
 impl Loader<'_> {
     /// Resolves user, environment, paths and programs of one unit. Problems here are reported
     /// only for enabled units (see the module documentation).
@@ -54,127 +148,42 @@ impl Loader<'_> {
             .as_deref()
             .and_then(|spec| self.resolve_user(raw, spec, &mut soft));
         let env = service_env(raw, unit, user.as_ref(), &self.ctx.env, &dir, &mut soft);
-
-        let expand_at = |text: &str, (line, key): (usize, &str), soft: &mut Soft| {
-            expand::expand(text, |n| env.get(n).map(String::as_str))
-                .map_err(|kind| soft.push((line, Some(key.to_owned()), kind)))
-                .ok()
-        };
-        let expand_one = |text: &str, key: &'static str, soft: &mut Soft| {
-            expand_at(text, (raw.line_of(key), key), soft).unwrap_or_default()
-        };
-        // Expands an argv. A program that expands to nothing is refused like one written empty
-        // (`what` names it); one whose expansion failed is already reported.
-        let expand_argv = |list: &[String], what: &str, at: (usize, &str), soft: &mut Soft| {
-            let argv: Vec<Option<String>> = list.iter().map(|x| expand_at(x, at, soft)).collect();
-            if let (Some(Some(program)), Some(written)) = (argv.first(), list.first())
-                && program.is_empty()
-            {
-                let kind = parse::empty_after(what, written, program);
-                soft.push((at.0, Some(at.1.to_owned()), kind));
-            }
-            argv.into_iter()
-                .map(Option::unwrap_or_default)
-                .collect::<Vec<String>>()
+        let mut x = Expander {
+            raw,
+            env: &env,
+            soft,
         };
         let workdir = raw
             .workdir
             .as_deref()
-            .map(|w| dir.join(expand_one(w, "workdir", &mut soft)));
+            .map(|w| dir.join(x.one(w, "workdir")));
         let log = match (&raw.log, &raw.log_file) {
-            (_, Some(file)) => LogMode::File(dir.join(expand_one(file, "log_file", &mut soft))),
+            (_, Some(file)) => LogMode::File(dir.join(x.one(file, "log_file"))),
             (Some(mode), None) => mode.clone(),
             (None, None) => LogMode::Prefix,
         };
+        let base = workdir.as_deref().unwrap_or(&dir);
         let command = raw.command.as_deref().unwrap_or_default();
-        let mut argv = expand_argv(
-            command,
-            "program",
-            (raw.line_of("command"), "command"),
-            &mut soft,
-        );
-        argv.extend(
-            raw.args
-                .iter()
-                .map(|item| expand_one(item, "args", &mut soft)),
-        );
-        let post_key = if raw.key_lines.contains_key("post_script") {
-            "post_script"
-        } else {
-            "pos_script"
+        let mut argv = x.argv(command, "program", x.at("command"));
+        argv.extend(raw.args.iter().map(|item| x.one(item, "args")));
+        x.program(&mut argv, false, x.at("command"), base);
+        let post_key = match raw.key_lines.contains_key("post_script") {
+            true => "post_script",
+            false => "pos_script",
         };
-        let mut scripts = [
+        let [pre_script, post_script] = [
             ("pre_script", &raw.pre_script),
             (post_key, &raw.post_script),
         ]
         .map(|(key, script)| {
-            script.as_ref().map(|(list, single)| {
-                let argv = expand_argv(list, "script", (raw.line_of(key), key), &mut soft);
-                (key, argv, *single)
-            })
+            let (list, single) = script.as_ref()?;
+            let mut argv = x.argv(list, "script", x.at(key));
+            x.program(&mut argv, *single, x.at(key), base);
+            Some(argv)
         });
-
-        let path_var = env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
-        let base = workdir.as_deref().unwrap_or(&dir);
-        let at = |key: &'static str| (raw.line_of(key), key);
-        resolve_program(&mut argv, false, at("command"), path_var, base, &mut soft);
-        for (key, argv, single) in scripts.iter_mut().flatten() {
-            resolve_program(argv, *single, at(key), path_var, base, &mut soft);
-        }
-        let [pre_script, post_script] = scripts.map(|s| s.map(|(_, argv, _)| argv));
-
-        let mut checks = Vec::with_capacity(raw.checks.len());
-        for c in &raw.checks {
-            let at = (c.probe_line, c.probe_key.as_str());
-            let probe = match &c.probe {
-                RawProbe::Exec(list) => {
-                    let mut argv = expand_argv(list, "program", at, &mut soft);
-                    resolve_program(&mut argv, false, at, path_var, base, &mut soft);
-                    Probe::Exec(argv)
-                }
-                RawProbe::Shell(text) => {
-                    let command = expand_at(text, at, &mut soft);
-                    if let Some(blank) = command.as_deref().filter(|c| c.trim().is_empty()) {
-                        let kind = parse::empty_after("command", text, blank);
-                        soft.push((at.0, Some(at.1.to_owned()), kind));
-                    }
-                    let command = command.unwrap_or_default();
-                    let mut argv = vec![parse::SHELL.to_owned(), "-c".to_owned(), command];
-                    resolve_program(&mut argv, false, at, path_var, base, &mut soft);
-                    Probe::Exec(argv)
-                }
-                RawProbe::Tcp(text) | RawProbe::Http(text) => {
-                    let Some(text) = expand_at(text, at, &mut soft) else {
-                        continue;
-                    };
-                    let parsed = match c.probe {
-                        RawProbe::Tcp(_) => parse::tcp_probe(&text),
-                        _ => parse::http_probe(&text),
-                    };
-                    match parsed {
-                        Ok(probe) => probe,
-                        Err(kind) => {
-                            soft.push((at.0, Some(at.1.to_owned()), kind));
-                            continue;
-                        }
-                    }
-                }
-            };
-            checks.push(CheckSpec {
-                name: c.name.clone(),
-                probe,
-                level: c.level,
-                initial_delay: c.initial_delay,
-                period: c.period,
-                timeout: c.timeout,
-                success_threshold: c.success_threshold,
-                failure_threshold: c.failure_threshold,
-                on_failure: c.on_failure.unwrap_or_else(|| health_check_action(raw)),
-            });
-        }
-
+        let checks = raw.checks.iter().filter_map(|c| x.check(c, base)).collect();
         if unit.enabled {
-            for (line, key, kind) in soft {
+            for (line, key, kind) in x.soft {
                 self.error(raw, line, key.as_deref(), kind);
             }
         }

@@ -30,7 +30,7 @@ use super::error::{ConfigError, ErrorKind, Location, suggest};
 use super::model::Timeouts;
 
 pub use address::{empty_after, http_probe, tcp_probe};
-pub use raw::{RawFile, RawProbe, RawService, RawTimeout, RawWaitAfter};
+pub use raw::{RawCheck, RawFile, RawProbe, RawService, RawTimeout, RawWaitAfter};
 pub use values::{parse_duration, parse_signal};
 
 /// The shell that runs a check written as one string (`exec = "..."`, go-overlay's `command`).
