@@ -28,6 +28,22 @@ pub(super) struct Unit {
     pub(super) enabled: bool,
 }
 
+/// The names taken so far while units are named.
+#[derive(Default)]
+struct Names {
+    /// Each name, with the `file:line` that defines it.
+    defined_at: HashMap<String, String>,
+    /// Whether the service limit was reached (and reported).
+    full: bool,
+}
+
+/// Each unit's dependencies, as unit indices before the start order renumbers them.
+struct Links {
+    depends: Vec<Vec<ServiceId>>,
+    after: Vec<Vec<ServiceId>>,
+    waits: Vec<Vec<(ServiceId, Duration)>>,
+}
+
 pub(super) struct Loader<'a> {
     pub(super) sources: &'a [PathBuf],
     pub(super) ctx: &'a LoadContext,
@@ -62,91 +78,105 @@ impl Loader<'_> {
         let raws = self.raws;
         let (mut units, raw_units, by_name) = self.expand_names();
         self.select(&mut units, &by_name);
+        let links = self.link(&units, &raw_units, &by_name);
+        let order = self.order(&units, &links);
+        let resolved: Vec<Resolved> = units
+            .iter()
+            .map(|unit| self.resolve_unit(&raws[unit.raw], unit))
+            .collect();
+        self.specs(&units, links, resolved, order)
+    }
 
+    /// Resolves every raw service's dependencies for each of its units, and checks its restart
+    /// keys.
+    fn link(
+        &mut self,
+        units: &[Unit],
+        raw_units: &[Range<usize>],
+        by_name: &HashMap<String, Vec<usize>>,
+    ) -> Links {
         let n = units.len();
-        let mut depends: Vec<Vec<ServiceId>> = vec![Vec::new(); n];
-        let mut after: Vec<Vec<ServiceId>> = vec![Vec::new(); n];
-        let mut waits: Vec<Vec<(ServiceId, Duration)>> = vec![Vec::new(); n];
-        for (ri, raw) in raws.iter().enumerate() {
-            let mine = raw_units[ri].clone();
+        let mut links = Links {
+            depends: vec![Vec::new(); n],
+            after: vec![Vec::new(); n],
+            waits: vec![Vec::new(); n],
+        };
+        for (raw, mine) in self.raws.iter().zip(raw_units) {
             if mine.is_empty() {
                 continue;
             }
-            let (d, a, w) = self.resolve_dependencies(raw, &mine, &units, &by_name);
-            for u in mine {
-                depends[u] = d.clone();
-                after[u] = a.clone();
-                waits[u] = w.clone();
+            let (d, a, w) = self.resolve_dependencies(raw, mine, units, by_name);
+            for u in mine.clone() {
+                links.depends[u] = d.clone();
+                links.after[u] = a.clone();
+                links.waits[u] = w.clone();
             }
-            let delay = raw.restart_delay.filter(|d| !d.is_zero());
-            if let (Some(max), Some(delay)) = (raw.restart_delay_max, delay)
-                && max < delay
-            {
-                self.error(
-                    raw,
-                    raw.line_of("restart_delay_max"),
-                    Some("restart_delay_max"),
-                    ErrorKind::BadValue {
-                        message: format!(
-                            "{} is shorter than restart_delay ({})",
-                            format_duration(max),
-                            format_duration(delay)
-                        ),
-                    },
-                );
-            }
-            if raw.kind == Kind::Oneshot && raw.restart == Some(Restart::Always) {
-                self.error(
-                    raw,
-                    raw.line_of("restart"),
-                    Some("restart"),
-                    ErrorKind::OneshotRestartAlways,
-                );
-            }
+            self.check_restart(raw);
         }
+        links
+    }
 
-        let edges: Vec<Vec<ServiceId>> = (0..n)
-            .map(|u| depends[u].iter().chain(&after[u]).copied().collect())
+    /// `restart_delay_max` not below `restart_delay`; no `restart = "always"` for a oneshot.
+    fn check_restart(&mut self, raw: &RawService) {
+        let delay = raw.restart_delay.filter(|d| !d.is_zero());
+        if let (Some(max), Some(delay)) = (raw.restart_delay_max, delay)
+            && max < delay
+        {
+            let message = format!(
+                "{} is shorter than restart_delay ({})",
+                format_duration(max),
+                format_duration(delay)
+            );
+            let line = raw.line_of("restart_delay_max");
+            let kind = ErrorKind::BadValue { message };
+            self.error(raw, line, Some("restart_delay_max"), kind);
+        }
+        if raw.kind == Kind::Oneshot && raw.restart == Some(Restart::Always) {
+            let kind = ErrorKind::OneshotRestartAlways;
+            self.error(raw, raw.line_of("restart"), Some("restart"), kind);
+        }
+    }
+
+    /// The start order; with a cycle (reported), file order.
+    fn order(&mut self, units: &[Unit], links: &Links) -> Vec<ServiceId> {
+        let edges: Vec<Vec<ServiceId>> = links
+            .depends
+            .iter()
+            .zip(&links.after)
+            .map(|(d, a)| d.iter().chain(a).copied().collect())
             .collect();
-        let order = match graph::start_order(&edges) {
+        match graph::start_order(&edges) {
             Ok(order) => order,
             Err(cycles) => {
                 for cycle in cycles {
-                    self.report_cycle(&cycle, &units, &depends);
+                    self.report_cycle(&cycle, units, &links.depends);
                 }
-                (0..n).map(ServiceId).collect()
+                (0..units.len()).map(ServiceId).collect()
             }
-        };
-
-        let mut resolved: Vec<Resolved> = Vec::with_capacity(n);
-        for unit in &units {
-            let raw = &raws[unit.raw];
-            resolved.push(self.resolve_unit(raw, unit));
         }
+    }
 
-        let mut new_id = vec![ServiceId(0); n];
+    /// The specs in start `order`, every id renumbered to its position there.
+    fn specs(
+        &self,
+        units: &[Unit],
+        links: Links,
+        mut resolved: Vec<Resolved>,
+        order: Vec<ServiceId>,
+    ) -> Vec<ServiceSpec> {
+        let mut new_id = vec![ServiceId(0); units.len()];
         for (position, old) in order.iter().enumerate() {
             new_id[old.0] = ServiceId(position);
         }
         let remap = |ids: &[ServiceId]| ids.iter().map(|i| new_id[i.0]).collect::<Vec<_>>();
-        let mut services = Vec::with_capacity(n);
+        let mut services = Vec::with_capacity(units.len());
         for old in order {
             let unit = &units[old.0];
-            let raw = &raws[unit.raw];
+            let raw = &self.raws[unit.raw];
             let r = std::mem::take(&mut resolved[old.0]);
-            services.push(
-                self.spec(
-                    raw,
-                    unit,
-                    r,
-                    remap(&depends[old.0]),
-                    remap(&after[old.0]),
-                    waits[old.0]
-                        .iter()
-                        .map(|&(id, d)| (new_id[id.0], d))
-                        .collect(),
-                ),
-            );
+            let waits = links.waits[old.0].iter().map(|&(id, d)| (new_id[id.0], d));
+            let (depends, after) = (remap(&links.depends[old.0]), remap(&links.after[old.0]));
+            services.push(self.spec(raw, unit, r, depends, after, waits.collect()));
         }
         services
     }
@@ -158,72 +188,12 @@ impl Loader<'_> {
         let mut units: Vec<Unit> = Vec::new();
         let mut raw_units: Vec<Range<usize>> = Vec::with_capacity(raws.len());
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut defined_at: HashMap<String, String> = HashMap::new();
-        let mut full = false;
+        let mut names = Names::default();
         for (ri, raw) in raws.iter().enumerate() {
-            let here = format!(
-                "{}:{}",
-                self.sources
-                    .get(raw.file)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                raw.line_of("name")
-            );
-            let refused =
-                limits::too_long("name", raw.name.len(), limits::MAX_NAME_LEN).or_else(|| {
-                    (!is_valid_name(&raw.name)).then(|| ErrorKind::InvalidName {
-                        name: raw.name.clone(),
-                    })
-                });
-            if let Some(kind) = refused {
-                self.error(raw, raw.line_of("name"), Some("name"), kind);
+            let Some(instances) = self.unit_names(raw, units.len(), &mut names) else {
                 raw_units.push(0..0);
                 continue;
-            }
-            // Past the limit, one error for the service that crosses it and none after it.
-            let total = units.len() + raw.instances.map_or(1, |n| n as usize);
-            if let Some(kind) = limits::too_many("services", total, limits::MAX_SERVICES) {
-                let key = if raw.instances.is_some() {
-                    "instances"
-                } else {
-                    "name"
-                };
-                if !full {
-                    self.error(raw, raw.line_of(key), Some(key), kind);
-                }
-                full = true;
-                raw_units.push(0..0);
-                continue;
-            }
-            let instances: Vec<(Option<u32>, String)> = match raw.instances {
-                None => vec![(None, raw.name.clone())],
-                Some(count) => (1..=count)
-                    .map(|i| (Some(i), format!("{}-{i}", raw.name)))
-                    .collect(),
             };
-            let mut claimed: Vec<&str> = vec![raw.name.as_str()];
-            if raw.instances.is_some() {
-                claimed.extend(instances.iter().map(|(_, n)| n.as_str()));
-            }
-            if let Some((name, first)) = claimed
-                .iter()
-                .find_map(|n| defined_at.get(*n).map(|f| (*n, f.clone())))
-            {
-                self.error(
-                    raw,
-                    raw.line_of("name"),
-                    Some("name"),
-                    ErrorKind::DuplicateName {
-                        name: name.to_owned(),
-                        first,
-                    },
-                );
-                raw_units.push(0..0);
-                continue;
-            }
-            for name in claimed {
-                defined_at.insert(name.to_owned(), here.clone());
-            }
             let start = units.len();
             for (instance, name) in instances {
                 if instance.is_some() {
@@ -240,6 +210,65 @@ impl Loader<'_> {
             raw_units.push(start..units.len());
         }
         (units, raw_units, by_name)
+    }
+
+    /// The names of `raw`'s units (with their instance numbers), claimed in `names`; `None` after
+    /// reporting why it has none: a bad name, the service limit (`so_far` units before it), or a
+    /// name already taken.
+    fn unit_names(
+        &mut self,
+        raw: &RawService,
+        so_far: usize,
+        names: &mut Names,
+    ) -> Option<Vec<(Option<u32>, String)>> {
+        let refused =
+            limits::too_long("name", raw.name.len(), limits::MAX_NAME_LEN).or_else(|| {
+                (!is_valid_name(&raw.name)).then(|| ErrorKind::InvalidName {
+                    name: raw.name.clone(),
+                })
+            });
+        if let Some(kind) = refused {
+            self.error(raw, raw.line_of("name"), Some("name"), kind);
+            return None;
+        }
+        // Past the limit, one error for the service that crosses it and none after it.
+        let total = so_far + raw.instances.map_or(1, |n| n as usize);
+        if let Some(kind) = limits::too_many("services", total, limits::MAX_SERVICES) {
+            let key = match raw.instances {
+                Some(_) => "instances",
+                None => "name",
+            };
+            if !names.full {
+                self.error(raw, raw.line_of(key), Some(key), kind);
+            }
+            names.full = true;
+            return None;
+        }
+        let instances: Vec<(Option<u32>, String)> = match raw.instances {
+            None => vec![(None, raw.name.clone())],
+            Some(count) => (1..=count)
+                .map(|i| (Some(i), format!("{}-{i}", raw.name)))
+                .collect(),
+        };
+        let mut claimed: Vec<&str> = vec![raw.name.as_str()];
+        if raw.instances.is_some() {
+            claimed.extend(instances.iter().map(|(_, n)| n.as_str()));
+        }
+        if let Some((name, first)) = claimed
+            .iter()
+            .find_map(|n| names.defined_at.get(*n).map(|f| (*n, f.clone())))
+        {
+            let name = name.to_owned();
+            let kind = ErrorKind::DuplicateName { name, first };
+            self.error(raw, raw.line_of("name"), Some("name"), kind);
+            return None;
+        }
+        let file = self.sources.get(raw.file).map(|p| p.display().to_string());
+        let here = format!("{}:{}", file.unwrap_or_default(), raw.line_of("name"));
+        for name in claimed {
+            names.defined_at.insert(name.to_owned(), here.clone());
+        }
+        Some(instances)
     }
 
     /// Applies `PIDONE_ONLY_SERVICES` & co.
@@ -329,6 +358,17 @@ impl Loader<'_> {
                 }
             }
         }
+        let waits = self.resolve_waits(raw, &depends, by_name);
+        (depends, after, waits)
+    }
+
+    /// `wait_after`: the delay after each dependency is up, the longest where two apply.
+    fn resolve_waits(
+        &mut self,
+        raw: &RawService,
+        depends: &[ServiceId],
+        by_name: &HashMap<String, Vec<usize>>,
+    ) -> Vec<(ServiceId, Duration)> {
         let mut waits: Vec<(ServiceId, Duration)> = Vec::new();
         let mut add_wait = |id: ServiceId, d: Duration| {
             if d.is_zero() {
@@ -342,7 +382,7 @@ impl Loader<'_> {
         match &raw.wait_after {
             RawWaitAfter::None => {}
             RawWaitAfter::All(d) => {
-                for &id in &depends {
+                for &id in depends {
                     add_wait(id, *d);
                 }
             }
@@ -363,7 +403,7 @@ impl Loader<'_> {
                 }
             }
         }
-        (depends, after, waits)
+        waits
     }
 
     fn report_cycle(&mut self, cycle: &[ServiceId], units: &[Unit], depends: &[Vec<ServiceId>]) {
