@@ -22,7 +22,7 @@ pub(super) fn exec_probe(v: &DeValue<'_>) -> Result<RawProbe, ErrorKind> {
 }
 
 /// Refuses an exec probe with nothing to run: an argv whose program is empty, or a shell command
-/// that is only blanks (`sh -c ""` succeeds without doing anything). `mod.rs` applies the same
+/// that is only blanks (`sh -c ""` succeeds without doing anything). `outside` applies the same
 /// rules again after `${VAR}` expansion, with [`empty_after`].
 pub(super) fn empty_exec(probe: &RawProbe) -> Result<(), ErrorKind> {
     let what = match probe {
