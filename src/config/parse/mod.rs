@@ -187,9 +187,9 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// The error for a key that is not in `keys`, with the closest known one as a suggestion.
-    fn unknown<T>(&self, key: &str, keys: &Keys<T>) -> ErrorKind {
-        let suggestion = suggest(key, keys.iter().map(|(k, _)| *k));
+    /// The error for a key that is not one of `known`, with the closest as a suggestion.
+    fn unknown(&self, key: &str, known: &[&str]) -> ErrorKind {
+        let suggestion = suggest(key, known.iter().copied());
         match self.unknown_prefixed {
             true => ErrorKind::UnknownKey {
                 key: self.full(key),
@@ -240,10 +240,31 @@ fn walk<T>(
     draft: &mut T,
     mut admit: impl FnMut(&mut T, &mut Field<'_, '_, '_>) -> bool,
 ) {
+    let names: Vec<&'static str> = keys.iter().map(|(k, _)| *k).collect();
+    let mut each = |i: usize, f: &mut Field<'_, '_, '_>| match keys.get(i) {
+        Some((_, parse)) if admit(draft, f) => parse(draft, f),
+        _ => Ok(()),
+    };
+    walk_names(sink, scope, table, &names, &mut each);
+}
+
+/// [`walk`]'s part that does not depend on the draft's type, compiled once: `each` reads the
+/// value of the key at an index of `names`.
+fn walk_names(
+    sink: &mut Sink<'_>,
+    scope: &Scope<'_>,
+    table: &DeTable<'_>,
+    names: &[&'static str],
+    each: &mut dyn FnMut(usize, &mut Field<'_, '_, '_>) -> Result<(), ErrorKind>,
+) {
     for (key, value) in in_file_order(table) {
         let offset = key.span().start;
-        let Some(&(name, parse)) = keys.iter().find(|(k, _)| *k == key.get_ref().as_ref()) else {
-            let kind = scope.unknown(key.get_ref(), keys);
+        let found = names
+            .iter()
+            .enumerate()
+            .find(|(_, k)| **k == key.get_ref().as_ref());
+        let Some((i, &name)) = found else {
+            let kind = scope.unknown(key.get_ref(), names);
             sink.push(offset, scope.service, None, kind);
             continue;
         };
@@ -257,10 +278,7 @@ fn walk<T>(
             offset,
             line,
         };
-        if !admit(draft, &mut field) {
-            continue;
-        }
-        if let Err(kind) = parse(draft, &mut field) {
+        if let Err(kind) = each(i, &mut field) {
             sink.push(offset, scope.service, Some(&scope.full(name)), kind);
         }
     }
