@@ -52,15 +52,25 @@ pub(super) fn one_of<T: Clone>(
     choices: &[(&str, T)],
     tail: &str,
 ) -> Result<T, ErrorKind> {
+    let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+    let i = choice(v, what, &names, tail)?;
+    choices
+        .get(i)
+        .map(|(_, value)| value.clone())
+        .ok_or_else(|| wrong("a string", v))
+}
+
+/// [`one_of`]'s part that does not depend on the type of the choices: the index of the name.
+fn choice(v: &DeValue<'_>, what: &str, names: &[&str], tail: &str) -> Result<usize, ErrorKind> {
     let text = string(v)?;
-    if let Some((_, value)) = choices.iter().find(|(name, _)| *name == text) {
-        return Ok(value.clone());
+    if let Some(i) = names.iter().position(|name| *name == text) {
+        return Ok(i);
     }
     let mut list = String::new();
-    for (i, (name, _)) in choices.iter().enumerate() {
+    for (i, name) in names.iter().enumerate() {
         let sep = match i {
             0 => "",
-            i if i + 1 == choices.len() => " or ",
+            i if i + 1 == names.len() => " or ",
             _ => ", ",
         };
         list.push_str(&format!("{sep}{name:?}"));
