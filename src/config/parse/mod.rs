@@ -89,6 +89,8 @@ const TIMEOUT_KEYS: &Keys<Vec<RawTimeout>> = &[
     }),
 ];
 
+/// One `[timeouts]` entry, kept with the field of [`Timeouts`] it sets (merged across files
+/// by `load`).
 fn timeout(
     out: &mut Vec<RawTimeout>,
     f: &Field<'_, '_, '_>,
