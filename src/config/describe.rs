@@ -1,0 +1,132 @@
+//! `pidone validate`'s summary of a loaded configuration, and durations as messages show them.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::model::{
+    Config, DEFAULT_START_TIMEOUT, Kind, Level, OnFailure, Probe, ReadyMode, bracketed,
+};
+use crate::core::graph::ServiceId;
+
+/// A human summary for `pidone validate`: the services in start order, one per line with their
+/// dependencies and readiness, followed by one indented line per check.
+pub fn describe(config: &Config) -> String {
+    let width = config.name_width();
+    let name_of = |id: &ServiceId| config.services.get(id.0).map_or("?", |s| s.name.as_str());
+    let mut out = String::new();
+    let enabled = config.services.iter().filter(|s| s.enabled).count();
+    let _ = writeln!(
+        out,
+        "{} services ({} enabled), in start order:",
+        config.services.len(),
+        enabled
+    );
+    for (i, s) in config.services.iter().enumerate() {
+        let _ = write!(
+            out,
+            "{:>3}. {:<width$}  {}",
+            i + 1,
+            s.name,
+            match s.kind {
+                Kind::Longrun => "longrun",
+                Kind::Oneshot => "oneshot",
+            }
+        );
+        if !s.enabled {
+            out.push_str("  disabled");
+        }
+        if s.required {
+            out.push_str("  required");
+        }
+        if !s.depends_on.is_empty() {
+            let deps: Vec<String> = s
+                .depends_on
+                .iter()
+                .map(|id| match s.wait_after.iter().find(|(w, _)| w == id) {
+                    Some((_, d)) => format!("{} (+{})", name_of(id), format_duration(*d)),
+                    None => name_of(id).to_owned(),
+                })
+                .collect();
+            let _ = write!(out, "  depends on: {}", deps.join(", "));
+        }
+        if !s.after.is_empty() {
+            let names: Vec<&str> = s.after.iter().map(name_of).collect();
+            let _ = write!(out, "  after: {}", names.join(", "));
+        }
+        match s.ready {
+            ReadyMode::Exec => {}
+            ReadyMode::NotifyFd(fd) => {
+                let _ = write!(out, "  ready: notify_fd {fd}");
+            }
+            ReadyMode::SdNotify => out.push_str("  ready: sd_notify"),
+            ReadyMode::After(d) => {
+                let _ = write!(out, "  ready: after {}", format_duration(d));
+            }
+        }
+        if s.kind == Kind::Longrun && s.start_timeout != DEFAULT_START_TIMEOUT {
+            let _ = write!(out, "  start_timeout: {}", format_duration(s.start_timeout));
+        }
+        out.push('\n');
+        for c in &s.checks {
+            let what = match (c.level, c.on_failure) {
+                (Level::Ready, _) => "ready",
+                (Level::Alive, OnFailure::Restart) => "alive, on failure: restart",
+                (Level::Alive, OnFailure::Stop) => "alive, on failure: stop",
+                (Level::Alive, OnFailure::Shutdown) => "alive, on failure: shutdown",
+                (Level::Alive, OnFailure::Ignore) => "alive, on failure: ignore",
+            };
+            let _ = writeln!(
+                out,
+                "     check {} ({what}): {} every {}",
+                c.name,
+                describe_probe(&c.probe),
+                format_duration(c.period)
+            );
+        }
+    }
+    out
+}
+
+/// A probe as `validate` shows it: `exec ARGV`, `tcp HOST:PORT`, `GET URL`.
+fn describe_probe(probe: &Probe) -> String {
+    match probe {
+        Probe::Exec(argv) => {
+            let words: Vec<String> = argv
+                .iter()
+                .map(|a| {
+                    if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '"') {
+                        format!("{a:?}")
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect();
+            format!("exec {}", words.join(" "))
+        }
+        Probe::Tcp { host: h, port } => format!("tcp {}:{port}", bracketed(h)),
+        Probe::Http {
+            host: h,
+            port,
+            path,
+        } => format!("GET http://{}:{port}{path}", bracketed(h)),
+    }
+}
+
+/// Formats a duration for messages, exactly: whole seconds as `"10s"`; under a second in the
+/// largest unit that shows it whole (`"500ms"`, `"250µs"`, `"1ns"`); anything else as decimal
+/// seconds (`"1.5s"`, `"2.000001s"`).
+pub fn format_duration(d: Duration) -> String {
+    let nanos = d.subsec_nanos();
+    if nanos == 0 {
+        return format!("{}s", d.as_secs());
+    }
+    if d.as_secs() == 0 {
+        return match nanos {
+            n if n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
+            n if n % 1_000 == 0 => format!("{}µs", n / 1_000),
+            n => format!("{n}ns"),
+        };
+    }
+    let fraction = format!("{nanos:09}");
+    format!("{}.{}s", d.as_secs(), fraction.trim_end_matches('0'))
+}

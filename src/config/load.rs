@@ -1,0 +1,150 @@
+//! Loading: reads each file, hands it to `parse`, merges `[timeouts]` across files, then lets
+//! `resolve` check the services against each other and the outside world; every error of every
+//! stage is collected and returned sorted by file and line.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::error::{ConfigError, ErrorKind, Location};
+use super::limits;
+use super::model::{Config, Env, Timeouts};
+use super::parse::{self, RawService, RawTimeout};
+use super::resolve::Loader;
+
+/// Everything outside the config files that loading depends on, so tests can supply their own.
+#[derive(Debug, Clone)]
+pub struct LoadContext {
+    /// pidone's own environment: inherited by every service, and the source of `${VAR}` values
+    /// and of the `PIDONE_*` / `GO_OVERLAY_*` selection variables.
+    pub env: Env,
+    /// pidone's effective uid: a service with `user` needs it to be 0.
+    pub euid: u32,
+    /// The directory holding the image's `etc/passwd` and `etc/group`: `/` in production. Programs,
+    /// scripts and env files are looked up on the real file system regardless.
+    pub root: PathBuf,
+}
+
+impl LoadContext {
+    /// The context of the running process. Variables whose name or value is not UTF-8 are
+    /// skipped: they cannot be referenced from TOML, and services still inherit nothing else.
+    pub fn from_process() -> LoadContext {
+        LoadContext {
+            env: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+            euid: rustix::process::geteuid().as_raw(),
+            root: PathBuf::from("/"),
+        }
+    }
+}
+
+/// Loads and validates the config files `sources`, in order.
+///
+/// Returns every problem found, sorted by file and line; environment problems come last.
+pub fn load(sources: &[PathBuf], ctx: &LoadContext) -> Result<Config, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut raws: Vec<RawService> = Vec::new();
+    let mut timeout_entries = Vec::new();
+    let mut complete = true;
+    for (index, path) in sources.iter().enumerate() {
+        let text = match crate::io::files::read_text(path, limits::MAX_CONFIG_FILE_BYTES) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(ConfigError {
+                    location: Location::File {
+                        path: path.clone(),
+                        line: None,
+                    },
+                    service: None,
+                    key: None,
+                    kind: ErrorKind::Read {
+                        path: path.clone(),
+                        error: e.to_string(),
+                    },
+                });
+                complete = false;
+                continue;
+            }
+        };
+        match parse::parse_file(index, path, &text, &mut errors) {
+            Some(file) => {
+                timeout_entries.extend(file.timeouts.into_iter().map(|t| (index, t)));
+                raws.extend(file.services);
+            }
+            None => complete = false,
+        }
+    }
+    let timeouts = merge_timeouts(sources, &timeout_entries, &mut errors);
+    // Cross-service checks need every service: with a file missing they would only add noise.
+    if complete {
+        let mut loader = Loader {
+            sources,
+            ctx,
+            timeouts,
+            raws: &raws,
+            errors: &mut errors,
+            users: None,
+        };
+        let services = loader.run();
+        if errors.is_empty() {
+            return Ok(Config { timeouts, services });
+        }
+    }
+    Err(sorted(sources, errors))
+}
+
+/// Sorts errors by file (in source order) and line, keeping discovery order within a line, and
+/// drops exact duplicates (the same problem found once per instance).
+fn sorted(sources: &[PathBuf], mut errors: Vec<ConfigError>) -> Vec<ConfigError> {
+    errors.sort_by_key(|e| match &e.location {
+        Location::None => (0, 0, 0),
+        Location::File { path, line } => (
+            1,
+            sources.iter().position(|s| s == path).unwrap_or(usize::MAX),
+            line.unwrap_or(0),
+        ),
+        Location::Env { .. } => (2, 0, 0),
+    });
+    let mut unique: Vec<ConfigError> = Vec::with_capacity(errors.len());
+    for e in errors {
+        if !unique.contains(&e) {
+            unique.push(e);
+        }
+    }
+    unique
+}
+
+/// Applies the `[timeouts]` entries of every file to the defaults; a key set in two places is
+/// an error at the second.
+fn merge_timeouts(
+    sources: &[PathBuf],
+    entries: &[(usize, RawTimeout)],
+    errors: &mut Vec<ConfigError>,
+) -> Timeouts {
+    let mut timeouts = Timeouts::default();
+    let mut seen: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (file, entry) in entries {
+        let (file, line) = (*file, entry.line);
+        let path = sources.get(file).cloned().unwrap_or_default();
+        if let Some(&(first_file, first_line)) = seen.get(entry.key) {
+            let first = sources.get(first_file).cloned().unwrap_or_default();
+            errors.push(ConfigError {
+                location: Location::File {
+                    path,
+                    line: Some(line),
+                },
+                service: None,
+                key: Some(format!("timeouts.{}", entry.key)),
+                kind: ErrorKind::BadValue {
+                    message: format!("already set at {}:{first_line}", first.display()),
+                },
+            });
+            continue;
+        }
+        seen.insert(entry.key, (file, line));
+        if !entry.value.is_zero() {
+            *(entry.slot)(&mut timeouts) = entry.value;
+        }
+    }
+    timeouts
+}

@@ -1,0 +1,336 @@
+//! The validated configuration: [`Config`] and [`ServiceSpec`], plain data in start order that
+//! the runtime reads and never looks a name up in again, with the types of their fields.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::core::graph::{self, ServiceId};
+use crate::os::users::Credentials;
+
+/// An environment: variable name to value. Sorted, so the child's environment is deterministic.
+pub type Env = BTreeMap<String, String>;
+
+/// How long a longrun may take from its spawn to being ready, unless `start_timeout` says.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `PATH` used to find programs when neither pidone's environment nor the service sets one;
+/// the same default Docker images get.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The global timeouts of `[timeouts]`.
+    pub timeouts: Timeouts,
+    /// Every service, instances expanded, disabled ones included, in start order: each service
+    /// comes after everything in its `depends_on` and `after`. A service's [`ServiceId`] is its
+    /// index here; stopping in reverse index order respects every dependency.
+    pub services: Vec<ServiceSpec>,
+}
+
+/// `[timeouts]`. A key set to 0 keeps its default, as in go-overlay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `post_script_timeout` (default 7 s): how long after a service is up its post_script runs.
+    pub post_script: Duration,
+    /// `service_shutdown_timeout` (default 10 s): the default `stop_timeout` of every service.
+    pub service_shutdown: Duration,
+    /// `global_shutdown_timeout` (default 30 s): the cap on the whole shutdown, after which every
+    /// process group gets SIGKILL.
+    pub global_shutdown: Duration,
+    /// `dependency_wait_timeout` (default 300 s): the default `dependency_wait_timeout` of every
+    /// service.
+    pub dependency_wait: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            post_script: Duration::from_secs(7),
+            service_shutdown: Duration::from_secs(10),
+            global_shutdown: Duration::from_secs(30),
+            dependency_wait: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What kind of process a service is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// Runs until stopped; up once ready (see [`ReadyMode`]).
+    #[default]
+    Longrun,
+    /// Runs to completion; up once it has exited with a success code.
+    Oneshot,
+}
+
+/// When a service that exited is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// After every exit that was not requested.
+    Always,
+    /// After an exit with a code not in `success_exit_codes`, or a death by signal.
+    OnFailure,
+    /// Never: the exit is final.
+    Never,
+}
+
+/// Where a service's stdout and stderr go.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LogMode {
+    /// Through a pipe to pidone, which prints each line as `[name] line` (the default).
+    #[default]
+    Prefix,
+    /// pidone's own stdout and stderr, inherited unchanged.
+    Raw,
+    /// `/dev/null`.
+    Null,
+    /// Appended to this file (`log_file`), created if missing.
+    File(PathBuf),
+}
+
+/// When a longrun counts as up (`ready = { ... }`). Ready-level checks, if any, must also pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadyMode {
+    /// Once exec succeeded (the default).
+    #[default]
+    Exec,
+    /// Once the service wrote a newline to this fd, 3 or more (s6, dinit); EOF first fails the
+    /// start.
+    NotifyFd(i32),
+    /// Once it sent `READY=1` to `$NOTIFY_SOCKET` (systemd's protocol).
+    SdNotify,
+    /// Once it stayed alive this long (supervisord's startsecs).
+    After(Duration),
+}
+
+impl ReadyMode {
+    /// The key of `ready` that chose it (`exec` for the default).
+    pub fn kind(self) -> &'static str {
+        match self {
+            ReadyMode::Exec => "exec",
+            ReadyMode::NotifyFd(_) => "notify_fd",
+            ReadyMode::SdNotify => "sd_notify",
+            ReadyMode::After(_) => "after",
+        }
+    }
+}
+
+/// What a check's result decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Level {
+    /// Gates readiness: must pass once (`success_threshold` times in a row) before the service
+    /// is up; it stops running once it has.
+    Ready,
+    /// Runs while the service is up; `failure_threshold` failures in a row trigger `on_failure`.
+    #[default]
+    Alive,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Ready => "ready",
+            Level::Alive => "alive",
+        }
+    }
+}
+
+/// What an alive-level check failing `failure_threshold` times in a row does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// Stop the service and start it again (with the restart backoff, counted in max_restarts),
+    /// whatever its restart policy.
+    #[default]
+    Restart,
+    /// Stop the service and leave it FAILED.
+    Stop,
+    /// Shut pidone down (exit status 1).
+    Shutdown,
+    /// Only report it.
+    Ignore,
+}
+
+/// What a check does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Runs this argv (program resolved like `command`) with the service's user, environment
+    /// and directory; exit 0 is success.
+    Exec(Vec<String>),
+    /// Connects to host:port (non-blocking); success once the connection is established.
+    Tcp {
+        /// An IP literal (IPv6 without its brackets), `localhost`, or a name to look up in
+        /// `/etc/hosts` at probe time: never through DNS, which could block PID 1.
+        host: String,
+        port: u16,
+    },
+    /// Plain HTTP/1.1 GET; a 2xx or 3xx status is success.
+    Http {
+        /// As for `Tcp`. The `Host` header needs brackets around an IPv6 address.
+        host: String,
+        port: u16,
+        /// Starts with `/`; includes the query string if any.
+        path: String,
+    },
+}
+
+/// `host` as it stands before `:port` in an address or a Host header: an IPv6 literal in brackets.
+pub fn bracketed(host: &str) -> std::borrow::Cow<'_, str> {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]").into()
+    } else {
+        host.into()
+    }
+}
+
+impl Probe {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::Exec(_) => "exec",
+            Probe::Tcp { .. } => "tcp",
+            Probe::Http { .. } => "http",
+        }
+    }
+}
+
+/// One `[[services.checks]]` entry (or go-overlay's `[services.health_check]`), resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    /// `name`, or by default the probe kind (`exec`, `tcp`, `http`; `kind-N` for the N-th
+    /// check when the kind is taken); `health_check` for go-overlay's table. Unique per service.
+    pub name: String,
+    pub probe: Probe,
+    pub level: Level,
+    /// Before the first run, counted from the spawn (ready level) or from the service being up
+    /// (alive level). Default 0.
+    pub initial_delay: Duration,
+    /// Between the end of one run and the start of the next. Default 10 s.
+    pub period: Duration,
+    /// A run still going after this long is a failure (an exec check is killed). Default 3 s.
+    pub timeout: Duration,
+    /// Successes in a row that make the check pass. Default 1.
+    pub success_threshold: u32,
+    /// Failures in a row that make the check fail. Default 3.
+    pub failure_threshold: u32,
+    /// Alive level only (ready-level checks never trigger anything).
+    pub on_failure: OnFailure,
+}
+
+/// One service (or one instance of a service with `instances`), fully resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    /// The name used everywhere at runtime: `name`, or `name-i` for instance `i`.
+    pub name: String,
+    /// The `name` key as written; equal to `name` without instances. Dependencies on it mean
+    /// all instances.
+    pub base_name: String,
+    /// The instance number (1-based) with `instances`, else `None`.
+    pub instance: Option<u32>,
+    /// The config file the service is defined in.
+    pub file: PathBuf,
+    /// The line of its `[[services]]` header.
+    pub line: usize,
+    /// Program and arguments, `${VAR}` expanded. `argv[0]` is the program resolved to a path
+    /// (found on `PATH`, or made absolute), so it can be passed to `execve` as it is.
+    pub argv: Vec<String>,
+    /// Longrun or oneshot (`type`, or go-overlay's `oneshot = true`).
+    pub kind: Kind,
+    /// Whether the service starts; false from `enabled = false` or the environment selection.
+    /// Disabled services are kept so that status can show them.
+    pub enabled: bool,
+    /// If true, the service failing for good shuts pidone down with its exit status.
+    pub required: bool,
+    /// Services that must be up before this one starts; a dependency failing for good fails
+    /// this one. Never contains a disabled service when this one is enabled.
+    pub depends_on: Vec<ServiceId>,
+    /// Services this one waits for if they are starting, without failing with them.
+    pub after: Vec<ServiceId>,
+    /// Extra delays after a dependency is up, for the dependencies that have one. The service
+    /// starts at the latest of (dependency up + delay) over all its dependencies.
+    pub wait_after: Vec<(ServiceId, Duration)>,
+    /// Delay between the dependencies being satisfied and the start (`start_delay`, default 0).
+    pub start_delay: Duration,
+    /// How long to wait for the dependencies before failing (default: the global
+    /// `dependency_wait_timeout`).
+    pub dependency_wait_timeout: Duration,
+    /// The restart policy (default `OnFailure` for a longrun, `Never` for a oneshot).
+    pub restart: Restart,
+    /// Exit codes that count as success (default `[0]`).
+    pub success_exit_codes: Vec<i32>,
+    /// The first restart delay (default 1 s; 0 also means 1 s, as in go-overlay).
+    pub restart_delay: Duration,
+    /// The cap of the doubling restart delay (default 30 s, or `restart_delay` if larger).
+    pub restart_delay_max: Duration,
+    /// Restarts allowed before the service fails for good; 0 = unlimited.
+    pub max_restarts: u32,
+    /// The signal sent to stop the service (default SIGTERM).
+    pub stop_signal: i32,
+    /// How long after `stop_signal` the process group gets SIGKILL (default: the global
+    /// `service_shutdown_timeout`).
+    pub stop_timeout: Duration,
+    /// The credentials to switch to, if `user` is set.
+    pub user: Option<Credentials>,
+    /// The directory to start in, if `workdir` is set (absolute; may not exist yet at load).
+    pub workdir: Option<PathBuf>,
+    /// The complete environment of the child, sorted by name: pidone's environment, then
+    /// HOME/USER/LOGNAME of `user`, then `env_file`, then `env`, then `PIDONE_INSTANCE`.
+    pub env: Vec<(String, String)>,
+    /// The argv of `pre_script`, run with the service's user, env and workdir once the
+    /// dependencies are up and before the program; failure fails the start.
+    pub pre_script: Option<Vec<String>>,
+    /// The argv of `post_script` / `pos_script`, run `post_script_timeout` after the service is
+    /// up; failure is only logged.
+    pub post_script: Option<Vec<String>>,
+    /// Where output goes.
+    pub log: LogMode,
+    /// When a longrun is up (`ready`; default: once exec succeeded). Always `Exec` for a
+    /// oneshot.
+    pub ready: ReadyMode,
+    /// How long a longrun may take from its spawn to being ready before the start counts as
+    /// failed (`start_timeout`, default 60 s).
+    pub start_timeout: Duration,
+    /// Its checks, in file order. Empty for a oneshot.
+    pub checks: Vec<CheckSpec>,
+}
+
+impl Config {
+    /// The service called `name` (an instance name like `api-2`, or a plain name).
+    pub fn find(&self, name: &str) -> Option<ServiceId> {
+        self.services
+            .iter()
+            .position(|s| s.name == name)
+            .map(ServiceId)
+    }
+
+    /// The length of the longest service name, to which prefixes and tables are padded; never
+    /// more than 255, so that no format width can overflow whatever the names.
+    pub fn name_width(&self) -> usize {
+        self.services
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0)
+            .min(255)
+    }
+
+    /// For each service, the services that must stop before it does: those naming it in
+    /// `depends_on` or `after`.
+    pub fn dependents(&self) -> Vec<Vec<ServiceId>> {
+        let edges: Vec<Vec<ServiceId>> = self
+            .services
+            .iter()
+            .map(|s| s.depends_on.iter().chain(&s.after).copied().collect())
+            .collect();
+        graph::dependents(&edges)
+    }
+}
+
+/// `[A-Za-z0-9_.-]+`, for service and check names. go-overlay does not allow `.`; pidone does,
+/// for names like `php8.2-fpm`.
+pub(super) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}

@@ -1,0 +1,485 @@
+//! Resolution across services: names checked and instances expanded, the environment selection
+//! applied, dependency names turned into [`ServiceId`]s, the graph ordered, and each unit turned
+//! into its [`ServiceSpec`] (`outside` resolves what a unit needs from the world).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::describe::format_duration;
+use super::error::{ConfigError, ErrorKind, Location, suggest};
+use super::load::LoadContext;
+use super::model::{
+    DEFAULT_START_TIMEOUT, Kind, ReadyMode, Restart, ServiceSpec, Timeouts, is_valid_name,
+};
+use super::outside::Resolved;
+use super::parse::{RawService, RawWaitAfter};
+use super::{limits, select};
+use crate::core::graph::{self, ServiceId};
+use crate::os::users::UserDb;
+
+/// One service or instance during loading.
+pub(super) struct Unit {
+    /// Index into the raw services.
+    pub(super) raw: usize,
+    pub(super) instance: Option<u32>,
+    pub(super) name: String,
+    pub(super) enabled: bool,
+}
+
+/// The names taken so far while units are named.
+#[derive(Default)]
+struct Names {
+    /// Each name, with the `file:line` that defines it.
+    defined_at: HashMap<String, String>,
+    /// Whether the service limit was reached (and reported).
+    full: bool,
+}
+
+/// Each unit's dependencies, as unit indices before the start order renumbers them.
+struct Links {
+    depends: Vec<Vec<ServiceId>>,
+    after: Vec<Vec<ServiceId>>,
+    waits: Vec<Vec<(ServiceId, Duration)>>,
+}
+
+pub(super) struct Loader<'a> {
+    pub(super) sources: &'a [PathBuf],
+    pub(super) ctx: &'a LoadContext,
+    pub(super) timeouts: Timeouts,
+    pub(super) raws: &'a [RawService],
+    pub(super) errors: &'a mut Vec<ConfigError>,
+    /// The image's user database, read on first use; `Err` once reading failed.
+    pub(super) users: Option<Result<UserDb, String>>,
+}
+
+impl Loader<'_> {
+    pub(super) fn error(
+        &mut self,
+        raw: &RawService,
+        line: usize,
+        key: Option<&str>,
+        kind: ErrorKind,
+    ) {
+        self.errors.push(ConfigError {
+            location: Location::File {
+                path: self.sources.get(raw.file).cloned().unwrap_or_default(),
+                line: Some(line),
+            },
+            service: Some(raw.name.clone()),
+            key: key.map(str::to_owned),
+            kind,
+        });
+    }
+
+    /// Runs the cross-service stages. The services are meaningful only if no error was added.
+    pub(super) fn run(&mut self) -> Vec<ServiceSpec> {
+        let raws = self.raws;
+        let (mut units, raw_units, by_name) = self.expand_names();
+        self.select(&mut units, &by_name);
+        let links = self.link(&units, &raw_units, &by_name);
+        let order = self.order(&units, &links);
+        let resolved: Vec<Resolved> = units
+            .iter()
+            .map(|unit| self.resolve_unit(&raws[unit.raw], unit))
+            .collect();
+        self.specs(&units, links, resolved, order)
+    }
+
+    /// Resolves every raw service's dependencies for each of its units, and checks its restart
+    /// keys.
+    fn link(
+        &mut self,
+        units: &[Unit],
+        raw_units: &[Range<usize>],
+        by_name: &HashMap<String, Vec<usize>>,
+    ) -> Links {
+        let n = units.len();
+        let mut links = Links {
+            depends: vec![Vec::new(); n],
+            after: vec![Vec::new(); n],
+            waits: vec![Vec::new(); n],
+        };
+        for (raw, mine) in self.raws.iter().zip(raw_units) {
+            if mine.is_empty() {
+                continue;
+            }
+            let (d, a, w) = self.resolve_dependencies(raw, mine, units, by_name);
+            for u in mine.clone() {
+                links.depends[u] = d.clone();
+                links.after[u] = a.clone();
+                links.waits[u] = w.clone();
+            }
+            self.check_restart(raw);
+        }
+        links
+    }
+
+    /// `restart_delay_max` not below `restart_delay`; no `restart = "always"` for a oneshot.
+    fn check_restart(&mut self, raw: &RawService) {
+        let delay = raw.restart_delay.filter(|d| !d.is_zero());
+        if let (Some(max), Some(delay)) = (raw.restart_delay_max, delay)
+            && max < delay
+        {
+            let message = format!(
+                "{} is shorter than restart_delay ({})",
+                format_duration(max),
+                format_duration(delay)
+            );
+            let line = raw.line_of("restart_delay_max");
+            let kind = ErrorKind::BadValue { message };
+            self.error(raw, line, Some("restart_delay_max"), kind);
+        }
+        if raw.kind == Kind::Oneshot && raw.restart == Some(Restart::Always) {
+            let kind = ErrorKind::OneshotRestartAlways;
+            self.error(raw, raw.line_of("restart"), Some("restart"), kind);
+        }
+    }
+
+    /// The start order; with a cycle (reported), file order.
+    fn order(&mut self, units: &[Unit], links: &Links) -> Vec<ServiceId> {
+        let edges: Vec<Vec<ServiceId>> = links
+            .depends
+            .iter()
+            .zip(&links.after)
+            .map(|(d, a)| d.iter().chain(a).copied().collect())
+            .collect();
+        match graph::start_order(&edges) {
+            Ok(order) => order,
+            Err(cycles) => {
+                for cycle in cycles {
+                    self.report_cycle(&cycle, units, &links.depends);
+                }
+                (0..units.len()).map(ServiceId).collect()
+            }
+        }
+    }
+
+    /// The specs in start `order`, every id renumbered to its position there.
+    fn specs(
+        &self,
+        units: &[Unit],
+        links: Links,
+        mut resolved: Vec<Resolved>,
+        order: Vec<ServiceId>,
+    ) -> Vec<ServiceSpec> {
+        let mut new_id = vec![ServiceId(0); units.len()];
+        for (position, old) in order.iter().enumerate() {
+            new_id[old.0] = ServiceId(position);
+        }
+        let remap = |ids: &[ServiceId]| ids.iter().map(|i| new_id[i.0]).collect::<Vec<_>>();
+        let mut services = Vec::with_capacity(units.len());
+        for old in order {
+            let unit = &units[old.0];
+            let raw = &self.raws[unit.raw];
+            let r = std::mem::take(&mut resolved[old.0]);
+            let waits = links.waits[old.0].iter().map(|&(id, d)| (new_id[id.0], d));
+            let (depends, after) = (remap(&links.depends[old.0]), remap(&links.after[old.0]));
+            services.push(self.spec(raw, unit, r, depends, after, waits.collect()));
+        }
+        services
+    }
+
+    /// Validates names, expands instances, and indexes every name a dependency can use.
+    #[allow(clippy::type_complexity)]
+    fn expand_names(&mut self) -> (Vec<Unit>, Vec<Range<usize>>, HashMap<String, Vec<usize>>) {
+        let raws = self.raws;
+        let mut units: Vec<Unit> = Vec::new();
+        let mut raw_units: Vec<Range<usize>> = Vec::with_capacity(raws.len());
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut names = Names::default();
+        for (ri, raw) in raws.iter().enumerate() {
+            let Some(instances) = self.unit_names(raw, units.len(), &mut names) else {
+                raw_units.push(0..0);
+                continue;
+            };
+            let start = units.len();
+            for (instance, name) in instances {
+                if instance.is_some() {
+                    by_name.insert(name.clone(), vec![units.len()]);
+                }
+                units.push(Unit {
+                    raw: ri,
+                    instance,
+                    name,
+                    enabled: raw.enabled,
+                });
+            }
+            by_name.insert(raw.name.clone(), (start..units.len()).collect());
+            raw_units.push(start..units.len());
+        }
+        (units, raw_units, by_name)
+    }
+
+    /// The names of `raw`'s units (with their instance numbers), claimed in `names`; `None` after
+    /// reporting why it has none: a bad name, the service limit (`so_far` units before it), or a
+    /// name already taken.
+    fn unit_names(
+        &mut self,
+        raw: &RawService,
+        so_far: usize,
+        names: &mut Names,
+    ) -> Option<Vec<(Option<u32>, String)>> {
+        let refused =
+            limits::too_long("name", raw.name.len(), limits::MAX_NAME_LEN).or_else(|| {
+                (!is_valid_name(&raw.name)).then(|| ErrorKind::InvalidName {
+                    name: raw.name.clone(),
+                })
+            });
+        if let Some(kind) = refused {
+            self.error(raw, raw.line_of("name"), Some("name"), kind);
+            return None;
+        }
+        // Past the limit, one error for the service that crosses it and none after it.
+        let total = so_far + raw.instances.map_or(1, |n| n as usize);
+        if let Some(kind) = limits::too_many("services", total, limits::MAX_SERVICES) {
+            let key = match raw.instances {
+                Some(_) => "instances",
+                None => "name",
+            };
+            if !names.full {
+                self.error(raw, raw.line_of(key), Some(key), kind);
+            }
+            names.full = true;
+            return None;
+        }
+        let instances: Vec<(Option<u32>, String)> = match raw.instances {
+            None => vec![(None, raw.name.clone())],
+            Some(count) => (1..=count)
+                .map(|i| (Some(i), format!("{}-{i}", raw.name)))
+                .collect(),
+        };
+        let mut claimed: Vec<&str> = vec![raw.name.as_str()];
+        if raw.instances.is_some() {
+            claimed.extend(instances.iter().map(|(_, n)| n.as_str()));
+        }
+        if let Some((name, first)) = claimed
+            .iter()
+            .find_map(|n| names.defined_at.get(*n).map(|f| (*n, f.clone())))
+        {
+            let name = name.to_owned();
+            let kind = ErrorKind::DuplicateName { name, first };
+            self.error(raw, raw.line_of("name"), Some("name"), kind);
+            return None;
+        }
+        let file = self.sources.get(raw.file).map(|p| p.display().to_string());
+        let here = format!("{}:{}", file.unwrap_or_default(), raw.line_of("name"));
+        for name in claimed {
+            names.defined_at.insert(name.to_owned(), here.clone());
+        }
+        Some(instances)
+    }
+
+    /// Applies `PIDONE_ONLY_SERVICES` & co.
+    fn select(&mut self, units: &mut [Unit], by_name: &HashMap<String, Vec<usize>>) {
+        let env = &self.ctx.env;
+        let only = select::only_list(env);
+        for unit in units.iter_mut() {
+            let raw = &self.raws[unit.raw];
+            let names: Vec<&str> = if unit.instance.is_some() {
+                vec![raw.name.as_str(), unit.name.as_str()]
+            } else {
+                vec![unit.name.as_str()]
+            };
+            match select::is_enabled(raw.enabled, &names, only.as_ref(), env) {
+                Ok(enabled) => unit.enabled = enabled,
+                Err(errors) => self.errors.extend(errors),
+            }
+        }
+        if let Some(only) = &only {
+            for name in &only.names {
+                if !by_name.keys().any(|k| k.to_ascii_lowercase() == *name) {
+                    self.errors.push(ConfigError {
+                        location: Location::Env {
+                            var: only.var.to_owned(),
+                        },
+                        service: None,
+                        key: None,
+                        kind: ErrorKind::UnknownService {
+                            name: name.clone(),
+                            suggestion: suggest(name, by_name.keys().map(String::as_str)),
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    /// Resolves `depends_on`, `after` and `wait_after` of one raw service to unit indices.
+    #[allow(clippy::type_complexity)]
+    fn resolve_dependencies(
+        &mut self,
+        raw: &RawService,
+        mine: &Range<usize>,
+        units: &[Unit],
+        by_name: &HashMap<String, Vec<usize>>,
+    ) -> (Vec<ServiceId>, Vec<ServiceId>, Vec<(ServiceId, Duration)>) {
+        let any_enabled = mine.clone().any(|u| units[u].enabled);
+        let mut depends = Vec::new();
+        let mut after = Vec::new();
+        for (key, list) in [("depends_on", &raw.depends_on), ("after", &raw.after)] {
+            for (name, line) in list {
+                let Some(targets) = by_name.get(name) else {
+                    self.error(
+                        raw,
+                        *line,
+                        Some(key),
+                        ErrorKind::UnknownService {
+                            name: name.clone(),
+                            suggestion: suggest(name, by_name.keys().map(String::as_str)),
+                        },
+                    );
+                    continue;
+                };
+                if key == "depends_on" && any_enabled {
+                    for &t in targets {
+                        if !units[t].enabled {
+                            self.error(
+                                raw,
+                                *line,
+                                Some(key),
+                                ErrorKind::DisabledDependency {
+                                    name: units[t].name.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
+                let out = if key == "depends_on" {
+                    &mut depends
+                } else {
+                    &mut after
+                };
+                for &t in targets {
+                    if !out.contains(&ServiceId(t)) {
+                        out.push(ServiceId(t));
+                    }
+                }
+            }
+        }
+        let waits = self.resolve_waits(raw, &depends, by_name);
+        (depends, after, waits)
+    }
+
+    /// `wait_after`: the delay after each dependency is up, the longest where two apply.
+    fn resolve_waits(
+        &mut self,
+        raw: &RawService,
+        depends: &[ServiceId],
+        by_name: &HashMap<String, Vec<usize>>,
+    ) -> Vec<(ServiceId, Duration)> {
+        let mut waits: Vec<(ServiceId, Duration)> = Vec::new();
+        let mut add_wait = |id: ServiceId, d: Duration| {
+            if d.is_zero() {
+                return;
+            }
+            match waits.iter_mut().find(|(w, _)| *w == id) {
+                Some(entry) => entry.1 = entry.1.max(d),
+                None => waits.push((id, d)),
+            }
+        };
+        match &raw.wait_after {
+            RawWaitAfter::None => {}
+            RawWaitAfter::All(d) => {
+                for &id in depends {
+                    add_wait(id, *d);
+                }
+            }
+            RawWaitAfter::Per(entries) => {
+                for (name, d, line) in entries {
+                    if !raw.depends_on.iter().any(|(n, _)| n == name) {
+                        self.error(
+                            raw,
+                            *line,
+                            Some("wait_after"),
+                            ErrorKind::WaitAfterNotDependency { name: name.clone() },
+                        );
+                        continue;
+                    }
+                    for &t in by_name.get(name).map(Vec::as_slice).unwrap_or_default() {
+                        add_wait(ServiceId(t), *d);
+                    }
+                }
+            }
+        }
+        waits
+    }
+
+    fn report_cycle(&mut self, cycle: &[ServiceId], units: &[Unit], depends: &[Vec<ServiceId>]) {
+        let (Some(&first), Some(&second)) = (cycle.first(), cycle.get(1)) else {
+            return;
+        };
+        let raw = &self.raws[units[first.0].raw];
+        let key = if depends[first.0].contains(&second) {
+            "depends_on"
+        } else {
+            "after"
+        };
+        let path = graph::format_cycle(cycle, |id| units[id.0].name.as_str());
+        self.error(raw, raw.line_of(key), Some(key), ErrorKind::Cycle { path });
+    }
+
+    fn spec(
+        &self,
+        raw: &RawService,
+        unit: &Unit,
+        r: Resolved,
+        depends_on: Vec<ServiceId>,
+        after: Vec<ServiceId>,
+        wait_after: Vec<(ServiceId, Duration)>,
+    ) -> ServiceSpec {
+        let restart_delay = raw
+            .restart_delay
+            .filter(|d| !d.is_zero())
+            .unwrap_or(Duration::from_secs(1));
+        let restart_delay_max = raw
+            .restart_delay_max
+            .unwrap_or_else(|| restart_delay.max(Duration::from_secs(30)));
+        ServiceSpec {
+            name: unit.name.clone(),
+            base_name: raw.name.clone(),
+            instance: unit.instance,
+            file: self.sources.get(raw.file).cloned().unwrap_or_default(),
+            line: raw.line,
+            argv: r.argv,
+            kind: raw.kind,
+            enabled: unit.enabled,
+            required: raw.required,
+            depends_on,
+            after,
+            wait_after,
+            start_delay: raw.start_delay,
+            dependency_wait_timeout: raw
+                .dependency_wait_timeout
+                .unwrap_or(self.timeouts.dependency_wait),
+            restart: restart_policy(raw),
+            success_exit_codes: raw.success_exit_codes.clone().unwrap_or_else(|| vec![0]),
+            restart_delay,
+            restart_delay_max,
+            max_restarts: raw.max_restarts,
+            stop_signal: raw.stop_signal.unwrap_or(libc::SIGTERM),
+            stop_timeout: raw.stop_timeout.unwrap_or(self.timeouts.service_shutdown),
+            user: r.user,
+            workdir: r.workdir,
+            env: r.env,
+            pre_script: r.pre_script,
+            post_script: r.post_script,
+            log: r.log,
+            ready: match raw.kind {
+                Kind::Longrun => raw.ready.map_or(ReadyMode::Exec, |(mode, _)| mode),
+                Kind::Oneshot => ReadyMode::Exec,
+            },
+            start_timeout: raw.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
+            checks: r.checks,
+        }
+    }
+}
+
+/// `restart`, or the default of the service's kind.
+pub(super) fn restart_policy(raw: &RawService) -> Restart {
+    raw.restart.unwrap_or(match raw.kind {
+        Kind::Longrun => Restart::OnFailure,
+        Kind::Oneshot => Restart::Never,
+    })
+}
