@@ -237,7 +237,10 @@ fn with_fallback(dir: &Dir) -> Outside {
         script,
         "sh",
     ]);
-    command.args([&dir.s(), pidone()]);
+    // The binary goes inside: wherever the checkout is (it may be under /tmp), /tmp is `dir`
+    // once pidone starts.
+    std::fs::copy(pidone(), dir.join("pidone")).expect("copy pidone");
+    command.args([dir.s().as_str(), "/tmp/pidone"]);
     Outside::spawn(command, dir)
 }
 
@@ -300,7 +303,7 @@ fn a_squatted_fallback_socket_directory_is_refused() {
             &run.child.id().to_string(),
             "-m",
             "--",
-            pidone(),
+            "/tmp/pidone",
             "status",
         ])
         .env_remove("PIDONE_SOCKET")
