@@ -312,6 +312,10 @@ impl Queue {
         if self.bytes <= LOW_WATER {
             self.paused = false;
         }
+        // A queue that once held thousands of lines gives that room back once drained.
+        if self.lines.is_empty() && self.lines.capacity() > 1024 {
+            self.lines = VecDeque::new();
+        }
     }
 }
 
@@ -662,6 +666,19 @@ fn split_point(bytes: &[u8], max: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_drained_queue_gives_its_room_back() {
+        let (_r, w) = rustix::pipe::pipe().expect("a pipe");
+        let mut q = Queue::new("stdout", Target::Owned(w));
+        for _ in 0..5000 {
+            q.push(b"[x] ", b"line");
+        }
+        assert!(q.lines.capacity() >= 5000);
+        q.consume(q.bytes);
+        assert!(q.lines.is_empty());
+        assert!(q.lines.capacity() <= 1024, "{}", q.lines.capacity());
+    }
     use rustix::pipe::{PipeFlags, pipe_with};
 
     /// A pipe whose read end is non-blocking, as the test reads it without a poll.
