@@ -238,13 +238,7 @@ impl<S: System> Supervisor<S> {
     /// no control socket, not PID 1, in services mode (the constructor of the unit tests).
     fn with_system(sys: S, options: Options, mut config: Config, now: Instant) -> Supervisor<S> {
         let width = config.name_width();
-        let dependents = config.dependents();
-        let mut svcs = Table::default();
-        let ids: Vec<Id> = std::mem::take(&mut config.services)
-            .into_iter()
-            .map(|spec| svcs.insert(Service::new(spec, now)))
-            .collect();
-        link(&mut svcs, &ids, &dependents);
+        let (svcs, _) = service::table_of(&mut config, now);
         Supervisor {
             sys,
             options,

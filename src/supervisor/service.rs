@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::Id;
 use super::table::Table;
-use crate::config::{Level, ReadyMode, ServiceSpec};
+use crate::config::{Config, Level, ReadyMode, ServiceSpec};
 use crate::core::health::Check;
 use crate::core::service::{Life, Policy};
 use crate::io::notify::Notifier;
@@ -121,6 +121,19 @@ pub(super) fn waiting_for(spec: &ServiceSpec) -> String {
     } else {
         format!("waiting for {}", what.join(" and "))
     }
+}
+
+/// The services of `config` (taken out of it) in a new table, as they are at `now`, linked;
+/// and their ids in the configuration's order.
+pub(super) fn table_of(config: &mut Config, now: Instant) -> (Table<Service>, Vec<Id>) {
+    let dependents = config.dependents();
+    let mut svcs = Table::default();
+    let ids: Vec<Id> = std::mem::take(&mut config.services)
+        .into_iter()
+        .map(|spec| svcs.insert(Service::new(spec, now)))
+        .collect();
+    link(&mut svcs, &ids, &dependents);
+    (svcs, ids)
 }
 
 /// Resolves the dependencies of the services `ids` (one per service of a configuration, in its

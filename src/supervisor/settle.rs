@@ -305,7 +305,6 @@ pub(super) enum Gate {
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)]
 mod tests {
-    use super::super::link;
     use super::*;
     use crate::config::LoadContext;
     use crate::core::service::Step;
@@ -322,14 +321,7 @@ mod tests {
         let config = crate::config::load(std::slice::from_ref(&path), &LoadContext::from_process());
         let _ = std::fs::remove_file(&path);
         let mut config = config.expect("a valid config");
-        let dependents = config.dependents();
-        let mut svcs = Table::default();
-        let ids: Vec<Id> = std::mem::take(&mut config.services)
-            .into_iter()
-            .map(|spec| svcs.insert(Service::new(spec, now)))
-            .collect();
-        link(&mut svcs, &ids, &dependents);
-        (svcs, ids)
+        super::super::service::table_of(&mut config, now)
     }
 
     fn svc(svcs: &mut Table<Service>, id: Id) -> &mut Service {
