@@ -152,8 +152,10 @@ fn read_socket(fd: &OwnedFd, uid: u32, session: Option<Pid>) -> Notice {
     notice
 }
 
-/// Applies one sd_notify datagram (newline-separated `KEY=VALUE`) to `notice`.
-fn parse_message(text: &str, notice: &mut Notice) {
+/// Applies one sd_notify datagram (newline-separated `KEY=VALUE`) to `notice`. Public only for
+/// the fuzz target.
+#[doc(hidden)]
+pub fn parse_message(text: &str, notice: &mut Notice) {
     for line in text.lines() {
         match line.split_once('=') {
             Some(("READY", "1")) => notice.ready = true,
