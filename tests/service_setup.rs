@@ -341,3 +341,24 @@ stop_timeout = "10x"
         outcome.stderr
     );
 }
+
+/// A real-time offset that leaves the real-time range (`RTMAX--5` once read as signal 69) is
+/// refused at load, with file, line and key, not accepted and found unsendable at stop time.
+#[test]
+fn a_realtime_signal_out_of_range_is_refused_at_load() {
+    let dir = Dir::new();
+    let config = dir.write(
+        "bad.toml",
+        "[[services]]\nname = \"web\"\ncommand = [\"/bin/sleep\", \"1000\"]\nstop_signal = \"RTMAX--5\"\n",
+    );
+    let outcome = run_plain(&["validate", "--config", &config]);
+    outcome.assert_code(2, "stop_signal = \"RTMAX--5\"");
+    assert!(
+        outcome
+            .stderr
+            .lines()
+            .any(|l| l.contains(&format!("{config}:4")) && l.contains("stop_signal")),
+        "no error naming {config}:4 and stop_signal:\n{}",
+        outcome.stderr
+    );
+}

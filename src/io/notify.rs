@@ -160,8 +160,10 @@ fn refusal(pid: i32, from: u32, uid: u32, session: Option<Pid>) -> Option<String
     Some(format!("pid {} (uid {from})", pid.as_raw_nonzero()))
 }
 
-/// Applies one sd_notify datagram (newline-separated `KEY=VALUE`) to `notice`.
-fn parse_message(text: &str, notice: &mut Notice) {
+/// Applies one sd_notify datagram (newline-separated `KEY=VALUE`) to `notice`. Public only for
+/// the fuzz target.
+#[doc(hidden)]
+pub fn parse_message(text: &str, notice: &mut Notice) {
     for line in text.lines() {
         match line.split_once('=') {
             Some(("READY", "1")) => notice.ready = true,

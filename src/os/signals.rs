@@ -90,7 +90,8 @@ impl Signals {
     }
 }
 
-/// Parses a signal given by name (`TERM`, `SIGTERM`, `term`, `RTMIN+2`) or number (`15`).
+/// Parses a signal given by name (`TERM`, `SIGTERM`, `term`, `RTMIN+2`) or number (`15`). A
+/// real-time offset is a small unsigned number, so `RTMAX--5` is refused, not signal 69.
 pub fn parse(text: &str) -> Option<i32> {
     let text = text.trim();
     if let Ok(n) = text.parse::<i32>() {
@@ -102,7 +103,7 @@ pub fn parse(text: &str) -> Option<i32> {
         let offset = if rest.is_empty() {
             0
         } else {
-            rest.strip_prefix('+')?.parse::<i32>().ok()?
+            i32::from(rest.strip_prefix('+')?.parse::<u8>().ok()?)
         };
         let n = sys::sigrtmin() + offset;
         return (n <= sys::sigrtmax()).then_some(n);
@@ -111,7 +112,7 @@ pub fn parse(text: &str) -> Option<i32> {
         let offset = if rest.is_empty() {
             0
         } else {
-            rest.strip_prefix('-')?.parse::<i32>().ok()?
+            i32::from(rest.strip_prefix('-')?.parse::<u8>().ok()?)
         };
         let n = sys::sigrtmax() - offset;
         return (n >= sys::sigrtmin()).then_some(n);
@@ -181,6 +182,14 @@ mod tests {
         assert_eq!(parse("999"), None);
         assert_eq!(parse("TERMINATE"), None);
         assert_eq!(parse("RTMIN+999"), None);
+    }
+
+    #[test]
+    fn realtime_offsets_stay_in_the_realtime_range() {
+        assert_eq!(parse("RTMAX--5"), None);
+        assert_eq!(parse("RTMIN+-3"), None);
+        assert_eq!(parse("RTMIN+2147483647"), None);
+        assert_eq!(parse("RTMAX-2147483647"), None);
     }
 
     #[test]
