@@ -205,10 +205,9 @@ impl<S: System> Supervisor<S> {
                 continue;
             };
             let deps = svc.deps.clone();
-            if i == id || !svc.life.is_up(svc.spec.kind) {
-                self.apply(i, Event::Release, now);
-            } else if svc.life.intent != Intent::Run {
-                // Up, but asked down: what it was asked is undone.
+            // A dependency that is up and was asked nothing is left alone (a done oneshot is not
+            // run again); one asked down has that undone.
+            if i == id || !svc.life.is_up(svc.spec.kind) || svc.life.intent != Intent::Run {
                 self.apply(i, Event::Release, now);
             }
             todo.extend(deps);

@@ -8,7 +8,7 @@
 //! ([`Event::Remove`]), stays listed while it stops, and is forgotten once down.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::system::System;
 use super::{Id, Phase, Service, Supervisor, link, policy_of};
@@ -36,17 +36,27 @@ fn fingerprint(spec: &ServiceSpec) -> ServiceSpec {
 /// two configurations.
 fn dependency_names(spec: &ServiceSpec, names: &[String]) -> Names {
     let name = |id: &ServiceId| names.get(id.index()).cloned().unwrap_or_default();
-    (
-        spec.depends_on.iter().map(name).collect(),
-        spec.after.iter().map(name).collect(),
-        (spec.wait_after.iter())
-            .map(|(id, d)| format!("{}+{d:?}", name(id)))
-            .collect(),
-    )
+    names_of(&spec.depends_on, &spec.after, &spec.wait_after, name)
 }
 
 /// `depends_on`, `after` and `wait_after` by name.
 type Names = (Vec<String>, Vec<String>, Vec<String>);
+
+/// Dependencies held as ids of any kind, by the names `name` gives them.
+fn names_of<I>(
+    depends_on: &[I],
+    after: &[I],
+    wait_after: &[(I, Duration)],
+    name: impl Fn(&I) -> String,
+) -> Names {
+    (
+        depends_on.iter().map(&name).collect(),
+        after.iter().map(&name).collect(),
+        (wait_after.iter())
+            .map(|(id, d)| format!("{}+{d:?}", name(id)))
+            .collect(),
+    )
+}
 
 impl<S: System> Supervisor<S> {
     /// Reads the configuration again and reconciles; `Err` holds every problem of an invalid
@@ -73,13 +83,7 @@ impl<S: System> Supervisor<S> {
                 .get(*id)
                 .map_or_else(String::new, |s| s.spec.name.clone())
         };
-        (
-            svc.deps.iter().map(name).collect(),
-            svc.after.iter().map(name).collect(),
-            (svc.wait_after.iter())
-                .map(|(id, d)| format!("{}+{d:?}", name(id)))
-                .collect(),
-        )
+        names_of(&svc.deps, &svc.after, &svc.wait_after, name)
     }
 
     /// Brings the table to `config`: new services are added, removed ones are asked down (and

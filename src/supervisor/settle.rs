@@ -162,41 +162,36 @@ impl<S: System> Supervisor<S> {
     /// on: `web` after the done `migrate` after `db` keeps `db` up until `web` is down.
     pub(super) fn dependents_down(&self, id: Id) -> bool {
         let all = self.phase != Phase::Running;
-        let mut seen = HashSet::new();
-        let mut todo = vec![id];
-        while let Some(at) = todo.pop() {
-            let Some(svc) = self.svcs.get(at) else {
-                continue;
-            };
-            for &d in &svc.dependents {
-                let Some(dep) = self.svcs.get(d) else {
-                    continue;
-                };
-                if dep.life.is_active() && (all || dep.life.intent.wants_down()) {
-                    return false;
-                }
-                if seen.insert(d) {
-                    todo.push(d);
-                }
-            }
-        }
-        true
+        !self.reaches(id, dependents_of, |d| {
+            d.life.is_active() && (all || d.life.intent.wants_down())
+        })
     }
 
     /// True while something service `id` depends on (or starts after), directly or through any
     /// chain, is being restarted: a dependent taken down by a restart comes back only after it.
     fn upstream_restarting(&self, id: Id) -> bool {
+        self.reaches(id, dependencies_of, |d| d.life.intent == Intent::Restart)
+    }
+
+    /// True when a service reached from `id` along `edges`, directly or through any chain
+    /// (`id` itself excluded), satisfies `hit`.
+    fn reaches(
+        &self,
+        id: Id,
+        edges: fn(&Service) -> [&[Id]; 2],
+        hit: impl Fn(&Service) -> bool,
+    ) -> bool {
         let mut seen = HashSet::new();
         let mut todo = vec![id];
         while let Some(at) = todo.pop() {
             let Some(svc) = self.svcs.get(at) else {
                 continue;
             };
-            for &d in svc.deps.iter().chain(&svc.after) {
-                let Some(dep) = self.svcs.get(d) else {
+            for &d in edges(svc).into_iter().flatten() {
+                let Some(next) = self.svcs.get(d) else {
                     continue;
                 };
-                if dep.life.intent == Intent::Restart {
+                if hit(next) {
                     return true;
                 }
                 if seen.insert(d) {
@@ -249,6 +244,16 @@ impl<S: System> Supervisor<S> {
     pub(super) fn wake_at(&mut self, at: Instant) {
         self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
     }
+}
+
+/// What depends on a service or is ordered after it.
+fn dependents_of(svc: &Service) -> [&[Id]; 2] {
+    [&svc.dependents, &[]]
+}
+
+/// What a service depends on or is ordered after.
+fn dependencies_of(svc: &Service) -> [&[Id]; 2] {
+    [&svc.deps, &svc.after]
 }
 
 /// When service `id` (PENDING) may start, from its dependencies and delays. A longrun dependency

@@ -123,11 +123,12 @@ impl<T> Table<T> {
     /// Sets the start order: `first` (every id in it must be in the table), then the table's
     /// other ids in their current order.
     pub fn reorder(&mut self, first: Vec<Id>) {
+        let placed: std::collections::HashSet<Id> = first.iter().copied().collect();
         let rest: Vec<Id> = self
             .order
             .iter()
             .copied()
-            .filter(|id| !first.contains(id))
+            .filter(|id| !placed.contains(id))
             .collect();
         self.order = first;
         self.order.retain(|&id| {
