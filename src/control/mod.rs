@@ -20,6 +20,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::io::logsink::Tally;
+
 /// Largest request head (request line + headers) accepted.
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Largest request body accepted.
@@ -51,8 +53,6 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 /// the loop has services to supervise; the others wait for the next turn (poll says they are
 /// still readable).
 pub const REQUESTS_PER_TURN: usize = 8;
-/// How often at most pidone warns that it dropped clients over the output budget.
-const DROP_WARNING_EVERY: Duration = Duration::from_secs(5);
 
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,10 +386,9 @@ pub struct Server {
     pub conns: Vec<Conn>,
     /// After an accept error (EMFILE…): the listener leaves the poll set until then.
     accept_paused_until: Option<Instant>,
-    /// Clients dropped over the output budget since the last warning, and when that was: a
-    /// flood of them is one warning every [`DROP_WARNING_EVERY`], not one each.
-    dropped: u64,
-    warned_at: Option<Instant>,
+    /// Clients dropped over the output budget: a flood of them is one warning per
+    /// [`Tally::PERIOD`], not one each; the supervisor reports what is left when due.
+    pub dropped: Tally,
 }
 
 /// One client connection.
@@ -447,8 +446,7 @@ impl Server {
             path: path.to_path_buf(),
             conns: Vec::new(),
             accept_paused_until: None,
-            dropped: 0,
-            warned_at: None,
+            dropped: Tally::default(),
         })
     }
 
@@ -579,18 +577,11 @@ impl Server {
             };
             let held = conn.held();
             conn.give_way();
-            self.dropped += 1;
-            let now = Instant::now();
-            if self
-                .warned_at
-                .is_none_or(|at| now >= at + DROP_WARNING_EVERY)
-            {
-                let n = std::mem::take(&mut self.dropped);
+            if let Some(n) = self.dropped.add(1, Instant::now()) {
                 log::warn!(
                     "control socket: clients left {total} bytes unread; dropped {n} of them \
                      (the largest held {held})"
                 );
-                self.warned_at = Some(now);
             }
         }
     }
@@ -615,8 +606,9 @@ impl Conn {
         self.written = 0;
     }
 
-    /// True while it waits for (the rest of) a request: it may give way to a newcomer.
-    fn idle(&self) -> bool {
+    /// True while it waits for (the rest of) a request: serving it reads and answers one, and it
+    /// may give way to a newcomer.
+    pub fn idle(&self) -> bool {
         !self.closed && !self.answering() && self.follow.is_none()
     }
 
@@ -653,12 +645,6 @@ impl Conn {
     fn end(&mut self) {
         self.ending = true;
         self.deadline = Instant::now() + DEADLINE;
-    }
-
-    /// True while the connection waits for (the rest of) a request: serving it reads and
-    /// answers one.
-    pub fn reading(&self) -> bool {
-        self.idle()
     }
 
     /// True once [`Conn::close`] was called.
@@ -819,6 +805,28 @@ mod tests {
         );
         server.expire(now + DEADLINE + Duration::from_millis(1));
         assert!(server.may_follow(), "then its place is free");
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn clients_dropped_over_the_budget_are_warned_about_once_then_summed() {
+        let dir = std::env::temp_dir().join(format!("pidone-budget-{}", std::process::id()));
+        let _ = std::fs::create_dir(&dir);
+        let mut server = Server::bind(&dir.join("s.sock")).expect("bind");
+        let now = Instant::now();
+        let mut peers = Vec::new();
+        for _ in 0..4 {
+            let (mut c, peer) = conn(now);
+            c.outbuf = vec![b'x'; OUTPUT_BUDGET / 2 + 1];
+            server.conns.push(c);
+            peers.push(peer);
+        }
+        server.keep_budget();
+        assert_eq!(server.conns.iter().filter(|c| c.is_closed()).count(), 3);
+        // The first drop was warned about at once; the two after it wait for the period.
+        let due = server.dropped.deadline().expect("a sum waits");
+        assert_eq!(server.dropped.due(due), Some(2));
         drop(server);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -65,10 +65,15 @@ impl<S: System> Supervisor<S> {
         if let Some(n) = self.unstarted.due(now) {
             log::warn!("{n} more check runs not started: pidone lacks processes or descriptors");
         }
+        let dropped = self.server.as_mut().map(|s| &mut s.dropped);
+        if let Some(n) = dropped.and_then(|d| d.due(now)) {
+            log::warn!("control socket: {n} more clients dropped over the output budget");
+        }
         let next = [
             self.lost_output.deadline(),
             self.strangers.deadline(),
             self.unstarted.deadline(),
+            self.server.as_ref().and_then(|s| s.dropped.deadline()),
         ];
         for at in next.into_iter().flatten() {
             self.wake_at(at);

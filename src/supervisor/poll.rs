@@ -125,7 +125,7 @@ impl<S: System> Supervisor<S> {
                 }
                 Ready::Conn(i) => {
                     let conn = self.server.as_ref().and_then(|s| s.conns.get(i));
-                    if conn.is_some_and(Conn::reading) {
+                    if conn.is_some_and(Conn::idle) {
                         if requests == REQUESTS_PER_TURN {
                             continue; // Still readable: the next turn reads it.
                         }
