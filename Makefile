@@ -13,7 +13,7 @@ static:
 	@ls -l $(STATIC)
 
 test:
-	cargo test --lib --tests
+	cargo test --lib --tests --no-fail-fast
 
 lint:
 	cargo fmt --check

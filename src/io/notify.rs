@@ -152,9 +152,8 @@ fn refusal(pid: i32, from: u32, uid: u32, session: Option<Pid>) -> Option<String
     let Some(pid) = Pid::from_raw(pid.max(0)) else {
         return Some(format!("uid {from} outside pidone's PID namespace"));
     };
-    let same_session =
-        session.is_some_and(|s| rustix::process::getsid(Some(pid)).is_ok_and(|sid| sid == s));
-    if from == 0 || from == uid || same_session {
+    let same_session = || session.is_some_and(|s| crate::os::sys::session_of(pid) == Some(s));
+    if from == 0 || from == uid || same_session() {
         return None;
     }
     Some(format!("pid {} (uid {from})", pid.as_raw_nonzero()))
@@ -220,10 +219,42 @@ mod tests {
         );
         assert_eq!(refusal(me.as_raw_nonzero().get(), 0, 1000, None), None);
         assert_eq!(refusal(me.as_raw_nonzero().get(), 1000, 1000, None), None);
-        let sid = rustix::process::getsid(None).expect("getsid");
-        assert_eq!(refusal(me.as_raw_nonzero().get(), 7, 1000, Some(sid)), None);
         let other = refusal(me.as_raw_nonzero().get(), 7, 1000, None).expect("a stranger");
         assert!(other.contains("(uid 7)"), "{other}");
+    }
+
+    #[test]
+    fn a_process_of_the_services_session_is_heard_whatever_its_uid() {
+        // A process that leads a session of its own: the service, as pidone starts it.
+        let mut leader = std::process::Command::new("setsid")
+            .args(["sleep", "30"])
+            .spawn()
+            .expect("setsid sleep");
+        let pid = Pid::from_raw(leader.id() as i32).expect("a pid");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while crate::os::sys::session_of(pid) != Some(pid) && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let raw = pid.as_raw_nonzero().get();
+        let heard = refusal(raw, 7, 1000, Some(pid));
+        let elsewhere = refusal(raw, 7, 1000, Some(rustix::process::getpid()));
+        let _ = leader.kill();
+        let _ = leader.wait();
+        assert_eq!(heard, None, "its own session");
+        assert!(elsewhere.is_some(), "another session is a stranger's");
+    }
+
+    #[test]
+    fn a_session_pidone_cannot_name_is_nobodys() {
+        // The test's own session may be 0 or led from outside its PID namespace (an init that
+        // never called setsid): that must be a None, never a panic or an invalid pid.
+        let me = rustix::process::getpid();
+        let session = crate::os::sys::session_of(me);
+        assert!(session.is_none_or(|s| s.as_raw_nonzero().get() > 0));
+        assert_eq!(
+            crate::os::sys::session_of(Pid::from_raw(i32::MAX).expect("pid")),
+            None
+        );
     }
 
     #[test]

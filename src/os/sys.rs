@@ -34,6 +34,16 @@ pub fn signal(number: i32) -> Option<Signal> {
     }
 }
 
+/// The session of process `pid`, or None when pidone cannot name it: the process is gone, or its
+/// session is 0 (the kernel's first session, kept by an init that never called `setsid`) or led
+/// from outside pidone's PID namespace. rustix's `getsid` cannot hold a 0 (it asserts in debug
+/// builds and makes an invalid `Pid` in release ones), so this calls the C library.
+pub fn session_of(pid: rustix::process::Pid) -> Option<rustix::process::Pid> {
+    // SAFETY: getsid takes a plain number and touches no memory of ours.
+    let sid = unsafe { libc::getsid(pid.as_raw_nonzero().get()) };
+    rustix::process::Pid::from_raw(sid.max(0))
+}
+
 /// Sends `sig` to every process pidone may signal except itself: `kill(-1, sig)`.
 ///
 /// Only meaningful when pidone is PID 1 of its own PID namespace, where "every process" means
