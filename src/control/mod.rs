@@ -53,6 +53,31 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 /// the loop has services to supervise; the others wait for the next turn (poll says they are
 /// still readable).
 pub const REQUESTS_PER_TURN: usize = 8;
+/// Most answer bytes built in one turn: a megabyte answer takes a millisecond or more to build,
+/// so past this the next request waits for the next turn. One request is always served, however
+/// large its answer.
+pub const ANSWER_BYTES_PER_TURN: usize = 1 << 20;
+
+/// What one turn of the loop has served so far: a new request is read while the turn is under
+/// both [`REQUESTS_PER_TURN`] and [`ANSWER_BYTES_PER_TURN`].
+#[derive(Debug, Default)]
+pub struct TurnQuota {
+    requests: usize,
+    bytes: usize,
+}
+
+impl TurnQuota {
+    /// True while another request may be read and answered this turn.
+    pub fn admits(&self) -> bool {
+        self.requests < REQUESTS_PER_TURN && self.bytes < ANSWER_BYTES_PER_TURN
+    }
+
+    /// Counts a request served with an answer of `bytes`.
+    pub fn served(&mut self, bytes: usize) {
+        self.requests += 1;
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+}
 
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -613,7 +638,7 @@ impl Conn {
     }
 
     /// Bytes of output it holds (a stream's lines already written are forgotten now and then).
-    fn held(&self) -> usize {
+    pub fn held(&self) -> usize {
         self.outbuf.len()
     }
 
@@ -778,6 +803,26 @@ mod tests {
             ending: false,
         };
         (conn, theirs)
+    }
+
+    #[test]
+    fn a_turn_serves_eight_small_answers_or_one_megabyte() {
+        let mut small = TurnQuota::default();
+        let mut served = 0;
+        while small.admits() {
+            small.served(2_000);
+            served += 1;
+        }
+        assert_eq!(served, REQUESTS_PER_TURN);
+        let mut large = TurnQuota::default();
+        assert!(large.admits(), "the first is always served");
+        large.served(ANSWER_BYTES_PER_TURN + 1);
+        assert!(!large.admits(), "the next megabyte waits for the next turn");
+        let mut mixed = TurnQuota::default();
+        mixed.served(ANSWER_BYTES_PER_TURN / 2);
+        assert!(mixed.admits());
+        mixed.served(ANSWER_BYTES_PER_TURN / 2);
+        assert!(!mixed.admits());
     }
 
     #[test]

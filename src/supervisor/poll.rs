@@ -9,7 +9,7 @@ use rustix::io::Errno;
 
 use super::system::{Real, System};
 use super::{Id, Supervisor};
-use crate::control::{Conn, REQUESTS_PER_TURN};
+use crate::control::{Conn, TurnQuota};
 use crate::io::output::{ReadOutcome, Stream};
 use crate::io::probe::Run;
 use crate::os::spawn::Child;
@@ -100,7 +100,7 @@ impl<S: System> Supervisor<S> {
     /// Moves output: reads ready service pipes (dropping those at EOF), writes queued lines.
     pub(super) fn on_ready(&mut self, ready: &[Ready], now: Instant) {
         let mut closed = Vec::new();
-        let mut requests = 0;
+        let mut quota = TurnQuota::default();
         for r in ready {
             match *r {
                 Ready::Source(i) | Ready::Ended(i) => {
@@ -124,14 +124,14 @@ impl<S: System> Supervisor<S> {
                     }
                 }
                 Ready::Conn(i) => {
-                    let conn = self.server.as_ref().and_then(|s| s.conns.get(i));
-                    if conn.is_some_and(Conn::idle) {
-                        if requests == REQUESTS_PER_TURN {
-                            continue; // Still readable: the next turn reads it.
-                        }
-                        requests += 1;
+                    let fresh = self.conn(i).is_some_and(Conn::idle);
+                    if fresh && !quota.admits() {
+                        continue; // Still readable: the next turn reads it.
                     }
                     self.serve(i, now);
+                    if fresh {
+                        quota.served(self.conn(i).map_or(0, Conn::held));
+                    }
                     if let Some(server) = &mut self.server {
                         server.keep_budget();
                     }
@@ -147,6 +147,11 @@ impl<S: System> Supervisor<S> {
         if let Some(server) = &mut self.server {
             server.conns.retain(|c| !c.is_closed());
         }
+    }
+
+    /// Control connection `i`, if there is one.
+    fn conn(&self, i: usize) -> Option<&Conn> {
+        self.server.as_ref().and_then(|s| s.conns.get(i))
     }
 }
 
