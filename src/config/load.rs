@@ -3,7 +3,7 @@
 //! stage is collected and returned sorted by file and line.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, ErrorKind, Location};
 use super::limits;
@@ -42,26 +42,46 @@ impl LoadContext {
 ///
 /// Returns every problem found, sorted by file and line; environment problems come last.
 pub fn load(sources: &[PathBuf], ctx: &LoadContext) -> Result<Config, Vec<ConfigError>> {
+    let texts = sources.iter().map(|p| read(p)).collect();
+    load_texts(sources, texts, ctx)
+}
+
+/// One config file's text, or the error that says why it cannot be read.
+fn read(path: &Path) -> Result<String, Box<ConfigError>> {
+    let read = crate::io::files::read_text(path, limits::MAX_CONFIG_FILE_BYTES);
+    read.map_err(|e| {
+        Box::new(ConfigError {
+            location: Location::File {
+                path: path.to_path_buf(),
+                line: None,
+            },
+            service: None,
+            key: None,
+            kind: ErrorKind::Read {
+                path: path.to_path_buf(),
+                error: e.to_string(),
+            },
+        })
+    })
+}
+
+/// [`load`] of files already read: `texts[i]` is the text of `sources[i]`, or why it could not
+/// be read. Public for the fuzz target, which feeds its input without a file.
+#[doc(hidden)]
+pub fn load_texts(
+    sources: &[PathBuf],
+    texts: Vec<Result<String, Box<ConfigError>>>,
+    ctx: &LoadContext,
+) -> Result<Config, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut raws: Vec<RawService> = Vec::new();
     let mut timeout_entries = Vec::new();
     let mut complete = true;
-    for (index, path) in sources.iter().enumerate() {
-        let text = match crate::io::files::read_text(path, limits::MAX_CONFIG_FILE_BYTES) {
+    for (index, (path, text)) in sources.iter().zip(texts).enumerate() {
+        let text = match text {
             Ok(text) => text,
             Err(e) => {
-                errors.push(ConfigError {
-                    location: Location::File {
-                        path: path.clone(),
-                        line: None,
-                    },
-                    service: None,
-                    key: None,
-                    kind: ErrorKind::Read {
-                        path: path.clone(),
-                        error: e.to_string(),
-                    },
-                });
+                errors.push(*e);
                 complete = false;
                 continue;
             }

@@ -42,7 +42,7 @@ pub use crate::core::graph::ServiceId;
 pub use crate::os::users::Credentials;
 pub use describe::{describe, format_duration};
 pub use error::{ConfigError, ErrorKind, Location, edit_distance, suggest};
-pub use load::{LoadContext, load};
+pub use load::{LoadContext, load, load_texts};
 pub use model::{
     CheckSpec, Config, DEFAULT_PATH, DEFAULT_START_TIMEOUT, Env, Kind, Level, LogMode, OnFailure,
     Probe, ReadyMode, Restart, ServiceSpec, Timeouts, bracketed,
