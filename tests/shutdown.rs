@@ -19,6 +19,9 @@ in_both_modes!(
     second_term_and_global_timeout_cut_a_slow_shutdown_short,
 );
 
+// Only a true PID 1: as a plain child, `kill 1` would reach the machine's init.
+as_pid1!(a_term_from_inside_the_container_shuts_pidone_down);
+
 // ---------------------------------------------------------------------------------------------
 // Shutdown
 
@@ -267,4 +270,33 @@ exit 0
     );
     run.signal("TERM");
     run.wait();
+}
+
+fn a_term_from_inside_the_container_shuts_pidone_down(mode: Mode) {
+    // The kernel drops a signal sent to a namespace's init from inside it when the init has it at
+    // its default action; pidone blocks what it reads from its signalfd, and a blocked signal is
+    // queued instead.
+    let dir = Dir::new();
+    let config = dir.write(
+        "pidone.toml",
+        &format!(
+            r#"
+[[services]]
+name = "app"
+command = {app}
+
+[[services]]
+name = "admin"
+restart = "never"
+command = ["/bin/sh", "-c", "while [ ! -e @D/go ]; do sleep 0.02; done; kill -TERM 1; sleep 1000"]
+"#,
+            app = trapping("app", ""),
+        ),
+    );
+    let mut run = Pidone::start_config(mode, &dir, &config, &[]);
+    run.wait_for("app to be up", |_| dir.exists("app.up"));
+    fs::write(dir.join("go"), "").expect("write go");
+    let outcome = run.wait();
+    assert_eq!(outcome.code(), 0, "stderr:\n{}", outcome.stderr);
+    assert!(dir.exists("app.stop"), "app was not stopped gracefully");
 }

@@ -1,5 +1,5 @@
 //! The operating system: every `unsafe` block and system-call wrapper of pidone lives here, and
-//! no policy does. Signals and their self-pipe, spawning with the inherited signal state
+//! no policy does. Signals and their signalfd, spawning with the inherited signal state
 //! restored, reaping, the little read from /proc, the image's users and groups, and the
 //! descriptor helpers of `sys`.
 

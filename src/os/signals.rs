@@ -1,24 +1,30 @@
-//! The signal self-pipe, and what each signal means to pidone.
+//! Signal delivery through a signalfd, and what each signal means to pidone.
 //!
-//! pidone catches every signal it may forward, plus `SIGCHLD`, through signal-hook: the handler
-//! records the signal and writes a byte into a socket pair whose read end sits in the poll set.
-//! The main loop then drains the recorded signals with [`Signals::pending`]. Two deliveries of the
-//! same signal between two drains count once, as with ordinary (non-queued) POSIX signals.
+//! pidone blocks every signal it may forward, plus `SIGCHLD`, and reads them from a signalfd
+//! whose descriptor sits in the poll set: a delivery is one `read`, with no handler, no self-pipe
+//! and no interrupted `poll` (the self-pipe cost a `sendto` in the handler, two `recvfrom` and an
+//! `EINTR` per wake-up; see docs/bench.md). [`Signals::pending`] drains them. Two deliveries of
+//! the same signal between two drains count once, as with ordinary (non-queued) POSIX signals.
+//! A blocked signal is queued even for PID 1, whose signals at their default action the kernel
+//! would otherwise drop. Children get the mask and dispositions pidone inherited back before
+//! `exec` ([`SavedSignals::restore`]).
 //!
 //! Three signals are ignored by pidone itself instead: `SIGTTIN` and `SIGTTOU`, so that pidone is
 //! never stopped for touching a terminal it handed to its child, and `SIGPIPE`, so that a closed
 //! stdout turns into an `EPIPE` error pidone handles rather than its death. Faults (`SIGSEGV`,
-//! `SIGBUS`, `SIGILL`, `SIGFPE`, `SIGTRAP`, `SIGSYS`) keep their default action: they only ever
-//! mean a bug in pidone. `SIGKILL` and `SIGSTOP` cannot be caught.
+//! `SIGBUS`, `SIGILL`, `SIGFPE`, `SIGTRAP`, `SIGSYS`) stay unblocked at their default action: they
+//! only ever mean a bug in pidone. `SIGKILL` and `SIGSTOP` cannot be caught.
 
 use std::io;
-use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use signal_hook::iterator::backend::SignalDelivery;
-use signal_hook::iterator::exfiltrator::SignalOnly;
+use rustix::io::Errno;
 
 use crate::os::sys::{self, SavedSignals};
+
+/// Most signalfd reads in one drain (16 signals each): a flood of queued real-time signals is
+/// read over several turns, with the loop's other work between them.
+const READS_PER_DRAIN: usize = 64;
 
 /// Signals pidone leaves at their default action (faults), besides the uncatchable ones.
 const FAULTS: [i32; 6] = [
@@ -47,40 +53,50 @@ pub fn is_forwardable(sig: i32) -> bool {
         || IGNORED.contains(&sig))
 }
 
-/// The installed self-pipe and the dispositions pidone inherited.
+/// The signalfd and the dispositions and mask pidone inherited.
 pub struct Signals {
-    delivery: SignalDelivery<UnixStream, SignalOnly>,
+    fd: OwnedFd,
     saved: SavedSignals,
 }
 
 impl Signals {
-    /// Captures the inherited mask and dispositions, then takes over: ignores [`IGNORED`], catches
-    /// `SIGCHLD` and every forwardable signal, and unblocks everything. Call it once, at start-up,
-    /// before any child exists.
+    /// Captures the inherited mask and dispositions, then takes over: ignores [`IGNORED`], blocks
+    /// exactly `SIGCHLD` and every forwardable signal (everything else unblocked) and reads those
+    /// from a signalfd. Call it once, at start-up, before any child exists.
     pub fn install() -> io::Result<Signals> {
         let saved = SavedSignals::capture()?;
-        let (read, write) = UnixStream::pair()?;
-        read.set_nonblocking(true)?;
-        write.set_nonblocking(true)?;
-        let caught = (1..=sys::sigrtmax()).filter(|&s| is_forwardable(s) || s == libc::SIGCHLD);
-        let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, caught)?;
         for sig in IGNORED {
             sys::ignore(sig)?;
         }
-        sys::unblock_all()?;
-        Ok(Signals { delivery, saved })
+        let caught: Vec<i32> = (1..=sys::sigrtmax())
+            .filter(|&s| is_forwardable(s) || s == libc::SIGCHLD)
+            .collect();
+        let fd = sys::block_into_signalfd(&caught)?;
+        Ok(Signals { fd, saved })
     }
 
-    /// The read end of the self-pipe, for the poll set.
-    pub fn fd(&self) -> impl AsFd + '_ {
-        self.delivery.get_read()
+    /// The signalfd, for the poll set.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
-    /// Drains the self-pipe and returns the signals received since the last call, in ascending
-    /// order. Never blocks.
+    /// Reads the signals received since the last call, in ascending order, each once. Never
+    /// blocks; reads at most [`READS_PER_DRAIN`] batches (poll says when more wait).
     pub fn pending(&mut self) -> Vec<i32> {
-        let mut sigs: Vec<i32> = self.delivery.pending().collect();
+        let mut sigs = Vec::new();
+        for _ in 0..READS_PER_DRAIN {
+            match sys::read_signals(self.fd.as_fd(), &mut sigs) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(Errno::INTR) => {}
+                Err(err) => {
+                    log::warn!("reading the signalfd: {err}");
+                    break;
+                }
+            }
+        }
         sigs.sort_unstable();
+        sigs.dedup();
         sigs
     }
 

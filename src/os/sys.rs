@@ -132,19 +132,57 @@ pub fn ignore(sig: i32) -> io::Result<()> {
     }
 }
 
-/// Unblocks every signal for pidone itself, whatever mask it inherited: pidone must receive the
-/// signals it forwards. Children get the inherited mask back through [`SavedSignals::restore`].
-pub fn unblock_all() -> io::Result<()> {
-    let mut empty = MaybeUninit::<libc::sigset_t>::zeroed();
+/// Sets pidone's signal mask to exactly `sigs`, whatever mask it inherited, and returns a
+/// non-blocking, close-on-exec signalfd that reads them: pidone receives the signals it forwards
+/// there and every other signal normally. Children get the inherited mask back through
+/// [`SavedSignals::restore`].
+pub fn block_into_signalfd(sigs: &[i32]) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
     // SAFETY: sigemptyset initialises the set it is given, which is valid writable memory.
-    unsafe { libc::sigemptyset(empty.as_mut_ptr()) };
-    // SAFETY: the set was initialised just above; a null `oldset` is allowed.
-    let rc = unsafe { libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    unsafe { libc::sigemptyset(set.as_mut_ptr()) };
+    for &sig in sigs {
+        // SAFETY: the set was initialised above; sigaddset only refuses a bad number (EINVAL).
+        if unsafe { libc::sigaddset(set.as_mut_ptr(), sig) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
+    // SAFETY: the set is initialised; a null `oldset` is allowed.
+    let rc = unsafe { libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let flags = libc::SFD_NONBLOCK | libc::SFD_CLOEXEC;
+    // SAFETY: -1 asks for a new descriptor; the set is initialised and only read.
+    let fd = unsafe { libc::signalfd(-1, set.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: signalfd returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads one batch of signals from signalfd `fd` into `sigs`: true when it read a full batch
+/// (more may wait), false when none or fewer were waiting.
+pub fn read_signals(
+    fd: std::os::fd::BorrowedFd<'_>,
+    sigs: &mut Vec<i32>,
+) -> Result<bool, rustix::io::Errno> {
+    const BATCH: usize = 16;
+    const SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+    let mut buf = [0u8; BATCH * SIZE];
+    let n = match rustix::io::read(fd, &mut buf) {
+        Ok(n) => n,
+        Err(rustix::io::Errno::AGAIN) => return Ok(false),
+        Err(err) => return Err(err),
+    };
+    // The kernel writes whole records; ssi_signo is their first field (a u32).
+    for record in buf.get(..n).unwrap_or_default().chunks_exact(SIZE) {
+        let mut signo = [0u8; 4];
+        signo.copy_from_slice(record.get(..4).unwrap_or(&[0; 4]));
+        sigs.push(u32::from_ne_bytes(signo) as i32);
+    }
+    Ok(n == buf.len())
 }
 
 /// Drops to the given user in a forked child: supplementary groups, then gid, then uid (the
