@@ -403,7 +403,10 @@ fn clean_stale_roots() {
 
 fn check_namespaces(root: &Path) -> Res<()> {
     let log = root.join("check.log");
-    let (mut ns, _) = Ns::launch(&["/bin/true".into()], &log)
+    // A short sleep, not /bin/true: an init that is gone before the harness sees it start
+    // would look like a failure.
+    let argv = ["/bin/sleep".to_string(), "0.2".to_string()];
+    let (mut ns, _) = Ns::launch(&argv, &log)
         .map_err(|e| format!("cannot start a PID namespace (root and util-linux needed): {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
@@ -411,7 +414,7 @@ fn check_namespaces(root: &Path) -> Res<()> {
             return match st.success() {
                 true => Ok(()),
                 false => Err(format!(
-                    "`unshare --pid --fork --mount-proc /bin/true` failed ({st}){}; the bench \
+                    "`unshare --pid --fork --mount-proc /bin/sleep 0.2` failed ({st}){}; the bench \
                      needs root (or CAP_SYS_ADMIN)",
                     ns.log_tail()
                 )),
@@ -419,7 +422,7 @@ fn check_namespaces(root: &Path) -> Res<()> {
         }
         sleep(Duration::from_millis(1));
     }
-    Err("`unshare --pid --fork --mount-proc /bin/true` did not finish within 5 s".into())
+    Err("`unshare --pid --fork --mount-proc /bin/sleep 0.2` did not finish within 5 s".into())
 }
 
 fn find_pidone(o: &Opts, target: &Path, res: &mut Results) -> Option<PathBuf> {
