@@ -28,7 +28,7 @@ usage: cargo bench --bench bench -- [OPTIONS]
   --quick          a smoke run (< 2 min): 1 run, N = 1 and 50 (trap: 10), 1,000 orphans, 2 s idle
   --runs K         repetitions of every scenario (default 4; env PIDONE_BENCH_RUNS)
   --only LIST      scenarios, comma-separated: startup,stop,reap,idle,size
-  --inits LIST     contestants by key: none,pidone,tini,tini-static,dumb-init,catatonit,
+  --inits LIST     contestants by key: none,floor,pidone,tini,tini-static,dumb-init,catatonit,
                    pidone-config,s6-svscan,runsvdir,supervisord,horust
   --pidone PATH    the pidone binary (default: the static build, env PIDONE_BIN)";
 
@@ -456,6 +456,13 @@ fn find_inits(o: &Opts, pidone: Option<&Path>, root: &Path, res: &mut Results) -
         }
         let bin = match kind {
             Kind::NoInit => PathBuf::from("/bin/sh"),
+            Kind::Floor => match setup::build_floor(root) {
+                Ok(p) => p,
+                Err(e) => {
+                    res.note(format!("floor: {e}: skipped"));
+                    continue;
+                }
+            },
             Kind::PidoneSingle | Kind::PidoneServices => match pidone {
                 Some(p) => p.to_path_buf(),
                 None => continue,

@@ -19,8 +19,11 @@ pub const TRAP_DELAY: &str = "0.1";
 /// peer is compared with the mode that does the same job (see [`Kind::partner`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
-    /// The service itself as PID 1: the floor of the startup figure.
+    /// The service itself as PID 1: the floor of the single-program startup figure.
     NoInit,
+    /// `floor.c`: forks every service at once and reaps, nothing else: the floor of every
+    /// services figure.
+    Floor,
     PidoneSingle,
     Tini,
     TiniStatic,
@@ -34,8 +37,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::NoInit,
+        Kind::Floor,
         Kind::PidoneSingle,
         Kind::Tini,
         Kind::TiniStatic,
@@ -51,6 +55,7 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::NoInit => "no init",
+            Kind::Floor => "floor",
             Kind::PidoneSingle => "pidone",
             Kind::Tini => "tini",
             Kind::TiniStatic => "tini-static",
@@ -77,7 +82,7 @@ impl Kind {
     /// The program looked up on PATH (pidone's binary is found by the harness).
     pub fn program(self) -> Option<&'static str> {
         match self {
-            Kind::NoInit | Kind::PidoneSingle | Kind::PidoneServices => None,
+            Kind::NoInit | Kind::Floor | Kind::PidoneSingle | Kind::PidoneServices => None,
             other => Some(other.label()),
         }
     }
@@ -95,7 +100,12 @@ impl Kind {
     pub fn multi(self) -> bool {
         matches!(
             self,
-            Kind::PidoneServices | Kind::S6 | Kind::Runit | Kind::Supervisord | Kind::Horust
+            Kind::Floor
+                | Kind::PidoneServices
+                | Kind::S6
+                | Kind::Runit
+                | Kind::Supervisord
+                | Kind::Horust
         )
     }
 
@@ -115,10 +125,7 @@ impl Kind {
     /// Whether the init bounds the wait for a service that ignores its stop signal. Single-program
     /// pidone, like tini, only forwards the signal: a program that ignores TERM runs on.
     pub fn has_stop_timeout(self) -> bool {
-        matches!(
-            self,
-            Kind::PidoneServices | Kind::S6 | Kind::Runit | Kind::Supervisord | Kind::Horust
-        )
+        self.multi()
     }
 }
 
@@ -212,6 +219,11 @@ pub fn command(kind: Kind, bin: &Path, l: &Layout, n: usize) -> io::Result<Vec<S
     let grace = format!("{STOP_TIMEOUT_MS}ms");
     Ok(match kind {
         Kind::NoInit => vec![s1],
+        Kind::Floor => {
+            let mut argv = vec![bin, STOP_TIMEOUT_MS.to_string()];
+            argv.extend((1..=n).map(|i| l.script(i).display().to_string()));
+            argv
+        }
         Kind::PidoneSingle => vec![bin, "--grace".into(), grace, "--".into(), s1],
         Kind::Tini | Kind::TiniStatic | Kind::Catatonit => vec![bin, "--".into(), s1],
         Kind::DumbInit => vec![bin, s1],
@@ -336,4 +348,24 @@ pub fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// Compiles `floor.c` into `dir` with the system's C compiler (static when the C library allows
+/// it, as the other inits are measured), or says why it could not.
+pub fn build_floor(dir: &Path) -> Result<PathBuf, String> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bench/floor.c");
+    let out = dir.join("floor");
+    for extra in [&["-static"][..], &[]] {
+        let status = std::process::Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(&out)
+            .arg(&source)
+            .args(extra)
+            .stderr(std::process::Stdio::null())
+            .status();
+        if status.is_ok_and(|s| s.success()) {
+            return Ok(out);
+        }
+    }
+    Err("cc could not build benches/bench/floor.c".into())
 }
