@@ -14,6 +14,10 @@ pub type Env = BTreeMap<String, String>;
 /// How long a longrun may take from its spawn to being ready, unless `start_timeout` says.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a service must stay up before its restart delay and its count of restarts towards
+/// `max_restarts` start again from the beginning, unless `restart_reset` says.
+pub const DEFAULT_RESTART_RESET: Duration = Duration::from_secs(10);
+
 /// The `PATH` used to find programs when neither pidone's environment nor the service sets one;
 /// the same default Docker images get.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -262,6 +266,9 @@ pub struct ServiceSpec {
     pub restart_delay: Duration,
     /// The cap of the doubling restart delay (default 30 s, or `restart_delay` if larger).
     pub restart_delay_max: Duration,
+    /// How long the service must stay up for its restart delay and its count of restarts
+    /// towards `max_restarts` to start again (`restart_reset`, default 10 s, at least 1 s).
+    pub restart_reset: Duration,
     /// Restarts allowed before the service fails for good; 0 = unlimited.
     pub max_restarts: u32,
     /// The signal sent to stop the service (default SIGTERM).

@@ -11,7 +11,8 @@ use super::describe::format_duration;
 use super::error::{ConfigError, ErrorKind, Location, suggest};
 use super::load::LoadContext;
 use super::model::{
-    DEFAULT_START_TIMEOUT, Kind, ReadyMode, Restart, ServiceSpec, Timeouts, is_valid_name,
+    DEFAULT_RESTART_RESET, DEFAULT_START_TIMEOUT, Kind, ReadyMode, Restart, ServiceSpec, Timeouts,
+    is_valid_name,
 };
 use super::outside::Resolved;
 use super::parse::{RawService, RawWaitAfter};
@@ -457,6 +458,7 @@ impl Loader<'_> {
             success_exit_codes: raw.success_exit_codes.clone().unwrap_or_else(|| vec![0]),
             restart_delay,
             restart_delay_max,
+            restart_reset: raw.restart_reset.unwrap_or(DEFAULT_RESTART_RESET),
             max_restarts: raw.max_restarts,
             stop_signal: raw.stop_signal.unwrap_or(libc::SIGTERM),
             stop_timeout: raw.stop_timeout.unwrap_or(self.timeouts.service_shutdown),

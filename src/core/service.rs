@@ -28,10 +28,6 @@ use std::time::{Duration, Instant};
 use crate::config::{Kind, Restart};
 use crate::os::reap::Exit;
 
-/// How long a service must stay up before its backoff delay and its restart count since the last
-/// reset go back to the start.
-pub const STABLE_AFTER: Duration = Duration::from_secs(10);
-
 /// `at + d`, or a century later when `d` is too large for the clock (a configuration may say
 /// `stop_timeout = "100000000h"`): a deadline so far away is never, without overflowing.
 pub fn later(at: Instant, d: Duration) -> Instant {
@@ -85,6 +81,9 @@ pub struct Policy {
     pub success_exit_codes: Vec<i32>,
     pub restart_delay: Duration,
     pub restart_delay_max: Duration,
+    /// How long the service must stay up before its backoff delay and its restart count since
+    /// the last reset go back to the start (`restart_reset`).
+    pub restart_reset: Duration,
     pub max_restarts: u32,
     pub stop_signal: i32,
     pub stop_timeout: Duration,
@@ -214,7 +213,7 @@ pub struct Life {
     pub intent: Intent,
     /// Restarts since pidone started (automatic and requested).
     pub restarts: u32,
-    /// Restarts since the service last stayed up [`STABLE_AFTER`].
+    /// Restarts since the service last stayed up `restart_reset`.
     streak: u32,
     /// The delay before the next restart.
     backoff: Duration,
@@ -591,7 +590,7 @@ impl Life {
     fn schedule_restart(&mut self, policy: &Policy, why: String, now: Instant) -> Action {
         if self
             .up_at
-            .is_some_and(|up| now.saturating_duration_since(up) >= STABLE_AFTER)
+            .is_some_and(|up| now.saturating_duration_since(up) >= policy.restart_reset)
         {
             self.streak = 0;
             self.backoff = policy.restart_delay;
@@ -629,6 +628,7 @@ mod tests {
             success_exit_codes: vec![0],
             restart_delay: Duration::from_secs(1),
             restart_delay_max: Duration::from_secs(5),
+            restart_reset: Duration::from_secs(10),
             max_restarts: 0,
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
@@ -678,9 +678,40 @@ mod tests {
         let t2 = t1 + Duration::from_secs(2);
         s.handle(&p, Event::Start, t2);
         s.handle(&p, Event::Spawned(Step::Main), t2);
-        let t3 = t2 + STABLE_AFTER;
+        let t3 = t2 + p.restart_reset;
         s.handle(&p, Event::Exited(Step::Main, Exit::Signal(9)), t3);
         assert_eq!(s.deadline, Some(t3 + Duration::from_secs(1)));
+    }
+
+    /// Issue 11: with the window fixed at 10 s, a service crashing every 11 s never reached
+    /// `max_restarts`; `restart_reset` widens it.
+    #[test]
+    fn restart_reset_is_the_window_that_forgives_restarts() {
+        let every_11s = |reset: u64| {
+            let p = Policy {
+                max_restarts: 3,
+                restart_reset: Duration::from_secs(reset),
+                ..policy()
+            };
+            let mut now = Instant::now();
+            let mut s = Life::new(true, &p, now);
+            for _ in 0..10 {
+                spawn(&mut s, &p, now);
+                now += Duration::from_secs(11);
+                s.handle(&p, Event::Exited(Step::Main, Exit::Code(1)), now);
+                match s.deadline {
+                    Some(at) if s.state == State::Pending => now = at,
+                    _ => break,
+                }
+            }
+            (s.state, s.restarts)
+        };
+        assert_eq!(
+            every_11s(10),
+            (State::Pending, 10),
+            "up 11 s > 10 s: forgiven"
+        );
+        assert_eq!(every_11s(60), (State::Failed, 3), "up 11 s < 60 s: counted");
     }
 
     #[test]

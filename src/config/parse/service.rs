@@ -10,9 +10,9 @@ use toml::de::DeValue;
 use super::checks::{self, DraftCheck};
 use super::raw::{RawCheck, RawService};
 use super::values::{
-    MIN_DURATION, MIN_RESTART_DELAY, at_least, boolean, count, duration, env_table, exit_codes,
-    integer, long_string, names_with_lines, one_of, positive, script, set, set_some, signal,
-    string, string_list, string_or_list, wait_after, wrong,
+    MIN_DURATION, MIN_RESTART_DELAY, MIN_RESTART_RESET, at_least, boolean, count, duration,
+    env_table, exit_codes, integer, long_string, names_with_lines, one_of, positive, script, set,
+    set_some, signal, string, string_list, string_or_list, wait_after, wrong,
 };
 use super::{Field, Keys, Scope, Sink, walk};
 use crate::config::describe::format_duration;
@@ -78,6 +78,10 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     ("restart_delay_max", |d, f| {
         let max = duration(f.v()).and_then(|max| at_least(max, f.key, MIN_RESTART_DELAY));
         set_some(&mut d.s.restart_delay_max, max)
+    }),
+    ("restart_reset", |d, f| {
+        let reset = duration(f.v()).and_then(|r| at_least(r, f.key, MIN_RESTART_RESET));
+        set_some(&mut d.s.restart_reset, reset)
     }),
     ("max_restarts", |d, f| {
         set(&mut d.s.max_restarts, count(f.v()))
