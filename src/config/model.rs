@@ -11,9 +11,6 @@ use crate::os::users::Credentials;
 /// An environment: variable name to value. Sorted, so the child's environment is deterministic.
 pub type Env = BTreeMap<String, String>;
 
-/// How long a longrun may take from its spawn to being ready, unless `start_timeout` says.
-pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// How long a service must stay up before its restart delay and its count of restarts towards
 /// `max_restarts` start again from the beginning, unless `restart_reset` says.
 pub const DEFAULT_RESTART_RESET: Duration = Duration::from_secs(10);
@@ -295,8 +292,9 @@ pub struct ServiceSpec {
     /// oneshot.
     pub ready: ReadyMode,
     /// How long a longrun may take from its spawn to being ready before the start counts as
-    /// failed (`start_timeout`, default 60 s).
-    pub start_timeout: Duration,
+    /// failed (`start_timeout`); None (the default): as long as it needs. The service may ask
+    /// for more through sd_notify's `EXTEND_TIMEOUT_USEC=`.
+    pub start_timeout: Option<Duration>,
     /// Its checks, in file order. Empty for a oneshot.
     pub checks: Vec<CheckSpec>,
 }

@@ -11,8 +11,7 @@ use super::describe::format_duration;
 use super::error::{ConfigError, ErrorKind, Location, suggest};
 use super::load::LoadContext;
 use super::model::{
-    DEFAULT_RESTART_RESET, DEFAULT_START_TIMEOUT, Kind, ReadyMode, Restart, ServiceSpec, Timeouts,
-    is_valid_name,
+    DEFAULT_RESTART_RESET, Kind, ReadyMode, Restart, ServiceSpec, Timeouts, is_valid_name,
 };
 use super::outside::Resolved;
 use super::parse::{RawService, RawWaitAfter};
@@ -472,7 +471,7 @@ impl Loader<'_> {
                 Kind::Longrun => raw.ready.map_or(ReadyMode::Exec, |(mode, _)| mode),
                 Kind::Oneshot => ReadyMode::Exec,
             },
-            start_timeout: raw.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
+            start_timeout: raw.start_timeout,
             checks: r.checks,
         }
     }

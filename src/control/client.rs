@@ -500,6 +500,9 @@ fn reason(s: &Service) -> String {
     if !s.reason.is_empty() {
         parts.push(s.reason.clone());
     }
+    if let Some(secs) = s.starting_for {
+        parts.push(format!("starting for {}", human_duration(secs)));
+    }
     if let Some(status) = &s.notify_status {
         parts.push(format!("\"{status}\""));
     }
@@ -566,6 +569,20 @@ mod tests {
         );
         assert!(!text.contains('\x1b'));
         assert!(table(&list, true).contains("\x1b[31mfailed"));
+    }
+
+    /// Issue 11: with no default start_timeout, how long a start has taken is shown.
+    #[test]
+    fn a_starting_service_shows_how_long_it_has_been_starting() {
+        let list: Vec<Service> = serde_json::from_str(
+            r#"[{"name":"db","state":"starting","pid":12,"starting_for":250.5,"reason":"waiting for READY=1","notify_status":"replaying WAL"}]"#,
+        )
+        .unwrap();
+        let text = table(&list, false);
+        assert!(
+            text.contains("waiting for READY=1; starting for 4m10s; \"replaying WAL\""),
+            "{text}"
+        );
     }
 
     #[test]

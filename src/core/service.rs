@@ -18,8 +18,9 @@
 //!
 //! Readiness: a longrun is RUNNING once its readiness is complete — at once by default, else
 //! when the supervisor reports [`Event::Ready`] (notify fd, sd_notify, ready-level checks) and
-//! `ready.after` has passed. `start_timeout` bounds the wait; a start that times out, or whose
-//! readiness fails ([`Event::NotReady`]), is stopped and then handled as a failed start. An
+//! `ready.after` has passed. `start_timeout`, when one is set, bounds the wait (the service may
+//! push it back, [`Event::AskedForTime`]); a start that times out, or whose readiness fails
+//! ([`Event::NotReady`]), is stopped and then handled as a failed start. An
 //! alive-level check that fails ([`Event::Unhealthy`]) stops a RUNNING service and then restarts
 //! it or leaves it FAILED.
 
@@ -92,8 +93,8 @@ pub struct Policy {
     pub ready_after: Option<Duration>,
     /// Up only once the supervisor reports [`Event::Ready`].
     pub waits_for_ready: bool,
-    /// Bounds the wait for readiness, from the spawn of the main process.
-    pub start_timeout: Duration,
+    /// Bounds the wait for readiness, from the spawn of the main process; None: no bound.
+    pub start_timeout: Option<Duration>,
     /// What a start waits for, for humans (`waiting for a newline on fd 3`); empty when the
     /// service is up at exec.
     pub waiting_for: String,
@@ -129,6 +130,9 @@ pub enum Event {
     DeadlinePassed,
     /// Notification: the service's readiness signal and ready-level checks are complete.
     Ready,
+    /// Notification: the service asked for this much more time to get ready, from now
+    /// (sd_notify's `EXTEND_TIMEOUT_USEC=`).
+    AskedForTime(Duration),
     /// Notification: readiness failed (the notify fd closed without a newline): a failed start.
     NotReady(String),
     /// Notification: an alive-level check failed; stop the service, then `Recovery`.
@@ -219,6 +223,9 @@ pub struct Life {
     backoff: Duration,
     /// When the state last changed.
     pub since: Instant,
+    /// When the last start began (its pre_script or its program): how long a STARTING service
+    /// has been starting.
+    pub start_began: Instant,
     /// When it last came up (for the stability reset and dependents' wait_after).
     pub up_at: Option<Instant>,
     /// Pending: not before this instant. Stopping: SIGKILL at this instant.
@@ -233,7 +240,11 @@ pub struct Life {
     ready_at: Option<Instant>,
     /// Starting: [`Event::Ready`] arrived (or is not needed).
     signalled: bool,
-    /// Starting: the start fails at this instant (`start_timeout`).
+    /// Starting: the main process of a longrun was spawned at this instant and it is not ready
+    /// yet.
+    spawned_at: Option<Instant>,
+    /// Starting: the start fails at this instant (`start_timeout`, or what the service asked
+    /// for).
     start_by: Option<Instant>,
     /// Stopping while wanted up: what follows the exit.
     then: Option<Then>,
@@ -262,6 +273,7 @@ impl Life {
             streak: 0,
             backoff: policy.restart_delay,
             since: now,
+            start_began: now,
             up_at: None,
             deadline: None,
             waiting_since: now,
@@ -269,6 +281,7 @@ impl Life {
             start_failed: false,
             ready_at: None,
             signalled: false,
+            spawned_at: None,
             start_by: None,
             then: None,
         }
@@ -312,6 +325,7 @@ impl Life {
                     Step::Main
                 };
                 self.step = step;
+                self.start_began = now;
                 self.set(Starting, "starting", now);
                 Action::Spawn(step)
             }
@@ -320,7 +334,8 @@ impl Life {
                 if step == Step::Main && policy.kind == Kind::Longrun {
                     self.ready_at = policy.ready_after.map(|d| later(now, d));
                     self.signalled = !policy.waits_for_ready;
-                    self.start_by = Some(later(now, policy.start_timeout));
+                    self.spawned_at = Some(now);
+                    self.start_by = policy.start_timeout.map(|d| later(now, d));
                     let why = if policy.waiting_for.is_empty() {
                         "waiting until ready"
                     } else {
@@ -340,6 +355,14 @@ impl Life {
                 self.check_ready(policy, now)
             }
             (Starting, DeadlinePassed) if self.waiting_for_ready() => self.check_ready(policy, now),
+            // systemd's meaning: the deadline becomes the later of the configured one and now +
+            // what was asked; without a start_timeout there is nothing to push back.
+            (Starting, AskedForTime(more)) if self.waiting_for_ready() => {
+                if let (Some(spawned), Some(limit)) = (self.spawned_at, policy.start_timeout) {
+                    self.start_by = Some(later(spawned, limit).max(later(now, more)));
+                }
+                self.check_ready(policy, now)
+            }
             (Starting, NotReady(why)) if self.waiting_for_ready() => {
                 self.stop_for(policy, Then::FailedStart(why), now)
             }
@@ -407,6 +430,7 @@ impl Life {
             (Starting | Running, Stop) => {
                 self.want_up = false;
                 self.killed = false;
+                self.spawned_at = None;
                 self.start_by = None;
                 self.deadline = Some(later(now, policy.stop_timeout));
                 self.set(Stopping, "stopping", now);
@@ -492,7 +516,7 @@ impl Life {
 
     /// True while a started longrun's main process runs and it is not ready yet.
     fn waiting_for_ready(&self) -> bool {
-        self.state == State::Starting && self.step == Step::Main && self.start_by.is_some()
+        self.state == State::Starting && self.step == Step::Main && self.spawned_at.is_some()
     }
 
     /// Starting: RUNNING once every readiness condition holds, a failed start once
@@ -502,6 +526,7 @@ impl Life {
             self.ready_at = None;
         }
         if self.ready_at.is_none() && self.signalled {
+            self.spawned_at = None;
             self.start_by = None;
             self.deadline = None;
             self.start_failed = false;
@@ -511,7 +536,9 @@ impl Life {
         }
         match self.start_by {
             Some(at) if now >= at => {
-                let limit = crate::config::format_duration(policy.start_timeout);
+                // The time it had: start_timeout, or longer if it asked for more.
+                let spawned = self.spawned_at.unwrap_or(self.start_began);
+                let limit = crate::config::format_duration(at.saturating_duration_since(spawned));
                 self.stop_for(
                     policy,
                     Then::FailedStart(format!("not ready after {limit}")),
@@ -531,6 +558,7 @@ impl Life {
     /// The wait for readiness is over (the process is gone): none of its deadlines may outlive
     /// it, or the next start would wait for them.
     fn forget_readiness(&mut self) {
+        self.spawned_at = None;
         self.start_by = None;
         self.ready_at = None;
         self.deadline = None;
@@ -542,6 +570,7 @@ impl Life {
             Then::FailedStart(why) | Then::Recover(why, _) => why.clone(),
         };
         self.then = Some(then);
+        self.spawned_at = None;
         self.start_by = None;
         self.ready_at = None;
         self.killed = false;
@@ -635,7 +664,7 @@ mod tests {
             has_pre_script: false,
             ready_after: None,
             waits_for_ready: false,
-            start_timeout: Duration::from_secs(60),
+            start_timeout: None,
             waiting_for: String::new(),
         }
     }
@@ -881,7 +910,7 @@ mod tests {
     fn waiting() -> Policy {
         Policy {
             waits_for_ready: true,
-            start_timeout: Duration::from_secs(60),
+            start_timeout: Some(Duration::from_secs(60)),
             ..policy()
         }
     }
@@ -947,6 +976,61 @@ mod tests {
         s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t2);
         assert_eq!(s.state, State::Failed);
         assert!(s.reason.starts_with("not ready after 60s"), "{}", s.reason);
+    }
+
+    /// Issue 11: a database replaying its WAL may take many minutes; with no start_timeout
+    /// configured, nothing times its start out.
+    #[test]
+    fn without_start_timeout_a_start_may_take_as_long_as_it_needs() {
+        let p = Policy {
+            start_timeout: None,
+            ..waiting()
+        };
+        let t0 = Instant::now();
+        let mut s = Life::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        assert_eq!(s.deadline, None, "nothing to wait for but readiness");
+        let t1 = t0 + Duration::from_secs(3600);
+        assert_eq!(s.handle(&p, Event::DeadlinePassed, t1), Action::Nothing);
+        s.handle(&p, Event::AskedForTime(Duration::from_secs(5)), t1);
+        assert_eq!(
+            (s.state, s.deadline),
+            (State::Starting, None),
+            "no timeout to extend"
+        );
+        s.handle(&p, Event::Ready, t1);
+        assert_eq!(s.state, State::Running);
+    }
+
+    /// sd_notify's `EXTEND_TIMEOUT_USEC=`, with systemd's meaning: the start fails at the later
+    /// of the configured deadline and now + what was asked.
+    #[test]
+    fn extend_timeout_pushes_the_start_deadline_back() {
+        let p = waiting(); // start_timeout 60 s
+        let t0 = Instant::now();
+        let secs = Duration::from_secs;
+        let mut s = Life::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        s.handle(&p, Event::AskedForTime(secs(10)), t0 + secs(5));
+        assert_eq!(s.deadline, Some(t0 + secs(60)), "60 s is later than 15 s");
+        s.handle(&p, Event::AskedForTime(secs(90)), t0 + secs(50));
+        assert_eq!(s.deadline, Some(t0 + secs(140)));
+        assert_eq!(
+            s.handle(&p, Event::DeadlinePassed, t0 + secs(60)),
+            Action::Nothing,
+            "the configured deadline no longer counts"
+        );
+        assert_eq!(s.state, State::Starting);
+        s.handle(&p, Event::AskedForTime(secs(30)), t0 + secs(130));
+        assert_eq!(s.deadline, Some(t0 + secs(160)));
+        assert_eq!(
+            s.handle(&p, Event::DeadlinePassed, t0 + secs(160)),
+            Action::Signal(libc::SIGTERM)
+        );
+        assert!(s.reason.contains("not ready after 160s"), "{}", s.reason);
+        // Once stopping, or before the program runs, asking for time changes nothing.
+        s.handle(&p, Event::AskedForTime(secs(1000)), t0 + secs(160));
+        assert_eq!(s.deadline, Some(t0 + secs(170)), "stop_timeout");
     }
 
     #[test]

@@ -123,6 +123,14 @@ impl<S: System> Supervisor<S> {
         if notice.eof {
             svc.notifier = None;
         }
+        if let Some(more) = notice.extend {
+            let more_text = crate::config::format_duration(more);
+            log::debug!("{}: asked for {more_text} more to get ready", svc.spec.name);
+            self.apply(id, Event::AskedForTime(more), now);
+        }
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
         if !svc.awaiting_notice {
             return;
         }

@@ -18,7 +18,7 @@ use super::{Field, Keys, Scope, Sink, walk};
 use crate::config::describe::format_duration;
 use crate::config::error::ErrorKind;
 use crate::config::limits::{self, too_many};
-use crate::config::model::{DEFAULT_START_TIMEOUT, Kind, LogMode, ReadyMode, Restart};
+use crate::config::model::{Kind, LogMode, ReadyMode, Restart};
 
 /// A service while its keys are read: the raw service, and the keys that decide something only
 /// together with others.
@@ -281,7 +281,7 @@ fn finish(sink: &mut Sink<'_>, service: Option<&str>, header: usize, d: Draft) -
 }
 
 /// `ready.after` and ready checks' `initial_delay` count from the spawn, as `start_timeout` does:
-/// a delay that reaches it would fail every start.
+/// a delay that reaches a written one would fail every start (there is no default).
 fn before_start_timeout(
     sink: &mut Sink<'_>,
     service: Option<&str>,
@@ -289,14 +289,10 @@ fn before_start_timeout(
     ready_delays: Vec<(usize, (Duration, usize))>,
 ) {
     let too_late = |delay: Duration| {
-        let timeout = s.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT);
-        let default = match s.start_timeout {
-            None => ", the default",
-            Some(_) => "",
-        };
+        let timeout = s.start_timeout?;
         (delay >= timeout).then(|| ErrorKind::BadValue {
             message: format!(
-                "{} must be shorter than start_timeout ({}{default})",
+                "{} must be shorter than start_timeout ({})",
                 format_duration(delay),
                 format_duration(timeout),
             ),

@@ -286,7 +286,7 @@ fn defaults_of_a_minimal_service() {
     assert_eq!(a.user, None);
     assert_eq!(a.workdir, None);
     assert_eq!(a.ready, ReadyMode::Exec);
-    assert_eq!(a.start_timeout, Duration::from_secs(60));
+    assert_eq!(a.start_timeout, None);
     assert!(a.checks.is_empty());
     assert_eq!(c.timeouts, Timeouts::default());
 }
