@@ -37,8 +37,10 @@ pub struct Timeouts {
     pub post_script: Duration,
     /// `service_shutdown_timeout` (default 10 s): the default `stop_timeout` of every service.
     pub service_shutdown: Duration,
-    /// `global_shutdown_timeout` (default 30 s): the cap on the whole shutdown, after which every
-    /// process group gets SIGKILL.
+    /// `global_shutdown_timeout` (default 8 s): the budget of the whole shutdown, stragglers
+    /// included; each stop gets at most what is left of it, then everything left gets SIGKILL.
+    /// 8 s lets a default `docker stop` (SIGKILL after 10 s) find pidone gone: pidone exits at
+    /// most 1 s after the budget, and a second is left for the engine's own delays.
     pub global_shutdown: Duration,
     /// `dependency_wait_timeout` (default 300 s): the default `dependency_wait_timeout` of every
     /// service.
@@ -50,7 +52,7 @@ impl Default for Timeouts {
         Timeouts {
             post_script: Duration::from_secs(7),
             service_shutdown: Duration::from_secs(10),
-            global_shutdown: Duration::from_secs(30),
+            global_shutdown: Duration::from_secs(8),
             dependency_wait: Duration::from_secs(300),
         }
     }
@@ -271,8 +273,11 @@ pub struct ServiceSpec {
     /// The signal sent to stop the service (default SIGTERM).
     pub stop_signal: i32,
     /// How long after `stop_signal` the process group gets SIGKILL (default: the global
-    /// `service_shutdown_timeout`).
+    /// `service_shutdown_timeout`); at shutdown, never past the budget.
     pub stop_timeout: Duration,
+    /// `stop_timeout` was written, or `service_shutdown_timeout` set to other than its default:
+    /// the shutdown budget's warning counts it (see `budget`).
+    pub stop_timeout_set: bool,
     /// The credentials to switch to, if `user` is set.
     pub user: Option<Credentials>,
     /// The directory to start in, if `workdir` is set (absolute; may not exist yet at load).

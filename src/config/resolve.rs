@@ -461,6 +461,8 @@ impl Loader<'_> {
             max_restarts: raw.max_restarts,
             stop_signal: raw.stop_signal.unwrap_or(libc::SIGTERM),
             stop_timeout: raw.stop_timeout.unwrap_or(self.timeouts.service_shutdown),
+            stop_timeout_set: raw.stop_timeout.is_some()
+                || self.timeouts.service_shutdown != Timeouts::default().service_shutdown,
             user: r.user,
             workdir: r.workdir,
             env: r.env,

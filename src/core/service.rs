@@ -107,6 +107,9 @@ pub enum Event {
     Start,
     /// Request: the user or a shutdown wants it down.
     Stop,
+    /// Request: down at once, by SIGKILL to its process group (the shutdown budget is spent, or
+    /// a second SIGTERM came); the text says why, for its reason.
+    Kill(String),
     /// Request: up again after a stop or a failure (a restart by request, a reload's new
     /// settings); counted as a restart when the user asked for one.
     Enable,
@@ -408,10 +411,11 @@ impl Life {
                     }
                     _ => {}
                 }
+                // Killed: the reason given when it was (after stop_timeout, or why it was killed).
                 let reason = if self.killed {
-                    "killed after stop_timeout"
+                    std::mem::take(&mut self.reason)
                 } else {
-                    "stopped"
+                    "stopped".to_string()
                 };
                 self.set(Stopped, reason, now);
                 Action::Nothing
@@ -419,6 +423,15 @@ impl Life {
             (Stopping, DeadlinePassed) if !self.killed => {
                 self.killed = true;
                 self.deadline = None;
+                self.reason = "killed after stop_timeout".to_string();
+                Action::Signal(libc::SIGKILL)
+            }
+            (Starting | Running | Stopping, Kill(why)) => {
+                self.want_up = false;
+                self.then = None;
+                self.forget_readiness();
+                self.killed = true;
+                self.set(Stopping, why, now);
                 Action::Signal(libc::SIGKILL)
             }
             (Pending, Stop) => {

@@ -566,3 +566,50 @@ oneshot = true
 "
     );
 }
+
+/// Issue 11: `validate` warns when the stop timeouts written along a dependency chain add up to
+/// more than the shutdown budget; defaults and chains that fit say nothing.
+#[test]
+fn a_chain_of_stop_timeouts_beyond_the_budget_is_warned_about() {
+    let stack = |app: &str, budget: &str| {
+        format!(
+            "[timeouts]\nglobal_shutdown_timeout = {budget}\n\n\
+             [[services]]\nname = \"db\"\ncommand = \"true\"\nstop_timeout = \"5s\"\n\n\
+             [[services]]\nname = \"app\"\ncommand = \"true\"\ndepends_on = \"db\"\nstop_timeout = \"{app}\"\n\n\
+             [[services]]\nname = \"web\"\ncommand = \"true\"\nafter = [\"app\"]\n\n\
+             [[services]]\nname = \"side\"\ncommand = \"true\"\nstop_timeout = \"7s\"\n"
+        )
+    };
+    assert_eq!(
+        crate::config::shutdown_warning(&ok(&stack("3s", "0"))),
+        None,
+        "5 + 3 = 8 s fits"
+    );
+    assert_eq!(
+        crate::config::shutdown_warning(&ok(&stack("4s", "0"))).as_deref(),
+        Some(
+            "shutdown budget: app (4s), then db (5s) stop one after the other, their stop \
+             timeouts add up to 9s, more than global_shutdown_timeout (8s): whatever still runs \
+             when it is spent is killed (SIGKILL); raise global_shutdown_timeout and the \
+             orchestrator's grace period with it (docs/config.md, \"The shutdown budget\"), or \
+             lower stop_timeout"
+        )
+    );
+    assert_eq!(
+        crate::config::shutdown_warning(&ok(&stack("4s", "\"9s\""))),
+        None
+    );
+    let defaults = "[[services]]\nname = \"a\"\ncommand = \"true\"\n\n\
+                    [[services]]\nname = \"b\"\ncommand = \"true\"\ndepends_on = \"a\"\n";
+    assert_eq!(
+        crate::config::shutdown_warning(&ok(defaults)),
+        None,
+        "defaults are caps"
+    );
+    let written = format!("[timeouts]\nservice_shutdown_timeout = 5\n\n{defaults}");
+    assert!(
+        crate::config::shutdown_warning(&ok(&written))
+            .is_some_and(|w| w.contains("b (5s), then a (5s)")),
+        "service_shutdown_timeout written counts"
+    );
+}
