@@ -347,8 +347,8 @@ fn validate_warns_when_a_chain_of_stops_cannot_fit_the_budget() {
     out.assert_code(0, "a warning, not an error");
     assert!(
         out.stderr.contains(
-            "pidone: warning: shutdown budget: web (5s), then db (6s) stop one after the other, \
-             their stop timeouts add up to 11s, more than global_shutdown_timeout (8s)"
+            "pidone: warning: shutdown budget: web (5s), then db (6s) stop one after the other: \
+             11s in all, over global_shutdown_timeout (8s)"
         ),
         "{}",
         out.stderr

@@ -50,10 +50,8 @@ pub fn shutdown_warning(config: &Config) -> Option<String> {
         at = *prev;
     }
     Some(format!(
-        "shutdown budget: {} stop one after the other, their stop timeouts add up to {}, more \
-         than global_shutdown_timeout ({}): whatever still runs when it is spent is killed \
-         (SIGKILL); raise global_shutdown_timeout and the orchestrator's grace period with it \
-         (docs/config.md, \"The shutdown budget\"), or lower stop_timeout",
+        "shutdown budget: {} stop one after the other: {} in all, over global_shutdown_timeout \
+         ({}), after which all is killed (see docs/config.md)",
         chain.join(", then "),
         format_duration(*sum),
         format_duration(budget),

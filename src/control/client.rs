@@ -500,8 +500,11 @@ fn reason(s: &Service) -> String {
     if !s.reason.is_empty() {
         parts.push(s.reason.clone());
     }
-    if let Some(secs) = s.starting_for {
-        parts.push(format!("starting for {}", human_duration(secs)));
+    if s.state == "starting" {
+        // `since` is when the start began (the API's `starting_for`, from this clock).
+        let now = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH))
+            .map_or(0.0, |d| d.as_secs_f64());
+        parts.push(format!("starting for {}", human_duration(now - s.since)));
     }
     if let Some(status) = &s.notify_status {
         parts.push(format!("\"{status}\""));
@@ -575,9 +578,18 @@ mod tests {
     #[test]
     fn a_starting_service_shows_how_long_it_has_been_starting() {
         let list: Vec<Service> = serde_json::from_str(
-            r#"[{"name":"db","state":"starting","pid":12,"starting_for":250.5,"reason":"waiting for READY=1","notify_status":"replaying WAL"}]"#,
+            r#"[{"name":"db","state":"starting","pid":12,"since":0,"reason":"waiting for READY=1","notify_status":"replaying WAL"}]"#,
         )
         .unwrap();
+        let ago = std::time::SystemTime::now() - std::time::Duration::from_secs(250);
+        let since = ago
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let list = vec![Service {
+            since,
+            ..list[0].clone()
+        }];
         let text = table(&list, false);
         assert!(
             text.contains("waiting for READY=1; starting for 4m10s; \"replaying WAL\""),

@@ -42,7 +42,8 @@ pub struct Service {
     /// Unix time of the last state change.
     pub since: f64,
     /// Seconds since the current start began (starting services only): a slow start is visible
-    /// as such, there being no default `start_timeout`.
+    /// as such, there being no default `start_timeout`. The client reads `since` instead.
+    #[serde(skip_deserializing)]
     pub starting_for: Option<f64>,
     /// `pending`, `starting`, `running`, `stopping`, `stopped` or `failed`.
     pub state: String,

@@ -226,9 +226,6 @@ pub struct Life {
     backoff: Duration,
     /// When the state last changed.
     pub since: Instant,
-    /// When the last start began (its pre_script or its program): how long a STARTING service
-    /// has been starting.
-    pub start_began: Instant,
     /// When it last came up (for the stability reset and dependents' wait_after).
     pub up_at: Option<Instant>,
     /// Pending: not before this instant. Stopping: SIGKILL at this instant.
@@ -276,7 +273,6 @@ impl Life {
             streak: 0,
             backoff: policy.restart_delay,
             since: now,
-            start_began: now,
             up_at: None,
             deadline: None,
             waiting_since: now,
@@ -306,10 +302,14 @@ impl Life {
         )
     }
 
+    /// Enters `state` for `reason`; `since` moves only when the state changes, so a STARTING
+    /// service's `since` is when its start began (its pre_script, then its program).
     fn set(&mut self, state: State, reason: impl Into<String>, now: Instant) {
+        if self.state != state {
+            self.since = now;
+        }
         self.state = state;
         self.reason = reason.into();
-        self.since = now;
     }
 
     /// Applies `event` at time `now`; returns what the supervisor must do. The only writer of
@@ -328,7 +328,6 @@ impl Life {
                     Step::Main
                 };
                 self.step = step;
-                self.start_began = now;
                 self.set(Starting, "starting", now);
                 Action::Spawn(step)
             }
@@ -550,7 +549,7 @@ impl Life {
         match self.start_by {
             Some(at) if now >= at => {
                 // The time it had: start_timeout, or longer if it asked for more.
-                let spawned = self.spawned_at.unwrap_or(self.start_began);
+                let spawned = self.spawned_at.unwrap_or(self.since);
                 let limit = crate::config::format_duration(at.saturating_duration_since(spawned));
                 self.stop_for(
                     policy,

@@ -124,8 +124,6 @@ impl<S: System> Supervisor<S> {
             svc.notifier = None;
         }
         if let Some(more) = notice.extend {
-            let more_text = crate::config::format_duration(more);
-            log::debug!("{}: asked for {more_text} more to get ready", svc.spec.name);
             self.apply(id, Event::AskedForTime(more), now);
         }
         let Some(svc) = self.svcs.get_mut(id) else {
