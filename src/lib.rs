@@ -67,6 +67,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return match config {
             Some(config) => {
                 print!("{}", config::describe(&config));
+                if let Some(warning) = config::shutdown_warning(&config) {
+                    eprintln!("pidone: warning: {warning}");
+                }
                 0
             }
             None => {
@@ -83,6 +86,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
             cli::USAGE
         );
         return 2;
+    }
+    if let Some(warning) = config.as_ref().and_then(config::shutdown_warning) {
+        log::warn!("{warning}");
     }
     let options = supervisor::Options {
         group: args.group,

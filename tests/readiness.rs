@@ -27,6 +27,7 @@ in_both_modes!(
     dependent_starts_after_ready_http_check_gets_200,
     dependent_starts_after_ready_after_delay,
     start_timeout_and_a_closed_notify_fd_fail_the_start,
+    extend_timeout_usec_pushes_start_timeout_back,
     health_wait_and_main_program_wait_for_readiness,
     readiness_costs_no_wakeups_and_checks_wake_only_when_due,
 );
@@ -308,6 +309,71 @@ command = ["/bin/sleep", "1000"]
     assert!(d.run.is_running(), "pidone goes on with keeper");
     d.shutdown()
         .assert_code(1, "services failed, no main program");
+}
+
+/// Issue 11: sd_notify's `EXTEND_TIMEOUT_USEC=` (systemd's meaning) pushes a configured
+/// start_timeout back, and status shows how long the start has taken. `patient` asks for 60 s
+/// at once and gets ready only when the test allows it; `impatient`, started just after it with
+/// the same start_timeout, times out first, so by then `patient`'s own deadline has passed too.
+fn extend_timeout_usec_pushes_start_timeout_back(mode: Mode) {
+    let dir = Dir::new();
+    dir.write(
+        "patient.py",
+        &r#"import os, socket, time
+def notify(message):
+    address = os.environ["NOTIFY_SOCKET"]
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(message.encode(), address)
+notify("EXTEND_TIMEOUT_USEC=60000000\nSTATUS=replaying")
+while not os.path.exists("@D/go"):
+    time.sleep(0.02)
+notify("READY=1")
+while True:
+    time.sleep(1000)
+"#
+        .replace("@D", &dir.s()),
+    );
+    let config = r#"
+[[services]]
+name = "patient"
+ready = { sd_notify = true }
+start_timeout = "2s"
+restart = "never"
+command = ["python3", "@D/patient.py"]
+
+[[services]]
+name = "impatient"
+ready = { sd_notify = true }
+start_timeout = "2s"
+restart = "never"
+command = ["/bin/sleep", "1004"]
+"#;
+    let mut d = Daemon::start_in(mode, dir, config);
+    let impatient = d.wait_state("impatient", "failed");
+    assert!(
+        impatient["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not ready after")),
+        "{impatient}"
+    );
+    let patient = d.service("patient");
+    assert_eq!(
+        patient["state"], "starting",
+        "the extension held: {patient}"
+    );
+    assert!(
+        patient["starting_for"].as_f64().is_some_and(|s| s >= 2.0),
+        "starting_for counts from the start: {patient}"
+    );
+    let status = d.ok(&["status", "patient"]).stdout;
+    assert!(status.contains("starting for "), "{status}");
+    std::fs::write(d.dir.join("go"), "").expect("write go");
+    let patient = d.wait_state("patient", "running");
+    assert_eq!(patient["starting_for"], Value::Null, "{patient}");
+    d.shutdown()
+        .assert_code(1, "impatient failed, no main program");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ in_both_modes!(
     service_ignoring_term_is_killed_after_stop_timeout,
     grandchildren_die_with_their_service,
     second_term_and_global_timeout_cut_a_slow_shutdown_short,
+    a_chain_ignoring_term_fits_in_docker_stops_window,
 );
 
 // Only a true PID 1: as a plain child, `kill 1` would reach the machine's init.
@@ -228,6 +229,64 @@ while :; do sleep 0.1; done
     }
 }
 
+/// Issue 11: a chain of three services that ignore TERM, on the default stop_timeout (10 s each),
+/// took 30 s and more, so `docker stop` (SIGKILL after 10 s) killed pidone in the middle of its
+/// shutdown. The shutdown budget (8 s by default) ends it within Docker's window, with exit 0.
+fn a_chain_ignoring_term_fits_in_docker_stops_window(mode: Mode) {
+    let dir = Dir::new();
+    let deaf = |name: &str| {
+        format!(
+            "[\"/bin/sh\", \"-c\", '''
+trap '@D/stamp {name}.term' TERM
+@D/stamp {name}.up
+while :; do sleep 0.1; done
+''']"
+        )
+    };
+    let config = dir.write(
+        "pidone.toml",
+        &format!(
+            r#"
+[[services]]
+name = "a"
+command = {a}
+
+[[services]]
+name = "b"
+depends_on = "a"
+command = {b}
+
+[[services]]
+name = "c"
+depends_on = "b"
+command = {c}
+"#,
+            a = deaf("a"),
+            b = deaf("b"),
+            c = deaf("c"),
+        ),
+    );
+    let mut run = Pidone::start_config(mode, &dir, &config, &[]);
+    run.wait_for("the three services to be up", |_| {
+        ["a", "b", "c"]
+            .iter()
+            .all(|n| dir.exists(&format!("{n}.up")))
+    });
+    run.signal("TERM");
+    // Docker's default window: SIGKILL 10 s after SIGTERM.
+    let outcome = run.wait_timeout(Duration::from_secs(10));
+    outcome.assert_code(0, "services killed by the budget are stopped, not failed");
+    assert!(
+        dir.exists("c.term"),
+        "c, the last dependent, got TERM first"
+    );
+    assert!(
+        outcome.stderr.contains("shutdown budget"),
+        "the log says why: {}",
+        outcome.stderr
+    );
+}
+
 fn grandchildren_die_with_their_service(mode: Mode) {
     // parent starts a background child and a double-forked orphan (reparented to pidone but
     // still in parent's process group), then exits: both must die with it while pidone, kept
@@ -299,4 +358,33 @@ command = ["/bin/sh", "-c", "while [ ! -e @D/go ]; do sleep 0.02; done; kill -TE
     let outcome = run.wait();
     assert_eq!(outcome.code(), 0, "stderr:\n{}", outcome.stderr);
     assert!(dir.exists("app.stop"), "app was not stopped gracefully");
+
+/// Issue 11: `pidone validate` warns, without refusing the configuration, when the stop timeouts
+/// of a dependency chain cannot fit in the shutdown budget.
+#[test]
+fn validate_warns_when_a_chain_of_stops_cannot_fit_the_budget() {
+    let dir = Dir::new();
+    let chain = |web: &str| {
+        dir.write(
+            &format!("chain-{web}.toml"),
+            &format!(
+                "[[services]]\nname = \"db\"\ncommand = [\"/bin/true\"]\nstop_timeout = \"6s\"\n\n\
+                 [[services]]\nname = \"web\"\ncommand = [\"/bin/true\"]\ndepends_on = \"db\"\n\
+                 stop_timeout = \"{web}\"\n"
+            ),
+        )
+    };
+    let out = run_plain(&["validate", "--config", &chain("5s")]);
+    out.assert_code(0, "a warning, not an error");
+    assert!(
+        out.stderr.contains(
+            "pidone: warning: shutdown budget: web (5s), then db (6s) stop one after the other: \
+             11s in all, over global_shutdown_timeout (8s)"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = run_plain(&["validate", "--config", &chain("2s")]);
+    out.assert_code(0, "6 s + 2 s fit in 8 s");
+    assert_eq!(out.stderr, "", "no warning when the chain fits");
 }

@@ -3,9 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::model::{
-    Config, DEFAULT_START_TIMEOUT, Kind, Level, OnFailure, Probe, ReadyMode, bracketed,
-};
+use super::model::{Config, Kind, Level, OnFailure, Probe, ReadyMode, bracketed};
 use crate::core::graph::ServiceId;
 
 /// A human summary for `pidone validate`: the services in start order, one per line with their
@@ -63,8 +61,8 @@ pub fn describe(config: &Config) -> String {
                 let _ = write!(out, "  ready: after {}", format_duration(d));
             }
         }
-        if s.kind == Kind::Longrun && s.start_timeout != DEFAULT_START_TIMEOUT {
-            let _ = write!(out, "  start_timeout: {}", format_duration(s.start_timeout));
+        if let Some(limit) = s.start_timeout.filter(|_| s.kind == Kind::Longrun) {
+            let _ = write!(out, "  start_timeout: {}", format_duration(limit));
         }
         out.push('\n');
         for c in &s.checks {

@@ -11,8 +11,9 @@ use crate::os::users::Credentials;
 /// An environment: variable name to value. Sorted, so the child's environment is deterministic.
 pub type Env = BTreeMap<String, String>;
 
-/// How long a longrun may take from its spawn to being ready, unless `start_timeout` says.
-pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a service must stay up before its restart delay and its count of restarts towards
+/// `max_restarts` start again from the beginning, unless `restart_reset` says.
+pub const DEFAULT_RESTART_RESET: Duration = Duration::from_secs(10);
 
 /// The `PATH` used to find programs when neither pidone's environment nor the service sets one;
 /// the same default Docker images get.
@@ -36,8 +37,10 @@ pub struct Timeouts {
     pub post_script: Duration,
     /// `service_shutdown_timeout` (default 10 s): the default `stop_timeout` of every service.
     pub service_shutdown: Duration,
-    /// `global_shutdown_timeout` (default 30 s): the cap on the whole shutdown, after which every
-    /// process group gets SIGKILL.
+    /// `global_shutdown_timeout` (default 8 s): the budget of the whole shutdown, stragglers
+    /// included; each stop gets at most what is left of it, then everything left gets SIGKILL.
+    /// 8 s lets a default `docker stop` (SIGKILL after 10 s) find pidone gone: pidone exits at
+    /// most 1 s after the budget, and a second is left for the engine's own delays.
     pub global_shutdown: Duration,
     /// `dependency_wait_timeout` (default 300 s): the default `dependency_wait_timeout` of every
     /// service.
@@ -49,7 +52,7 @@ impl Default for Timeouts {
         Timeouts {
             post_script: Duration::from_secs(7),
             service_shutdown: Duration::from_secs(10),
-            global_shutdown: Duration::from_secs(30),
+            global_shutdown: Duration::from_secs(8),
             dependency_wait: Duration::from_secs(300),
         }
     }
@@ -262,13 +265,19 @@ pub struct ServiceSpec {
     pub restart_delay: Duration,
     /// The cap of the doubling restart delay (default 30 s, or `restart_delay` if larger).
     pub restart_delay_max: Duration,
+    /// How long the service must stay up for its restart delay and its count of restarts
+    /// towards `max_restarts` to start again (`restart_reset`, default 10 s, at least 1 s).
+    pub restart_reset: Duration,
     /// Restarts allowed before the service fails for good; 0 = unlimited.
     pub max_restarts: u32,
     /// The signal sent to stop the service (default SIGTERM).
     pub stop_signal: i32,
     /// How long after `stop_signal` the process group gets SIGKILL (default: the global
-    /// `service_shutdown_timeout`).
+    /// `service_shutdown_timeout`); at shutdown, never past the budget.
     pub stop_timeout: Duration,
+    /// `stop_timeout` was written, or `service_shutdown_timeout` set to other than its default:
+    /// the shutdown budget's warning counts it (see `budget`).
+    pub stop_timeout_set: bool,
     /// The credentials to switch to, if `user` is set.
     pub user: Option<Credentials>,
     /// The directory to start in, if `workdir` is set (absolute; may not exist yet at load).
@@ -288,8 +297,9 @@ pub struct ServiceSpec {
     /// oneshot.
     pub ready: ReadyMode,
     /// How long a longrun may take from its spawn to being ready before the start counts as
-    /// failed (`start_timeout`, default 60 s).
-    pub start_timeout: Duration,
+    /// failed (`start_timeout`); None (the default): as long as it needs. The service may ask
+    /// for more through sd_notify's `EXTEND_TIMEOUT_USEC=`.
+    pub start_timeout: Option<Duration>,
     /// Its checks, in file order. Empty for a oneshot.
     pub checks: Vec<CheckSpec>,
 }

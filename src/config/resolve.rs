@@ -11,7 +11,7 @@ use super::describe::format_duration;
 use super::error::{ConfigError, ErrorKind, Location, suggest};
 use super::load::LoadContext;
 use super::model::{
-    DEFAULT_START_TIMEOUT, Kind, ReadyMode, Restart, ServiceSpec, Timeouts, is_valid_name,
+    DEFAULT_RESTART_RESET, Kind, ReadyMode, Restart, ServiceSpec, Timeouts, is_valid_name,
 };
 use super::outside::Resolved;
 use super::parse::{RawService, RawWaitAfter};
@@ -457,9 +457,12 @@ impl Loader<'_> {
             success_exit_codes: raw.success_exit_codes.clone().unwrap_or_else(|| vec![0]),
             restart_delay,
             restart_delay_max,
+            restart_reset: raw.restart_reset.unwrap_or(DEFAULT_RESTART_RESET),
             max_restarts: raw.max_restarts,
             stop_signal: raw.stop_signal.unwrap_or(libc::SIGTERM),
             stop_timeout: raw.stop_timeout.unwrap_or(self.timeouts.service_shutdown),
+            stop_timeout_set: raw.stop_timeout.is_some()
+                || self.timeouts.service_shutdown != Timeouts::default().service_shutdown,
             user: r.user,
             workdir: r.workdir,
             env: r.env,
@@ -470,7 +473,7 @@ impl Loader<'_> {
                 Kind::Longrun => raw.ready.map_or(ReadyMode::Exec, |(mode, _)| mode),
                 Kind::Oneshot => ReadyMode::Exec,
             },
-            start_timeout: raw.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
+            start_timeout: raw.start_timeout,
             checks: r.checks,
         }
     }

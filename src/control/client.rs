@@ -500,6 +500,12 @@ fn reason(s: &Service) -> String {
     if !s.reason.is_empty() {
         parts.push(s.reason.clone());
     }
+    if s.state == "starting" {
+        // `since` is when the start began (the API's `starting_for`, from this clock).
+        let now = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH))
+            .map_or(0.0, |d| d.as_secs_f64());
+        parts.push(format!("starting for {}", human_duration(now - s.since)));
+    }
     if let Some(status) = &s.notify_status {
         parts.push(format!("\"{status}\""));
     }
@@ -566,6 +572,29 @@ mod tests {
         );
         assert!(!text.contains('\x1b'));
         assert!(table(&list, true).contains("\x1b[31mfailed"));
+    }
+
+    /// Issue 11: with no default start_timeout, how long a start has taken is shown.
+    #[test]
+    fn a_starting_service_shows_how_long_it_has_been_starting() {
+        let list: Vec<Service> = serde_json::from_str(
+            r#"[{"name":"db","state":"starting","pid":12,"since":0,"reason":"waiting for READY=1","notify_status":"replaying WAL"}]"#,
+        )
+        .unwrap();
+        let ago = std::time::SystemTime::now() - std::time::Duration::from_secs(250);
+        let since = ago
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let list = vec![Service {
+            since,
+            ..list[0].clone()
+        }];
+        let text = table(&list, false);
+        assert!(
+            text.contains("waiting for READY=1; starting for 4m10s; \"replaying WAL\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct Service {
     pub restarts: u32,
     /// Unix time of the last state change.
     pub since: f64,
+    /// Seconds since the current start began (starting services only): a slow start is visible
+    /// as such, there being no default `start_timeout`. The client reads `since` instead.
+    #[serde(skip_deserializing)]
+    pub starting_for: Option<f64>,
     /// `pending`, `starting`, `running`, `stopping`, `stopped` or `failed`.
     pub state: String,
     /// `longrun` or `oneshot`.
@@ -168,6 +172,7 @@ mod tests {
             "required",
             "restarts",
             "since",
+            "starting_for",
             "state",
             "type",
             "uptime",

@@ -18,8 +18,9 @@
 //!
 //! Readiness: a longrun is RUNNING once its readiness is complete — at once by default, else
 //! when the supervisor reports [`Event::Ready`] (notify fd, sd_notify, ready-level checks) and
-//! `ready.after` has passed. `start_timeout` bounds the wait; a start that times out, or whose
-//! readiness fails ([`Event::NotReady`]), is stopped and then handled as a failed start. An
+//! `ready.after` has passed. `start_timeout`, when one is set, bounds the wait (the service may
+//! push it back, [`Event::AskedForTime`]); a start that times out, or whose readiness fails
+//! ([`Event::NotReady`]), is stopped and then handled as a failed start. An
 //! alive-level check that fails ([`Event::Unhealthy`]) stops a RUNNING service and then restarts
 //! it or leaves it FAILED.
 
@@ -27,10 +28,6 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Kind, Restart};
 use crate::os::reap::Exit;
-
-/// How long a service must stay up before its backoff delay and its restart count since the last
-/// reset go back to the start.
-pub const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 /// `at + d`, or a century later when `d` is too large for the clock (a configuration may say
 /// `stop_timeout = "100000000h"`): a deadline so far away is never, without overflowing.
@@ -85,6 +82,9 @@ pub struct Policy {
     pub success_exit_codes: Vec<i32>,
     pub restart_delay: Duration,
     pub restart_delay_max: Duration,
+    /// How long the service must stay up before its backoff delay and its restart count since
+    /// the last reset go back to the start (`restart_reset`).
+    pub restart_reset: Duration,
     pub max_restarts: u32,
     pub stop_signal: i32,
     pub stop_timeout: Duration,
@@ -93,8 +93,8 @@ pub struct Policy {
     pub ready_after: Option<Duration>,
     /// Up only once the supervisor reports [`Event::Ready`].
     pub waits_for_ready: bool,
-    /// Bounds the wait for readiness, from the spawn of the main process.
-    pub start_timeout: Duration,
+    /// Bounds the wait for readiness, from the spawn of the main process; None: no bound.
+    pub start_timeout: Option<Duration>,
     /// What a start waits for, for humans (`waiting for a newline on fd 3`); empty when the
     /// service is up at exec.
     pub waiting_for: String,
@@ -107,6 +107,9 @@ pub enum Event {
     Start,
     /// Request: the user or a shutdown wants it down.
     Stop,
+    /// Request: down at once, by SIGKILL to its process group (the shutdown budget is spent, or
+    /// a second SIGTERM came); the text says why, for its reason.
+    Kill(String),
     /// Request: up again after a stop or a failure (a restart by request, a reload's new
     /// settings); counted as a restart when the user asked for one.
     Enable,
@@ -130,6 +133,9 @@ pub enum Event {
     DeadlinePassed,
     /// Notification: the service's readiness signal and ready-level checks are complete.
     Ready,
+    /// Notification: the service asked for this much more time to get ready, from now
+    /// (sd_notify's `EXTEND_TIMEOUT_USEC=`).
+    AskedForTime(Duration),
     /// Notification: readiness failed (the notify fd closed without a newline): a failed start.
     NotReady(String),
     /// Notification: an alive-level check failed; stop the service, then `Recovery`.
@@ -214,7 +220,7 @@ pub struct Life {
     pub intent: Intent,
     /// Restarts since pidone started (automatic and requested).
     pub restarts: u32,
-    /// Restarts since the service last stayed up [`STABLE_AFTER`].
+    /// Restarts since the service last stayed up `restart_reset`.
     streak: u32,
     /// The delay before the next restart.
     backoff: Duration,
@@ -234,7 +240,11 @@ pub struct Life {
     ready_at: Option<Instant>,
     /// Starting: [`Event::Ready`] arrived (or is not needed).
     signalled: bool,
-    /// Starting: the start fails at this instant (`start_timeout`).
+    /// Starting: the main process of a longrun was spawned at this instant and it is not ready
+    /// yet.
+    spawned_at: Option<Instant>,
+    /// Starting: the start fails at this instant (`start_timeout`, or what the service asked
+    /// for).
     start_by: Option<Instant>,
     /// Stopping while wanted up: what follows the exit.
     then: Option<Then>,
@@ -270,6 +280,7 @@ impl Life {
             start_failed: false,
             ready_at: None,
             signalled: false,
+            spawned_at: None,
             start_by: None,
             then: None,
         }
@@ -291,10 +302,14 @@ impl Life {
         )
     }
 
+    /// Enters `state` for `reason`; `since` moves only when the state changes, so a STARTING
+    /// service's `since` is when its start began (its pre_script, then its program).
     fn set(&mut self, state: State, reason: impl Into<String>, now: Instant) {
+        if self.state != state {
+            self.since = now;
+        }
         self.state = state;
         self.reason = reason.into();
-        self.since = now;
     }
 
     /// Applies `event` at time `now`; returns what the supervisor must do. The only writer of
@@ -321,7 +336,8 @@ impl Life {
                 if step == Step::Main && policy.kind == Kind::Longrun {
                     self.ready_at = policy.ready_after.map(|d| later(now, d));
                     self.signalled = !policy.waits_for_ready;
-                    self.start_by = Some(later(now, policy.start_timeout));
+                    self.spawned_at = Some(now);
+                    self.start_by = policy.start_timeout.map(|d| later(now, d));
                     let why = if policy.waiting_for.is_empty() {
                         "waiting until ready"
                     } else {
@@ -341,6 +357,14 @@ impl Life {
                 self.check_ready(policy, now)
             }
             (Starting, DeadlinePassed) if self.waiting_for_ready() => self.check_ready(policy, now),
+            // systemd's meaning: the deadline becomes the later of the configured one and now +
+            // what was asked; without a start_timeout there is nothing to push back.
+            (Starting, AskedForTime(more)) if self.waiting_for_ready() => {
+                if let (Some(spawned), Some(limit)) = (self.spawned_at, policy.start_timeout) {
+                    self.start_by = Some(later(spawned, limit).max(later(now, more)));
+                }
+                self.check_ready(policy, now)
+            }
             (Starting, NotReady(why)) if self.waiting_for_ready() => {
                 self.stop_for(policy, Then::FailedStart(why), now)
             }
@@ -386,10 +410,11 @@ impl Life {
                     }
                     _ => {}
                 }
+                // Killed: the reason given when it was (after stop_timeout, or why it was killed).
                 let reason = if self.killed {
-                    "killed after stop_timeout"
+                    std::mem::take(&mut self.reason)
                 } else {
-                    "stopped"
+                    "stopped".to_string()
                 };
                 self.set(Stopped, reason, now);
                 Action::Nothing
@@ -397,6 +422,15 @@ impl Life {
             (Stopping, DeadlinePassed) if !self.killed => {
                 self.killed = true;
                 self.deadline = None;
+                self.reason = "killed after stop_timeout".to_string();
+                Action::Signal(libc::SIGKILL)
+            }
+            (Starting | Running | Stopping, Kill(why)) => {
+                self.want_up = false;
+                self.then = None;
+                self.forget_readiness();
+                self.killed = true;
+                self.set(Stopping, why, now);
                 Action::Signal(libc::SIGKILL)
             }
             (Pending, Stop) => {
@@ -408,6 +442,7 @@ impl Life {
             (Starting | Running, Stop) => {
                 self.want_up = false;
                 self.killed = false;
+                self.spawned_at = None;
                 self.start_by = None;
                 self.deadline = Some(later(now, policy.stop_timeout));
                 self.set(Stopping, "stopping", now);
@@ -493,7 +528,7 @@ impl Life {
 
     /// True while a started longrun's main process runs and it is not ready yet.
     fn waiting_for_ready(&self) -> bool {
-        self.state == State::Starting && self.step == Step::Main && self.start_by.is_some()
+        self.state == State::Starting && self.step == Step::Main && self.spawned_at.is_some()
     }
 
     /// Starting: RUNNING once every readiness condition holds, a failed start once
@@ -503,6 +538,7 @@ impl Life {
             self.ready_at = None;
         }
         if self.ready_at.is_none() && self.signalled {
+            self.spawned_at = None;
             self.start_by = None;
             self.deadline = None;
             self.start_failed = false;
@@ -512,7 +548,9 @@ impl Life {
         }
         match self.start_by {
             Some(at) if now >= at => {
-                let limit = crate::config::format_duration(policy.start_timeout);
+                // The time it had: start_timeout, or longer if it asked for more.
+                let spawned = self.spawned_at.unwrap_or(self.since);
+                let limit = crate::config::format_duration(at.saturating_duration_since(spawned));
                 self.stop_for(
                     policy,
                     Then::FailedStart(format!("not ready after {limit}")),
@@ -532,6 +570,7 @@ impl Life {
     /// The wait for readiness is over (the process is gone): none of its deadlines may outlive
     /// it, or the next start would wait for them.
     fn forget_readiness(&mut self) {
+        self.spawned_at = None;
         self.start_by = None;
         self.ready_at = None;
         self.deadline = None;
@@ -543,6 +582,7 @@ impl Life {
             Then::FailedStart(why) | Then::Recover(why, _) => why.clone(),
         };
         self.then = Some(then);
+        self.spawned_at = None;
         self.start_by = None;
         self.ready_at = None;
         self.killed = false;
@@ -591,7 +631,7 @@ impl Life {
     fn schedule_restart(&mut self, policy: &Policy, why: String, now: Instant) -> Action {
         if self
             .up_at
-            .is_some_and(|up| now.saturating_duration_since(up) >= STABLE_AFTER)
+            .is_some_and(|up| now.saturating_duration_since(up) >= policy.restart_reset)
         {
             self.streak = 0;
             self.backoff = policy.restart_delay;
@@ -629,13 +669,14 @@ mod tests {
             success_exit_codes: vec![0],
             restart_delay: Duration::from_secs(1),
             restart_delay_max: Duration::from_secs(5),
+            restart_reset: Duration::from_secs(10),
             max_restarts: 0,
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
             has_pre_script: false,
             ready_after: None,
             waits_for_ready: false,
-            start_timeout: Duration::from_secs(60),
+            start_timeout: None,
             waiting_for: String::new(),
         }
     }
@@ -678,9 +719,40 @@ mod tests {
         let t2 = t1 + Duration::from_secs(2);
         s.handle(&p, Event::Start, t2);
         s.handle(&p, Event::Spawned(Step::Main), t2);
-        let t3 = t2 + STABLE_AFTER;
+        let t3 = t2 + p.restart_reset;
         s.handle(&p, Event::Exited(Step::Main, Exit::Signal(9)), t3);
         assert_eq!(s.deadline, Some(t3 + Duration::from_secs(1)));
+    }
+
+    /// Issue 11: with the window fixed at 10 s, a service crashing every 11 s never reached
+    /// `max_restarts`; `restart_reset` widens it.
+    #[test]
+    fn restart_reset_is_the_window_that_forgives_restarts() {
+        let every_11s = |reset: u64| {
+            let p = Policy {
+                max_restarts: 3,
+                restart_reset: Duration::from_secs(reset),
+                ..policy()
+            };
+            let mut now = Instant::now();
+            let mut s = Life::new(true, &p, now);
+            for _ in 0..10 {
+                spawn(&mut s, &p, now);
+                now += Duration::from_secs(11);
+                s.handle(&p, Event::Exited(Step::Main, Exit::Code(1)), now);
+                match s.deadline {
+                    Some(at) if s.state == State::Pending => now = at,
+                    _ => break,
+                }
+            }
+            (s.state, s.restarts)
+        };
+        assert_eq!(
+            every_11s(10),
+            (State::Pending, 10),
+            "up 11 s > 10 s: forgiven"
+        );
+        assert_eq!(every_11s(60), (State::Failed, 3), "up 11 s < 60 s: counted");
     }
 
     #[test]
@@ -850,7 +922,7 @@ mod tests {
     fn waiting() -> Policy {
         Policy {
             waits_for_ready: true,
-            start_timeout: Duration::from_secs(60),
+            start_timeout: Some(Duration::from_secs(60)),
             ..policy()
         }
     }
@@ -916,6 +988,61 @@ mod tests {
         s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t2);
         assert_eq!(s.state, State::Failed);
         assert!(s.reason.starts_with("not ready after 60s"), "{}", s.reason);
+    }
+
+    /// Issue 11: a database replaying its WAL may take many minutes; with no start_timeout
+    /// configured, nothing times its start out.
+    #[test]
+    fn without_start_timeout_a_start_may_take_as_long_as_it_needs() {
+        let p = Policy {
+            start_timeout: None,
+            ..waiting()
+        };
+        let t0 = Instant::now();
+        let mut s = Life::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        assert_eq!(s.deadline, None, "nothing to wait for but readiness");
+        let t1 = t0 + Duration::from_secs(3600);
+        assert_eq!(s.handle(&p, Event::DeadlinePassed, t1), Action::Nothing);
+        s.handle(&p, Event::AskedForTime(Duration::from_secs(5)), t1);
+        assert_eq!(
+            (s.state, s.deadline),
+            (State::Starting, None),
+            "no timeout to extend"
+        );
+        s.handle(&p, Event::Ready, t1);
+        assert_eq!(s.state, State::Running);
+    }
+
+    /// sd_notify's `EXTEND_TIMEOUT_USEC=`, with systemd's meaning: the start fails at the later
+    /// of the configured deadline and now + what was asked.
+    #[test]
+    fn extend_timeout_pushes_the_start_deadline_back() {
+        let p = waiting(); // start_timeout 60 s
+        let t0 = Instant::now();
+        let secs = Duration::from_secs;
+        let mut s = Life::new(true, &p, t0);
+        spawn(&mut s, &p, t0);
+        s.handle(&p, Event::AskedForTime(secs(10)), t0 + secs(5));
+        assert_eq!(s.deadline, Some(t0 + secs(60)), "60 s is later than 15 s");
+        s.handle(&p, Event::AskedForTime(secs(90)), t0 + secs(50));
+        assert_eq!(s.deadline, Some(t0 + secs(140)));
+        assert_eq!(
+            s.handle(&p, Event::DeadlinePassed, t0 + secs(60)),
+            Action::Nothing,
+            "the configured deadline no longer counts"
+        );
+        assert_eq!(s.state, State::Starting);
+        s.handle(&p, Event::AskedForTime(secs(30)), t0 + secs(130));
+        assert_eq!(s.deadline, Some(t0 + secs(160)));
+        assert_eq!(
+            s.handle(&p, Event::DeadlinePassed, t0 + secs(160)),
+            Action::Signal(libc::SIGTERM)
+        );
+        assert!(s.reason.contains("not ready after 160s"), "{}", s.reason);
+        // Once stopping, or before the program runs, asking for time changes nothing.
+        s.handle(&p, Event::AskedForTime(secs(1000)), t0 + secs(160));
+        assert_eq!(s.deadline, Some(t0 + secs(170)), "stop_timeout");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!   comes after, so a service that writes twice never dies of SIGPIPE, and closes its end at EOF.
 //! - **sd_notify** (systemd): a datagram socket at an abstract address (`@pidone/...`, no file
 //!   needed in a read-only image) passed as `$NOTIFY_SOCKET`; messages are `KEY=VALUE` lines
-//!   (`READY=1`, `STATUS=...`, `MAINPID=...`). Credentials are checked on every datagram: pidone
+//!   (`READY=1`, `STATUS=...`, `MAINPID=...`, `EXTEND_TIMEOUT_USEC=...`). Credentials are checked on every datagram: pidone
 //!   hears root, the service's own user, and any process of the service's session (a daemon
 //!   started as root that dropped to another user); anyone else is ignored, and so is any process
 //!   outside pidone's PID namespace (pid 0 in its credentials), whatever its uid. The supervisor
@@ -13,6 +13,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
@@ -30,6 +31,8 @@ pub struct Notice {
     pub status: Option<String>,
     /// `MAINPID=`.
     pub main_pid: Option<i32>,
+    /// `EXTEND_TIMEOUT_USEC=`: more time asked to get ready, from now (the last one sent).
+    pub extend: Option<Duration>,
     /// Datagrams ignored: not from the service (see [`Notifier::Socket`]).
     pub ignored: u64,
     /// The sender of the last datagram ignored, for the log.
@@ -168,9 +171,22 @@ pub fn parse_message(text: &str, notice: &mut Notice) {
             Some(("READY", "1")) => notice.ready = true,
             Some(("STATUS", status)) => notice.status = Some(status.to_string()),
             Some(("MAINPID", pid)) => notice.main_pid = pid.trim().parse().ok(),
+            Some(("EXTEND_TIMEOUT_USEC", usec)) => match micros(usec) {
+                Some(more) => notice.extend = Some(more),
+                None => log::debug!("sd_notify: ignored {line:?}: not a number of microseconds"),
+            },
             _ => log::trace!("sd_notify: ignored {line:?}"),
         }
     }
+}
+
+/// A number of microseconds as sd_notify writes it: decimal digits only (no sign, no space),
+/// within u64 (584,000 years: `later` caps a deadline at a century); else None.
+fn micros(text: &str) -> Option<Duration> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().map(Duration::from_micros)
 }
 
 #[cfg(test)]
@@ -190,6 +206,44 @@ mod tests {
         let mut n = Notice::default();
         parse_message("READY=0\nREADY", &mut n);
         assert!(!n.ready);
+    }
+
+    #[test]
+    fn extend_timeout_usec_is_a_bounded_number_of_microseconds() {
+        let extend = |text: &str| {
+            let mut n = Notice::default();
+            parse_message(text, &mut n);
+            n.extend
+        };
+        assert_eq!(
+            extend("EXTEND_TIMEOUT_USEC=90000000"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            extend("EXTEND_TIMEOUT_USEC=5\nEXTEND_TIMEOUT_USEC=7"),
+            Some(Duration::from_micros(7)),
+            "the last one counts"
+        );
+        assert_eq!(
+            extend("EXTEND_TIMEOUT_USEC=18446744073709551615"),
+            Some(Duration::from_micros(u64::MAX))
+        );
+        for bad in [
+            "",
+            "-1",
+            "+5",
+            " 5",
+            "5s",
+            "18446744073709551616",
+            "1e6",
+            "0x10",
+        ] {
+            assert_eq!(
+                extend(&format!("EXTEND_TIMEOUT_USEC={bad}")),
+                None,
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -280,6 +280,8 @@ impl<S: System> Supervisor<S> {
             required: svc.spec.required,
             restarts: svc.life.restarts,
             since: self.wall(svc.life.since),
+            starting_for: (svc.life.state == State::Starting)
+                .then(|| now.saturating_duration_since(svc.life.since).as_secs_f64()),
             state: svc.life.state.as_str().to_string(),
             kind: kind.to_string(),
             uptime,

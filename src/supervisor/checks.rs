@@ -123,6 +123,12 @@ impl<S: System> Supervisor<S> {
         if notice.eof {
             svc.notifier = None;
         }
+        if let Some(more) = notice.extend {
+            self.apply(id, Event::AskedForTime(more), now);
+        }
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
         if !svc.awaiting_notice {
             return;
         }

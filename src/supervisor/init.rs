@@ -9,8 +9,8 @@ use rustix::io::Errno;
 use rustix::process::Pid;
 
 use super::system::System;
-use super::{Phase, Supervisor};
-use crate::core::service::{State, later};
+use super::{KILL_WAIT, Phase, Supervisor};
+use crate::core::service::{Event, State, later};
 use crate::os::reap::Children;
 use crate::os::signals;
 use crate::os::spawn;
@@ -43,7 +43,7 @@ impl<S: System> Supervisor<S> {
         if self.services_mode && (sig == libc::SIGTERM || sig == libc::SIGINT) {
             if stopping {
                 log::warn!("second {}: killing everything now", signals::name(sig));
-                self.kill_all(now);
+                self.kill_all(now, "killed: a second SIGTERM or SIGINT");
             } else {
                 log::info!("{}: shutting down", signals::name(sig));
                 self.begin_shutdown(now);
@@ -71,7 +71,7 @@ impl<S: System> Supervisor<S> {
                     "{} while stopping: killing what is left",
                     signals::name(sig)
                 );
-                self.kill_all(now);
+                self.kill_all(now, "killed: a second SIGTERM or SIGINT");
             }
             None => log::debug!(
                 "ignored {}: no program to forward it to",
@@ -81,14 +81,16 @@ impl<S: System> Supervisor<S> {
     }
 
     /// Begins the ordered shutdown: the main program first, then services once their dependents
-    /// are down.
+    /// are down; the shutdown budget starts.
     pub(super) fn begin_shutdown(&mut self, now: Instant) {
         if self.phase != Phase::Running {
             return;
         }
-        self.phase = Phase::Stopping {
-            cap: later(now, self.global_shutdown),
-        };
+        let end = later(now, self.global_shutdown);
+        // Single-program mode has no budget: the program's own exit ends it, `--grace` bounds
+        // its stragglers.
+        self.budget_end = self.services_mode.then_some(end);
+        self.phase = Phase::Stopping { cap: end };
         self.main_argv = None;
         self.stop_alive_checks();
         if let Some(Err(err)) = self.signal_main(libc::SIGTERM) {
@@ -96,26 +98,35 @@ impl<S: System> Supervisor<S> {
         }
     }
 
-    /// Everything configured is down: SIGTERM to whatever is left.
+    /// Everything configured is down: SIGTERM to whatever is left, SIGKILL after the grace
+    /// period or when the shutdown budget is spent, whichever comes first.
     pub(super) fn begin_draining(&mut self, now: Instant) {
         log::debug!("stopping what is left behind");
+        let grace = later(now, self.options.grace);
         self.phase = Phase::Draining {
-            kill_at: later(now, self.options.grace),
+            kill_at: self.budget_end.map_or(grace, |end| grace.min(end)),
         };
         self.signal_stragglers(libc::SIGTERM);
     }
 
-    /// SIGKILL to every service, the main program and every straggler.
-    pub(super) fn kill_all(&mut self, now: Instant) {
-        let groups: Vec<Pid> = (self.svcs.iter())
-            .filter_map(|(_, s)| s.child.as_ref().map(|c| c.pid))
-            .chain(self.main.as_ref().map(|m| m.pid))
+    /// SIGKILL to every service (`why` becomes its reason), the main program and every
+    /// straggler. pidone gives up waiting for them after the grace period, or [`KILL_WAIT`] after
+    /// the shutdown budget, whichever comes first.
+    pub(super) fn kill_all(&mut self, now: Instant, why: &str) {
+        let active: Vec<_> = (self.svcs.iter())
+            .filter(|(_, s)| s.life.is_active())
+            .map(|(id, _)| id)
             .collect();
-        for group in groups {
-            self.kill_group(group, libc::SIGKILL);
+        for id in active {
+            self.apply(id, Event::Kill(why.to_string()), now);
         }
+        if let Some(main) = self.main.as_ref().map(|m| m.pid) {
+            self.kill_group(main, libc::SIGKILL);
+        }
+        let grace = later(now, self.options.grace);
+        let budget = self.budget_end.map(|end| later(end.max(now), KILL_WAIT));
         self.phase = Phase::Killing {
-            give_up_at: later(now, self.options.grace),
+            give_up_at: budget.map_or(grace, |b| grace.min(b)),
         };
         self.signal_stragglers(libc::SIGKILL);
     }
@@ -129,7 +140,7 @@ impl<S: System> Supervisor<S> {
         match self.phase {
             Phase::Draining { kill_at } if now >= kill_at => {
                 log::debug!("grace period over: SIGKILL to what is left");
-                self.kill_all(now);
+                self.kill_all(now, "killed: grace period over");
             }
             Phase::Draining { .. } => self.signal_stragglers(libc::SIGTERM),
             Phase::Killing { .. } => self.signal_stragglers(libc::SIGKILL),
@@ -185,10 +196,7 @@ impl<S: System> Supervisor<S> {
             }
         }
         if give_up {
-            log::warn!(
-                "processes survived SIGKILL for {:?}; exiting anyway",
-                self.options.grace
-            );
+            log::warn!("processes survived SIGKILL; exiting anyway");
         }
         log::debug!("{} orphans reaped", self.orphans_reaped);
         let code = if let Some(exit) = self.main_exit {

@@ -20,6 +20,10 @@
 //! Once every service and the main program are down, pidone stops what is left (orphans, the main
 //! program's group): **Draining** sends SIGTERM and waits for the grace period, **Killing** sends
 //! SIGKILL, repeated for late orphans, until pidone has no child at all. Then it exits.
+//!
+//! In services mode the whole shutdown is one budget, `global_shutdown_timeout`, counted from its
+//! start: the stops, the grace of the stragglers, all of it. When it is spent, every service and
+//! straggler left gets SIGKILL, and pidone exits at most [`KILL_WAIT`] later.
 
 // PID 1 must not panic: every lookup on the loop's path returns an Option.
 #![deny(clippy::indexing_slicing)]
@@ -67,6 +71,11 @@ use table::{Id, Table};
 /// slices, with signals, exits and the control socket heard between them.
 const STARTS_PER_TURN: usize = 64;
 
+/// How long, once the shutdown budget is spent and everything got SIGKILL, pidone waits for the
+/// killed processes to be reaped before it exits anyway (a process in uninterruptible sleep can
+/// outlive SIGKILL for a while; a normal one is gone within milliseconds).
+pub const KILL_WAIT: Duration = Duration::from_secs(1);
+
 /// The knobs of the command line.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -96,7 +105,8 @@ enum Owner {
 enum Phase {
     /// Services run and restart.
     Running,
-    /// Stopping services in reverse dependency order; SIGKILL to all at `cap`.
+    /// Stopping services in reverse dependency order; SIGKILL to all at `cap`, the end of the
+    /// shutdown budget.
     Stopping { cap: Instant },
     /// Everything configured is down: SIGTERM to what is left, SIGKILL at `kill_at`.
     Draining { kill_at: Instant },
@@ -115,6 +125,8 @@ pub struct Supervisor<S: System = Real> {
     /// Every service, by stable id, in start order.
     svcs: Table<Service>,
     global_shutdown: Duration,
+    /// The end of the shutdown budget, once a shutdown began in services mode.
+    budget_end: Option<Instant>,
     post_script_timeout: Duration,
     output: Output,
     /// Each service's output pipes, tagged with the service.
@@ -246,6 +258,7 @@ impl<S: System> Supervisor<S> {
             services_mode: true,
             svcs,
             global_shutdown: config.timeouts.global_shutdown,
+            budget_end: None,
             post_script_timeout: config.timeouts.post_script,
             output: Output::new(width),
             sources: Vec::new(),

@@ -86,6 +86,7 @@ pub(super) fn policy_of(spec: &ServiceSpec) -> Policy {
         success_exit_codes: spec.success_exit_codes.clone(),
         restart_delay: spec.restart_delay,
         restart_delay_max: spec.restart_delay_max,
+        restart_reset: spec.restart_reset,
         max_restarts: spec.max_restarts,
         stop_signal: spec.stop_signal,
         stop_timeout: spec.stop_timeout,

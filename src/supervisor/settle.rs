@@ -51,8 +51,11 @@ impl<S: System> Supervisor<S> {
         }
         if let Phase::Stopping { cap } = self.phase {
             if now >= cap {
-                log::warn!("global_shutdown_timeout reached: killing every service");
-                self.kill_all(now);
+                log::warn!(
+                    "shutdown budget (global_shutdown_timeout, {}) spent: SIGKILL to everything left",
+                    crate::config::format_duration(self.global_shutdown)
+                );
+                self.kill_all(now, "killed: the shutdown budget is spent");
             } else if self.main.is_none() && !self.svcs.iter().any(|(_, s)| s.life.is_active()) {
                 self.begin_draining(now);
             } else {

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use super::Phase;
 use super::testing::{Rig, config};
 use crate::control::{Request, Verb};
 use crate::core::service::{Intent, State};
@@ -353,4 +354,84 @@ fn reload_disabling_a_service_stops_it_and_leaves_what_only_starts_after_it() {
     rig.exit("db", Exit::Signal(TERM));
     assert_eq!(rig.state("db"), State::Stopped);
     assert_eq!(rig.state("web"), State::Running);
+}
+
+const KILL: i32 = libc::SIGKILL;
+
+/// a ← b ← c, each ignoring its stop signal, on the defaults (stop_timeout 10 s).
+fn chain_of_three() -> Rig {
+    let text = [
+        longrun("a", "restart = \"never\""),
+        longrun("b", "depends_on = \"a\""),
+        longrun("c", "depends_on = \"b\"\nrestart = \"always\""),
+    ]
+    .concat();
+    Rig::new(&text)
+}
+
+/// Issue 11: three default stop timeouts (30 s) in a chain outlasted `docker stop`'s 10 s. The
+/// whole shutdown is one budget (8 s by default): c's stop is cut to it, then everything left is
+/// killed, and the services killed end stopped (not failed, not restarted), so pidone exits 0.
+#[test]
+fn the_shutdown_budget_cuts_a_chain_of_stops_and_kills_what_is_left() {
+    let mut rig = chain_of_three();
+    let t0 = rig.now;
+    rig.sup.begin_shutdown(t0);
+    rig.settle();
+    assert_eq!(rig.signalled(TERM), ["c"]);
+    rig.advance(Duration::from_millis(7999));
+    assert!(rig.signalled(KILL).is_empty(), "within the budget");
+    rig.advance(Duration::from_millis(1));
+    let mut killed = rig.signalled(KILL);
+    killed.sort();
+    assert_eq!(killed, ["a", "b", "c"], "the budget is spent at 8 s");
+    assert_eq!(rig.signalled(TERM), ["c"], "no time left to stop b and a");
+    let Phase::Killing { give_up_at } = rig.sup.phase else {
+        panic!("not killing: {:?}", rig.sup.phase);
+    };
+    assert_eq!(
+        give_up_at,
+        t0 + Duration::from_secs(9),
+        "KILL_WAIT after it"
+    );
+    for name in ["c", "b", "a"] {
+        rig.exit(name, Exit::Signal(KILL));
+        let svc = rig.sup.svcs.get(rig.id(name)).expect("in the table");
+        assert_eq!(
+            svc.life.state,
+            State::Stopped,
+            "{name}: {}",
+            svc.life.reason
+        );
+        assert_eq!(svc.life.reason, "killed: the shutdown budget is spent");
+    }
+    assert_eq!(rig.sup.finished(rig.now), Some(0));
+}
+
+/// The stragglers' grace (`--grace`, 5 s here) comes out of the budget too: a service that took
+/// 7 s to stop leaves them 1 s.
+#[test]
+fn the_stragglers_grace_comes_out_of_the_budget() {
+    let mut rig = Rig::new(&longrun("slow", ""));
+    let t0 = rig.now;
+    rig.sup.begin_shutdown(t0);
+    rig.advance(Duration::from_secs(7));
+    rig.exit("slow", Exit::Signal(TERM));
+    assert_eq!(
+        rig.sup.phase,
+        Phase::Draining {
+            kill_at: t0 + Duration::from_secs(8)
+        }
+    );
+    // With time left, the grace is whole.
+    let mut rig = Rig::new(&longrun("quick", ""));
+    let t0 = rig.now;
+    rig.sup.begin_shutdown(t0);
+    rig.exit("quick", Exit::Signal(TERM));
+    assert_eq!(
+        rig.sup.phase,
+        Phase::Draining {
+            kill_at: t0 + Duration::from_secs(5)
+        }
+    );
 }

@@ -62,6 +62,7 @@ pub struct RawService {
     pub success_exit_codes: Option<Vec<i32>>,
     pub restart_delay: Option<Duration>,
     pub restart_delay_max: Option<Duration>,
+    pub restart_reset: Option<Duration>,
     pub max_restarts: u32,
     pub stop_signal: Option<i32>,
     pub stop_timeout: Option<Duration>,

@@ -10,15 +10,15 @@ use toml::de::DeValue;
 use super::checks::{self, DraftCheck};
 use super::raw::{RawCheck, RawService};
 use super::values::{
-    MIN_DURATION, MIN_RESTART_DELAY, at_least, boolean, count, duration, env_table, exit_codes,
-    integer, long_string, names_with_lines, one_of, positive, script, set, set_some, signal,
-    string, string_list, string_or_list, wait_after, wrong,
+    MIN_DURATION, MIN_RESTART_DELAY, MIN_RESTART_RESET, at_least, boolean, count, duration,
+    env_table, exit_codes, integer, long_string, names_with_lines, one_of, positive, script, set,
+    set_some, signal, string, string_list, string_or_list, wait_after, wrong,
 };
 use super::{Field, Keys, Scope, Sink, walk};
 use crate::config::describe::format_duration;
 use crate::config::error::ErrorKind;
 use crate::config::limits::{self, too_many};
-use crate::config::model::{DEFAULT_START_TIMEOUT, Kind, LogMode, ReadyMode, Restart};
+use crate::config::model::{Kind, LogMode, ReadyMode, Restart};
 
 /// A service while its keys are read: the raw service, and the keys that decide something only
 /// together with others.
@@ -78,6 +78,10 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     ("restart_delay_max", |d, f| {
         let max = duration(f.v()).and_then(|max| at_least(max, f.key, MIN_RESTART_DELAY));
         set_some(&mut d.s.restart_delay_max, max)
+    }),
+    ("restart_reset", |d, f| {
+        let reset = duration(f.v()).and_then(|r| at_least(r, f.key, MIN_RESTART_RESET));
+        set_some(&mut d.s.restart_reset, reset)
     }),
     ("max_restarts", |d, f| {
         set(&mut d.s.max_restarts, count(f.v()))
@@ -277,7 +281,7 @@ fn finish(sink: &mut Sink<'_>, service: Option<&str>, header: usize, d: Draft) -
 }
 
 /// `ready.after` and ready checks' `initial_delay` count from the spawn, as `start_timeout` does:
-/// a delay that reaches it would fail every start.
+/// a delay that reaches a written one would fail every start (there is no default).
 fn before_start_timeout(
     sink: &mut Sink<'_>,
     service: Option<&str>,
@@ -285,14 +289,10 @@ fn before_start_timeout(
     ready_delays: Vec<(usize, (Duration, usize))>,
 ) {
     let too_late = |delay: Duration| {
-        let timeout = s.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT);
-        let default = match s.start_timeout {
-            None => ", the default",
-            Some(_) => "",
-        };
+        let timeout = s.start_timeout?;
         (delay >= timeout).then(|| ErrorKind::BadValue {
             message: format!(
-                "{} must be shorter than start_timeout ({}{default})",
+                "{} must be shorter than start_timeout ({})",
                 format_duration(delay),
                 format_duration(timeout),
             ),

@@ -29,6 +29,11 @@ pub(super) const MIN_DURATION: Duration = Duration::from_millis(1);
 /// restarts, so, like a check's period, they keep PID 1 from forking in a tight loop.
 pub(super) const MIN_RESTART_DELAY: Duration = Duration::from_millis(10);
 
+/// The floor of `restart_reset`: with a shorter window a program that crashes within a second
+/// of its start would count as having stayed up, so it would never back off nor reach
+/// `max_restarts`.
+pub(super) const MIN_RESTART_RESET: Duration = Duration::from_secs(1);
+
 /// Stores a parsed value, for the key tables' one-line parsers.
 pub(super) fn set<T>(slot: &mut T, value: Result<T, ErrorKind>) -> Result<(), ErrorKind> {
     *slot = value?;

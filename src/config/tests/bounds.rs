@@ -356,3 +356,41 @@ initial_delay = 0.0005
         ]
     );
 }
+
+/// `restart_reset` (issue 11: the window was fixed at 10 s): 10 s by default, any duration from
+/// its floor of 1 s up; below it (0 included) the key is refused.
+#[test]
+fn restart_reset_defaults_to_10s_and_has_a_floor_of_1s() {
+    let c = ok(r#"[[services]]
+name = "a"
+command = "true"
+
+[[services]]
+name = "b"
+command = "true"
+restart_reset = "1s"
+
+[[services]]
+name = "c"
+command = "true"
+restart_reset = "5m"
+"#);
+    let resets: Vec<Duration> = ["a", "b", "c"]
+        .iter()
+        .map(|n| get(&c, n).restart_reset)
+        .collect();
+    assert_eq!(
+        resets,
+        [10, 1, 300].map(Duration::from_secs),
+        "default, floor, written"
+    );
+    assert_eq!(
+        errs(
+            "[[services]]\nname = \"a\"\ncommand = \"true\"\nrestart_reset = \"999ms\"\n\n[[services]]\nname = \"b\"\ncommand = \"true\"\nrestart_reset = 0\n"
+        ),
+        vec![
+            "F:4: service \"a\": key \"restart_reset\": restart_reset must be at least 1s",
+            "F:9: service \"b\": key \"restart_reset\": restart_reset must be at least 1s",
+        ]
+    );
+}

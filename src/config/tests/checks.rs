@@ -65,14 +65,14 @@ command = "true"
 ready.notify_fd = 1023
 "#);
     assert_eq!(get(&c, "fd").ready, ReadyMode::NotifyFd(3));
-    assert_eq!(get(&c, "fd").start_timeout, Duration::from_secs(60));
+    assert_eq!(get(&c, "fd").start_timeout, None, "no default (issue 11)");
     assert_eq!(get(&c, "sd").ready, ReadyMode::SdNotify);
-    assert_eq!(get(&c, "sd").start_timeout, Duration::from_secs(120));
+    assert_eq!(get(&c, "sd").start_timeout, Some(Duration::from_secs(120)));
     assert_eq!(
         get(&c, "after").ready,
         ReadyMode::After(Duration::from_millis(4500))
     );
-    assert_eq!(get(&c, "after").start_timeout, Duration::from_secs(5));
+    assert_eq!(get(&c, "after").start_timeout, Some(Duration::from_secs(5)));
     assert_eq!(get(&c, "exec").ready, ReadyMode::Exec);
     assert_eq!(get(&c, "fd-max").ready, ReadyMode::NotifyFd(1023));
 }
@@ -135,7 +135,6 @@ ready = { sd_notify = "yes" }
             "F:22: service \"e\": key \"ready.notify_fd\": fd 2 is out of range: use 3 to 1023 (fds 0, 1 and 2 are the service's stdin, stdout and stderr)",
             "F:26: service \"f\": key \"ready.notify_fd\": fd 1024 is out of range: use 3 to 1023 (fds 0, 1 and 2 are the service's stdin, stdout and stderr)",
             "F:30: service \"g\": key \"ready.after\": after must be longer than 0",
-            "F:34: service \"h\": key \"ready.after\": 60s must be shorter than start_timeout (60s, the default)",
             "F:39: service \"i\": key \"ready.after\": 15s must be shorter than start_timeout (10s)",
             "F:43: service \"j\": key \"ready.sd_notify\": expected true or false, found string",
         ]
@@ -672,7 +671,6 @@ checks = [{ tcp = "127.0.0.1:1", level = "ready", initial_delay = "4999ms" }]
 "#
         ),
         vec![
-            "F:7: service \"a\": key \"checks[1].initial_delay\": 60s must be shorter than start_timeout (60s, the default)",
             "F:13: service \"b\": key \"checks[1].initial_delay\": 15s must be shorter than start_timeout (10s)",
         ]
     );

@@ -286,7 +286,7 @@ fn defaults_of_a_minimal_service() {
     assert_eq!(a.user, None);
     assert_eq!(a.workdir, None);
     assert_eq!(a.ready, ReadyMode::Exec);
-    assert_eq!(a.start_timeout, Duration::from_secs(60));
+    assert_eq!(a.start_timeout, None);
     assert!(a.checks.is_empty());
     assert_eq!(c.timeouts, Timeouts::default());
 }
@@ -564,5 +564,49 @@ oneshot = true
   3. web    longrun  required  depends on: db (+3s)  after: cache
   4. init   oneshot
 "
+    );
+}
+
+/// Issue 11: `validate` warns when the stop timeouts written along a dependency chain add up to
+/// more than the shutdown budget; defaults and chains that fit say nothing.
+#[test]
+fn a_chain_of_stop_timeouts_beyond_the_budget_is_warned_about() {
+    let stack = |app: &str, budget: &str| {
+        format!(
+            "[timeouts]\nglobal_shutdown_timeout = {budget}\n\n\
+             [[services]]\nname = \"db\"\ncommand = \"true\"\nstop_timeout = \"5s\"\n\n\
+             [[services]]\nname = \"app\"\ncommand = \"true\"\ndepends_on = \"db\"\nstop_timeout = \"{app}\"\n\n\
+             [[services]]\nname = \"web\"\ncommand = \"true\"\nafter = [\"app\"]\n\n\
+             [[services]]\nname = \"side\"\ncommand = \"true\"\nstop_timeout = \"7s\"\n"
+        )
+    };
+    assert_eq!(
+        crate::config::shutdown_warning(&ok(&stack("3s", "0"))),
+        None,
+        "5 + 3 = 8 s fits"
+    );
+    assert_eq!(
+        crate::config::shutdown_warning(&ok(&stack("4s", "0"))).as_deref(),
+        Some(
+            "shutdown budget: app (4s), then db (5s) stop one after the other: 9s in all, over \
+             global_shutdown_timeout (8s), after which all is killed (see docs/config.md)"
+        )
+    );
+    assert_eq!(
+        crate::config::shutdown_warning(&ok(&stack("4s", "\"9s\""))),
+        None
+    );
+    let defaults = "[[services]]\nname = \"a\"\ncommand = \"true\"\n\n\
+                    [[services]]\nname = \"b\"\ncommand = \"true\"\ndepends_on = \"a\"\n";
+    assert_eq!(
+        crate::config::shutdown_warning(&ok(defaults)),
+        None,
+        "defaults are caps"
+    );
+    let written = format!("[timeouts]\nservice_shutdown_timeout = 5\n\n{defaults}");
+    assert!(
+        crate::config::shutdown_warning(&ok(&written))
+            .is_some_and(|w| w.contains("b (5s), then a (5s)")),
+        "service_shutdown_timeout written counts"
     );
 }
