@@ -112,15 +112,22 @@ fn unknown_service_is_refused_naming_the_known_ones() {
     assert_eq!(out.code, 2, "{out:?}");
 }
 
+/// No socket file at all (pidone could not create one: a read-only image) is exit 4 and says so,
+/// apart from unhealthy (1) and unreachable (3); a missing directory is the same.
 #[test]
-fn status_without_a_daemon_exits_3_naming_the_socket() {
+fn status_without_a_socket_exits_4_and_a_stale_socket_3_naming_the_path() {
     let dir = Dir::new();
+    for socket in [dir.join("nobody-home.sock"), dir.join("no-dir/pidone.sock")] {
+        for args in [&["status"][..], &["check"], &["check", "--live"]] {
+            let out = client_as(&[], &socket, args);
+            assert_eq!(out.code, 4, "{args:?}: {out:?}");
+            let says = format!("no control socket at {}", socket.display());
+            assert!(out.stderr.contains(&says), "{args:?}: {out:?}");
+        }
+    }
     let socket = dir.join("nobody-home.sock");
-    let out = client_as(&[], &socket, &["status"]);
-    assert_eq!(out.code, 3, "{out:?}");
-    assert!(out.stderr.contains(socket.to_str().unwrap()), "{out:?}");
 
-    // The same through $PIDONE_SOCKET, and with a stale socket file nobody listens on.
+    // Through $PIDONE_SOCKET, a stale socket file nobody listens on is unreachable: 3.
     drop(UnixListener::bind(&socket).expect("bind"));
     assert!(socket.exists());
     let out = Command::new(pidone())
