@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let ctx = LoadContext {
         env: [("PATH".to_string(), "/usr/bin:/bin".to_string())].into_iter().collect(),
         euid: 0,
+        egid: 0,
         root: dir.clone(),
     };
     if let Ok(config) = config::load(&[file], &ctx) {
