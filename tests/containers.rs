@@ -64,8 +64,6 @@ impl Images {
         );
         let base = context.join("base");
         std::fs::create_dir_all(base.join("bin")).expect("mkdir bin");
-        // A scratch image has no /run: pidone's socket needs one (see docs/kubernetes.md).
-        std::fs::create_dir_all(base.join("run")).expect("mkdir run");
         std::fs::copy(&pidone, base.join("pidone")).expect("copy pidone");
         std::fs::copy(BUSYBOX, base.join("bin/busybox")).expect("copy busybox");
         for applet in APPLETS {
@@ -85,7 +83,8 @@ impl Images {
             services: Image::build(
                 "services",
                 context,
-                "FROM scratch\nCOPY base/ /\nCOPY services/ /\n\
+                // As docs/kubernetes.md says: WORKDIR gives a scratch image its /run (0755).
+                "FROM scratch\nCOPY base/ /\nCOPY services/ /\nWORKDIR /run\nWORKDIR /\n\
                  HEALTHCHECK CMD [\"/pidone\", \"check\", \"--live\"]\n\
                  ENTRYPOINT [\"/pidone\"]\n",
             ),
@@ -349,7 +348,7 @@ fn user_1000_runs_a_service_with_user_1000(images: &Images) {
         "1000:1000",
         "--read-only",
         "--tmpfs",
-        "/run:uid=1000,gid=1000",
+        "/run:uid=1000,gid=1000,mode=0755",
         "--env",
         "PIDONE_CONFIG=/cases/user.toml",
     ];
