@@ -246,7 +246,14 @@ fn with_fallback(dir: &Dir) -> Outside {
     ]);
     // The binary goes inside: wherever the checkout is (it may be under /tmp), /tmp is `dir`
     // once pidone starts.
-    std::fs::copy(pidone(), dir.join("pidone")).expect("copy pidone");
+    // Copied by `cp`, not by this process: a test thread forking meanwhile would inherit the
+    // copy's open write descriptor, and exec'ing it would fail with ETXTBSY.
+    let copied = Command::new("cp")
+        .arg(pidone())
+        .arg(dir.join("pidone"))
+        .status()
+        .expect("run cp");
+    assert!(copied.success(), "copy pidone");
     command.args([dir.s().as_str(), "/tmp/pidone"]);
     Outside::spawn(command, dir)
 }
