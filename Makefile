@@ -12,7 +12,8 @@ static:
 	cargo build --release --target $(MUSL)
 	@ls -l $(STATIC)
 
-test:
+# The container tests (tests/containers.rs) put the static binary in scratch images.
+test: static
 	cargo test --lib --tests --no-fail-fast
 
 lint:

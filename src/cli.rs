@@ -82,7 +82,8 @@ usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]          run one program (no conf
        pidone status|list [--json] [NAME...]            ask a running pidone
        pidone start|stop|restart [--no-wait] [--timeout D] NAME...
        pidone logs [-f] [-n N] NAME...
-       pidone signal NAME SIGNAL | reload | check | wait [--timeout D] | shutdown
+       pidone signal NAME SIGNAL | reload | check [--live|--ready] | wait [--timeout D]
+       pidone shutdown
 
 Runs PROGRAM as its only child, forwards signals to it, reaps every zombie, and when PROGRAM
 exits, stops whatever it left behind (SIGTERM, then SIGKILL after the grace period) and exits
@@ -125,6 +126,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     let mut sub: Option<&'static str> = None;
     let mut names: Vec<String> = Vec::new();
     let (mut json, mut no_wait) = (false, false);
+    let mut live = false;
     let mut timeout = DEFAULT_CLIENT_TIMEOUT;
     // `--` forces what follows to be the PROGRAM, even a word like `status`.
     let mut after_dash = false;
@@ -167,6 +169,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                     .map_err(|_| UsageError(format!("-n: '{value}' is not a number of lines")))?;
             }
             Long("json") if sub.is_some() => json = true,
+            Long("live") if sub == Some("check") => live = true,
+            Long("ready") if sub == Some("check") => live = false,
             Long("no-wait") if sub.is_some() => no_wait = true,
             Long("timeout") if sub.is_some() => {
                 let value = parser.value()?.string()?;
@@ -230,7 +234,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             follow,
         },
         "wait" if names.is_empty() => Action::Wait { timeout },
-        "check" if names.is_empty() => Action::Check,
+        "check" if names.is_empty() => Action::Check { live },
         "reload" if names.is_empty() => Action::Reload,
         "shutdown" if names.is_empty() => Action::Shutdown,
         _ => return Err(UsageError(format!("{sub} takes no service names"))),

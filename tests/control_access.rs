@@ -112,15 +112,22 @@ fn unknown_service_is_refused_naming_the_known_ones() {
     assert_eq!(out.code, 2, "{out:?}");
 }
 
+/// No socket file at all (pidone could not create one: a read-only image) is exit 4 and says so,
+/// apart from unhealthy (1) and unreachable (3); a missing directory is the same.
 #[test]
-fn status_without_a_daemon_exits_3_naming_the_socket() {
+fn status_without_a_socket_exits_4_and_a_stale_socket_3_naming_the_path() {
     let dir = Dir::new();
+    for socket in [dir.join("nobody-home.sock"), dir.join("no-dir/pidone.sock")] {
+        for args in [&["status"][..], &["check"], &["check", "--live"]] {
+            let out = client_as(&[], &socket, args);
+            assert_eq!(out.code, 4, "{args:?}: {out:?}");
+            let says = format!("no control socket at {}", socket.display());
+            assert!(out.stderr.contains(&says), "{args:?}: {out:?}");
+        }
+    }
     let socket = dir.join("nobody-home.sock");
-    let out = client_as(&[], &socket, &["status"]);
-    assert_eq!(out.code, 3, "{out:?}");
-    assert!(out.stderr.contains(socket.to_str().unwrap()), "{out:?}");
 
-    // The same through $PIDONE_SOCKET, and with a stale socket file nobody listens on.
+    // Through $PIDONE_SOCKET, a stale socket file nobody listens on is unreachable: 3.
     drop(UnixListener::bind(&socket).expect("bind"));
     assert!(socket.exists());
     let out = Command::new(pidone())
@@ -239,7 +246,14 @@ fn with_fallback(dir: &Dir) -> Outside {
     ]);
     // The binary goes inside: wherever the checkout is (it may be under /tmp), /tmp is `dir`
     // once pidone starts.
-    std::fs::copy(pidone(), dir.join("pidone")).expect("copy pidone");
+    // Copied by `cp`, not by this process: a test thread forking meanwhile would inherit the
+    // copy's open write descriptor, and exec'ing it would fail with ETXTBSY.
+    let copied = Command::new("cp")
+        .arg(pidone())
+        .arg(dir.join("pidone"))
+        .status()
+        .expect("run cp");
+    assert!(copied.success(), "copy pidone");
     command.args([dir.s().as_str(), "/tmp/pidone"]);
     Outside::spawn(command, dir)
 }

@@ -305,12 +305,13 @@ command = {other}
         Some(other),
         "an unrelated service is left alone"
     );
-    // Health does not count services the user stopped.
+    // Services the user stopped are down: not ready (issue #11), but pidone is live.
     let out = d.client(&["check"]);
     assert!(
-        !out.stdout.contains("db") && !out.stdout.contains("web"),
-        "stopped-by-request services are not health problems: {out:?}"
+        out.code == 1 && out.stdout.contains("db is stopped") && out.stdout.contains("web"),
+        "stopped-by-request services are not ready: {out:?}"
     );
+    d.ok(&["check", "--live"]);
 }
 
 #[test]
@@ -440,9 +441,9 @@ fn shutdown_makes_pidone_exit_0(mode: Mode) {
             "{name} was stopped with TERM"
         );
     }
-    // And then there is nobody to talk to.
+    // And then there is nobody to talk to: the socket went with pidone.
     let out = d.client(&["status"]);
-    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(out.code, 4, "{out:?}");
     wait_until(DEADLINE, "nothing left", || d.run.processes().is_empty());
 }
 

@@ -242,5 +242,110 @@ command = ["/bin/sh", "-c", "while [ ! -e @D/crash ]; do sleep 0.05; done; exit 
     let out = d.client(&["check"]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stdout.contains("vital"), "{out:?}");
+    // Failed for good: not live either.
+    let (status, body) = get(&d.socket, "/livez").expect("an answer from /livez");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("required service vital failed"), "{body}");
+    let out = d.client(&["check", "--live"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("vital"), "{out:?}");
     d.dir.write("release", "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// liveness and readiness
+
+/// Asserts what `/livez`, `/readyz`, `/v1/health`, `check --live` and `check` (`--ready`) say:
+/// `live` and `ready` as expected, and a not-ready answer naming `why`.
+fn assert_live_ready(d: &Daemon, live: bool, ready: bool, why: &str) {
+    let code = |ok: bool| if ok { 200 } else { 503 };
+    let (status, body) = get(&d.socket, "/livez").expect("an answer from /livez");
+    assert_eq!(status, code(live), "/livez: {body}");
+    for path in ["/readyz", "/v1/health"] {
+        let (status, body) = get(&d.socket, path).expect("an answer");
+        assert_eq!(status, code(ready), "{path}: {body}");
+        assert!(ready || body.contains(why), "{path} names {why:?}: {body}");
+    }
+    let out = d.client(&["check", "--live"]);
+    assert_eq!(out.code, i32::from(!live), "check --live: {out:?}");
+    for args in [&["check"][..], &["check", "--ready"]] {
+        let out = d.client(args);
+        assert_eq!(out.code, i32::from(!ready), "{args:?}: {out:?}");
+        assert!(ready || out.stdout.contains(why), "{args:?}: {out:?}");
+    }
+}
+
+/// `pidone stop web` leaves web down: the pod must not get traffic (not ready), and pidone is
+/// fine (live). Health used to say 200 with web stopped.
+#[test]
+fn a_service_stopped_on_request_is_not_ready_but_pidone_is_live() {
+    let mut d = Daemon::start(
+        Mode::Child,
+        &format!(
+            "[[services]]\nname = \"web\"\ncommand = {}\n",
+            longrun("web")
+        ),
+    );
+    d.wait_running("web");
+    assert_live_ready(&d, true, true, "");
+    d.ok(&["stop", "web"]);
+    assert_live_ready(&d, true, false, "web is stopped");
+    d.ok(&["start", "web"]);
+    assert_live_ready(&d, true, true, "");
+}
+
+/// A service waiting out its restart backoff is not ready, but a liveness probe must not
+/// restart the pod for it.
+#[test]
+fn a_service_in_backoff_is_not_ready_but_pidone_is_live() {
+    let mut d = Daemon::start(
+        Mode::Child,
+        r#"
+[[services]]
+name = "flaky"
+restart_delay = "1h"
+command = ["/bin/sh", "-c", "exit 3"]
+"#,
+    );
+    d.wait_service("flaky", "in backoff", |s| {
+        s["last_exit"]["code"] == 3 && s["state"] == "pending"
+    });
+    assert_live_ready(&d, true, false, "flaky is pending");
+}
+
+/// An alive-level check failing past its threshold makes pidone not live (and not ready).
+#[test]
+fn a_failing_alive_check_makes_pidone_not_live() {
+    let mut d = Daemon::start(
+        Mode::Child,
+        &format!(
+            r#"
+[[services]]
+name = "web"
+command = {}
+[[services.checks]]
+name = "probe"
+exec = ["/bin/sh", "-c", "test ! -e @D/sick"]
+period = "10ms"
+failure_threshold = 2
+on_failure = "ignore"
+"#,
+            longrun("web")
+        ),
+    );
+    d.wait_running("web");
+    d.wait_service("web", "its check passing", |s| {
+        s["checks"][0]["status"] == "passing"
+    });
+    assert_live_ready(&d, true, true, "");
+    d.dir.write("sick", "");
+    d.wait_service("web", "its check failing", |s| {
+        s["checks"][0]["status"] == "failing"
+    });
+    assert_live_ready(&d, false, false, "check probe is failing");
+    let out = d.client(&["check", "--live"]);
+    assert!(
+        out.stdout.contains("web: check probe is failing"),
+        "{out:?}"
+    );
 }

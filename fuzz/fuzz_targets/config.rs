@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let ctx = LoadContext {
         env: [("PATH".to_string(), "/usr/bin:/bin".to_string())].into_iter().collect(),
         euid: 0,
+        egid: 0,
         root: dir.clone(),
     };
     let file: PathBuf = dir.join("services.toml");

@@ -94,8 +94,16 @@ pub enum ErrorKind {
     NotForOneshot { key: &'static str },
     /// A user or group that cannot be resolved.
     User { message: String },
-    /// `user` set while pidone does not run as root, so it could not switch.
-    UserNeedsRoot { euid: u32 },
+    /// `user` names someone other than pidone's own user and group, and pidone does not run as
+    /// root, so it could not switch. `running` is the name of pidone's uid, if the image has one.
+    UserNeedsRoot {
+        user: String,
+        uid: u32,
+        gid: u32,
+        euid: u32,
+        egid: u32,
+        running: Option<String>,
+    },
     /// A program or script that cannot be found or is not executable.
     ProgramNotFound { program: String, reason: String },
     /// `${VAR}` without a default, and VAR is not set.
@@ -175,10 +183,23 @@ impl fmt::Display for ErrorKind {
                 write!(f, "a oneshot is up when it exits successfully; {what}")
             }
             ErrorKind::User { message } => write!(f, "{message}"),
-            ErrorKind::UserNeedsRoot { euid } => write!(
-                f,
-                "switching user needs root, but pidone runs as uid {euid}"
-            ),
+            ErrorKind::UserNeedsRoot {
+                user,
+                uid,
+                gid,
+                euid,
+                egid,
+                running,
+            } => {
+                write!(
+                    f,
+                    "switching to user {user:?} (uid {uid}, gid {gid}) needs root, "
+                )?;
+                match running {
+                    Some(name) => write!(f, "but pidone runs as {name:?} (uid {euid}, gid {egid})"),
+                    None => write!(f, "but pidone runs as uid {euid}, gid {egid}"),
+                }
+            }
             ErrorKind::ProgramNotFound { program, reason } => {
                 write!(f, "program {program:?} {reason}")
             }

@@ -17,8 +17,10 @@ pub struct LoadContext {
     /// pidone's own environment: inherited by every service, and the source of `${VAR}` values
     /// and of the `PIDONE_*` / `GO_OVERLAY_*` selection variables.
     pub env: Env,
-    /// pidone's effective uid: a service with `user` needs it to be 0.
+    /// pidone's effective uid and gid: a service whose `user` is someone else needs the uid to
+    /// be 0; one that names the user and group pidone already runs as is not switched.
     pub euid: u32,
+    pub egid: u32,
     /// The directory holding the image's `etc/passwd` and `etc/group`: `/` in production. Programs,
     /// scripts and env files are looked up on the real file system regardless.
     pub root: PathBuf,
@@ -33,6 +35,7 @@ impl LoadContext {
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
             euid: rustix::process::geteuid().as_raw(),
+            egid: rustix::process::getegid().as_raw(),
             root: PathBuf::from("/"),
         }
     }

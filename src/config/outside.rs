@@ -148,6 +148,10 @@ impl Loader<'_> {
             .as_deref()
             .and_then(|spec| self.resolve_user(raw, spec, &mut soft));
         let env = service_env(raw, unit, user.as_ref(), &self.ctx.env, &dir, &mut soft);
+        // Already that user and group (`docker run --user`, Kubernetes' runAsUser): nothing to
+        // switch, and without root `setgroups` would fail. HOME and USER are set all the same.
+        let (euid, egid) = (self.ctx.euid, self.ctx.egid);
+        let user = user.filter(|c| euid == 0 || (c.uid, c.gid) != (euid, egid));
         let mut x = Expander {
             raw,
             env: &env,
@@ -216,14 +220,7 @@ impl Loader<'_> {
                 },
             );
         }
-        if self.ctx.euid != 0 {
-            let euid = self.ctx.euid;
-            soft.push((
-                raw.line_of("user"),
-                Some("user".into()),
-                ErrorKind::UserNeedsRoot { euid },
-            ));
-        }
+        let (euid, egid) = (self.ctx.euid, self.ctx.egid);
         let passwd = self.ctx.root.join("etc/passwd");
         let db = match self.user_db() {
             Ok(db) => db,
@@ -237,7 +234,20 @@ impl Loader<'_> {
             }
         };
         match db.resolve(spec, raw.group.as_deref()) {
-            Ok(credentials) => Some(credentials),
+            Ok(c) => {
+                if euid != 0 && (c.uid, c.gid) != (euid, egid) {
+                    let kind = ErrorKind::UserNeedsRoot {
+                        user: spec.to_owned(),
+                        uid: c.uid,
+                        gid: c.gid,
+                        euid,
+                        egid,
+                        running: db.name_of(euid).map(str::to_owned),
+                    };
+                    soft.push((raw.line_of("user"), Some("user".into()), kind));
+                }
+                Some(c)
+            }
             Err(e) => {
                 let key = match e {
                     UserError::UnknownGroup { .. }

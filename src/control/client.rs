@@ -32,8 +32,8 @@ pub enum Action {
     },
     /// `reload`: re-read the configuration.
     Reload,
-    /// `check`: exit 0 if healthy.
-    Check,
+    /// `check`: exit 0 if ready (`/v1/health`), or with `live` if live (`/livez`).
+    Check { live: bool },
     /// `wait`: until every service is up (healthy), or the timeout.
     Wait { timeout: Duration },
     /// `shutdown`.
@@ -43,6 +43,9 @@ pub enum Action {
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_UNREACHABLE: i32 = 3;
+/// Nothing at the socket's path: pidone could not create it (a read-only `/run` and `/tmp`), or
+/// is not running in services mode, or not yet.
+pub const EXIT_NO_SOCKET: i32 = 4;
 
 /// Runs one client action against the socket at `path`; returns the exit code.
 pub fn run(path: &Path, action: &Action) -> i32 {
@@ -51,6 +54,13 @@ pub fn run(path: &Path, action: &Action) -> i32 {
         Err(Failure::Unreachable(err)) => {
             eprintln!("pidone: cannot reach pidone at {}: {err}", path.display());
             EXIT_UNREACHABLE
+        }
+        Err(Failure::NoSocket) => {
+            eprintln!(
+                "pidone: no control socket at {} (a read-only image? mount a tmpfs at /run)",
+                path.display()
+            );
+            EXIT_NO_SOCKET
         }
         Err(Failure::Untrusted(uid)) => {
             eprintln!(
@@ -68,6 +78,8 @@ pub fn run(path: &Path, action: &Action) -> i32 {
 
 enum Failure {
     Unreachable(io::Error),
+    /// The socket's path, or its directory, does not exist.
+    NoSocket,
     /// The socket is served by this uid, neither root nor the client's user: not pidone's.
     Untrusted(u32),
     Refused(String),
@@ -76,7 +88,10 @@ enum Failure {
 /// Connects to the socket and checks who serves it before anything is sent: someone else may
 /// have bound the path first (a fallback in `/tmp`).
 fn connect(path: &Path) -> Result<UnixStream, Failure> {
-    let stream = UnixStream::connect(path).map_err(Failure::Unreachable)?;
+    let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Failure::NoSocket,
+        _ => Failure::Unreachable(e),
+    })?;
     match crate::os::sys::peer_uid(&stream).map_err(Failure::Unreachable)? {
         0 => Ok(stream),
         uid if uid == rustix::process::getuid().as_raw() => Ok(stream),
@@ -162,10 +177,15 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             }
             Ok(EXIT_OK)
         }
-        Action::Check => {
-            let (status, body) = request(path, "GET", "/v1/health")?;
+        Action::Check { live } => {
+            let (target, word) = if *live {
+                ("/livez", "live")
+            } else {
+                ("/v1/health", "healthy")
+            };
+            let (status, body) = request(path, "GET", target)?;
             if status == 200 {
-                println!("healthy");
+                println!("{word}");
                 return Ok(EXIT_OK);
             }
             let health = wire::read::<wire::Health>(&body).unwrap_or_default();

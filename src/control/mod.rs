@@ -96,8 +96,8 @@ pub enum Request {
     },
     /// `POST /v1/reload`
     Reload,
-    /// `GET /v1/health`
-    Health,
+    /// `GET /v1/health` and `GET /readyz` (`live: false`), `GET /livez` (`live: true`).
+    Health { live: bool },
     /// `GET /metrics`
     Metrics,
     /// `POST /v1/shutdown`
@@ -319,7 +319,8 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
             let name = (*name).to_string();
             (Request::Act { name, verb }, "POST")
         }
-        ["v1", "health"] => (Request::Health, "GET"),
+        ["v1", "health"] | ["readyz"] => (Request::Health { live: false }, "GET"),
+        ["livez"] => (Request::Health { live: true }, "GET"),
         ["metrics"] => (Request::Metrics, "GET"),
         ["v1", "shutdown"] => (Request::Shutdown, "POST"),
         ["v1", "reload"] => (Request::Reload, "POST"),
@@ -915,7 +916,15 @@ mod tests {
         );
         assert_eq!(
             req("GET /v1/health HTTP/1.1\r\n\r\n"),
-            Parsed::Done(Request::Health)
+            Parsed::Done(Request::Health { live: false })
+        );
+        assert_eq!(
+            req("GET /readyz HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Health { live: false })
+        );
+        assert_eq!(
+            req("GET /livez HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Health { live: true })
         );
         assert_eq!(
             req("POST /v1/reload HTTP/1.1\r\n\r\n"),
@@ -1059,7 +1068,7 @@ mod tests {
     #[test]
     fn acting_requests_are_marked() {
         assert!(Request::Shutdown.acts());
-        assert!(!Request::Health.acts());
+        assert!(!Request::Health { live: true }.acts());
         assert!(!Request::Services { names: None }.acts());
     }
 }

@@ -139,6 +139,11 @@ impl UserDb {
         })
     }
 
+    /// The name `/etc/passwd` gives `uid`, if it lists it.
+    pub fn name_of(&self, uid: u32) -> Option<&str> {
+        (self.users.iter().find(|e| e.uid == uid)).map(|e| e.name.as_str())
+    }
+
     /// Resolves a group name or number to a gid.
     pub fn resolve_group(&self, group: &str) -> Result<u32, UserError> {
         if let Some(g) = self.groups.iter().find(|g| g.name == group) {

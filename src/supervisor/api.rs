@@ -83,8 +83,8 @@ impl<S: System> Supervisor<S> {
                     body: (self.svcs.get(id)).map_or_else(String::new, |s| log_text("", &s.log, n)),
                 }
             }
-            Request::Health => {
-                let problems = self.health_problems();
+            Request::Health { live } => {
+                let problems = self.health_problems(live);
                 let healthy = problems.is_empty();
                 let status = if healthy { 200 } else { 503 };
                 Answer::of(status, &wire::Health { healthy, problems })
@@ -288,8 +288,13 @@ impl<S: System> Supervisor<S> {
         })
     }
 
-    /// Why pidone is not healthy: enabled services not up, required services failed.
-    fn health_problems(&self) -> Vec<String> {
+    /// Why pidone is not ready (`live == false`: `/v1/health`, `/readyz`) or not live (`/livez`).
+    ///
+    /// Not live: a required service failed for good, or an alive-level check is failing (past
+    /// its `failure_threshold`). Not ready, in addition: an enabled service that is not up,
+    /// whatever the reason (starting, in backoff, failed, or stopped on request, even when it
+    /// exited 0: its traffic has nowhere to go), and a shutdown under way. Starting and backoff never make pidone unlive.
+    fn health_problems(&self, live: bool) -> Vec<String> {
         let mut problems = Vec::new();
         for (_, svc) in self.svcs.iter() {
             if svc.life.intent == Intent::Remove {
@@ -300,11 +305,7 @@ impl<S: System> Supervisor<S> {
                     "required service {} failed: {}",
                     svc.spec.name, svc.life.reason
                 ));
-            } else if svc.spec.enabled
-                && svc.life.intent == Intent::Run
-                && !svc.life.is_up(svc.spec.kind)
-                && !done_ok(svc)
-            {
+            } else if !live && svc.spec.enabled && !svc.life.is_up(svc.spec.kind) && !done_ok(svc) {
                 problems.push(format!("{} is {}", svc.spec.name, svc.life.state.as_str()));
             } else if svc.life.state == State::Running {
                 let failing = svc.spec.checks.iter().zip(&svc.checks).filter(|(spec, c)| {
@@ -320,7 +321,7 @@ impl<S: System> Supervisor<S> {
                 }
             }
         }
-        if self.phase != super::Phase::Running {
+        if !live && self.phase != super::Phase::Running {
             problems.push("pidone is shutting down".to_string());
         }
         problems
@@ -467,9 +468,11 @@ const STATES: [State; 6] = [
     State::Failed,
 ];
 
-/// A oneshot that is done, or a longrun that exited successfully and is not restarted, is fine.
+/// A oneshot that is done, or a longrun that exited successfully on its own and is not restarted,
+/// is fine (one stopped on request is down, not done).
 fn done_ok(svc: &Service) -> bool {
     svc.life.state == State::Stopped
+        && svc.life.intent == Intent::Run
         && matches!(svc.life.last_exit, Some(Exit::Code(c)) if svc.policy.success_exit_codes.contains(&c))
 }
 
@@ -554,7 +557,7 @@ mod tests {
         );
         assert!(list.iter().all(|s| s.pid.is_some() && s.along.is_none()));
 
-        let answer = rig.sup.answer(Request::Health, rig.now);
+        let answer = rig.sup.answer(Request::Health { live: false }, rig.now);
         let health: wire::Health = wire::read(&answer.body).expect("health");
         assert_eq!(answer.status, 200);
         assert!(health.healthy && health.problems.is_empty(), "{health:?}");

@@ -196,7 +196,7 @@ impl Supervisor<Real> {
                 }
                 Err(err) => {
                     log::error!(
-                        "control socket {}: {err}; running without it",
+                        "control socket {}: {err}; running without it (mount a tmpfs at /run)",
                         path.display()
                     );
                     None

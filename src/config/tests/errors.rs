@@ -289,16 +289,42 @@ F:4: service \"a\": key \"user\": unknown user \"ghost\"
 F:9: service \"b\": key \"group\": unknown group \"nogroup\"
 F:14: service \"c\": key \"group\": cannot be used together with \"user = \\\"user:group\\\"\""
     );
+    // Not root: a real switch is refused naming both users; pidone's own user and group (as
+    // under `docker run --user 1000:1000`) is no switch at all, so it needs no root.
     let mut ctx = s.ctx(&[]);
-    ctx.euid = 1000;
+    (ctx.euid, ctx.egid) = (1000, 1000);
     let path = s.write(
         "q.toml",
-        "[[services]]\nname = \"a\"\ncommand = \"true\"\nuser = \"app\"\n",
+        "[[services]]\nname = \"a\"\ncommand = \"true\"\nuser = \"0\"\n\
+         [[services]]\nname = \"b\"\ncommand = \"true\"\nuser = \"app:0\"\n",
     );
     let e = load(std::slice::from_ref(&path), &ctx).expect_err("not root");
     assert_eq!(
         render(&e).replace(&path.display().to_string(), "F"),
-        "F:4: service \"a\": key \"user\": switching user needs root, but pidone runs as uid 1000"
+        "\
+F:4: service \"a\": key \"user\": switching to user \"0\" (uid 0, gid 0) needs root, but pidone runs as \"app\" (uid 1000, gid 1000)
+F:8: service \"b\": key \"user\": switching to user \"app:0\" (uid 1000, gid 0) needs root, but pidone runs as \"app\" (uid 1000, gid 1000)"
+    );
+    for user in ["app", "1000", "app:app", "1000:1000"] {
+        let text = format!("[[services]]\nname = \"a\"\ncommand = \"true\"\nuser = \"{user}\"\n");
+        let path = s.write("r.toml", &text);
+        let config = load(std::slice::from_ref(&path), &ctx).expect("no switch, no root needed");
+        let a = &config.services[0];
+        assert_eq!(a.user, None, "{user}: nothing to switch");
+        let home = a.env.iter().find(|(k, _)| k == "HOME");
+        assert_eq!(home.map(|(_, v)| v.as_str()), Some("/home/app"), "{user}");
+    }
+    ctx.egid = 0;
+    let path = s.write(
+        "r.toml",
+        "[[services]]\nname = \"a\"\ncommand = \"true\"\nuser = \"app\"\n",
+    );
+    let e = load(std::slice::from_ref(&path), &ctx).expect_err("the group differs");
+    assert!(
+        render(&e).contains(
+            "(uid 1000, gid 1000) needs root, but pidone runs as \"app\" (uid 1000, gid 0)"
+        ),
+        "{e:?}"
     );
 }
 

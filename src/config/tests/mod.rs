@@ -57,6 +57,7 @@ impl Scratch {
         LoadContext {
             env: vars,
             euid: 0,
+            egid: 0,
             root: self.dir.clone(),
         }
     }

@@ -89,6 +89,7 @@ fn shipped_examples_are_valid() {
             .into_iter()
             .collect(),
         euid: 0,
+        egid: 0,
         root: PathBuf::from("/"),
     };
     let mut checked = 0;

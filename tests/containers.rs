@@ -1,0 +1,377 @@
+//! End to end in a real Docker engine (issue #11): pidone as the entrypoint of scratch images,
+//! driven with `docker run`, `stop`, `kill`, `exec`, `restart`, `logs`, `top` and `inspect`.
+//!
+//! Two images are built once per run, `FROM scratch`, from the static pidone (`make static`;
+//! `make test` builds it first) and Debian's `busybox-static` as the services' programs: nothing
+//! is pulled. `single` runs `ENTRYPOINT ["/pidone", "--"]`; `services` reads `/etc/pidone.toml`
+//! (and `/cases/*.toml` through `PIDONE_CONFIG`) and has `HEALTHCHECK CMD ["/pidone", "check",
+//! "--live"]`. Every case runs in its own thread, with its own containers; all are removed, and
+//! the images too, when the test ends, whether it passed or not.
+//!
+//! Without a `docker` command the test prints `skipped: no docker` and passes; with one whose
+//! engine does not answer, it fails.
+
+#[path = "support/docker.rs"]
+mod docker;
+
+use std::io::Write;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use docker::*;
+
+/// The images of one run.
+struct Images {
+    single: Image,
+    services: Image,
+}
+
+/// The default configuration of the `services` image: web depends on db; both say when they
+/// are up and when they stop (each exits 0 on TERM at once, so a stop fits any budget).
+const SERVICES: &str = r#"
+[[services]]
+name = "db"
+command = ["/bin/sh", "-c", "trap 'echo db stopping; kill $! 2>/dev/null; exit 0' TERM; echo db up; while :; do sleep 1 & wait; done"]
+
+[[services]]
+name = "web"
+depends_on = "db"
+command = ["/bin/sh", "-c", "trap 'echo web stopping; kill $! 2>/dev/null; exit 0' TERM; echo web up; while :; do sleep 1 & wait; done"]
+"#;
+
+/// `/cases/user.toml`: a service with `user = "1000"`, for a pidone run as `--user 1000:1000`.
+const USER: &str = r#"
+[[services]]
+name = "app"
+user = "1000"
+command = ["/bin/sh", "-c", "trap 'kill $! 2>/dev/null; exit 0' TERM; echo app runs as $(id -u):$(id -g) home=$HOME; while :; do sleep 1 & wait; done"]
+"#;
+
+/// The busybox applets the images link.
+const APPLETS: &[&str] = &[
+    "sh", "sleep", "echo", "id", "kill", "cat", "true", "ls", "ps",
+];
+
+impl Images {
+    fn build(context: &Path) -> Images {
+        let pidone = static_pidone();
+        assert!(
+            pidone.is_file(),
+            "no static pidone at {}: run `make static` (`make test` does)",
+            pidone.display()
+        );
+        assert!(
+            Path::new(BUSYBOX).is_file(),
+            "no {BUSYBOX}: install Debian's busybox-static (.ci/run does)"
+        );
+        let base = context.join("base");
+        std::fs::create_dir_all(base.join("bin")).expect("mkdir bin");
+        std::fs::copy(&pidone, base.join("pidone")).expect("copy pidone");
+        std::fs::copy(BUSYBOX, base.join("bin/busybox")).expect("copy busybox");
+        for applet in APPLETS {
+            symlink("busybox", base.join("bin").join(applet)).expect("link an applet");
+        }
+        let services = context.join("services");
+        std::fs::create_dir_all(services.join("etc")).expect("mkdir etc");
+        std::fs::create_dir_all(services.join("cases")).expect("mkdir cases");
+        std::fs::write(services.join("etc/pidone.toml"), SERVICES).expect("write config");
+        std::fs::write(services.join("cases/user.toml"), USER).expect("write config");
+        Images {
+            single: Image::build(
+                "single",
+                context,
+                "FROM scratch\nCOPY base/ /\nENTRYPOINT [\"/pidone\", \"--\"]\n",
+            ),
+            services: Image::build(
+                "services",
+                context,
+                // As docs/kubernetes.md says: WORKDIR gives a scratch image its /run (0755).
+                "FROM scratch\nCOPY base/ /\nCOPY services/ /\nWORKDIR /run\nWORKDIR /\n\
+                 HEALTHCHECK CMD [\"/pidone\", \"check\", \"--live\"]\n\
+                 ENTRYPOINT [\"/pidone\"]\n",
+            ),
+        }
+    }
+}
+
+type Case = fn(&Images);
+
+const CASES: &[(&str, Case)] = &[
+    (
+        "exit_codes_pass_through_docker_run",
+        exit_codes_pass_through_docker_run,
+    ),
+    (
+        "docker_stop_ends_the_program_with_its_status",
+        docker_stop_ends_the_program_with_its_status,
+    ),
+    (
+        "docker_kill_usr1_reaches_the_program",
+        docker_kill_usr1_reaches_the_program,
+    ),
+    ("orphans_are_reaped", orphans_are_reaped),
+    (
+        "a_terminal_with_t_and_ctrl_c_by_kill_int",
+        a_terminal_with_t_and_ctrl_c_by_kill_int,
+    ),
+    ("stdin_passes_through_with_i", stdin_passes_through_with_i),
+    (
+        "services_log_prefixed_and_answer_exec_and_healthcheck",
+        services_log_prefixed_and_answer_exec_and_healthcheck,
+    ),
+    (
+        "default_docker_stop_completes_the_ordered_shutdown",
+        default_docker_stop_completes_the_ordered_shutdown,
+    ),
+    (
+        "read_only_with_a_tmpfs_at_run_has_its_socket",
+        read_only_with_a_tmpfs_at_run_has_its_socket,
+    ),
+    (
+        "read_only_without_a_tmpfs_runs_without_a_socket",
+        read_only_without_a_tmpfs_runs_without_a_socket,
+    ),
+    (
+        "a_world_writable_run_like_an_empty_dir_with_pidone_socket",
+        a_world_writable_run_like_an_empty_dir_with_pidone_socket,
+    ),
+    (
+        "user_1000_runs_a_service_with_user_1000",
+        user_1000_runs_a_service_with_user_1000,
+    ),
+    ("docker_restart_comes_back_up", docker_restart_comes_back_up),
+];
+
+#[test]
+fn containers() {
+    let Some(version) = engine() else {
+        // Written past the test harness's capture, so that it shows in every run.
+        let _ = std::io::stderr().write_all(b"skipped: no docker\n");
+        return;
+    };
+    let context = TempDir::new();
+    let images = Images::build(&context.0);
+    let failed: Vec<&str> = std::thread::scope(|s| {
+        let running: Vec<_> = (CASES.iter())
+            .map(|&(name, case)| {
+                let images = &images;
+                let thread = std::thread::Builder::new().name(name.to_string());
+                let handle = thread.spawn_scoped(s, move || case(images));
+                (name, handle.expect("spawn a case"))
+            })
+            .collect();
+        (running.into_iter())
+            .filter_map(|(name, handle)| handle.join().is_err().then_some(name))
+            .collect()
+    });
+    assert!(
+        failed.is_empty(),
+        "in Docker {version}, these cases failed (their panics are above): {failed:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// single-program mode: ENTRYPOINT ["/pidone", "--"]
+
+fn exit_codes_pass_through_docker_run(images: &Images) {
+    for (script, code) in [("exit 0", 0), ("exit 7", 7), ("kill -TERM $$", 143)] {
+        let ctr = Container::named("exit");
+        let out = docker(&[
+            "run",
+            "--name",
+            &ctr.name,
+            &images.single.name,
+            "/bin/sh",
+            "-c",
+            script,
+        ]);
+        assert_eq!(out.code, code, "{script}: {out:?}");
+    }
+}
+
+fn docker_stop_ends_the_program_with_its_status(images: &Images) {
+    let script =
+        "trap 'echo got TERM; exit 42' TERM; echo waiting; while :; do sleep 1 & wait; done";
+    let ctr = Container::start("stop", &[], &images.single, &["/bin/sh", "-c", script]);
+    ctr.wait_lines("waiting", 1);
+    // The default 10 s: had pidone not passed TERM on, docker would SIGKILL it (137).
+    docker_ok(&["stop", &ctr.name]);
+    assert_eq!(ctr.wait_exit(), 42, "{}", ctr.logs());
+    ctr.wait_lines("got TERM", 1);
+}
+
+fn docker_kill_usr1_reaches_the_program(images: &Images) {
+    let script = "trap 'echo got USR1' USR1; echo waiting; while :; do sleep 1 & wait; done";
+    let ctr = Container::start("usr1", &[], &images.single, &["/bin/sh", "-c", script]);
+    ctr.wait_lines("waiting", 1);
+    docker_ok(&["kill", "-s", "USR1", &ctr.name]);
+    ctr.wait_lines("got USR1", 1);
+    assert_eq!(ctr.inspect("{{.State.Running}}"), "true");
+}
+
+fn orphans_are_reaped(images: &Images) {
+    // Each `( ... &)` leaves an orphan that pidone, as PID 1, inherits; it exits at once.
+    let script = "for i in 1 2 3; do (sh -c 'echo orphan done' &); done; \
+                  while :; do sleep 1 & wait; done";
+    let ctr = Container::start("orphans", &[], &images.single, &["/bin/sh", "-c", script]);
+    ctr.wait_lines("orphan done", 3);
+    // `docker top` lists the container's cgroup, which no longer holds a zombie: it would show
+    // none even under an init that never reaps. `ps` in the container's PID namespace does.
+    wait_for("no zombie in the container's ps", || {
+        let out = ctr.exec(&["/bin/ps", "-o", "pid,stat,comm"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let zombies = (out.stdout.lines().skip(1))
+            .filter(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|s| s.starts_with('Z'))
+            })
+            .count();
+        (zombies == 0).then_some(())
+    });
+    assert!(docker_ok(&["top", &ctr.name]).stdout.contains("pidone"));
+}
+
+fn a_terminal_with_t_and_ctrl_c_by_kill_int(images: &Images) {
+    let script = "trap 'echo got INT; exit 5' INT; \
+                  if [ -t 0 ] && [ -t 1 ]; then echo on a terminal; else echo no terminal; fi; \
+                  while :; do sleep 1 & wait; done";
+    let ctr = Container::start("tty", &["-t"], &images.single, &["/bin/sh", "-c", script]);
+    let logs = ctr.wait_lines("terminal", 1);
+    assert!(logs.contains("on a terminal"), "{logs}");
+    docker_ok(&["kill", "-s", "INT", &ctr.name]);
+    assert_eq!(ctr.wait_exit(), 5, "{}", ctr.logs());
+}
+
+fn stdin_passes_through_with_i(images: &Images) {
+    let ctr = Container::named("stdin");
+    let args = [
+        "run",
+        "-i",
+        "--name",
+        &ctr.name,
+        &images.single.name,
+        "/bin/sh",
+        "-c",
+        "read line; echo \"got $line\"",
+    ];
+    let out = docker_with(&args, Some("hello from the test\n"));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.trim(), "got hello from the test", "{out:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// services mode: /etc/pidone.toml
+
+/// Both services of [`SERVICES`] said they are up.
+fn wait_up(ctr: &Container) {
+    ctr.wait_lines("db up", 1);
+    ctr.wait_lines("web up", 1);
+}
+
+fn services_log_prefixed_and_answer_exec_and_healthcheck(images: &Images) {
+    let health = ["--health-interval", "200ms", "--health-start-period", "0s"];
+    let ctr = Container::start("services", &health, &images.services, &[]);
+    let logs = ctr.wait_lines("web up", 1);
+    let has = |prefix: &str, text: &str| {
+        (logs.lines()).any(|l| l.starts_with(prefix) && l.ends_with(text))
+    };
+    assert!(has("[db", "] db up") && has("[web]", " web up"), "{logs}");
+
+    let out = ctr.exec(&["/pidone", "status"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for name in ["db", "web"] {
+        let running =
+            (out.stdout.lines()).any(|l| l.split_whitespace().take(2).eq([name, "running"]));
+        assert!(running, "{name} running: {out:?}");
+    }
+    let out = ctr.exec(&["/pidone", "restart", "web"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    ctr.wait_lines("web stopping", 1);
+    ctr.wait_lines("web up", 2);
+
+    wait_for("docker inspect to say healthy", || {
+        (ctr.inspect("{{.State.Health.Status}}") == "healthy").then_some(())
+    });
+    let out = ctr.exec(&["/pidone", "check", "--live"]);
+    assert_eq!((out.code, out.stdout.trim()), (0, "live"), "{out:?}");
+}
+
+fn default_docker_stop_completes_the_ordered_shutdown(images: &Images) {
+    let ctr = Container::start("shutdown", &[], &images.services, &[]);
+    wait_up(&ctr);
+    docker_ok(&["stop", &ctr.name]);
+    assert_eq!(ctr.wait_exit(), 0, "not 137: {}", ctr.logs());
+    let logs = ctr.logs();
+    let at = |text: &str| {
+        logs.find(text)
+            .unwrap_or_else(|| panic!("{text:?}: {logs}"))
+    };
+    assert!(
+        at("web stopping") < at("db stopping"),
+        "web (the dependent) stops first: {logs}"
+    );
+}
+
+fn read_only_with_a_tmpfs_at_run_has_its_socket(images: &Images) {
+    let options = ["--read-only", "--tmpfs", "/run"];
+    let ctr = Container::start("ro-tmpfs", &options, &images.services, &[]);
+    wait_up(&ctr);
+    let out = ctr.exec(&["/pidone", "check"]);
+    assert_eq!((out.code, out.stdout.trim()), (0, "healthy"), "{out:?}");
+}
+
+fn read_only_without_a_tmpfs_runs_without_a_socket(images: &Images) {
+    let ctr = Container::start("ro", &["--read-only"], &images.services, &[]);
+    wait_up(&ctr);
+    for check in [&["/pidone", "check"][..], &["/pidone", "check", "--live"]] {
+        let out = ctr.exec(check);
+        assert_eq!(out.code, 4, "{check:?}: {out:?}");
+        assert!(out.stderr.contains("no control socket"), "{out:?}");
+    }
+    assert_eq!(ctr.inspect("{{.State.Running}}"), "true");
+}
+
+/// Kubernetes' emptyDir is world-writable (0777), which pidone refuses for its socket's
+/// directory: a `PIDONE_SOCKET` in a directory of pidone's own inside it works.
+fn a_world_writable_run_like_an_empty_dir_with_pidone_socket(images: &Images) {
+    let options = [
+        "--read-only",
+        "--tmpfs",
+        "/run:mode=0777",
+        "--env",
+        "PIDONE_SOCKET=/run/pidone/pidone.sock",
+    ];
+    let ctr = Container::start("emptydir", &options, &images.services, &[]);
+    wait_up(&ctr);
+    let out = ctr.exec(&["/pidone", "check", "--ready"]);
+    assert_eq!((out.code, out.stdout.trim()), (0, "healthy"), "{out:?}");
+}
+
+fn user_1000_runs_a_service_with_user_1000(images: &Images) {
+    let options = [
+        "--user",
+        "1000:1000",
+        "--read-only",
+        "--tmpfs",
+        "/run:uid=1000,gid=1000,mode=0755",
+        "--env",
+        "PIDONE_CONFIG=/cases/user.toml",
+    ];
+    let ctr = Container::start("user", &options, &images.services, &[]);
+    let logs = ctr.wait_lines("app runs as", 1);
+    assert!(logs.contains("app runs as 1000:1000 home=/"), "{logs}");
+    let out = ctr.exec(&["/pidone", "status", "app"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("running"), "{out:?}");
+}
+
+fn docker_restart_comes_back_up(images: &Images) {
+    let ctr = Container::start("restart", &[], &images.services, &[]);
+    wait_up(&ctr);
+    docker_ok(&["restart", &ctr.name]);
+    ctr.wait_lines("db up", 2);
+    ctr.wait_lines("web up", 2);
+    let out = ctr.exec(&["/pidone", "check"]);
+    assert_eq!((out.code, out.stdout.trim()), (0, "healthy"), "{out:?}");
+}
