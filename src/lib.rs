@@ -37,7 +37,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return 0;
         }
         cli::Command::Client { action, socket } => {
-            let path = control::socket_path(socket.as_deref());
+            let path = control::client_socket_path(socket.as_deref());
             return control::client::run(&path, &action);
         }
         cli::Command::Run(args) => (args, false),

@@ -132,8 +132,8 @@ const CASES: &[(&str, Case)] = &[
         read_only_without_a_tmpfs_runs_without_a_socket,
     ),
     (
-        "a_world_writable_run_like_an_empty_dir_with_pidone_socket",
-        a_world_writable_run_like_an_empty_dir_with_pidone_socket,
+        "a_world_writable_run_like_an_empty_dir_has_its_socket",
+        a_world_writable_run_like_an_empty_dir_has_its_socket,
     ),
     (
         "user_1000_runs_a_service_with_user_1000",
@@ -333,19 +333,15 @@ fn read_only_without_a_tmpfs_runs_without_a_socket(images: &Images) {
 }
 
 /// Kubernetes' emptyDir is world-writable (0777), which pidone refuses for its socket's
-/// directory: a `PIDONE_SOCKET` in a directory of pidone's own inside it works.
-fn a_world_writable_run_like_an_empty_dir_with_pidone_socket(images: &Images) {
-    let options = [
-        "--read-only",
-        "--tmpfs",
-        "/run:mode=0777",
-        "--env",
-        "PIDONE_SOCKET=/run/pidone/pidone.sock",
-    ];
+/// directory: it makes a directory of its own inside it, and the client finds it there.
+fn a_world_writable_run_like_an_empty_dir_has_its_socket(images: &Images) {
+    let options = ["--read-only", "--tmpfs", "/run:mode=0777"];
     let ctr = Container::start("emptydir", &options, &images.services, &[]);
     wait_up(&ctr);
     let out = ctr.exec(&["/pidone", "check", "--ready"]);
     assert_eq!((out.code, out.stdout.trim()), (0, "healthy"), "{out:?}");
+    let out = ctr.exec(&["/bin/busybox", "ls", "-l", "/run/pidone/pidone.sock"]);
+    assert_eq!(out.code, 0, "the socket is in /run/pidone: {out:?}");
 }
 
 fn user_1000_runs_a_service_with_user_1000(images: &Images) {

@@ -359,26 +359,74 @@ pub fn response(answer: &Answer) -> Vec<u8> {
     out
 }
 
-/// Where the socket is: `--socket`, else `$PIDONE_SOCKET`, else `/run/pidone.sock` when `/run`
-/// is writable, else `$XDG_RUNTIME_DIR/pidone.sock`, else `/tmp/pidone-UID/pidone.sock` (a
-/// directory of its own: anyone may create names in `/tmp`). The client looks in the same places.
+/// Where the daemon binds its socket: `--socket`, else `$PIDONE_SOCKET`, else
+/// [`default_socket`]'s pick.
 pub fn socket_path(cli: Option<&Path>) -> PathBuf {
-    if let Some(path) = cli {
-        return path.to_path_buf();
+    given_socket(cli).unwrap_or_else(|| {
+        let run = rustix::fs::stat("/run").ok().map(|st| RunDir {
+            writable: rustix::fs::access("/run", rustix::fs::Access::WRITE_OK).is_ok(),
+            shared: st.st_mode & 0o022 != 0,
+        });
+        default_socket(run, default_sockets())
+    })
+}
+
+/// Where the client looks: `--socket`, else `$PIDONE_SOCKET`, else the first of
+/// [`default_sockets`] that exists as a socket (the daemon's pick depends on what its user may
+/// write, which the client's user may not share), else where the daemon would be.
+pub fn client_socket_path(cli: Option<&Path>) -> PathBuf {
+    if let Some(path) = given_socket(cli) {
+        return path;
     }
-    if let Some(path) = std::env::var_os("PIDONE_SOCKET") {
-        return PathBuf::from(path);
-    }
-    if rustix::fs::access("/run", rustix::fs::Access::WRITE_OK).is_ok() {
-        return PathBuf::from("/run/pidone.sock");
-    }
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
-        return Path::new(&dir).join("pidone.sock");
-    }
-    PathBuf::from(format!(
-        "/tmp/pidone-{}/pidone.sock",
-        rustix::process::getuid().as_raw()
-    ))
+    let is_socket = |p: &&PathBuf| {
+        rustix::fs::lstat(*p)
+            .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_socket())
+    };
+    let found = default_sockets().iter().find(is_socket).cloned();
+    found.unwrap_or_else(|| socket_path(None))
+}
+
+/// `--socket`, else `$PIDONE_SOCKET`.
+fn given_socket(cli: Option<&Path>) -> Option<PathBuf> {
+    cli.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("PIDONE_SOCKET").map(PathBuf::from))
+}
+
+/// What pidone's user may do with `/run`: write to it, and whether others may too.
+#[derive(Debug, Clone, Copy)]
+struct RunDir {
+    writable: bool,
+    shared: bool,
+}
+
+/// The default places, in order: `/run/pidone.sock`, `/run/pidone/pidone.sock`,
+/// `$XDG_RUNTIME_DIR/pidone.sock`, `/tmp/pidone-UID/pidone.sock`.
+fn default_sockets() -> Vec<PathBuf> {
+    let mut out = vec![
+        PathBuf::from("/run/pidone.sock"),
+        PathBuf::from("/run/pidone/pidone.sock"),
+    ];
+    out.extend(std::env::var_os("XDG_RUNTIME_DIR").map(|d| Path::new(&d).join("pidone.sock")));
+    let uid = rustix::process::getuid().as_raw();
+    out.push(PathBuf::from(format!("/tmp/pidone-{uid}/pidone.sock")));
+    out
+}
+
+/// The daemon's pick among `candidates` ([`default_sockets`]): `/run` itself when pidone may
+/// write there and nobody else may; a directory of its own in `/run` when others may write there
+/// too (a `--tmpfs /run` without a mode is 1777, a Kubernetes emptyDir 0777); else the runtime
+/// directory or a directory of its own in `/tmp`.
+fn default_socket(run: Option<RunDir>, mut candidates: Vec<PathBuf>) -> PathBuf {
+    let pick = match run {
+        Some(RunDir {
+            writable: true,
+            shared: false,
+        }) => 0,
+        Some(RunDir { writable: true, .. }) => 1,
+        _ => 2,
+    };
+    let last = candidates.len().saturating_sub(1);
+    candidates.swap_remove(pick.min(last))
 }
 
 /// Refuses a socket directory that someone else could change, so that nobody can take the
@@ -804,6 +852,35 @@ mod tests {
             ending: false,
         };
         (conn, theirs)
+    }
+
+    #[test]
+    fn the_socket_goes_where_only_pidone_may_write() {
+        let places = || {
+            [
+                "/run/pidone.sock",
+                "/run/pidone/pidone.sock",
+                "/x/pidone.sock",
+                "/tmp/p/pidone.sock",
+            ]
+            .map(PathBuf::from)
+            .to_vec()
+        };
+        let run = |writable, shared| Some(RunDir { writable, shared });
+        let pick = |run| default_socket(run, places());
+        assert_eq!(pick(run(true, false)), Path::new("/run/pidone.sock"));
+        // A 1777 tmpfs or a 0777 emptyDir: a directory of pidone's own inside it.
+        assert_eq!(pick(run(true, true)), Path::new("/run/pidone/pidone.sock"));
+        assert_eq!(pick(run(false, false)), Path::new("/x/pidone.sock"));
+        assert_eq!(pick(None), Path::new("/x/pidone.sock"));
+        let without_xdg = || {
+            places()
+                .into_iter()
+                .filter(|p| !p.starts_with("/x"))
+                .collect()
+        };
+        let pick_tmp = default_socket(run(false, true), without_xdg());
+        assert_eq!(pick_tmp, Path::new("/tmp/p/pidone.sock"));
     }
 
     #[test]
