@@ -626,15 +626,22 @@ impl Server {
 
     /// Queues new output lines of service `service` for the clients following it, within the
     /// budget.
+    /// The budget is kept after each follower's copy, so that a large batch of lines for many
+    /// followers never sits in memory many times over.
     pub fn follow_lines(&mut self, service: u64, lines: &[String]) {
-        let streams = self.conns.iter_mut().filter(|c| c.follow == Some(service));
-        for conn in streams.filter(|c| !c.ending && !c.closed) {
+        for i in 0..self.conns.len() {
+            let Some(conn) = self.conns.get_mut(i) else {
+                continue;
+            };
+            if conn.follow != Some(service) || conn.ending || conn.closed {
+                continue;
+            }
             for line in lines {
                 conn.outbuf.extend_from_slice(line.as_bytes());
                 conn.outbuf.push(b'\n');
             }
+            self.keep_budget();
         }
-        self.keep_budget();
     }
 
     /// Keeps the bytes waiting on all connections within [`OUTPUT_BUDGET`], so that clients
