@@ -29,6 +29,7 @@ in_both_modes!(
     term_ends_a_child_with_the_default_action,
     job_control_signals_never_stop_pidone,
     thousand_orphans_are_adopted_and_reaped,
+    a_burst_of_zombies_beyond_one_reap_call_is_all_reaped,
     straggler_gets_term_and_pidone_waits_for_it,
     straggler_in_its_own_session_gets_term_too,
     straggler_ignoring_term_is_killed_after_grace,
@@ -291,6 +292,38 @@ fn thousand_orphans_are_adopted_and_reaped(mode: Mode) {
         "{mode:?}: orphans adopted by someone other than pidone ({reaper}): {strays:?}"
     );
     let zombies = fs::read_to_string(dir.join("zombies")).unwrap();
+    assert_eq!(zombies, "", "{mode:?}: zombies pidone never reaped");
+}
+
+/// 2,500 orphans die while pidone is stopped: more zombies wait than one reap call takes (1,024,
+/// so that a flood cannot hold the loop), and every one is still reaped once pidone runs again.
+fn a_burst_of_zombies_beyond_one_reap_call_is_all_reaped(mode: Mode) {
+    const ORPHANS: usize = 2500;
+    let dir = Dir::new();
+    let args = [
+        python(),
+        &helper("burst.py"),
+        &dir.s(),
+        &ORPHANS.to_string(),
+    ];
+    let mut running = Pidone::start_command(mode, &dir, mode.command(&args), None);
+    running.wait_for("the orphans to be adopted", |_| dir.exists("ready"));
+    let pid = running.pid();
+    running.signal("STOP");
+    fs::write(dir.join("go"), "").expect("write go");
+    running.wait_for("the orphans to be zombies of a stopped pidone", |_| {
+        let zombie_of_pidone = |p: &u32| stat(*p) == Some(('Z', pid));
+        let pids = fs::read_dir("/proc").expect("/proc").filter_map(|e| {
+            let name = e.ok()?.file_name();
+            name.to_str()?.parse::<u32>().ok()
+        });
+        pids.filter(zombie_of_pidone).count() >= ORPHANS
+    });
+    running.signal("CONT");
+    running
+        .wait_timeout(Duration::from_secs(300))
+        .assert_code(0, "burst.py");
+    let zombies = fs::read_to_string(dir.join("zombies")).expect("the zombies file");
     assert_eq!(zombies, "", "{mode:?}: zombies pidone never reaped");
 }
 

@@ -65,4 +65,5 @@ def main():
         f.write(" ".join(map(str, left)))
 
 
-main()
+if __name__ == "__main__":
+    main()
