@@ -223,13 +223,12 @@ pub fn parse(buf: &[u8]) -> Parsed {
     if body_len > MAX_BODY {
         return Parsed::Bad(Answer::error(413, "request body too large"));
     }
-    if buf.len() < head_len + body_len {
+    let Some(body) = buf.get(head_len..head_len.saturating_add(body_len)) else {
         return Parsed::Partial;
-    }
+    };
     let (Some(method), Some(path)) = (req.method, req.path) else {
         return Parsed::Bad(Answer::error(400, "bad request line"));
     };
-    let body = &buf[head_len..head_len + body_len];
     match route(method, path, body) {
         Ok(request) => Parsed::Done(request),
         Err(answer) => Parsed::Bad(answer),
@@ -288,7 +287,7 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
                     &format!("body: expected JSON like {{\"signal\": \"HUP\"}}: {err}"),
                 )
             })?;
-            let signal = match &value["signal"] {
+            let signal = match value.get("signal").unwrap_or(&serde_json::Value::Null) {
                 serde_json::Value::String(s) => crate::os::signals::parse(s),
                 serde_json::Value::Number(n) => n
                     .as_i64()
@@ -777,7 +776,8 @@ impl Conn {
                     return None;
                 }
                 Ok(n) => {
-                    self.inbuf.extend_from_slice(&chunk[..n]);
+                    self.inbuf
+                        .extend_from_slice(chunk.get(..n).unwrap_or_default());
                     match parse(&self.inbuf) {
                         Parsed::Partial => continue,
                         Parsed::Done(request) => return Some(request),
@@ -808,7 +808,8 @@ impl Conn {
     /// connection closes itself.
     pub fn write(&mut self) {
         while self.written < self.outbuf.len() {
-            match self.stream.write(&self.outbuf[self.written..]) {
+            let rest = self.outbuf.get(self.written..).unwrap_or_default();
+            match self.stream.write(rest) {
                 Ok(n) => self.written += n,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     if self.follow.is_some() && self.written * 2 >= self.outbuf.len() {

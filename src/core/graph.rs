@@ -28,20 +28,19 @@ impl ServiceId {
 /// [`find_cycles`]).
 pub fn start_order(deps: &[Vec<ServiceId>]) -> Result<Vec<ServiceId>, Vec<Vec<ServiceId>>> {
     let n = deps.len();
-    let mut waiting_on = vec![0usize; n];
     let dependents = dependents(deps);
-    for (i, ds) in deps.iter().enumerate() {
-        waiting_on[i] = unique_valid(ds, n).len();
-    }
-    let mut ready: BinaryHeap<Reverse<usize>> = (0..n)
-        .filter(|&i| waiting_on[i] == 0)
-        .map(Reverse)
+    let mut waiting_on: Vec<usize> = deps.iter().map(|ds| unique_valid(ds, n).len()).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = (waiting_on.iter().enumerate())
+        .filter(|&(_, &w)| w == 0)
+        .map(|(i, _)| Reverse(i))
         .collect();
     let mut order = Vec::with_capacity(n);
     while let Some(Reverse(i)) = ready.pop() {
         order.push(ServiceId(i));
-        for d in &dependents[i] {
-            let count = &mut waiting_on[d.0];
+        for d in dependents.get(i).into_iter().flatten() {
+            let Some(count) = waiting_on.get_mut(d.0) else {
+                continue;
+            };
             *count = count.saturating_sub(1);
             if *count == 0 {
                 ready.push(Reverse(d.0));
@@ -63,7 +62,9 @@ pub fn dependents(deps: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
     let mut out = vec![Vec::new(); n];
     for (i, ds) in deps.iter().enumerate() {
         for d in unique_valid(ds, n) {
-            out[d].push(ServiceId(i));
+            if let Some(list) = out.get_mut(d) {
+                list.push(ServiceId(i));
+            }
         }
     }
     out
@@ -84,38 +85,42 @@ pub fn find_cycles(deps: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
     let n = deps.len();
     let mut mark = vec![Mark::New; n];
     let mut cycles: Vec<Vec<ServiceId>> = Vec::new();
+    // Every index below is < n: roots come from 0..n and edges at or past n are skipped.
+    let set = |mark: &mut Vec<Mark>, i: usize, m: Mark| {
+        if let Some(slot) = mark.get_mut(i) {
+            *slot = m;
+        }
+    };
     for root in 0..n {
-        if mark[root] != Mark::New {
+        if mark.get(root) != Some(&Mark::New) {
             continue;
         }
         // Each frame is a service and how many of its edges have been followed.
         let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
-        mark[root] = Mark::OnStack;
+        set(&mut mark, root, Mark::OnStack);
         while let Some(frame) = stack.last_mut() {
             let (node, next) = *frame;
-            let Some(&ServiceId(to)) = deps[node].get(next) else {
-                mark[node] = Mark::Done;
+            let Some(&ServiceId(to)) = deps.get(node).and_then(|d| d.get(next)) else {
+                set(&mut mark, node, Mark::Done);
                 stack.pop();
                 continue;
             };
             frame.1 += 1;
-            if to >= n {
-                continue;
-            }
-            match mark[to] {
-                Mark::New => {
-                    mark[to] = Mark::OnStack;
+            match mark.get(to) {
+                None | Some(Mark::Done) => {}
+                Some(Mark::New) => {
+                    set(&mut mark, to, Mark::OnStack);
                     stack.push((to, 0));
                 }
-                Mark::OnStack => {
+                Some(Mark::OnStack) => {
                     let start = stack.iter().position(|&(s, _)| s == to).unwrap_or(0);
-                    let path: Vec<usize> = stack[start..].iter().map(|&(s, _)| s).collect();
+                    let on_path = stack.iter().skip(start);
+                    let path: Vec<usize> = on_path.map(|&(s, _)| s).collect();
                     let cycle = rotate_to_lowest(&path);
                     if !cycles.contains(&cycle) {
                         cycles.push(cycle);
                     }
                 }
-                Mark::Done => {}
             }
         }
     }
@@ -138,11 +143,8 @@ fn rotate_to_lowest(path: &[usize]) -> Vec<ServiceId> {
         .enumerate()
         .min_by_key(|&(_, &s)| s)
         .map_or(0, |(i, _)| i);
-    let mut out: Vec<ServiceId> = path[lowest..]
-        .iter()
-        .chain(&path[..lowest])
-        .map(|&s| ServiceId(s))
-        .collect();
+    let (before, from) = path.split_at(lowest.min(path.len()));
+    let mut out: Vec<ServiceId> = from.iter().chain(before).map(|&s| ServiceId(s)).collect();
     if let Some(&first) = out.first() {
         out.push(first);
     }

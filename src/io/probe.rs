@@ -159,7 +159,7 @@ impl Dial {
                     return Progress::Done(true, format!("connected to {}", self.target));
                 }
                 DialStep::Sending => {
-                    let rest = &self.request[self.sent..];
+                    let rest = self.request.get(self.sent..).unwrap_or_default();
                     match rustix::net::send(&self.sock, rest, SendFlags::NOSIGNAL) {
                         Ok(n) => {
                             self.sent += n;
@@ -190,7 +190,8 @@ impl Dial {
                         .unwrap_or(Progress::Done(false, why.into()));
                 }
                 Ok((n, _)) => {
-                    self.response.extend_from_slice(&buf[..n]);
+                    self.response
+                        .extend_from_slice(buf.get(..n).unwrap_or_default());
                     if let Some(done) = self.status_line() {
                         return done;
                     }
@@ -208,9 +209,8 @@ impl Dial {
     /// the line too (shell and busybox servers send one; RFC 9112 lets a client accept it).
     fn status_line(&self) -> Option<Progress> {
         let end = self.response.iter().position(|&b| b == b'\n')?;
-        let line = self.response[..end]
-            .strip_suffix(b"\r")
-            .unwrap_or(&self.response[..end]);
+        let line = self.response.get(..end).unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = String::from_utf8_lossy(line).into_owned();
         let mut words = line.split(' ');
         let version = words.next().unwrap_or("");

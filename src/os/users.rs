@@ -179,14 +179,17 @@ fn parse_passwd_line(line: &str) -> Option<PasswdEntry> {
         return None;
     }
     let fields: Vec<&str> = line.split(':').collect();
-    if fields.len() < 7 || fields[0].is_empty() {
+    let [name, _, uid, gid, _, home, _, ..] = fields.as_slice() else {
+        return None;
+    };
+    if name.is_empty() {
         return None;
     }
     Some(PasswdEntry {
-        name: fields[0].to_owned(),
-        uid: parse_id(fields[2])?,
-        gid: parse_id(fields[3])?,
-        home: PathBuf::from(if fields[5].is_empty() { "/" } else { fields[5] }),
+        name: (*name).to_owned(),
+        uid: parse_id(uid)?,
+        gid: parse_id(gid)?,
+        home: PathBuf::from(if home.is_empty() { "/" } else { home }),
     })
 }
 
@@ -196,13 +199,16 @@ fn parse_group_line(line: &str) -> Option<GroupEntry> {
         return None;
     }
     let fields: Vec<&str> = line.split(':').collect();
-    if fields.len() < 4 || fields[0].is_empty() {
+    let [name, _, gid, members, ..] = fields.as_slice() else {
+        return None;
+    };
+    if name.is_empty() {
         return None;
     }
     Some(GroupEntry {
-        name: fields[0].to_owned(),
-        gid: parse_id(fields[2])?,
-        members: fields[3]
+        name: (*name).to_owned(),
+        gid: parse_id(gid)?,
+        members: members
             .split(',')
             .map(str::trim)
             .filter(|m| !m.is_empty())
