@@ -4,8 +4,9 @@
 //! everything else lives in the modules below, one concern per file.
 
 // PID 1 must not panic: no indexing or slicing that could be out of bounds, outside tests. The
-// configuration loader still indexes in places where the bound holds by construction (it runs at
-// start-up and at each reload); its sites are to be rewritten as the others were.
+// configuration loader still indexes where the bound holds by construction, in config/resolve.rs
+// (the dependency links between expanded units) and config/parse/checks.rs: it runs at start-up
+// and at each reload, so these are to be rewritten as the others were.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod cli;

@@ -252,27 +252,28 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        d[i * width] = i;
-    }
-    for (j, cell) in d.iter_mut().enumerate().take(width) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
+    let cell = |row: &[usize], k: usize| row.get(k).copied().unwrap_or(usize::MAX - 1);
+    // Rows i-1 (`prev`) and i-2 (`before`) of the table while row i is built; row 0 is the
+    // distance from "" to each prefix of b.
+    let mut before: Vec<usize> = Vec::new();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut row = Vec::with_capacity(b.len() + 1);
+        row.push(i + 1);
+        for (j, &cb) in b.iter().enumerate() {
+            let left = row.last().copied().unwrap_or(usize::MAX - 1);
+            let mut best = (cell(&prev, j + 1) + 1)
+                .min(left + 1)
+                .min(cell(&prev, j) + usize::from(ca != cb));
+            let swapped = i > 0 && j > 0 && a.get(i - 1) == Some(&cb) && b.get(j - 1) == Some(&ca);
+            if swapped {
+                best = best.min(cell(&before, j - 1) + 1);
             }
-            d[i * width + j] = best;
+            row.push(best);
         }
+        before = std::mem::replace(&mut prev, row);
     }
-    d[a.len() * width + b.len()]
+    prev.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -117,7 +117,7 @@ pub fn http_probe(url: &str) -> Result<Probe, ErrorKind> {
 pub(super) fn bad_percent_escape(text: &str) -> Option<&str> {
     let bytes = text.as_bytes();
     let at = (0..bytes.len()).find(|&i| {
-        bytes[i] == b'%'
+        bytes.get(i) == Some(&b'%')
             && !bytes
                 .get(i + 1..i + 3)
                 .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
