@@ -22,9 +22,11 @@
 //! (the stages in order, errors sorted), `parse` (TOML → raw services, one key table per
 //! section), `resolve` (across services: names, instances, selection, dependencies, graph),
 //! `outside` (one service against the world: user, environment, programs), `describe`
-//! (`pidone validate`'s summary), `error`, `limits`, `select`, `expand` and `envfile`. This file
+//! (`pidone validate`'s summary), `controls` (limits, secrets and the environment's origin
+//! against the world), `error`, `limits`, `select`, `expand` and `envfile`. This file
 //! only re-exports what the rest of pidone uses.
 
+mod controls;
 mod describe;
 pub mod envfile;
 mod error;
@@ -40,12 +42,13 @@ mod sources;
 
 pub use crate::core::graph::ServiceId;
 pub use crate::os::users::Credentials;
+pub use controls::read_secret;
 pub use describe::{describe, format_duration};
 pub use error::{ConfigError, ErrorKind, Location, edit_distance, suggest};
 pub use load::{LoadContext, load, load_texts};
 pub use model::{
     CheckSpec, Config, DEFAULT_PATH, DEFAULT_START_TIMEOUT, Env, Kind, Level, LogMode, OnFailure,
-    Probe, ReadyMode, Restart, ServiceSpec, Timeouts, bracketed,
+    Probe, ReadyMode, Restart, Secret, ServiceSpec, Timeouts, bracketed,
 };
 pub use parse::{parse_duration, parse_signal};
 pub use select::env_token;

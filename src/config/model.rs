@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::core::graph::{self, ServiceId};
+use crate::os::controls::Controls;
 use crate::os::users::Credentials;
 
 /// An environment: variable name to value. Sorted, so the child's environment is deterministic.
@@ -292,6 +293,20 @@ pub struct ServiceSpec {
     pub start_timeout: Duration,
     /// Its checks, in file order. Empty for a oneshot.
     pub checks: Vec<CheckSpec>,
+    /// Resource limits, umask, capabilities and the rest (`[defaults]` filled in).
+    pub controls: Controls,
+    /// `description`: free text for status and the API.
+    pub description: Option<String>,
+    /// Variables whose value is read from a file at each start (`secrets`, and `*_FILE`
+    /// variables with `env_from_files`): never kept in `env`, so never shown.
+    pub secrets: Vec<Secret>,
+}
+
+/// One variable set from a file's content at each start, one trailing newline removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub var: String,
+    pub path: PathBuf,
 }
 
 impl Config {

@@ -472,6 +472,9 @@ impl Loader<'_> {
             },
             start_timeout: raw.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
             checks: r.checks,
+            controls: r.controls,
+            description: raw.controls.description.clone(),
+            secrets: r.secrets,
         }
     }
 }

@@ -268,6 +268,7 @@ impl<S: System> Supervisor<S> {
                     status: c.status.as_str().to_string(),
                 })
                 .collect(),
+            description: svc.spec.description.clone(),
             enabled: svc.spec.enabled,
             instance: svc.spec.instance,
             last_exit: svc.life.last_exit.map(last_exit),
