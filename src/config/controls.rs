@@ -116,6 +116,38 @@ impl Loader<'_> {
         (controls, secrets.collect(), hidden)
     }
 
+    /// The cgroup limits of one unit that pidone can apply. One it cannot (no cgroup v2, or no
+    /// such controller) is an error unless `cgroup_optional`, which drops it.
+    pub(super) fn resolve_cgroup(
+        &mut self,
+        raw: &RawService,
+        unit: &Unit,
+    ) -> Vec<(&'static str, String)> {
+        let c = &raw.controls;
+        let mut kept = Vec::new();
+        for (file, value, at) in &c.cgroup {
+            let controller = file.split('.').next().unwrap_or_default();
+            let missing = match &self.ctx.cgroups {
+                Err(why) => Some(format!("pidone does not manage cgroups: {why}")),
+                Ok(list) if !list.iter().any(|c| c == controller) => Some(format!(
+                    "the cgroup controller {controller:?} is not available"
+                )),
+                Ok(_) => None,
+            };
+            match missing {
+                None => kept.push((*file, value.clone())),
+                Some(_) if c.cgroup_optional == Some(true) => {}
+                Some(why) if unit.enabled => {
+                    let message = format!("{why} (cgroup_optional = true runs without it)");
+                    let key = file.replace('.', "_");
+                    self.error_at(raw, *at, &key, ErrorKind::BadValue { message });
+                }
+                Some(_) => {}
+            }
+        }
+        kept
+    }
+
     /// Without root, a hard limit cannot be raised: one above pidone's own is refused.
     fn check_hard_limits(&self, c: &RawControls, problems: &mut Vec<(At, String, ErrorKind)>) {
         if self.ctx.euid == 0 {

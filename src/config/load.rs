@@ -22,6 +22,8 @@ pub struct LoadContext {
     /// The directory holding the image's `etc/passwd` and `etc/group`: `/` in production. Programs,
     /// scripts and env files are looked up on the real file system regardless.
     pub root: PathBuf,
+    /// The cgroup v2 controllers pidone could enable, or why it cannot manage cgroups.
+    pub cgroups: Result<Vec<String>, String>,
 }
 
 impl LoadContext {
@@ -34,6 +36,7 @@ impl LoadContext {
                 .collect(),
             euid: rustix::process::geteuid().as_raw(),
             root: PathBuf::from("/"),
+            cgroups: crate::os::cgroup::detect(),
         }
     }
 }
@@ -114,7 +117,12 @@ pub fn load_texts(
         };
         let services = loader.run();
         if errors.is_empty() {
-            return Ok(Config { timeouts, services });
+            let cgroups = ctx.cgroups.clone();
+            return Ok(Config {
+                timeouts,
+                services,
+                cgroups,
+            });
         }
     }
     Err(sorted(sources, errors))

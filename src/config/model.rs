@@ -28,6 +28,9 @@ pub struct Config {
     /// comes after everything in its `depends_on` and `after`. A service's [`ServiceId`] is its
     /// index here; stopping in reverse index order respects every dependency.
     pub services: Vec<ServiceSpec>,
+    /// The cgroup v2 controllers pidone can enable for services, or why it cannot manage
+    /// cgroups (see [`crate::os::cgroup::detect`]).
+    pub cgroups: Result<Vec<String>, String>,
 }
 
 /// `[timeouts]`. A key set to 0 keeps its default, as in go-overlay.
@@ -300,6 +303,9 @@ pub struct ServiceSpec {
     /// Variables whose value is read from a file at each start (`secrets`, and `*_FILE`
     /// variables with `env_from_files`): never kept in `env`, so never shown.
     pub secrets: Vec<Secret>,
+    /// cgroup limits (interface file, value), written to the service's cgroup at each start;
+    /// empty when pidone does not manage cgroups and the service made them optional.
+    pub cgroup: Vec<(&'static str, String)>,
 }
 
 /// One variable set from a file's content at each start, one trailing newline removed.

@@ -28,6 +28,7 @@ pub(super) struct Resolved {
     pub(super) checks: Vec<CheckSpec>,
     pub(super) controls: Controls,
     pub(super) secrets: Vec<Secret>,
+    pub(super) cgroup: Vec<(&'static str, String)>,
 }
 
 /// Problems found while resolving a service against the outside world, reported only if the
@@ -148,6 +149,7 @@ impl Loader<'_> {
         let base = self.base_env(&raw.controls);
         let env = service_env(raw, unit, user.as_ref(), base, &dir, &mut soft);
         let (controls, secrets, hidden) = self.resolve_controls(raw, unit, &env);
+        let cgroup = self.resolve_cgroup(raw, unit);
         let mut x = Expander {
             raw,
             env: &env,
@@ -201,6 +203,7 @@ impl Loader<'_> {
             checks,
             controls,
             secrets,
+            cgroup,
         }
     }
 

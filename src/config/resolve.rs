@@ -475,6 +475,7 @@ impl Loader<'_> {
             controls: r.controls,
             description: raw.controls.description.clone(),
             secrets: r.secrets,
+            cgroup: r.cgroup,
         }
     }
 }

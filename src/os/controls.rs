@@ -122,6 +122,7 @@ const STEP_KEEPCAPS: i32 = 35;
 const STEP_CAPSET: i32 = 36;
 const STEP_AMBIENT: i32 = 37;
 const STEP_NO_NEW_PRIVS: i32 = 38;
+const STEP_CGROUP: i32 = 39;
 
 /// Errno values are below this; a step is encoded above it.
 const STEP_UNIT: i32 = 1 << 12;
@@ -145,6 +146,7 @@ pub fn describe(err: &io::Error) -> Option<String> {
         STEP_CAPSET => "capabilities (capset)".to_owned(),
         STEP_AMBIENT => "capabilities (ambient set)".to_owned(),
         STEP_NO_NEW_PRIVS => "no_new_privs".to_owned(),
+        STEP_CGROUP => "joining its cgroup".to_owned(),
         n => match RESOURCES.iter().find(|(_, r)| *r as i32 == n) {
             Some((_, r)) => format!("setrlimit {}", resource_name(*r)),
             None => return None,
@@ -153,6 +155,11 @@ pub fn describe(err: &io::Error) -> Option<String> {
     let text = io::Error::from_raw_os_error(errno).to_string();
     let text = text.split(" (os error").next().unwrap_or_default();
     Some(format!("{what}: {text}"))
+}
+
+/// In the child: joins the service's cgroup (see [`crate::os::cgroup::join`]).
+pub fn join_cgroup(dir: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    crate::os::cgroup::join(dir).map_err(|e| failed(STEP_CGROUP, e))
 }
 
 impl Controls {

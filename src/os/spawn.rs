@@ -98,6 +98,8 @@ pub struct Launch<'a> {
     pub user: Option<&'a Credentials>,
     /// Limits, capabilities and the rest, applied around the user switch.
     pub controls: &'a Controls,
+    /// The directory of the cgroup to join first, when pidone manages cgroups.
+    pub cgroup: Option<OwnedFd>,
     pub stdout: Stdio,
     pub stderr: Stdio,
     /// A descriptor to hand over at a fixed number, 3 or more (`ready.notify_fd`).
@@ -122,6 +124,7 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
     let user = launch.user.cloned();
     let switching = user.as_ref().is_some_and(|u| u.uid != 0);
     let controls = launch.controls.clone();
+    let cgroup = launch.cgroup;
     // The notify fd is placed at its number in the child. If that number is free here, it is
     // taken for the spawn (a close-on-exec copy), so that std's own exec-error pipe, created just
     // before the fork, cannot land on it and be overwritten.
@@ -136,15 +139,18 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
         Some((fd, n)) => Some((fd.as_raw_fd(), *n)),
         None => None,
     };
-    // SAFETY: as in `spawn`: only raw system calls (dup2, fcntl, setsid, setrlimit, prctl,
-    // capset, open and write of /proc/self/oom_score_adj, setgroups, setgid, setuid, sigaction,
-    // sigprocmask) on memory allocated before the fork.
+    // SAFETY: as in `spawn`: only raw system calls (dup2, fcntl, setsid, openat and write of
+    // cgroup.procs and /proc/self/oom_score_adj, setrlimit, setpriority, umask, prctl, capset,
+    // setgroups, setgid, setuid, sigaction, sigprocmask) on memory allocated before the fork.
     unsafe {
         cmd.pre_exec(move || {
             if let Some((fd, n)) = place {
                 sys::place_fd(fd, n)?;
             }
             rustix::process::setsid()?;
+            if let Some(dir) = &cgroup {
+                controls::join_cgroup(dir.as_fd())?;
+            }
             controls.before_user(switching)?;
             if let Some(user) = &user {
                 sys::set_credentials(user.uid, user.gid, &user.groups)?;

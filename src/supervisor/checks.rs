@@ -318,6 +318,7 @@ impl<S: System> Supervisor<S> {
             workdir: spec.workdir.as_deref(),
             user: spec.user.as_ref(),
             controls: &spec.controls,
+            cgroup: None,
             stdout: Stdio::from(write),
             stderr: Stdio::from(copy),
             notify_fd: None,

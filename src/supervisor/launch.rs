@@ -68,6 +68,14 @@ impl<S: System> Supervisor<S> {
             return Err(io::Error::from(io::ErrorKind::NotFound));
         };
         let env = launch_env(spec, handover.secrets, handover.env)?;
+        let cgroup = match &self.cgroups {
+            Some(tree) => Some(
+                (tree.prepare(&spec.name, &spec.cgroup))
+                    .map_err(|e| io::Error::other(format!("cgroup: {e}")))?,
+            ),
+            None if spec.cgroup.is_empty() => None,
+            None => return Err(io::Error::other("cgroup limits, but no cgroups")),
+        };
         let (stdout, stderr, sources) = match &spec.log {
             LogMode::Prefix => {
                 let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -93,6 +101,7 @@ impl<S: System> Supervisor<S> {
             workdir: spec.workdir.as_deref(),
             user: spec.user.as_ref(),
             controls: &spec.controls,
+            cgroup,
             stdout,
             stderr,
             notify_fd: handover.notify_fd,

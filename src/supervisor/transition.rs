@@ -22,11 +22,15 @@ impl<S: System> Supervisor<S> {
         }
         match self.procs.remove(&pid) {
             Some(Owner::Service(id, step)) => {
-                // Nothing the service spawned survives it: its session's group goes too.
+                // Nothing the service spawned survives it: its session's group goes too, and
+                // its cgroup (what escaped the session with setsid).
                 self.kill_group(pid, libc::SIGKILL);
                 let Some(svc) = self.svcs.get_mut(id) else {
                     return;
                 };
+                if let Some(Err(e)) = self.cgroups.as_ref().map(|t| t.kill(&svc.spec.name)) {
+                    log::warn!("{}: cgroup.kill: {e}", svc.spec.name);
+                }
                 svc.child = None;
                 let name = &svc.spec.name;
                 log::debug!(

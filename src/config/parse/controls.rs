@@ -34,6 +34,9 @@ pub struct RawControls {
     pub env_allow: Option<Vec<String>>,
     /// Variable, file path as written, where.
     pub secrets: Vec<(String, String, At)>,
+    /// cgroup limits: interface file (`memory.max`), value to write, where.
+    pub cgroup: Vec<(&'static str, String, At)>,
+    pub cgroup_optional: Option<bool>,
     /// `env_from_files`: `Some(None)` for `true` (every `NAME_FILE`), `Some(Some(names))` for
     /// a list of names (`false` is the empty list).
     pub env_from_files: Option<Option<Vec<String>>>,
@@ -64,6 +67,11 @@ impl RawControls {
                 self.rlimits.push((*limit, *at));
             }
         }
+        for limit in &defaults.cgroup {
+            if !self.cgroup.iter().any(|(file, _, _)| *file == limit.0) {
+                self.cgroup.push(limit.clone());
+            }
+        }
         for secret in &defaults.secrets {
             if !self.secrets.iter().any(|(var, _, _)| *var == secret.0) {
                 self.secrets.push(secret.clone());
@@ -76,6 +84,7 @@ impl RawControls {
         self.oom_score_adj = self.oom_score_adj.or(d.oom_score_adj);
         self.nice = self.nice.or(d.nice);
         self.inherit_env = self.inherit_env.or(d.inherit_env);
+        self.cgroup_optional = self.cgroup_optional.or(d.cgroup_optional);
         if self.description.is_none() {
             self.description.clone_from(&d.description);
         }
@@ -112,6 +121,17 @@ pub(super) const CONTROL_KEYS: &Keys<RawControls> = &[
         set_some(&mut c.env_allow, variable_names(f.v()))
     }),
     ("secrets", secrets),
+    ("memory_max", |c, f| {
+        cgroup(c, f, "memory.max", memory(f.v()))
+    }),
+    ("memory_high", |c, f| {
+        cgroup(c, f, "memory.high", memory(f.v()))
+    }),
+    ("cpu_max", |c, f| cgroup(c, f, "cpu.max", cpu(f.v()))),
+    ("pids_max", |c, f| cgroup(c, f, "pids.max", pids(f.v()))),
+    ("cgroup_optional", |c, f| {
+        set_some(&mut c.cgroup_optional, boolean(f.v()))
+    }),
     ("env_from_files", |c, f| {
         let which = match f.v() {
             DeValue::Boolean(true) => Ok(None),
@@ -297,4 +317,74 @@ fn secrets(c: &mut RawControls, f: &mut Field<'_, '_, '_>) -> Result<(), ErrorKi
         }
     }
     Ok(())
+}
+
+/// Stores the value for cgroup interface `file`.
+fn cgroup(
+    c: &mut RawControls,
+    f: &Field<'_, '_, '_>,
+    file: &'static str,
+    value: Result<String, ErrorKind>,
+) -> Result<(), ErrorKind> {
+    c.cgroup.push((file, value?, (c.file, f.line)));
+    Ok(())
+}
+
+/// `memory_max`, `memory_high`: bytes, a size like `"512MB"`, or `"max"`.
+fn memory(v: &DeValue<'_>) -> Result<String, ErrorKind> {
+    match v {
+        DeValue::String(s) if s == "max" => Ok("max".into()),
+        DeValue::String(s) => super::values::size(s)
+            .map(|n| n.to_string())
+            .ok_or_else(|| ErrorKind::BadValue {
+                message: format!("bad size {s:?}: use bytes, a size like \"512MB\", or \"max\""),
+            }),
+        DeValue::Integer(_) => u64::try_from(integer(v)?)
+            .map(|n| n.to_string())
+            .map_err(|_| wrong("a size", v)),
+        other => Err(wrong("a size like \"512MB\" or \"max\"", other)),
+    }
+}
+
+/// `cpu_max`: `"50%"` of one CPU, `"1.5"` CPUs, or `"max"`, as `cpu.max` wants it: a quota in
+/// microseconds per period of 100 ms.
+fn cpu(v: &DeValue<'_>) -> Result<String, ErrorKind> {
+    let text = match v {
+        DeValue::String(s) => s.to_string(),
+        DeValue::Integer(i) => i.as_str().to_owned(),
+        DeValue::Float(x) => x.as_str().to_owned(),
+        other => return Err(wrong("a share like \"50%\" or \"0.5\"", other)),
+    };
+    if text == "max" {
+        return Ok("max 100000".into());
+    }
+    let cpus = match text.strip_suffix('%') {
+        Some(percent) => percent.parse::<f64>().map(|p| p / 100.0),
+        None => text.parse::<f64>(),
+    };
+    // The kernel's smallest quota is 1 ms per period.
+    match cpus {
+        Ok(cpus) if (0.01..=1024.0).contains(&cpus) => {
+            Ok(format!("{} 100000", (cpus * 100_000.0).round() as u64))
+        }
+        _ => Err(ErrorKind::BadValue {
+            message: format!(
+                "bad CPU share {text:?}: use \"50%\" or \"0.5\" CPUs (at least 1%), or \"max\""
+            ),
+        }),
+    }
+}
+
+/// `pids_max`: at least 1, or `"max"`.
+fn pids(v: &DeValue<'_>) -> Result<String, ErrorKind> {
+    match v {
+        DeValue::String(s) if s == "max" => Ok("max".into()),
+        DeValue::Integer(_) => match integer(v)? {
+            n @ 1.. => Ok(n.to_string()),
+            n => Err(ErrorKind::BadValue {
+                message: format!("{n} is too low: use at least 1, or \"max\""),
+            }),
+        },
+        other => Err(wrong("a number or \"max\"", other)),
+    }
 }

@@ -134,6 +134,11 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     ("env_allow", control),
     ("secrets", control),
     ("env_from_files", control),
+    ("memory_max", control),
+    ("memory_high", control),
+    ("cpu_max", control),
+    ("pids_max", control),
+    ("cgroup_optional", control),
 ];
 
 /// A process-control key (`controls::CONTROL_KEYS`).

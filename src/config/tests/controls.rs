@@ -237,3 +237,85 @@ fn a_default_set_in_two_files_is_refused_at_the_second() {
         "TWO:3: key \"defaults.umask\": already set at ONE:2"
     );
 }
+
+#[test]
+fn cgroup_limits_need_managed_cgroups_unless_optional() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+memory_max = "lots"
+cpu_max = "0.001"
+pids_max = 0
+
+[[services]]
+name = "b"
+command = "true"
+memory_high = "1GB"
+"#
+        ),
+        vec![
+            "F:4: service \"a\": key \"memory_max\": bad size \"lots\": use bytes, a size like \"512MB\", or \"max\"",
+            "F:5: service \"a\": key \"cpu_max\": bad CPU share \"0.001\": use \"50%\" or \"0.5\" CPUs (at least 1%), or \"max\"",
+            "F:6: service \"a\": key \"pids_max\": 0 is too low: use at least 1, or \"max\"",
+            "F:11: service \"b\": key \"memory_high\": pidone does not manage cgroups: no cgroups in unit tests (cgroup_optional = true runs without it)",
+        ]
+    );
+    let c = ok(
+        "[[services]]\nname = \"a\"\ncommand = \"true\"\nmemory_max = \"1GB\"\ncgroup_optional = true\n",
+    );
+    assert_eq!(get(&c, "a").cgroup, []);
+}
+
+#[test]
+fn cgroup_limits_are_written_as_the_kernel_reads_them() {
+    let s = Scratch::new();
+    let path = s.write(
+        "p.toml",
+        r#"[defaults]
+pids_max = 100
+[[services]]
+name = "a"
+command = "/bin/true"
+memory_max = "20MB"
+memory_high = 1000000
+cpu_max = "50%"
+[[services]]
+name = "b"
+command = "/bin/true"
+cpu_max = 1.5
+pids_max = "max"
+"#,
+    );
+    let mut ctx = s.ctx(&[]);
+    ctx.cgroups = Ok(vec!["cpu".into(), "memory".into(), "pids".into()]);
+    let c = load(&[path], &ctx).expect("valid");
+    let limits = |name| get(&c, name).cgroup.clone();
+    assert_eq!(
+        limits("a"),
+        [
+            ("memory.max", "20971520".to_owned()),
+            ("memory.high", "1000000".to_owned()),
+            ("cpu.max", "50000 100000".to_owned()),
+            ("pids.max", "100".to_owned()),
+        ]
+    );
+    assert_eq!(
+        limits("b"),
+        [
+            ("cpu.max", "150000 100000".to_owned()),
+            ("pids.max", "max".to_owned()),
+        ]
+    );
+    ctx.cgroups = Ok(vec!["cpu".into()]);
+    let path = s.write(
+        "q.toml",
+        "[[services]]\nname = \"a\"\ncommand = \"/bin/true\"\npids_max = 5\n",
+    );
+    let e = load(std::slice::from_ref(&path), &ctx).expect_err("no pids controller");
+    assert_eq!(
+        render(&e).replace(&path.display().to_string(), "F"),
+        "F:4: service \"a\": key \"pids_max\": the cgroup controller \"pids\" is not available (cgroup_optional = true runs without it)"
+    );
+}

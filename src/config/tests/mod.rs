@@ -58,6 +58,7 @@ impl Scratch {
         LoadContext {
             env: vars,
             euid: 0,
+            cgroups: Err("no cgroups in unit tests".into()),
             root: self.dir.clone(),
         }
     }
