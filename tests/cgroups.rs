@@ -112,7 +112,9 @@ command = ["/bin/sleep", "1000"]
     let args = ["--socket", socket, "--config", &config];
     let command = in_namespace(mode, &cgroup, &args);
     let mut run = Pidone::start_command(mode, &dir, command, None);
-    run.wait_for("the daemon to write its pid", |_| dir.exists("daemon"));
+    run.wait_for("the daemon to write its pid, and keeper to start", |_| {
+        dir.exists("daemon") && !cgroup.procs("services/keeper").is_empty()
+    });
     let inner: u32 = dir.read("daemon").trim().parse().expect("a pid");
     // The daemon's pid as the host (and the cgroup files) see it: its NSpid ends with `inner`.
     let escaper = cgroup.procs("services/escaper");
@@ -123,7 +125,6 @@ command = ["/bin/sleep", "1000"]
     });
     let daemon =
         daemon.unwrap_or_else(|| panic!("the daemon is not in its service's cgroup: {escaper:?}"));
-    assert!(!cgroup.procs("services/keeper").is_empty());
     assert_eq!(cgroup.procs("init").len(), 1, "pidone alone in init");
     let out = client_as(&[], Path::new(socket), &["stop", "escaper"]);
     assert_eq!(out.code, 0, "{out:?}");

@@ -138,3 +138,23 @@ fn write_at(at: &OwnedFd, file: &str, value: &str) -> io::Result<()> {
     rustix::io::write(&fd, value.as_bytes())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oom_kills_are_read_from_memory_events() {
+        let dir = std::env::temp_dir().join(format!("pidone-cgroup-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("db")).expect("mkdir");
+        let events = "low 0\nhigh 3\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n";
+        std::fs::write(dir.join("db/memory.events"), events).expect("write");
+        let path = dir.to_str().expect("UTF-8");
+        let tree = Tree {
+            services: open_dir(rustix::fs::CWD, path).expect("open"),
+        };
+        assert_eq!(tree.oom_kills("db"), Some(2));
+        assert_eq!(tree.oom_kills("web"), None);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+}
