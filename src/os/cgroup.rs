@@ -73,6 +73,9 @@ impl Tree {
     /// The directory of service `name`'s cgroup, made if missing, with `limits` (interface
     /// file, value) written: for the child to join.
     pub fn prepare(&self, name: &str, limits: &[(&str, String)]) -> io::Result<OwnedFd> {
+        if !own(name) {
+            return Err(io::Error::other(format!("no cgroup can be named {name:?}")));
+        }
         make_dir(&self.services, name)?;
         let dir = open_dir(&self.services, name)?;
         for (file, value) in limits {
@@ -83,14 +86,32 @@ impl Tree {
 
     /// Kills every process in service `name`'s cgroup; one that does not exist has none.
     pub fn kill(&self, name: &str) -> io::Result<()> {
+        if !own(name) {
+            return Ok(());
+        }
         match write_at(&self.services, &format!("{name}/cgroup.kill"), "1") {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
             other => other,
         }
     }
 
+    /// Removes service `name`'s cgroup (a reload removed the service). One still holding a
+    /// dying process cannot go yet (`EBUSY`): the caller only logs that.
+    pub fn remove(&self, name: &str) -> io::Result<()> {
+        if !own(name) {
+            return Ok(());
+        }
+        match rustix::fs::unlinkat(&self.services, name, rustix::fs::AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The `oom_kill` count of service `name`'s `memory.events`, if it has one.
     pub fn oom_kills(&self, name: &str) -> Option<u64> {
+        if !own(name) {
+            return None;
+        }
         let fd = rustix::fs::openat(
             &self.services,
             format!("{name}/memory.events").as_str(),
@@ -105,6 +126,11 @@ impl Tree {
             .find_map(|l| l.strip_prefix("oom_kill "))
             .and_then(|n| n.trim().parse().ok())
     }
+}
+
+/// Whether `name` can be a directory of its own: service names may be `.` or `..`.
+fn own(name: &str) -> bool {
+    !name.trim_matches('.').is_empty()
 }
 
 /// In the child, between fork and exec: moves the calling process into the cgroup `dir`.

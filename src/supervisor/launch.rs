@@ -79,7 +79,10 @@ impl<S: System> Supervisor<S> {
                     .map_err(|e| io::Error::other(format!("cgroup: {e}")))?,
             ),
             None if spec.cgroup.is_empty() => None,
-            None => return Err(io::Error::other("cgroup limits, but no cgroups")),
+            None => {
+                let why = "cgroup limits set, but pidone could not set up cgroups (see its log)";
+                return Err(io::Error::other(why));
+            }
         };
         let (stdout, stderr, sources) = match &spec.log {
             LogMode::Prefix => {
