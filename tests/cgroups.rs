@@ -136,4 +136,16 @@ command = ["/bin/sleep", "1000"]
         !cgroup.procs("services/keeper").is_empty(),
         "keeper untouched"
     );
+    // A service a reload removes leaves no cgroup behind.
+    dir.write(
+        "pidone.toml",
+        "[[services]]\nname = \"keeper\"\ncommand = [\"/bin/sleep\", \"1000\"]\n",
+    );
+    let escaper = cgroup.0.join("services/escaper");
+    assert!(escaper.exists());
+    let out = client_as(&[], Path::new(socket), &["reload"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    wait_until(DEADLINE, "the removed service's cgroup to go", || {
+        !escaper.exists()
+    });
 }
