@@ -234,31 +234,37 @@ fn drop_bounding(keep: u64) -> rustix::io::Result<()> {
     Ok(())
 }
 
-/// Writes `score` to `/proc/self/oom_score_adj`, formatted on the stack (the child may not
-/// allocate).
+/// Writes `score` to `/proc/self/oom_score_adj`.
 fn write_oom_score(score: i32) -> rustix::io::Result<()> {
     let mut buf = [0u8; 12];
-    let mut at = buf.len();
-    let mut n = score.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if score < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
     let fd = rustix::fs::open(
         c"/proc/self/oom_score_adj",
         OFlags::WRONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    rustix::io::write(&fd, &buf[at..])?;
+    rustix::io::write(&fd, decimal(score, &mut buf))?;
     Ok(())
+}
+
+/// `n` in decimal, formatted in `buf` (the child may not allocate).
+fn decimal(n: i32, buf: &mut [u8; 12]) -> &[u8] {
+    let mut rest = n.unsigned_abs();
+    let mut at = buf.len();
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        at -= 1;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at = at.saturating_sub(1);
+        if let Some(sign) = buf.get_mut(at) {
+            *sign = b'-';
+        }
+    }
+    buf.get(at..).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -278,6 +284,14 @@ mod tests {
             Some("capabilities (capset): Operation not permitted")
         );
         assert_eq!(describe(&io::Error::from_raw_os_error(libc::ENOENT)), None);
+    }
+
+    #[test]
+    fn decimal_formats_without_allocating() {
+        let mut buf = [0; 12];
+        for n in [0, 7, 500, -1000, i32::MIN, i32::MAX] {
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
     }
 
     #[test]
