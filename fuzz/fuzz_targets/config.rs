@@ -20,6 +20,8 @@ fuzz_target!(|data: &[u8]| {
         euid: 0,
         egid: 0,
         root: dir.clone(),
+        // As if pidone managed cgroups, so that the cgroup keys are resolved too.
+        cgroups: Ok(vec!["cpu".into(), "memory".into(), "pids".into()]),
     };
     let file: PathBuf = dir.join("services.toml");
     if let Ok(config) = config::load_texts(&[file], vec![Ok(text.to_string())], &ctx) {

@@ -82,6 +82,17 @@ pub fn describe(config: &Config) -> String {
             );
         }
     }
+    match &config.cgroups {
+        Ok(controllers) if controllers.is_empty() => {
+            out.push_str("cgroup v2: managed (no controllers)\n");
+        }
+        Ok(controllers) => {
+            let _ = writeln!(out, "cgroup v2: managed ({})", controllers.join(" "));
+        }
+        Err(why) => {
+            let _ = writeln!(out, "cgroup v2: not managed: {why}");
+        }
+    }
     out
 }
 

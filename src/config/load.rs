@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::error::{ConfigError, ErrorKind, Location};
 use super::limits;
 use super::model::{Config, Env, Timeouts};
-use super::parse::{self, RawService, RawTimeout};
+use super::parse::{self, RawControls, RawService, RawTimeout};
 use super::resolve::Loader;
 
 /// Everything outside the config files that loading depends on, so tests can supply their own.
@@ -24,6 +24,8 @@ pub struct LoadContext {
     /// The directory holding the image's `etc/passwd` and `etc/group`: `/` in production. Programs,
     /// scripts and env files are looked up on the real file system regardless.
     pub root: PathBuf,
+    /// The cgroup v2 controllers pidone could enable, or why it cannot manage cgroups.
+    pub cgroups: Result<Vec<String>, String>,
 }
 
 impl LoadContext {
@@ -37,6 +39,7 @@ impl LoadContext {
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
             root: PathBuf::from("/"),
+            cgroups: crate::os::cgroup::detect(),
         }
     }
 }
@@ -79,6 +82,7 @@ pub fn load_texts(
     let mut errors = Vec::new();
     let mut raws: Vec<RawService> = Vec::new();
     let mut timeout_entries = Vec::new();
+    let mut defaults = RawControls::default();
     let mut complete = true;
     for (index, (path, text)) in sources.iter().zip(texts).enumerate() {
         let text = match text {
@@ -93,11 +97,17 @@ pub fn load_texts(
             Some(file) => {
                 timeout_entries.extend(file.timeouts.into_iter().map(|t| (index, t)));
                 raws.extend(file.services);
+                if let Some((more, _)) = file.defaults {
+                    merge_defaults(sources, &mut defaults, more, &mut errors);
+                }
             }
             None => complete = false,
         }
     }
     let timeouts = merge_timeouts(sources, &timeout_entries, &mut errors);
+    for raw in &mut raws {
+        raw.controls.fill(&defaults);
+    }
     // Cross-service checks need every service: with a file missing they would only add noise.
     if complete {
         let mut loader = Loader {
@@ -110,7 +120,12 @@ pub fn load_texts(
         };
         let services = loader.run();
         if errors.is_empty() {
-            return Ok(Config { timeouts, services });
+            let cgroups = ctx.cgroups.clone();
+            return Ok(Config {
+                timeouts,
+                services,
+                cgroups,
+            });
         }
     }
     Err(sorted(sources, errors))
@@ -135,6 +150,34 @@ fn sorted(sources: &[PathBuf], mut errors: Vec<ConfigError>) -> Vec<ConfigError>
         }
     }
     unique
+}
+
+/// Adds one file's `[defaults]` to those of the files before it; a key set in two files is an
+/// error at the second.
+fn merge_defaults(
+    sources: &[PathBuf],
+    defaults: &mut RawControls,
+    more: RawControls,
+    errors: &mut Vec<ConfigError>,
+) {
+    for (key, (file, line)) in &more.key_lines {
+        let Some((first_file, first_line)) = defaults.at(key) else {
+            continue;
+        };
+        let first = sources.get(first_file).cloned().unwrap_or_default();
+        errors.push(ConfigError {
+            location: Location::File {
+                path: sources.get(*file).cloned().unwrap_or_default(),
+                line: Some(*line),
+            },
+            service: None,
+            key: Some(format!("defaults.{key}")),
+            kind: ErrorKind::BadValue {
+                message: format!("already set at {}:{first_line}", first.display()),
+            },
+        });
+    }
+    defaults.fill(&more);
 }
 
 /// Applies the `[timeouts]` entries of every file to the defaults; a key set in two places is

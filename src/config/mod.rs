@@ -22,10 +22,13 @@
 //! (the stages in order, errors sorted), `parse` (TOML → raw services, one key table per
 //! section), `resolve` (across services: names, instances, selection, dependencies, graph),
 //! `outside` (one service against the world: user, environment, programs), `describe`
-//! (`pidone validate`'s summary), `budget` (stop timeouts against the shutdown budget), `error`, `limits`, `select`, `expand` and `envfile`. This file
-//! only re-exports what the rest of pidone uses.
+//! (`pidone validate`'s summary), `budget` (stop timeouts against the shutdown budget),
+//! `controls` (limits, secrets and the environment's origin against the world), `error`,
+//! `limits`, `select`, `expand` and `envfile`. This file only re-exports what the rest of pidone
+//! uses.
 
 mod budget;
+mod controls;
 mod describe;
 pub mod envfile;
 mod error;
@@ -42,12 +45,13 @@ mod sources;
 pub use crate::core::graph::ServiceId;
 pub use crate::os::users::Credentials;
 pub use budget::shutdown_warning;
+pub use controls::read_secret;
 pub use describe::{describe, format_duration};
 pub use error::{ConfigError, ErrorKind, Location, edit_distance, suggest};
 pub use load::{LoadContext, load, load_texts};
 pub use model::{
     CheckSpec, Config, DEFAULT_PATH, Env, Kind, Level, LogMode, OnFailure, Probe, ReadyMode,
-    Restart, ServiceSpec, Timeouts, bracketed,
+    Restart, Secret, ServiceSpec, Timeouts, bracketed,
 };
 pub use parse::{parse_duration, parse_signal};
 pub use select::env_token;

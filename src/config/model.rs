@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::core::graph::{self, ServiceId};
+use crate::os::controls::Controls;
 use crate::os::users::Credentials;
 
 /// An environment: variable name to value. Sorted, so the child's environment is deterministic.
@@ -28,6 +29,9 @@ pub struct Config {
     /// comes after everything in its `depends_on` and `after`. A service's [`ServiceId`] is its
     /// index here; stopping in reverse index order respects every dependency.
     pub services: Vec<ServiceSpec>,
+    /// The cgroup v2 controllers pidone can enable for services, or why it cannot manage
+    /// cgroups (see [`crate::os::cgroup::detect`]).
+    pub cgroups: Result<Vec<String>, String>,
 }
 
 /// `[timeouts]`. A key set to 0 keeps its default, as in go-overlay.
@@ -302,6 +306,23 @@ pub struct ServiceSpec {
     pub start_timeout: Option<Duration>,
     /// Its checks, in file order. Empty for a oneshot.
     pub checks: Vec<CheckSpec>,
+    /// Resource limits, umask, capabilities and the rest (`[defaults]` filled in).
+    pub controls: Controls,
+    /// `description`: free text for status and the API.
+    pub description: Option<String>,
+    /// Variables whose value is read from a file at each start (`secrets`, and `*_FILE`
+    /// variables with `env_from_files`): never kept in `env`, so never shown.
+    pub secrets: Vec<Secret>,
+    /// cgroup limits (interface file, value), written to the service's cgroup at each start;
+    /// empty when pidone does not manage cgroups and the service made them optional.
+    pub cgroup: Vec<(&'static str, String)>,
+}
+
+/// One variable set from a file's content at each start, one trailing newline removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub var: String,
+    pub path: PathBuf,
 }
 
 impl Config {

@@ -8,10 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::ErrorKind;
-use super::model::{CheckSpec, DEFAULT_PATH, Env, LogMode, OnFailure, Probe, Restart};
+use super::model::{CheckSpec, DEFAULT_PATH, Env, LogMode, OnFailure, Probe, Restart, Secret};
 use super::parse::{self, RawCheck, RawProbe, RawService};
 use super::resolve::{Loader, Unit, restart_policy};
 use super::{expand, limits};
+use crate::os::controls::Controls;
 use crate::os::users::{Credentials, UserDb, UserError};
 
 /// The parts of a service resolved against the outside world.
@@ -25,6 +26,9 @@ pub(super) struct Resolved {
     pub(super) post_script: Option<Vec<String>>,
     pub(super) log: LogMode,
     pub(super) checks: Vec<CheckSpec>,
+    pub(super) controls: Controls,
+    pub(super) secrets: Vec<Secret>,
+    pub(super) cgroup: Vec<(&'static str, String)>,
 }
 
 /// Problems found while resolving a service against the outside world, reported only if the
@@ -137,17 +141,15 @@ impl Loader<'_> {
     /// only for enabled units (see the module documentation).
     pub(super) fn resolve_unit(&mut self, raw: &RawService, unit: &Unit) -> Resolved {
         let mut soft: Soft = Vec::new();
-        let dir = self
-            .sources
-            .get(raw.file)
-            .and_then(|p| p.parent())
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let dir = self.dir_of(raw.file);
         let user = raw
             .user
             .as_deref()
             .and_then(|spec| self.resolve_user(raw, spec, &mut soft));
-        let env = service_env(raw, unit, user.as_ref(), &self.ctx.env, &dir, &mut soft);
+        let base = self.base_env(&raw.controls);
+        let env = service_env(raw, unit, user.as_ref(), base, &dir, &mut soft);
+        let (controls, secrets, hidden) = self.resolve_controls(raw, unit, &env);
+        let cgroup = self.resolve_cgroup(raw, unit);
         // Already that user and group (`docker run --user`, Kubernetes' runAsUser): nothing to
         // switch, and without root `setgroups` would fail. HOME and USER are set all the same.
         let (euid, egid) = (self.ctx.euid, self.ctx.egid);
@@ -193,14 +195,29 @@ impl Loader<'_> {
         }
         Resolved {
             argv,
-            env: env.into_iter().collect(),
+            env: env
+                .into_iter()
+                .filter(|(k, _)| !hidden.contains(k))
+                .collect(),
             user,
             workdir,
             pre_script,
             post_script,
             log,
             checks,
+            controls,
+            secrets,
+            cgroup,
         }
+    }
+
+    /// The directory of source `file`, against which its relative paths are taken.
+    pub(super) fn dir_of(&self, file: usize) -> PathBuf {
+        self.sources
+            .get(file)
+            .and_then(|p| p.parent())
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
     /// Resolves `user` (and `group`) against the image's user database.
@@ -322,17 +339,18 @@ fn find_program(program: &str, path_var: &str, base: &Path) -> Lookup {
     Lookup::Missing(format!("not found on PATH {path_var:?}{hint}"))
 }
 
-/// Builds a service's environment: pidone's, then the user's HOME/USER/LOGNAME, then
-/// `env_file`, then `env` (expanded against what came before), then `PIDONE_INSTANCE`.
+/// Builds a service's environment: `base` (pidone's, or what `inherit_env = false` keeps),
+/// then the user's HOME/USER/LOGNAME, then `env_file`, then `env` (expanded against what came
+/// before), then `PIDONE_INSTANCE`.
 fn service_env(
     raw: &RawService,
     unit: &Unit,
     user: Option<&Credentials>,
-    base: &Env,
+    base: Env,
     dir: &Path,
     soft: &mut Soft,
 ) -> Env {
-    let mut env = base.clone();
+    let mut env = base;
     if let Some(c) = user {
         env.insert("HOME".into(), c.home.display().to_string());
         env.insert("USER".into(), c.name.clone());

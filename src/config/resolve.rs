@@ -475,6 +475,10 @@ impl Loader<'_> {
             },
             start_timeout: raw.start_timeout,
             checks: r.checks,
+            controls: r.controls,
+            description: raw.controls.description.clone(),
+            secrets: r.secrets,
+            cgroup: r.cgroup,
         }
     }
 }

@@ -443,8 +443,10 @@ fn colour() -> bool {
     io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// The aligned table NAME STATE PID UPTIME RESTARTS LAST-EXIT REASON, in start order.
+/// The aligned table NAME STATE PID UPTIME RESTARTS LAST-EXIT REASON, in start order, and
+/// DESCRIPTION when a service has one.
 pub fn table(list: &[Service], colour: bool) -> String {
+    let described = list.iter().any(|s| s.description.is_some());
     let header = [
         "NAME",
         "STATE",
@@ -453,8 +455,9 @@ pub fn table(list: &[Service], colour: bool) -> String {
         "RESTARTS",
         "LAST-EXIT",
         "REASON",
+        if described { "DESCRIPTION" } else { "" },
     ];
-    let rows: Vec<[String; 7]> = list
+    let rows: Vec<[String; 8]> = list
         .iter()
         .map(|s| {
             let last = match &s.last_exit {
@@ -472,6 +475,7 @@ pub fn table(list: &[Service], colour: bool) -> String {
                 s.restarts.to_string(),
                 last,
                 reason(s),
+                printable(s.description.as_deref().unwrap_or_default()),
             ]
         })
         .collect();
@@ -483,7 +487,7 @@ pub fn table(list: &[Service], colour: bool) -> String {
         }
     }
     let mut out = String::new();
-    let line = |cells: [&str; 7], state_colour: Option<&str>, out: &mut String| {
+    let line = |cells: [&str; 8], state_colour: Option<&str>, out: &mut String| {
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             let last = i == cells.len() - 1;
             let text = if last {

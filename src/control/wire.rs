@@ -20,6 +20,8 @@ pub struct Service {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub along: Option<Vec<String>>,
     pub checks: Vec<Check>,
+    /// The service's `description`, if it has one.
+    pub description: Option<String>,
     #[serde(skip_deserializing)]
     pub enabled: bool,
     #[serde(skip_deserializing)]
@@ -160,6 +162,7 @@ mod tests {
             .collect();
         let documented = [
             "checks",
+            "description",
             "enabled",
             "instance",
             "last_exit",

@@ -605,15 +605,19 @@ impl Life {
             Restart::OnFailure => !success,
             Restart::Never => false,
         };
+        let how = match exit {
+            Exit::OutOfMemory => "killed by the OOM killer".to_owned(),
+            _ => format!("exited with {exit}"),
+        };
         if !restart {
             if success {
                 self.set(State::Stopped, format!("exited ({exit})"), now);
             } else {
-                self.set(State::Failed, format!("exited with {exit}"), now);
+                self.set(State::Failed, how, now);
             }
             return Action::Nothing;
         }
-        self.schedule_restart(policy, format!("exited with {exit}"), now)
+        self.schedule_restart(policy, how, now)
     }
 
     /// A start step failed (spawn error, pre_script failure): a restart if the policy allows one,
@@ -687,6 +691,32 @@ mod tests {
         s.handle(p, Event::Spawned(Step::Main), now);
         assert_eq!(s.state, State::Running);
         s.handle(p, Event::Exited(Step::Main, Exit::Code(code)), now);
+    }
+
+    #[test]
+    fn an_oom_kill_is_named_in_the_reason() {
+        let mut p = policy();
+        let t0 = Instant::now();
+        let mut s = Life::new(true, &p, t0);
+        s.handle(&p, Event::Start, t0);
+        s.handle(&p, Event::Spawned(Step::Main), t0);
+        s.handle(&p, Event::Exited(Step::Main, Exit::OutOfMemory), t0);
+        assert_eq!(s.state, State::Pending);
+        assert!(
+            s.reason.starts_with("killed by the OOM killer; "),
+            "{}",
+            s.reason
+        );
+        p.restart = Restart::Never;
+        let mut s = Life::new(true, &p, t0);
+        s.handle(&p, Event::Start, t0);
+        s.handle(&p, Event::Spawned(Step::Main), t0);
+        s.handle(&p, Event::Exited(Step::Main, Exit::OutOfMemory), t0);
+        assert_eq!(
+            (s.state, s.reason.as_str()),
+            (State::Failed, "killed by the OOM killer")
+        );
+        assert_eq!(s.last_exit.map(Exit::code), Some(137));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! restored, reaping, the little read from /proc, the image's users and groups, and the
 //! descriptor helpers of `sys`.
 
+pub mod cgroup;
+pub mod controls;
 pub mod procfs;
 pub mod reap;
 pub mod signals;

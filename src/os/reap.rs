@@ -12,6 +12,8 @@ pub enum Exit {
     Code(i32),
     /// It was killed by this signal.
     Signal(i32),
+    /// The kernel's OOM killer killed it (SIGKILL; known from its cgroup's `memory.events`).
+    OutOfMemory,
 }
 
 impl Exit {
@@ -29,6 +31,7 @@ impl Exit {
         match self {
             Exit::Code(code) => code,
             Exit::Signal(sig) => 128 + sig,
+            Exit::OutOfMemory => 128 + libc::SIGKILL,
         }
     }
 }
@@ -38,6 +41,7 @@ impl std::fmt::Display for Exit {
         match self {
             Exit::Code(code) => write!(f, "exit code {code}"),
             Exit::Signal(sig) => write!(f, "signal {}", crate::os::signals::name(*sig)),
+            Exit::OutOfMemory => write!(f, "signal KILL from the OOM killer"),
         }
     }
 }

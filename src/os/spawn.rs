@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, kill_process, kill_process_group, pidfd_open};
 
+use crate::os::controls::{self, Controls};
 use crate::os::sys::{self, SavedSignals};
 use crate::os::users::Credentials;
 
@@ -95,6 +96,10 @@ pub struct Launch<'a> {
     pub env: &'a [(String, String)],
     pub workdir: Option<&'a Path>,
     pub user: Option<&'a Credentials>,
+    /// Limits, capabilities and the rest, applied around the user switch.
+    pub controls: &'a Controls,
+    /// The directory of the cgroup to join first, when pidone manages cgroups.
+    pub cgroup: Option<OwnedFd>,
     pub stdout: Stdio,
     pub stderr: Stdio,
     /// A descriptor to hand over at a fixed number, 3 or more (`ready.notify_fd`).
@@ -117,6 +122,9 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
     }
     let saved = saved.clone();
     let user = launch.user.cloned();
+    let switching = user.as_ref().is_some_and(|u| u.uid != 0);
+    let controls = launch.controls.clone();
+    let cgroup = launch.cgroup;
     // The notify fd is placed at its number in the child. If that number is free here, it is
     // taken for the spawn (a close-on-exec copy), so that std's own exec-error pipe, created just
     // before the fork, cannot land on it and be overwritten.
@@ -131,17 +139,23 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
         Some((fd, n)) => Some((fd.as_raw_fd(), *n)),
         None => None,
     };
-    // SAFETY: as in `spawn`: only raw system calls (dup2, fcntl, setsid, setgroups, setgid,
-    // setuid, sigaction, sigprocmask) on memory allocated before the fork.
+    // SAFETY: as in `spawn`: only raw system calls (dup2, fcntl, setsid, openat and write of
+    // cgroup.procs and /proc/self/oom_score_adj, setrlimit, setpriority, umask, prctl, capset,
+    // setgroups, setgid, setuid, sigaction, sigprocmask) on memory allocated before the fork.
     unsafe {
         cmd.pre_exec(move || {
             if let Some((fd, n)) = place {
                 sys::place_fd(fd, n)?;
             }
             rustix::process::setsid()?;
+            if let Some(dir) = &cgroup {
+                controls::join_cgroup(dir.as_fd())?;
+            }
+            controls.before_user(switching)?;
             if let Some(user) = &user {
                 sys::set_credentials(user.uid, user.gid, &user.groups)?;
             }
+            controls.after_user(switching)?;
             saved.restore()
         });
     }
@@ -182,6 +196,9 @@ pub fn exec_failure_code(err: &io::Error) -> i32 {
 
 /// A short reason for an `exec` failure, for the one line pidone prints.
 pub fn exec_failure_reason(err: &io::Error) -> String {
+    if let Some(reason) = controls::describe(err) {
+        return reason;
+    }
     match Errno::from_io_error(err) {
         Some(Errno::NOENT) => "not found".to_string(),
         Some(Errno::ACCESS) => "permission denied (not executable, or a directory)".to_string(),

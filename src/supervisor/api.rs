@@ -268,6 +268,7 @@ impl<S: System> Supervisor<S> {
                     status: c.status.as_str().to_string(),
                 })
                 .collect(),
+            description: svc.spec.description.clone(),
             enabled: svc.spec.enabled,
             instance: svc.spec.instance,
             last_exit: svc.life.last_exit.map(last_exit),
@@ -366,6 +367,14 @@ impl<S: System> Supervisor<S> {
             "counter",
             "Restarts since pidone started.",
             &restarts,
+        );
+        let ooms = per_service(&|s| Some(s.oom_kills.to_string()));
+        family(
+            &mut out,
+            "pidone_service_oom_kills_total",
+            "counter",
+            "Times the OOM killer killed the service's main process (managed cgroups only).",
+            &ooms,
         );
         let exits = per_service(&|s| s.life.last_exit.map(|e| e.code().to_string()));
         family(
@@ -480,6 +489,7 @@ fn last_exit(exit: Exit) -> wire::LastExit {
     let signal = match exit {
         Exit::Code(_) => None,
         Exit::Signal(sig) => Some(crate::os::signals::name(sig)),
+        Exit::OutOfMemory => Some(crate::os::signals::name(libc::SIGKILL)),
     };
     let code = exit.code();
     wire::LastExit { code, signal }

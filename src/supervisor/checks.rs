@@ -30,6 +30,9 @@ pub(super) struct Handover {
     pub notify_fd: Option<(OwnedFd, i32)>,
     /// An extra environment variable (`NOTIFY_SOCKET`).
     pub env: Option<(String, String)>,
+    /// Whether the service's secrets are read into the environment: for the main process and
+    /// post_script, not for a pre_script, which may be what writes them.
+    pub secrets: bool,
 }
 
 impl Service {
@@ -320,6 +323,8 @@ impl<S: System> Supervisor<S> {
             env: &spec.env,
             workdir: spec.workdir.as_deref(),
             user: spec.user.as_ref(),
+            controls: &spec.controls,
+            cgroup: None,
             stdout: Stdio::from(write),
             stderr: Stdio::from(copy),
             notify_fd: None,

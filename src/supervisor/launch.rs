@@ -1,7 +1,8 @@
 //! Launching a service's processes: its pre_script and main process (with the readiness channel
-//! handed over), its post_script, each with the service's user, environment, directory and
-//! output.
+//! handed over), its post_script, each with the service's user, environment (its secrets read
+//! afresh at each launch), directory, process controls and output.
 
+use std::borrow::Cow;
 use std::io;
 use std::process::Stdio;
 use std::time::Instant;
@@ -9,7 +10,7 @@ use std::time::Instant;
 use super::checks::Handover;
 use super::system::System;
 use super::{Id, Owner, Supervisor};
-use crate::config::{Kind, Level, LogMode};
+use crate::config::{Kind, Level, LogMode, ServiceSpec};
 use crate::core::service::{Event, State, Step};
 use crate::io::output::Stream;
 use crate::os::spawn::{self, Child, Launch};
@@ -30,12 +31,21 @@ impl<S: System> Supervisor<S> {
         } else {
             Ok(Handover::default())
         };
+        let handover = handover.map(|h| Handover {
+            secrets: step == Step::Main,
+            ..h
+        });
         let event = match handover.and_then(|h| self.launch(id, &argv, h)) {
             Ok(child) => {
                 let pid = child.pid;
                 self.procs.insert(pid, Owner::Service(id, step));
                 if let Some(svc) = self.svcs.get_mut(id) {
                     svc.child = Some(child);
+                    if step == Step::Main {
+                        let tree = self.cgroups.as_ref();
+                        let before = tree.and_then(|t| t.oom_kills(&svc.spec.name));
+                        svc.oom_before = before.unwrap_or(0);
+                    }
                 }
                 Event::Spawned(step)
             }
@@ -62,6 +72,18 @@ impl<S: System> Supervisor<S> {
         let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
             return Err(io::Error::from(io::ErrorKind::NotFound));
         };
+        let env = launch_env(spec, handover.secrets, handover.env)?;
+        let cgroup = match &self.cgroups {
+            Some(tree) => Some(
+                (tree.prepare(&spec.name, &spec.cgroup))
+                    .map_err(|e| io::Error::other(format!("cgroup: {e}")))?,
+            ),
+            None if spec.cgroup.is_empty() => None,
+            None => {
+                let why = "cgroup limits set, but pidone could not set up cgroups (see its log)";
+                return Err(io::Error::other(why));
+            }
+        };
         let (stdout, stderr, sources) = match &spec.log {
             LogMode::Prefix => {
                 let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -81,17 +103,13 @@ impl<S: System> Supervisor<S> {
                 (Stdio::from(file), Stdio::from(copy), None)
             }
         };
-        let mut env = std::borrow::Cow::Borrowed(&spec.env);
-        if let Some((key, value)) = handover.env {
-            let env = env.to_mut();
-            env.retain(|(k, _)| *k != key);
-            env.push((key, value));
-        }
         let launch = Launch {
             argv,
             env: &env,
             workdir: spec.workdir.as_deref(),
             user: spec.user.as_ref(),
+            controls: &spec.controls,
+            cgroup,
             stdout,
             stderr,
             notify_fd: handover.notify_fd,
@@ -110,11 +128,41 @@ impl<S: System> Supervisor<S> {
             return;
         };
         let name = svc.spec.name.clone();
-        match self.launch(id, &argv, Handover::default()) {
+        let handover = Handover {
+            secrets: true,
+            ..Handover::default()
+        };
+        match self.launch(id, &argv, handover) {
             Ok(child) => {
                 self.procs.insert(child.pid, Owner::PostScript(id));
             }
             Err(err) => log::warn!("{name}: post_script: {err}"),
         }
     }
+}
+
+/// The environment of one launch: the service's, with (if `secrets`) its secrets read now and
+/// the readiness variable (`NOTIFY_SOCKET`) if any. A secret that cannot be read fails the
+/// launch.
+fn launch_env(
+    spec: &ServiceSpec,
+    secrets: bool,
+    extra: Option<(String, String)>,
+) -> io::Result<Cow<'_, [(String, String)]>> {
+    let mut env = Cow::Borrowed(&spec.env[..]);
+    let mut added: Vec<(String, String)> = Vec::new();
+    for s in spec.secrets.iter().filter(|_| secrets) {
+        let value = crate::config::read_secret(&s.path).map_err(|e| {
+            let path = s.path.display();
+            io::Error::other(format!("secret {}: cannot read {path}: {e}", s.var))
+        })?;
+        added.push((s.var.clone(), value));
+    }
+    added.extend(extra);
+    if !added.is_empty() {
+        let env = env.to_mut();
+        env.retain(|(k, _)| !added.iter().any(|(a, _)| a == k));
+        env.extend(added);
+    }
+    Ok(env)
 }

@@ -119,6 +119,8 @@ pub struct Supervisor<S: System = Real> {
     pid1: bool,
     /// True when a configuration was loaded (even with no service): TERM then means shutdown.
     services_mode: bool,
+    /// The services' cgroups, when pidone manages cgroup v2.
+    cgroups: Option<crate::os::cgroup::Tree>,
     /// Every service, by stable id, in start order.
     svcs: Table<Service>,
     global_shutdown: Duration,
@@ -202,14 +204,27 @@ impl Supervisor<Real> {
         } else {
             None
         };
+        let cgroups = config.as_ref().and_then(|c| c.cgroups.as_ref().ok());
+        let cgroups = cgroups.and_then(|available| {
+            let wanted = ["cpu", "memory", "pids"];
+            let enable: Vec<String> = (available.iter())
+                .filter(|c| wanted.contains(&c.as_str()))
+                .cloned()
+                .collect();
+            crate::os::cgroup::Tree::set_up(&enable)
+                .map_err(|e| log::error!("setting up cgroups: {e}; running without them"))
+                .ok()
+        });
         let config = config.unwrap_or(Config {
             timeouts: Timeouts::default(),
             services: Vec::new(),
+            cgroups: Err("single-program mode".into()),
         });
         let mut supervisor = Supervisor::with_system(Real { signals }, options, config, now);
         supervisor.pid1 = pid1;
         supervisor.services_mode = services_mode;
         supervisor.server = server;
+        supervisor.cgroups = cgroups;
         Ok(supervisor)
     }
 
@@ -276,6 +291,7 @@ impl<S: System> Supervisor<S> {
             strangers: Tally::default(),
             unstarted: Tally::default(),
             server: None,
+            cgroups: None,
             started: now,
             started_wall: std::time::SystemTime::now(),
         }

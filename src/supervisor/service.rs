@@ -41,6 +41,10 @@ pub(super) struct Service {
     /// The state of each of `spec.checks`, and its run in progress.
     pub(super) checks: Vec<Check>,
     pub(super) runs: Vec<Option<Run>>,
+    /// Its cgroup's `oom_kill` count when the main process started (cgroups managed only).
+    pub(super) oom_before: u64,
+    /// How often the OOM killer killed its main process.
+    pub(super) oom_kills: u64,
 }
 
 impl Service {
@@ -65,6 +69,8 @@ impl Service {
             main_pid: None,
             checks: Vec::new(),
             runs: Vec::new(),
+            oom_before: 0,
+            oom_kills: 0,
         };
         svc.reset_checks();
         svc

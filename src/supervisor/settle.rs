@@ -214,6 +214,9 @@ impl<S: System> Supervisor<S> {
         for id in gone {
             if let Some(svc) = self.svcs.remove(id) {
                 log::debug!("{}: removed", svc.spec.name);
+                if let Some(Err(e)) = self.cgroups.as_ref().map(|t| t.remove(&svc.spec.name)) {
+                    log::debug!("{}: its cgroup stays: {e}", svc.spec.name);
+                }
             }
             if let Some(server) = &mut self.server {
                 server.end_followers(id.key());

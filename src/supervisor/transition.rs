@@ -22,10 +22,26 @@ impl<S: System> Supervisor<S> {
         }
         match self.procs.remove(&pid) {
             Some(Owner::Service(id, step)) => {
-                // Nothing the service spawned survives it: its session's group goes too.
+                // Nothing the service spawned survives it: its session's group goes too, and
+                // its cgroup (what escaped the session with setsid).
                 self.kill_group(pid, libc::SIGKILL);
                 let Some(svc) = self.svcs.get_mut(id) else {
                     return;
+                };
+                if let Some(Err(e)) = self.cgroups.as_ref().map(|t| t.kill(&svc.spec.name)) {
+                    log::warn!("{}: cgroup.kill: {e}", svc.spec.name);
+                }
+                // A SIGKILL pidone did not send, while the cgroup's OOM kills went up.
+                let exit = match (step, exit, &self.cgroups) {
+                    (Step::Main, Exit::Signal(libc::SIGKILL), Some(tree))
+                        if svc.life.state != State::Stopping
+                            && tree.oom_kills(&svc.spec.name).unwrap_or(0) > svc.oom_before =>
+                    {
+                        svc.oom_kills += 1;
+                        log::warn!("{}: killed by the OOM killer", svc.spec.name);
+                        Exit::OutOfMemory
+                    }
+                    _ => exit,
                 };
                 svc.child = None;
                 let name = &svc.spec.name;

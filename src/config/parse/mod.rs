@@ -15,6 +15,7 @@
 
 mod address;
 mod checks;
+mod controls;
 mod raw;
 mod service;
 mod values;
@@ -30,6 +31,7 @@ use super::error::{ConfigError, ErrorKind, Location, suggest};
 use super::model::Timeouts;
 
 pub use address::{empty_after, http_probe, tcp_probe};
+pub use controls::{At, RawControls};
 pub use raw::{RawCheck, RawFile, RawProbe, RawService, RawTimeout, RawWaitAfter};
 pub use values::{parse_duration, parse_signal};
 
@@ -53,6 +55,29 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
             raw.services
                 .extend(service::parse_service(f.sink, *file, item));
         }
+        Ok(())
+    }),
+    ("defaults", |(file, raw), f| {
+        let DeValue::Table(table) = f.v() else {
+            return Err(values::wrong("a table", f.v()));
+        };
+        let mut defaults = RawControls {
+            file: *file,
+            ..RawControls::default()
+        };
+        let scope = Scope::new(None, "defaults", true);
+        walk(
+            f.sink,
+            &scope,
+            table,
+            controls::CONTROL_KEYS,
+            &mut defaults,
+            |d, f| {
+                d.key_lines.push((f.key, (d.file, f.line)));
+                true
+            },
+        );
+        raw.defaults = Some((defaults, f.line));
         Ok(())
     }),
     ("timeouts", |(_, raw), f| {
@@ -344,6 +369,7 @@ mod tests {
         names(TOP_KEYS)
             .chain(names(TIMEOUT_KEYS))
             .chain(names(service::SERVICE_KEYS))
+            .chain(names(controls::CONTROL_KEYS))
             .chain(names(service::READY_KEYS))
             .chain(names(checks::CHECK_KEYS))
             .chain(names(checks::HEALTH_CHECK_KEYS))
@@ -363,6 +389,17 @@ mod tests {
             Vec::<&str>::new(),
             "keys missing from docs/config.md"
         );
+    }
+
+    /// A service reads every process-control key, as `[defaults]` does.
+    #[test]
+    fn services_take_every_control_key() {
+        let missing: Vec<&str> = controls::CONTROL_KEYS
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| !service::SERVICE_KEYS.iter().any(|(s, _)| s == k))
+            .collect();
+        assert_eq!(missing, Vec::<&str>::new());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::controls::RawControls;
 use crate::config::model::{Kind, Level, LogMode, OnFailure, ReadyMode, Restart, Timeouts};
 
 /// What one file contributes.
@@ -14,6 +15,8 @@ pub struct RawFile {
     /// The `[[services]]` entries in file order; entries without a usable name are dropped
     /// (their error is already reported).
     pub services: Vec<RawService>,
+    /// `[defaults]`, with the line of its header.
+    pub defaults: Option<(RawControls, usize)>,
 }
 
 /// One `[timeouts]` entry.
@@ -84,6 +87,8 @@ pub struct RawService {
     /// The `[[services.checks]]` entries in file order, then `health_check`'s check, if any.
     /// Entries with errors are left out (their errors are already reported).
     pub checks: Vec<RawCheck>,
+    /// The process-control keys; `[defaults]` fills in what the service does not set.
+    pub controls: RawControls,
 }
 
 /// One check as written, named, its strings not yet `${VAR}`-expanded.

@@ -8,6 +8,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::checks::{self, DraftCheck};
+use super::controls::{self, RawControls};
 use super::raw::{RawCheck, RawService};
 use super::values::{
     MIN_DURATION, MIN_RESTART_DELAY, MIN_RESTART_RESET, at_least, boolean, count, duration,
@@ -126,7 +127,28 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     ("health_check", |d, f| {
         set(&mut d.health_check, Ok(checks::parse_health_check(f)))
     }),
+    ("rlimits", control),
+    ("umask", control),
+    ("no_new_privs", control),
+    ("capabilities", control),
+    ("oom_score_adj", control),
+    ("nice", control),
+    ("description", control),
+    ("inherit_env", control),
+    ("env_allow", control),
+    ("secrets", control),
+    ("env_from_files", control),
+    ("memory_max", control),
+    ("memory_high", control),
+    ("cpu_max", control),
+    ("pids_max", control),
+    ("cgroup_optional", control),
 ];
+
+/// A process-control key (`controls::CONTROL_KEYS`).
+fn control(d: &mut Draft, f: &mut Field<'_, '_, '_>) -> Result<(), ErrorKind> {
+    controls::parse_key(&mut d.s.controls, f)
+}
 
 const KINDS: &[(&str, Kind)] = &[("longrun", Kind::Longrun), ("oneshot", Kind::Oneshot)];
 
@@ -198,6 +220,10 @@ pub(super) fn parse_service(
             file,
             line: sink.lines.line(header),
             enabled: true,
+            controls: RawControls {
+                file,
+                ..RawControls::default()
+            },
             ..RawService::default()
         },
         ..Draft::default()

@@ -432,6 +432,25 @@ pub(super) fn signal_number(n: i64) -> Option<i32> {
         .and_then(|n| crate::os::signals::parse(&n.to_string()))
 }
 
+/// A size in bytes: digits and an optional unit, `B`, `K`/`KB`/`KiB`, `M`/`MB`/`MiB`,
+/// `G`/`GB`/`GiB` or `T`/`TB`/`TiB` in any case, each a power of 1024 as Docker counts them.
+pub(super) fn size(text: &str) -> Option<u64> {
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(digits);
+    let n: u64 = n.parse().ok()?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
 pub(super) fn signal(v: &DeValue<'_>) -> Result<i32, ErrorKind> {
     let parsed = match v {
         DeValue::Integer(_) => signal_number(integer(v)?),
@@ -468,6 +487,17 @@ mod tests {
             "99999999999999999999h",
         ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_count_in_powers_of_1024() {
+        assert_eq!(size("8MB"), Some(8 << 20));
+        assert_eq!(size("8m"), Some(8 << 20));
+        assert_eq!(size("1KiB"), Some(1024));
+        assert_eq!(size("512"), Some(512));
+        for bad in ["", "lots", "8 MB", "MB", "-1K", "99999999999T"] {
+            assert_eq!(size(bad), None, "{bad:?}");
         }
     }
 

@@ -1000,6 +1000,7 @@ tcp = "127.0.0.1:8080"
   2. web  longrun  depends on: db  ready: after 2s
      check http (ready): GET http://[::1]:8080/health every 500ms
      check tcp (alive, on failure: restart): tcp 127.0.0.1:8080 every 10s
+cgroup v2: not managed: no cgroups in unit tests
 "
     );
 }

@@ -563,6 +563,7 @@ oneshot = true
   2. cache  longrun  disabled
   3. web    longrun  required  depends on: db (+3s)  after: cache
   4. init   oneshot
+cgroup v2: not managed: no cgroups in unit tests
 "
     );
 }

@@ -3,6 +3,7 @@
 
 mod bounds;
 mod checks;
+mod controls;
 mod errors;
 mod loading;
 mod sources;
@@ -58,6 +59,7 @@ impl Scratch {
             env: vars,
             euid: 0,
             egid: 0,
+            cgroups: Err("no cgroups in unit tests".into()),
             root: self.dir.clone(),
         }
     }

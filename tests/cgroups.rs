@@ -1,0 +1,151 @@
+//! Black-box tests of pidone managing cgroup v2 in a private cgroup namespace: a fresh cgroup
+//! made on the host's cgroup2 hierarchy, entered, then `unshare --cgroup --mount` with cgroup2
+//! mounted on /sys/fs/cgroup, as a container with a private, writable cgroup namespace has it.
+//! Each service runs in its own cgroup, and stopping one kills its whole cgroup: a daemon that
+//! escaped with setsid goes too. Needs root, util-linux and a cgroup2 mount on the host; where
+//! there is none the tests say so and pass.
+
+#[macro_use]
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::*;
+
+in_both_modes!(a_stopped_service_takes_its_escaped_daemon_along);
+
+/// The host's cgroup2 mount point, if any.
+fn cgroup2_mount() -> Option<PathBuf> {
+    let mounts = fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        (fields.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(fields[1]))
+    })
+}
+
+/// A fresh cgroup on the host, removed (children first) when dropped.
+struct Cgroup(PathBuf);
+
+impl Cgroup {
+    fn new(dir: &Dir) -> Option<Cgroup> {
+        let mount = cgroup2_mount()?;
+        let name = dir.path().file_name()?.to_str()?.to_owned();
+        let path = mount.join(name);
+        fs::create_dir(&path).ok()?;
+        Some(Cgroup(path))
+    }
+
+    fn procs(&self, sub: &str) -> Vec<u32> {
+        let text = fs::read_to_string(self.0.join(sub).join("cgroup.procs")).unwrap_or_default();
+        text.lines().filter_map(|l| l.parse().ok()).collect()
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        fn remove(path: &Path) {
+            for entry in fs::read_dir(path).into_iter().flatten().flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&entry.path());
+                }
+            }
+            let _ = fs::remove_dir(path);
+        }
+        remove(&self.0);
+    }
+}
+
+/// `pidone ARGS` in `mode` inside a private cgroup namespace rooted at `cgroup`.
+fn in_namespace(mode: Mode, cgroup: &Cgroup, args: &[&str]) -> Command {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let inner = format!(
+        "mount -t cgroup2 none /sys/fs/cgroup && exec {} {}",
+        pidone(),
+        quoted.join(" ")
+    );
+    let mut unshare = vec!["unshare", "--cgroup", "--mount"];
+    if mode == Mode::Pid1 {
+        unshare.extend(["--pid", "--fork", "--mount-proc", "--kill-child"]);
+    }
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec {} sh -c \"$0\"",
+        cgroup.0.display(),
+        unshare.join(" ")
+    );
+    let mut command = Command::new("sh");
+    command.args(["-c", &script, &inner]);
+    command
+}
+
+fn a_stopped_service_takes_its_escaped_daemon_along(mode: Mode) {
+    let dir = Dir::new();
+    let Some(cgroup) = Cgroup::new(&dir) else {
+        eprintln!("no writable cgroup2 hierarchy on this host: nothing to test");
+        return;
+    };
+    let config = dir.write(
+        "pidone.toml",
+        r#"
+[[services]]
+name = "escaper"
+memory_max = "64MB"
+cgroup_optional = true
+command = ["/bin/sh", "-c", '''
+setsid sh -c 'echo $$$$ > @D/daemon.tmp; mv @D/daemon.tmp @D/daemon; exec sleep 1000' &
+exec sleep 1000
+''']
+
+[[services]]
+name = "keeper"
+command = ["/bin/sleep", "1000"]
+"#,
+    );
+    let validate = in_namespace(mode, &cgroup, &["validate", "--config", &config])
+        .output()
+        .expect("run validate");
+    let said = String::from_utf8_lossy(&validate.stdout);
+    assert!(said.contains("cgroup v2: managed"), "{said}");
+    let socket = dir.join("ctl.sock");
+    let socket = socket.to_str().expect("UTF-8");
+    let args = ["--socket", socket, "--config", &config];
+    let command = in_namespace(mode, &cgroup, &args);
+    let mut run = Pidone::start_command(mode, &dir, command, None);
+    run.wait_for("the daemon to write its pid, and keeper to start", |_| {
+        dir.exists("daemon") && !cgroup.procs("services/keeper").is_empty()
+    });
+    let inner: u32 = dir.read("daemon").trim().parse().expect("a pid");
+    // The daemon's pid as the host (and the cgroup files) see it: its NSpid ends with `inner`.
+    let escaper = cgroup.procs("services/escaper");
+    let daemon = escaper.iter().copied().find(|p| {
+        let status = fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"));
+        nspid.and_then(|n| n.split_whitespace().last()) == Some(&inner.to_string())
+    });
+    let daemon =
+        daemon.unwrap_or_else(|| panic!("the daemon is not in its service's cgroup: {escaper:?}"));
+    assert_eq!(cgroup.procs("init").len(), 1, "pidone alone in init");
+    let out = client_as(&[], Path::new(socket), &["stop", "escaper"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    wait_until(DEADLINE, "the escaped daemon to be killed", || {
+        stat(daemon).is_none_or(|(state, _)| state == 'Z')
+    });
+    assert!(cgroup.procs("services/escaper").is_empty());
+    assert!(
+        !cgroup.procs("services/keeper").is_empty(),
+        "keeper untouched"
+    );
+    // A service a reload removes leaves no cgroup behind.
+    dir.write(
+        "pidone.toml",
+        "[[services]]\nname = \"keeper\"\ncommand = [\"/bin/sleep\", \"1000\"]\n",
+    );
+    let escaper = cgroup.0.join("services/escaper");
+    assert!(escaper.exists());
+    let out = client_as(&[], Path::new(socket), &["reload"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    wait_until(DEADLINE, "the removed service's cgroup to go", || {
+        !escaper.exists()
+    });
+}
