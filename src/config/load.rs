@@ -76,6 +76,8 @@ pub fn load_texts(
     let mut errors = Vec::new();
     let mut raws: Vec<RawService> = Vec::new();
     let mut timeout_entries = Vec::new();
+    // `[log]` keys: a file read later overrides one read before.
+    let mut log = crate::config::LogSettings::default();
     let mut complete = true;
     for (index, (path, text)) in sources.iter().zip(texts).enumerate() {
         let text = match text {
@@ -89,6 +91,8 @@ pub fn load_texts(
         match parse::parse_file(index, path, &text, &mut errors) {
             Some(file) => {
                 timeout_entries.extend(file.timeouts.into_iter().map(|t| (index, t)));
+                log.timestamps = file.log_timestamps.unwrap_or(log.timestamps);
+                log.json = file.log_json.unwrap_or(log.json);
                 raws.extend(file.services);
             }
             None => complete = false,
@@ -107,7 +111,11 @@ pub fn load_texts(
         };
         let services = loader.run();
         if errors.is_empty() {
-            return Ok(Config { timeouts, services });
+            return Ok(Config {
+                timeouts,
+                log,
+                services,
+            });
         }
     }
     Err(sorted(sources, errors))

@@ -271,6 +271,13 @@ impl<S: System> Supervisor<S> {
             enabled: svc.spec.enabled,
             instance: svc.spec.instance,
             last_exit: svc.life.last_exit.map(last_exit),
+            log: self.output.log_state(id.key()).map(|(c, error)| wire::Log {
+                bytes: c.bytes,
+                dropped_console: c.dropped_console,
+                dropped_file: c.dropped_file,
+                error: error.map(str::to_owned),
+                lines: c.lines,
+            }),
             main_pid: svc.main_pid,
             name: svc.spec.name.clone(),
             notify_status: svc.notify_status.clone(),
@@ -318,6 +325,7 @@ impl<S: System> Supervisor<S> {
                 }
             }
         }
+        problems.extend(self.log_problems());
         if self.phase != super::Phase::Running {
             problems.push("pidone is shutting down".to_string());
         }
@@ -431,6 +439,7 @@ impl<S: System> Supervisor<S> {
             "Time since pidone started.",
             &[(String::new(), uptime)],
         );
+        self.log_metrics(&mut out);
         let orphans = self.orphans_reaped.to_string();
         family(
             &mut out,
@@ -444,7 +453,13 @@ impl<S: System> Supervisor<S> {
 }
 
 /// Writes one metric family: HELP, TYPE, then one sample per (labels, value).
-fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
+pub(super) fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: &[(String, String)],
+) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
     for (labels, value) in samples {

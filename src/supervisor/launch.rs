@@ -11,7 +11,8 @@ use super::system::System;
 use super::{Id, Owner, Supervisor};
 use crate::config::{Kind, Level, LogMode};
 use crate::core::service::{Event, State, Step};
-use crate::io::output::Stream;
+use crate::io::logfile::Rotation;
+use crate::io::output::{FileSpec, Stream};
 use crate::os::spawn::{self, Child, Launch};
 
 impl<S: System> Supervisor<S> {
@@ -62,25 +63,44 @@ impl<S: System> Supervisor<S> {
         let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
             return Err(io::Error::from(io::ErrorKind::NotFound));
         };
+        let console = match &spec.log {
+            LogMode::Prefix => true,
+            LogMode::File(f) => f.console,
+            LogMode::Raw | LogMode::Null => false,
+        };
         let (stdout, stderr, sources) = match &spec.log {
-            LogMode::Prefix => {
+            LogMode::Prefix | LogMode::File(_) => {
                 let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
                 let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+                let key = Some(id.key());
                 let sources = [
-                    self.output.source(&spec.name, Stream::Stdout, out_r),
-                    self.output.source(&spec.name, Stream::Stderr, err_r),
+                    (self.output).source_of(key, &spec.name, Stream::Stdout, out_r, console),
+                    (self.output).source_of(key, &spec.name, Stream::Stderr, err_r, console),
                 ];
                 (Stdio::from(out_w), Stdio::from(err_w), Some(sources))
             }
             LogMode::Raw => (Stdio::inherit(), Stdio::inherit(), None),
             LogMode::Null => (Stdio::null(), Stdio::null(), None),
-            LogMode::File(path) => {
-                let file = crate::io::files::open_for_service(path, spec.user.as_ref())
-                    .map_err(|e| io::Error::other(format!("log_file {}: {e}", path.display())))?;
-                let copy = file.try_clone()?;
-                (Stdio::from(file), Stdio::from(copy), None)
-            }
         };
+        // The log file is opened again at each spawn (as the service's user, never following a
+        // symlink): a file that cannot be opened costs lines, counted, never the start.
+        let file = match &spec.log {
+            LogMode::File(f) => Some(FileSpec {
+                path: f.path.clone(),
+                user: spec.user.clone(),
+                rotation: f.max_size.map(|max_size| Rotation {
+                    max_size,
+                    keep: f.keep,
+                }),
+                json: f.json.unwrap_or(self.output.style().json),
+            }),
+            _ => None,
+        };
+        let has_file = file.is_some();
+        self.output.configure_log(id.key(), &spec.name, file);
+        if has_file {
+            self.output.reopen_log(id.key());
+        }
         let mut env = std::borrow::Cow::Borrowed(&spec.env);
         if let Some((key, value)) = handover.env {
             let env = env.to_mut();

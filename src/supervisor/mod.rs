@@ -78,6 +78,8 @@ pub struct Options {
     pub map_exit: Vec<i32>,
     /// Lines of output kept per service for the logs endpoint.
     pub log_lines: usize,
+    /// How every line pidone writes looks.
+    pub log_style: crate::io::format::Style,
     /// The `--config` paths, read again on reload.
     pub config_paths: Vec<std::path::PathBuf>,
 }
@@ -195,6 +197,7 @@ impl Supervisor<Real> {
         };
         let config = config.unwrap_or(Config {
             timeouts: Timeouts::default(),
+            log: Default::default(),
             services: Vec::new(),
         });
         let mut supervisor = Supervisor::with_system(Real { signals }, options, config, now);
@@ -239,6 +242,8 @@ impl<S: System> Supervisor<S> {
     fn with_system(sys: S, options: Options, mut config: Config, now: Instant) -> Supervisor<S> {
         let width = config.name_width();
         let (svcs, _) = service::table_of(&mut config, now);
+        let mut output = Output::new(width);
+        output.set_style(options.log_style);
         Supervisor {
             sys,
             options,
@@ -247,7 +252,7 @@ impl<S: System> Supervisor<S> {
             svcs,
             global_shutdown: config.timeouts.global_shutdown,
             post_script_timeout: config.timeouts.post_script,
-            output: Output::new(width),
+            output,
             sources: Vec::new(),
             procs: HashMap::new(),
             main_argv: None,

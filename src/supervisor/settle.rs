@@ -212,6 +212,7 @@ impl<S: System> Supervisor<S> {
             if let Some(svc) = self.svcs.remove(id) {
                 log::debug!("{}: removed", svc.spec.name);
             }
+            self.output.forget_log(id.key());
             if let Some(server) = &mut self.server {
                 server.end_followers(id.key());
             }

@@ -191,6 +191,51 @@ pub(super) fn threshold(v: &DeValue<'_>, key: &str) -> Result<u32, ErrorKind> {
     Ok(n)
 }
 
+/// `"text"` or `"json"` (`[log] format`, `log_format`): true for JSON.
+pub(super) fn log_format(v: &DeValue<'_>) -> Result<bool, ErrorKind> {
+    one_of(v, "log format", &[("text", false), ("json", true)], "")
+}
+
+/// A size in bytes (`log_max_size`): an integer, or a string with a unit, `"10MB"`; `K`, `M`
+/// and `G` (alone, with `B`, or as `KiB`...) are powers of 1024, as in supervisord. At least
+/// 4096, one line's worth, so that every file holds at least one line.
+pub(super) fn size(v: &DeValue<'_>) -> Result<u64, ErrorKind> {
+    let bad = |what: String| ErrorKind::BadValue {
+        message: format!("{what}: use bytes or a size like \"10MB\" (K, M, G: powers of 1024)"),
+    };
+    let n = match v {
+        DeValue::Integer(_) => {
+            let n = integer(v)?;
+            u64::try_from(n).map_err(|_| bad(format!("{n} is negative")))?
+        }
+        DeValue::String(s) => {
+            let text = s.trim();
+            let digits = text
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(text.len());
+            let (number, unit) = text.split_at(digits);
+            let unit = unit.trim().to_ascii_uppercase();
+            let shift = match unit.trim_end_matches("IB").trim_end_matches('B') {
+                "" => 0,
+                "K" => 10,
+                "M" => 20,
+                "G" => 30,
+                _ => return Err(bad(format!("{text:?} is not a size"))),
+            };
+            let n: u64 = number
+                .parse()
+                .map_err(|_| bad(format!("{text:?} is not a size")))?;
+            n.checked_mul(1 << shift)
+                .ok_or_else(|| bad(format!("{text:?} is too large")))?
+        }
+        other => return Err(wrong("a size (bytes, or a string like \"10MB\")", other)),
+    };
+    if n < 4096 {
+        return Err(bad(format!("{n} bytes is less than 4096")));
+    }
+    Ok(n)
+}
+
 /// A non-negative integer that fits in `u32`.
 pub(super) fn count(v: &DeValue<'_>) -> Result<u32, ErrorKind> {
     let n = integer(v)?;

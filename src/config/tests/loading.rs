@@ -221,7 +221,10 @@ log_file = "/tmp/web-${PORT}.log"
         web.post_script,
         Some(vec!["/bin/echo".to_owned(), "up".to_owned()])
     );
-    assert_eq!(web.log, LogMode::File("/tmp/web-8080.log".into()));
+    let LogMode::File(file) = &web.log else {
+        panic!("a log file: {:?}", web.log)
+    };
+    assert_eq!(file.path, std::path::Path::new("/tmp/web-8080.log"));
 }
 
 #[test]
