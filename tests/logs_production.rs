@@ -20,6 +20,7 @@ in_both_modes!(
     json_lines_are_valid_json_binary_and_long_lines_included,
     timestamps_start_every_line,
     console_and_file_at_once_with_the_file_in_json,
+    a_missing_or_locked_directory_and_a_removed_file_heal,
 );
 
 /// The service `name`'s `log` object (counters and error) from the API.
@@ -433,4 +434,77 @@ command = ["/bin/sleep", "1000"]
         (log["lines"].clone(), log["bytes"].clone()),
         (2.into(), 6.into())
     );
+}
+
+/// A log directory missing, one the service's user cannot write to, the file removed and then
+/// renamed away by someone else: the services run on, the reason shows, and writing resumes in a
+/// new file once the cause is gone.
+fn a_missing_or_locked_directory_and_a_removed_file_heal(mode: Mode) {
+    let dir = Dir::new();
+    fs::create_dir(dir.join("locked")).expect("mkdir locked");
+    let ticker = r#"command = ["/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02; done"]"#;
+    let mut d = Daemon::start_in(
+        mode,
+        dir,
+        &format!(
+            r#"
+[[services]]
+name = "lost"
+log_file = "@D/logs/app.log"
+{ticker}
+
+[[services]]
+name = "locked"
+user = "nobody"
+log_file = "@D/locked/app.log"
+{ticker}
+"#
+        ),
+    );
+    let failing = |s: &Value, why: &str| {
+        s["log"]["error"].as_str().is_some_and(|e| e.contains(why))
+            && s["log"]["dropped_file"].as_u64() > Some(0)
+    };
+    d.wait_service("lost", "missing directory reported", |s| {
+        failing(s, "logs/app.log: No such file or directory")
+    });
+    d.wait_service("locked", "permission reported", |s| {
+        failing(s, "locked/app.log: Permission denied")
+    });
+    assert_eq!(d.state("lost"), "running");
+    assert_eq!(d.state("locked"), "running");
+    let (code, body) = d.health();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("lost: log_file"), "{body}");
+
+    fs::create_dir(d.dir.join("logs")).expect("mkdir logs");
+    let chown = Command::new("chown")
+        .arg("nobody")
+        .arg(d.dir.join("locked"))
+        .status()
+        .expect("run chown");
+    assert!(chown.success());
+    let ticks = |path: &Path| {
+        fs::read_to_string(path)
+            .unwrap_or_default()
+            .contains("tick")
+    };
+    let (lost, locked) = (d.dir.join("logs/app.log"), d.dir.join("locked/app.log"));
+    d.wait_service("lost", "writing again", |s| {
+        s["log"]["error"].is_null() && ticks(&lost)
+    });
+    d.wait_service("locked", "writing again", |s| {
+        s["log"]["error"].is_null() && ticks(&locked)
+    });
+    assert_eq!(d.health().0, 200);
+
+    fs::remove_file(&lost).expect("remove the file");
+    d.run
+        .wait_for("a new file after the removal", |_| ticks(&lost));
+    let moved = d.dir.join("logs/app.log.old");
+    fs::rename(&lost, &moved).expect("rotate it away");
+    d.run
+        .wait_for("a new file after the rename", |_| ticks(&lost));
+    let old = fs::read_to_string(&moved).expect("the renamed file");
+    assert!(old.ends_with('\n'), "the old file ends with a whole line");
 }
