@@ -8,6 +8,12 @@
 //! trailing `\r` is not removed (go-overlay read from a terminal, pidone reads plain pipes), and
 //! each line stays on the stream it was written to instead of all going to stdout.
 //!
+//! With `[log] timestamps` each line starts with its time, and with `format = "json"` each is
+//! one JSON object instead (see `format`). A source of a service with a `log_file` also hands
+//! its lines to that service's [`LogFile`] (see `sinks` for how each line is formatted there),
+//! and to the console only with `log = "prefix"`: a source writing to its file alone is never
+//! paused. Each service's lines, bytes and drops are counted ([`Output::log_state`]).
+//!
 //! # Guarantees, and how they are kept
 //! - **Lines never interleave.** Every formatted line is at most [`PIPE_BUF`] bytes, and each
 //!   `write()` carries whole lines totalling at most [`PIPE_BUF`] bytes, which POSIX makes atomic
