@@ -21,6 +21,7 @@ in_both_modes!(
     timestamps_start_every_line,
     console_and_file_at_once_with_the_file_in_json,
     a_missing_or_locked_directory_and_a_removed_file_heal,
+    a_tty_service_sees_a_terminal,
 );
 
 /// The service `name`'s `log` object (counters and error) from the API.
@@ -507,4 +508,43 @@ log_file = "@D/locked/app.log"
         .wait_for("a new file after the rename", |_| ticks(&lost));
     let old = fs::read_to_string(&moved).expect("the renamed file");
     assert!(old.ends_with('\n'), "the old file ends with a whole line");
+}
+
+/// `tty = true`: the service's stdout and stderr are a terminal (`isatty`), its lines come
+/// through unchanged (no `\r` added, colours kept), prefixed on pidone's stdout and in its log
+/// file, and the terminal's end (EIO on the master) is a plain end, not an error.
+fn a_tty_service_sees_a_terminal(mode: Mode) {
+    let mut d = Daemon::start(
+        mode,
+        r#"
+[[services]]
+name = "t"
+type = "oneshot"
+tty = true
+log = "prefix"
+log_file = "@D/t.log"
+command = ["/bin/sh", "-c", '''
+[ -t 1 ] && echo stdout is a terminal
+[ -t 2 ] && echo stderr is a terminal >&2
+[ -t 0 ] || echo stdin is not
+printf 'colour \033[32mgreen\033[0m\n'
+''']
+
+[[services]]
+name = "idle"
+command = ["/bin/sleep", "1000"]
+"#,
+    );
+    d.wait_state("t", "stopped");
+    d.wait_service("t", "its 4 lines", |s| s["log"]["lines"] == 4);
+    let expected = "stdout is a terminal\nstderr is a terminal\nstdin is not\ncolour \u{1b}[32mgreen\u{1b}[0m\n";
+    assert_eq!(d.dir.read("t.log"), expected);
+    let prefixed: String = expected.lines().map(|l| format!("[t   ] {l}\n")).collect();
+    d.run
+        .wait_for("the lines on stdout", |run| run.stdout() == prefixed);
+    assert!(
+        !d.run.stderr().contains("cannot read"),
+        "{}",
+        d.run.stderr()
+    );
 }

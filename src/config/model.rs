@@ -313,6 +313,9 @@ pub struct ServiceSpec {
     pub post_script: Option<Vec<String>>,
     /// Where output goes.
     pub log: LogMode,
+    /// `tty = true`: stdout and stderr are one pseudo-terminal that pidone reads (its lines all
+    /// go to stdout), so the program line-buffers and keeps its colours.
+    pub tty: bool,
     /// When a longrun is up (`ready`; default: once exec succeeded). Always `Exec` for a
     /// oneshot.
     pub ready: ReadyMode,

@@ -466,6 +466,7 @@ impl Loader<'_> {
             pre_script: r.pre_script,
             post_script: r.post_script,
             log: r.log,
+            tty: raw.tty,
             ready: match raw.kind {
                 Kind::Longrun => raw.ready.map_or(ReadyMode::Exec, |(mode, _)| mode),
                 Kind::Oneshot => ReadyMode::Exec,

@@ -578,6 +578,11 @@ impl Output {
                 Ok(n) => self.feed(src, chunk.get(..n).unwrap_or_default()),
                 Err(Errno::AGAIN) => return ReadOutcome::Open,
                 Err(Errno::INTR) => {}
+                // A terminal's master once every process closed the other side (`tty = true`).
+                Err(Errno::IO) => {
+                    self.end(src);
+                    return ReadOutcome::Eof;
+                }
                 Err(err) => {
                     log::warn!("cannot read a service's output: {err}");
                     self.end(src);

@@ -69,11 +69,20 @@ impl<S: System> Supervisor<S> {
             LogMode::Raw | LogMode::Null => false,
         };
         let (stdout, stderr, sources) = match &spec.log {
+            LogMode::Prefix | LogMode::File(_) if spec.tty => {
+                // One terminal for both streams, as on a console: its lines all go to stdout.
+                let (master, slave) = crate::os::sys::pty()?;
+                let stderr = slave.try_clone()?;
+                let key = Some(id.key());
+                let source =
+                    (self.output).source_of(key, &spec.name, Stream::Stdout, master, console);
+                (Stdio::from(slave), Stdio::from(stderr), Some(vec![source]))
+            }
             LogMode::Prefix | LogMode::File(_) => {
                 let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
                 let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
                 let key = Some(id.key());
-                let sources = [
+                let sources = vec![
                     (self.output).source_of(key, &spec.name, Stream::Stdout, out_r, console),
                     (self.output).source_of(key, &spec.name, Stream::Stderr, err_r, console),
                 ];

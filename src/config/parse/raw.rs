@@ -82,6 +82,7 @@ pub struct RawService {
     pub log_max_size: Option<u64>,
     pub log_keep: Option<u32>,
     pub log_json: Option<bool>,
+    pub tty: bool,
     pub instances: Option<u32>,
     pub start_timeout: Option<Duration>,
     /// `ready` with the line of the key chosen inside it (for `ready.after`'s later check).

@@ -118,6 +118,7 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     ("log_format", |d, f| {
         set_some(&mut d.s.log_json, log_format(f.v()))
     }),
+    ("tty", |d, f| set(&mut d.s.tty, boolean(f.v()))),
     ("instances", instances),
     ("start_timeout", |d, f| {
         set_some(&mut d.s.start_timeout, positive(f.v(), f.key))
@@ -260,6 +261,13 @@ fn finish(sink: &mut Sink<'_>, service: Option<&str>, header: usize, d: Draft) -
             other: "log".into(),
         };
         sink.push_line(s.line_of("log_file"), service, Some("log_file"), kind);
+    }
+    // A terminal pidone reads: raw and null leave it nothing to read.
+    if s.tty && s.log.as_ref().is_some_and(|l| *l != LogMode::Prefix) {
+        let kind = ErrorKind::Conflict {
+            other: "log".into(),
+        };
+        sink.push_line(s.line_of("tty"), service, Some("tty"), kind);
     }
     if s.log_file.is_none() {
         for key in ["log_max_size", "log_keep", "log_format"] {
