@@ -22,6 +22,7 @@ in_both_modes!(
     console_and_file_at_once_with_the_file_in_json,
     a_missing_or_locked_directory_and_a_removed_file_heal,
     a_tty_service_sees_a_terminal,
+    a_logger_pipeline_loses_nothing_across_restarts_of_either_side,
 );
 
 /// The service `name`'s `log` object (counters and error) from the API.
@@ -547,4 +548,51 @@ command = ["/bin/sleep", "1000"]
         "{}",
         d.run.stderr()
     );
+}
+
+/// `log_to`: a producer that exits after every 50 lines (restarted each time) writes 1000
+/// numbered lines through a pipeline to a logger that exits after every 300 lines it copied
+/// (restarted too): every line arrives once, in order, and the logger never sees the end of its
+/// input while its producer restarts.
+fn a_logger_pipeline_loses_nothing_across_restarts_of_either_side(mode: Mode) {
+    let mut d = Daemon::start(
+        mode,
+        r#"
+[[services]]
+name = "producer"
+log_to = "logger"
+restart = "always"
+restart_delay = "10ms"
+restart_delay_max = "50ms"
+command = ["/bin/sh", "-c", '''
+n=$(cat @D/next 2>/dev/null || echo 1); end=$((n+49))
+while [ $n -le $end ]; do echo "line $n"; n=$((n+1)); done
+echo $n > @D/next
+[ $n -gt 1000 ] && exec sleep 1000
+exit 1
+''']
+
+[[services]]
+name = "logger"
+restart = "always"
+restart_delay = "10ms"
+restart_delay_max = "50ms"
+command = ["/bin/sh", "-c", '''
+n=0
+while IFS= read -r line; do
+  echo "$line" >> @D/collected; n=$((n+1)); [ $n -ge 300 ] && exit 1
+done
+echo EOF >> @D/collected
+''']
+"#,
+    );
+    d.run.wait_for("1000 lines collected", |_| {
+        d.dir.read("collected").lines().count() >= 1000
+    });
+    let expected: Vec<String> = (1..=1000).map(|i| format!("line {i}")).collect();
+    let collected = d.dir.read("collected");
+    assert_eq!(collected.lines().collect::<Vec<_>>(), expected);
+    assert!(d.service("producer")["restarts"].as_u64() >= Some(19));
+    assert!(d.service("logger")["restarts"].as_u64() >= Some(3));
+    assert!(d.run.stdout().is_empty(), "nothing through pidone's stdout");
 }

@@ -316,6 +316,10 @@ pub struct ServiceSpec {
     /// `tty = true`: stdout and stderr are one pseudo-terminal that pidone reads (its lines all
     /// go to stdout), so the program line-buffers and keeps its colours.
     pub tty: bool,
+    /// `log_to`: the service whose stdin the main process's stdout goes to, through a pipe pidone
+    /// holds across restarts of either side; and whether stderr goes there too
+    /// (`log_to_stderr`). The logger starts before and stops after this service.
+    pub log_to: Option<(String, bool)>,
     /// When a longrun is up (`ready`; default: once exec succeeded). Always `Exec` for a
     /// oneshot.
     pub ready: ReadyMode,

@@ -30,6 +30,8 @@ pub(super) struct Handover {
     pub notify_fd: Option<(OwnedFd, i32)>,
     /// An extra environment variable (`NOTIFY_SOCKET`).
     pub env: Option<(String, String)>,
+    /// The service's main process (not a script): the one a logger pipeline connects.
+    pub main: bool,
 }
 
 impl Service {
@@ -314,6 +316,7 @@ impl<S: System> Supervisor<S> {
             env: &spec.env,
             workdir: spec.workdir.as_deref(),
             user: spec.user.as_ref(),
+            stdin: None,
             stdout: Stdio::from(write),
             stderr: Stdio::from(copy),
             notify_fd: None,

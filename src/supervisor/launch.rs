@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use super::checks::Handover;
+use super::pipelines::Ends;
 use super::system::System;
 use super::{Id, Owner, Supervisor};
 use crate::config::{Kind, Level, LogMode};
@@ -31,6 +32,10 @@ impl<S: System> Supervisor<S> {
         } else {
             Ok(Handover::default())
         };
+        let handover = handover.map(|h| Handover {
+            main: step == Step::Main,
+            ..h
+        });
         let event = match handover.and_then(|h| self.launch(id, &argv, h)) {
             Ok(child) => {
                 let pid = child.pid;
@@ -110,6 +115,15 @@ impl<S: System> Supervisor<S> {
         if has_file {
             self.output.reopen_log(id.key());
         }
+        let ends = match handover.main {
+            true => self.pipeline_ends(id)?,
+            false => Ends::default(),
+        };
+        let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        };
+        let stdout = ends.stdout.map_or(stdout, Stdio::from);
+        let stderr = ends.stderr.map_or(stderr, Stdio::from);
         let mut env = std::borrow::Cow::Borrowed(&spec.env);
         if let Some((key, value)) = handover.env {
             let env = env.to_mut();
@@ -121,6 +135,7 @@ impl<S: System> Supervisor<S> {
             env: &env,
             workdir: spec.workdir.as_deref(),
             user: spec.user.as_ref(),
+            stdin: ends.stdin,
             stdout,
             stderr,
             notify_fd: handover.notify_fd,

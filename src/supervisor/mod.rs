@@ -13,7 +13,7 @@
 //! - `poll`: the poll set and the dispatch of its results; `init`: the main program, signals,
 //!   the end (stopping, draining, killing) and the exit status;
 //! - `api`: answers to the control socket; `reload`: reconciling a new configuration;
-//!   `logs`: the services' last lines and pidone's own messages;
+//!   `logs`: the services' last lines and pidone's own messages; `pipelines`: `log_to`'s pipes;
 //! - `system`: the seam every process operation goes through ([`system::Real`], or the unit
 //!   tests' fake in `testing`).
 //!
@@ -29,6 +29,7 @@ mod checks;
 mod init;
 mod launch;
 mod logs;
+mod pipelines;
 mod poll;
 mod reload;
 mod service;
@@ -121,6 +122,8 @@ pub struct Supervisor<S: System = Real> {
     output: Output,
     /// Each service's output pipes, tagged with the service.
     sources: Vec<(Id, Source)>,
+    /// The pipes of `log_to`, by logger name.
+    pipelines: HashMap<String, pipelines::Pipeline>,
     procs: HashMap<Pid, Owner>,
     main_argv: Option<Vec<OsString>>,
     main: Option<Child>,
@@ -254,6 +257,7 @@ impl<S: System> Supervisor<S> {
             post_script_timeout: config.timeouts.post_script,
             output,
             sources: Vec::new(),
+            pipelines: HashMap::new(),
             procs: HashMap::new(),
             main_argv: None,
             main: None,

@@ -83,6 +83,9 @@ pub struct RawService {
     pub log_keep: Option<u32>,
     pub log_json: Option<bool>,
     pub tty: bool,
+    /// `log_to` with its line, and `log_to_stderr`.
+    pub log_to: Option<(String, usize)>,
+    pub log_to_stderr: bool,
     pub instances: Option<u32>,
     pub start_timeout: Option<Duration>,
     /// `ready` with the line of the key chosen inside it (for `ready.after`'s later check).

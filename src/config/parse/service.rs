@@ -119,6 +119,13 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
         set_some(&mut d.s.log_json, log_format(f.v()))
     }),
     ("tty", |d, f| set(&mut d.s.tty, boolean(f.v()))),
+    ("log_to", |d, f| {
+        let line = f.line;
+        set_some(&mut d.s.log_to, string(f.v()).map(|name| (name, line)))
+    }),
+    ("log_to_stderr", |d, f| {
+        set(&mut d.s.log_to_stderr, boolean(f.v()))
+    }),
     ("instances", instances),
     ("start_timeout", |d, f| {
         set_some(&mut d.s.start_timeout, positive(f.v(), f.key))
@@ -268,6 +275,14 @@ fn finish(sink: &mut Sink<'_>, service: Option<&str>, header: usize, d: Draft) -
             other: "log".into(),
         };
         sink.push_line(s.line_of("tty"), service, Some("tty"), kind);
+    }
+    if s.log_to.is_none()
+        && let Some(&line) = s.key_lines.get("log_to_stderr")
+    {
+        let kind = ErrorKind::BadValue {
+            message: "needs log_to".into(),
+        };
+        sink.push_line(line, service, Some("log_to_stderr"), kind);
     }
     if s.log_file.is_none() {
         for key in ["log_max_size", "log_keep", "log_format"] {

@@ -507,3 +507,42 @@ log_max_size = "1G"
         ]
     );
 }
+
+#[test]
+fn log_to_must_name_one_other_service() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+log_to = "nope"
+
+[[services]]
+name = "b"
+command = "true"
+log_to = "b"
+
+[[services]]
+name = "c"
+command = "true"
+log_to = "many"
+
+[[services]]
+name = "many"
+command = "true"
+instances = 2
+
+[[services]]
+name = "d"
+command = "true"
+log_to_stderr = true
+"#
+        ),
+        vec![
+            "F:4: service \"a\": key \"log_to\": unknown service \"nope\"",
+            "F:9: service \"b\": key \"log_to\": a service cannot be its own logger",
+            "F:14: service \"c\": key \"log_to\": many has 2 instances: name one, like many-1",
+            "F:24: service \"d\": key \"log_to_stderr\": needs log_to",
+        ]
+    );
+}
