@@ -121,42 +121,64 @@ pub fn json_lines(
 
 /// Appends `text` escaped as the inside of a JSON string while `out` stays within `limit`
 /// bytes; returns how many bytes of `text` it took (at least one character, so that a caller's
-/// loop always advances).
+/// loop always advances). Runs of printable ASCII are copied whole: most log lines are nothing
+/// else.
 pub fn escape_within(out: &mut Vec<u8>, text: &[u8], limit: usize) -> usize {
+    let plain = |b: &u8| (0x20..0x7f).contains(b) && *b != b'"' && *b != b'\\';
     let mut taken = 0;
-    for chunk in text.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            let mut buf = [0u8; 6];
-            let piece: &[u8] = match c {
-                '"' => b"\\\"",
-                '\\' => b"\\\\",
-                '\n' => b"\\n",
-                '\r' => b"\\r",
-                '\t' => b"\\t",
-                c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                    buf = *b"\\u0000";
-                    hex(buf.get_mut(4..).unwrap_or_default(), c as u8);
-                    &buf
-                }
-                c => c.encode_utf8(&mut buf).as_bytes(),
+    while let Some(rest) = text.get(taken..).filter(|r| !r.is_empty()) {
+        let run = rest.iter().position(|b| !plain(b)).unwrap_or(rest.len());
+        if run > 0 {
+            let room = limit.saturating_sub(out.len());
+            let n = if taken == 0 {
+                run.min(room.max(1))
+            } else {
+                run.min(room)
             };
-            if taken > 0 && out.len() + piece.len() > limit {
+            out.extend_from_slice(rest.get(..n).unwrap_or_default());
+            taken += n;
+            if n < run {
                 return taken;
             }
-            out.extend_from_slice(piece);
-            taken += c.len_utf8();
+            continue;
         }
-        for &b in chunk.invalid() {
-            if taken > 0 && out.len() + 5 > limit {
-                return taken;
+        let (mut control, mut invalid) = (*b"\\u0000", *b"\\\\x00");
+        let (piece, used): (&[u8], usize) = match rest.first().copied().unwrap_or(0) {
+            b'"' => (b"\\\"", 1),
+            b'\\' => (b"\\\\", 1),
+            b'\n' => (b"\\n", 1),
+            b'\r' => (b"\\r", 1),
+            b'\t' => (b"\\t", 1),
+            b @ (0..0x20 | 0x7f) => {
+                hex(control.get_mut(4..).unwrap_or_default(), b);
+                (&control, 1)
             }
-            let mut buf = *b"\\\\x00";
-            hex(buf.get_mut(3..).unwrap_or_default(), b);
-            out.extend_from_slice(&buf);
-            taken += 1;
+            b => match utf8_char(rest) {
+                Some(w) => (rest.get(..w).unwrap_or_default(), w),
+                None => {
+                    hex(invalid.get_mut(3..).unwrap_or_default(), b);
+                    (&invalid, 1)
+                }
+            },
+        };
+        if taken > 0 && out.len() + piece.len() > limit {
+            return taken;
         }
+        out.extend_from_slice(piece);
+        taken += used;
     }
     taken
+}
+
+/// The length of the valid UTF-8 character `bytes` starts with (a non-ASCII one), if it is one.
+fn utf8_char(bytes: &[u8]) -> Option<usize> {
+    let width = match bytes.first()? {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return None,
+    };
+    std::str::from_utf8(bytes.get(..width)?).ok().map(|_| width)
 }
 
 /// Writes `b` as two hex digits into the first two bytes of `into`.
@@ -209,6 +231,20 @@ mod tests {
             out.push(serde_json::from_slice(l).expect("valid JSON"));
         });
         out
+    }
+
+    #[test]
+    fn json_keeps_valid_utf8_and_escapes_every_invalid_byte() {
+        // An emoji, an overlong NUL, a UTF-16 surrogate, a sequence cut short at the end.
+        let v = parts(
+            b"\xf0\x9f\x98\x80 \xc0\x80 \xed\xa0\x80 \xe2\x82",
+            false,
+            4096,
+        );
+        assert_eq!(
+            v[0]["message"],
+            "\u{1f600} \\xc0\\x80 \\xed\\xa0\\x80 \\xe2\\x82"
+        );
     }
 
     #[test]

@@ -256,13 +256,13 @@ impl Queue {
 
     /// Queues one formatted line, newline included; false when the stream is dead (the line is
     /// counted as lost).
-    fn push_line(&mut self, line: &[u8]) -> bool {
+    fn push_line(&mut self, line: Vec<u8>) -> bool {
         if self.dead {
             self.lost += 1;
             return false;
         }
         self.bytes += line.len();
-        self.lines.push_back(line.to_vec());
+        self.lines.push_back(line);
         if self.bytes > HIGH_WATER {
             self.paused = true;
         }

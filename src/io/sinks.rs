@@ -76,16 +76,18 @@ impl Look {
 
     /// Hands `emit` the console lines of `piece` (the end of a line when `ends`): one text line
     /// `[stamp ]prefix piece`, or JSON objects of at most [`PIPE_BUF`] bytes each.
-    pub fn console(&self, prefix: &[u8], piece: &[u8], ends: bool, emit: &mut dyn FnMut(&[u8])) {
+    pub fn console(&self, prefix: &[u8], piece: &[u8], ends: bool, emit: &mut dyn FnMut(Vec<u8>)) {
         match (&self.head, self.style.json) {
-            (Some(head), true) => format::json_lines(head, piece, !ends, PIPE_BUF, emit),
+            (Some(head), true) => {
+                format::json_lines(head, piece, !ends, PIPE_BUF, &mut |l| emit(l.to_vec()));
+            }
             _ => {
                 let mut line = Vec::with_capacity(STAMP_LEN + 2 + prefix.len() + piece.len());
                 self.text_stamp(&mut line);
                 line.extend_from_slice(prefix);
                 line.extend_from_slice(piece);
                 line.push(b'\n');
-                emit(&line);
+                emit(line);
             }
         }
     }
