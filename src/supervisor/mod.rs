@@ -122,8 +122,8 @@ pub struct Supervisor<S: System = Real> {
     output: Output,
     /// Each service's output pipes, tagged with the service.
     sources: Vec<(Id, Source)>,
-    /// The pipes of `log_to`, by logger name.
-    pipelines: HashMap<String, pipelines::Pipeline>,
+    /// The pipes of `log_to`, by logger name (a few at most: a list).
+    pipelines: Vec<(String, pipelines::Pipeline)>,
     procs: HashMap<Pid, Owner>,
     main_argv: Option<Vec<OsString>>,
     main: Option<Child>,
@@ -257,7 +257,7 @@ impl<S: System> Supervisor<S> {
             post_script_timeout: config.timeouts.post_script,
             output,
             sources: Vec::new(),
-            pipelines: HashMap::new(),
+            pipelines: Vec::new(),
             procs: HashMap::new(),
             main_argv: None,
             main: None,

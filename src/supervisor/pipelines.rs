@@ -63,16 +63,19 @@ impl<S: System> Supervisor<S> {
 
     /// The pipeline of the logger called `logger`, created if it does not exist yet.
     fn pipeline(&mut self, logger: &str) -> io::Result<&mut Pipeline> {
-        if !self.pipelines.contains_key(logger) {
-            let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
-            let pipeline = Pipeline {
-                read,
-                write: Some(write),
-            };
-            self.pipelines.insert(logger.to_owned(), pipeline);
-        }
-        self.pipelines
-            .get_mut(logger)
+        let at = match self.pipelines.iter().position(|(name, _)| name == logger) {
+            Some(at) => at,
+            None => {
+                let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
+                let pipeline = Pipeline {
+                    read,
+                    write: Some(write),
+                };
+                self.pipelines.push((logger.to_owned(), pipeline));
+                self.pipelines.len() - 1
+            }
+        };
+        (self.pipelines.get_mut(at).map(|(_, p)| p))
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
 
@@ -82,7 +85,7 @@ impl<S: System> Supervisor<S> {
         let Some(name) = self.svcs.get(id).map(|s| &s.spec.name) else {
             return;
         };
-        if let Some(pipeline) = self.pipelines.get_mut(name) {
+        if let Some((_, pipeline)) = self.pipelines.iter_mut().find(|(n, _)| n == name) {
             pipeline.write = None;
         }
     }
