@@ -18,7 +18,9 @@
 //! - **Lines never interleave.** Every formatted line is at most [`PIPE_BUF`] bytes, and each
 //!   `write()` carries whole lines totalling at most [`PIPE_BUF`] bytes, which POSIX makes atomic
 //!   on a pipe: a line can never be cut by another writer's output. Longer lines are split into
-//!   several prefixed lines (between UTF-8 characters when the bytes look like UTF-8).
+//!   several prefixed lines (between UTF-8 characters when the bytes look like UTF-8). A stream
+//!   that is a regular file takes writes of up to [`FILE_BATCH`] bytes, without the readiness
+//!   check: a write to a file is never cut by another's, and never waits for a reader.
 //! - **pidone never blocks in a write.** pidone's stdout and stderr stay blocking (their file
 //!   description is shared with other processes, so `O_NONBLOCK` there would change their
 //!   behaviour too). Instead, a write happens only when `poll()` has just reported `POLLOUT`,
@@ -76,6 +78,11 @@ pub const OWN_LIMIT: usize = 2 * HIGH_WATER;
 /// The most bytes queued on a stream before the lines of a pipe that ended while paused are
 /// dropped (and counted) instead.
 pub const SPILL_LIMIT: usize = 4 * HIGH_WATER;
+
+/// The most bytes in one write to a regular file (pidone's stdout redirected to one): a write to
+/// a file is never split by another writer's, and never waits for a reader, so neither the
+/// [`PIPE_BUF`] bound nor the readiness check applies; larger writes save system calls.
+const FILE_BATCH: usize = 64 * 1024;
 
 /// Bytes read from a source per `read()` call.
 const READ_CHUNK: usize = 8 * 1024;
@@ -238,11 +245,16 @@ struct Queue {
     dead: bool,
     /// Services' lines discarded since [`Output::take_lost`] last ran.
     lost: u64,
+    /// The target is a regular file: writes of up to [`FILE_BATCH`] bytes, without a poll.
+    file: bool,
 }
 
 impl Queue {
     fn new(name: &'static str, target: Target) -> Queue {
+        let file = rustix::fs::fstat(target.fd())
+            .is_ok_and(|s| rustix::fs::FileType::from_raw_mode(s.st_mode).is_file());
         Queue {
+            file,
             name,
             target,
             lines: VecDeque::new(),
@@ -288,6 +300,9 @@ impl Queue {
     /// Whether a write would not block now. Asked right before each write because the caller's
     /// `revents` may be stale.
     fn writable(&self) -> bool {
+        if self.file {
+            return true;
+        }
         let mut fds = [PollFd::from_borrowed_fd(self.target.fd(), PollFlags::OUT)];
         let zero = Timespec {
             tv_sec: 0,
@@ -314,7 +329,8 @@ impl Queue {
                 } else {
                     line.as_slice()
                 };
-                if staging.len() + rest.len() > PIPE_BUF {
+                let batch = if self.file { FILE_BATCH } else { PIPE_BUF };
+                if staging.len() + rest.len() > batch {
                     break;
                 }
                 staging.extend_from_slice(rest);
