@@ -19,7 +19,7 @@
 //!   `write()` carries whole lines totalling at most [`PIPE_BUF`] bytes, which POSIX makes atomic
 //!   on a pipe: a line can never be cut by another writer's output. Longer lines are split into
 //!   several prefixed lines (between UTF-8 characters when the bytes look like UTF-8). A stream
-//!   that is a regular file takes writes of up to [`FILE_BATCH`] bytes, without the readiness
+//!   that is a regular file takes writes of up to 64 KiB, without the readiness
 //!   check: a write to a file is never cut by another's, and never waits for a reader.
 //! - **pidone never blocks in a write.** pidone's stdout and stderr stay blocking (their file
 //!   description is shared with other processes, so `O_NONBLOCK` there would change their
