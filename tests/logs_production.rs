@@ -213,6 +213,8 @@ exec sleep 1000
         "{log}"
     );
     assert_eq!(d.state("chatty"), "running", "the service runs on");
+    let status = d.ok(&["status"]).stdout;
+    assert!(status.contains("chatty.log: No space left on device"), "{status}");
     let (code, body) = d.health();
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("No space left on device"), "{body}");
