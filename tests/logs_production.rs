@@ -214,7 +214,10 @@ exec sleep 1000
     );
     assert_eq!(d.state("chatty"), "running", "the service runs on");
     let status = d.ok(&["status"]).stdout;
-    assert!(status.contains("chatty.log: No space left on device"), "{status}");
+    assert!(
+        status.contains("chatty.log: No space left on device"),
+        "{status}"
+    );
     let (code, body) = d.health();
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("No space left on device"), "{body}");
