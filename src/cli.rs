@@ -289,6 +289,24 @@ mod tests {
     }
 
     #[test]
+    fn log_timestamps_and_format() {
+        let Ok(Command::Run(args)) = run(&["--log-timestamps", "--log-format", "json", "sh"])
+        else {
+            panic!("expected a run");
+        };
+        assert!(args.log_timestamps);
+        assert_eq!(args.log_json, Some(true));
+        let Ok(Command::Run(args)) = run(&["--log-format", "text", "sh"]) else {
+            panic!("expected a run");
+        };
+        assert_eq!((args.log_timestamps, args.log_json), (false, Some(false)));
+        assert_eq!(
+            run(&["--log-format", "xml", "sh"]),
+            Err(UsageError("--log-format: 'xml' is not text or json".into()))
+        );
+    }
+
+    #[test]
     fn validate_is_a_subcommand_unless_after_double_dash() {
         assert!(matches!(
             run(&["validate", "--config", "x.toml"]),
