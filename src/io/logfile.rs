@@ -248,3 +248,74 @@ fn write_whole(file: &File, bytes: &[u8]) -> (usize, Option<Errno>) {
     }
     (done, None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system's temp dir.
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pidone-logfile-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        dir
+    }
+
+    /// Writes lines `0..n` of 100 bytes each (newline included) through a log file rotated at
+    /// 1000 bytes, keeping `keep`.
+    fn write_lines(path: &Path, keep: u32, n: usize) {
+        let rotation = Rotation {
+            max_size: 1000,
+            keep,
+        };
+        let mut file = LogFile::new(path.to_owned(), None, Some(rotation));
+        file.open();
+        let now = Instant::now();
+        for i in 0..n {
+            file.push(format!("{i:099}\n").as_bytes(), now);
+            if i % 7 == 0 {
+                file.flush(now);
+            }
+        }
+        file.flush(now);
+        assert_eq!(file.error(), None);
+        assert_eq!(file.dropped(), 0);
+    }
+
+    fn numbers(path: &Path) -> Vec<usize> {
+        let text = std::fs::read_to_string(path).expect("a rotated file");
+        assert!(text.len() <= 1000, "{} bytes in {path:?}", text.len());
+        text.lines()
+            .map(|l| l.parse().expect("a whole line"))
+            .collect()
+    }
+
+    #[test]
+    fn rotation_keeps_the_newest_files_of_whole_lines() {
+        let dir = scratch("keep");
+        let path = dir.join("app.log");
+        write_lines(&path, 2, 35);
+        let all: Vec<usize> = ["app.log.2", "app.log.1", "app.log"]
+            .iter()
+            .flat_map(|name| numbers(&dir.join(name)))
+            .collect();
+        assert_eq!(
+            all,
+            (10..35).collect::<Vec<_>>(),
+            "10 lines a file, the newest kept"
+        );
+        assert!(!dir.join("app.log.3").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keeping_none_starts_the_file_again() {
+        let dir = scratch("none");
+        let path = dir.join("app.log");
+        write_lines(&path, 0, 25);
+        assert_eq!(numbers(&path), (20..25).collect::<Vec<_>>());
+        assert!(!dir.join("app.log.1").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
