@@ -25,6 +25,7 @@ fmt:
 
 bench: static
 	cargo bench --bench bench
+	cargo bench --bench logs
 
 bench-quick: static
 	cargo bench --bench bench -- --quick

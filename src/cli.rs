@@ -27,6 +27,10 @@ pub struct Args {
     pub socket: Option<PathBuf>,
     /// Lines of output kept per service for `pidone logs` (`--log-lines`).
     pub log_lines: usize,
+    /// Every line starts with its time (`--log-timestamps`).
+    pub log_timestamps: bool,
+    /// `--log-format`: `Some(true)` for JSON lines, `Some(false)` for text.
+    pub log_json: Option<bool>,
 }
 
 /// What the command line resolves to.
@@ -98,6 +102,8 @@ options:
       --grace DURATION time left to stragglers between SIGTERM and SIGKILL (default 5s)
       --socket PATH    control socket (default $PIDONE_SOCKET, else /run/pidone.sock)
       --log-lines N    lines of output kept per service for `pidone logs` (default 1000)
+      --log-timestamps start every line written with its RFC 3339 UTC time
+      --log-format F   text (the default) or json: one JSON object per line
   -v, --verbose        log what pidone does to stderr (twice: more); same as PIDONE_LOG=debug
   -h, --help           print this help
   -V, --version        print the version
@@ -160,6 +166,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                 out.log_lines = value
                     .parse()
                     .map_err(|_| UsageError(format!("--log-lines: '{value}' is not a number")))?;
+            }
+            Long("log-timestamps") => out.log_timestamps = true,
+            Long("log-format") => {
+                let value = parser.value()?.string()?;
+                out.log_json = Some(match value.as_str() {
+                    "json" => true,
+                    "text" => false,
+                    _ => {
+                        return Err(UsageError(format!(
+                            "--log-format: '{value}' is not text or json"
+                        )));
+                    }
+                });
             }
             Short('f') | Long("follow") if sub == Some("logs") => follow = true,
             Short('n') | Long("lines") if sub == Some("logs") => {
@@ -271,6 +290,24 @@ mod tests {
         assert!(args.group);
         assert_eq!(args.program, ["sh", "-c", "exit 3", "--grace"]);
         assert_eq!(args.grace, DEFAULT_GRACE);
+    }
+
+    #[test]
+    fn log_timestamps_and_format() {
+        let Ok(Command::Run(args)) = run(&["--log-timestamps", "--log-format", "json", "sh"])
+        else {
+            panic!("expected a run");
+        };
+        assert!(args.log_timestamps);
+        assert_eq!(args.log_json, Some(true));
+        let Ok(Command::Run(args)) = run(&["--log-format", "text", "sh"]) else {
+            panic!("expected a run");
+        };
+        assert_eq!((args.log_timestamps, args.log_json), (false, Some(false)));
+        assert_eq!(
+            run(&["--log-format", "xml", "sh"]),
+            Err(UsageError("--log-format: 'xml' is not text or json".into()))
+        );
     }
 
     #[test]

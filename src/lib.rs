@@ -97,7 +97,14 @@ pub fn run(args: Vec<OsString>) -> i32 {
     if let Some(warning) = config.as_ref().and_then(config::shutdown_warning) {
         log::warn!("{warning}");
     }
+    let from_config = config.as_ref().map(|c| c.log).unwrap_or_default();
+    let style = io::format::Style {
+        timestamps: args.log_timestamps || from_config.timestamps,
+        json: args.log_json.unwrap_or(from_config.json),
+    };
+    io::logsink::set_style(style);
     let options = supervisor::Options {
+        log_style: style,
         group: args.group,
         grace: args.grace,
         map_exit: args.map_exit,

@@ -83,6 +83,8 @@ pub fn load_texts(
     let mut raws: Vec<RawService> = Vec::new();
     let mut timeout_entries = Vec::new();
     let mut defaults = RawControls::default();
+    // `[log]` keys: a file read later overrides one read before.
+    let mut log = crate::config::LogSettings::default();
     let mut complete = true;
     for (index, (path, text)) in sources.iter().zip(texts).enumerate() {
         let text = match text {
@@ -96,6 +98,8 @@ pub fn load_texts(
         match parse::parse_file(index, path, &text, &mut errors) {
             Some(file) => {
                 timeout_entries.extend(file.timeouts.into_iter().map(|t| (index, t)));
+                log.timestamps = file.log_timestamps.unwrap_or(log.timestamps);
+                log.json = file.log_json.unwrap_or(log.json);
                 raws.extend(file.services);
                 if let Some((more, _)) = file.defaults {
                     merge_defaults(sources, &mut defaults, more, &mut errors);
@@ -123,6 +127,7 @@ pub fn load_texts(
             let cgroups = ctx.cgroups.clone();
             return Ok(Config {
                 timeouts,
+                log,
                 services,
                 cgroups,
             });

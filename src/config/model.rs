@@ -25,6 +25,8 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub struct Config {
     /// The global timeouts of `[timeouts]`.
     pub timeouts: Timeouts,
+    /// How pidone writes lines (`[log]`).
+    pub log: LogSettings,
     /// Every service, instances expanded, disabled ones included, in start order: each service
     /// comes after everything in its `depends_on` and `after`. A service's [`ServiceId`] is its
     /// index here; stopping in reverse index order respects every dependency.
@@ -62,6 +64,15 @@ impl Default for Timeouts {
     }
 }
 
+/// `[log]`: how every line pidone writes looks (the command line may add to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogSettings {
+    /// `timestamps`: each line starts with its RFC 3339 UTC time, with milliseconds.
+    pub timestamps: bool,
+    /// `format = "json"`: each line is one JSON object.
+    pub json: bool,
+}
+
 /// What kind of process a service is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
@@ -93,9 +104,27 @@ pub enum LogMode {
     Raw,
     /// `/dev/null`.
     Null,
-    /// Appended to this file (`log_file`), created if missing.
-    File(PathBuf),
+    /// Through a pipe to pidone, which appends each line to a file (`log_file`).
+    File(FileLog),
 }
+
+/// `log_file` and its companions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileLog {
+    /// Absolute; created if missing, at each start of the service.
+    pub path: PathBuf,
+    /// `log_max_size`: rotate before a line would take the file past this many bytes.
+    pub max_size: Option<u64>,
+    /// `log_keep`: rotated files kept, `path.1` (newest) to `path.N` (default 10).
+    pub keep: u32,
+    /// `log_format`: JSON lines in the file; `None` follows `[log] format`.
+    pub json: Option<bool>,
+    /// `log = "prefix"` too: the lines also go to pidone's stdout/stderr.
+    pub console: bool,
+}
+
+/// Rotated files kept unless `log_keep` says.
+pub const DEFAULT_LOG_KEEP: u32 = 10;
 
 /// When a longrun counts as up (`ready = { ... }`). Ready-level checks, if any, must also pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -297,6 +326,13 @@ pub struct ServiceSpec {
     pub post_script: Option<Vec<String>>,
     /// Where output goes.
     pub log: LogMode,
+    /// `tty = true`: stdout and stderr are one pseudo-terminal that pidone reads (its lines all
+    /// go to stdout), so the program line-buffers and keeps its colours.
+    pub tty: bool,
+    /// `log_to`: the service whose stdin the main process's stdout goes to, through a pipe pidone
+    /// holds across restarts of either side; and whether stderr goes there too
+    /// (`log_to_stderr`). The logger starts before and stops after this service.
+    pub log_to: Option<(String, bool)>,
     /// When a longrun is up (`ready`; default: once exec succeeded). Always `Exec` for a
     /// oneshot.
     pub ready: ReadyMode,

@@ -8,7 +8,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::ErrorKind;
-use super::model::{CheckSpec, DEFAULT_PATH, Env, LogMode, OnFailure, Probe, Restart, Secret};
+use super::model::{
+    CheckSpec, DEFAULT_LOG_KEEP, DEFAULT_PATH, Env, FileLog, LogMode, OnFailure, Probe, Restart,
+    Secret,
+};
 use super::parse::{self, RawCheck, RawProbe, RawService};
 use super::resolve::{Loader, Unit, restart_policy};
 use super::{expand, limits};
@@ -164,7 +167,13 @@ impl Loader<'_> {
             .as_deref()
             .map(|w| dir.join(x.one(w, "workdir")));
         let log = match (&raw.log, &raw.log_file) {
-            (_, Some(file)) => LogMode::File(dir.join(x.one(file, "log_file"))),
+            (_, Some(file)) => LogMode::File(FileLog {
+                path: dir.join(x.one(file, "log_file")),
+                max_size: raw.log_max_size,
+                keep: raw.log_keep.unwrap_or(DEFAULT_LOG_KEEP),
+                json: raw.log_json,
+                console: raw.log.is_some(),
+            }),
             (Some(mode), None) => mode.clone(),
             (None, None) => LogMode::Prefix,
         };

@@ -318,7 +318,13 @@ impl Loader<'_> {
         let any_enabled = mine.clone().any(|u| units[u].enabled);
         let mut depends = Vec::new();
         let mut after = Vec::new();
-        for (key, list) in [("depends_on", &raw.depends_on), ("after", &raw.after)] {
+        // A logger (`log_to`) starts before its producer and stops after it, as with `after`.
+        let logger: Vec<(String, usize)> = raw.log_to.iter().cloned().collect();
+        for (key, list) in [
+            ("depends_on", &raw.depends_on),
+            ("after", &raw.after),
+            ("log_to", &logger),
+        ] {
             for (name, line) in list {
                 let Some(targets) = by_name.get(name) else {
                     self.error(
@@ -332,6 +338,14 @@ impl Loader<'_> {
                     );
                     continue;
                 };
+                if key == "log_to" && (targets.len() != 1 || mine.contains(&targets[0])) {
+                    let message = match targets.len() {
+                        1 => "a service cannot be its own logger".to_owned(),
+                        n => format!("{name} has {n} instances: name one, like {name}-1"),
+                    };
+                    self.error(raw, *line, Some(key), ErrorKind::BadValue { message });
+                    continue;
+                }
                 if key == "depends_on" && any_enabled {
                     for &t in targets {
                         if !units[t].enabled {
@@ -469,6 +483,11 @@ impl Loader<'_> {
             pre_script: r.pre_script,
             post_script: r.post_script,
             log: r.log,
+            tty: raw.tty,
+            log_to: raw
+                .log_to
+                .as_ref()
+                .map(|(name, _)| (name.clone(), raw.log_to_stderr)),
             ready: match raw.kind {
                 Kind::Longrun => raw.ready.map_or(ReadyMode::Exec, |(mode, _)| mode),
                 Kind::Oneshot => ReadyMode::Exec,

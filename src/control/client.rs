@@ -517,8 +517,8 @@ pub fn table(list: &[Service], colour: bool) -> String {
     out
 }
 
-/// The REASON cell: why the service is in its state, what it last said through sd_notify, and
-/// its checks that are not passing.
+/// The REASON cell: why the service is in its state, what it last said through sd_notify, its
+/// checks that are not passing, and why its log file is not written.
 fn reason(s: &Service) -> String {
     let mut parts: Vec<String> = Vec::new();
     if !s.reason.is_empty() {
@@ -543,6 +543,9 @@ fn reason(s: &Service) -> String {
                 "check {name} {status} ({failures} failure{s} in a row)"
             ));
         }
+    }
+    if let Some(error) = s.log.as_ref().and_then(|l| l.error.as_ref()) {
+        parts.push(error.clone());
     }
     printable(&parts.join("; "))
 }
@@ -719,6 +722,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(reason(&down), "check http failed 3 times in a row");
+        let log: Service = serde_json::from_str(
+            r#"{"state":"running","reason":"","log":{"lines":3,"error":"log_file /x: No space left on device (os error 28)"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            reason(&log),
+            "log_file /x: No space left on device (os error 28)"
+        );
     }
 
     /// A name longer than any format width allows (65,535) is printed unpadded, not an abort.

@@ -27,6 +27,9 @@ pub struct Service {
     #[serde(skip_deserializing)]
     pub instance: Option<u32>,
     pub last_exit: Option<LastExit>,
+    /// What became of the service's output (its lines go through pidone: prefix or log_file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<Log>,
     /// The last `MAINPID=` the service sent through sd_notify.
     #[serde(skip_deserializing)]
     pub main_pid: Option<i32>,
@@ -54,6 +57,23 @@ pub struct Service {
     pub kind: String,
     /// Seconds since the service came up (running longruns only).
     pub uptime: Option<f64>,
+}
+
+/// A service's output since pidone started: lines and bytes read, lines dropped by where they
+/// were going, and why its log file is not being written, while it is not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Log {
+    #[serde(skip_deserializing)]
+    pub bytes: u64,
+    #[serde(skip_deserializing)]
+    pub dropped_console: u64,
+    #[serde(skip_deserializing)]
+    pub dropped_file: u64,
+    /// Shown by `pidone status` in the REASON column.
+    pub error: Option<String>,
+    #[serde(skip_deserializing)]
+    pub lines: u64,
 }
 
 /// How a service last ended: `{"code": N}`, or `{"code": 128+N, "signal": "NAME"}`.

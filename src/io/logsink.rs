@@ -12,7 +12,59 @@
 
 use std::io::{self, Write};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::format::{self, Style};
+use super::output::PIPE_BUF;
+
+/// How pidone's own lines look ([`set_style`]): bit 0 timestamps, bit 1 JSON.
+static STYLE: AtomicU8 = AtomicU8::new(0);
+
+/// Makes pidone's own lines look like `style` from now on (`[log]`, `--log-timestamps`,
+/// `--log-format`).
+pub fn set_style(style: Style) {
+    STYLE.store(
+        u8::from(style.timestamps) | u8::from(style.json) << 1,
+        Ordering::Relaxed,
+    );
+}
+
+fn style() -> Style {
+    let bits = STYLE.load(Ordering::Relaxed);
+    Style {
+        timestamps: bits & 1 != 0,
+        json: bits & 2 != 0,
+    }
+}
+
+/// One of pidone's own messages as a line (or, in JSON, lines of at most 4096 bytes):
+/// `pidone: warning: text`, with its time first when timestamps are on, or
+/// `{"time":..,"service":"pidone","level":"warn","message":"text"}`.
+pub fn record(level: log::Level, text: &str) -> Vec<u8> {
+    let style = style();
+    let mut out = Vec::new();
+    let stamp = (style.json || style.timestamps).then(|| format::stamp(SystemTime::now()));
+    if let (true, Some(stamp)) = (style.json, &stamp) {
+        let name = level.as_str().to_ascii_lowercase();
+        let head = format::json_head(stamp, "pidone", "level", &name);
+        format::json_lines(&head, text.as_bytes(), false, PIPE_BUF, &mut |l| {
+            out.extend_from_slice(l)
+        });
+        return out;
+    }
+    if let Some(stamp) = stamp {
+        out.extend_from_slice(&stamp);
+        out.push(b' ');
+    }
+    let line = match level {
+        log::Level::Error | log::Level::Info => format!("pidone: {text}\n"),
+        log::Level::Warn => format!("pidone: warning: {text}\n"),
+        level => format!("pidone: [{level}] {text}\n"),
+    };
+    out.extend_from_slice(line.as_bytes());
+    out
+}
 
 /// The most captured bytes held between two turns of the loop.
 pub const LIMIT: usize = 512 * 1024;
@@ -129,13 +181,9 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = match record.level() {
-            log::Level::Error | log::Level::Info => format!("pidone: {}\n", record.args()),
-            log::Level::Warn => format!("pidone: warning: {}\n", record.args()),
-            level => format!("pidone: [{level}] {}\n", record.args()),
-        };
+        let line = self::record(record.level(), &record.args().to_string());
         // One write per record, so that a record is captured or dropped whole.
-        let _ = Writer.write_all(line.as_bytes());
+        let _ = Writer.write_all(&line);
     }
 
     fn flush(&self) {}

@@ -8,11 +8,19 @@
 //! trailing `\r` is not removed (go-overlay read from a terminal, pidone reads plain pipes), and
 //! each line stays on the stream it was written to instead of all going to stdout.
 //!
+//! With `[log] timestamps` each line starts with its time, and with `format = "json"` each is
+//! one JSON object instead (see `format`). A source of a service with a `log_file` also hands
+//! its lines to that service's [`LogFile`] (see `sinks` for how each line is formatted there),
+//! and to the console only with `log = "prefix"`: a source writing to its file alone is never
+//! paused. Each service's lines, bytes and drops are counted ([`Output::log_state`]).
+//!
 //! # Guarantees, and how they are kept
 //! - **Lines never interleave.** Every formatted line is at most [`PIPE_BUF`] bytes, and each
 //!   `write()` carries whole lines totalling at most [`PIPE_BUF`] bytes, which POSIX makes atomic
 //!   on a pipe: a line can never be cut by another writer's output. Longer lines are split into
-//!   several prefixed lines (between UTF-8 characters when the bytes look like UTF-8).
+//!   several prefixed lines (between UTF-8 characters when the bytes look like UTF-8). A stream
+//!   that is a regular file takes writes of up to 64 KiB, without the readiness
+//!   check: a write to a file is never cut by another's, and never waits for a reader.
 //! - **pidone never blocks in a write.** pidone's stdout and stderr stay blocking (their file
 //!   description is shared with other processes, so `O_NONBLOCK` there would change their
 //!   behaviour too). Instead, a write happens only when `poll()` has just reported `POLLOUT`,
@@ -34,13 +42,19 @@
 //!   pidone's own messages ([`Output::own_lines`]) cannot be paused like a service: they are
 //!   dropped (and counted by the caller) while a queue holds more than [`OWN_LIMIT`] bytes.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 use rustix::io::Errno;
+
+use super::format::Style;
+use super::logfile::{LogFile, Rotation};
+use super::sinks::{Counters, Look, ServiceLog};
+use crate::os::users::Credentials;
 
 /// The size up to which a write to a pipe is atomic on Linux, and the least free space a pipe
 /// has when `poll()` reports it writable. No formatted line, prefix and newline included, is
@@ -64,6 +78,11 @@ pub const OWN_LIMIT: usize = 2 * HIGH_WATER;
 /// The most bytes queued on a stream before the lines of a pipe that ended while paused are
 /// dropped (and counted) instead.
 pub const SPILL_LIMIT: usize = 4 * HIGH_WATER;
+
+/// The most bytes in one write to a regular file (pidone's stdout redirected to one): a write to
+/// a file is never split by another writer's, and never waits for a reader, so neither the
+/// [`PIPE_BUF`] bound nor the readiness check applies; larger writes save system calls.
+const FILE_BATCH: usize = 64 * 1024;
 
 /// Bytes read from a source per `read()` call.
 const READ_CHUNK: usize = 8 * 1024;
@@ -89,6 +108,25 @@ pub enum Stream {
     Stdout,
     /// pidone's stderr (fd 2).
     Stderr,
+}
+
+impl Stream {
+    /// `stdout` or `stderr`, as JSON lines name the stream.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// A service's `log_file` as the supervisor configures it.
+pub struct FileSpec {
+    pub path: PathBuf,
+    pub user: Option<Credentials>,
+    pub rotation: Option<Rotation>,
+    /// JSON lines (`log_format = "json"`, or the global format).
+    pub json: bool,
 }
 
 /// What [`Output::read_from`] found.
@@ -148,6 +186,10 @@ pub struct Source {
     /// The lines queued since [`Source::take_lines`] last ran, without prefix or newline, for
     /// the supervisor's per-service log buffer.
     tapped: Vec<String>,
+    /// The service's [`ServiceLog`] (its file and counters), if it has one.
+    key: Option<u64>,
+    /// Whether its lines go to pidone's console (false: to its log file only).
+    console: bool,
 }
 
 impl Source {
@@ -203,11 +245,16 @@ struct Queue {
     dead: bool,
     /// Services' lines discarded since [`Output::take_lost`] last ran.
     lost: u64,
+    /// The target is a regular file: writes of up to [`FILE_BATCH`] bytes, without a poll.
+    file: bool,
 }
 
 impl Queue {
     fn new(name: &'static str, target: Target) -> Queue {
+        let file = rustix::fs::fstat(target.fd())
+            .is_ok_and(|s| rustix::fs::FileType::from_raw_mode(s.st_mode).is_file());
         Queue {
+            file,
             name,
             target,
             lines: VecDeque::new(),
@@ -217,6 +264,21 @@ impl Queue {
             dead: false,
             lost: 0,
         }
+    }
+
+    /// Queues one formatted line, newline included; false when the stream is dead (the line is
+    /// counted as lost).
+    fn push_line(&mut self, line: Vec<u8>) -> bool {
+        if self.dead {
+            self.lost += 1;
+            return false;
+        }
+        self.bytes += line.len();
+        self.lines.push_back(line);
+        if self.bytes > HIGH_WATER {
+            self.paused = true;
+        }
+        true
     }
 
     fn push(&mut self, prefix: &[u8], text: &[u8]) {
@@ -238,6 +300,9 @@ impl Queue {
     /// Whether a write would not block now. Asked right before each write because the caller's
     /// `revents` may be stale.
     fn writable(&self) -> bool {
+        if self.file {
+            return true;
+        }
         let mut fds = [PollFd::from_borrowed_fd(self.target.fd(), PollFlags::OUT)];
         let zero = Timespec {
             tv_sec: 0,
@@ -264,7 +329,8 @@ impl Queue {
                 } else {
                     line.as_slice()
                 };
-                if staging.len() + rest.len() > PIPE_BUF {
+                let batch = if self.file { FILE_BATCH } else { PIPE_BUF };
+                if staging.len() + rest.len() > batch {
                     break;
                 }
                 staging.extend_from_slice(rest);
@@ -328,6 +394,10 @@ pub struct Output {
     err: Queue,
     /// Reused buffer for assembling one write.
     staging: Vec<u8>,
+    /// How every line looks (timestamps, JSON).
+    style: Style,
+    /// Each service's log file and counters, by the supervisor's key for the service.
+    logs: HashMap<u64, ServiceLog>,
 }
 
 impl Output {
@@ -352,13 +422,75 @@ impl Output {
             out: Queue::new("stdout", out),
             err: Queue::new("stderr", err),
             staging: Vec::with_capacity(PIPE_BUF),
+            style: Style::default(),
+            logs: HashMap::new(),
         }
+    }
+
+    /// How every line looks.
+    pub fn style(&self) -> Style {
+        self.style
+    }
+
+    /// Sets how every line looks from now on; sources made before keep their line length.
+    pub fn set_style(&mut self, style: Style) {
+        self.style = style;
+    }
+
+    /// Gives the service of `key` (called `name`) its log file, or none; a file it already had
+    /// keeps its counters and, for the same path, its descriptor.
+    pub fn configure_log(&mut self, key: u64, name: &str, file: Option<FileSpec>) {
+        let log = self.logs.entry(key).or_insert_with(|| ServiceLog {
+            name: name.to_owned(),
+            file: None,
+            file_json: false,
+            counters: Counters::default(),
+        });
+        log.file_json = file.as_ref().is_some_and(|f| f.json);
+        match (file, &mut log.file) {
+            (None, slot) => *slot = None,
+            (Some(f), Some(open)) => open.configure(&f.path, f.user, f.rotation),
+            (Some(f), slot) => *slot = Some(LogFile::new(f.path, f.user, f.rotation)),
+        }
+    }
+
+    /// Opens the log file of `key` again, as at each start of its service.
+    pub fn reopen_log(&mut self, key: u64) {
+        if let Some(file) = self.logs.get_mut(&key).and_then(|l| l.file.as_mut()) {
+            file.open();
+        }
+    }
+
+    /// Forgets the service of `key` (removed by a reload); its pipes still read are written to
+    /// the console only.
+    pub fn forget_log(&mut self, key: u64) {
+        self.logs.remove(&key);
+    }
+
+    /// The counters of the service of `key`, and why its log file is not written, if it is not.
+    pub fn log_state(&self, key: u64) -> Option<(Counters, Option<&str>)> {
+        let log = self.logs.get(&key)?;
+        let error = log.file.as_ref().and_then(LogFile::error);
+        Some((log.counters(), error))
     }
 
     /// Wraps the read end of a service's pipe whose lines go to `stream` prefixed with `name`,
     /// and makes it non-blocking (only pidone holds a read end, so this changes nothing for the
     /// service). The caller should have created the pipe close-on-exec.
     pub fn source(&self, name: &str, stream: Stream, fd: OwnedFd) -> Source {
+        self.source_of(None, name, stream, fd, true)
+    }
+
+    /// Like [`Output::source`], for the service of `key`: its lines are counted and written to
+    /// its log file too, and to the console only when `console`.
+    pub fn source_of(
+        &self,
+        key: Option<u64>,
+        name: &str,
+        stream: Stream,
+        fd: OwnedFd,
+        console: bool,
+    ) -> Source {
         // A pipe that stays blocking would only make read_from block on a spurious wakeup; the
         // failure is logged and the source still works.
         let nonblocking = fcntl_getfl(&fd).and_then(|f| fcntl_setfl(&fd, f | OFlags::NONBLOCK));
@@ -369,10 +501,12 @@ impl Output {
         Source {
             fd,
             stream,
-            max_text: PIPE_BUF - prefix.len() - 1,
+            max_text: PIPE_BUF - prefix.len() - 1 - Look::stamp_room(self.style),
             prefix,
             partial: Vec::new(),
             tapped: Vec::new(),
+            key,
+            console,
         }
     }
 
@@ -386,7 +520,7 @@ impl Output {
     /// line it holds would no longer fit one formatted line (it keeps its old prefix then).
     pub fn reprefix(&self, src: &mut Source, name: &str) {
         let prefix = self.prefix(name);
-        let max_text = PIPE_BUF.saturating_sub(prefix.len() + 1);
+        let max_text = PIPE_BUF.saturating_sub(prefix.len() + 1 + Look::stamp_room(self.style));
         if src.partial.len() <= max_text {
             src.prefix = prefix;
             src.max_text = max_text;
@@ -435,7 +569,7 @@ impl Output {
     fn read_budget(&mut self, src: &mut Source, reads: usize, full: WhenFull) -> ReadOutcome {
         let mut chunk = [0u8; READ_CHUNK];
         for _ in 0..reads {
-            if full == WhenFull::Wait && self.paused(src.stream) {
+            if full == WhenFull::Wait && self.holds_back(src) {
                 return ReadOutcome::Open;
             }
             match rustix::io::read(&src.fd, &mut chunk) {
@@ -443,16 +577,28 @@ impl Output {
                     self.end(src);
                     return ReadOutcome::Eof;
                 }
-                Ok(n) if full == WhenFull::Drop && self.queued(src.stream) > SPILL_LIMIT => {
+                Ok(n)
+                    if full == WhenFull::Drop
+                        && src.console
+                        && self.queued(src.stream) > SPILL_LIMIT =>
+                {
                     let data = chunk.get(..n).unwrap_or_default();
-                    let lines = data.iter().filter(|&&b| b == b'\n').count();
-                    self.queue_mut(src.stream).lost += lines as u64;
+                    let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
+                    self.queue_mut(src.stream).lost += lines;
+                    if let Some(log) = src.key.and_then(|k| self.logs.get_mut(&k)) {
+                        log.counters.dropped_console += lines;
+                    }
                     // The line begun before cannot be completed any more.
                     src.partial.clear();
                 }
                 Ok(n) => self.feed(src, chunk.get(..n).unwrap_or_default()),
                 Err(Errno::AGAIN) => return ReadOutcome::Open,
                 Err(Errno::INTR) => {}
+                // A terminal's master once every process closed the other side (`tty = true`).
+                Err(Errno::IO) => {
+                    self.end(src);
+                    return ReadOutcome::Eof;
+                }
                 Err(err) => {
                     log::warn!("cannot read a service's output: {err}");
                     self.end(src);
@@ -463,33 +609,69 @@ impl Output {
         ReadOutcome::Open
     }
 
-    /// Appends bytes to `src`'s partial line and queues every line now complete, splitting
+    /// Appends bytes to `src`'s partial line and delivers every line now complete, splitting
     /// those longer than fit in one write.
     fn feed(&mut self, src: &mut Source, data: &[u8]) {
         src.partial.extend_from_slice(data);
+        let start = self.deliver(src, false);
+        src.partial.drain(..start);
+    }
+
+    /// Delivers what is left of `src`'s last line, if anything.
+    fn end(&mut self, src: &mut Source) {
+        if !src.partial.is_empty() {
+            self.deliver(src, true);
+            src.partial.clear();
+        }
+    }
+
+    /// Delivers the complete lines at the start of `src`'s partial line (all of it when `last`)
+    /// to the console, the service's log file and its tap; returns how many bytes it took.
+    fn deliver(&mut self, src: &mut Source, last: bool) -> usize {
         let queue = match src.stream {
             Stream::Stdout => &mut self.out,
             Stream::Stderr => &mut self.err,
         };
-        let start = queue_lines(
-            queue,
-            &src.prefix,
-            src.max_text,
-            &src.partial,
-            &mut src.tapped,
-        );
-        src.partial.drain(..start);
-    }
-
-    /// Queues what is left of `src`'s last line, if anything.
-    fn end(&mut self, src: &mut Source) {
-        if !src.partial.is_empty() {
-            let queue = self.queue_mut(src.stream);
-            queue.push(&src.prefix, &src.partial);
-            src.tapped
-                .push(String::from_utf8_lossy(&src.partial).into_owned());
-            src.partial.clear();
+        let mut log = src.key.and_then(|k| self.logs.get_mut(&k));
+        if self.style == Style::default() && log.as_ref().is_none_or(|l| l.file.is_none()) {
+            // The common case, as fast as it was: plain prefixed lines, nothing else to write.
+            let (prefix, tap) = (&src.prefix, &mut src.tapped);
+            let counters = log.map(|l| &mut l.counters);
+            return plain_lines(
+                queue,
+                prefix,
+                src.max_text,
+                &src.partial,
+                last,
+                tap,
+                counters,
+            );
         }
+        let (file_json, name) = log.as_ref().map_or((false, ""), |l| (l.file_json, &l.name));
+        let look = Look::new(self.style, file_json, name, src.stream.name());
+        let now = Instant::now();
+        let console = src.console;
+        let start = split_lines(&src.partial, src.max_text, last, &mut |piece, ends| {
+            src.tapped.push(String::from_utf8_lossy(piece).into_owned());
+            let mut dropped = 0;
+            if console {
+                look.console(&src.prefix, piece, ends, &mut |line| {
+                    dropped += u64::from(!queue.push_line(line));
+                });
+            }
+            if let Some(log) = log.as_mut() {
+                log.counters.lines += u64::from(ends);
+                log.counters.bytes += piece.len() as u64;
+                log.counters.dropped_console += dropped.min(1);
+                if let Some(file) = log.file.as_mut() {
+                    look.file(file, log.file_json, piece, ends, now);
+                }
+            }
+        });
+        if let Some(file) = log.and_then(|l| l.file.as_mut()) {
+            file.flush(now);
+        }
+        start
     }
 
     /// For exit: reads what `src` still holds (ignoring back-pressure, up to a bound), queues
@@ -527,6 +709,12 @@ impl Output {
             queue.push(b"", rest);
         }
         true
+    }
+
+    /// Whether reading `src` must pause: its lines go to the console, which is
+    /// [paused](Output::paused). A source writing only to a log file never waits.
+    pub fn holds_back(&self, src: &Source) -> bool {
+        src.console && self.paused(src.stream)
     }
 
     /// Whether reading from `stream`'s sources must pause: its queue went over [`HIGH_WATER`]
@@ -629,22 +817,57 @@ fn queue_lines(
     bytes: &[u8],
     tap: &mut Vec<String>,
 ) -> usize {
+    plain_lines(queue, prefix, max_text, bytes, false, tap, None)
+}
+
+/// [`queue_lines`], with what remains too when `last`, and a service's counters.
+fn plain_lines(
+    queue: &mut Queue,
+    prefix: &[u8],
+    max_text: usize,
+    bytes: &[u8],
+    last: bool,
+    tap: &mut Vec<String>,
+    mut counters: Option<&mut Counters>,
+) -> usize {
+    split_lines(bytes, max_text, last, &mut |piece, ends| {
+        let queued = !queue.dead;
+        queue.push(prefix, piece);
+        tap.push(String::from_utf8_lossy(piece).into_owned());
+        if let Some(c) = counters.as_mut() {
+            c.lines += u64::from(ends);
+            c.bytes += piece.len() as u64;
+            c.dropped_console += u64::from(!queued);
+        }
+    })
+}
+
+/// Hands `each` every complete line at the start of `bytes` (without its newline; `true`: it
+/// ends a line) and the pieces of `max_text` bytes split off a longer line (`false`); with
+/// `last`, what remains too, as a line's end. Returns how many bytes were consumed: what
+/// remains is a line not yet complete, at most `max_text` bytes long.
+fn split_lines(
+    bytes: &[u8],
+    max_text: usize,
+    last: bool,
+    each: &mut dyn FnMut(&[u8], bool),
+) -> usize {
     let mut start = 0;
     while let Some(rest) = bytes.get(start..) {
         // A newline right after max_text bytes still ends a line that fits.
         let window = rest.get(..rest.len().min(max_text + 1)).unwrap_or(rest);
         if let Some(i) = window.iter().position(|&b| b == b'\n') {
-            let line = rest.get(..i).unwrap_or_default();
-            queue.push(prefix, line);
-            tap.push(String::from_utf8_lossy(line).into_owned());
+            each(rest.get(..i).unwrap_or_default(), true);
             start += i + 1;
         } else if rest.len() > max_text {
             let cut = split_point(rest, max_text);
-            let piece = rest.get(..cut).unwrap_or_default();
-            queue.push(prefix, piece);
-            tap.push(String::from_utf8_lossy(piece).into_owned());
+            each(rest.get(..cut).unwrap_or_default(), false);
             start += cut;
         } else {
+            if last && !rest.is_empty() {
+                each(rest, true);
+                start = bytes.len();
+            }
             break;
         }
     }

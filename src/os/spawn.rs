@@ -100,6 +100,8 @@ pub struct Launch<'a> {
     pub controls: &'a Controls,
     /// The directory of the cgroup to join first, when pidone manages cgroups.
     pub cgroup: Option<OwnedFd>,
+    /// `/dev/null` unless given (a logger's end of its pipeline).
+    pub stdin: Option<OwnedFd>,
     pub stdout: Stdio,
     pub stderr: Stdio,
     /// A descriptor to hand over at a fixed number, 3 or more (`ready.notify_fd`).
@@ -107,14 +109,15 @@ pub struct Launch<'a> {
 }
 
 /// Starts a service process in a new session (so in its own process group, without a controlling
-/// terminal), stdin from /dev/null, with the given user, environment and working directory.
+/// terminal), stdin from /dev/null unless given, with the given user, environment and working
+/// directory.
 pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
     let (program, args) = launch.argv.split_first().ok_or(Errno::INVAL)?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(launch.stdin.map_or_else(Stdio::null, Stdio::from))
         .stdout(launch.stdout)
         .stderr(launch.stderr);
     if let Some(dir) = launch.workdir {

@@ -367,3 +367,31 @@ pub fn sanitize_stdio() {
         }
     }
 }
+
+/// A new pseudo-terminal: its master (for pidone to read, close-on-exec) and its slave (for a
+/// service's stdout and stderr), which is not made anyone's controlling terminal. Output
+/// processing is off (`OPOST`), so the service's bytes reach the master as written (no `\n` →
+/// `\r\n`); its size is 80×24, as a terminal emulator's default.
+pub fn pty() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::OpenptFlags;
+    use rustix::termios::{OptionalActions, OutputModes, Winsize};
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    rustix::pty::grantpt(&master)?;
+    rustix::pty::unlockpt(&master)?;
+    let name = rustix::pty::ptsname(&master, Vec::new())?;
+    let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let slave = rustix::fs::open(name.as_c_str(), flags, Mode::empty())?;
+    let mut modes = rustix::termios::tcgetattr(&slave)?;
+    modes.output_modes.remove(OutputModes::OPOST);
+    rustix::termios::tcsetattr(&slave, OptionalActions::Now, &modes)?;
+    let size = Winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    rustix::termios::tcsetwinsize(&slave, size)?;
+    Ok((master, slave))
+}

@@ -272,6 +272,13 @@ impl<S: System> Supervisor<S> {
             enabled: svc.spec.enabled,
             instance: svc.spec.instance,
             last_exit: svc.life.last_exit.map(last_exit),
+            log: self.output.log_state(id.key()).map(|(c, error)| wire::Log {
+                bytes: c.bytes,
+                dropped_console: c.dropped_console,
+                dropped_file: c.dropped_file,
+                error: error.map(str::to_owned),
+                lines: c.lines,
+            }),
             main_pid: svc.main_pid,
             name: svc.spec.name.clone(),
             notify_status: svc.notify_status.clone(),
@@ -321,6 +328,10 @@ impl<S: System> Supervisor<S> {
                     ));
                 }
             }
+        }
+        if !live {
+            // A log file that cannot be written is worth a look, not a restart of the pod.
+            problems.extend(self.log_problems());
         }
         if !live && self.phase != super::Phase::Running {
             problems.push("pidone is shutting down".to_string());
@@ -443,6 +454,7 @@ impl<S: System> Supervisor<S> {
             "Time since pidone started.",
             &[(String::new(), uptime)],
         );
+        self.log_metrics(&mut out);
         let orphans = self.orphans_reaped.to_string();
         family(
             &mut out,
@@ -456,7 +468,13 @@ impl<S: System> Supervisor<S> {
 }
 
 /// Writes one metric family: HELP, TYPE, then one sample per (labels, value).
-fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
+pub(super) fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: &[(String, String)],
+) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
     for (labels, value) in samples {

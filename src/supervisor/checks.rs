@@ -33,6 +33,8 @@ pub(super) struct Handover {
     /// Whether the service's secrets are read into the environment: for the main process and
     /// post_script, not for a pre_script, which may be what writes them.
     pub secrets: bool,
+    /// The service's main process (not a script): the one a logger pipeline connects.
+    pub main: bool,
 }
 
 impl Service {
@@ -325,6 +327,7 @@ impl<S: System> Supervisor<S> {
             user: spec.user.as_ref(),
             controls: &spec.controls,
             cgroup: None,
+            stdin: None,
             stdout: Stdio::from(write),
             stderr: Stdio::from(copy),
             notify_fd: None,

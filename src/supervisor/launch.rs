@@ -8,11 +8,13 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use super::checks::Handover;
+use super::pipelines::Ends;
 use super::system::System;
 use super::{Id, Owner, Supervisor};
 use crate::config::{Kind, Level, LogMode, ServiceSpec};
 use crate::core::service::{Event, State, Step};
-use crate::io::output::Stream;
+use crate::io::logfile::Rotation;
+use crate::io::output::{FileSpec, Source, Stream};
 use crate::os::spawn::{self, Child, Launch};
 
 impl<S: System> Supervisor<S> {
@@ -33,6 +35,7 @@ impl<S: System> Supervisor<S> {
         };
         let handover = handover.map(|h| Handover {
             secrets: step == Step::Main,
+            main: step == Step::Main,
             ..h
         });
         let event = match handover.and_then(|h| self.launch(id, &argv, h)) {
@@ -69,6 +72,11 @@ impl<S: System> Supervisor<S> {
         argv: &[String],
         handover: Handover,
     ) -> io::Result<Child> {
+        let (stdout, stderr, sources) = self.output_of(id)?;
+        let ends = match handover.main {
+            true => self.pipeline_ends(id)?,
+            false => Ends::default(),
+        };
         let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
             return Err(io::Error::from(io::ErrorKind::NotFound));
         };
@@ -84,25 +92,8 @@ impl<S: System> Supervisor<S> {
                 return Err(io::Error::other(why));
             }
         };
-        let (stdout, stderr, sources) = match &spec.log {
-            LogMode::Prefix => {
-                let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-                let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-                let sources = [
-                    self.output.source(&spec.name, Stream::Stdout, out_r),
-                    self.output.source(&spec.name, Stream::Stderr, err_r),
-                ];
-                (Stdio::from(out_w), Stdio::from(err_w), Some(sources))
-            }
-            LogMode::Raw => (Stdio::inherit(), Stdio::inherit(), None),
-            LogMode::Null => (Stdio::null(), Stdio::null(), None),
-            LogMode::File(path) => {
-                let file = crate::io::files::open_for_service(path, spec.user.as_ref())
-                    .map_err(|e| io::Error::other(format!("log_file {}: {e}", path.display())))?;
-                let copy = file.try_clone()?;
-                (Stdio::from(file), Stdio::from(copy), None)
-            }
-        };
+        let stdout = ends.stdout.map_or(stdout, Stdio::from);
+        let stderr = ends.stderr.map_or(stderr, Stdio::from);
         let launch = Launch {
             argv,
             env: &env,
@@ -110,6 +101,7 @@ impl<S: System> Supervisor<S> {
             user: spec.user.as_ref(),
             controls: &spec.controls,
             cgroup,
+            stdin: ends.stdin,
             stdout,
             stderr,
             notify_fd: handover.notify_fd,
@@ -118,8 +110,67 @@ impl<S: System> Supervisor<S> {
         // The write ends went to the child (and are closed here with `launch`): the pipes reach
         // EOF when the service and everything it spawned are gone.
         self.sources
-            .extend(sources.into_iter().flatten().map(|src| (id, src)));
+            .extend(sources.into_iter().map(|src| (id, src)));
         Ok(child)
+    }
+
+    /// Service `id`'s stdout and stderr as its `log`, `log_file` and `tty` say, with the sources
+    /// pidone reads (none for `raw` and `null`); its log file is configured and opened again.
+    fn output_of(&mut self, id: Id) -> io::Result<(Stdio, Stdio, Vec<Source>)> {
+        let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        };
+        let console = match &spec.log {
+            LogMode::Prefix => true,
+            LogMode::File(f) => f.console,
+            LogMode::Raw | LogMode::Null => false,
+        };
+        let (stdout, stderr, sources) = match &spec.log {
+            LogMode::Prefix | LogMode::File(_) if spec.tty => {
+                // One terminal for both streams, as on a console: its lines all go to stdout.
+                let (master, slave) = crate::os::sys::pty()?;
+                let stderr = slave.try_clone()?;
+                let key = Some(id.key());
+                let source =
+                    (self.output).source_of(key, &spec.name, Stream::Stdout, master, console);
+                (Stdio::from(slave), Stdio::from(stderr), vec![source])
+            }
+            LogMode::Prefix | LogMode::File(_) => {
+                let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+                let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+                let key = Some(id.key());
+                let sources = vec![
+                    (self.output).source_of(key, &spec.name, Stream::Stdout, out_r, console),
+                    (self.output).source_of(key, &spec.name, Stream::Stderr, err_r, console),
+                ];
+                (Stdio::from(out_w), Stdio::from(err_w), sources)
+            }
+            LogMode::Raw => (Stdio::inherit(), Stdio::inherit(), Vec::new()),
+            LogMode::Null => (Stdio::null(), Stdio::null(), Vec::new()),
+        };
+        // The log file is opened again at each spawn (as the service's user, never following a
+        // symlink): a file that cannot be opened costs lines, counted, never the start.
+        let file = match &spec.log {
+            LogMode::File(f) => Some(FileSpec {
+                path: f.path.clone(),
+                user: spec.user.clone(),
+                rotation: f.max_size.map(|max_size| Rotation {
+                    max_size,
+                    keep: f.keep,
+                }),
+                json: f.json.unwrap_or(self.output.style().json),
+            }),
+            _ => None,
+        };
+        let has_file = file.is_some();
+        match &spec.log {
+            LogMode::Raw | LogMode::Null => self.output.forget_log(id.key()),
+            _ => self.output.configure_log(id.key(), &spec.name, file),
+        }
+        if has_file {
+            self.output.reopen_log(id.key());
+        }
+        Ok((stdout, stderr, sources))
     }
 
     pub(super) fn run_post_script(&mut self, id: Id) {

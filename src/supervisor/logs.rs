@@ -3,10 +3,12 @@
 
 use std::time::Instant;
 
+use super::api::family;
 use super::system::System;
 use super::{Id, Supervisor};
 use crate::io::logsink;
 use crate::io::output::Stream;
+use crate::io::sinks::Counters;
 
 impl<S: System> Supervisor<S> {
     /// Keeps the last [`Options::log_lines`] lines of each service for the logs endpoint, and
@@ -30,6 +32,70 @@ impl<S: System> Supervisor<S> {
         }
     }
 
+    /// The services whose log file is not being written, with why (health problems).
+    pub(super) fn log_problems(&self) -> Vec<String> {
+        (self.svcs.iter())
+            .filter_map(|(id, s)| {
+                let (_, error) = self.output.log_state(id.key())?;
+                Some(format!("{}: {}", s.spec.name, error?))
+            })
+            .collect()
+    }
+
+    /// The metric families of the services' output (Prometheus text format).
+    pub(super) fn log_metrics(&self, out: &mut String) {
+        let counters: Vec<(String, Counters)> = (self.svcs.iter())
+            .filter_map(|(id, s)| {
+                let (c, _) = self.output.log_state(id.key())?;
+                Some((format!("service=\"{}\"", s.spec.name), c))
+            })
+            .collect();
+        let each = |f: fn(&Counters) -> u64| -> Vec<(String, String)> {
+            (counters.iter())
+                .map(|(labels, c)| (labels.clone(), f(c).to_string()))
+                .collect()
+        };
+        let lines = "Lines the service wrote (read by pidone).";
+        family(
+            out,
+            "pidone_log_lines_total",
+            "counter",
+            lines,
+            &each(|c| c.lines),
+        );
+        let bytes = "Bytes of those lines, newlines not counted.";
+        family(
+            out,
+            "pidone_log_bytes_total",
+            "counter",
+            bytes,
+            &each(|c| c.bytes),
+        );
+        let dropped: Vec<(String, String)> = (counters.iter())
+            .flat_map(|(labels, c)| {
+                [("console", c.dropped_console), ("file", c.dropped_file)]
+                    .map(|(to, n)| (format!("{labels},to=\"{to}\""), n.to_string()))
+            })
+            .collect();
+        let why = "Lines dropped: the console failed for good or overflowed (to=console), the log file could not be written (to=file).";
+        family(
+            out,
+            "pidone_log_dropped_lines_total",
+            "counter",
+            why,
+            &dropped,
+        );
+        let failing = "1 while the service's log file cannot be written.";
+        let errors: Vec<(String, String)> = (self.svcs.iter())
+            .filter_map(|(id, s)| {
+                let (_, error) = self.output.log_state(id.key())?;
+                let labels = format!("service=\"{}\"", s.spec.name);
+                Some((labels, u8::from(error.is_some()).to_string()))
+            })
+            .collect();
+        family(out, "pidone_log_file_failing", "gauge", failing, &errors);
+    }
+
     /// Moves pidone's captured log messages into the stderr queue, and reports those dropped.
     pub(super) fn queue_own_messages(&mut self, now: Instant) {
         const WHY: [&str; 2] = [
@@ -44,8 +110,9 @@ impl<S: System> Supervisor<S> {
         }
         for (lost, why) in self.own_lost.iter_mut().zip(WHY) {
             if *lost > 0 {
-                let note = format!("pidone: warning: {lost} log messages dropped: {why}\n");
-                if self.output.own_lines(Stream::Stderr, note.as_bytes()) {
+                let text = format!("{lost} log messages dropped: {why}");
+                let note = logsink::record(log::Level::Warn, &text);
+                if self.output.own_lines(Stream::Stderr, &note) {
                     *lost = 0;
                 }
             }

@@ -13,7 +13,7 @@
 //! - `poll`: the poll set and the dispatch of its results; `init`: the main program, signals,
 //!   the end (stopping, draining, killing) and the exit status;
 //! - `api`: answers to the control socket; `reload`: reconciling a new configuration;
-//!   `logs`: the services' last lines and pidone's own messages;
+//!   `logs`: the services' last lines and pidone's own messages; `pipelines`: `log_to`'s pipes;
 //! - `system`: the seam every process operation goes through ([`system::Real`], or the unit
 //!   tests' fake in `testing`).
 //!
@@ -30,6 +30,7 @@ mod checks;
 mod init;
 mod launch;
 mod logs;
+mod pipelines;
 mod poll;
 mod reload;
 mod service;
@@ -84,6 +85,8 @@ pub struct Options {
     pub map_exit: Vec<i32>,
     /// Lines of output kept per service for the logs endpoint.
     pub log_lines: usize,
+    /// How every line pidone writes looks.
+    pub log_style: crate::io::format::Style,
     /// The `--config` paths, read again on reload.
     pub config_paths: Vec<std::path::PathBuf>,
 }
@@ -130,6 +133,8 @@ pub struct Supervisor<S: System = Real> {
     output: Output,
     /// Each service's output pipes, tagged with the service.
     sources: Vec<(Id, Source)>,
+    /// The pipes of `log_to`, by logger name (a few at most: a list).
+    pipelines: Vec<(String, pipelines::Pipeline)>,
     procs: HashMap<Pid, Owner>,
     main_argv: Option<Vec<OsString>>,
     main: Option<Child>,
@@ -217,6 +222,7 @@ impl Supervisor<Real> {
         });
         let config = config.unwrap_or(Config {
             timeouts: Timeouts::default(),
+            log: Default::default(),
             services: Vec::new(),
             cgroups: Err("single-program mode".into()),
         });
@@ -263,6 +269,8 @@ impl<S: System> Supervisor<S> {
     fn with_system(sys: S, options: Options, mut config: Config, now: Instant) -> Supervisor<S> {
         let width = config.name_width();
         let (svcs, _) = service::table_of(&mut config, now);
+        let mut output = Output::new(width);
+        output.set_style(options.log_style);
         Supervisor {
             sys,
             options,
@@ -272,8 +280,9 @@ impl<S: System> Supervisor<S> {
             global_shutdown: config.timeouts.global_shutdown,
             budget_end: None,
             post_script_timeout: config.timeouts.post_script,
-            output: Output::new(width),
+            output,
             sources: Vec::new(),
+            pipelines: Vec::new(),
             procs: HashMap::new(),
             main_argv: None,
             main: None,

@@ -38,7 +38,7 @@ impl Supervisor<Real> {
         // Back-pressure: a stream whose queue is full stops reading its sources until it drains;
         // polled for no event, they still report their end (POLLHUP), to be closed.
         for (i, (_, src)) in self.sources.iter().enumerate() {
-            if self.output.paused(src.stream()) {
+            if self.output.holds_back(src) {
                 fds.push(PollFd::from_borrowed_fd(src.fd(), PollFlags::empty()));
                 what.push(Ready::Ended(i));
             } else {

@@ -218,6 +218,7 @@ impl<S: System> Supervisor<S> {
                     log::debug!("{}: its cgroup stays: {e}", svc.spec.name);
                 }
             }
+            self.output.forget_log(id.key());
             if let Some(server) = &mut self.server {
                 server.end_followers(id.key());
             }

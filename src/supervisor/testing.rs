@@ -106,6 +106,7 @@ impl Rig {
             grace: Duration::from_secs(5),
             map_exit: Vec::new(),
             log_lines: 100,
+            log_style: Default::default(),
             config_paths: Vec::new(),
         };
         let now = Instant::now();

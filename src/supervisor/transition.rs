@@ -119,6 +119,9 @@ impl<S: System> Supervisor<S> {
             Action::Nothing => {}
             Action::Spawn(step) => self.spawn_step(id, step, now),
             Action::Signal(sig) => {
+                if self.phase != super::Phase::Running {
+                    self.release_pipeline(id);
+                }
                 if let Some(pid) = self
                     .svcs
                     .get(id)

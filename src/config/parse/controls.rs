@@ -283,7 +283,7 @@ fn limit_value(v: &DeValue<'_>, bytes: bool) -> Result<Option<u64>, ErrorKind> {
             u64::try_from(n).map(Some).map_err(|_| bad(&n.to_string()))
         }
         DeValue::String(s) if s == "unlimited" || s == "infinity" => Ok(None),
-        DeValue::String(s) if bytes => super::values::size(s).map(Some).ok_or_else(|| bad(s)),
+        DeValue::String(s) if bytes => super::values::size_text(s).map(Some).ok_or_else(|| bad(s)),
         DeValue::String(s) => Err(bad(s)),
         other => Err(wrong("a number, a string or [soft, hard]", other)),
     }
@@ -334,7 +334,7 @@ fn cgroup(
 fn memory(v: &DeValue<'_>) -> Result<String, ErrorKind> {
     match v {
         DeValue::String(s) if s == "max" => Ok("max".into()),
-        DeValue::String(s) => super::values::size(s)
+        DeValue::String(s) => super::values::size_text(s)
             .map(|n| n.to_string())
             .ok_or_else(|| ErrorKind::BadValue {
                 message: format!("bad size {s:?}: use bytes, a size like \"512MB\", or \"max\""),

@@ -80,6 +80,14 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
         raw.defaults = Some((defaults, f.line));
         Ok(())
     }),
+    ("log", |(_, raw), f| {
+        let DeValue::Table(table) = f.v() else {
+            return Err(values::wrong("a table", f.v()));
+        };
+        let scope = Scope::new(None, "log", true);
+        walk(f.sink, &scope, table, LOG_KEYS, raw, |_, _| true);
+        Ok(())
+    }),
     ("timeouts", |(_, raw), f| {
         let DeValue::Table(table) = f.v() else {
             return Err(values::wrong("a table", f.v()));
@@ -95,6 +103,16 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
             |_, _| true,
         );
         Ok(())
+    }),
+];
+
+/// `[log]`: how every line pidone writes looks.
+const LOG_KEYS: &Keys<RawFile> = &[
+    ("timestamps", |raw, f| {
+        values::set_some(&mut raw.log_timestamps, values::boolean(f.v()))
+    }),
+    ("format", |raw, f| {
+        values::set_some(&mut raw.log_json, values::log_format(f.v()))
     }),
 ];
 
@@ -368,6 +386,7 @@ mod tests {
         }
         names(TOP_KEYS)
             .chain(names(TIMEOUT_KEYS))
+            .chain(names(LOG_KEYS))
             .chain(names(service::SERVICE_KEYS))
             .chain(names(controls::CONTROL_KEYS))
             .chain(names(service::READY_KEYS))

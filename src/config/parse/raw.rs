@@ -12,6 +12,9 @@ use crate::config::model::{Kind, Level, LogMode, OnFailure, ReadyMode, Restart, 
 pub struct RawFile {
     /// `[timeouts]` entries in file order. Zero values are kept; the merge applies defaults.
     pub timeouts: Vec<RawTimeout>,
+    /// `[log]`'s `timestamps` and `format = "json"`, if set.
+    pub log_timestamps: Option<bool>,
+    pub log_json: Option<bool>,
     /// The `[[services]]` entries in file order; entries without a usable name are dropped
     /// (their error is already reported).
     pub services: Vec<RawService>,
@@ -80,6 +83,13 @@ pub struct RawService {
     pub post_script: Option<(Vec<String>, bool)>,
     pub log: Option<LogMode>,
     pub log_file: Option<String>,
+    pub log_max_size: Option<u64>,
+    pub log_keep: Option<u32>,
+    pub log_json: Option<bool>,
+    pub tty: bool,
+    /// `log_to` with its line, and `log_to_stderr`.
+    pub log_to: Option<(String, usize)>,
+    pub log_to_stderr: bool,
     pub instances: Option<u32>,
     pub start_timeout: Option<Duration>,
     /// `ready` with the line of the key chosen inside it (for `ready.after`'s later check).

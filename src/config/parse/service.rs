@@ -12,8 +12,8 @@ use super::controls::{self, RawControls};
 use super::raw::{RawCheck, RawService};
 use super::values::{
     MIN_DURATION, MIN_RESTART_DELAY, MIN_RESTART_RESET, at_least, boolean, count, duration,
-    env_table, exit_codes, integer, long_string, names_with_lines, one_of, positive, script, set,
-    set_some, signal, string, string_list, string_or_list, wait_after, wrong,
+    env_table, exit_codes, integer, log_format, long_string, names_with_lines, one_of, positive,
+    script, set, set_some, signal, size, string, string_list, string_or_list, wait_after, wrong,
 };
 use super::{Field, Keys, Scope, Sink, walk};
 use crate::config::describe::format_duration;
@@ -115,6 +115,21 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     }),
     ("log_file", |d, f| {
         set_some(&mut d.s.log_file, string(f.v()))
+    }),
+    ("log_max_size", |d, f| {
+        set_some(&mut d.s.log_max_size, size(f.v()))
+    }),
+    ("log_keep", |d, f| set_some(&mut d.s.log_keep, count(f.v()))),
+    ("log_format", |d, f| {
+        set_some(&mut d.s.log_json, log_format(f.v()))
+    }),
+    ("tty", |d, f| set(&mut d.s.tty, boolean(f.v()))),
+    ("log_to", |d, f| {
+        let line = f.line;
+        set_some(&mut d.s.log_to, string(f.v()).map(|name| (name, line)))
+    }),
+    ("log_to_stderr", |d, f| {
+        set(&mut d.s.log_to_stderr, boolean(f.v()))
     }),
     ("instances", instances),
     ("start_timeout", |d, f| {
@@ -277,11 +292,37 @@ fn finish(sink: &mut Sink<'_>, service: Option<&str>, header: usize, d: Draft) -
         (None, Some(true)) => Kind::Oneshot,
         (None, _) => Kind::Longrun,
     };
-    if s.log.is_some() && s.log_file.is_some() {
+    // `log = "prefix"` with `log_file` writes both; raw and null leave pidone nothing to write.
+    if s.log.as_ref().is_some_and(|l| *l != LogMode::Prefix) && s.log_file.is_some() {
         let kind = ErrorKind::Conflict {
             other: "log".into(),
         };
         sink.push_line(s.line_of("log_file"), service, Some("log_file"), kind);
+    }
+    // A terminal pidone reads: raw and null leave it nothing to read.
+    if s.tty && s.log.as_ref().is_some_and(|l| *l != LogMode::Prefix) {
+        let kind = ErrorKind::Conflict {
+            other: "log".into(),
+        };
+        sink.push_line(s.line_of("tty"), service, Some("tty"), kind);
+    }
+    if s.log_to.is_none()
+        && let Some(&line) = s.key_lines.get("log_to_stderr")
+    {
+        let kind = ErrorKind::BadValue {
+            message: "needs log_to".into(),
+        };
+        sink.push_line(line, service, Some("log_to_stderr"), kind);
+    }
+    if s.log_file.is_none() {
+        for key in ["log_max_size", "log_keep", "log_format"] {
+            if let Some(&line) = s.key_lines.get(key) {
+                let kind = ErrorKind::BadValue {
+                    message: "needs log_file".into(),
+                };
+                sink.push_line(line, service, Some(key), kind);
+            }
+        }
     }
     // A command that was written but refused has its own error already.
     if s.command.is_none() && !s.key_lines.contains_key("command") {

@@ -196,6 +196,35 @@ pub(super) fn threshold(v: &DeValue<'_>, key: &str) -> Result<u32, ErrorKind> {
     Ok(n)
 }
 
+/// `"text"` or `"json"` (`[log] format`, `log_format`): true for JSON.
+pub(super) fn log_format(v: &DeValue<'_>) -> Result<bool, ErrorKind> {
+    one_of(v, "log format", &[("text", false), ("json", true)], "")
+}
+
+/// A size in bytes (`log_max_size`): an integer, or a string with a unit, `"10MB"`; `K`, `M`
+/// and `G` (alone, with `B`, or as `KiB`...) are powers of 1024, as in supervisord. At least
+/// 4096, one line's worth, so that every file holds at least one line.
+pub(super) fn size(v: &DeValue<'_>) -> Result<u64, ErrorKind> {
+    let bad = |what: String| ErrorKind::BadValue {
+        message: format!("{what}: use bytes or a size like \"10MB\" (K, M, G: powers of 1024)"),
+    };
+    let n = match v {
+        DeValue::Integer(_) => {
+            let n = integer(v)?;
+            u64::try_from(n).map_err(|_| bad(format!("{n} is negative")))?
+        }
+        DeValue::String(s) => {
+            let text = s.trim();
+            size_text(text).ok_or_else(|| bad(format!("{text:?} is not a size")))?
+        }
+        other => return Err(wrong("a size (bytes, or a string like \"10MB\")", other)),
+    };
+    if n < 4096 {
+        return Err(bad(format!("{n} bytes is less than 4096")));
+    }
+    Ok(n)
+}
+
 /// A non-negative integer that fits in `u32`.
 pub(super) fn count(v: &DeValue<'_>) -> Result<u32, ErrorKind> {
     let n = integer(v)?;
@@ -432,15 +461,16 @@ pub(super) fn signal_number(n: i64) -> Option<i32> {
         .and_then(|n| crate::os::signals::parse(&n.to_string()))
 }
 
-/// A size in bytes: digits and an optional unit, `B`, `K`/`KB`/`KiB`, `M`/`MB`/`MiB`,
-/// `G`/`GB`/`GiB` or `T`/`TB`/`TiB` in any case, each a power of 1024 as Docker counts them.
-pub(super) fn size(text: &str) -> Option<u64> {
+/// A size in bytes: digits and an optional unit (spaces before it allowed), `B`, `K`/`KB`/`KiB`,
+/// `M`/`MB`/`MiB`, `G`/`GB`/`GiB` or `T`/`TB`/`TiB` in any case, each a power of 1024 as Docker
+/// and supervisord count them. None when it is not one, or too large.
+pub(super) fn size_text(text: &str) -> Option<u64> {
     let digits = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (n, unit) = text.split_at(digits);
     let n: u64 = n.parse().ok()?;
-    let shift = match unit.to_ascii_lowercase().as_str() {
+    let shift = match unit.trim_start().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
@@ -492,12 +522,13 @@ mod tests {
 
     #[test]
     fn sizes_count_in_powers_of_1024() {
-        assert_eq!(size("8MB"), Some(8 << 20));
-        assert_eq!(size("8m"), Some(8 << 20));
-        assert_eq!(size("1KiB"), Some(1024));
-        assert_eq!(size("512"), Some(512));
-        for bad in ["", "lots", "8 MB", "MB", "-1K", "99999999999T"] {
-            assert_eq!(size(bad), None, "{bad:?}");
+        assert_eq!(size_text("8MB"), Some(8 << 20));
+        assert_eq!(size_text("8m"), Some(8 << 20));
+        assert_eq!(size_text("8 MB"), Some(8 << 20));
+        assert_eq!(size_text("1KiB"), Some(1024));
+        assert_eq!(size_text("512"), Some(512));
+        for bad in ["", "lots", "MB", "-1K", "99999999999T", "8 M B"] {
+            assert_eq!(size_text(bad), None, "{bad:?}");
         }
     }
 

@@ -489,3 +489,86 @@ fn unreadable_file_is_an_error() {
     let e = load(&[missing], &s.ctx(&[])).expect_err("missing");
     assert!(matches!(e[0].kind, ErrorKind::Read { .. }));
 }
+
+#[test]
+fn bad_log_values_name_their_key_and_line() {
+    assert_eq!(
+        errs(
+            r#"[log]
+timestamps = "yes"
+format = "xml"
+colour = true
+
+[[services]]
+name = "a"
+command = "true"
+log_file = "/tmp/a.log"
+log_keep = -1
+log_max_size = "ten"
+log_format = "yaml"
+
+[[services]]
+name = "b"
+command = "true"
+log_file = "/tmp/b.log"
+log_max_size = 100
+log = "raw"
+
+[[services]]
+name = "c"
+command = "true"
+log_max_size = "1G"
+"#
+        ),
+        vec![
+            "F:2: key \"log.timestamps\": expected true or false, found string",
+            "F:3: key \"log.format\": unknown log format \"xml\": use \"text\" or \"json\"",
+            "F:4: unknown key \"log.colour\"",
+            "F:10: service \"a\": key \"log_keep\": -1 is not a count (expected 0 to 4294967295)",
+            "F:11: service \"a\": key \"log_max_size\": \"ten\" is not a size: use bytes or a size like \"10MB\" (K, M, G: powers of 1024)",
+            "F:12: service \"a\": key \"log_format\": unknown log format \"yaml\": use \"text\" or \"json\"",
+            "F:17: service \"b\": key \"log_file\": cannot be used together with \"log\"",
+            "F:18: service \"b\": key \"log_max_size\": 100 bytes is less than 4096: use bytes or a size like \"10MB\" (K, M, G: powers of 1024)",
+            "F:24: service \"c\": key \"log_max_size\": needs log_file",
+        ]
+    );
+}
+
+#[test]
+fn log_to_must_name_one_other_service() {
+    assert_eq!(
+        errs(
+            r#"[[services]]
+name = "a"
+command = "true"
+log_to = "nope"
+
+[[services]]
+name = "b"
+command = "true"
+log_to = "b"
+
+[[services]]
+name = "c"
+command = "true"
+log_to = "many"
+
+[[services]]
+name = "many"
+command = "true"
+instances = 2
+
+[[services]]
+name = "d"
+command = "true"
+log_to_stderr = true
+"#
+        ),
+        vec![
+            "F:4: service \"a\": key \"log_to\": unknown service \"nope\"",
+            "F:9: service \"b\": key \"log_to\": a service cannot be its own logger",
+            "F:14: service \"c\": key \"log_to\": many has 2 instances: name one, like many-1",
+            "F:24: service \"d\": key \"log_to_stderr\": needs log_to",
+        ]
+    );
+}

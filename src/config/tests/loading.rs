@@ -221,7 +221,10 @@ log_file = "/tmp/web-${PORT}.log"
         web.post_script,
         Some(vec!["/bin/echo".to_owned(), "up".to_owned()])
     );
-    assert_eq!(web.log, LogMode::File("/tmp/web-8080.log".into()));
+    let LogMode::File(file) = &web.log else {
+        panic!("a log file: {:?}", web.log)
+    };
+    assert_eq!(file.path, std::path::Path::new("/tmp/web-8080.log"));
 }
 
 #[test]
@@ -610,4 +613,55 @@ fn a_chain_of_stop_timeouts_beyond_the_budget_is_warned_about() {
             .is_some_and(|w| w.contains("b (5s), then a (5s)")),
         "service_shutdown_timeout written counts"
     );
+}
+
+#[test]
+fn log_settings_and_rotation() {
+    let c = ok(r#"[log]
+timestamps = true
+format = "json"
+
+[[services]]
+name = "a"
+command = "true"
+log = "prefix"
+log_file = "/tmp/a.log"
+log_max_size = "10MB"
+log_format = "text"
+
+[[services]]
+name = "b"
+command = "true"
+log_file = "/tmp/b.log"
+log_max_size = 65536
+log_keep = 0
+
+[[services]]
+name = "c"
+command = "true"
+log_file = "/tmp/c.log"
+log_max_size = "512 KiB"
+"#);
+    assert_eq!(
+        c.log,
+        crate::config::LogSettings {
+            timestamps: true,
+            json: true
+        }
+    );
+    let file = |name: &str| match &get(&c, name).log {
+        LogMode::File(f) => f.clone(),
+        other => panic!("{name}: {other:?}"),
+    };
+    let a = file("a");
+    assert_eq!(
+        (a.max_size, a.keep, a.json, a.console),
+        (Some(10 << 20), 10, Some(false), true)
+    );
+    let b = file("b");
+    assert_eq!(
+        (b.max_size, b.keep, b.json, b.console),
+        (Some(65536), 0, None, false)
+    );
+    assert_eq!(file("c").max_size, Some(512 << 10));
 }
