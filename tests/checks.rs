@@ -470,7 +470,7 @@ fn alive_checks_do_not_act_during_a_graceful_shutdown(mode: Mode) {
     let config = r#"
 [[services]]
 name = "db"
-command = ["/bin/sh", "-c", "trap '@D/stamp db.stopped; exit 0' TERM; while :; do sleep 0.05; done"]
+command = ["/bin/sh", "-c", "trap '@D/stamp db.stopped; exit 0' TERM; @D/stamp db.up; while :; do sleep 0.05; done"]
 
 [[services.checks]]
 exec = "test -f @D/db.ok"
@@ -481,10 +481,14 @@ on_failure = "shutdown"
 [[services]]
 name = "web"
 depends_on = "db"
-command = ["/bin/sh", "-c", "trap 'rm -f @D/db.ok; sleep 0.5; @D/stamp web.stopped; exit 0' TERM; while :; do sleep 0.05; done"]
+command = ["/bin/sh", "-c", "trap 'rm -f @D/db.ok; sleep 0.5; @D/stamp web.stopped; exit 0' TERM; @D/stamp web.up; while :; do sleep 0.05; done"]
 "#;
     let mut d = Daemon::start_in(mode, dir, config);
     d.wait_state("web", "running");
+    // Running means spawned: the shells must have set their traps before the shutdown.
+    wait_until(DEADLINE, "db and web to set their traps", || {
+        d.dir.exists("db.up") && d.dir.exists("web.up")
+    });
     d.wait_service("db", "its check passing", |s| {
         check_of(s, "exec")["status"] == "passing"
     });
