@@ -241,8 +241,11 @@ fn unread_followers_and_answers_share_one_budget(mode: Mode) {
     unread.extend((0..16).map(|_| ask("/v1/services/talker/logs?n=1000")));
     d.dir.write("more", "");
     wait_last_line(&d, "done");
+    // The 8 MiB budget, the 3 MB ring of the last 1000 lines, the answer being built, and what
+    // the debug build's allocator keeps of freed megabyte blocks: under 48 MiB, where each client
+    // holding its own answer took pidone over 150 MB.
     let peak = peak_rss(d.run.pid());
-    assert!(peak < 32 << 20, "pidone's peak RSS: {} MiB", peak >> 20);
+    assert!(peak < 48 << 20, "pidone's peak RSS: {} MiB", peak >> 20);
     // Followers dropped over the budget give their places back once they had a few seconds for
     // their last lines, even while their clients keep the connections open and unread.
     wait_until(DEADLINE, "a new follower to be taken", || {
