@@ -358,6 +358,7 @@ command = ["/bin/sh", "-c", "while [ ! -e @D/go ]; do sleep 0.02; done; kill -TE
     let outcome = run.wait();
     assert_eq!(outcome.code(), 0, "stderr:\n{}", outcome.stderr);
     assert!(dir.exists("app.stop"), "app was not stopped gracefully");
+}
 
 /// Issue 11: `pidone validate` warns, without refusing the configuration, when the stop timeouts
 /// of a dependency chain cannot fit in the shutdown budget.
