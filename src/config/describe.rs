@@ -36,6 +36,9 @@ pub fn describe(config: &Config) -> String {
         if s.required {
             out.push_str("  required");
         }
+        if let Some(timer) = &s.timer {
+            let _ = write!(out, "  schedule: {}", timer.text);
+        }
         if !s.depends_on.is_empty() {
             let deps: Vec<String> = s
                 .depends_on

@@ -302,6 +302,44 @@ pub struct ServiceSpec {
     pub start_timeout: Option<Duration>,
     /// Its checks, in file order. Empty for a oneshot.
     pub checks: Vec<CheckSpec>,
+    /// A oneshot's `schedule` and what goes with it: run on that schedule, not at boot.
+    pub timer: Option<Timer>,
+    /// A oneshot's run still going after this long is stopped and counts as failed.
+    pub max_runtime: Option<Duration>,
+}
+
+/// When a timed oneshot runs (`schedule`, `timezone`, `jitter`, `overlap`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timer {
+    pub schedule: Schedule,
+    /// `schedule` as written, for status.
+    pub text: String,
+    /// The zone of a cron schedule: UTC, or `timezone` read from the image's zoneinfo.
+    pub zone: crate::core::zone::Zone,
+    /// Each run is put off by a random delay below this (0: none).
+    pub jitter: Duration,
+    pub overlap: Overlap,
+}
+
+/// What a schedule says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Five cron fields or a shorthand, in `Timer::zone`.
+    Cron(crate::core::schedule::Cron),
+    /// `@every DURATION`: the first run that long after pidone starts, then one each period.
+    Every(Duration),
+}
+
+/// What a run that comes due does while the previous one still runs (`overlap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overlap {
+    /// It is skipped (and logged).
+    #[default]
+    Skip,
+    /// It runs once the previous one is over (at most one waits).
+    Queue,
+    /// The previous one is stopped, then it runs.
+    Kill,
 }
 
 impl Config {

@@ -12,7 +12,24 @@ use super::model::{CheckSpec, DEFAULT_PATH, Env, LogMode, OnFailure, Probe, Rest
 use super::parse::{self, RawCheck, RawProbe, RawService};
 use super::resolve::{Loader, Unit, restart_policy};
 use super::{expand, limits};
+use crate::core::zone::Zone;
 use crate::os::users::{Credentials, UserDb, UserError};
+
+/// Where an image keeps its time zones (the `tzdata` package), under the root of the load.
+const ZONEINFO: &str = "usr/share/zoneinfo";
+
+/// Reads zone `name` from the image's zoneinfo; the error names the file.
+fn read_zone(root: &Path, name: &str) -> Result<Zone, String> {
+    let path = root.join(ZONEINFO).join(name);
+    let bytes = std::fs::read(&path).map_err(|err| {
+        let hint = match err.kind() {
+            io::ErrorKind::NotFound => " (is the tzdata package installed in the image?)",
+            _ => "",
+        };
+        format!("cannot read {}: {err}{hint}", path.display())
+    })?;
+    Zone::parse(&bytes).map_err(|err| format!("{}: {err}", path.display()))
+}
 
 /// The parts of a service resolved against the outside world.
 #[derive(Default)]
@@ -25,6 +42,8 @@ pub(super) struct Resolved {
     pub(super) post_script: Option<Vec<String>>,
     pub(super) log: LogMode,
     pub(super) checks: Vec<CheckSpec>,
+    /// `timezone`, read from the image's zoneinfo.
+    pub(super) zone: Option<Zone>,
 }
 
 /// Problems found while resolving a service against the outside world, reported only if the
@@ -182,6 +201,11 @@ impl Loader<'_> {
             Some(argv)
         });
         let checks = raw.checks.iter().filter_map(|c| x.check(c, base)).collect();
+        let zone = raw.timezone.as_deref().and_then(|name| {
+            read_zone(&self.ctx.root, name)
+                .map_err(|message| x.push(x.at("timezone"), ErrorKind::BadValue { message }))
+                .ok()
+        });
         if unit.enabled {
             for (line, key, kind) in x.soft {
                 self.error(raw, line, key.as_deref(), kind);
@@ -196,6 +220,7 @@ impl Loader<'_> {
             post_script,
             log,
             checks,
+            zone,
         }
     }
 

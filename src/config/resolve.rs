@@ -11,12 +11,13 @@ use super::describe::format_duration;
 use super::error::{ConfigError, ErrorKind, Location, suggest};
 use super::load::LoadContext;
 use super::model::{
-    DEFAULT_RESTART_RESET, Kind, ReadyMode, Restart, ServiceSpec, Timeouts, is_valid_name,
+    DEFAULT_RESTART_RESET, Kind, ReadyMode, Restart, ServiceSpec, Timeouts, Timer, is_valid_name,
 };
 use super::outside::Resolved;
 use super::parse::{RawService, RawWaitAfter};
 use super::{limits, select};
 use crate::core::graph::{self, ServiceId};
+use crate::core::zone::Zone;
 use crate::os::users::UserDb;
 
 /// One service or instance during loading.
@@ -475,6 +476,14 @@ impl Loader<'_> {
             },
             start_timeout: raw.start_timeout,
             checks: r.checks,
+            timer: raw.schedule.as_ref().map(|(schedule, text)| Timer {
+                schedule: *schedule,
+                text: text.clone(),
+                zone: r.zone.unwrap_or_else(Zone::utc),
+                jitter: raw.jitter,
+                overlap: raw.overlap,
+            }),
+            max_runtime: raw.max_runtime,
         }
     }
 }

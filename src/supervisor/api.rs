@@ -207,6 +207,10 @@ impl<S: System> Supervisor<S> {
             let deps = svc.deps.clone();
             // A dependency that is up and was asked nothing is left alone (a done oneshot is not
             // run again); one asked down has that undone.
+            // A timed job is no gate: only run when it is the one asked.
+            if i != id && svc.spec.timer.is_some() {
+                continue;
+            }
             if i == id || !svc.life.is_up(svc.spec.kind) || svc.life.intent != Intent::Run {
                 self.apply(i, Event::Release, now);
             }
@@ -283,6 +287,21 @@ impl<S: System> Supervisor<S> {
             starting_for: (svc.life.state == State::Starting)
                 .then(|| now.saturating_duration_since(svc.life.since).as_secs_f64()),
             state: svc.life.state.as_str().to_string(),
+            timer: svc.spec.timer.as_ref().map(|timer| {
+                let t = &svc.timed;
+                let last = t.last.as_ref();
+                wire::Timer {
+                    failures: t.failures,
+                    last_duration: last.map(|r| r.took.as_secs_f64()),
+                    last_result: last.map(|r| r.result.clone()),
+                    last_run: last.map(|r| self.wall(r.started)),
+                    last_success: t.last_success.map(|at| self.wall(at)),
+                    next: t.next.map(|at| self.wall(at)),
+                    runs: t.runs,
+                    schedule: timer.text.clone(),
+                    skipped: t.skipped,
+                }
+            }),
             kind: kind.to_string(),
             uptime,
         })
@@ -292,7 +311,8 @@ impl<S: System> Supervisor<S> {
     fn health_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for (_, svc) in self.svcs.iter() {
-            if svc.life.intent == Intent::Remove {
+            // A timed job's failed runs are in its status and metrics, not a health problem.
+            if svc.life.intent == Intent::Remove || svc.spec.timer.is_some() {
                 continue;
             }
             if svc.life.state == State::Failed && svc.spec.required {
@@ -382,6 +402,37 @@ impl<S: System> Supervisor<S> {
             "When the service last came up (unix time).",
             &starts,
         );
+        let timed = |f: &dyn Fn(&super::timer::Timed) -> Option<String>| {
+            per_service(&|s| s.spec.timer.as_ref().and_then(|_| f(&s.timed)))
+        };
+        family(
+            &mut out,
+            "pidone_timer_last_success_time_seconds",
+            "gauge",
+            "When the timed job's last successful run ended (unix time).",
+            &timed(&|t| t.last_success.map(|at| seconds(self.since_epoch(at)))),
+        );
+        for (name, help, count) in [
+            (
+                "runs",
+                "Runs of the timed job.",
+                (|t| t.runs) as fn(&super::timer::Timed) -> u64,
+            ),
+            ("failures", "Failed runs of the timed job.", |t| t.failures),
+            (
+                "skipped",
+                "Runs skipped: the previous run still went on.",
+                |t| t.skipped,
+            ),
+        ] {
+            family(
+                &mut out,
+                &format!("pidone_timer_{name}_total"),
+                "counter",
+                help,
+                &timed(&|t| Some(count(t).to_string())),
+            );
+        }
         let checks = |f: &dyn Fn(&crate::core::health::Check) -> String| -> Vec<(String, String)> {
             (self.svcs.iter())
                 .flat_map(|(_, s)| {
@@ -489,7 +540,7 @@ impl<S: System> Supervisor<S> {
     }
 
     /// The wall-clock time of a monotonic instant, as time since the epoch.
-    fn since_epoch(&self, at: Instant) -> std::time::Duration {
+    pub(super) fn since_epoch(&self, at: Instant) -> std::time::Duration {
         let start = self
             .started_wall
             .duration_since(UNIX_EPOCH)

@@ -43,6 +43,7 @@ mod table;
 mod testing;
 #[cfg(test)]
 mod tests;
+mod timer;
 mod transition;
 
 use std::collections::{HashMap, HashSet};

@@ -162,6 +162,11 @@ impl<S: System> Supervisor<S> {
             if !svc.spec.enabled {
                 // Now disabled: bring it down and keep it there.
                 self.apply(id, Event::Hold, now);
+            } else if svc.spec.timer.is_some() && !svc.life.is_active() {
+                // A timed job waits for its new schedule, from now.
+                if let Some(svc) = self.svcs.get_mut(id) {
+                    svc.timed.rearm();
+                }
             } else if svc.life.is_active() || svc.life.state == State::Pending {
                 // Stopped (after its running dependents, which restart with it) and started
                 // again: the same walk as a restart request.

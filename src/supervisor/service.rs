@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::Id;
 use super::table::Table;
+use super::timer::Timed;
 use crate::config::{Config, Level, ReadyMode, ServiceSpec};
 use crate::core::health::Check;
 use crate::core::service::{Life, Policy};
@@ -41,6 +42,8 @@ pub(super) struct Service {
     /// The state of each of `spec.checks`, and its run in progress.
     pub(super) checks: Vec<Check>,
     pub(super) runs: Vec<Option<Run>>,
+    /// A timed oneshot's next run and past runs.
+    pub(super) timed: Timed,
 }
 
 impl Service {
@@ -65,6 +68,7 @@ impl Service {
             main_pid: None,
             checks: Vec::new(),
             runs: Vec::new(),
+            timed: Timed::default(),
         };
         svc.reset_checks();
         svc
@@ -99,6 +103,7 @@ pub(super) fn policy_of(spec: &ServiceSpec) -> Policy {
             || spec.checks.iter().any(|c| c.level == Level::Ready),
         start_timeout: spec.start_timeout,
         waiting_for: waiting_for(spec),
+        scheduled: spec.timer.is_some(),
     }
 }
 

@@ -41,7 +41,8 @@ impl<S: System> Supervisor<S> {
             && self.main_argv.is_none()
             && self.main.is_none()
             && !self.svcs.iter().any(|(_, s)| {
-                s.life.is_active()
+                (s.spec.timer.is_some() && s.spec.enabled && s.life.intent == Intent::Run)
+                    || s.life.is_active()
                     || (s.life.state == State::Pending && s.life.want_up)
                     || matches!(s.life.intent, Intent::Hold | Intent::Restart)
             })
@@ -153,6 +154,8 @@ impl<S: System> Supervisor<S> {
         if self.svcs.get(id).is_some_and(|s| !s.checks.is_empty()) {
             self.settle_checks(id, now);
         }
+        self.settle_max_runtime(id, now);
+        self.settle_timer(id, now);
         self.svcs
             .get(id)
             .is_some_and(|s| before != (s.life.state, s.life.want_up))
@@ -228,7 +231,8 @@ impl<S: System> Supervisor<S> {
             return;
         }
         let settling = self.svcs.iter().any(|(_, s)| {
-            s.life.want_up
+            s.spec.timer.is_none()
+                && s.life.want_up
                 && (s.life.state == State::Pending
                     || (s.life.state == State::Starting && !s.life.is_up(s.spec.kind)))
         });
@@ -272,6 +276,10 @@ pub(super) fn start_time(svcs: &Table<Service>, id: Id) -> Gate {
         let Some(d) = svcs.get(*dep) else {
             return Gate::Waiting;
         };
+        // A timed job is no gate: its runs come and go on their own.
+        if d.spec.timer.is_some() {
+            continue;
+        }
         if d.life.state == State::Failed {
             return Gate::Failed(d.spec.name.clone());
         }
@@ -285,7 +293,9 @@ pub(super) fn start_time(svcs: &Table<Service>, id: Id) -> Gate {
     }
     for dep in &svc.after {
         let starting = svcs.get(*dep).is_some_and(|d| {
-            d.life.state == State::Starting || (d.life.state == State::Pending && d.life.want_up)
+            d.spec.timer.is_none()
+                && (d.life.state == State::Starting
+                    || (d.life.state == State::Pending && d.life.want_up))
         });
         if starting {
             return Gate::Waiting;

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::model::{Kind, Level, LogMode, OnFailure, ReadyMode, Restart, Timeouts};
+use crate::config::model::{
+    Kind, Level, LogMode, OnFailure, Overlap, ReadyMode, Restart, Schedule, Timeouts,
+};
 
 /// What one file contributes.
 #[derive(Debug, Default)]
@@ -84,6 +86,12 @@ pub struct RawService {
     /// The `[[services.checks]]` entries in file order, then `health_check`'s check, if any.
     /// Entries with errors are left out (their errors are already reported).
     pub checks: Vec<RawCheck>,
+    /// `schedule`, parsed, with its text.
+    pub schedule: Option<(Schedule, String)>,
+    pub timezone: Option<String>,
+    pub jitter: Duration,
+    pub overlap: Overlap,
+    pub max_runtime: Option<Duration>,
 }
 
 /// One check as written, named, its strings not yet `${VAR}`-expanded.

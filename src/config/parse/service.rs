@@ -11,14 +11,16 @@ use super::checks::{self, DraftCheck};
 use super::raw::{RawCheck, RawService};
 use super::values::{
     MIN_DURATION, MIN_RESTART_DELAY, MIN_RESTART_RESET, at_least, boolean, count, duration,
-    env_table, exit_codes, integer, long_string, names_with_lines, one_of, positive, script, set,
-    set_some, signal, string, string_list, string_or_list, wait_after, wrong,
+    env_table, exit_codes, integer, long_string, names_with_lines, one_of, parse_duration,
+    positive, script, set, set_some, signal, string, string_list, string_or_list, wait_after,
+    wrong,
 };
 use super::{Field, Keys, Scope, Sink, walk};
 use crate::config::describe::format_duration;
 use crate::config::error::ErrorKind;
 use crate::config::limits::{self, too_many};
-use crate::config::model::{Kind, LogMode, ReadyMode, Restart};
+use crate::config::model::{Kind, LogMode, Overlap, ReadyMode, Restart, Schedule};
+use crate::core::schedule::Cron;
 
 /// A service while its keys are read: the raw service, and the keys that decide something only
 /// together with others.
@@ -126,7 +128,61 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     ("health_check", |d, f| {
         set(&mut d.health_check, Ok(checks::parse_health_check(f)))
     }),
+    ("schedule", |d, f| {
+        set_some(&mut d.s.schedule, schedule(f.v()))
+    }),
+    ("timezone", |d, f| {
+        set_some(&mut d.s.timezone, timezone(f.v()))
+    }),
+    ("jitter", |d, f| set(&mut d.s.jitter, duration(f.v()))),
+    ("overlap", |d, f| {
+        set(&mut d.s.overlap, one_of(f.v(), "overlap", OVERLAPS, ""))
+    }),
+    ("max_runtime", |d, f| {
+        set_some(&mut d.s.max_runtime, positive(f.v(), f.key))
+    }),
 ];
+
+const OVERLAPS: &[(&str, Overlap)] = &[
+    ("skip", Overlap::Skip),
+    ("queue", Overlap::Queue),
+    ("kill", Overlap::Kill),
+];
+
+/// `schedule`: five cron fields, a shorthand, or `@every DURATION` (at least a second).
+fn schedule(v: &DeValue<'_>) -> Result<(Schedule, String), ErrorKind> {
+    let text = string(v)?;
+    let bad = |message| ErrorKind::BadValue { message };
+    let schedule = match text.trim().strip_prefix("@every") {
+        Some(every) => match parse_duration(every) {
+            Some(d) if d >= Duration::from_secs(1) => Schedule::Every(d),
+            Some(_) => return Err(bad("@every needs at least 1s".into())),
+            None => {
+                return Err(bad(format!(
+                    "@every needs a duration (\"@every 90s\"), not {every:?}"
+                )));
+            }
+        },
+        None => Schedule::Cron(Cron::parse(&text).map_err(bad)?),
+    };
+    Ok((schedule, text))
+}
+
+/// `timezone`: a name under the image's zoneinfo (`Europe/Paris`), read at load.
+fn timezone(v: &DeValue<'_>) -> Result<String, ErrorKind> {
+    let name = string(v)?;
+    let inside = !name.is_empty()
+        && !name.starts_with('/')
+        && name
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..");
+    if !inside {
+        return Err(ErrorKind::BadValue {
+            message: format!("{name:?} is not a zone name like \"Europe/Paris\""),
+        });
+    }
+    Ok(name)
+}
 
 const KINDS: &[(&str, Kind)] = &[("longrun", Kind::Longrun), ("oneshot", Kind::Oneshot)];
 
@@ -277,7 +333,39 @@ fn finish(sink: &mut Sink<'_>, service: Option<&str>, header: usize, d: Draft) -
     } else {
         before_start_timeout(sink, service, &s, ready_delays);
     }
+    timer_keys(sink, service, &s);
     s
+}
+
+/// `schedule` and `max_runtime` are for a oneshot; `timezone`, `jitter` and `overlap` go with
+/// a `schedule`; a timed job is not `required` (a failed run does not end pidone).
+fn timer_keys(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
+    let mut bad = |key: &'static str, message: &str| {
+        if let Some(&line) = s.key_lines.get(key) {
+            let kind = ErrorKind::BadValue {
+                message: message.into(),
+            };
+            sink.push_line(line, service, Some(key), kind);
+        }
+    };
+    if s.kind != Kind::Oneshot {
+        let why = "only a oneshot (type = \"oneshot\") runs on a schedule or has a max_runtime";
+        bad("schedule", why);
+        bad("max_runtime", why);
+    } else if s.schedule.is_none() && !s.key_lines.contains_key("schedule") {
+        for key in ["timezone", "jitter", "overlap"] {
+            bad(key, "applies only with schedule");
+        }
+    }
+    if s.key_lines.contains_key("schedule") {
+        bad(
+            "required",
+            "a timed job cannot be required: a failed run does not end pidone",
+        );
+    }
+    if matches!(s.schedule, Some((Schedule::Every(_), _))) {
+        bad("timezone", "@every does not depend on a time zone");
+    }
 }
 
 /// `ready.after` and ready checks' `initial_delay` count from the spawn, as `start_timeout` does:

@@ -6,6 +6,7 @@ mod checks;
 mod errors;
 mod loading;
 mod sources;
+mod timers;
 
 use super::*;
 use std::os::unix::fs::PermissionsExt;
