@@ -90,7 +90,15 @@ pub fn run(args: Vec<OsString>) -> i32 {
     if let Some(warning) = config.as_ref().and_then(config::shutdown_warning) {
         log::warn!("{warning}");
     }
+    let passed_sockets = match os::listen::passed_sockets() {
+        Ok(n) => n,
+        Err(err) => {
+            eprintln!("pidone: {err}");
+            return 2;
+        }
+    };
     let options = supervisor::Options {
+        passed_sockets,
         group: args.group,
         grace: args.grace,
         map_exit: args.map_exit,

@@ -302,6 +302,9 @@ pub struct ServiceSpec {
     pub start_timeout: Option<Duration>,
     /// Its checks, in file order. Empty for a oneshot.
     pub checks: Vec<CheckSpec>,
+    /// `watchdog`: a running longrun (with `ready = { sd_notify = true }`) must send
+    /// `WATCHDOG=1` at least this often, or it is taken for hung.
+    pub watchdog: Option<Duration>,
     /// A oneshot's `schedule` and what goes with it: run on that schedule, not at boot.
     pub timer: Option<Timer>,
     /// A oneshot's run still going after this long is stopped and counts as failed.

@@ -484,6 +484,7 @@ impl Loader<'_> {
                 overlap: raw.overlap,
             }),
             max_runtime: raw.max_runtime,
+            watchdog: raw.watchdog,
         }
     }
 }

@@ -516,6 +516,9 @@ fn reason(s: &Service) -> String {
             parts.push(format!("next run in {}", human_duration(next - now)));
         }
     }
+    if let Some(said) = &s.notify_state {
+        parts.push(format!("said {said}"));
+    }
     if let Some(status) = &s.notify_status {
         parts.push(format!("\"{status}\""));
     }

@@ -29,6 +29,10 @@ pub struct Service {
     #[serde(skip_deserializing)]
     pub main_pid: Option<i32>,
     pub name: String,
+    /// What the service last said of itself through sd_notify: `reloading` (`RELOADING=1`,
+    /// until `READY=1`) or `stopping` (`STOPPING=1`); else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_state: Option<String>,
     /// The last `STATUS=` the service sent through sd_notify.
     pub notify_status: Option<String>,
     pub pid: Option<i32>,

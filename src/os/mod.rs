@@ -3,6 +3,7 @@
 //! restored, reaping, the little read from /proc, the image's users and groups, and the
 //! descriptor helpers of `sys`.
 
+pub mod listen;
 pub mod procfs;
 pub mod reap;
 pub mod signals;

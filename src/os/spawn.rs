@@ -62,18 +62,31 @@ impl Child {
 }
 
 /// Starts `argv` as a child in a new process group led by itself, made the terminal's foreground
-/// group when `stdin` is a terminal, with the signal state `saved`: the main program.
-pub fn spawn(argv: &[OsString], saved: &SavedSignals) -> io::Result<Child> {
+/// group when `stdin` is a terminal, with the signal state `saved`: the main program. With
+/// `listen_pid`, its `LISTEN_PID` is its own pid (the sockets passed to pidone are its).
+pub fn spawn(argv: &[OsString], saved: &SavedSignals, listen_pid: bool) -> io::Result<Child> {
     let (program, args) = argv.split_first().ok_or(Errno::INVAL)?;
     let mut cmd = Command::new(program);
     cmd.args(args).process_group(0);
     let saved = saved.clone();
     let foreground = rustix::termios::isatty(rustix::stdio::stdin());
     // SAFETY: the hook runs in the forked child before exec and only makes raw system calls
-    // (tcsetpgrp, sigaction, sigprocmask) on memory allocated before the fork; it allocates
-    // nothing and takes no lock, so it is safe even though the parent could have held locks.
+    // (tcsetpgrp, sigaction, sigprocmask) on memory allocated before the fork, and setenv, which
+    // allocates: pidone has one thread, so no lock can have been held at the fork. The command's
+    // environment is not changed, so exec takes the child's `environ`, with that LISTEN_PID.
     unsafe {
         cmd.pre_exec(move || {
+            if listen_pid {
+                let mut buf = [0u8; 12];
+                let pid = rustix::process::getpid()
+                    .as_raw_nonzero()
+                    .get()
+                    .unsigned_abs();
+                let value = crate::os::listen::decimal(pid, &mut buf);
+                if libc::setenv(c"LISTEN_PID".as_ptr(), value.as_ptr().cast(), 1) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             if foreground {
                 let me = rustix::process::getpid();
                 match rustix::termios::tcsetpgrp(rustix::stdio::stdin(), me) {

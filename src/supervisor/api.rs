@@ -277,6 +277,7 @@ impl<S: System> Supervisor<S> {
             last_exit: svc.life.last_exit.map(last_exit),
             main_pid: svc.main_pid,
             name: svc.spec.name.clone(),
+            notify_state: svc.notify_state.map(str::to_string),
             notify_status: svc.notify_status.clone(),
             pid: svc.child.as_ref().map(|c| c.pid.as_raw_nonzero().get()),
             ready: svc.spec.ready.kind().to_string(),

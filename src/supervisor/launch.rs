@@ -82,7 +82,7 @@ impl<S: System> Supervisor<S> {
             }
         };
         let mut env = std::borrow::Cow::Borrowed(&spec.env);
-        if let Some((key, value)) = handover.env {
+        for (key, value) in handover.env {
             let env = env.to_mut();
             env.retain(|(k, _)| *k != key);
             env.push((key, value));

@@ -45,6 +45,7 @@ mod testing;
 mod tests;
 mod timer;
 mod transition;
+mod upstream;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -90,6 +91,8 @@ pub struct Options {
     pub log_lines: usize,
     /// The `--config` paths, read again on reload.
     pub config_paths: Vec<std::path::PathBuf>,
+    /// How many sockets pidone's parent passed to it (`LISTEN_FDS`), for the main program.
+    pub passed_sockets: Option<i32>,
 }
 
 /// Who a reaped pid belonged to.
@@ -168,6 +171,10 @@ pub struct Supervisor<S: System = Real> {
     /// timestamp the API reports derives from one reading of the clock.
     started: Instant,
     started_wall: std::time::SystemTime,
+    /// pidone's own sd_notify channel (`$NOTIFY_SOCKET` given to pidone, services mode), and
+    /// what it last said there.
+    upstream: Option<crate::io::notify::Upstream>,
+    told: upstream::Told,
 }
 
 impl Supervisor<Real> {
@@ -210,10 +217,17 @@ impl Supervisor<Real> {
             timeouts: Timeouts::default(),
             services: Vec::new(),
         });
-        let mut supervisor = Supervisor::with_system(Real { signals }, options, config, now);
+        let real = Real {
+            signals,
+            listen_pid: options.passed_sockets.is_some(),
+        };
+        let mut supervisor = Supervisor::with_system(real, options, config, now);
         supervisor.pid1 = pid1;
         supervisor.services_mode = services_mode;
         supervisor.server = server;
+        if services_mode {
+            supervisor.upstream = take_notify_socket();
+        }
         Ok(supervisor)
     }
 
@@ -242,6 +256,21 @@ impl Supervisor<Real> {
             // turn must find the crash already recorded, not be taken for its cause.
             self.reap(now);
             self.on_ready(&ready, now);
+        }
+    }
+}
+
+/// Takes `$NOTIFY_SOCKET` out of pidone's environment (the main program does not inherit it
+/// either) and opens the channel to it.
+fn take_notify_socket() -> Option<crate::io::notify::Upstream> {
+    let address = std::env::var("NOTIFY_SOCKET").ok()?;
+    // SAFETY: pidone has one thread, and nothing reads the environment concurrently.
+    unsafe { std::env::remove_var("NOTIFY_SOCKET") };
+    match crate::io::notify::Upstream::new(&address) {
+        Ok(up) => Some(up),
+        Err(err) => {
+            log::warn!("NOTIFY_SOCKET={address}: {err}; not notifying");
+            None
         }
     }
 }
@@ -282,6 +311,8 @@ impl<S: System> Supervisor<S> {
             server: None,
             started: now,
             started_wall: std::time::SystemTime::now(),
+            upstream: None,
+            told: upstream::Told::default(),
         }
     }
 

@@ -39,6 +39,11 @@ pub(super) struct Service {
     /// What the process last said through sd_notify: `STATUS=` and `MAINPID=`.
     pub(super) notify_status: Option<String>,
     pub(super) main_pid: Option<i32>,
+    /// What it last said of itself through sd_notify: `reloading` (until `READY=1`) or
+    /// `stopping`.
+    pub(super) notify_state: Option<&'static str>,
+    /// When its next `WATCHDOG=1` is due (`watchdog`, while it runs).
+    pub(super) watchdog_at: Option<Instant>,
     /// The state of each of `spec.checks`, and its run in progress.
     pub(super) checks: Vec<Check>,
     pub(super) runs: Vec<Option<Run>>,
@@ -66,6 +71,8 @@ impl Service {
             awaiting_notice: false,
             notify_status: None,
             main_pid: None,
+            notify_state: None,
+            watchdog_at: None,
             checks: Vec::new(),
             runs: Vec::new(),
             timed: Timed::default(),

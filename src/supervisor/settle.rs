@@ -71,6 +71,7 @@ impl<S: System> Supervisor<S> {
         if let Some(at) = self.server.as_mut().and_then(|s| s.expire(now)) {
             self.wake_at(at);
         }
+        self.tell_upstream();
     }
 
     /// Settles one service; true when its state changed.
@@ -155,6 +156,7 @@ impl<S: System> Supervisor<S> {
             self.settle_checks(id, now);
         }
         self.settle_max_runtime(id, now);
+        self.settle_watchdog(id, now);
         self.settle_timer(id, now);
         self.svcs
             .get(id)
@@ -230,13 +232,7 @@ impl<S: System> Supervisor<S> {
         if self.main_argv.is_none() {
             return;
         }
-        let settling = self.svcs.iter().any(|(_, s)| {
-            s.spec.timer.is_none()
-                && s.life.want_up
-                && (s.life.state == State::Pending
-                    || (s.life.state == State::Starting && !s.life.is_up(s.spec.kind)))
-        });
-        if settling {
+        if self.settling() {
             return;
         }
         let Some(argv) = self.main_argv.take() else {
@@ -246,6 +242,16 @@ impl<S: System> Supervisor<S> {
             self.main_exit = Some(Exit::Code(code));
             self.begin_shutdown(now);
         }
+    }
+
+    /// True while an enabled service (not a timed job) is on its way up.
+    pub(super) fn settling(&self) -> bool {
+        self.svcs.iter().any(|(_, s)| {
+            s.spec.timer.is_none()
+                && s.life.want_up
+                && (s.life.state == State::Pending
+                    || (s.life.state == State::Starting && !s.life.is_up(s.spec.kind)))
+        })
     }
 
     pub(super) fn wake_at(&mut self, at: Instant) {

@@ -107,6 +107,7 @@ impl Rig {
             map_exit: Vec::new(),
             log_lines: 100,
             config_paths: Vec::new(),
+            passed_sockets: None,
         };
         let now = Instant::now();
         let sup = Supervisor::with_system(Fake::default(), options, config(text), now);

@@ -92,6 +92,7 @@ pub struct RawService {
     pub jitter: Duration,
     pub overlap: Overlap,
     pub max_runtime: Option<Duration>,
+    pub watchdog: Option<Duration>,
 }
 
 /// One check as written, named, its strings not yet `${VAR}`-expanded.

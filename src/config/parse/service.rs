@@ -141,7 +141,14 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     ("max_runtime", |d, f| {
         set_some(&mut d.s.max_runtime, positive(f.v(), f.key))
     }),
+    ("watchdog", |d, f| {
+        let d_ = duration(f.v()).and_then(|w| at_least(w, f.key, MIN_WATCHDOG));
+        set_some(&mut d.s.watchdog, d_)
+    }),
 ];
+
+/// The shortest `watchdog`: the service must be able to keep up with it.
+const MIN_WATCHDOG: Duration = Duration::from_millis(100);
 
 const OVERLAPS: &[(&str, Overlap)] = &[
     ("skip", Overlap::Skip),
@@ -338,7 +345,8 @@ fn finish(sink: &mut Sink<'_>, service: Option<&str>, header: usize, d: Draft) -
 }
 
 /// `schedule` and `max_runtime` are for a oneshot; `timezone`, `jitter` and `overlap` go with
-/// a `schedule`; a timed job is not `required` (a failed run does not end pidone).
+/// a `schedule`; a timed job is not `required` (a failed run does not end pidone); `watchdog` is
+/// for a longrun that speaks sd_notify.
 fn timer_keys(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
     let mut bad = |key: &'static str, message: &str| {
         if let Some(&line) = s.key_lines.get(key) {
@@ -356,6 +364,17 @@ fn timer_keys(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
         for key in ["timezone", "jitter", "overlap"] {
             bad(key, "applies only with schedule");
         }
+    }
+    let sd_notify = matches!(s.ready, Some((ReadyMode::SdNotify, _)));
+    if s.watchdog.is_none() {
+        // Not set, or refused already.
+    } else if s.kind == Kind::Longrun && !sd_notify {
+        bad(
+            "watchdog",
+            "needs ready = { sd_notify = true } (WATCHDOG=1 comes through it)",
+        );
+    } else if s.kind == Kind::Oneshot {
+        bad("watchdog", "a oneshot has no watchdog (see max_runtime)");
     }
     if s.key_lines.contains_key("schedule") {
         bad(

@@ -94,3 +94,19 @@ fn the_timezone_is_read_from_the_images_zoneinfo() {
     let timer = c.services[0].timer.as_ref().expect("a timer");
     assert_eq!(timer.zone.offset(0), 3600);
 }
+
+#[test]
+fn watchdog_needs_sd_notify_on_a_longrun() {
+    assert_eq!(
+        errs(&format!(
+            "{JOB}watchdog = \"5s\"\n[[services]]\nname = \"web\"\ncommand = \"true\"\nwatchdog = \"50ms\"\n[[services]]\nname = \"db\"\ncommand = \"true\"\nwatchdog = \"5s\"\n"
+        )),
+        vec![
+            "F:5: service \"job\": key \"watchdog\": a oneshot has no watchdog (see max_runtime)",
+            "F:9: service \"web\": key \"watchdog\": watchdog must be at least 100ms",
+            "F:13: service \"db\": key \"watchdog\": needs ready = { sd_notify = true } (WATCHDOG=1 comes through it)",
+        ]
+    );
+    let c = ok("[[services]]\nname = \"db\"\ncommand = \"true\"\nready = { sd_notify = true }\nwatchdog = \"30s\"\n");
+    assert_eq!(get(&c, "db").watchdog, Some(Duration::from_secs(30)));
+}
