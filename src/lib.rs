@@ -107,7 +107,13 @@ pub fn run(args: Vec<OsString>) -> i32 {
     };
     let program = (!args.program.is_empty()).then_some(args.program);
     match supervisor::Supervisor::new(options, config, args.socket.as_deref()) {
-        Ok(supervisor) => supervisor.run(program),
+        Ok(mut supervisor) => {
+            if let Err(err) = supervisor.bind_sockets() {
+                eprintln!("pidone: {err}");
+                return 2;
+            }
+            supervisor.run(program)
+        }
         Err(err) => {
             log::error!("cannot start: {err}");
             1

@@ -46,8 +46,8 @@ pub use describe::{describe, format_duration};
 pub use error::{ConfigError, ErrorKind, Location, edit_distance, suggest};
 pub use load::{LoadContext, load, load_texts};
 pub use model::{
-    CheckSpec, Config, DEFAULT_PATH, Env, Kind, Level, LogMode, OnFailure, Overlap, Probe,
-    ReadyMode, Restart, Schedule, ServiceSpec, Timeouts, Timer, bracketed,
+    CheckSpec, Config, DEFAULT_PATH, Env, Kind, Level, Listen, ListenAddr, LogMode, OnFailure,
+    Overlap, Probe, ReadyMode, Restart, Schedule, ServiceSpec, Timeouts, Timer, bracketed,
 };
 pub use parse::{parse_duration, parse_signal};
 pub use select::env_token;

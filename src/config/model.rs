@@ -305,10 +305,37 @@ pub struct ServiceSpec {
     /// `watchdog`: a running longrun (with `ready = { sd_notify = true }`) must send
     /// `WATCHDOG=1` at least this often, or it is taken for hung.
     pub watchdog: Option<Duration>,
+    /// `start = "on-demand"`: not started at boot, but by `pidone start`, by a dependent that
+    /// starts, or by a connection to one of its `listen` sockets.
+    pub on_demand: bool,
+    /// An on-demand service idle this long is stopped (`idle_timeout`).
+    pub idle_timeout: Option<Duration>,
+    /// The sockets pidone binds at start-up and passes to the service as fds 3… (`listen`).
+    pub listen: Vec<Listen>,
     /// A oneshot's `schedule` and what goes with it: run on that schedule, not at boot.
     pub timer: Option<Timer>,
     /// A oneshot's run still going after this long is stopped and counts as failed.
     pub max_runtime: Option<Duration>,
+}
+
+/// One entry of `listen`: a socket pidone binds for the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: ListenAddr,
+    /// As written (`tcp:0.0.0.0:8080`), for messages.
+    pub text: String,
+    /// The line of the `listen` key.
+    pub line: usize,
+}
+
+/// What a `listen` socket is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// A TCP listening socket (IPv6 ones are IPv6-only, so `[::]` and `0.0.0.0` go together).
+    Tcp(std::net::SocketAddr),
+    Udp(std::net::SocketAddr),
+    /// A stream socket at this path (a stale socket there is replaced; mode 0666).
+    Unix(PathBuf),
 }
 
 /// When a timed oneshot runs (`schedule`, `timezone`, `jitter`, `overlap`).

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::ErrorKind;
-use super::model::{CheckSpec, DEFAULT_PATH, Env, LogMode, OnFailure, Probe, Restart};
+use super::model::{CheckSpec, DEFAULT_PATH, Env, ListenAddr, LogMode, OnFailure, Probe, Restart};
 use super::parse::{self, RawCheck, RawProbe, RawService};
 use super::resolve::{Loader, Unit, restart_policy};
 use super::{expand, limits};
@@ -206,6 +206,15 @@ impl Loader<'_> {
                 .map_err(|message| x.push(x.at("timezone"), ErrorKind::BadValue { message }))
                 .ok()
         });
+        for l in &raw.listen {
+            if let ListenAddr::Unix(path) = &l.addr
+                && let Ok(meta) = std::fs::symlink_metadata(path)
+                && !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type())
+            {
+                let message = format!("{}: {} exists and is not a socket", l.text, path.display());
+                x.push(x.at("listen"), ErrorKind::BadValue { message });
+            }
+        }
         if unit.enabled {
             for (line, key, kind) in x.soft {
                 self.error(raw, line, key.as_deref(), kind);

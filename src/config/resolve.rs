@@ -485,6 +485,9 @@ impl Loader<'_> {
             }),
             max_runtime: raw.max_runtime,
             watchdog: raw.watchdog,
+            on_demand: raw.on_demand,
+            idle_timeout: raw.idle_timeout,
+            listen: raw.listen.clone(),
         }
     }
 }

@@ -100,6 +100,9 @@ pub struct Policy {
     pub waiting_for: String,
     /// A timed oneshot: not started at boot, but by its timer (the supervisor's).
     pub scheduled: bool,
+    /// `start = "on-demand"`: not started at boot, but when asked (a request, a dependent, a
+    /// connection).
+    pub on_demand: bool,
 }
 
 /// Something that happened to a service, or that is asked of it.
@@ -258,10 +261,11 @@ impl Life {
     /// A new service, PENDING if enabled, else STOPPED ("disabled"); a timed one STOPPED until
     /// its timer starts it.
     pub fn new(enabled: bool, policy: &Policy, now: Instant) -> Life {
-        let (state, reason) = match (enabled, policy.scheduled) {
-            (true, false) => (State::Pending, "waiting to start"),
-            (true, true) => (State::Stopped, "waiting for its schedule"),
-            (false, _) => (State::Stopped, "disabled"),
+        let (state, reason) = match (enabled, policy.scheduled, policy.on_demand) {
+            (true, false, false) => (State::Pending, "waiting to start"),
+            (true, true, _) => (State::Stopped, "waiting for its schedule"),
+            (true, false, true) => (State::Stopped, "on demand: not started yet"),
+            (false, _, _) => (State::Stopped, "disabled"),
         };
         Life {
             state,
@@ -683,6 +687,7 @@ mod tests {
             start_timeout: None,
             waiting_for: String::new(),
             scheduled: false,
+            on_demand: false,
         }
     }
 

@@ -323,6 +323,7 @@ impl<S: System> Supervisor<S> {
                 ));
             } else if svc.spec.enabled
                 && svc.life.intent == Intent::Run
+                && !(svc.spec.on_demand && svc.life.state == State::Stopped)
                 && !svc.life.is_up(svc.spec.kind)
                 && !done_ok(svc)
             {

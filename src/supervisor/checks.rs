@@ -30,6 +30,8 @@ pub(super) struct Handover {
     pub notify_fd: Option<(OwnedFd, i32)>,
     /// Extra environment variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
     pub env: Vec<(String, String)>,
+    /// The service's `listen` sockets go to this process (its main one).
+    pub listen: bool,
 }
 
 impl Service {
@@ -118,6 +120,7 @@ impl<S: System> Supervisor<S> {
             return;
         };
         let notice = notifier.read(svc.child.as_ref().map(|c| c.pid));
+        svc.active_at = now;
         if let Some(n) = self.strangers.add(notice.ignored, now) {
             let (name, who) = (&svc.spec.name, &notice.stranger);
             log::warn!("{name}: ignored {n} sd_notify message(s) from {who}: not the service's");
@@ -211,6 +214,7 @@ impl<S: System> Supervisor<S> {
             self.arm_checks(id, Level::Alive, now);
             if let Some(svc) = self.svcs.get_mut(id) {
                 svc.watchdog_at = svc.spec.watchdog.map(|d| later(now, d));
+                svc.active_at = now;
             }
         }
     }
@@ -369,6 +373,7 @@ impl<S: System> Supervisor<S> {
             .try_clone()
             .map_err(|e| NotStarted::new("pipe", Errno::from_io_error(&e).unwrap_or(Errno::IO)))?;
         let launch = Launch {
+            listen: Vec::new(),
             argv,
             env: &spec.env,
             workdir: spec.workdir.as_deref(),

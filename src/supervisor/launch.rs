@@ -3,6 +3,7 @@
 //! output.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -27,6 +28,7 @@ impl<S: System> Supervisor<S> {
         let longrun_main = step == Step::Main && spec.kind == Kind::Longrun;
         let handover = if longrun_main {
             self.prepare_notify(id)
+                .map(|h| Handover { listen: true, ..h })
         } else {
             Ok(Handover::default())
         };
@@ -82,7 +84,18 @@ impl<S: System> Supervisor<S> {
             }
         };
         let mut env = std::borrow::Cow::Borrowed(&spec.env);
-        for (key, value) in handover.env {
+        let svc = self.svcs.get(id);
+        let listen: Vec<_> = (svc.iter())
+            .filter(|_| handover.listen)
+            .flat_map(|s| s.sockets.iter().map(AsFd::as_fd))
+            .collect();
+        let mut extra = handover.env;
+        if !listen.is_empty() {
+            let names = vec![spec.name.as_str(); listen.len()].join(":");
+            extra.push(("LISTEN_FDS".to_string(), listen.len().to_string()));
+            extra.push(("LISTEN_FDNAMES".to_string(), names));
+        }
+        for (key, value) in extra {
             let env = env.to_mut();
             env.retain(|(k, _)| *k != key);
             env.push((key, value));
@@ -95,6 +108,7 @@ impl<S: System> Supervisor<S> {
             stdout,
             stderr,
             notify_fd: handover.notify_fd,
+            listen,
         };
         let child = self.sys.launch(launch)?;
         // The write ends went to the child (and are closed here with `launch`): the pipes reach

@@ -28,6 +28,7 @@
 // PID 1 must not panic: every lookup on the loop's path returns an Option.
 #![deny(clippy::indexing_slicing)]
 
+mod activation;
 mod api;
 mod checks;
 mod init;

@@ -49,6 +49,11 @@ pub(super) struct Service {
     pub(super) runs: Vec<Option<Run>>,
     /// A timed oneshot's next run and past runs.
     pub(super) timed: Timed,
+    /// Its `listen` sockets, bound at start-up and kept across its restarts.
+    pub(super) sockets: Vec<std::os::fd::OwnedFd>,
+    /// When it last showed activity (came up, wrote a line, sent an sd_notify message), for
+    /// `idle_timeout`.
+    pub(super) active_at: Instant,
 }
 
 impl Service {
@@ -76,6 +81,8 @@ impl Service {
             checks: Vec::new(),
             runs: Vec::new(),
             timed: Timed::default(),
+            sockets: Vec::new(),
+            active_at: now,
         };
         svc.reset_checks();
         svc
@@ -111,6 +118,7 @@ pub(super) fn policy_of(spec: &ServiceSpec) -> Policy {
         start_timeout: spec.start_timeout,
         waiting_for: waiting_for(spec),
         scheduled: spec.timer.is_some(),
+        on_demand: spec.on_demand,
     }
 }
 

@@ -41,7 +41,9 @@ impl<S: System> Supervisor<S> {
             && self.main_argv.is_none()
             && self.main.is_none()
             && !self.svcs.iter().any(|(_, s)| {
-                (s.spec.timer.is_some() && s.spec.enabled && s.life.intent == Intent::Run)
+                ((s.spec.timer.is_some() || s.spec.on_demand)
+                    && s.spec.enabled
+                    && s.life.intent == Intent::Run)
                     || s.life.is_active()
                     || (s.life.state == State::Pending && s.life.want_up)
                     || matches!(s.life.intent, Intent::Hold | Intent::Restart)
@@ -91,6 +93,11 @@ impl<S: System> Supervisor<S> {
                 self.wake_at(at);
             }
         }
+        let starting = |s: &Service| s.life.state == State::Pending && s.life.want_up;
+        // A dependency brought up changes another service: settle goes round again.
+        let released = !shutting_down
+            && self.svcs.get(id).is_some_and(starting)
+            && self.start_on_demand_deps(id, now);
         let Some(svc) = self.svcs.get(id) else {
             return false;
         };
@@ -156,11 +163,14 @@ impl<S: System> Supervisor<S> {
             self.settle_checks(id, now);
         }
         self.settle_max_runtime(id, now);
+        self.settle_idle(id, now);
         self.settle_watchdog(id, now);
         self.settle_timer(id, now);
-        self.svcs
-            .get(id)
-            .is_some_and(|s| before != (s.life.state, s.life.want_up))
+        released
+            || self
+                .svcs
+                .get(id)
+                .is_some_and(|s| before != (s.life.state, s.life.want_up))
     }
 
     /// True when nothing that depends on service `id` (or is ordered after it), directly or
@@ -173,6 +183,11 @@ impl<S: System> Supervisor<S> {
         !self.reaches(id, dependents_of, |d| {
             d.life.is_active() && (all || d.life.intent.wants_down())
         })
+    }
+
+    /// True when nothing that depends on service `id` (directly or through any chain) runs.
+    pub(super) fn dependents_idle(&self, id: Id) -> bool {
+        !self.reaches(id, dependents_of, |d| d.life.is_active())
     }
 
     /// True while something service `id` depends on (or starts after), directly or through any

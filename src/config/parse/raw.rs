@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::model::{
-    Kind, Level, LogMode, OnFailure, Overlap, ReadyMode, Restart, Schedule, Timeouts,
+    Kind, Level, Listen, LogMode, OnFailure, Overlap, ReadyMode, Restart, Schedule, Timeouts,
 };
 
 /// What one file contributes.
@@ -93,6 +93,9 @@ pub struct RawService {
     pub overlap: Overlap,
     pub max_runtime: Option<Duration>,
     pub watchdog: Option<Duration>,
+    pub on_demand: bool,
+    pub idle_timeout: Option<Duration>,
+    pub listen: Vec<Listen>,
 }
 
 /// One check as written, named, its strings not yet `${VAR}`-expanded.

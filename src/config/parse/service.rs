@@ -19,7 +19,9 @@ use super::{Field, Keys, Scope, Sink, walk};
 use crate::config::describe::format_duration;
 use crate::config::error::ErrorKind;
 use crate::config::limits::{self, too_many};
-use crate::config::model::{Kind, LogMode, Overlap, ReadyMode, Restart, Schedule};
+use crate::config::model::{
+    Kind, Listen, ListenAddr, LogMode, Overlap, ReadyMode, Restart, Schedule,
+};
 use crate::core::schedule::Cron;
 
 /// A service while its keys are read: the raw service, and the keys that decide something only
@@ -141,11 +143,51 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     ("max_runtime", |d, f| {
         set_some(&mut d.s.max_runtime, positive(f.v(), f.key))
     }),
+    ("start", |d, f| {
+        set(&mut d.s.on_demand, one_of(f.v(), "start", STARTS, ""))
+    }),
+    ("idle_timeout", |d, f| {
+        set_some(&mut d.s.idle_timeout, positive(f.v(), f.key))
+    }),
+    ("listen", |d, f| set(&mut d.s.listen, listen(f.v(), f.line))),
     ("watchdog", |d, f| {
         let d_ = duration(f.v()).and_then(|w| at_least(w, f.key, MIN_WATCHDOG));
         set_some(&mut d.s.watchdog, d_)
     }),
 ];
+
+const STARTS: &[(&str, bool)] = &[("boot", false), ("on-demand", true)];
+
+/// The most sockets one service may listen on.
+const MAX_LISTEN: usize = 32;
+
+/// `listen`: `tcp:HOST:PORT`, `udp:HOST:PORT` (an IP literal, IPv6 in brackets) or
+/// `unix:/ABSOLUTE/PATH`.
+fn listen(v: &DeValue<'_>, line: usize) -> Result<Vec<Listen>, ErrorKind> {
+    let items = string_list(v)?;
+    if let Some(kind) = too_many("listen", items.len(), MAX_LISTEN) {
+        return Err(kind);
+    }
+    let one = |text: String| {
+        let bad = |why: &str| ErrorKind::BadValue {
+            message: format!("bad address {text:?}: {why}"),
+        };
+        let ip = |a: &str| match a.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.port() != 0 => Ok(addr),
+            Ok(_) => Err(bad("port 0 is out of range")),
+            Err(_) => Err(bad("use HOST:PORT with an IP address (IPv6 in brackets)")),
+        };
+        let addr = match text.split_once(':') {
+            Some(("tcp", a)) => ListenAddr::Tcp(ip(a)?),
+            Some(("udp", a)) => ListenAddr::Udp(ip(a)?),
+            Some(("unix", p)) if p.starts_with('/') && p.len() < 108 => ListenAddr::Unix(p.into()),
+            Some(("unix", _)) => return Err(bad("use an absolute path of at most 107 bytes")),
+            _ => return Err(bad("use tcp:HOST:PORT, udp:HOST:PORT or unix:/PATH")),
+        };
+        Ok(Listen { addr, text, line })
+    };
+    items.into_iter().map(one).collect()
+}
 
 /// The shortest `watchdog`: the service must be able to keep up with it.
 const MIN_WATCHDOG: Duration = Duration::from_millis(100);
@@ -375,6 +417,30 @@ fn timer_keys(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
         );
     } else if s.kind == Kind::Oneshot {
         bad("watchdog", "a oneshot has no watchdog (see max_runtime)");
+    }
+    if s.kind != Kind::Longrun {
+        bad(
+            "listen",
+            "only a longrun listens (its sockets are passed to it as fds 3…)",
+        );
+    }
+    if s.on_demand {
+        bad("schedule", "an on-demand service has no schedule");
+    } else {
+        bad("idle_timeout", "applies only with start = \"on-demand\"");
+    }
+    if !s.listen.is_empty() {
+        bad(
+            "instances",
+            "one set of listen sockets cannot go to several instances",
+        );
+        let range = 3..3 + s.listen.len() as i32;
+        if matches!(s.ready, Some((ReadyMode::NotifyFd(n), _)) if range.contains(&n)) {
+            bad(
+                "ready",
+                "the notify fd collides with the listen sockets (fds 3…)",
+            );
+        }
     }
     if s.key_lines.contains_key("schedule") {
         bad(

@@ -107,6 +107,50 @@ fn watchdog_needs_sd_notify_on_a_longrun() {
             "F:13: service \"db\": key \"watchdog\": needs ready = { sd_notify = true } (WATCHDOG=1 comes through it)",
         ]
     );
-    let c = ok("[[services]]\nname = \"db\"\ncommand = \"true\"\nready = { sd_notify = true }\nwatchdog = \"30s\"\n");
+    let c = ok(
+        "[[services]]\nname = \"db\"\ncommand = \"true\"\nready = { sd_notify = true }\nwatchdog = \"30s\"\n",
+    );
     assert_eq!(get(&c, "db").watchdog, Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn on_demand_and_listen() {
+    let c = ok(
+        "[[services]]\nname = \"web\"\ncommand = \"true\"\nstart = \"on-demand\"\nidle_timeout = \"5m\"\nlisten = [\"tcp:0.0.0.0:8080\", \"tcp:[::]:8080\", \"udp:127.0.0.1:514\", \"unix:/run/web.sock\"]\n",
+    );
+    let web = get(&c, "web");
+    assert!(web.on_demand);
+    assert_eq!(web.idle_timeout, Some(Duration::from_secs(300)));
+    let texts: Vec<&str> = web.listen.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "tcp:0.0.0.0:8080",
+            "tcp:[::]:8080",
+            "udp:127.0.0.1:514",
+            "unix:/run/web.sock"
+        ]
+    );
+    assert_eq!(
+        errs(&format!(
+            "{JOB}listen = [\"tcp:8080\"]\n[[services]]\nname = \"web\"\ncommand = \"true\"\nidle_timeout = \"1m\"\nlisten = [\"tcp:127.0.0.1:0\"]\n[[services]]\nname = \"db\"\ncommand = \"true\"\nlisten = [\"unix:run/db.sock\"]\nstart = \"later\"\n"
+        )),
+        vec![
+            "F:5: service \"job\": key \"listen\": bad address \"tcp:8080\": use HOST:PORT with an IP address (IPv6 in brackets)",
+            "F:5: service \"job\": key \"listen\": only a longrun listens (its sockets are passed to it as fds 3…)",
+            "F:9: service \"web\": key \"idle_timeout\": applies only with start = \"on-demand\"",
+            "F:10: service \"web\": key \"listen\": bad address \"tcp:127.0.0.1:0\": port 0 is out of range",
+            "F:14: service \"db\": key \"listen\": bad address \"unix:run/db.sock\": use an absolute path of at most 107 bytes",
+            "F:15: service \"db\": key \"start\": unknown start \"later\": use \"boot\" or \"on-demand\"",
+        ]
+    );
+    assert_eq!(
+        errs(
+            "[[services]]\nname = \"web\"\ncommand = \"true\"\nlisten = [\"tcp:127.0.0.1:80\"]\ninstances = 2\nready = { notify_fd = 3 }\n"
+        ),
+        vec![
+            "F:5: service \"web\": key \"instances\": one set of listen sockets cannot go to several instances",
+            "F:6: service \"web\": key \"ready\": the notify fd collides with the listen sockets (fds 3…)",
+        ]
+    );
 }
