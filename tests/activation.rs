@@ -11,6 +11,7 @@ mod support;
 use std::io::Read;
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 use support::*;
 
@@ -18,6 +19,7 @@ in_both_modes!(
     the_first_connection_starts_an_on_demand_service_and_restarts_lose_nothing,
     a_connection_before_the_service_exists_is_answered,
     idle_timeout_stops_it_and_a_dependent_starts_it,
+    with_a_daily_timer_and_an_on_demand_socket_pidone_sleeps,
 );
 
 as_pid1!(an_address_in_use_or_a_path_that_is_no_socket_is_refused);
@@ -199,4 +201,46 @@ fn an_address_in_use_or_a_path_that_is_no_socket_is_refused(mode: Mode) {
         "{}",
         out.stderr
     );
+}
+
+/// Issue 16's "zero idle wake-ups": a daily job and an on-demand service behind its socket cost
+/// pidone no wake-up at all while nothing is due; the socket still starts the service after.
+fn with_a_daily_timer_and_an_on_demand_socket_pidone_sleeps(mode: Mode) {
+    let dir = Dir::new();
+    dir.write("serve.py", SERVE_PY);
+    let port = free_port();
+    let config = format!(
+        r#"
+[[services]]
+name = "backup"
+type = "oneshot"
+schedule = "@daily"
+command = ["/bin/true"]
+
+[[services]]
+name = "web"
+start = "on-demand"
+command = ["/usr/bin/python3", "@D/serve.py", "web"]
+listen = ["tcp:127.0.0.1:{port}"]
+"#
+    );
+    let mut d = Daemon::start_in(mode, dir, &config);
+    let pid = d.run.pid();
+    // Wait for the start-up's last events to be handled: no context switch for 300 ms.
+    let mut last = context_switches(pid);
+    d.run.wait_for("pidone to go to sleep", |_| {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = context_switches(pid);
+        std::mem::replace(&mut last, now) == now
+    });
+    let before = context_switches(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let after = context_switches(pid);
+    assert_eq!(
+        after, before,
+        "{mode:?}: pidone woke up while nothing was due"
+    );
+    let answer = ask_tcp(port);
+    assert!(answer.ends_with(" ok"), "{answer}");
+    d.terminate();
 }

@@ -269,6 +269,7 @@ impl<S: System> Supervisor<S> {
         };
         if svc.life.state != State::Stopping {
             svc.notifier = None;
+            svc.notify_state = None;
         }
         svc.watchdog_at = None;
         svc.awaiting_notice = false;

@@ -488,6 +488,7 @@ fn a_missed_watchdog_restarts_the_service_and_stopping_keeps_its_socket() {
     rig.exit("dog", Exit::Signal(TERM));
     let svc = rig.sup.svcs.get(rig.id("dog")).expect("in the table");
     assert!(svc.notifier.is_none(), "closed once the process exited");
+    assert_eq!(svc.notify_state, None, "what it said went with it");
     assert_eq!(svc.life.state, State::Pending, "restarted");
     assert!(
         svc.life
