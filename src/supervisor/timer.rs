@@ -42,6 +42,28 @@ impl Timed {
         self.next = None;
         self.due = None;
     }
+
+    /// A run of job `name` came due while the previous one still goes on: `overlap` says what
+    /// follows.
+    fn due_while_busy(&mut self, overlap: Overlap, name: &str) -> Fire {
+        match overlap {
+            Overlap::Skip => {
+                self.skipped += 1;
+                log::warn!("{name}: still running: the run due now is skipped");
+                Fire::Nothing
+            }
+            Overlap::Queue => {
+                self.queued = true;
+                log::info!("{name}: still running: the run due now waits for it");
+                Fire::Nothing
+            }
+            Overlap::Kill => {
+                self.queued = true;
+                log::warn!("{name}: still running: stopped for the run due now");
+                Fire::Stop
+            }
+        }
+    }
 }
 
 /// How a run went.
@@ -84,41 +106,23 @@ impl<S: System> Supervisor<S> {
             t.queued = false;
             fire = Fire::Run;
         }
-        let (next, due) = match (t.next, t.due) {
+        let (mut next, mut due) = match (t.next, t.due) {
             (Some(next), Some(due)) => (next, due),
             _ => arm(timer, id, now, wall, now),
         };
-        if now < next {
-            t.next = Some(next);
-            t.due = Some(due);
-        } else {
-            // Due: the one after counts from this one's time, never from a time already past.
-            let base = if due > now { now } else { due };
-            let base_wall = wall.saturating_sub(now.saturating_duration_since(base));
-            let (n, d) = arm(timer, id, base, base_wall, now);
-            (t.next, t.due) = (Some(n), Some(d));
-            if matches!(fire, Fire::Run) {
-                // The queued run starts now; this one is the same run.
-            } else if !busy {
-                fire = Fire::Run;
-            } else {
-                match timer.overlap {
-                    Overlap::Skip => {
-                        t.skipped += 1;
-                        log::warn!("{name}: still running: the run due now is skipped");
-                    }
-                    Overlap::Queue => {
-                        t.queued = true;
-                        log::info!("{name}: still running: the run due now waits for it");
-                    }
-                    Overlap::Kill => {
-                        t.queued = true;
-                        log::warn!("{name}: still running: stopped for the run due now");
-                        fire = Fire::Stop;
-                    }
-                }
+        if now >= next {
+            // Due: the one after counts from this one's time (`due`, before jitter).
+            let due_wall = wall.saturating_sub(now.saturating_duration_since(due));
+            (next, due) = arm(timer, id, due, due_wall, now);
+            // A queued run starting now is this one too.
+            if !matches!(fire, Fire::Run) {
+                fire = match busy {
+                    true => t.due_while_busy(timer.overlap, name),
+                    false => Fire::Run,
+                };
             }
         }
+        (t.next, t.due) = (Some(next), Some(due));
         if let Some(next) = t.next {
             self.wake_at(next);
         }

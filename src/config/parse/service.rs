@@ -382,42 +382,48 @@ fn finish(sink: &mut Sink<'_>, service: Option<&str>, header: usize, d: Draft) -
     } else {
         before_start_timeout(sink, service, &s, ready_delays);
     }
-    timer_keys(sink, service, &s);
+    kind_rules(sink, service, &s);
     s
 }
 
-/// `schedule` and `max_runtime` are for a oneshot; `timezone`, `jitter` and `overlap` go with
-/// a `schedule`; a timed job is not `required` (a failed run does not end pidone); `watchdog` is
-/// for a longrun that speaks sd_notify.
-fn timer_keys(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
-    let mut bad = |key: &'static str, message: &str| {
-        if let Some(&line) = s.key_lines.get(key) {
-            let kind = ErrorKind::BadValue {
-                message: message.into(),
-            };
-            sink.push_line(line, service, Some(key), kind);
-        }
-    };
+/// The keys that fit one kind of service only, or go with another key: `schedule` and
+/// `max_runtime` are for a oneshot; `timezone`, `jitter` and `overlap` go with a `schedule`; a
+/// timed job is not `required` (a failed run does not end pidone); `watchdog` is for a longrun
+/// that speaks sd_notify.
+fn kind_rules(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
+    let mut bad = |key, message: &str| refuse(sink, service, s, key, message);
     if s.kind != Kind::Oneshot {
         let why = "only a oneshot (type = \"oneshot\") runs on a schedule or has a max_runtime";
         bad("schedule", why);
         bad("max_runtime", why);
-    } else if s.schedule.is_none() && !s.key_lines.contains_key("schedule") {
+    }
+    if !s.key_lines.contains_key("schedule") {
         for key in ["timezone", "jitter", "overlap"] {
             bad(key, "applies only with schedule");
         }
+    } else {
+        let why = "a timed job cannot be required: a failed run does not end pidone";
+        bad("required", why);
+    }
+    if matches!(s.schedule, Some((Schedule::Every(_), _))) {
+        bad("timezone", "@every does not depend on a time zone");
     }
     let sd_notify = matches!(s.ready, Some((ReadyMode::SdNotify, _)));
     if s.watchdog.is_none() {
         // Not set, or refused already.
     } else if s.kind == Kind::Longrun && !sd_notify {
-        bad(
-            "watchdog",
-            "needs ready = { sd_notify = true } (WATCHDOG=1 comes through it)",
-        );
+        let why = "needs ready = { sd_notify = true } (WATCHDOG=1 comes through it)";
+        bad("watchdog", why);
     } else if s.kind == Kind::Oneshot {
         bad("watchdog", "a oneshot has no watchdog (see max_runtime)");
     }
+    socket_rules(sink, service, s);
+}
+
+/// `listen` is for a longrun without `instances`, its fds clear of the notify fd;
+/// `idle_timeout` goes with `start = "on-demand"`, which has no `schedule`.
+fn socket_rules(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
+    let mut bad = |key, message: &str| refuse(sink, service, s, key, message);
     if s.kind != Kind::Longrun {
         bad(
             "listen",
@@ -430,10 +436,8 @@ fn timer_keys(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
         bad("idle_timeout", "applies only with start = \"on-demand\"");
     }
     if !s.listen.is_empty() {
-        bad(
-            "instances",
-            "one set of listen sockets cannot go to several instances",
-        );
+        let why = "one set of listen sockets cannot go to several instances";
+        bad("instances", why);
         let range = 3..3 + s.listen.len() as i32;
         if matches!(s.ready, Some((ReadyMode::NotifyFd(n), _)) if range.contains(&n)) {
             bad(
@@ -442,14 +446,21 @@ fn timer_keys(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
             );
         }
     }
-    if s.key_lines.contains_key("schedule") {
-        bad(
-            "required",
-            "a timed job cannot be required: a failed run does not end pidone",
-        );
-    }
-    if matches!(s.schedule, Some((Schedule::Every(_), _))) {
-        bad("timezone", "@every does not depend on a time zone");
+}
+
+/// Reports `key` of service `s`, if it was written, as refused for `message`.
+fn refuse(
+    sink: &mut Sink<'_>,
+    service: Option<&str>,
+    s: &RawService,
+    key: &'static str,
+    message: &str,
+) {
+    if let Some(&line) = s.key_lines.get(key) {
+        let kind = ErrorKind::BadValue {
+            message: message.into(),
+        };
+        sink.push_line(line, service, Some(key), kind);
     }
 }
 

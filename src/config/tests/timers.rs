@@ -154,3 +154,11 @@ fn on_demand_and_listen() {
         ]
     );
 }
+
+#[test]
+fn timer_keys_without_a_schedule_are_refused_on_any_kind() {
+    assert_eq!(
+        errs("[[services]]\nname = \"web\"\ncommand = \"true\"\njitter = \"1s\"\n"),
+        vec!["F:4: service \"web\": key \"jitter\": applies only with schedule"]
+    );
+}
