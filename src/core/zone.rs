@@ -97,19 +97,27 @@ impl Zone {
         };
         let last = self.changes.last().map_or(i64::MIN, |&(at, _)| at);
         let year = civil(u.div_euclid(86_400)).0;
-        let mut edges: Vec<Change> = (year - 1..=year + 1)
-            .flat_map(|y| {
-                let on = start.at(y) - i64::from(std);
-                let off = end.at(y) - i64::from(dst);
-                [(on, std, dst), (off, dst, std)]
-            })
-            .filter(|&(at, _, _)| at > last)
-            .map(|(at, before, after)| Change { at, before, after })
-            .collect();
-        edges.sort_by_key(|c| c.at);
-        let k = edges.partition_point(|c| c.at <= u);
-        let rule_prev = k.checked_sub(1).and_then(|p| edges.get(p)).copied();
-        (rule_prev.or(prev), edges.get(k).copied())
+        // The rule's six changes around u, in order (an insertion sort: six items, no
+        // allocation); those before the file's last transition do not count.
+        let mut edges = [None::<Change>; 6];
+        for (k, y) in (year - 1..=year + 1).enumerate() {
+            let on = (start.at(y) - i64::from(std), std, dst);
+            let off = (end.at(y) - i64::from(dst), dst, std);
+            for (j, (at, before, after)) in [(2 * k, on), (2 * k + 1, off)] {
+                let change = Some(Change { at, before, after }).filter(|c| c.at > last);
+                if let Some(slot) = edges.get_mut(j) {
+                    *slot = change;
+                }
+            }
+        }
+        let mut sorted: Vec<Change> = Vec::with_capacity(6);
+        for c in edges.into_iter().flatten() {
+            let at = sorted.partition_point(|e| e.at <= c.at);
+            sorted.insert(at, c);
+        }
+        let k = sorted.partition_point(|c| c.at <= u);
+        let rule_prev = k.checked_sub(1).and_then(|p| sorted.get(p)).copied();
+        (rule_prev.or(prev), sorted.get(k).copied())
     }
 
     /// The offset in effect at `u`, in seconds east of UTC.

@@ -27,11 +27,7 @@ pub fn bind(addr: &ListenAddr) -> io::Result<OwnedFd> {
                     std::fs::remove_file(path)?;
                 }
                 Ok(_) => return Err(io::Error::other("exists and is not a socket")),
-                Err(_) => {
-                    if let Some(dir) = path.parent() {
-                        std::fs::create_dir_all(dir)?;
-                    }
-                }
+                Err(_) => make_dirs(path)?,
             }
             rustix::net::bind(&fd, &rustix::net::SocketAddrUnix::new(path.as_path())?)?;
             rustix::fs::chmod(path.as_path(), rustix::fs::Mode::from_raw_mode(0o666))?;
@@ -53,6 +49,19 @@ pub fn bind(addr: &ListenAddr) -> io::Result<OwnedFd> {
         rustix::net::listen(&fd, BACKLOG)?;
     }
     Ok(fd)
+}
+
+/// Creates the missing directories above `path` (mode 0755), as `mkdir -p` would.
+fn make_dirs(path: &std::path::Path) -> io::Result<()> {
+    let mut missing: Vec<&std::path::Path> = path.ancestors().skip(1).collect();
+    missing.reverse();
+    for dir in missing.into_iter().filter(|d| !d.as_os_str().is_empty()) {
+        match rustix::fs::mkdir(dir, rustix::fs::Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The backlog of a stream socket: connections made while the service is down (or not started
