@@ -162,3 +162,16 @@ fn timer_keys_without_a_schedule_are_refused_on_any_kind() {
         vec!["F:4: service \"web\": key \"jitter\": applies only with schedule"]
     );
 }
+
+#[test]
+fn validate_shows_schedules_on_demand_and_sockets() {
+    let c = ok(&format!(
+        "{JOB}schedule = \"@daily\"\n[[services]]\nname = \"web\"\ncommand = \"true\"\nstart = \"on-demand\"\nlisten = [\"tcp:127.0.0.1:8080\", \"unix:/run/web.sock\"]\n"
+    ));
+    let text = crate::config::describe(&c);
+    assert!(text.contains("job  oneshot  schedule: @daily\n"), "{text}");
+    assert!(
+        text.contains("web  longrun  on-demand  listen: tcp:127.0.0.1:8080, unix:/run/web.sock\n"),
+        "{text}"
+    );
+}
