@@ -133,7 +133,7 @@ impl Cron {
     pub fn next(&self, after: i64, zone: &Zone) -> Option<i64> {
         // Far beyond any real clock, the calendar arithmetic could overflow.
         const LAST: i64 = 253_402_300_799; // 9999-12-31 23:59:59
-        let mut u = after.div_euclid(60).checked_add(1)? * 60;
+        let mut u = after.div_euclid(60).checked_add(1)?.checked_mul(60)?;
         for _ in 0..MAX_STEPS {
             if u > LAST {
                 return None;
@@ -417,5 +417,12 @@ mod tests {
         assert!(err("@often").starts_with("unknown @often"));
         assert!(err("0 0 30 2 *").contains("never due"));
         assert!(Cron::parse("0 0 30 2 mon").is_ok(), "Mondays in February");
+    }
+
+    #[test]
+    fn a_clock_beyond_the_calendar_has_no_next_time() {
+        let cron = Cron::parse("* * * * *").expect("valid");
+        assert_eq!(cron.next(i64::MAX, &Zone::utc()), None);
+        assert_eq!(cron.next(253_402_300_799, &Zone::utc()), None, "after 9999");
     }
 }
