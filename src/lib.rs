@@ -103,8 +103,16 @@ pub fn run(args: Vec<OsString>) -> i32 {
         json: args.log_json.unwrap_or(from_config.json),
     };
     io::logsink::set_style(style);
+    let passed_sockets = match os::listen::passed_sockets() {
+        Ok(n) => n,
+        Err(err) => {
+            eprintln!("pidone: {err}");
+            return 2;
+        }
+    };
     let options = supervisor::Options {
         log_style: style,
+        passed_sockets,
         group: args.group,
         grace: args.grace,
         map_exit: args.map_exit,
@@ -113,7 +121,13 @@ pub fn run(args: Vec<OsString>) -> i32 {
     };
     let program = (!args.program.is_empty()).then_some(args.program);
     match supervisor::Supervisor::new(options, config, args.socket.as_deref()) {
-        Ok(supervisor) => supervisor.run(program),
+        Ok(mut supervisor) => {
+            if let Err(err) = supervisor.bind_sockets() {
+                eprintln!("pidone: {err}");
+                return 2;
+            }
+            supervisor.run(program)
+        }
         Err(err) => {
             log::error!("cannot start: {err}");
             1

@@ -36,6 +36,16 @@ pub fn describe(config: &Config) -> String {
         if s.required {
             out.push_str("  required");
         }
+        if let Some(timer) = &s.timer {
+            let _ = write!(out, "  schedule: {}", timer.text);
+        }
+        if s.on_demand {
+            out.push_str("  on-demand");
+        }
+        if !s.listen.is_empty() {
+            let texts: Vec<&str> = s.listen.iter().map(|l| l.text.as_str()).collect();
+            let _ = write!(out, "  listen: {}", texts.join(", "));
+        }
         if !s.depends_on.is_empty() {
             let deps: Vec<String> = s
                 .depends_on

@@ -28,6 +28,15 @@ pub struct LoadContext {
     pub cgroups: Result<Vec<String>, String>,
 }
 
+/// What pidone's parent gave to pidone itself, never to a service: its sd_notify socket and the
+/// sockets it passed (systemd's socket activation).
+const PIDONES_OWN: [&str; 4] = [
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+];
+
 impl LoadContext {
     /// The context of the running process. Variables whose name or value is not UTF-8 are
     /// skipped: they cannot be referenced from TOML, and services still inherit nothing else.
@@ -35,6 +44,7 @@ impl LoadContext {
         LoadContext {
             env: std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter(|(k, _)| !PIDONES_OWN.contains(&k.as_str()))
                 .collect(),
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),

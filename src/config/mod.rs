@@ -50,8 +50,9 @@ pub use describe::{describe, format_duration};
 pub use error::{ConfigError, ErrorKind, Location, edit_distance, suggest};
 pub use load::{LoadContext, load, load_texts};
 pub use model::{
-    CheckSpec, Config, DEFAULT_PATH, Env, FileLog, Kind, Level, LogMode, LogSettings, OnFailure,
-    Probe, ReadyMode, Restart, Secret, ServiceSpec, Timeouts, bracketed,
+    CheckSpec, Config, DEFAULT_PATH, Env, FileLog, Kind, Level, Listen, ListenAddr, LogMode,
+    LogSettings, OnFailure, Overlap, Probe, ReadyMode, Restart, Schedule, Secret, ServiceSpec,
+    Timeouts, Timer, bracketed,
 };
 pub use parse::{parse_duration, parse_signal};
 pub use select::env_token;

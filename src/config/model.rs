@@ -352,6 +352,20 @@ pub struct ServiceSpec {
     /// cgroup limits (interface file, value), written to the service's cgroup at each start;
     /// empty when pidone does not manage cgroups and the service made them optional.
     pub cgroup: Vec<(&'static str, String)>,
+    /// `watchdog`: a running longrun (with `ready = { sd_notify = true }`) must send
+    /// `WATCHDOG=1` at least this often, or it is taken for hung.
+    pub watchdog: Option<Duration>,
+    /// `start = "on-demand"`: not started at boot, but by `pidone start`, by a dependent that
+    /// starts, or by a connection to one of its `listen` sockets.
+    pub on_demand: bool,
+    /// An on-demand service idle this long is stopped (`idle_timeout`).
+    pub idle_timeout: Option<Duration>,
+    /// The sockets pidone binds at start-up and passes to the service as fds 3… (`listen`).
+    pub listen: Vec<Listen>,
+    /// A oneshot's `schedule` and what goes with it: run on that schedule, not at boot.
+    pub timer: Option<Timer>,
+    /// A oneshot's run still going after this long is stopped and counts as failed.
+    pub max_runtime: Option<Duration>,
 }
 
 /// One variable set from a file's content at each start, one trailing newline removed.
@@ -359,6 +373,60 @@ pub struct ServiceSpec {
 pub struct Secret {
     pub var: String,
     pub path: PathBuf,
+}
+
+/// One entry of `listen`: a socket pidone binds for the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: ListenAddr,
+    /// As written (`tcp:0.0.0.0:8080`), for messages.
+    pub text: String,
+    /// The line of the `listen` key.
+    pub line: usize,
+}
+
+/// What a `listen` socket is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// A TCP listening socket (IPv6 ones are IPv6-only, so `[::]` and `0.0.0.0` go together).
+    Tcp(std::net::SocketAddr),
+    Udp(std::net::SocketAddr),
+    /// A stream socket at this path (a stale socket there is replaced; mode 0666).
+    Unix(PathBuf),
+}
+
+/// When a timed oneshot runs (`schedule`, `timezone`, `jitter`, `overlap`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timer {
+    pub schedule: Schedule,
+    /// `schedule` as written, for status.
+    pub text: String,
+    /// The zone of a cron schedule: UTC, or `timezone` read from the image's zoneinfo.
+    pub zone: crate::core::zone::Zone,
+    /// Each run is put off by a random delay below this (0: none).
+    pub jitter: Duration,
+    pub overlap: Overlap,
+}
+
+/// What a schedule says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Five cron fields or a shorthand, in `Timer::zone`.
+    Cron(crate::core::schedule::Cron),
+    /// `@every DURATION`: the first run that long after pidone starts, then one each period.
+    Every(Duration),
+}
+
+/// What a run that comes due does while the previous one still runs (`overlap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overlap {
+    /// It is skipped (and logged).
+    #[default]
+    Skip,
+    /// It runs once the previous one is over (at most one waits).
+    Queue,
+    /// The previous one is stopped, then it runs.
+    Kill,
 }
 
 impl Config {

@@ -9,14 +9,31 @@ use std::path::{Path, PathBuf};
 
 use super::error::ErrorKind;
 use super::model::{
-    CheckSpec, DEFAULT_LOG_KEEP, DEFAULT_PATH, Env, FileLog, LogMode, OnFailure, Probe, Restart,
-    Secret,
+    CheckSpec, DEFAULT_LOG_KEEP, DEFAULT_PATH, Env, FileLog, ListenAddr, LogMode, OnFailure, Probe,
+    Restart, Secret,
 };
 use super::parse::{self, RawCheck, RawProbe, RawService};
 use super::resolve::{Loader, Unit, restart_policy};
 use super::{expand, limits};
+use crate::core::zone::Zone;
 use crate::os::controls::Controls;
 use crate::os::users::{Credentials, UserDb, UserError};
+
+/// Where an image keeps its time zones (the `tzdata` package), under the root of the load.
+const ZONEINFO: &str = "usr/share/zoneinfo";
+
+/// Reads zone `name` from the image's zoneinfo; the error names the file.
+fn read_zone(root: &Path, name: &str) -> Result<Zone, String> {
+    let path = root.join(ZONEINFO).join(name);
+    let bytes = std::fs::read(&path).map_err(|err| {
+        let hint = match err.kind() {
+            io::ErrorKind::NotFound => " (is the tzdata package installed in the image?)",
+            _ => "",
+        };
+        format!("cannot read {}: {err}{hint}", path.display())
+    })?;
+    Zone::parse(&bytes).map_err(|err| format!("{}: {err}", path.display()))
+}
 
 /// The parts of a service resolved against the outside world.
 #[derive(Default)]
@@ -32,6 +49,8 @@ pub(super) struct Resolved {
     pub(super) controls: Controls,
     pub(super) secrets: Vec<Secret>,
     pub(super) cgroup: Vec<(&'static str, String)>,
+    /// `timezone`, read from the image's zoneinfo.
+    pub(super) zone: Option<Zone>,
 }
 
 /// Problems found while resolving a service against the outside world, reported only if the
@@ -197,6 +216,20 @@ impl Loader<'_> {
             Some(argv)
         });
         let checks = raw.checks.iter().filter_map(|c| x.check(c, base)).collect();
+        let zone = raw.timezone.as_deref().and_then(|name| {
+            read_zone(&self.ctx.root, name)
+                .map_err(|message| x.push(x.at("timezone"), ErrorKind::BadValue { message }))
+                .ok()
+        });
+        for l in &raw.listen {
+            if let ListenAddr::Unix(path) = &l.addr
+                && let Ok(meta) = std::fs::symlink_metadata(path)
+                && !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type())
+            {
+                let message = format!("{}: {} exists and is not a socket", l.text, path.display());
+                x.push(x.at("listen"), ErrorKind::BadValue { message });
+            }
+        }
         if unit.enabled {
             for (line, key, kind) in x.soft {
                 self.error(raw, line, key.as_deref(), kind);
@@ -217,6 +250,7 @@ impl Loader<'_> {
             controls,
             secrets,
             cgroup,
+            zone,
         }
     }
 

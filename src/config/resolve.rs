@@ -11,12 +11,13 @@ use super::describe::format_duration;
 use super::error::{ConfigError, ErrorKind, Location, suggest};
 use super::load::LoadContext;
 use super::model::{
-    DEFAULT_RESTART_RESET, Kind, ReadyMode, Restart, ServiceSpec, Timeouts, is_valid_name,
+    DEFAULT_RESTART_RESET, Kind, ReadyMode, Restart, ServiceSpec, Timeouts, Timer, is_valid_name,
 };
 use super::outside::Resolved;
 use super::parse::{RawService, RawWaitAfter};
 use super::{limits, select};
 use crate::core::graph::{self, ServiceId};
+use crate::core::zone::Zone;
 use crate::os::users::UserDb;
 
 /// One service or instance during loading.
@@ -498,6 +499,18 @@ impl Loader<'_> {
             description: raw.controls.description.clone(),
             secrets: r.secrets,
             cgroup: r.cgroup,
+            timer: raw.schedule.as_ref().map(|(schedule, text)| Timer {
+                schedule: *schedule,
+                text: text.clone(),
+                zone: r.zone.unwrap_or_else(Zone::utc),
+                jitter: raw.jitter,
+                overlap: raw.overlap,
+            }),
+            max_runtime: raw.max_runtime,
+            watchdog: raw.watchdog,
+            on_demand: raw.on_demand,
+            idle_timeout: raw.idle_timeout,
+            listen: raw.listen.clone(),
         }
     }
 }

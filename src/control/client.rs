@@ -524,11 +524,24 @@ fn reason(s: &Service) -> String {
     if !s.reason.is_empty() {
         parts.push(s.reason.clone());
     }
+    let now = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH))
+        .map_or(0.0, |d| d.as_secs_f64());
     if s.state == "starting" {
         // `since` is when the start began (the API's `starting_for`, from this clock).
-        let now = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH))
-            .map_or(0.0, |d| d.as_secs_f64());
         parts.push(format!("starting for {}", human_duration(now - s.since)));
+    }
+    if let Some(t) = &s.timer {
+        if let (Some(at), Some(result)) = (t.last_run, &t.last_result) {
+            let took = human_duration(t.last_duration.unwrap_or_default());
+            let ago = human_duration(now - at);
+            parts.push(format!("last run {ago} ago: {result} ({took})"));
+        }
+        if let Some(next) = t.next {
+            parts.push(format!("next run in {}", human_duration(next - now)));
+        }
+    }
+    if let Some(said) = &s.notify_state {
+        parts.push(format!("said {said}"));
     }
     if let Some(status) = &s.notify_status {
         parts.push(format!("\"{status}\""));

@@ -34,6 +34,10 @@ pub struct Service {
     #[serde(skip_deserializing)]
     pub main_pid: Option<i32>,
     pub name: String,
+    /// What the service last said of itself through sd_notify: `reloading` (`RELOADING=1`,
+    /// until `READY=1`) or `stopping` (`STOPPING=1`); else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_state: Option<String>,
     /// The last `STATUS=` the service sent through sd_notify.
     pub notify_status: Option<String>,
     pub pid: Option<i32>,
@@ -52,6 +56,9 @@ pub struct Service {
     pub starting_for: Option<f64>,
     /// `pending`, `starting`, `running`, `stopping`, `stopped` or `failed`.
     pub state: String,
+    /// A timed job's schedule, next run and last run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timer: Option<Timer>,
     /// `longrun` or `oneshot`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -74,6 +81,36 @@ pub struct Log {
     pub error: Option<String>,
     #[serde(skip_deserializing)]
     pub lines: u64,
+}
+
+/// A timed job (`schedule`): its next run and its last one. Times are unix times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Timer {
+    /// Failed runs since pidone started.
+    #[serde(skip_deserializing)]
+    pub failures: u64,
+    /// How long the last run took, in seconds.
+    pub last_duration: Option<f64>,
+    /// `ok`, or why the last run failed.
+    pub last_result: Option<String>,
+    /// When the last run started.
+    pub last_run: Option<f64>,
+    /// When the last successful run ended.
+    #[serde(skip_deserializing)]
+    pub last_success: Option<f64>,
+    /// When the next run is due (jitter included); null while none is (held, disabled, or
+    /// pidone stopping).
+    pub next: Option<f64>,
+    /// Runs since pidone started (those by `pidone start` too).
+    #[serde(skip_deserializing)]
+    pub runs: u64,
+    /// The schedule as written.
+    #[serde(skip_deserializing)]
+    pub schedule: String,
+    /// Runs skipped because the previous one was still going (`overlap = "skip"`).
+    #[serde(skip_deserializing)]
+    pub skipped: u64,
 }
 
 /// How a service last ended: `{"code": N}`, or `{"code": 128+N, "signal": "NAME"}`.

@@ -4,4 +4,6 @@
 
 pub mod graph;
 pub mod health;
+pub mod schedule;
 pub mod service;
+pub mod zone;

@@ -98,6 +98,11 @@ pub struct Policy {
     /// What a start waits for, for humans (`waiting for a newline on fd 3`); empty when the
     /// service is up at exec.
     pub waiting_for: String,
+    /// A timed oneshot: not started at boot, but by its timer (the supervisor's).
+    pub scheduled: bool,
+    /// `start = "on-demand"`: not started at boot, but when asked (a request, a dependent, a
+    /// connection).
+    pub on_demand: bool,
 }
 
 /// Something that happened to a service, or that is asked of it.
@@ -140,6 +145,8 @@ pub enum Event {
     NotReady(String),
     /// Notification: an alive-level check failed; stop the service, then `Recovery`.
     Unhealthy(String, Recovery),
+    /// Notification: a oneshot ran past its `max_runtime` (the text says so): stopped, FAILED.
+    Overran(String),
     /// Notification: a dependency failed for good.
     DependencyFailed(String),
     /// Notification: the dependencies were not up within dependency_wait_timeout.
@@ -251,21 +258,19 @@ pub struct Life {
 }
 
 impl Life {
-    /// A new service, PENDING if enabled, else STOPPED ("disabled").
+    /// A new service, PENDING if enabled, else STOPPED ("disabled"); a timed one STOPPED until
+    /// its timer starts it.
     pub fn new(enabled: bool, policy: &Policy, now: Instant) -> Life {
+        let (state, reason) = match (enabled, policy.scheduled, policy.on_demand) {
+            (true, false, false) => (State::Pending, "waiting to start"),
+            (true, true, _) => (State::Stopped, "waiting for its schedule"),
+            (true, false, true) => (State::Stopped, "on demand: not started yet"),
+            (false, _, _) => (State::Stopped, "disabled"),
+        };
         Life {
-            state: if enabled {
-                State::Pending
-            } else {
-                State::Stopped
-            },
-            want_up: enabled,
-            reason: if enabled {
-                "waiting to start"
-            } else {
-                "disabled"
-            }
-            .to_string(),
+            state,
+            want_up: state == State::Pending,
+            reason: reason.to_string(),
             step: Step::Main,
             last_exit: None,
             intent: Intent::Run,
@@ -370,6 +375,9 @@ impl Life {
             }
             (Running, Unhealthy(why, recovery)) => {
                 self.stop_for(policy, Then::Recover(why, recovery), now)
+            }
+            (Starting, Overran(why)) => {
+                self.stop_for(policy, Then::Recover(why, Recovery::Fail), now)
             }
             (Starting, SpawnFailed(step, why)) => {
                 let what = if step == Step::PreScript {
@@ -682,6 +690,8 @@ mod tests {
             waits_for_ready: false,
             start_timeout: None,
             waiting_for: String::new(),
+            scheduled: false,
+            on_demand: false,
         }
     }
 
@@ -1197,6 +1207,34 @@ mod tests {
             t0 + Duration::from_secs(1),
         );
         assert_eq!((s.state, s.deadline), (State::Stopped, None));
+    }
+
+    #[test]
+    fn a_timed_oneshot_waits_for_its_timer_and_a_run_past_max_runtime_fails() {
+        let p = Policy {
+            kind: Kind::Oneshot,
+            restart: Restart::Never,
+            scheduled: true,
+            ..policy()
+        };
+        let t0 = Instant::now();
+        let mut s = Life::new(true, &p, t0);
+        assert_eq!(
+            (s.state, s.want_up, s.reason.as_str()),
+            (State::Stopped, false, "waiting for its schedule")
+        );
+        s.handle(&p, Event::Release, t0);
+        assert_eq!(s.state, State::Pending, "the timer starts it");
+        spawn(&mut s, &p, t0);
+        let why = "still running after max_runtime 5s".to_string();
+        assert_eq!(
+            s.handle(&p, Event::Overran(why.clone()), t0),
+            Action::Signal(libc::SIGTERM)
+        );
+        s.handle(&p, Event::Exited(Step::Main, Exit::Signal(15)), t0);
+        assert_eq!((s.state, s.reason.as_str()), (State::Failed, why.as_str()));
+        s.handle(&p, Event::Release, t0);
+        assert_eq!(s.state, State::Pending, "the next run");
     }
 
     #[test]

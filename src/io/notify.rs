@@ -5,7 +5,8 @@
 //!   comes after, so a service that writes twice never dies of SIGPIPE, and closes its end at EOF.
 //! - **sd_notify** (systemd): a datagram socket at an abstract address (`@pidone/...`, no file
 //!   needed in a read-only image) passed as `$NOTIFY_SOCKET`; messages are `KEY=VALUE` lines
-//!   (`READY=1`, `STATUS=...`, `MAINPID=...`, `EXTEND_TIMEOUT_USEC=...`). Credentials are checked on every datagram: pidone
+//!   (`READY=1`, `STATUS=...`, `MAINPID=...`, `EXTEND_TIMEOUT_USEC=...`, `RELOADING=1`,
+//!   `STOPPING=1`, `WATCHDOG=1`, `WATCHDOG=trigger`). Credentials are checked on every datagram: pidone
 //!   hears root, the service's own user, and any process of the service's session (a daemon
 //!   started as root that dropped to another user); anyone else is ignored, and so is any process
 //!   outside pidone's PID namespace (pid 0 in its credentials), whatever its uid. The supervisor
@@ -33,6 +34,12 @@ pub struct Notice {
     pub main_pid: Option<i32>,
     /// `EXTEND_TIMEOUT_USEC=`: more time asked to get ready, from now (the last one sent).
     pub extend: Option<Duration>,
+    /// `RELOADING=1` (a later `READY=1` ends it) and `STOPPING=1`.
+    pub reloading: bool,
+    pub stopping: bool,
+    /// `WATCHDOG=1`: alive; `WATCHDOG=trigger`: the service asks to be taken for hung.
+    pub watchdog: bool,
+    pub watchdog_trigger: bool,
     /// Datagrams ignored: not from the service (see [`Notifier::Socket`]).
     pub ignored: u64,
     /// The sender of the last datagram ignored, for the log.
@@ -162,13 +169,54 @@ fn refusal(pid: i32, from: u32, uid: u32, session: Option<Pid>) -> Option<String
     Some(format!("pid {} (uid {from})", pid.as_raw_nonzero()))
 }
 
+/// pidone's own sd_notify channel to whoever started it with `$NOTIFY_SOCKET` (podman
+/// `--sdnotify=container`, a systemd unit, systemd-nspawn): an unbound datagram socket and the
+/// address to send to.
+#[derive(Debug)]
+pub struct Upstream {
+    fd: OwnedFd,
+    addr: SocketAddrUnix,
+}
+
+impl Upstream {
+    /// The channel to `address` (a path, or `@name` for an abstract one).
+    pub fn new(address: &str) -> std::io::Result<Upstream> {
+        let addr = match address.strip_prefix('@') {
+            Some(name) => SocketAddrUnix::new_abstract_name(name.as_bytes())?,
+            None => SocketAddrUnix::new(address)?,
+        };
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )?;
+        Ok(Upstream { fd, addr })
+    }
+
+    /// Sends `message` (`READY=1\nSTATUS=...`); a failure is logged, never more.
+    pub fn send(&self, message: &str) {
+        let flags = rustix::net::SendFlags::NOSIGNAL;
+        if let Err(err) = rustix::net::sendto(&self.fd, message.as_bytes(), flags, &self.addr) {
+            log::debug!("sd_notify to NOTIFY_SOCKET: {err}");
+        }
+    }
+}
+
 /// Applies one sd_notify datagram (newline-separated `KEY=VALUE`) to `notice`. Public only for
 /// the fuzz target.
 #[doc(hidden)]
 pub fn parse_message(text: &str, notice: &mut Notice) {
     for line in text.lines() {
         match line.split_once('=') {
-            Some(("READY", "1")) => notice.ready = true,
+            Some(("READY", "1")) => {
+                notice.ready = true;
+                notice.reloading = false;
+            }
+            Some(("RELOADING", "1")) => notice.reloading = true,
+            Some(("STOPPING", "1")) => notice.stopping = true,
+            Some(("WATCHDOG", "1")) => notice.watchdog = true,
+            Some(("WATCHDOG", "trigger")) => notice.watchdog_trigger = true,
             Some(("STATUS", status)) => notice.status = Some(status.to_string()),
             Some(("MAINPID", pid)) => notice.main_pid = pid.trim().parse().ok(),
             Some(("EXTEND_TIMEOUT_USEC", usec)) => match micros(usec) {

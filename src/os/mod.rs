@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod controls;
+pub mod listen;
 pub mod procfs;
 pub mod reap;
 pub mod signals;

@@ -63,18 +63,31 @@ impl Child {
 }
 
 /// Starts `argv` as a child in a new process group led by itself, made the terminal's foreground
-/// group when `stdin` is a terminal, with the signal state `saved`: the main program.
-pub fn spawn(argv: &[OsString], saved: &SavedSignals) -> io::Result<Child> {
+/// group when `stdin` is a terminal, with the signal state `saved`: the main program. With
+/// `listen_pid`, its `LISTEN_PID` is its own pid (the sockets passed to pidone are its).
+pub fn spawn(argv: &[OsString], saved: &SavedSignals, listen_pid: bool) -> io::Result<Child> {
     let (program, args) = argv.split_first().ok_or(Errno::INVAL)?;
     let mut cmd = Command::new(program);
     cmd.args(args).process_group(0);
     let saved = saved.clone();
     let foreground = rustix::termios::isatty(rustix::stdio::stdin());
     // SAFETY: the hook runs in the forked child before exec and only makes raw system calls
-    // (tcsetpgrp, sigaction, sigprocmask) on memory allocated before the fork; it allocates
-    // nothing and takes no lock, so it is safe even though the parent could have held locks.
+    // (tcsetpgrp, sigaction, sigprocmask) on memory allocated before the fork, and setenv, which
+    // allocates: pidone has one thread, so no lock can have been held at the fork. The command's
+    // environment is not changed, so exec takes the child's `environ`, with that LISTEN_PID.
     unsafe {
         cmd.pre_exec(move || {
+            if listen_pid {
+                let mut buf = [0u8; 12];
+                let pid = rustix::process::getpid()
+                    .as_raw_nonzero()
+                    .get()
+                    .unsigned_abs();
+                let value = crate::os::listen::decimal(pid, &mut buf);
+                if libc::setenv(c"LISTEN_PID".as_ptr(), value.as_ptr().cast(), 1) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             if foreground {
                 let me = rustix::process::getpid();
                 match rustix::termios::tcsetpgrp(rustix::stdio::stdin(), me) {
@@ -106,6 +119,9 @@ pub struct Launch<'a> {
     pub stderr: Stdio,
     /// A descriptor to hand over at a fixed number, 3 or more (`ready.notify_fd`).
     pub notify_fd: Option<(OwnedFd, i32)>,
+    /// Sockets to hand over as fds 3… (`listen`), with `LISTEN_PID` set to the child's pid (the
+    /// caller puts `LISTEN_FDS` and `LISTEN_FDNAMES` in `env`).
+    pub listen: Vec<BorrowedFd<'a>>,
 }
 
 /// Starts a service process in a new session (so in its own process group, without a controlling
@@ -128,28 +144,33 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
     let switching = user.as_ref().is_some_and(|u| u.uid != 0);
     let controls = launch.controls.clone();
     let cgroup = launch.cgroup;
-    // The notify fd is placed at its number in the child. If that number is free here, it is
-    // taken for the spawn (a close-on-exec copy), so that std's own exec-error pipe, created just
-    // before the fork, cannot land on it and be overwritten.
-    let mut reserved = None;
-    let place = match &launch.notify_fd {
-        Some((fd, n)) if !sys::fd_is_open(*n) => {
-            let copy = sys::dup_at(fd.as_fd(), *n)?;
-            let raw = copy.as_raw_fd();
-            reserved = Some(copy);
-            Some((raw, *n))
+    // Each handed-over fd is placed at its number in the child. A number free here is taken for
+    // the spawn (a close-on-exec copy of what goes there), so that std's own exec-error pipe,
+    // created just before the fork, cannot land on it and be overwritten.
+    let mut reserved = Vec::new();
+    let mut places = Vec::new();
+    let listen = (launch.listen.iter()).zip(3..).map(|(fd, n)| (*fd, n));
+    let notify = launch.notify_fd.as_ref().map(|(fd, n)| (fd.as_fd(), *n));
+    for (fd, n) in listen.chain(notify) {
+        if sys::fd_is_open(n) {
+            places.push((fd.as_raw_fd(), n));
+        } else {
+            let copy = sys::dup_at(fd, n)?;
+            places.push((copy.as_raw_fd(), n));
+            reserved.push(copy);
         }
-        Some((fd, n)) => Some((fd.as_raw_fd(), *n)),
-        None => None,
+    }
+    let mut exec = match launch.listen.is_empty() {
+        true => None,
+        false => Some(Exec::new(launch.argv, launch.env)?),
     };
     // SAFETY: as in `spawn`: only raw system calls (dup2, fcntl, setsid, openat and write of
     // cgroup.procs and /proc/self/oom_score_adj, setrlimit, setpriority, umask, prctl, capset,
-    // setgroups, setgid, setuid, sigaction, sigprocmask) on memory allocated before the fork.
+    // setgroups, setgid, setuid, sigaction, sigprocmask, execve) on memory allocated before the
+    // fork.
     unsafe {
         cmd.pre_exec(move || {
-            if let Some((fd, n)) = place {
-                sys::place_fd(fd, n)?;
-            }
+            sys::place_fds(&places)?;
             rustix::process::setsid()?;
             if let Some(dir) = &cgroup {
                 controls::join_cgroup(dir.as_fd())?;
@@ -159,7 +180,11 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
                 sys::set_credentials(user.uid, user.gid, &user.groups)?;
             }
             controls.after_user(switching)?;
-            saved.restore()
+            saved.restore()?;
+            match &mut exec {
+                Some(exec) => Err(exec.run()),
+                None => Ok(()),
+            }
         });
     }
     let child = finish(cmd);
@@ -167,6 +192,94 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
     drop(reserved);
     drop(launch.notify_fd);
     child
+}
+
+/// A service's exec prepared before the fork, for a child that must know its own pid in its
+/// environment (`LISTEN_PID`): std's exec takes an environment built before the fork, so the
+/// child execs by itself, after writing its pid into the slot kept for it.
+struct Exec {
+    /// The program (a path: a service's program is resolved at load), argv and environment,
+    /// NUL-terminated, and the NULL-terminated pointer arrays into them.
+    program: std::ffi::CString,
+    _strings: Vec<std::ffi::CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    /// `LISTEN_PID=` and room for the pid and its NUL; `envp` points at it.
+    pid_slot: Box<[u8; 24]>,
+}
+
+// SAFETY: the pointers point into the strings and the slot the struct owns (heap memory that
+// does not move with it); it is used by the forked child only.
+unsafe impl Send for Exec {}
+// SAFETY: as above; nothing reads it concurrently (pidone has one thread).
+unsafe impl Sync for Exec {}
+
+const PID_KEY: &[u8] = b"LISTEN_PID=";
+
+impl Exec {
+    fn new(argv: &[String], env: &[(String, String)]) -> io::Result<Exec> {
+        let c = |s: String| std::ffi::CString::new(s).map_err(|_| io::Error::from(Errno::INVAL));
+        let program = c(argv.first().cloned().unwrap_or_default())?;
+        let args = argv
+            .iter()
+            .map(|a| c(a.clone()))
+            .collect::<io::Result<Vec<_>>>()?;
+        let vars = (env.iter())
+            .filter(|(k, _)| k != "LISTEN_PID")
+            .map(|(k, v)| c(format!("{k}={v}")))
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut pid_slot = Box::new([0u8; 24]);
+        if let Some(key) = pid_slot.get_mut(..PID_KEY.len()) {
+            key.copy_from_slice(PID_KEY);
+        }
+        let ptrs = |list: &[std::ffi::CString]| -> Vec<*const libc::c_char> {
+            list.iter().map(|s| s.as_ptr()).collect()
+        };
+        let mut argv = ptrs(&args);
+        argv.push(std::ptr::null());
+        let mut envp = ptrs(&vars);
+        envp.push(pid_slot.as_ptr().cast());
+        envp.push(std::ptr::null());
+        let mut strings = args;
+        strings.extend(vars);
+        Ok(Exec {
+            program,
+            _strings: strings,
+            argv,
+            envp,
+            pid_slot,
+        })
+    }
+
+    /// In the child: writes its pid into `LISTEN_PID=` and execs; returns only the error.
+    fn run(&mut self) -> io::Error {
+        let mut digits = [0u8; 12];
+        let pid = rustix::process::getpid()
+            .as_raw_nonzero()
+            .get()
+            .unsigned_abs();
+        let value = crate::os::listen::decimal(pid, &mut digits);
+        if let Some(slot) = self
+            .pid_slot
+            .get_mut(PID_KEY.len()..PID_KEY.len() + value.len())
+        {
+            slot.copy_from_slice(value);
+        }
+        // The slot's pointer, taken again after the write.
+        if let Some(entry) = self.envp.iter_mut().rev().nth(1) {
+            *entry = self.pid_slot.as_ptr().cast();
+        }
+        // SAFETY: every pointer is to a NUL-terminated string owned by `self` (the slot now
+        // holds the pid and its NUL), and both arrays end with NULL.
+        unsafe {
+            libc::execve(
+                self.program.as_ptr(),
+                self.argv.as_ptr(),
+                self.envp.as_ptr(),
+            )
+        };
+        io::Error::last_os_error()
+    }
 }
 
 fn finish(mut cmd: Command) -> io::Result<Child> {

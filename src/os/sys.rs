@@ -345,6 +345,36 @@ pub fn place_fd(fd: i32, n: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// In a forked child before exec: makes each `(fd, n)` of `places` available as `n` across
+/// exec, whatever the numbers (an `fd` may sit where another goes): each is first copied above
+/// every target, then put in place. At most [`MAX_PLACES`]. Async-signal-safe (no allocation).
+pub fn place_fds(places: &[(i32, i32)]) -> io::Result<()> {
+    if places.len() > MAX_PLACES {
+        return Err(io::Error::from_raw_os_error(libc::EMFILE));
+    }
+    let mut moved = [-1i32; MAX_PLACES];
+    let above = places.iter().map(|&(_, n)| n).max().unwrap_or(0) + 1;
+    for (slot, &(fd, n)) in moved.iter_mut().zip(places) {
+        if fd == n {
+            *slot = fd;
+            continue;
+        }
+        // SAFETY: fcntl(F_DUPFD_CLOEXEC) has no memory-safety preconditions.
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above) };
+        if copy < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        *slot = copy;
+    }
+    for (&fd, &(_, n)) in moved.iter().zip(places) {
+        place_fd(fd, n)?;
+    }
+    Ok(())
+}
+
+/// The most descriptors [`place_fds`] places.
+pub const MAX_PLACES: usize = 64;
+
 /// Opens `/dev/null` on any of fds 0, 1 and 2 that is closed, as std's own start-up would (pidone
 /// has a C `main`, so it does not run it): else the first pipe or socket pidone opens would take
 /// the number and a child would read or write it as stdio.

@@ -207,6 +207,10 @@ impl<S: System> Supervisor<S> {
             let deps = svc.deps.clone();
             // A dependency that is up and was asked nothing is left alone (a done oneshot is not
             // run again); one asked down has that undone.
+            // A timed job is no gate: only run when it is the one asked.
+            if i != id && svc.spec.timer.is_some() {
+                continue;
+            }
             if i == id || !svc.life.is_up(svc.spec.kind) || svc.life.intent != Intent::Run {
                 self.apply(i, Event::Release, now);
             }
@@ -281,6 +285,7 @@ impl<S: System> Supervisor<S> {
             }),
             main_pid: svc.main_pid,
             name: svc.spec.name.clone(),
+            notify_state: svc.notify_state.map(str::to_string),
             notify_status: svc.notify_status.clone(),
             pid: svc.child.as_ref().map(|c| c.pid.as_raw_nonzero().get()),
             ready: svc.spec.ready.kind().to_string(),
@@ -291,9 +296,31 @@ impl<S: System> Supervisor<S> {
             starting_for: (svc.life.state == State::Starting)
                 .then(|| now.saturating_duration_since(svc.life.since).as_secs_f64()),
             state: svc.life.state.as_str().to_string(),
+            timer: svc.spec.timer.as_ref().map(|timer| {
+                let t = &svc.timed;
+                let last = t.last.as_ref();
+                wire::Timer {
+                    failures: t.failures,
+                    last_duration: last.map(|r| r.took.as_secs_f64()),
+                    last_result: last.map(|r| r.result.clone()),
+                    last_run: last.map(|r| self.wall(r.started)),
+                    last_success: t.last_success.map(|at| self.wall(at)),
+                    next: t.next.map(|at| self.wall(at)),
+                    runs: t.runs,
+                    schedule: timer.text.clone(),
+                    skipped: t.skipped,
+                }
+            }),
             kind: kind.to_string(),
             uptime,
         })
+    }
+
+    /// True for a service that is up, a oneshot done well, or an on-demand service waiting for
+    /// its first start: nothing that makes pidone unready.
+    fn up_or_idle(&self, svc: &Service) -> bool {
+        let idle = svc.spec.on_demand && svc.life.state == State::Stopped;
+        idle || svc.life.is_up(svc.spec.kind) || done_ok(svc)
     }
 
     /// Why pidone is not ready (`live == false`: `/v1/health`, `/readyz`) or not live (`/livez`).
@@ -301,11 +328,13 @@ impl<S: System> Supervisor<S> {
     /// Not live: a required service failed for good, or an alive-level check is failing (past
     /// its `failure_threshold`). Not ready, in addition: an enabled service that is not up,
     /// whatever the reason (starting, in backoff, failed, or stopped on request, even when it
-    /// exited 0: its traffic has nowhere to go), and a shutdown under way. Starting and backoff never make pidone unlive.
+    /// exited 0: its traffic has nowhere to go), and a shutdown under way. Starting and backoff
+    /// never make pidone unlive.
     fn health_problems(&self, live: bool) -> Vec<String> {
         let mut problems = Vec::new();
         for (_, svc) in self.svcs.iter() {
-            if svc.life.intent == Intent::Remove {
+            // A timed job's failed runs are in its status and metrics, not a health problem.
+            if svc.life.intent == Intent::Remove || svc.spec.timer.is_some() {
                 continue;
             }
             if svc.life.state == State::Failed && svc.spec.required {
@@ -313,7 +342,7 @@ impl<S: System> Supervisor<S> {
                     "required service {} failed: {}",
                     svc.spec.name, svc.life.reason
                 ));
-            } else if !live && svc.spec.enabled && !svc.life.is_up(svc.spec.kind) && !done_ok(svc) {
+            } else if !live && svc.spec.enabled && !self.up_or_idle(svc) {
                 problems.push(format!("{} is {}", svc.spec.name, svc.life.state.as_str()));
             } else if svc.life.state == State::Running {
                 let failing = svc.spec.checks.iter().zip(&svc.checks).filter(|(spec, c)| {
@@ -403,6 +432,37 @@ impl<S: System> Supervisor<S> {
             "When the service last came up (unix time).",
             &starts,
         );
+        let timed = |f: &dyn Fn(&super::timer::Timed) -> Option<String>| {
+            per_service(&|s| s.spec.timer.as_ref().and_then(|_| f(&s.timed)))
+        };
+        family(
+            &mut out,
+            "pidone_timer_last_success_time_seconds",
+            "gauge",
+            "When the timed job's last successful run ended (unix time).",
+            &timed(&|t| t.last_success.map(|at| seconds(self.since_epoch(at)))),
+        );
+        for (name, help, count) in [
+            (
+                "runs",
+                "Runs of the timed job.",
+                (|t| t.runs) as fn(&super::timer::Timed) -> u64,
+            ),
+            ("failures", "Failed runs of the timed job.", |t| t.failures),
+            (
+                "skipped",
+                "Runs skipped: the previous run still went on.",
+                |t| t.skipped,
+            ),
+        ] {
+            family(
+                &mut out,
+                &format!("pidone_timer_{name}_total"),
+                "counter",
+                help,
+                &timed(&|t| Some(count(t).to_string())),
+            );
+        }
         let checks = |f: &dyn Fn(&crate::core::health::Check) -> String| -> Vec<(String, String)> {
             (self.svcs.iter())
                 .flat_map(|(_, s)| {
@@ -520,7 +580,7 @@ impl<S: System> Supervisor<S> {
     }
 
     /// The wall-clock time of a monotonic instant, as time since the epoch.
-    fn since_epoch(&self, at: Instant) -> std::time::Duration {
+    pub(super) fn since_epoch(&self, at: Instant) -> std::time::Duration {
         let start = self
             .started_wall
             .duration_since(UNIX_EPOCH)

@@ -17,7 +17,7 @@ use super::system::System;
 use super::{Id, Owner, Phase, Service, Supervisor};
 use crate::config::{Level, OnFailure, Probe, ReadyMode};
 use crate::core::health::{Check, Verdict};
-use crate::core::service::{Event, Recovery, State};
+use crate::core::service::{Event, Recovery, State, later};
 use crate::io::notify::Notifier;
 use crate::io::probe::{self, NotStarted, Progress, Run};
 use crate::os::reap::Exit;
@@ -28,13 +28,15 @@ use crate::os::spawn::{self, Launch};
 pub(super) struct Handover {
     /// The notify pipe's write end and its number in the service.
     pub notify_fd: Option<(OwnedFd, i32)>,
-    /// An extra environment variable (`NOTIFY_SOCKET`).
-    pub env: Option<(String, String)>,
+    /// Extra environment variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
+    pub env: Vec<(String, String)>,
     /// Whether the service's secrets are read into the environment: for the main process and
     /// post_script, not for a pre_script, which may be what writes them.
     pub secrets: bool,
     /// The service's main process (not a script): the one a logger pipeline connects.
     pub main: bool,
+    /// The service's `listen` sockets go to this process (its main one).
+    pub listen: bool,
 }
 
 impl Service {
@@ -79,6 +81,8 @@ impl<S: System> Supervisor<S> {
         svc.notifier = None;
         svc.notify_status = None;
         svc.main_pid = None;
+        svc.notify_state = None;
+        svc.watchdog_at = None;
         svc.awaiting_notice = false;
         let mut handover = Handover::default();
         match svc.spec.ready {
@@ -95,7 +99,14 @@ impl<S: System> Supervisor<S> {
                     .map_or_else(|| rustix::process::getuid().as_raw(), |u| u.uid);
                 let notifier = Notifier::socket(uid)?;
                 if let Notifier::Socket { address, .. } = &notifier {
-                    handover.env = Some(("NOTIFY_SOCKET".to_string(), address.clone()));
+                    handover
+                        .env
+                        .push(("NOTIFY_SOCKET".to_string(), address.clone()));
+                }
+                if let Some(d) = svc.spec.watchdog {
+                    handover
+                        .env
+                        .push(("WATCHDOG_USEC".to_string(), d.as_micros().to_string()));
                 }
                 svc.notifier = Some(notifier);
             }
@@ -114,6 +125,7 @@ impl<S: System> Supervisor<S> {
             return;
         };
         let notice = notifier.read(svc.child.as_ref().map(|c| c.pid));
+        svc.active_at = now;
         if let Some(n) = self.strangers.add(notice.ignored, now) {
             let (name, who) = (&svc.spec.name, &notice.stranger);
             log::warn!("{name}: ignored {n} sd_notify message(s) from {who}: not the service's");
@@ -124,6 +136,21 @@ impl<S: System> Supervisor<S> {
         }
         if notice.main_pid.is_some() {
             svc.main_pid = notice.main_pid;
+        }
+        if notice.stopping {
+            svc.notify_state = Some("stopping");
+        } else if notice.reloading {
+            svc.notify_state = Some("reloading");
+        } else if notice.ready && svc.notify_state == Some("reloading") {
+            svc.notify_state = None;
+        }
+        if let (Some(d), true) = (svc.spec.watchdog, notice.watchdog) {
+            if svc.watchdog_at.is_some() {
+                svc.watchdog_at = Some(later(now, d));
+            }
+        }
+        if notice.watchdog_trigger && svc.life.state == State::Running {
+            svc.watchdog_at = Some(now);
         }
         if notice.eof {
             svc.notifier = None;
@@ -190,6 +217,32 @@ impl<S: System> Supervisor<S> {
         self.cancel_checks(id, Some(Level::Ready));
         if self.phase == Phase::Running {
             self.arm_checks(id, Level::Alive, now);
+            if let Some(svc) = self.svcs.get_mut(id) {
+                svc.watchdog_at = svc.spec.watchdog.map(|d| later(now, d));
+                svc.active_at = now;
+            }
+        }
+    }
+
+    /// A running service whose `WATCHDOG=1` is overdue fails as an alive check does (stopped,
+    /// then restarted with the backoff).
+    pub(super) fn settle_watchdog(&mut self, id: Id, now: Instant) {
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
+        let Some(at) = svc.watchdog_at else {
+            return;
+        };
+        if svc.life.state != State::Running {
+            svc.watchdog_at = None;
+        } else if now < at {
+            self.wake_at(at);
+        } else {
+            svc.watchdog_at = None;
+            let d = crate::config::format_duration(svc.spec.watchdog.unwrap_or_default());
+            let why = format!("watchdog: no WATCHDOG=1 within {d}");
+            log::warn!("{}: {why}", svc.spec.name);
+            self.apply(id, Event::Unhealthy(why, Recovery::Restart), now);
         }
     }
 
@@ -212,13 +265,18 @@ impl<S: System> Supervisor<S> {
         }
     }
 
-    /// The service left STARTING/RUNNING: no more runs, no notifier.
+    /// The service left STARTING/RUNNING: no more runs, no watchdog; the notifier stays open
+    /// while it stops (it may say `STOPPING=1`), until its process has exited.
     pub(super) fn on_down(&mut self, id: Id) {
         self.cancel_checks(id, None);
         let Some(svc) = self.svcs.get_mut(id) else {
             return;
         };
-        svc.notifier = None;
+        if svc.life.state != State::Stopping {
+            svc.notifier = None;
+            svc.notify_state = None;
+        }
+        svc.watchdog_at = None;
         svc.awaiting_notice = false;
     }
 
@@ -321,6 +379,7 @@ impl<S: System> Supervisor<S> {
             .try_clone()
             .map_err(|e| NotStarted::new("pipe", Errno::from_io_error(&e).unwrap_or(Errno::IO)))?;
         let launch = Launch {
+            listen: Vec::new(),
             argv,
             env: &spec.env,
             workdir: spec.workdir.as_deref(),

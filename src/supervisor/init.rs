@@ -203,7 +203,9 @@ impl<S: System> Supervisor<S> {
             exit.code()
         } else if let Some(code) = self.required_failure {
             code
-        } else if self.svcs.iter().any(|(_, s)| s.life.state == State::Failed) {
+        } else if (self.svcs.iter())
+            .any(|(_, s)| s.life.state == State::Failed && s.spec.timer.is_none())
+        {
             1
         } else {
             0

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::io;
+use std::os::fd::AsFd;
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -30,6 +31,7 @@ impl<S: System> Supervisor<S> {
         let longrun_main = step == Step::Main && spec.kind == Kind::Longrun;
         let handover = if longrun_main {
             self.prepare_notify(id)
+                .map(|h| Handover { listen: true, ..h })
         } else {
             Ok(Handover::default())
         };
@@ -80,7 +82,17 @@ impl<S: System> Supervisor<S> {
         let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
             return Err(io::Error::from(io::ErrorKind::NotFound));
         };
-        let env = launch_env(spec, handover.secrets, handover.env)?;
+        let listen: Vec<_> = (self.svcs.get(id).iter())
+            .filter(|_| handover.listen)
+            .flat_map(|s| s.sockets.iter().map(AsFd::as_fd))
+            .collect();
+        let mut extra = handover.env;
+        if !listen.is_empty() {
+            let names = vec![spec.name.as_str(); listen.len()].join(":");
+            extra.push(("LISTEN_FDS".to_string(), listen.len().to_string()));
+            extra.push(("LISTEN_FDNAMES".to_string(), names));
+        }
+        let env = launch_env(spec, handover.secrets, extra)?;
         let cgroup = match &self.cgroups {
             Some(tree) => Some(
                 (tree.prepare(&spec.name, &spec.cgroup))
@@ -105,6 +117,7 @@ impl<S: System> Supervisor<S> {
             stdout,
             stderr,
             notify_fd: handover.notify_fd,
+            listen,
         };
         let child = self.sys.launch(launch)?;
         // The write ends went to the child (and are closed here with `launch`): the pipes reach
@@ -198,7 +211,7 @@ impl<S: System> Supervisor<S> {
 fn launch_env(
     spec: &ServiceSpec,
     secrets: bool,
-    extra: Option<(String, String)>,
+    extra: Vec<(String, String)>,
 ) -> io::Result<Cow<'_, [(String, String)]>> {
     let mut env = Cow::Borrowed(&spec.env[..]);
     let mut added: Vec<(String, String)> = Vec::new();

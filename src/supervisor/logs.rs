@@ -13,7 +13,7 @@ use crate::io::sinks::Counters;
 impl<S: System> Supervisor<S> {
     /// Keeps the last [`Options::log_lines`] lines of each service for the logs endpoint, and
     /// hands them to the clients following it.
-    pub(super) fn record_lines(&mut self, id: Id, lines: Vec<String>) {
+    pub(super) fn record_lines(&mut self, id: Id, lines: Vec<String>, now: std::time::Instant) {
         if lines.is_empty() {
             return;
         }
@@ -25,6 +25,7 @@ impl<S: System> Supervisor<S> {
         let Some(svc) = self.svcs.get_mut(id) else {
             return;
         };
+        svc.active_at = now;
         let log = &mut svc.log;
         log.extend(lines);
         while log.len() > keep {

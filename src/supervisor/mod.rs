@@ -25,6 +25,7 @@
 //! start: the stops, the grace of the stragglers, all of it. When it is spent, every service and
 //! straggler left gets SIGKILL, and pidone exits at most [`KILL_WAIT`] later.
 
+mod activation;
 mod api;
 mod checks;
 mod init;
@@ -41,7 +42,9 @@ mod table;
 mod testing;
 #[cfg(test)]
 mod tests;
+mod timer;
 mod transition;
+mod upstream;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -89,6 +92,8 @@ pub struct Options {
     pub log_style: crate::io::format::Style,
     /// The `--config` paths, read again on reload.
     pub config_paths: Vec<std::path::PathBuf>,
+    /// How many sockets pidone's parent passed to it (`LISTEN_FDS`), for the main program.
+    pub passed_sockets: Option<i32>,
 }
 
 /// Who a reaped pid belonged to.
@@ -171,6 +176,10 @@ pub struct Supervisor<S: System = Real> {
     /// timestamp the API reports derives from one reading of the clock.
     started: Instant,
     started_wall: std::time::SystemTime,
+    /// pidone's own sd_notify channel (`$NOTIFY_SOCKET` given to pidone, services mode), and
+    /// what it last said there.
+    upstream: Option<crate::io::notify::Upstream>,
+    told: upstream::Told,
 }
 
 impl Supervisor<Real> {
@@ -226,11 +235,18 @@ impl Supervisor<Real> {
             services: Vec::new(),
             cgroups: Err("single-program mode".into()),
         });
-        let mut supervisor = Supervisor::with_system(Real { signals }, options, config, now);
+        let real = Real {
+            signals,
+            listen_pid: options.passed_sockets.is_some(),
+        };
+        let mut supervisor = Supervisor::with_system(real, options, config, now);
         supervisor.pid1 = pid1;
         supervisor.services_mode = services_mode;
         supervisor.server = server;
         supervisor.cgroups = cgroups;
+        if services_mode {
+            supervisor.upstream = take_notify_socket();
+        }
         Ok(supervisor)
     }
 
@@ -259,6 +275,21 @@ impl Supervisor<Real> {
             // turn must find the crash already recorded, not be taken for its cause.
             self.reap(now);
             self.on_ready(&ready, now);
+        }
+    }
+}
+
+/// Takes `$NOTIFY_SOCKET` out of pidone's environment (the main program does not inherit it
+/// either) and opens the channel to it.
+fn take_notify_socket() -> Option<crate::io::notify::Upstream> {
+    let address = std::env::var("NOTIFY_SOCKET").ok()?;
+    // SAFETY: pidone has one thread, and nothing reads the environment concurrently.
+    unsafe { std::env::remove_var("NOTIFY_SOCKET") };
+    match crate::io::notify::Upstream::new(&address) {
+        Ok(up) => Some(up),
+        Err(err) => {
+            log::warn!("NOTIFY_SOCKET={address}: {err}; not notifying");
+            None
         }
     }
 }
@@ -303,6 +334,8 @@ impl<S: System> Supervisor<S> {
             cgroups: None,
             started: now,
             started_wall: std::time::SystemTime::now(),
+            upstream: None,
+            told: upstream::Told::default(),
         }
     }
 

@@ -56,6 +56,12 @@ impl Supervisor<Real> {
             }
         }
         for (id, svc) in self.svcs.iter() {
+            if self.watched(svc) {
+                for fd in &svc.sockets {
+                    fds.push(PollFd::new(fd, PollFlags::IN));
+                    what.push(Ready::Socket(id));
+                }
+            }
             if let Some(notifier) = &svc.notifier {
                 fds.push(PollFd::from_borrowed_fd(notifier.fd(), PollFlags::IN));
                 what.push(Ready::Notify(id));
@@ -115,7 +121,7 @@ impl<S: System> Supervisor<S> {
                         closed.push(i);
                     }
                     let (id, lines) = (*id, src.take_lines());
-                    self.record_lines(id, lines);
+                    self.record_lines(id, lines, now);
                 }
                 Ready::Sink(stream) => self.output.write_ready(stream),
                 Ready::Listener => {
@@ -137,6 +143,7 @@ impl<S: System> Supervisor<S> {
                     }
                 }
                 Ready::Notify(id) => self.on_notice(id, now),
+                Ready::Socket(id) => self.on_connection(id, now),
                 Ready::Probe(id, k) => self.on_probe_ready(id, k, now),
                 Ready::Signals | Ready::Pidfd => {}
             }
@@ -170,4 +177,6 @@ pub(super) enum Ready {
     Notify(Id),
     /// A check's run in progress.
     Probe(Id, usize),
+    /// A `listen` socket of a down on-demand service.
+    Socket(Id),
 }

@@ -102,10 +102,13 @@ impl<S: System> Supervisor<S> {
         let mut ids = Vec::with_capacity(new_names.len());
         let mut changed = Vec::new();
         let mut cancelled = Vec::new();
+        let mut rebind = Vec::new();
         for spec in std::mem::take(&mut config.services) {
             let Some(&id) = by_name.get(&spec.name) else {
                 summary.added.push(spec.name.clone());
-                ids.push(self.svcs.insert(Service::new(spec, now)));
+                let id = self.svcs.insert(Service::new(spec, now));
+                rebind.push(id);
+                ids.push(id);
                 continue;
             };
             ids.push(id);
@@ -119,6 +122,9 @@ impl<S: System> Supervisor<S> {
                     svc.spec = spec;
                 } else {
                     summary.restarted.push(spec.name.clone());
+                    if svc.spec.listen != spec.listen || svc.spec.enabled != spec.enabled {
+                        rebind.push(id);
+                    }
                     // The old checks' runs end here; the new spec's checks start idle.
                     cancelled.extend(svc.cancel_checks(None));
                     svc.policy = policy_of(&spec);
@@ -130,6 +136,12 @@ impl<S: System> Supervisor<S> {
         }
         for group in cancelled {
             self.kill_group(group, libc::SIGKILL);
+        }
+        // New or changed `listen` sockets; one that cannot be bound leaves its service without.
+        for id in rebind {
+            if let Err(err) = self.bind_one(id) {
+                log::error!("{err}");
+            }
         }
         // Services that are gone: asked down, forgotten once down (`forget_removed`).
         let kept: HashSet<Id> = ids.iter().copied().collect();
@@ -162,6 +174,11 @@ impl<S: System> Supervisor<S> {
             if !svc.spec.enabled {
                 // Now disabled: bring it down and keep it there.
                 self.apply(id, Event::Hold, now);
+            } else if svc.spec.timer.is_some() && !svc.life.is_active() {
+                // A timed job waits for its new schedule, from now.
+                if let Some(svc) = self.svcs.get_mut(id) {
+                    svc.timed.rearm();
+                }
             } else if svc.life.is_active() || svc.life.state == State::Pending {
                 // Stopped (after its running dependents, which restart with it) and started
                 // again: the same walk as a restart request.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::Id;
 use super::table::Table;
+use super::timer::Timed;
 use crate::config::{Config, Level, ReadyMode, ServiceSpec};
 use crate::core::health::Check;
 use crate::core::service::{Life, Policy};
@@ -38,6 +39,11 @@ pub(super) struct Service {
     /// What the process last said through sd_notify: `STATUS=` and `MAINPID=`.
     pub(super) notify_status: Option<String>,
     pub(super) main_pid: Option<i32>,
+    /// What it last said of itself through sd_notify: `reloading` (until `READY=1`) or
+    /// `stopping`.
+    pub(super) notify_state: Option<&'static str>,
+    /// When its next `WATCHDOG=1` is due (`watchdog`, while it runs).
+    pub(super) watchdog_at: Option<Instant>,
     /// The state of each of `spec.checks`, and its run in progress.
     pub(super) checks: Vec<Check>,
     pub(super) runs: Vec<Option<Run>>,
@@ -45,6 +51,13 @@ pub(super) struct Service {
     pub(super) oom_before: u64,
     /// How often the OOM killer killed its main process.
     pub(super) oom_kills: u64,
+    /// A timed oneshot's next run and past runs.
+    pub(super) timed: Timed,
+    /// Its `listen` sockets, bound at start-up and kept across its restarts.
+    pub(super) sockets: Vec<std::os::fd::OwnedFd>,
+    /// When it last showed activity (came up, wrote a line, sent an sd_notify message), for
+    /// `idle_timeout`.
+    pub(super) active_at: Instant,
 }
 
 impl Service {
@@ -67,10 +80,15 @@ impl Service {
             awaiting_notice: false,
             notify_status: None,
             main_pid: None,
+            notify_state: None,
+            watchdog_at: None,
             checks: Vec::new(),
             runs: Vec::new(),
             oom_before: 0,
             oom_kills: 0,
+            timed: Timed::default(),
+            sockets: Vec::new(),
+            active_at: now,
         };
         svc.reset_checks();
         svc
@@ -105,6 +123,8 @@ pub(super) fn policy_of(spec: &ServiceSpec) -> Policy {
             || spec.checks.iter().any(|c| c.level == Level::Ready),
         start_timeout: spec.start_timeout,
         waiting_for: waiting_for(spec),
+        scheduled: spec.timer.is_some(),
+        on_demand: spec.on_demand,
     }
 }
 

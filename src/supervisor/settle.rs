@@ -41,7 +41,10 @@ impl<S: System> Supervisor<S> {
             && self.main_argv.is_none()
             && self.main.is_none()
             && !self.svcs.iter().any(|(_, s)| {
-                s.life.is_active()
+                ((s.spec.timer.is_some() || s.spec.on_demand)
+                    && s.spec.enabled
+                    && s.life.intent == Intent::Run)
+                    || s.life.is_active()
                     || (s.life.state == State::Pending && s.life.want_up)
                     || matches!(s.life.intent, Intent::Hold | Intent::Restart)
             })
@@ -70,6 +73,7 @@ impl<S: System> Supervisor<S> {
         if let Some(at) = self.server.as_mut().and_then(|s| s.expire(now)) {
             self.wake_at(at);
         }
+        self.tell_upstream();
     }
 
     /// Settles one service; true when its state changed.
@@ -89,6 +93,11 @@ impl<S: System> Supervisor<S> {
                 self.wake_at(at);
             }
         }
+        let starting = |s: &Service| s.life.state == State::Pending && s.life.want_up;
+        // A dependency brought up changes another service: settle goes round again.
+        let released = !shutting_down
+            && self.svcs.get(id).is_some_and(starting)
+            && self.start_on_demand_deps(id, now);
         let Some(svc) = self.svcs.get(id) else {
             return false;
         };
@@ -153,9 +162,15 @@ impl<S: System> Supervisor<S> {
         if self.svcs.get(id).is_some_and(|s| !s.checks.is_empty()) {
             self.settle_checks(id, now);
         }
-        self.svcs
-            .get(id)
-            .is_some_and(|s| before != (s.life.state, s.life.want_up))
+        self.settle_max_runtime(id, now);
+        self.settle_idle(id, now);
+        self.settle_watchdog(id, now);
+        self.settle_timer(id, now);
+        released
+            || self
+                .svcs
+                .get(id)
+                .is_some_and(|s| before != (s.life.state, s.life.want_up))
     }
 
     /// True when nothing that depends on service `id` (or is ordered after it), directly or
@@ -168,6 +183,11 @@ impl<S: System> Supervisor<S> {
         !self.reaches(id, dependents_of, |d| {
             d.life.is_active() && (all || d.life.intent.wants_down())
         })
+    }
+
+    /// True when nothing that depends on service `id` (directly or through any chain) runs.
+    pub(super) fn dependents_idle(&self, id: Id) -> bool {
+        !self.reaches(id, dependents_of, |d| d.life.is_active())
     }
 
     /// True while something service `id` depends on (or starts after), directly or through any
@@ -231,12 +251,7 @@ impl<S: System> Supervisor<S> {
         if self.main_argv.is_none() {
             return;
         }
-        let settling = self.svcs.iter().any(|(_, s)| {
-            s.life.want_up
-                && (s.life.state == State::Pending
-                    || (s.life.state == State::Starting && !s.life.is_up(s.spec.kind)))
-        });
-        if settling {
+        if self.settling() {
             return;
         }
         let Some(argv) = self.main_argv.take() else {
@@ -246,6 +261,16 @@ impl<S: System> Supervisor<S> {
             self.main_exit = Some(Exit::Code(code));
             self.begin_shutdown(now);
         }
+    }
+
+    /// True while an enabled service (not a timed job) is on its way up.
+    pub(super) fn settling(&self) -> bool {
+        self.svcs.iter().any(|(_, s)| {
+            s.spec.timer.is_none()
+                && s.life.want_up
+                && (s.life.state == State::Pending
+                    || (s.life.state == State::Starting && !s.life.is_up(s.spec.kind)))
+        })
     }
 
     pub(super) fn wake_at(&mut self, at: Instant) {
@@ -276,6 +301,10 @@ pub(super) fn start_time(svcs: &Table<Service>, id: Id) -> Gate {
         let Some(d) = svcs.get(*dep) else {
             return Gate::Waiting;
         };
+        // A timed job is no gate: its runs come and go on their own.
+        if d.spec.timer.is_some() {
+            continue;
+        }
         if d.life.state == State::Failed {
             return Gate::Failed(d.spec.name.clone());
         }
@@ -289,7 +318,9 @@ pub(super) fn start_time(svcs: &Table<Service>, id: Id) -> Gate {
     }
     for dep in &svc.after {
         let starting = svcs.get(*dep).is_some_and(|d| {
-            d.life.state == State::Starting || (d.life.state == State::Pending && d.life.want_up)
+            d.spec.timer.is_none()
+                && (d.life.state == State::Starting
+                    || (d.life.state == State::Pending && d.life.want_up))
         });
         if starting {
             return Gate::Waiting;

@@ -40,6 +40,9 @@ pub trait System {
 /// The real thing, holding the signal state that children must get back before exec.
 pub struct Real {
     pub signals: Signals,
+    /// Sockets were passed to pidone (`LISTEN_FDS`): the main program gets them, with its own
+    /// pid as `LISTEN_PID`.
+    pub listen_pid: bool,
 }
 
 impl System for Real {
@@ -48,7 +51,7 @@ impl System for Real {
     }
 
     fn spawn(&mut self, argv: &[OsString]) -> io::Result<Child> {
-        spawn::spawn(argv, self.signals.saved())
+        spawn::spawn(argv, self.signals.saved(), self.listen_pid)
     }
 
     fn signal(&mut self, child: &Child, sig: i32) -> io::Result<()> {

@@ -108,6 +108,7 @@ impl Rig {
             log_lines: 100,
             log_style: Default::default(),
             config_paths: Vec::new(),
+            passed_sockets: None,
         };
         let now = Instant::now();
         let sup = Supervisor::with_system(Fake::default(), options, config(text), now);

@@ -435,3 +435,66 @@ fn the_stragglers_grace_comes_out_of_the_budget() {
         }
     );
 }
+
+/// Sends `message` to service `name`'s sd_notify socket, as the service would.
+fn notify(rig: &mut Rig, name: &str, message: &str) {
+    use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
+    let id = rig.id(name);
+    let svc = rig.sup.svcs.get(id).expect("in the table");
+    let Some(crate::io::notify::Notifier::Socket { address, .. }) = &svc.notifier else {
+        panic!("{name} has no sd_notify socket open");
+    };
+    let name = address.trim_start_matches('@');
+    let addr = SocketAddrUnix::new_abstract_name(name.as_bytes()).expect("an address");
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .expect("a socket");
+    rustix::net::sendto(&fd, message.as_bytes(), SendFlags::empty(), &addr).expect("sendto");
+    rig.sup.on_notice(id, rig.now);
+    rig.settle();
+}
+
+#[test]
+fn a_missed_watchdog_restarts_the_service_and_stopping_keeps_its_socket() {
+    let mut rig = Rig::new(&longrun(
+        "dog",
+        "ready = { sd_notify = true }\nwatchdog = \"10s\"",
+    ));
+    notify(&mut rig, "dog", "READY=1");
+    assert_eq!(rig.state("dog"), State::Running);
+    assert_eq!(rig.sup.wake, Some(rig.now + Duration::from_secs(10)));
+    rig.advance(Duration::from_secs(9));
+    notify(&mut rig, "dog", "WATCHDOG=1\nRELOADING=1");
+    let said = |rig: &Rig| rig.sup.svcs.get(rig.id("dog")).and_then(|s| s.notify_state);
+    assert_eq!(said(&rig), Some("reloading"));
+    notify(&mut rig, "dog", "READY=1");
+    assert_eq!(said(&rig), None, "READY=1 ends the reload");
+    rig.advance(Duration::from_secs(9));
+    assert_eq!(
+        rig.signalled(TERM),
+        Vec::<String>::new(),
+        "the ping pushed it back"
+    );
+    rig.advance(Duration::from_secs(1));
+    assert_eq!(rig.signalled(TERM), ["dog"]);
+    assert_eq!(rig.state("dog"), State::Stopping);
+    // The socket stays open while it stops: STOPPING=1 is heard.
+    notify(&mut rig, "dog", "STOPPING=1");
+    assert_eq!(said(&rig), Some("stopping"));
+    rig.exit("dog", Exit::Signal(TERM));
+    let svc = rig.sup.svcs.get(rig.id("dog")).expect("in the table");
+    assert!(svc.notifier.is_none(), "closed once the process exited");
+    assert_eq!(svc.notify_state, None, "what it said went with it");
+    assert_eq!(svc.life.state, State::Pending, "restarted");
+    assert!(
+        svc.life
+            .reason
+            .starts_with("watchdog: no WATCHDOG=1 within 10s"),
+        "{}",
+        svc.life.reason
+    );
+}

@@ -95,6 +95,7 @@ impl<S: System> Supervisor<S> {
             if after == State::Running && svc.spec.post_script.is_some() {
                 svc.post_at = Some(later(now, self.post_script_timeout));
             }
+            self.record_run(id, before, after, now);
             match after {
                 State::Running => self.on_up(id, now),
                 State::Starting => {}

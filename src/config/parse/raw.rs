@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::controls::RawControls;
-use crate::config::model::{Kind, Level, LogMode, OnFailure, ReadyMode, Restart, Timeouts};
+use crate::config::model::{
+    Kind, Level, Listen, LogMode, OnFailure, Overlap, ReadyMode, Restart, Schedule, Timeouts,
+};
 
 /// What one file contributes.
 #[derive(Debug, Default)]
@@ -99,6 +101,16 @@ pub struct RawService {
     pub checks: Vec<RawCheck>,
     /// The process-control keys; `[defaults]` fills in what the service does not set.
     pub controls: RawControls,
+    /// `schedule`, parsed, with its text.
+    pub schedule: Option<(Schedule, String)>,
+    pub timezone: Option<String>,
+    pub jitter: Duration,
+    pub overlap: Overlap,
+    pub max_runtime: Option<Duration>,
+    pub watchdog: Option<Duration>,
+    pub on_demand: bool,
+    pub idle_timeout: Option<Duration>,
+    pub listen: Vec<Listen>,
 }
 
 /// One check as written, named, its strings not yet `${VAR}`-expanded.

@@ -12,14 +12,18 @@ use super::controls::{self, RawControls};
 use super::raw::{RawCheck, RawService};
 use super::values::{
     MIN_DURATION, MIN_RESTART_DELAY, MIN_RESTART_RESET, at_least, boolean, count, duration,
-    env_table, exit_codes, integer, log_format, long_string, names_with_lines, one_of, positive,
-    script, set, set_some, signal, size, string, string_list, string_or_list, wait_after, wrong,
+    env_table, exit_codes, integer, log_format, long_string, names_with_lines, one_of,
+    parse_duration, positive, script, set, set_some, signal, size, string, string_list,
+    string_or_list, wait_after, wrong,
 };
 use super::{Field, Keys, Scope, Sink, walk};
 use crate::config::describe::format_duration;
 use crate::config::error::ErrorKind;
 use crate::config::limits::{self, too_many};
-use crate::config::model::{Kind, LogMode, ReadyMode, Restart};
+use crate::config::model::{
+    Kind, Listen, ListenAddr, LogMode, Overlap, ReadyMode, Restart, Schedule,
+};
+use crate::core::schedule::Cron;
 
 /// A service while its keys are read: the raw service, and the keys that decide something only
 /// together with others.
@@ -158,7 +162,108 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     ("cpu_max", control),
     ("pids_max", control),
     ("cgroup_optional", control),
+    ("schedule", |d, f| {
+        set_some(&mut d.s.schedule, schedule(f.v()))
+    }),
+    ("timezone", |d, f| {
+        set_some(&mut d.s.timezone, timezone(f.v()))
+    }),
+    ("jitter", |d, f| set(&mut d.s.jitter, duration(f.v()))),
+    ("overlap", |d, f| {
+        set(&mut d.s.overlap, one_of(f.v(), "overlap", OVERLAPS, ""))
+    }),
+    ("max_runtime", |d, f| {
+        set_some(&mut d.s.max_runtime, positive(f.v(), f.key))
+    }),
+    ("start", |d, f| {
+        set(&mut d.s.on_demand, one_of(f.v(), "start", STARTS, ""))
+    }),
+    ("idle_timeout", |d, f| {
+        set_some(&mut d.s.idle_timeout, positive(f.v(), f.key))
+    }),
+    ("listen", |d, f| set(&mut d.s.listen, listen(f.v(), f.line))),
+    ("watchdog", |d, f| {
+        let d_ = duration(f.v()).and_then(|w| at_least(w, f.key, MIN_WATCHDOG));
+        set_some(&mut d.s.watchdog, d_)
+    }),
 ];
+
+const STARTS: &[(&str, bool)] = &[("boot", false), ("on-demand", true)];
+
+/// The most sockets one service may listen on.
+const MAX_LISTEN: usize = 32;
+
+/// `listen`: `tcp:HOST:PORT`, `udp:HOST:PORT` (an IP literal, IPv6 in brackets) or
+/// `unix:/ABSOLUTE/PATH`.
+fn listen(v: &DeValue<'_>, line: usize) -> Result<Vec<Listen>, ErrorKind> {
+    let items = string_list(v)?;
+    if let Some(kind) = too_many("listen", items.len(), MAX_LISTEN) {
+        return Err(kind);
+    }
+    let one = |text: String| {
+        let bad = |why: &str| ErrorKind::BadValue {
+            message: format!("bad address {text:?}: {why}"),
+        };
+        let ip = |a: &str| match a.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.port() != 0 => Ok(addr),
+            Ok(_) => Err(bad("port 0 is out of range")),
+            Err(_) => Err(bad("use HOST:PORT with an IP address (IPv6 in brackets)")),
+        };
+        let addr = match text.split_once(':') {
+            Some(("tcp", a)) => ListenAddr::Tcp(ip(a)?),
+            Some(("udp", a)) => ListenAddr::Udp(ip(a)?),
+            Some(("unix", p)) if p.starts_with('/') && p.len() < 108 => ListenAddr::Unix(p.into()),
+            Some(("unix", _)) => return Err(bad("use an absolute path of at most 107 bytes")),
+            _ => return Err(bad("use tcp:HOST:PORT, udp:HOST:PORT or unix:/PATH")),
+        };
+        Ok(Listen { addr, text, line })
+    };
+    items.into_iter().map(one).collect()
+}
+
+/// The shortest `watchdog`: the service must be able to keep up with it.
+const MIN_WATCHDOG: Duration = Duration::from_millis(100);
+
+const OVERLAPS: &[(&str, Overlap)] = &[
+    ("skip", Overlap::Skip),
+    ("queue", Overlap::Queue),
+    ("kill", Overlap::Kill),
+];
+
+/// `schedule`: five cron fields, a shorthand, or `@every DURATION` (at least a second).
+fn schedule(v: &DeValue<'_>) -> Result<(Schedule, String), ErrorKind> {
+    let text = string(v)?;
+    let bad = |message| ErrorKind::BadValue { message };
+    let schedule = match text.trim().strip_prefix("@every") {
+        Some(every) => match parse_duration(every) {
+            Some(d) if d >= Duration::from_secs(1) => Schedule::Every(d),
+            Some(_) => return Err(bad("@every needs at least 1s".into())),
+            None => {
+                return Err(bad(format!(
+                    "@every needs a duration (\"@every 90s\"), not {every:?}"
+                )));
+            }
+        },
+        None => Schedule::Cron(Cron::parse(&text).map_err(bad)?),
+    };
+    Ok((schedule, text))
+}
+
+/// `timezone`: a name under the image's zoneinfo (`Europe/Paris`), read at load.
+fn timezone(v: &DeValue<'_>) -> Result<String, ErrorKind> {
+    let name = string(v)?;
+    let inside = !name.is_empty()
+        && !name.starts_with('/')
+        && name
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..");
+    if !inside {
+        return Err(ErrorKind::BadValue {
+            message: format!("{name:?} is not a zone name like \"Europe/Paris\""),
+        });
+    }
+    Ok(name)
+}
 
 /// A process-control key (`controls::CONTROL_KEYS`).
 fn control(d: &mut Draft, f: &mut Field<'_, '_, '_>) -> Result<(), ErrorKind> {
@@ -344,7 +449,86 @@ fn finish(sink: &mut Sink<'_>, service: Option<&str>, header: usize, d: Draft) -
     } else {
         before_start_timeout(sink, service, &s, ready_delays);
     }
+    kind_rules(sink, service, &s);
     s
+}
+
+/// The keys that fit one kind of service only, or go with another key: `schedule` and
+/// `max_runtime` are for a oneshot; `timezone`, `jitter` and `overlap` go with a `schedule`; a
+/// timed job is not `required` (a failed run does not end pidone); `watchdog` is for a longrun
+/// that speaks sd_notify.
+fn kind_rules(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
+    let mut bad = |key, message: &str| refuse(sink, service, s, key, message);
+    if s.kind != Kind::Oneshot {
+        let why = "only a oneshot (type = \"oneshot\") runs on a schedule or has a max_runtime";
+        bad("schedule", why);
+        bad("max_runtime", why);
+    }
+    if !s.key_lines.contains_key("schedule") {
+        for key in ["timezone", "jitter", "overlap"] {
+            bad(key, "applies only with schedule");
+        }
+    } else {
+        let why = "a timed job cannot be required: a failed run does not end pidone";
+        bad("required", why);
+    }
+    if matches!(s.schedule, Some((Schedule::Every(_), _))) {
+        bad("timezone", "@every does not depend on a time zone");
+    }
+    let sd_notify = matches!(s.ready, Some((ReadyMode::SdNotify, _)));
+    if s.watchdog.is_none() {
+        // Not set, or refused already.
+    } else if s.kind == Kind::Longrun && !sd_notify {
+        let why = "needs ready = { sd_notify = true } (WATCHDOG=1 comes through it)";
+        bad("watchdog", why);
+    } else if s.kind == Kind::Oneshot {
+        bad("watchdog", "a oneshot has no watchdog (see max_runtime)");
+    }
+    socket_rules(sink, service, s);
+}
+
+/// `listen` is for a longrun without `instances`, its fds clear of the notify fd;
+/// `idle_timeout` goes with `start = "on-demand"`, which has no `schedule`.
+fn socket_rules(sink: &mut Sink<'_>, service: Option<&str>, s: &RawService) {
+    let mut bad = |key, message: &str| refuse(sink, service, s, key, message);
+    if s.kind != Kind::Longrun {
+        bad(
+            "listen",
+            "only a longrun listens (its sockets are passed to it as fds 3…)",
+        );
+    }
+    if s.on_demand {
+        bad("schedule", "an on-demand service has no schedule");
+    } else {
+        bad("idle_timeout", "applies only with start = \"on-demand\"");
+    }
+    if !s.listen.is_empty() {
+        let why = "one set of listen sockets cannot go to several instances";
+        bad("instances", why);
+        let range = 3..3 + s.listen.len() as i32;
+        if matches!(s.ready, Some((ReadyMode::NotifyFd(n), _)) if range.contains(&n)) {
+            bad(
+                "ready",
+                "the notify fd collides with the listen sockets (fds 3…)",
+            );
+        }
+    }
+}
+
+/// Reports `key` of service `s`, if it was written, as refused for `message`.
+fn refuse(
+    sink: &mut Sink<'_>,
+    service: Option<&str>,
+    s: &RawService,
+    key: &'static str,
+    message: &str,
+) {
+    if let Some(&line) = s.key_lines.get(key) {
+        let kind = ErrorKind::BadValue {
+            message: message.into(),
+        };
+        sink.push_line(line, service, Some(key), kind);
+    }
 }
 
 /// `ready.after` and ready checks' `initial_delay` count from the spawn, as `start_timeout` does:

@@ -7,6 +7,7 @@ mod controls;
 mod errors;
 mod loading;
 mod sources;
+mod timers;
 
 use super::*;
 use std::os::unix::fs::PermissionsExt;
