@@ -1,6 +1,8 @@
 # pidone's everyday commands. `make demo` and `make test` are the two a newcomer needs.
 MUSL := x86_64-unknown-linux-musl
 STATIC := target/$(MUSL)/release/pidone
+# The importers' companion binary (pidone import runs it); built beside pidone by the same cargo build.
+IMPORT := target/$(MUSL)/release/pidone-import
 
 .PHONY: build static test lint fmt bench bench-quick reliability demo clean
 
@@ -10,7 +12,7 @@ build:
 static:
 	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
 	cargo build --release --target $(MUSL)
-	@ls -l $(STATIC)
+	@ls -l $(STATIC) $(IMPORT)
 
 # The container tests (tests/containers.rs) put the static binary in scratch images.
 test: static

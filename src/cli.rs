@@ -45,6 +45,8 @@ pub enum Command {
         action: Action,
         socket: Option<PathBuf>,
     },
+    /// `pidone import ...`: run the companion importer with these arguments.
+    Import(Vec<OsString>),
     Help,
     Version,
 }
@@ -88,6 +90,7 @@ usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]          run one program (no conf
        pidone logs [-f] [-n N] NAME...
        pidone signal NAME SIGNAL | reload | check [--live|--ready] | wait [--timeout D]
        pidone shutdown
+       pidone import supervisord|procfile|process-compose FILE   convert (docs/migration.md)
 
 Runs PROGRAM as its only child, forwards signals to it, reaps every zombie, and when PROGRAM
 exits, stops whatever it left behind (SIGTERM, then SIGKILL after the grace period) and exits
@@ -121,6 +124,10 @@ const SUBCOMMANDS: [&str; 13] = [
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
     use lexopt::prelude::*;
+    let mut args = args.into_iter().peekable();
+    if args.peek().is_some_and(|a| a == "import") {
+        return Ok(Command::Import(args.skip(1).collect()));
+    }
     let mut parser = lexopt::Parser::from_args(args);
     let mut out = Args {
         grace: DEFAULT_GRACE,

@@ -47,6 +47,13 @@ pub fn run(args: Vec<OsString>) -> i32 {
             let path = control::client_socket_path(socket.as_deref());
             return control::client::run(&path, &action);
         }
+        cli::Command::Import(args) => {
+            eprintln!(
+                "pidone import: {}",
+                os::companion::exec("pidone-import", &args)
+            );
+            return 127;
+        }
         cli::Command::Run(args) => (args, false),
         cli::Command::Validate(args) => (args, true),
     };

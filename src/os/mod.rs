@@ -4,6 +4,7 @@
 //! descriptor helpers of `sys`.
 
 pub mod cgroup;
+pub mod companion;
 pub mod controls;
 pub mod listen;
 pub mod procfs;
