@@ -39,6 +39,10 @@ pub const STREAM_ERROR: &str = "pidone: error: ";
 /// The head of a log stream: an answer without a length.
 pub const STREAM_HEAD: &str =
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n";
+/// A connection never gives way to a newcomer before it has been open this long: time for its
+/// request to be read, however many clients connect after it (a flood of them once reset
+/// `pidone status` between its connect and its turn to be read).
+pub const GIVE_WAY_AFTER: Duration = Duration::from_millis(20);
 /// How long the listener rests after an accept error such as EMFILE.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Most connections following logs at once (of [`MAX_CONNECTIONS`]).
@@ -471,6 +475,8 @@ pub struct Conn {
     outbuf: Vec<u8>,
     written: usize,
     deadline: Instant,
+    /// When it was accepted.
+    opened: Instant,
     /// The client's uid (SO_PEERCRED).
     pub uid: u32,
     closed: bool,
@@ -529,9 +535,9 @@ impl Server {
 
     /// True while another connection may be accepted: a slot is free or an idle connection can
     /// give way. Else the listener leaves the poll set and newcomers wait in the kernel's backlog.
-    pub fn has_room(&self) -> bool {
+    pub fn has_room(&self, now: Instant) -> bool {
         self.accept_paused_until.is_none()
-            && (self.open() < MAX_CONNECTIONS || self.conns.iter().any(Conn::idle))
+            && (self.open() < MAX_CONNECTIONS || self.conns.iter().any(|c| c.may_give_way(now)))
     }
 
     /// Connections not closed.
@@ -552,7 +558,7 @@ impl Server {
         let before = self.conns.len();
         for _ in 0..MAX_CONNECTIONS {
             let full = self.open() >= MAX_CONNECTIONS;
-            let idle = self.conns.iter().take(before).position(Conn::idle);
+            let idle = (self.conns.iter().take(before)).position(|c| c.may_give_way(now));
             if full && idle.is_none() {
                 return;
             }
@@ -574,6 +580,7 @@ impl Server {
                         outbuf: Vec::new(),
                         written: 0,
                         deadline: now + DEADLINE,
+                        opened: now,
                         uid,
                         closed: false,
                         follow: None,
@@ -608,7 +615,13 @@ impl Server {
             .iter()
             .filter(|c| c.follow.is_none() || c.ending)
             .map(|c| c.deadline);
-        conns.chain(self.accept_paused_until).min()
+        // Full of connections too young to give way: the listener is back when one is old enough.
+        let full = self.open() >= MAX_CONNECTIONS;
+        let room = (self.conns.iter().filter(|c| full && c.idle()))
+            .map(|c| c.opened + GIVE_WAY_AFTER)
+            .filter(|at| *at > now)
+            .min();
+        conns.chain(self.accept_paused_until).chain(room).min()
     }
 
     /// Ends the streams of the clients following service `service`, which is gone: each gets
@@ -690,6 +703,11 @@ impl Conn {
     /// may give way to a newcomer.
     pub fn idle(&self) -> bool {
         !self.closed && !self.answering() && self.follow.is_none()
+    }
+
+    /// True for an idle connection open for at least [`GIVE_WAY_AFTER`].
+    fn may_give_way(&self, now: Instant) -> bool {
+        self.idle() && now.saturating_duration_since(self.opened) >= GIVE_WAY_AFTER
     }
 
     /// Bytes of output it holds (a stream's lines already written are forgotten now and then).
@@ -854,6 +872,7 @@ mod tests {
             outbuf: Vec::new(),
             written: 0,
             deadline: now + DEADLINE,
+            opened: now,
             uid: 0,
             closed: false,
             follow: None,
@@ -889,6 +908,30 @@ mod tests {
         };
         let pick_tmp = default_socket(run(false, true), without_xdg());
         assert_eq!(pick_tmp, Path::new("/tmp/p/pidone.sock"));
+    }
+
+    #[test]
+    fn a_connection_gives_way_only_once_it_had_time_to_send_its_request() {
+        let dir = std::env::temp_dir().join(format!("pidone-giveway-{}", std::process::id()));
+        let _ = std::fs::create_dir(&dir);
+        let mut server = Server::bind(&dir.join("s.sock")).expect("bind");
+        let now = Instant::now();
+        let mut peers = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let (c, peer) = conn(now);
+            server.conns.push(c);
+            peers.push(peer);
+        }
+        assert!(!server.has_room(now), "all just opened: none gives way yet");
+        let due = server.expire(now).expect("a wake-up");
+        assert_eq!(
+            due,
+            now + GIVE_WAY_AFTER,
+            "the listener is back when the oldest may go"
+        );
+        assert!(server.has_room(now + GIVE_WAY_AFTER));
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl Supervisor<Real> {
             }
             // After the connections: requests that arrived are read before an idle connection
             // gives way to a newcomer.
-            if server.has_room() {
+            if server.has_room(Instant::now()) {
                 fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
                 what.push(Ready::Listener);
             }
