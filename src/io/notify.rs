@@ -70,12 +70,7 @@ impl Notifier {
     /// An sd_notify socket at a fresh abstract address that only `uid` (and root) may use.
     pub fn socket(uid: u32) -> std::io::Result<Notifier> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let fd = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::DGRAM,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )?;
+        let fd = datagram_socket()?;
         rustix::net::sockopt::set_socket_passcred(&fd, true)?;
         // Unique across pidones sharing a network namespace (a pod): pid, clock, counter.
         let nanos = std::time::SystemTime::now()
@@ -185,12 +180,7 @@ impl Upstream {
             Some(name) => SocketAddrUnix::new_abstract_name(name.as_bytes())?,
             None => SocketAddrUnix::new(address)?,
         };
-        let fd = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::DGRAM,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )?;
+        let fd = datagram_socket()?;
         Ok(Upstream { fd, addr })
     }
 
@@ -235,6 +225,18 @@ fn micros(text: &str) -> Option<Duration> {
         return None;
     }
     text.parse().ok().map(Duration::from_micros)
+}
+
+/// A non-blocking, close-on-exec unix datagram socket: the sd_notify socket a service writes to,
+/// and pidone's own to its manager's.
+fn datagram_socket() -> std::io::Result<OwnedFd> {
+    let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
+    Ok(rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        flags,
+        None,
+    )?)
 }
 
 #[cfg(test)]
