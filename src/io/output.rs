@@ -42,7 +42,7 @@
 //!   pidone's own messages ([`Output::own_lines`]) cannot be paused like a service: they are
 //!   dropped (and counted by the caller) while a queue holds more than [`OWN_LIMIT`] bytes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -234,12 +234,11 @@ impl Target {
 struct Queue {
     name: &'static str,
     target: Target,
-    lines: VecDeque<Vec<u8>>,
-    /// Bytes of `lines[0]` already written: only a short write (a regular file, a terminal) can
-    /// leave a line half written, and its rest must go out before anything else.
-    head_written: usize,
-    /// Bytes queued and not yet written.
-    bytes: usize,
+    /// The formatted lines, each ending in its newline, one after the other in one buffer (one
+    /// allocation, not one per line): `buf[start..]` is still to be written. Only a short write
+    /// (a regular file, a terminal) can leave a line half written; its rest goes out first.
+    buf: Vec<u8>,
+    start: usize,
     paused: bool,
     /// Writing failed for good; lines for this stream are discarded from now on.
     dead: bool,
@@ -257,9 +256,8 @@ impl Queue {
             file,
             name,
             target,
-            lines: VecDeque::new(),
-            head_written: 0,
-            bytes: 0,
+            buf: Vec::new(),
+            start: 0,
             paused: false,
             dead: false,
             lost: 0,
@@ -273,11 +271,8 @@ impl Queue {
             self.lost += 1;
             return false;
         }
-        self.bytes += line.len();
-        self.lines.push_back(line);
-        if self.bytes > HIGH_WATER {
-            self.paused = true;
-        }
+        self.buf.extend_from_slice(&line);
+        self.paused |= self.queued() > HIGH_WATER;
         true
     }
 
@@ -286,15 +281,27 @@ impl Queue {
             self.lost += 1;
             return;
         }
-        let mut line = Vec::with_capacity(prefix.len() + text.len() + 1);
-        line.extend_from_slice(prefix);
-        line.extend_from_slice(text);
-        line.push(b'\n');
-        self.bytes += line.len();
-        self.lines.push_back(line);
-        if self.bytes > HIGH_WATER {
-            self.paused = true;
-        }
+        self.buf.extend_from_slice(prefix);
+        self.buf.extend_from_slice(text);
+        self.buf.push(b'\n');
+        self.paused |= self.queued() > HIGH_WATER;
+    }
+
+    /// Bytes queued and not yet written.
+    fn queued(&self) -> usize {
+        self.buf.len().saturating_sub(self.start)
+    }
+
+    /// The lines queued and not yet (wholly) written.
+    fn lines_left(&self) -> u64 {
+        let rest = self.buf.get(self.start..).unwrap_or_default();
+        rest.iter().filter(|&&b| b == b'\n').count() as u64
+    }
+
+    /// Forgets everything queued, giving the buffer's room back.
+    fn clear(&mut self) {
+        self.buf = Vec::new();
+        self.start = 0;
     }
 
     /// Whether a write would not block now. Asked right before each write because the caller's
@@ -317,25 +324,23 @@ impl Queue {
     }
 
     /// Writes as much as the target takes without blocking, one atomic write at a time.
-    fn write_ready(&mut self, staging: &mut Vec<u8>) {
+    fn write_ready(&mut self) {
         for _ in 0..WRITES_PER_CALL {
-            if self.dead || self.lines.is_empty() || !self.writable() {
+            if self.dead || self.queued() == 0 || !self.writable() {
                 return;
             }
-            staging.clear();
-            for (i, line) in self.lines.iter().enumerate() {
-                let rest = if i == 0 {
-                    line.get(self.head_written..).unwrap_or_default()
-                } else {
-                    line.as_slice()
-                };
-                let batch = if self.file { FILE_BATCH } else { PIPE_BUF };
-                if staging.len() + rest.len() > batch {
-                    break;
-                }
-                staging.extend_from_slice(rest);
-            }
-            match rustix::io::write(self.target.fd(), staging) {
+            let rest = self.buf.get(self.start..).unwrap_or_default();
+            let batch = if self.file { FILE_BATCH } else { PIPE_BUF };
+            // Whole lines only, up to the last newline that fits (a line is at most PIPE_BUF
+            // bytes, so one always does).
+            let cut = match rest.get(..batch) {
+                None => rest.len(),
+                Some(window) => window
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(batch, |i| i + 1),
+            };
+            match rustix::io::write(self.target.fd(), rest.get(..cut).unwrap_or_default()) {
                 Ok(0) => return,
                 Ok(n) => self.consume(n),
                 // Someone else made the shared description non-blocking, or a signal arrived:
@@ -348,10 +353,8 @@ impl Queue {
                     );
                     self.dead = true;
                     self.paused = false;
-                    self.lost += self.lines.len() as u64;
-                    self.lines = VecDeque::new();
-                    self.bytes = 0;
-                    self.head_written = 0;
+                    self.lost += self.lines_left();
+                    self.clear();
                     return;
                 }
             }
@@ -359,28 +362,23 @@ impl Queue {
     }
 
     /// Forgets the first `n` written bytes of the queue.
-    fn consume(&mut self, mut n: usize) {
-        self.bytes = self.bytes.saturating_sub(n);
-        while n > 0 {
-            let Some(front) = self.lines.front() else {
-                break;
-            };
-            let left = front.len() - self.head_written;
-            if n >= left {
-                n -= left;
-                self.head_written = 0;
-                self.lines.pop_front();
-            } else {
-                self.head_written += n;
-                n = 0;
-            }
-        }
-        if self.bytes <= LOW_WATER {
+    fn consume(&mut self, n: usize) {
+        self.start = self.start.saturating_add(n).min(self.buf.len());
+        if self.queued() <= LOW_WATER {
             self.paused = false;
         }
-        // A queue that once held thousands of lines gives that room back once drained.
-        if self.lines.is_empty() && self.lines.capacity() > 1024 {
-            self.lines = VecDeque::new();
+        if self.start == self.buf.len() {
+            // Drained: a queue that once held a lot gives that room back.
+            if self.buf.capacity() > 4 * PIPE_BUF {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+            self.start = 0;
+        } else if self.start > HIGH_WATER {
+            // What was written goes, so that the buffer does not grow with what went through it.
+            self.buf.drain(..self.start);
+            self.start = 0;
         }
     }
 }
@@ -392,8 +390,6 @@ pub struct Output {
     width: usize,
     out: Queue,
     err: Queue,
-    /// Reused buffer for assembling one write.
-    staging: Vec<u8>,
     /// How every line looks (timestamps, JSON).
     style: Style,
     /// Each service's log file and counters, by the supervisor's key for the service.
@@ -421,7 +417,6 @@ impl Output {
             width: width.min(MAX_NAME),
             out: Queue::new("stdout", out),
             err: Queue::new("stderr", err),
-            staging: Vec::with_capacity(PIPE_BUF),
             style: Style::default(),
             logs: HashMap::new(),
         }
@@ -701,7 +696,7 @@ impl Output {
     /// [`OWN_LIMIT`] bytes: a stream nobody reads must not grow pidone's memory.
     pub fn own_lines(&mut self, stream: Stream, text: &[u8]) -> bool {
         let queue = self.queue_mut(stream);
-        if queue.bytes > OWN_LIMIT {
+        if queue.queued() > OWN_LIMIT {
             return false;
         }
         let start = queue_lines(queue, b"", PIPE_BUF - 1, text, &mut Vec::new());
@@ -727,7 +722,7 @@ impl Output {
     /// Whether `stream` has lines to write: the loop polls [`Output::fd`] for `POLLOUT` then.
     pub fn wants_write(&self, stream: Stream) -> bool {
         let queue = self.queue(stream);
-        !queue.dead && !queue.lines.is_empty()
+        !queue.dead && queue.queued() > 0
     }
 
     /// The descriptor `stream` is written to, to poll for `POLLOUT`.
@@ -743,7 +738,7 @@ impl Output {
 
     /// Bytes queued for `stream` and not yet written.
     pub fn queued(&self, stream: Stream) -> usize {
-        self.queue(stream).bytes
+        self.queue(stream).queued()
     }
 
     /// Writes queued lines to `stream` as long as that cannot block; call when poll reported
@@ -753,7 +748,7 @@ impl Output {
             Stream::Stdout => &mut self.out,
             Stream::Stderr => &mut self.err,
         };
-        queue.write_ready(&mut self.staging);
+        queue.write_ready();
     }
 
     /// For exit: writes everything queued, blocking in `poll()` for at most 2 seconds in all;
@@ -779,11 +774,9 @@ impl Output {
                     log::warn!(
                         "{} is stuck; {} lines of services' output lost at exit",
                         queue.name,
-                        queue.lines.len()
+                        queue.lines_left()
                     );
-                    queue.lines.clear();
-                    queue.bytes = 0;
-                    queue.head_written = 0;
+                    queue.clear();
                     // Nothing more is queued for it: a later flush must not wait again.
                     queue.dead = true;
                 }
@@ -897,10 +890,10 @@ mod tests {
         for _ in 0..5000 {
             q.push(b"[x] ", b"line");
         }
-        assert!(q.lines.capacity() >= 5000);
-        q.consume(q.bytes);
-        assert!(q.lines.is_empty());
-        assert!(q.lines.capacity() <= 1024, "{}", q.lines.capacity());
+        assert!(q.buf.capacity() >= 5000 * 9);
+        q.consume(q.queued());
+        assert_eq!(q.queued(), 0);
+        assert_eq!(q.buf.capacity(), 0, "one buffer, given back whole");
     }
     use rustix::pipe::{PipeFlags, pipe_with};
 
