@@ -2,7 +2,7 @@
 //! fresh PID namespace, repeated, reported as medians with min–max and pidone/peer ratios taken
 //! pair by pair within the same run. Markdown on stdout, JSON under target/bench/.
 //!
-//! `cargo bench --bench bench -- [--quick] [--runs K] [--only LIST] [--inits LIST] [--pidone PATH]`;
+//! `cargo bench --bench bench -- [--quick] [--runs K] [--only LIST] [--inits LIST] [--pidone PATH] [--ns LIST]`;
 //! see docs/bench.md for what each figure measures and how.
 
 #[path = "bench/ns.rs"]
@@ -30,7 +30,9 @@ usage: cargo bench --bench bench -- [OPTIONS]
   --only LIST      scenarios, comma-separated: startup,stop,reap,idle,size
   --inits LIST     contestants by key: none,floor,pidone,tini,tini-static,dumb-init,catatonit,
                    pidone-config,s6-svscan,runsvdir,supervisord,horust
-  --pidone PATH    the pidone binary (default: the static build, env PIDONE_BIN)";
+  --pidone PATH    the pidone binary (default: the static build, env PIDONE_BIN)
+  --ns LIST        service counts of the startup, memory, status and shutdown figures
+                   (default 1,10,50,200; e.g. --ns 1000 --inits floor,pidone-config,s6-svscan)";
 
 /// Services for which the control round trip is measured.
 const STATUS_N: usize = 50;
@@ -53,6 +55,8 @@ struct Opts {
     only: Option<Vec<String>>,
     inits: Option<Vec<String>>,
     pidone: Option<PathBuf>,
+    /// Service counts of the startup, memory, status and shutdown figures (`--ns`).
+    ns: Option<Vec<usize>>,
 }
 
 fn parse_args() -> Res<Opts> {
@@ -63,6 +67,7 @@ fn parse_args() -> Res<Opts> {
         only: None,
         inits: None,
         pidone: std::env::var_os("PIDONE_BIN").map(PathBuf::from),
+        ns: None,
     };
     if let Ok(v) = std::env::var("PIDONE_BENCH_RUNS") {
         o.runs = v
@@ -87,6 +92,11 @@ fn parse_args() -> Res<Opts> {
             "--only" => o.only = Some(list(value()?)),
             "--inits" => o.inits = Some(list(value()?)),
             "--pidone" => o.pidone = Some(PathBuf::from(value()?)),
+            "--ns" => {
+                let v = value()?;
+                let ns: Result<Vec<usize>, _> = list(v.clone()).iter().map(|n| n.parse()).collect();
+                o.ns = Some(ns.map_err(|_| format!("--ns {v}: numbers, comma-separated"))?);
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {a}\n{USAGE}")),
         }
@@ -116,10 +126,10 @@ impl Plan {
     fn new(o: &Opts) -> Plan {
         Plan {
             runs: o.runs,
-            ns: if o.quick {
-                vec![1, 50]
-            } else {
-                vec![1, 10, 50, 200]
+            ns: match &o.ns {
+                Some(ns) => ns.clone(),
+                None if o.quick => vec![1, 50],
+                None => vec![1, 10, 50, 200],
             },
             orphans: if o.quick { 1_000 } else { 10_000 },
             trap_n: if o.quick { 10 } else { MANY },
