@@ -86,7 +86,13 @@ impl<S: System> Supervisor<S> {
         if before != after {
             let reason = &svc.life.reason;
             let sep = if reason.is_empty() { "" } else { ": " };
-            log::info!(
+            // Failing for good is worth a line even at the default (quiet) level.
+            let level = match after {
+                State::Failed => log::Level::Warn,
+                _ => log::Level::Info,
+            };
+            log::log!(
+                level,
                 "{}: {} -> {}{sep}{reason}",
                 svc.spec.name,
                 before.as_str(),
