@@ -48,7 +48,13 @@ fn answers_then_stops(mut run: Pidone, socket: &Path) {
 /// (a shell snippet) once and exits, restarted every 100 ms. `@D/secret` is a root-only file
 /// that must stay as it is. Returns once the log file of a later start was refused (the
 /// service runs on), with pidone still running and the reason the service shows.
-fn nobody_swaps(mode: Mode, dir: &Dir, log_file: &str, swap: &str) -> (Pidone, PathBuf, String) {
+fn nobody_swaps(
+    mode: Mode,
+    dir: &Dir,
+    log_file: &str,
+    swap: &str,
+    refused: &str,
+) -> (Pidone, PathBuf, String) {
     let (mut run, socket) = start_on(
         mode,
         dir,
@@ -70,9 +76,11 @@ exit 1
         ),
         &[],
     );
+    // The reason settles once the swap is complete (a swap in two steps shows a missing file
+    // for a moment), and pidone looks at the file again while lines arrive.
     run.wait_for(
-        "the log file of a start after the swap to be refused",
-        |_| log_error(&socket, "sneaky").contains("log_file"),
+        &format!("the log file of a start after the swap to be refused: {refused}"),
+        |_| log_error(&socket, "sneaky").contains(refused),
     );
     assert_eq!(
         dir.read("secret"),
@@ -114,7 +122,8 @@ fn log_file_symlink_to_a_root_file_is_not_followed(mode: Mode) {
     root_secret(&dir, "secret");
     // Renamed over the file in one step: pidone recreates a log file removed under it.
     let swap = "ln -s @D/secret @D/logs/link; mv -f @D/logs/link @D/logs/out.log";
-    let (run, socket, why) = nobody_swaps(mode, &dir, "@D/logs/out.log", swap);
+    let refused = "out.log: is a symbolic link";
+    let (run, socket, why) = nobody_swaps(mode, &dir, "@D/logs/out.log", swap, refused);
     assert!(why.contains("out.log: is a symbolic link"), "{why}");
     answers_then_stops(run, &socket);
 }
@@ -130,7 +139,8 @@ fn log_file_is_opened_with_the_users_credentials(mode: Mode) {
     root_secret(&dir, "private/out.log");
     fs::hard_link(dir.join("private/out.log"), dir.join("secret")).expect("link secret");
     let swap = "rm -rf @D/logs/sub; ln -s @D/private @D/logs/sub";
-    let (run, socket, why) = nobody_swaps(mode, &dir, "@D/logs/sub/out.log", swap);
+    let refused = "out.log: Permission denied";
+    let (run, socket, why) = nobody_swaps(mode, &dir, "@D/logs/sub/out.log", swap, refused);
     assert!(why.contains("out.log: Permission denied"), "{why}");
     answers_then_stops(run, &socket);
 }
