@@ -158,13 +158,11 @@ fn sorted(sources: &[PathBuf], mut errors: Vec<ConfigError>) -> Vec<ConfigError>
         ),
         Location::Env { .. } => (2, 0, 0),
     });
-    let mut unique: Vec<ConfigError> = Vec::with_capacity(errors.len());
-    for e in errors {
-        if !unique.contains(&e) {
-            unique.push(e);
-        }
-    }
-    unique
+    // A set, not a search of what is kept: a file can make hundreds of thousands of errors
+    // (every instance of every service), and the search took half an hour on one of them.
+    let mut seen = std::collections::HashSet::with_capacity(errors.len());
+    errors.retain(|e| seen.insert(format!("{e:?}")));
+    errors
 }
 
 /// Adds one file's `[defaults]` to those of the files before it; a key set in two files is an
