@@ -92,6 +92,16 @@ pub fn passed_sockets() -> Result<Option<i32>, String> {
 /// The most sockets a parent may pass (systemd's own limit is lower).
 const MAX: i32 = 4096;
 
+/// This process's pid in decimal, NUL-terminated, in `buf`: the value of `LISTEN_PID` in a child
+/// between fork and exec (no allocation).
+pub fn own_pid(buf: &mut [u8; 12]) -> &[u8] {
+    let pid = rustix::process::getpid()
+        .as_raw_nonzero()
+        .get()
+        .unsigned_abs();
+    decimal(pid, buf)
+}
+
 /// Writes `n` in decimal into `buf` with a NUL after it (an environment value for `setenv`),
 /// without allocating: for the child between fork and exec.
 pub fn decimal(mut n: u32, buf: &mut [u8; 12]) -> &[u8] {

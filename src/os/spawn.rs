@@ -79,11 +79,7 @@ pub fn spawn(argv: &[OsString], saved: &SavedSignals, listen_pid: bool) -> io::R
         cmd.pre_exec(move || {
             if listen_pid {
                 let mut buf = [0u8; 12];
-                let pid = rustix::process::getpid()
-                    .as_raw_nonzero()
-                    .get()
-                    .unsigned_abs();
-                let value = crate::os::listen::decimal(pid, &mut buf);
+                let value = crate::os::listen::own_pid(&mut buf);
                 if libc::setenv(c"LISTEN_PID".as_ptr(), value.as_ptr().cast(), 1) != 0 {
                     return Err(io::Error::last_os_error());
                 }
@@ -254,11 +250,7 @@ impl Exec {
     /// In the child: writes its pid into `LISTEN_PID=` and execs; returns only the error.
     fn run(&mut self) -> io::Error {
         let mut digits = [0u8; 12];
-        let pid = rustix::process::getpid()
-            .as_raw_nonzero()
-            .get()
-            .unsigned_abs();
-        let value = crate::os::listen::decimal(pid, &mut digits);
+        let value = crate::os::listen::own_pid(&mut digits);
         if let Some(slot) = self
             .pid_slot
             .get_mut(PID_KEY.len()..PID_KEY.len() + value.len())
