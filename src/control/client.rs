@@ -132,7 +132,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
                 if status != 200 {
                     return Err(Failure::Refused(error_message(&body)));
                 }
-                let answer = wire::read::<Service>(&body).unwrap_or_default();
+                let answer = wire::read_service(&body).unwrap_or_default();
                 for dependent in answer.along.unwrap_or_default() {
                     if !waited.contains(&dependent) {
                         waited.push(dependent);
@@ -390,7 +390,7 @@ fn services(path: &Path, names: &[String]) -> Result<(Vec<Service>, String), Fai
     if status != 200 {
         return Err(Failure::Refused(error_message(&body)));
     }
-    match wire::read::<Vec<Service>>(&body) {
+    match wire::read_services(&body) {
         Ok(list) => Ok((list, body)),
         Err(err) => Err(Failure::Refused(format!(
             "the daemon sent an answer that is not a list of services: {err}"
@@ -594,7 +594,7 @@ mod tests {
 
     #[test]
     fn table_is_aligned_in_given_order_with_every_state() {
-        let list: Vec<Service> = serde_json::from_str(
+        let list = wire::read_services(
             r#"[{"name":"db","state":"running","pid":12,"uptime":75.0,"restarts":0,"last_exit":null,"reason":""},
                 {"name":"web-long","state":"failed","pid":null,"uptime":null,"restarts":3,"last_exit":{"code":137,"signal":"KILL"},"reason":"gave up"}]"#,
         )
@@ -617,7 +617,7 @@ mod tests {
     /// Issue 11: with no default start_timeout, how long a start has taken is shown.
     #[test]
     fn a_starting_service_shows_how_long_it_has_been_starting() {
-        let list: Vec<Service> = serde_json::from_str(
+        let list = wire::read_services(
             r#"[{"name":"db","state":"starting","pid":12,"since":0,"reason":"waiting for READY=1","notify_status":"replaying WAL"}]"#,
         )
         .unwrap();
@@ -664,10 +664,10 @@ mod tests {
             ..Service::default()
         };
         let answer = crate::control::Answer::of(200, &sent);
-        let read: Service = wire::read(&answer.body).expect("the client reads it");
+        let read = wire::read_service(&answer.body).expect("the client reads it");
         assert_eq!(read, sent);
         let list = crate::control::Answer::of(200, &[&sent]);
-        let read: Vec<Service> = wire::read(&list.body).expect("the client reads a list");
+        let read = wire::read_services(&list.body).expect("the client reads a list");
         assert_eq!(read, [sent]);
         let row =
             "db    running  12   1m15s   3         SIGKILL    slow; \"up\"; check http failing";
@@ -695,7 +695,7 @@ mod tests {
 
     #[test]
     fn another_version_missing_or_adding_fields_is_read() {
-        let read: Service = wire::read(r#"{"name":"db","state":"running","new":1}"#).expect("read");
+        let read = wire::read_service(r#"{"name":"db","state":"running","new":1}"#).expect("read");
         assert_eq!(
             (read.name.as_str(), read.pid, read.along),
             ("db", None, None)
@@ -708,7 +708,7 @@ mod tests {
             printable("a\u{1b}[2Jb\r\n\u{9b}c é"),
             "a\\u{1b}[2Jb\\r\\n\\u{9b}c é"
         );
-        let svc: Service = serde_json::from_str(
+        let svc = wire::read_service(
             r#"{"state":"running","reason":"","notify_status":"\u001b]0;owned\u0007"}"#,
         )
         .expect("json");
@@ -717,7 +717,7 @@ mod tests {
 
     #[test]
     fn reason_shows_the_sd_notify_status_and_checks_that_fail() {
-        let svc: Service = serde_json::from_str(
+        let svc = wire::read_service(
             r#"{"state":"running","reason":"","notify_status":"serving",
                 "checks":[{"name":"http","status":"failing","consecutive_failures":3},
                           {"name":"tcp","status":"passing","consecutive_failures":0},
@@ -728,14 +728,14 @@ mod tests {
             reason(&svc),
             "\"serving\"; check http failing (3 failures in a row); check exec passing (1 failure in a row)"
         );
-        let down: Service = serde_json::from_str(
+        let down = wire::read_service(
             r#"{"state":"failed","reason":"check http failed 3 times in a row",
                 "notify_status":null,
                 "checks":[{"name":"http","status":"failing","consecutive_failures":3}]}"#,
         )
         .unwrap();
         assert_eq!(reason(&down), "check http failed 3 times in a row");
-        let log: Service = serde_json::from_str(
+        let log = wire::read_service(
             r#"{"state":"running","reason":"","log":{"lines":3,"error":"log_file /x: No space left on device (os error 28)"}}"#,
         )
         .unwrap();
@@ -749,9 +749,10 @@ mod tests {
     #[test]
     fn table_survives_an_overlong_name() {
         let name = "n".repeat(70_000);
-        let list: Vec<Service> =
-            serde_json::from_value(serde_json::json!([{"name": name, "state": "running"}]))
-                .unwrap();
+        let list: Vec<Service> = wire::read_services(
+            &serde_json::json!([{"name": name, "state": "running"}]).to_string(),
+        )
+        .unwrap();
         let text = table(&list, false);
         assert!(text.lines().nth(1).is_some_and(|l| l.starts_with(&name)));
     }

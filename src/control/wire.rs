@@ -4,16 +4,20 @@
 //!
 //! Fields are declared in alphabetical order: serialized, the keys come out in the order pidone
 //! has always sent them. A client reading an answer from another pidone version takes a missing
-//! field as its default and ignores fields it does not know. Fields the client never reads are
-//! `skip_deserializing` (left at their default): each field read costs the static binary about
-//! a kilobyte of derived code. `pidone status --json` prints the daemon's body as it came.
+//! field as its default and ignores fields it does not know. `pidone status --json` prints the
+//! daemon's body as it came.
+//!
+//! A [`Service`] is read by hand ([`read_services`]), not by a derived `Deserialize`: the client
+//! reads a few of its fields, and the derived code for them cost the static binary 21 KB. Only
+//! the fields the client reads are read (the others are left at their default), each as serde
+//! would read it: a field of the wrong type is the same error.
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Unexpected};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// One service (`GET /v1/services`, and the answer to start, stop, restart and signal).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Service {
     /// The dependents that a stop or restart took down with the service: only in the answers
     /// to start, stop and restart.
@@ -22,16 +26,13 @@ pub struct Service {
     pub checks: Vec<Check>,
     /// The service's `description`, if it has one.
     pub description: Option<String>,
-    #[serde(skip_deserializing)]
     pub enabled: bool,
-    #[serde(skip_deserializing)]
     pub instance: Option<u32>,
     pub last_exit: Option<LastExit>,
     /// What became of the service's output (its lines go through pidone: prefix or log_file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<Log>,
     /// The last `MAINPID=` the service sent through sd_notify.
-    #[serde(skip_deserializing)]
     pub main_pid: Option<i32>,
     pub name: String,
     /// What the service last said of itself through sd_notify: `reloading` (`RELOADING=1`,
@@ -42,17 +43,14 @@ pub struct Service {
     pub notify_status: Option<String>,
     pub pid: Option<i32>,
     /// How the service says it is ready: `exec`, `notify_fd`, `sd_notify`, `after`.
-    #[serde(skip_deserializing)]
     pub ready: String,
     pub reason: String,
-    #[serde(skip_deserializing)]
     pub required: bool,
     pub restarts: u32,
     /// Unix time of the last state change.
     pub since: f64,
     /// Seconds since the current start began (starting services only): a slow start is visible
     /// as such, there being no default `start_timeout`. The client reads `since` instead.
-    #[serde(skip_deserializing)]
     pub starting_for: Option<f64>,
     /// `pending`, `starting`, `running`, `stopping`, `stopped` or `failed`.
     pub state: String,
@@ -68,27 +66,20 @@ pub struct Service {
 
 /// A service's output since pidone started: lines and bytes read, lines dropped by where they
 /// were going, and why its log file is not being written, while it is not.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Log {
-    #[serde(skip_deserializing)]
     pub bytes: u64,
-    #[serde(skip_deserializing)]
     pub dropped_console: u64,
-    #[serde(skip_deserializing)]
     pub dropped_file: u64,
     /// Shown by `pidone status` in the REASON column.
     pub error: Option<String>,
-    #[serde(skip_deserializing)]
     pub lines: u64,
 }
 
 /// A timed job (`schedule`): its next run and its last one. Times are unix times.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Timer {
     /// Failed runs since pidone started.
-    #[serde(skip_deserializing)]
     pub failures: u64,
     /// How long the last run took, in seconds.
     pub last_duration: Option<f64>,
@@ -97,25 +88,20 @@ pub struct Timer {
     /// When the last run started.
     pub last_run: Option<f64>,
     /// When the last successful run ended.
-    #[serde(skip_deserializing)]
     pub last_success: Option<f64>,
     /// When the next run is due (jitter included); null while none is (held, disabled, or
     /// pidone stopping).
     pub next: Option<f64>,
     /// Runs since pidone started (those by `pidone start` too).
-    #[serde(skip_deserializing)]
     pub runs: u64,
     /// The schedule as written.
-    #[serde(skip_deserializing)]
     pub schedule: String,
     /// Runs skipped because the previous one was still going (`overlap = "skip"`).
-    #[serde(skip_deserializing)]
     pub skipped: u64,
 }
 
 /// How a service last ended: `{"code": N}`, or `{"code": 128+N, "signal": "NAME"}`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LastExit {
     pub code: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,26 +109,19 @@ pub struct LastExit {
 }
 
 /// One check of a service.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Check {
     pub consecutive_failures: u32,
-    #[serde(skip_deserializing)]
     pub consecutive_successes: u32,
     /// Failed runs in all.
-    #[serde(skip_deserializing)]
     pub failures: u64,
     /// `exec`, `tcp` or `http`.
-    #[serde(skip_deserializing)]
     pub kind: String,
     /// The last run's result.
-    #[serde(skip_deserializing)]
     pub last: Option<String>,
     /// `ready` or `alive`.
-    #[serde(skip_deserializing)]
     pub level: String,
     pub name: String,
-    #[serde(skip_deserializing)]
     pub runs: u64,
     /// `unknown`, `passing` or `failing`.
     pub status: String,
@@ -187,6 +166,141 @@ pub struct Signal<'a> {
 /// way they share the one that reads request bodies.
 pub fn read<T: DeserializeOwned>(body: &str) -> serde_json::Result<T> {
     serde_json::from_value(serde_json::from_slice(body.as_bytes())?)
+}
+
+/// Reads an answer's `body` that is one service (the answer to start, stop and restart).
+pub fn read_service(body: &str) -> serde_json::Result<Service> {
+    Service::from_json(&serde_json::from_slice(body.as_bytes())?)
+}
+
+/// Reads an answer's `body` that is a list of services (`GET /v1/services`).
+pub fn read_services(body: &str) -> serde_json::Result<Vec<Service>> {
+    let value: Value = serde_json::from_slice(body.as_bytes())?;
+    let Value::Array(items) = &value else {
+        return Err(invalid(&value, "a sequence"));
+    };
+    items.iter().map(Service::from_json).collect()
+}
+
+impl Service {
+    /// The fields of one service the client reads (see the module's comment).
+    pub fn from_json(value: &Value) -> serde_json::Result<Service> {
+        let f = Fields::of(value, "struct Service")?;
+        Ok(Service {
+            along: f.get("along")?,
+            checks: f.list("checks", Check::from_json)?,
+            description: f.get("description")?,
+            last_exit: f.optional("last_exit", |v| {
+                let f = Fields::of(v, "struct LastExit")?;
+                Ok(LastExit {
+                    code: f.get("code")?,
+                    signal: f.get("signal")?,
+                })
+            })?,
+            log: f.optional("log", |v| {
+                let f = Fields::of(v, "struct Log")?;
+                Ok(Log {
+                    error: f.get("error")?,
+                    ..Log::default()
+                })
+            })?,
+            name: f.get("name")?,
+            notify_state: f.get("notify_state")?,
+            notify_status: f.get("notify_status")?,
+            pid: f.get("pid")?,
+            reason: f.get("reason")?,
+            restarts: f.get("restarts")?,
+            since: f.get("since")?,
+            state: f.get("state")?,
+            timer: f.optional("timer", |v| {
+                let f = Fields::of(v, "struct Timer")?;
+                Ok(Timer {
+                    last_duration: f.get("last_duration")?,
+                    last_result: f.get("last_result")?,
+                    last_run: f.get("last_run")?,
+                    next: f.get("next")?,
+                    ..Timer::default()
+                })
+            })?,
+            kind: f.get("type")?,
+            uptime: f.get("uptime")?,
+            ..Service::default()
+        })
+    }
+}
+
+impl Check {
+    fn from_json(value: &Value) -> serde_json::Result<Check> {
+        let f = Fields::of(value, "struct Check")?;
+        Ok(Check {
+            consecutive_failures: f.get("consecutive_failures")?,
+            name: f.get("name")?,
+            status: f.get("status")?,
+            ..Check::default()
+        })
+    }
+}
+
+/// The keys of one JSON object, each read as `#[serde(default)]` reads a field: a missing key is
+/// the default, any other value is deserialized (so `null` is `None`, or an error for a field
+/// that is not an `Option`).
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    fn of(value: &'a Value, expected: &str) -> serde_json::Result<Fields<'a>> {
+        match value {
+            Value::Object(map) => Ok(Fields(map)),
+            other => Err(invalid(other, expected)),
+        }
+    }
+
+    fn get<T: DeserializeOwned + Default>(&self, key: &str) -> serde_json::Result<T> {
+        self.0
+            .get(key)
+            .map_or_else(|| Ok(T::default()), T::deserialize)
+    }
+
+    /// An `Option` of a struct read by `read`: missing or `null` is `None`.
+    fn optional<T>(
+        &self,
+        key: &str,
+        read: impl Fn(&Value) -> serde_json::Result<T>,
+    ) -> serde_json::Result<Option<T>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => read(value).map(Some),
+        }
+    }
+
+    /// A list of structs read by `read`: missing is empty.
+    fn list<T>(
+        &self,
+        key: &str,
+        read: fn(&Value) -> serde_json::Result<T>,
+    ) -> serde_json::Result<Vec<T>> {
+        match self.0.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items.iter().map(read).collect(),
+            Some(other) => Err(invalid(other, "a sequence")),
+        }
+    }
+}
+
+/// serde's "invalid type" error for `value` where `expected` was expected.
+fn invalid(value: &Value, expected: &str) -> serde_json::Error {
+    let unexpected = match value {
+        Value::Null => Unexpected::Unit,
+        Value::Bool(b) => Unexpected::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Unexpected::Unsigned(u),
+            (None, Some(i)) => Unexpected::Signed(i),
+            _ => Unexpected::Float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => Unexpected::Str(s),
+        Value::Array(_) => Unexpected::Seq,
+        Value::Object(_) => Unexpected::Map,
+    };
+    serde::de::Error::invalid_type(unexpected, &expected)
 }
 
 /// The answer to `POST /v1/shutdown`.
@@ -274,6 +388,36 @@ mod tests {
         };
         let text = serde_json::to_string(&along).expect("serializes");
         assert!(text.starts_with(r#"{"along":["web"],"checks":"#), "{text}");
+    }
+
+    /// The hand reader refuses what the derived `Deserialize` refused, with serde's words.
+    #[test]
+    fn a_field_of_the_wrong_type_is_refused_as_serde_refused_it() {
+        let err = |body: &str| read_service(body).expect_err(body).to_string();
+        assert_eq!(
+            err(r#"{"restarts":"x"}"#),
+            "invalid type: string \"x\", expected u32"
+        );
+        assert_eq!(
+            err(r#"{"name":null}"#),
+            "invalid type: null, expected a string"
+        );
+        assert_eq!(
+            err(r#"{"last_exit":1}"#),
+            "invalid type: integer `1`, expected struct LastExit"
+        );
+        assert_eq!(
+            err(r#"{"checks":{}}"#),
+            "invalid type: map, expected a sequence"
+        );
+        // (The derived code took an array as the fields in order: the daemon never sends one.)
+        assert_eq!(err("[]"), "invalid type: sequence, expected struct Service");
+        let list = read_services(r#"{"name":"db"}"#).expect_err("not a list");
+        assert_eq!(list.to_string(), "invalid type: map, expected a sequence");
+        let read = read_service(r#"{"pid":null,"last_exit":null,"timer":{"next":1.5}}"#);
+        let read = read.expect("nulls are None");
+        assert_eq!((read.pid, read.last_exit), (None, None));
+        assert_eq!(read.timer.and_then(|t| t.next), Some(1.5));
     }
 
     #[test]

@@ -635,7 +635,7 @@ mod tests {
                     depends_on = \"db\"\n";
         let mut rig = Rig::new(text);
         let answer = rig.sup.answer(Request::Services { names: None }, rig.now);
-        let list: Vec<wire::Service> = wire::read(&answer.body).expect("a list of services");
+        let list = wire::read_services(&answer.body).expect("a list of services");
         let seen: Vec<(&str, &str, &str)> = (list.iter())
             .map(|s| (s.name.as_str(), s.state.as_str(), s.kind.as_str()))
             .collect();
@@ -655,7 +655,7 @@ mod tests {
             verb: Verb::Restart,
         };
         let answer = rig.sup.answer(restart, rig.now);
-        let db: wire::Service = wire::read(&answer.body).expect("a service");
+        let db = wire::read_service(&answer.body).expect("a service");
         assert_eq!(
             (db.name.as_str(), db.along),
             ("db", Some(vec!["web".to_string()]))
