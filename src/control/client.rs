@@ -7,6 +7,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+
 use crate::control::wire::{self, Service};
 use crate::control::{STREAM_ERROR, Verb};
 
@@ -299,70 +302,132 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
             .map_err(Failure::Unreachable)?;
         streams.push((name.clone(), stream));
     }
-    // The client is not PID 1: a thread per followed service keeps it simple.
-    let threads: Vec<_> = streams
-        .into_iter()
-        .map(|(name, stream)| std::thread::spawn(move || follow_one(&name, stream, prefix)))
-        .collect();
-    let mut code = EXIT_OK;
-    for t in threads {
-        match t.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => {
-                eprintln!("pidone: {message}");
-                code = EXIT_FAILED;
+    // One thread for all the streams: a poll over them, each read a line at a time (std's threads
+    // cost the static binary 16 KB).
+    let mut followers: Vec<Follower> = streams.into_iter().map(Follower::new).collect();
+    loop {
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd<'_>> = (followers.iter())
+                .filter(|f| f.result.is_none())
+                .map(|f| PollFd::new(&f.stream, PollFlags::IN))
+                .collect();
+            if fds.is_empty() {
+                break;
             }
-            Err(_) => code = EXIT_FAILED,
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(err) => return Err(Failure::Unreachable(err.into())),
+            }
+            fds.iter().map(|fd| !fd.revents().is_empty()).collect()
+        };
+        let open = followers.iter_mut().filter(|f| f.result.is_none());
+        for (follower, _) in open.zip(ready).filter(|(_, ready)| *ready) {
+            follower.read(prefix);
+        }
+    }
+    let mut code = EXIT_OK;
+    for follower in followers {
+        if let Some(Err(message)) = follower.result {
+            eprintln!("pidone: {message}");
+            code = EXIT_FAILED;
         }
     }
     Ok(code)
 }
 
-/// Reads one followed stream: checks the status line, then prints lines as they come. A last
-/// line from pidone itself ([`STREAM_ERROR`]) is an error: pidone dropped the stream.
-fn follow_one(name: &str, stream: UnixStream, prefix: bool) -> Result<(), String> {
-    use std::io::BufRead;
-    let mut reader = io::BufReader::new(stream);
-    let mut line = String::new();
-    let mut in_head = true;
-    let mut status = 0u16;
-    // A line that looks like pidone's error waits: it is one only if the stream ends after it.
-    let mut held = String::new();
-    loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(err) => return Err(format!("{name}: {err}")),
+/// One followed stream: checks the status line, then prints lines as they come. A last line
+/// from pidone itself ([`STREAM_ERROR`]) is an error: pidone dropped the stream.
+struct Follower {
+    name: String,
+    stream: UnixStream,
+    /// Bytes read and not yet a whole line (or, once `refused`, the error's body so far).
+    pending: Vec<u8>,
+    in_head: bool,
+    status: u16,
+    /// The status was not 200: the body, read to its end, says why.
+    refused: bool,
+    /// A line that looks like pidone's error waits: it is one only if the stream ends after it.
+    held: String,
+    /// How the stream ended, once it has.
+    result: Option<Result<(), String>>,
+}
+
+impl Follower {
+    fn new((name, stream): (String, UnixStream)) -> Follower {
+        Follower {
+            name,
+            stream,
+            pending: Vec::new(),
+            in_head: true,
+            status: 0,
+            refused: false,
+            held: String::new(),
+            result: None,
         }
-        if in_head {
-            if status == 0 {
-                status = line
-                    .split_whitespace()
-                    .nth(1)
+    }
+
+    /// Reads what the stream has (the poll said it has something) and handles its whole lines;
+    /// at its end, the last line without its newline and the outcome.
+    fn read(&mut self, prefix: bool) {
+        let mut chunk = [0u8; 8192];
+        let n = match self.stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => return,
+            Err(err) => return self.result = Some(Err(format!("{}: {err}", self.name))),
+        };
+        self.pending
+            .extend_from_slice(chunk.get(..n).unwrap_or_default());
+        while !self.refused
+            && let Some(end) = self.pending.iter().position(|b| *b == b'\n')
+        {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            if let Err(err) = self.line(line, prefix) {
+                return self.result = Some(Err(err));
+            }
+        }
+        if n != 0 {
+            return;
+        }
+        let rest = std::mem::take(&mut self.pending);
+        self.result = Some(if self.refused {
+            Err(error_message(&String::from_utf8(rest).unwrap_or_default()))
+        } else if let Err(err) = (!rest.is_empty())
+            .then(|| self.line(rest, prefix))
+            .transpose()
+        {
+            Err(err)
+        } else {
+            match self.held.strip_prefix(STREAM_ERROR) {
+                Some(error) => Err(format!("{}: {}", self.name, error.trim_end())),
+                None => Ok(()),
+            }
+        });
+    }
+
+    /// One line of the answer: a line of its head, or one to print.
+    fn line(&mut self, line: Vec<u8>, prefix: bool) -> Result<(), String> {
+        let Ok(line) = String::from_utf8(line) else {
+            return Err(format!("{}: stream did not contain valid UTF-8", self.name));
+        };
+        if self.in_head {
+            if self.status == 0 {
+                self.status = (line.split_whitespace().nth(1))
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0);
             }
             if line == "\r\n" {
-                in_head = false;
-                if status != 200 {
-                    let mut body = String::new();
-                    let _ = reader.read_to_string(&mut body);
-                    return Err(error_message(&body));
-                }
+                self.in_head = false;
+                self.refused = self.status != 200;
             }
-            continue;
+            return Ok(());
         }
-        print_lines(name, &std::mem::take(&mut held), prefix);
+        print_lines(&self.name, &std::mem::take(&mut self.held), prefix);
         if line.starts_with(STREAM_ERROR) {
-            std::mem::swap(&mut held, &mut line);
+            self.held = line;
         } else {
-            print_lines(name, &line, prefix);
+            print_lines(&self.name, &line, prefix);
         }
-    }
-    match held.strip_prefix(STREAM_ERROR) {
-        Some(error) => Err(format!("{name}: {}", error.trim_end())),
-        None => Ok(()),
+        Ok(())
     }
 }
 
@@ -742,6 +807,38 @@ mod tests {
         assert_eq!(
             reason(&log),
             "log_file /x: No space left on device (os error 28)"
+        );
+    }
+
+    /// A followed stream's outcome: the refusal's message, pidone's error on the last line (a
+    /// line like it that is not the last is printed), a last line without its newline.
+    #[test]
+    fn a_follower_ends_as_its_stream_says() {
+        let outcome = |bytes: &[u8]| {
+            let (mut ours, theirs) = UnixStream::pair().expect("a socket pair");
+            ours.write_all(bytes).expect("written");
+            drop(ours);
+            let mut follower = Follower::new(("db".to_string(), theirs));
+            while follower.result.is_none() {
+                follower.read(false);
+            }
+            follower.result.expect("an outcome")
+        };
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n";
+        assert_eq!(outcome(format!("{head}one\ntwo").as_bytes()), Ok(()));
+        let dropped = format!("{head}one\n{STREAM_ERROR}too slow\n");
+        assert_eq!(outcome(dropped.as_bytes()), Err("db: too slow".to_string()));
+        let not_last = format!("{head}{STREAM_ERROR}said the service\nmore\n");
+        assert_eq!(outcome(not_last.as_bytes()), Ok(()));
+        let refused = "HTTP/1.1 404 Not Found\r\n\r\n{\"error\":\"unknown service\"}";
+        assert_eq!(
+            outcome(refused.as_bytes()),
+            Err("unknown service".to_string())
+        );
+        let garbled = [head.as_bytes(), b"\xff\n"].concat();
+        assert_eq!(
+            outcome(&garbled),
+            Err("db: stream did not contain valid UTF-8".to_string())
         );
     }
 
