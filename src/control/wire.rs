@@ -7,13 +7,14 @@
 //! field as its default and ignores fields it does not know. `pidone status --json` prints the
 //! daemon's body as it came.
 //!
-//! A [`Service`] is read by hand ([`read_services`]), not by a derived `Deserialize`: the client
-//! reads a few of its fields, and the derived code for them cost the static binary 21 KB. Only
-//! the fields the client reads are read (the others are left at their default), each as serde
-//! would read it: a field of the wrong type is the same error.
+//! The client reads these structs by hand ([`FromJson`]), not by a derived `Deserialize`: it
+//! reads a few fields of a [`Service`], and the derived code for them cost the static binary
+//! 21 KB. Only the fields the client reads are read (the others are left at their default), each
+//! as serde would read it: a field of the wrong type is the same error.
 
+use serde::Deserialize;
+use serde::Serialize;
 use serde::de::{DeserializeOwned, Unexpected};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One service (`GET /v1/services`, and the answer to start, stop, restart and signal).
@@ -128,16 +129,14 @@ pub struct Check {
 }
 
 /// `GET /v1/health`: 200 when healthy, else 503 with the problems.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Health {
     pub healthy: bool,
     pub problems: Vec<String>,
 }
 
 /// What a reload changed, by service name (`POST /v1/reload`, 200).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Reloaded {
     pub added: Vec<String>,
     pub removed: Vec<String>,
@@ -147,10 +146,10 @@ pub struct Reloaded {
 
 /// Every error answer: `{"error": "..."}`; a refused reload adds `errors`, every problem of the
 /// configuration. `error` is required: a body without it is not one of pidone's errors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Error {
     pub error: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<String>>,
 }
 
@@ -161,16 +160,56 @@ pub struct Signal<'a> {
     pub signal: &'a str,
 }
 
-/// Reads an answer's `body` into one of these structs. Through a `Value`: parsed straight from
-/// text, each struct would bring its own copy of the JSON parser into the static binary; this
-/// way they share the one that reads request bodies.
-pub fn read<T: DeserializeOwned>(body: &str) -> serde_json::Result<T> {
-    serde_json::from_value(serde_json::from_slice(body.as_bytes())?)
+/// What the client reads from the daemon's JSON, by hand (see the module's comment).
+pub trait FromJson: Sized {
+    fn from_json(value: &Value) -> serde_json::Result<Self>;
+}
+
+/// Reads an answer's `body` into one of these structs, through a `Value`: the one JSON parser
+/// that reads request bodies reads answers too.
+pub fn read<T: FromJson>(body: &str) -> serde_json::Result<T> {
+    T::from_json(&serde_json::from_slice(body.as_bytes())?)
+}
+
+impl FromJson for Health {
+    fn from_json(value: &Value) -> serde_json::Result<Health> {
+        let f = Fields::of(value, "struct Health")?;
+        Ok(Health {
+            healthy: f.get("healthy")?,
+            problems: f.get("problems")?,
+        })
+    }
+}
+
+impl FromJson for Reloaded {
+    fn from_json(value: &Value) -> serde_json::Result<Reloaded> {
+        let f = Fields::of(value, "struct Reloaded")?;
+        Ok(Reloaded {
+            added: f.get("added")?,
+            removed: f.get("removed")?,
+            restarted: f.get("restarted")?,
+            unchanged: f.get("unchanged")?,
+        })
+    }
+}
+
+impl FromJson for Error {
+    /// `error` is required (see the type).
+    fn from_json(value: &Value) -> serde_json::Result<Error> {
+        let f = Fields::of(value, "struct Error")?;
+        let Some(error) = f.0.get("error") else {
+            return Err(serde::de::Error::missing_field("error"));
+        };
+        Ok(Error {
+            error: String::deserialize(error)?,
+            errors: f.get("errors")?,
+        })
+    }
 }
 
 /// Reads an answer's `body` that is one service (the answer to start, stop and restart).
 pub fn read_service(body: &str) -> serde_json::Result<Service> {
-    Service::from_json(&serde_json::from_slice(body.as_bytes())?)
+    read(body)
 }
 
 /// Reads an answer's `body` that is a list of services (`GET /v1/services`).
@@ -182,9 +221,9 @@ pub fn read_services(body: &str) -> serde_json::Result<Vec<Service>> {
     items.iter().map(Service::from_json).collect()
 }
 
-impl Service {
+impl FromJson for Service {
     /// The fields of one service the client reads (see the module's comment).
-    pub fn from_json(value: &Value) -> serde_json::Result<Service> {
+    fn from_json(value: &Value) -> serde_json::Result<Service> {
         let f = Fields::of(value, "struct Service")?;
         Ok(Service {
             along: f.get("along")?,
@@ -436,6 +475,7 @@ mod tests {
         };
         let text = serde_json::to_string(&reload).expect("serializes");
         assert_eq!(text, r#"{"error":"refused","errors":["x"]}"#);
-        assert!(serde_json::from_str::<Error>(r#"{"errors":[]}"#).is_err());
+        let missing = read::<Error>(r#"{"errors":[]}"#).expect_err("no error");
+        assert_eq!(missing.to_string(), "missing field `error`");
     }
 }
