@@ -103,7 +103,24 @@ pub fn describe(config: &Config) -> String {
             let _ = writeln!(out, "cgroup v2: not managed: {why}");
         }
     }
+    let skipped: Vec<String> = (config.services.iter())
+        .filter(|s| !s.cgroup_skipped.is_empty())
+        .map(|s| format!("{} ({})", s.name, cgroup_keys(&s.cgroup_skipped)))
+        .collect();
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "     running without these cgroup limits (cgroup_optional): {}",
+            skipped.join(", ")
+        );
+    }
     out
+}
+
+/// cgroup interface files as the keys that set them: `memory_max, cpu_max`.
+pub fn cgroup_keys(files: &[&str]) -> String {
+    let keys: Vec<String> = files.iter().map(|f| f.replace('.', "_")).collect();
+    keys.join(", ")
 }
 
 /// A probe as `validate` shows it: `exec ARGV`, `tcp HOST:PORT`, `GET URL`.

@@ -268,6 +268,39 @@ memory_high = "1GB"
     assert_eq!(get(&c, "a").cgroup, []);
 }
 
+/// `validate` names the services that run without cgroup limits they made optional, and which.
+#[test]
+fn validate_names_the_services_running_without_their_cgroup_limits() {
+    let c = ok(r#"[defaults]
+cgroup_optional = true
+[[services]]
+name = "web"
+command = "true"
+memory_max = "1GB"
+cpu_max = "50%"
+[[services]]
+name = "db"
+command = "true"
+[[services]]
+name = "jobs"
+command = "true"
+pids_max = 10
+"#);
+    assert_eq!(get(&c, "web").cgroup_skipped, ["memory.max", "cpu.max"]);
+    assert_eq!(get(&c, "db").cgroup_skipped, [""; 0]);
+    let said = describe(&c);
+    let tail = said.split_once("cgroup v2:").map(|(_, t)| t);
+    assert_eq!(
+        tail,
+        Some(
+            " not managed: no cgroups in unit tests
+     running without these cgroup limits (cgroup_optional): web (memory_max, cpu_max), jobs (pids_max)
+"
+        ),
+        "{said}"
+    );
+}
+
 #[test]
 fn cgroup_limits_are_written_as_the_kernel_reads_them() {
     let s = Scratch::new();
