@@ -129,6 +129,8 @@ pub struct Supervisor<S: System = Real> {
     services_mode: bool,
     /// The services' cgroups, when pidone manages cgroup v2.
     cgroups: Option<crate::os::cgroup::Tree>,
+    /// Why pidone does not manage cgroups (status, metrics), when it does not.
+    cgroups_why: Option<String>,
     /// Every service, by stable id, in start order.
     svcs: Table<Service>,
     global_shutdown: Duration,
@@ -218,17 +220,21 @@ impl Supervisor<Real> {
         } else {
             None
         };
-        let cgroups = config.as_ref().and_then(|c| c.cgroups.as_ref().ok());
-        let cgroups = cgroups.and_then(|available| {
-            let wanted = ["cpu", "memory", "pids"];
-            let enable: Vec<String> = (available.iter())
-                .filter(|c| wanted.contains(&c.as_str()))
-                .cloned()
-                .collect();
-            crate::os::cgroup::Tree::set_up(&enable)
-                .map_err(|e| log::error!("setting up cgroups: {e}; running without them"))
-                .ok()
-        });
+        let cgroups = match config.as_ref().map(|c| &c.cgroups) {
+            Some(Ok(available)) => {
+                let wanted = ["cpu", "memory", "pids"];
+                let enable: Vec<String> = (available.iter())
+                    .filter(|c| wanted.contains(&c.as_str()))
+                    .cloned()
+                    .collect();
+                crate::os::cgroup::Tree::set_up(&enable).map_err(|e| {
+                    log::error!("setting up cgroups: {e}; running without them");
+                    format!("setting up cgroups: {e}")
+                })
+            }
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("single-program mode".into()),
+        };
         let config = config.unwrap_or(Config {
             timeouts: Timeouts::default(),
             log: Default::default(),
@@ -243,7 +249,10 @@ impl Supervisor<Real> {
         supervisor.pid1 = pid1;
         supervisor.services_mode = services_mode;
         supervisor.server = server;
-        supervisor.cgroups = cgroups;
+        (supervisor.cgroups, supervisor.cgroups_why) = match cgroups {
+            Ok(tree) => (Some(tree), None),
+            Err(why) => (None, Some(why)),
+        };
         if services_mode {
             supervisor.upstream = take_notify_socket();
         }
@@ -332,6 +341,7 @@ impl<S: System> Supervisor<S> {
             unstarted: Tally::default(),
             server: None,
             cgroups: None,
+            cgroups_why: config.cgroups.as_ref().err().cloned(),
             started: now,
             started_wall: std::time::SystemTime::now(),
             upstream: None,
