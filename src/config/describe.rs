@@ -7,7 +7,8 @@ use super::model::{Config, Kind, Level, OnFailure, Probe, ReadyMode, bracketed};
 use crate::core::graph::ServiceId;
 
 /// A human summary for `pidone validate`: the services in start order, one per line with their
-/// dependencies and readiness, followed by one indented line per check.
+/// dependencies, readiness and cgroup limits not applied, followed by one indented line per
+/// check; then whether pidone manages cgroups.
 pub fn describe(config: &Config) -> String {
     let width = config.name_width();
     let name_of = |id: &ServiceId| config.services.get(id.0).map_or("?", |s| s.name.as_str());
@@ -71,6 +72,10 @@ pub fn describe(config: &Config) -> String {
                 let _ = write!(out, "  ready: after {}", format_duration(d));
             }
         }
+        if !s.cgroup_skipped.is_empty() {
+            // cgroup_optional: the `cgroup v2` line below says why.
+            let _ = write!(out, "  not applied: {}", s.cgroup_skipped);
+        }
         if let Some(limit) = s.start_timeout.filter(|_| s.kind == Kind::Longrun) {
             let _ = write!(out, "  start_timeout: {}", format_duration(limit));
         }
@@ -103,24 +108,7 @@ pub fn describe(config: &Config) -> String {
             let _ = writeln!(out, "cgroup v2: not managed: {why}");
         }
     }
-    let skipped: Vec<String> = (config.services.iter())
-        .filter(|s| !s.cgroup_skipped.is_empty())
-        .map(|s| format!("{} ({})", s.name, cgroup_keys(&s.cgroup_skipped)))
-        .collect();
-    if !skipped.is_empty() {
-        let _ = writeln!(
-            out,
-            "     running without these cgroup limits (cgroup_optional): {}",
-            skipped.join(", ")
-        );
-    }
     out
-}
-
-/// cgroup interface files as the keys that set them: `memory_max, cpu_max`.
-pub fn cgroup_keys(files: &[&str]) -> String {
-    let keys: Vec<String> = files.iter().map(|f| f.replace('.', "_")).collect();
-    keys.join(", ")
 }
 
 /// A probe as `validate` shows it: `exec ARGV`, `tcp HOST:PORT`, `GET URL`.

@@ -46,7 +46,7 @@ pub use crate::core::graph::ServiceId;
 pub use crate::os::users::Credentials;
 pub use budget::shutdown_warning;
 pub use controls::read_secret;
-pub use describe::{cgroup_keys, describe, format_duration};
+pub use describe::{describe, format_duration};
 pub use error::{ConfigError, ErrorKind, Location, edit_distance, suggest};
 pub use load::{LoadContext, load, load_texts};
 pub use model::{

@@ -49,8 +49,8 @@ pub(super) struct Resolved {
     pub(super) controls: Controls,
     pub(super) secrets: Vec<Secret>,
     pub(super) cgroup: Vec<(&'static str, String)>,
-    /// The interface files of the cgroup limits dropped (see `ServiceSpec::cgroup_skipped`).
-    pub(super) cgroup_skipped: Vec<&'static str>,
+    /// The keys of the cgroup limits dropped (see `ServiceSpec::cgroup_skipped`).
+    pub(super) cgroup_skipped: String,
     /// `timezone`, read from the image's zoneinfo.
     pub(super) zone: Option<Zone>,
 }

@@ -517,7 +517,9 @@ pub fn table(list: &[Service], colour: bool) -> String {
     // Below the table: what a service runs without that its configuration asked for.
     for s in list {
         if let Some(note) = &s.cgroup_skipped {
-            out.push_str(&printable(&format!("{}: {note}", s.name)));
+            out.push_str(&s.name);
+            out.push_str(": ");
+            out.push_str(&printable(note));
             out.push('\n');
         }
     }

@@ -259,11 +259,9 @@ impl<S: System> Supervisor<S> {
         };
         let skipped = &svc.spec.cgroup_skipped;
         let cgroup_skipped = (!skipped.is_empty()).then(|| {
-            let why = match &self.cgroups_why {
-                Some(why) => format!("pidone does not manage cgroups: {why}"),
-                None => "their controllers are not available".to_string(),
-            };
-            format!("{} not applied: {why}", crate::config::cgroup_keys(skipped))
+            let why = self.cgroups_why.as_deref();
+            let why = why.unwrap_or("their cgroup controllers are not available");
+            format!("{skipped} not applied: {why}")
         });
         Some(wire::Service {
             along: None,
@@ -422,7 +420,7 @@ impl<S: System> Supervisor<S> {
             &mut out,
             "pidone_service_oom_kills_total",
             "counter",
-            "Processes of the service the OOM killer killed (its main process or another; managed cgroups only).",
+            "Processes of the service killed by the OOM killer (managed cgroups only).",
             &ooms,
         );
         let exits = per_service(&|s| s.life.last_exit.map(|e| e.code().to_string()));
@@ -519,7 +517,7 @@ impl<S: System> Supervisor<S> {
             &mut out,
             "pidone_cgroups_managed",
             "gauge",
-            "1 when pidone manages cgroup v2 (services in cgroups of their own), else 0.",
+            "1 when pidone manages cgroups.",
             &[(String::new(), u8::from(self.cgroups.is_some()).to_string())],
         );
         let uptime = seconds(now.saturating_duration_since(self.started));

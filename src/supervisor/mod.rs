@@ -129,7 +129,8 @@ pub struct Supervisor<S: System = Real> {
     services_mode: bool,
     /// The services' cgroups, when pidone manages cgroup v2.
     cgroups: Option<crate::os::cgroup::Tree>,
-    /// Why pidone does not manage cgroups (status, metrics), when it does not.
+    /// Why pidone does not manage cgroups, when it does not: `pidone does not manage cgroups:
+    /// WHY`, as status shows it.
     cgroups_why: Option<String>,
     /// Every service, by stable id, in start order.
     svcs: Table<Service>,
@@ -229,11 +230,11 @@ impl Supervisor<Real> {
                     .collect();
                 crate::os::cgroup::Tree::set_up(&enable).map_err(|e| {
                     log::error!("setting up cgroups: {e}; running without them");
-                    format!("setting up cgroups: {e}")
+                    e.to_string()
                 })
             }
             Some(Err(why)) => Err(why.clone()),
-            None => Err("single-program mode".into()),
+            None => Err(String::new()),
         };
         let config = config.unwrap_or(Config {
             timeouts: Timeouts::default(),
@@ -251,7 +252,7 @@ impl Supervisor<Real> {
         supervisor.server = server;
         (supervisor.cgroups, supervisor.cgroups_why) = match cgroups {
             Ok(tree) => (Some(tree), None),
-            Err(why) => (None, Some(why)),
+            Err(why) => (None, Some(unmanaged(&why))),
         };
         if services_mode {
             supervisor.upstream = take_notify_socket();
@@ -341,7 +342,7 @@ impl<S: System> Supervisor<S> {
             unstarted: Tally::default(),
             server: None,
             cgroups: None,
-            cgroups_why: config.cgroups.as_ref().err().cloned(),
+            cgroups_why: config.cgroups.as_ref().err().map(|why| unmanaged(why)),
             started: now,
             started_wall: std::time::SystemTime::now(),
             upstream: None,
@@ -386,4 +387,9 @@ impl<S: System> Supervisor<S> {
         logsink::set_capture(false);
         code
     }
+}
+
+/// Why pidone does not manage cgroups, as status says it.
+fn unmanaged(why: &str) -> String {
+    format!("pidone does not manage cgroups: {why}")
 }
