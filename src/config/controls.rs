@@ -116,9 +116,10 @@ impl Loader<'_> {
         (controls, secrets.collect(), hidden)
     }
 
-    /// The cgroup limits of one unit that pidone can apply, and the keys of those it cannot
-    /// (`memory_max, cpu_max`) (no cgroup v2, or no such controller): an error unless `cgroup_optional`, which
-    /// drops them (as a disabled service's are dropped: its errors are not reported).
+    /// The cgroup limits of one unit that pidone can apply, and the keys of those it cannot (no
+    /// cgroup v2, or no such controller) as `memory_max, cpu_max`: an error unless
+    /// `cgroup_optional`, which drops them (as a disabled service's are dropped: its errors are
+    /// not reported).
     pub(super) fn resolve_cgroup(
         &mut self,
         raw: &RawService,
