@@ -15,6 +15,7 @@ use std::process::Command;
 use support::*;
 
 in_both_modes!(a_stopped_service_takes_its_escaped_daemon_along);
+in_both_modes!(unmanaged_cgroups_are_said_by_validate_status_and_metrics);
 
 /// The host's cgroup2 mount point, if any.
 fn cgroup2_mount() -> Option<PathBuf> {
@@ -59,21 +60,30 @@ impl Drop for Cgroup {
 
 /// `pidone ARGS` in `mode` inside a private cgroup namespace rooted at `cgroup`.
 fn in_namespace(mode: Mode, cgroup: &Cgroup, args: &[&str]) -> Command {
+    let enter = format!("echo $$ > {}/cgroup.procs && ", cgroup.0.display());
+    in_mounts(mode, &enter, "--cgroup", "cgroup2", args)
+}
+
+/// `pidone ARGS` in `mode` in a mount namespace of its own with a tmpfs on /sys/fs/cgroup: a
+/// pidone that cannot manage cgroups on any host.
+fn without_cgroup2(mode: Mode, args: &[&str]) -> Command {
+    in_mounts(mode, "", "--mount", "tmpfs", args)
+}
+
+/// `pidone ARGS` in `mode`, after `before` (shell), in new namespaces (`unshare --mount` and
+/// `namespace`) with a file system of type `fs` on /sys/fs/cgroup.
+fn in_mounts(mode: Mode, before: &str, namespace: &str, fs: &str, args: &[&str]) -> Command {
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     let inner = format!(
-        "mount -t cgroup2 none /sys/fs/cgroup && exec {} {}",
+        "mount -t {fs} none /sys/fs/cgroup && exec {} {}",
         pidone(),
         quoted.join(" ")
     );
-    let mut unshare = vec!["unshare", "--cgroup", "--mount"];
+    let mut unshare = vec!["unshare", namespace, "--mount"];
     if mode == Mode::Pid1 {
         unshare.extend(["--pid", "--fork", "--mount-proc", "--kill-child"]);
     }
-    let script = format!(
-        "echo $$ > {}/cgroup.procs && exec {} sh -c \"$0\"",
-        cgroup.0.display(),
-        unshare.join(" ")
-    );
+    let script = format!("{before}exec {} sh -c \"$0\"", unshare.join(" "));
     let mut command = Command::new("sh");
     command.args(["-c", &script, &inner]);
     command
@@ -148,4 +158,59 @@ command = ["/bin/sleep", "1000"]
     wait_until(DEADLINE, "the removed service's cgroup to go", || {
         !escaper.exists()
     });
+}
+
+/// Where pidone cannot manage cgroups (here: /sys/fs/cgroup a tmpfs, as on a cgroup v1 host),
+/// `validate` says so and names the service running without its optional limit, status shows
+/// that service's limit as not applied, and the metric says cgroups are not managed.
+fn unmanaged_cgroups_are_said_by_validate_status_and_metrics(mode: Mode) {
+    let dir = Dir::new();
+    let config = dir.write(
+        "pidone.toml",
+        r#"
+[[services]]
+name = "web"
+memory_max = "20MB"
+cgroup_optional = true
+command = ["/bin/sleep", "1000"]
+
+[[services]]
+name = "db"
+command = ["/bin/sleep", "1000"]
+"#,
+    );
+    let validate = without_cgroup2(mode, &["validate", "--config", &config])
+        .output()
+        .expect("run validate");
+    let said = String::from_utf8_lossy(&validate.stdout);
+    assert_eq!(validate.status.code(), Some(0), "{said}");
+    assert!(said.contains("cgroup v2: not managed: "), "{said}");
+    let web = said.lines().find(|l| l.contains(" web "));
+    assert!(
+        web.is_some_and(|l| l.ends_with("  not applied: memory_max")),
+        "{said}"
+    );
+    let socket = dir.join("ctl.sock");
+    let socket = socket.to_str().expect("UTF-8");
+    let command = without_cgroup2(mode, &["--socket", socket, "--config", &config]);
+    let mut run = Pidone::start_command(mode, &dir, command, None);
+    run.wait_for("web to run", |_| {
+        service_of(Path::new(socket), "web").is_some_and(|s| s["state"] == "running")
+    });
+    let status = client_as(&[], Path::new(socket), &["status"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    let note = "web: memory_max not applied: pidone does not manage cgroups: ";
+    let last = status.stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with(note), "{status:?}");
+    let web = service_of(Path::new(socket), "web").expect("web");
+    let skipped = web["cgroup_skipped"].as_str().unwrap_or_default();
+    assert!(last.ends_with(skipped) && !skipped.is_empty(), "{web}");
+    let db = service_of(Path::new(socket), "db").expect("db");
+    assert!(db.get("cgroup_skipped").is_none(), "{db}");
+    let (code, metrics) = get(Path::new(socket), "/metrics").expect("metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("\npidone_cgroups_managed 0\n"),
+        "{metrics}"
+    );
 }

@@ -47,6 +47,23 @@ user = "1000"
 command = ["/bin/sh", "-c", "trap 'kill $! 2>/dev/null; exit 0' TERM; echo app runs as $(id -u):$(id -g) home=$HOME; while :; do sleep 1 & wait; done"]
 "#;
 
+/// `/cases/oom.toml`: two services with `memory_max = "20MB"`. `hog`'s main process grows a
+/// shell variable by doubling it up to 64 MiB (bounded: without the limit it ends, saying it
+/// survived); `web`'s main process runs the same as a child, which the OOM killer takes while
+/// `web` keeps running.
+const OOM: &str = r#"
+[[services]]
+name = "hog"
+memory_max = "20MB"
+restart = "never"
+command = ["/bin/sh", "-c", "x=0123456789abcdef; i=0; while [ $i -lt 22 ]; do x=$x$x; i=$((i+1)); done; echo hog survived"]
+
+[[services]]
+name = "web"
+memory_max = "20MB"
+command = ["/bin/sh", "-c", "trap 'kill $! 2>/dev/null; exit 0' TERM; /bin/sh -c 'x=0123456789abcdef; i=0; while [ $i -lt 22 ]; do x=$x$x; i=$((i+1)); done; echo child survived'; echo web child ended; while :; do sleep 1 & wait; done"]
+"#;
+
 /// The busybox applets the images link.
 const APPLETS: &[&str] = &[
     "sh", "sleep", "echo", "id", "kill", "cat", "true", "ls", "ps",
@@ -76,6 +93,7 @@ impl Images {
         std::fs::create_dir_all(services.join("cases")).expect("mkdir cases");
         std::fs::write(services.join("etc/pidone.toml"), SERVICES).expect("write config");
         std::fs::write(services.join("cases/user.toml"), USER).expect("write config");
+        std::fs::write(services.join("cases/oom.toml"), OOM).expect("write config");
         Images {
             single: Image::build(
                 "single",
@@ -140,6 +158,10 @@ const CASES: &[(&str, Case)] = &[
         user_1000_runs_a_service_with_user_1000,
     ),
     ("docker_restart_comes_back_up", docker_restart_comes_back_up),
+    (
+        "an_oom_kill_in_a_private_cgroup_namespace_is_reported",
+        an_oom_kill_in_a_private_cgroup_namespace_is_reported,
+    ),
 ];
 
 #[test]
@@ -379,4 +401,71 @@ fn docker_restart_comes_back_up(images: &Images) {
     ctr.wait_lines("web up", 2);
     let out = ctr.exec(&["/pidone", "check"]);
     assert_eq!((out.code, out.stdout.trim()), (0, "healthy"), "{out:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// cgroup v2: a private cgroup namespace with a writable /sys/fs/cgroup
+
+/// `memory_max = "20MB"` in a container whose cgroups pidone manages (`--cgroupns=private`, and
+/// `--privileged` for a writable cgroup mount): a main process the OOM killer takes is reported
+/// with that reason, a child it takes is counted and warned of, and `docker exec` still works
+/// (runc puts the exec'd process in pidone's own cgroup, `init`, the root having children with
+/// controllers). Needs a docker host with cgroup v2; on cgroup v1 it says so and passes.
+fn an_oom_kill_in_a_private_cgroup_namespace_is_reported(images: &Images) {
+    let version = docker_ok(&["info", "--format", "{{.CgroupVersion}}"]);
+    if version.stdout.trim() != "2" {
+        // Written past the test harness's capture, so that it shows in every run.
+        let _ = std::io::stderr().write_all(b"skipped: docker host has cgroup v1\n");
+        return;
+    }
+    let run = TempDir::new();
+    let volume = format!("{}:/run", run.0.display());
+    let options = [
+        "--cgroupns=private",
+        "--privileged",
+        "--volume",
+        &volume,
+        "--env",
+        "PIDONE_SOCKET=/run/pidone.sock",
+        "--env",
+        "PIDONE_CONFIG=/cases/oom.toml",
+    ];
+    let ctr = Container::start("oom", &options, &images.services, &[]);
+    ctr.wait_lines("web child ended", 1);
+    let logs = ctr.wait_lines("a process of web was killed by the OOM killer", 1);
+    assert!(!logs.contains("survived"), "the limit did not hold: {logs}");
+    let hog = wait_for("hog to fail", || {
+        let out = ctr.exec(&["/pidone", "status", "hog"]);
+        out.stdout.contains("failed").then_some(out)
+    });
+    assert!(hog.stdout.contains("killed by the OOM killer"), "{hog:?}");
+    let web = ctr.exec(&["/pidone", "status", "web"]);
+    assert!(web.stdout.contains("running"), "{web:?}");
+    let exec = ctr.exec(&["/bin/cat", "/proc/self/cgroup"]);
+    assert_eq!(
+        (exec.code, exec.stdout.trim()),
+        (0, "0::/init"),
+        "docker exec joins pidone's cgroup: {exec:?}"
+    );
+    let metrics = metrics_of(&run.0.join("pidone.sock"));
+    for line in [
+        "pidone_cgroups_managed 1",
+        "pidone_service_oom_kills_total{service=\"hog\"} 1",
+        "pidone_service_oom_kills_total{service=\"web\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
+    }
+}
+
+/// `GET /metrics` through a control socket.
+fn metrics_of(socket: &Path) -> String {
+    use std::io::Read;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)
+        .unwrap_or_else(|e| panic!("{}: {e}", socket.display()));
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
 }

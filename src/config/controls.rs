@@ -116,15 +116,17 @@ impl Loader<'_> {
         (controls, secrets.collect(), hidden)
     }
 
-    /// The cgroup limits of one unit that pidone can apply. One it cannot (no cgroup v2, or no
-    /// such controller) is an error unless `cgroup_optional`, which drops it.
+    /// The cgroup limits of one unit that pidone can apply, and the keys of those it cannot (no
+    /// cgroup v2, or no such controller) as `memory_max, cpu_max`: an error unless
+    /// `cgroup_optional`, which drops them (as a disabled service's are dropped: its errors are
+    /// not reported).
     pub(super) fn resolve_cgroup(
         &mut self,
         raw: &RawService,
         unit: &Unit,
-    ) -> Vec<(&'static str, String)> {
+    ) -> (Vec<(&'static str, String)>, String) {
         let c = &raw.controls;
-        let mut kept = Vec::new();
+        let (mut kept, mut skipped) = (Vec::new(), String::new());
         for (file, value, at) in &c.cgroup {
             let controller = file.split('.').next().unwrap_or_default();
             let missing = match &self.ctx.cgroups {
@@ -134,18 +136,18 @@ impl Loader<'_> {
                 )),
                 Ok(_) => None,
             };
+            let key = file.replace('.', "_");
             match missing {
                 None => kept.push((*file, value.clone())),
-                Some(_) if c.cgroup_optional == Some(true) => {}
-                Some(why) if unit.enabled => {
+                Some(why) if unit.enabled && c.cgroup_optional != Some(true) => {
                     let message = format!("{why} (cgroup_optional = true runs without it)");
-                    let key = file.replace('.', "_");
                     self.error_at(raw, *at, &key, ErrorKind::BadValue { message });
                 }
-                Some(_) => {}
+                Some(_) if skipped.is_empty() => skipped = key,
+                Some(_) => skipped = skipped + ", " + &key,
             }
         }
-        kept
+        (kept, skipped)
     }
 
     /// Without root, a hard limit cannot be raised: one above pidone's own is refused.

@@ -7,7 +7,8 @@ use super::model::{Config, Kind, Level, OnFailure, Probe, ReadyMode, bracketed};
 use crate::core::graph::ServiceId;
 
 /// A human summary for `pidone validate`: the services in start order, one per line with their
-/// dependencies and readiness, followed by one indented line per check.
+/// dependencies, readiness and cgroup limits not applied, followed by one indented line per
+/// check; then whether pidone manages cgroups.
 pub fn describe(config: &Config) -> String {
     let width = config.name_width();
     let name_of = |id: &ServiceId| config.services.get(id.0).map_or("?", |s| s.name.as_str());
@@ -70,6 +71,10 @@ pub fn describe(config: &Config) -> String {
             ReadyMode::After(d) => {
                 let _ = write!(out, "  ready: after {}", format_duration(d));
             }
+        }
+        if !s.cgroup_skipped.is_empty() {
+            // cgroup_optional: the `cgroup v2` line below says why.
+            let _ = write!(out, "  not applied: {}", s.cgroup_skipped);
         }
         if let Some(limit) = s.start_timeout.filter(|_| s.kind == Kind::Longrun) {
             let _ = write!(out, "  start_timeout: {}", format_duration(limit));

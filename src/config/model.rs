@@ -352,6 +352,10 @@ pub struct ServiceSpec {
     /// cgroup limits (interface file, value), written to the service's cgroup at each start;
     /// empty when pidone does not manage cgroups and the service made them optional.
     pub cgroup: Vec<(&'static str, String)>,
+    /// The keys of the cgroup limits written but not applied (`memory_max, cpu_max`), pidone
+    /// not managing cgroups or their controllers: the service said `cgroup_optional` (or is
+    /// disabled). Empty when there are none; `validate` and status show them.
+    pub cgroup_skipped: String,
     /// `watchdog`: a running longrun (with `ready = { sd_notify = true }`) must send
     /// `WATCHDOG=1` at least this often, or it is taken for hung.
     pub watchdog: Option<Duration>,

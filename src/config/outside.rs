@@ -49,6 +49,8 @@ pub(super) struct Resolved {
     pub(super) controls: Controls,
     pub(super) secrets: Vec<Secret>,
     pub(super) cgroup: Vec<(&'static str, String)>,
+    /// The keys of the cgroup limits dropped (see `ServiceSpec::cgroup_skipped`).
+    pub(super) cgroup_skipped: String,
     /// `timezone`, read from the image's zoneinfo.
     pub(super) zone: Option<Zone>,
 }
@@ -171,7 +173,7 @@ impl Loader<'_> {
         let base = self.base_env(&raw.controls);
         let env = service_env(raw, unit, user.as_ref(), base, &dir, &mut soft);
         let (controls, secrets, hidden) = self.resolve_controls(raw, unit, &env);
-        let cgroup = self.resolve_cgroup(raw, unit);
+        let (cgroup, cgroup_skipped) = self.resolve_cgroup(raw, unit);
         // Already that user and group (`docker run --user`, Kubernetes' runAsUser): nothing to
         // switch, and without root `setgroups` would fail. HOME and USER are set all the same.
         let (euid, egid) = (self.ctx.euid, self.ctx.egid);
@@ -250,6 +252,7 @@ impl Loader<'_> {
             controls,
             secrets,
             cgroup,
+            cgroup_skipped,
             zone,
         }
     }

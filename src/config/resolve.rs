@@ -499,6 +499,7 @@ impl Loader<'_> {
             description: raw.controls.description.clone(),
             secrets: r.secrets,
             cgroup: r.cgroup,
+            cgroup_skipped: r.cgroup_skipped,
             timer: raw.schedule.as_ref().map(|(schedule, text)| Timer {
                 schedule: *schedule,
                 text: text.clone(),

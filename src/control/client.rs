@@ -579,6 +579,15 @@ pub fn table(list: &[Service], colour: bool) -> String {
         });
         line(row.each_ref().map(String::as_str), c, &mut out);
     }
+    // Below the table: what a service runs without that its configuration asked for.
+    for s in list {
+        if let Some(note) = &s.cgroup_skipped {
+            out.push_str(&s.name);
+            out.push_str(": ");
+            out.push_str(&printable(note));
+            out.push('\n');
+        }
+    }
     out
 }
 

@@ -24,6 +24,10 @@ pub struct Service {
     /// to start, stop and restart.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub along: Option<Vec<String>>,
+    /// The service's cgroup limits that pidone does not apply (`cgroup_optional`) and why:
+    /// `memory_max not applied: pidone does not manage cgroups: …`; else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_skipped: Option<String>,
     pub checks: Vec<Check>,
     /// The service's `description`, if it has one.
     pub description: Option<String>,

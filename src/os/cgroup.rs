@@ -107,24 +107,65 @@ impl Tree {
         }
     }
 
-    /// The `oom_kill` count of service `name`'s `memory.events`, if it has one.
-    pub fn oom_kills(&self, name: &str) -> Option<u64> {
-        if !own(name) {
-            return None;
-        }
-        let fd = rustix::fs::openat(
-            &self.services,
-            format!("{name}/memory.events").as_str(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()?;
+    /// Follows the OOM kills of service `name`'s cgroup from now on (its main process starts).
+    pub fn watch(&self, name: &str) -> OomWatch {
+        let events = own(name).then(|| {
+            let path = format!("{name}/memory.events");
+            let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+            rustix::fs::openat(&self.services, path.as_str(), flags, Mode::empty()).ok()
+        });
+        let mut watch = OomWatch {
+            events: events.flatten(),
+            ..OomWatch::default()
+        };
+        watch.news();
+        watch.start = watch.seen;
+        watch
+    }
+}
+
+/// The OOM kills in one service's cgroup, read from its `memory.events` (`oom_kill`), held open
+/// while the main process runs. The kernel marks the file for poll (`POLLPRI`) when a count in
+/// it changes, at most every 10 ms; reading it from the start takes the mark off. Without the
+/// memory controller there is no such file and nothing to follow.
+#[derive(Debug, Default)]
+pub struct OomWatch {
+    events: Option<OwnedFd>,
+    /// The count when the main process started, and at the last reading.
+    start: u64,
+    seen: u64,
+}
+
+impl OomWatch {
+    /// The file to poll for `POLLPRI`, while there is one.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.events.as_ref().map(AsFd::as_fd)
+    }
+
+    /// Reads the count: how many kills since the last reading. A file that cannot be read any
+    /// more (its cgroup removed) is closed, since poll would find it ready for ever.
+    pub fn news(&mut self) -> u64 {
+        let Some(fd) = &self.events else { return 0 };
         let mut buf = [0u8; 512];
-        let n = rustix::io::read(&fd, &mut buf).ok()?;
-        let text = std::str::from_utf8(buf.get(..n)?).ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("oom_kill "))
-            .and_then(|n| n.trim().parse().ok())
+        let read = rustix::io::pread(fd, &mut buf, 0).ok();
+        let text = read.and_then(|n| std::str::from_utf8(buf.get(..n)?).ok());
+        let count = text.and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("oom_kill "))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        });
+        let Some(count) = count else {
+            self.events = None;
+            return 0;
+        };
+        let new = count.saturating_sub(self.seen);
+        self.seen = self.seen.max(count);
+        new
+    }
+
+    /// Whether the OOM killer killed in the cgroup since the main process started.
+    pub fn since_start(&self) -> bool {
+        self.seen > self.start
     }
 }
 
@@ -170,17 +211,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn oom_kills_are_read_from_memory_events() {
+    fn oom_kills_are_counted_from_memory_events_once_each() {
         let dir = std::env::temp_dir().join(format!("pidone-cgroup-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("db")).expect("mkdir");
-        let events = "low 0\nhigh 3\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n";
-        std::fs::write(dir.join("db/memory.events"), events).expect("write");
+        let events = |kills: u32| {
+            let text =
+                format!("low 0\nhigh 3\nmax 12\noom 2\noom_kill {kills}\noom_group_kill 0\n");
+            std::fs::write(dir.join("db/memory.events"), text).expect("write");
+        };
+        events(2);
         let path = dir.to_str().expect("UTF-8");
         let tree = Tree {
             services: open_dir(rustix::fs::CWD, path).expect("open"),
         };
-        assert_eq!(tree.oom_kills("db"), Some(2));
-        assert_eq!(tree.oom_kills("web"), None);
+        let mut db = tree.watch("db");
+        assert!(db.fd().is_some());
+        assert_eq!(
+            (db.news(), db.since_start()),
+            (0, false),
+            "kills before the start"
+        );
+        events(3);
+        assert_eq!((db.news(), db.since_start()), (1, true), "a child killed");
+        assert_eq!(db.news(), 0, "counted once");
+        events(5);
+        assert_eq!(db.news(), 2);
+        std::fs::write(dir.join("db/memory.events"), "low 0\n").expect("write");
+        assert_eq!(db.news(), 0);
+        assert!(
+            db.fd().is_none(),
+            "a file without the count is no longer polled"
+        );
+        let mut web = tree.watch("web");
+        assert!(web.fd().is_none(), "no memory controller, no file");
+        assert_eq!((web.news(), web.since_start()), (0, false));
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

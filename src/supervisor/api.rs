@@ -257,8 +257,15 @@ impl<S: System> Supervisor<S> {
             Kind::Longrun => "longrun",
             Kind::Oneshot => "oneshot",
         };
+        let skipped = &svc.spec.cgroup_skipped;
+        let cgroup_skipped = (!skipped.is_empty()).then(|| {
+            let why = self.cgroups_why.as_deref();
+            let why = why.unwrap_or("their cgroup controllers are not available");
+            format!("{skipped} not applied: {why}")
+        });
         Some(wire::Service {
             along: None,
+            cgroup_skipped,
             checks: (svc.spec.checks.iter().zip(&svc.checks))
                 .map(|(spec, c)| wire::Check {
                     consecutive_failures: c.failures,
@@ -413,7 +420,7 @@ impl<S: System> Supervisor<S> {
             &mut out,
             "pidone_service_oom_kills_total",
             "counter",
-            "Times the OOM killer killed the service's main process (managed cgroups only).",
+            "Processes of the service killed by the OOM killer (managed cgroups only).",
             &ooms,
         );
         let exits = per_service(&|s| s.life.last_exit.map(|e| e.code().to_string()));
@@ -505,6 +512,13 @@ impl<S: System> Supervisor<S> {
             "counter",
             "Failed runs of the check since pidone started.",
             &checks(&|c| c.failed_runs.to_string()),
+        );
+        family(
+            &mut out,
+            "pidone_cgroups_managed",
+            "gauge",
+            "1 when pidone manages cgroups.",
+            &[(String::new(), u8::from(self.cgroups.is_some()).to_string())],
         );
         let uptime = seconds(now.saturating_duration_since(self.started));
         family(

@@ -46,10 +46,8 @@ impl<S: System> Supervisor<S> {
                 self.procs.insert(pid, Owner::Service(id, step));
                 if let Some(svc) = self.svcs.get_mut(id) {
                     svc.child = Some(child);
-                    if step == Step::Main {
-                        let tree = self.cgroups.as_ref();
-                        let before = tree.and_then(|t| t.oom_kills(&svc.spec.name));
-                        svc.oom_before = before.unwrap_or(0);
+                    if let Some(tree) = self.cgroups.as_ref().filter(|_| step == Step::Main) {
+                        svc.oom = tree.watch(&svc.spec.name);
                     }
                 }
                 Event::Spawned(step)

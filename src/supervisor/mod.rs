@@ -129,6 +129,9 @@ pub struct Supervisor<S: System = Real> {
     services_mode: bool,
     /// The services' cgroups, when pidone manages cgroup v2.
     cgroups: Option<crate::os::cgroup::Tree>,
+    /// Why pidone does not manage cgroups, when it does not: `pidone does not manage cgroups:
+    /// WHY`, as status shows it.
+    cgroups_why: Option<String>,
     /// Every service, by stable id, in start order.
     svcs: Table<Service>,
     global_shutdown: Duration,
@@ -218,17 +221,21 @@ impl Supervisor<Real> {
         } else {
             None
         };
-        let cgroups = config.as_ref().and_then(|c| c.cgroups.as_ref().ok());
-        let cgroups = cgroups.and_then(|available| {
-            let wanted = ["cpu", "memory", "pids"];
-            let enable: Vec<String> = (available.iter())
-                .filter(|c| wanted.contains(&c.as_str()))
-                .cloned()
-                .collect();
-            crate::os::cgroup::Tree::set_up(&enable)
-                .map_err(|e| log::error!("setting up cgroups: {e}; running without them"))
-                .ok()
-        });
+        let cgroups = match config.as_ref().map(|c| &c.cgroups) {
+            Some(Ok(available)) => {
+                let wanted = ["cpu", "memory", "pids"];
+                let enable: Vec<String> = (available.iter())
+                    .filter(|c| wanted.contains(&c.as_str()))
+                    .cloned()
+                    .collect();
+                crate::os::cgroup::Tree::set_up(&enable).map_err(|e| {
+                    log::error!("setting up cgroups: {e}; running without them");
+                    e.to_string()
+                })
+            }
+            Some(Err(why)) => Err(why.clone()),
+            None => Err(String::new()),
+        };
         let config = config.unwrap_or(Config {
             timeouts: Timeouts::default(),
             log: Default::default(),
@@ -243,7 +250,10 @@ impl Supervisor<Real> {
         supervisor.pid1 = pid1;
         supervisor.services_mode = services_mode;
         supervisor.server = server;
-        supervisor.cgroups = cgroups;
+        (supervisor.cgroups, supervisor.cgroups_why) = match cgroups {
+            Ok(tree) => (Some(tree), None),
+            Err(why) => (None, Some(unmanaged(&why))),
+        };
         if services_mode {
             supervisor.upstream = take_notify_socket();
         }
@@ -332,6 +342,7 @@ impl<S: System> Supervisor<S> {
             unstarted: Tally::default(),
             server: None,
             cgroups: None,
+            cgroups_why: config.cgroups.as_ref().err().map(|why| unmanaged(why)),
             started: now,
             started_wall: std::time::SystemTime::now(),
             upstream: None,
@@ -376,4 +387,9 @@ impl<S: System> Supervisor<S> {
         logsink::set_capture(false);
         code
     }
+}
+
+/// Why pidone does not manage cgroups, as status says it.
+fn unmanaged(why: &str) -> String {
+    format!("pidone does not manage cgroups: {why}")
 }

@@ -62,6 +62,10 @@ impl Supervisor<Real> {
                     what.push(Ready::Socket(id));
                 }
             }
+            if let Some(fd) = svc.oom.fd() {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::PRI));
+                what.push(Ready::OomEvents(id));
+            }
             if let Some(notifier) = &svc.notifier {
                 fds.push(PollFd::from_borrowed_fd(notifier.fd(), PollFlags::IN));
                 what.push(Ready::Notify(id));
@@ -145,6 +149,11 @@ impl<S: System> Supervisor<S> {
                 Ready::Notify(id) => self.on_notice(id, now),
                 Ready::Socket(id) => self.on_connection(id, now),
                 Ready::Probe(id, k) => self.on_probe_ready(id, k, now),
+                Ready::OomEvents(id) => {
+                    if let Some(svc) = self.svcs.get_mut(id) {
+                        svc.look_at_oom_kills(false);
+                    }
+                }
                 Ready::Signals | Ready::Pidfd => {}
             }
         }
@@ -179,4 +188,6 @@ pub(super) enum Ready {
     Probe(Id, usize),
     /// A `listen` socket of a down on-demand service.
     Socket(Id),
+    /// A service cgroup's `memory.events` changed (`POLLPRI`).
+    OomEvents(Id),
 }

@@ -47,9 +47,9 @@ pub(super) struct Service {
     /// The state of each of `spec.checks`, and its run in progress.
     pub(super) checks: Vec<Check>,
     pub(super) runs: Vec<Option<Run>>,
-    /// Its cgroup's `oom_kill` count when the main process started (cgroups managed only).
-    pub(super) oom_before: u64,
-    /// How often the OOM killer killed its main process.
+    /// The OOM kills of its cgroup, followed while the main process runs (cgroups managed only).
+    pub(super) oom: crate::os::cgroup::OomWatch,
+    /// How many of its processes the OOM killer killed.
     pub(super) oom_kills: u64,
     /// A timed oneshot's next run and past runs.
     pub(super) timed: Timed,
@@ -84,7 +84,7 @@ impl Service {
             watchdog_at: None,
             checks: Vec::new(),
             runs: Vec::new(),
-            oom_before: 0,
+            oom: Default::default(),
             oom_kills: 0,
             timed: Timed::default(),
             sockets: Vec::new(),
@@ -92,6 +92,21 @@ impl Service {
         };
         svc.reset_checks();
         svc
+    }
+
+    /// Looks at the OOM kills in its cgroup since the last look: counts them, and warns of
+    /// them but of one when `main_killed` (a SIGKILL of the main process: its reason will say
+    /// it). Returns whether the OOM killer killed since the main process started, and
+    /// `main_killed`: then it killed the main process.
+    pub(super) fn look_at_oom_kills(&mut self, main_killed: bool) -> bool {
+        let new = self.oom.news();
+        let main = main_killed && self.oom.since_start();
+        self.oom_kills += new;
+        if new > u64::from(main) {
+            let name = &self.spec.name;
+            log::warn!("a process of {name} was killed by the OOM killer");
+        }
+        main
     }
 
     /// Fresh, idle check states for `spec.checks` (a new service, or a new spec at a reload).

@@ -32,17 +32,15 @@ impl<S: System> Supervisor<S> {
                     log::warn!("{}: cgroup.kill: {e}", svc.spec.name);
                 }
                 // A SIGKILL pidone did not send, while the cgroup's OOM kills went up.
-                let exit = match (step, exit, &self.cgroups) {
-                    (Step::Main, Exit::Signal(libc::SIGKILL), Some(tree))
-                        if svc.life.state != State::Stopping
-                            && tree.oom_kills(&svc.spec.name).unwrap_or(0) > svc.oom_before =>
-                    {
-                        svc.oom_kills += 1;
+                let mut exit = exit;
+                if step == Step::Main {
+                    let killed = exit == Exit::Signal(libc::SIGKILL);
+                    if svc.look_at_oom_kills(killed && svc.life.state != State::Stopping) {
                         log::warn!("{}: killed by the OOM killer", svc.spec.name);
-                        Exit::OutOfMemory
+                        exit = Exit::OutOfMemory;
                     }
-                    _ => exit,
-                };
+                    svc.oom = Default::default();
+                }
                 svc.child = None;
                 let name = &svc.spec.name;
                 log::debug!(

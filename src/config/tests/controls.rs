@@ -268,6 +268,38 @@ memory_high = "1GB"
     assert_eq!(get(&c, "a").cgroup, []);
 }
 
+/// `validate` names the services that run without cgroup limits they made optional, and which.
+#[test]
+fn validate_names_the_services_running_without_their_cgroup_limits() {
+    let c = ok(r#"[defaults]
+cgroup_optional = true
+[[services]]
+name = "web"
+command = "true"
+memory_max = "1GB"
+cpu_max = "50%"
+[[services]]
+name = "db"
+command = "true"
+[[services]]
+name = "jobs"
+command = "true"
+pids_max = 10
+"#);
+    assert_eq!(get(&c, "web").cgroup_skipped, "memory_max, cpu_max");
+    assert_eq!(get(&c, "db").cgroup_skipped, "");
+    assert_eq!(
+        describe(&c),
+        "\
+3 services (3 enabled), in start order:
+  1. web   longrun  not applied: memory_max, cpu_max
+  2. db    longrun
+  3. jobs  longrun  not applied: pids_max
+cgroup v2: not managed: no cgroups in unit tests
+"
+    );
+}
+
 #[test]
 fn cgroup_limits_are_written_as_the_kernel_reads_them() {
     let s = Scratch::new();
