@@ -72,7 +72,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             }
             eprintln!(
                 "pidone: configuration refused ({} problem(s)); nothing was started",
-                errors.len()
+                config::problem_count(&errors)
             );
             return 2;
         }

@@ -82,8 +82,13 @@ pub enum ErrorKind {
         name: String,
         suggestion: Option<String>,
     },
-    /// An enabled service depending on a disabled one.
-    DisabledDependency { name: String },
+    /// An enabled service depending on a disabled one. For a dependency on a service with
+    /// `instances`, `instances` is how many of them are disabled and how many there are: one
+    /// error for the service, not one per instance.
+    DisabledDependency {
+        name: String,
+        instances: Option<(usize, usize)>,
+    },
     /// A dependency cycle, already rendered as `a -> b -> a`.
     Cycle { path: String },
     /// A `wait_after` entry for a service that is not in `depends_on`.
@@ -112,6 +117,8 @@ pub enum ErrorKind {
     BadExpansion { message: String },
     /// A problem in an `env_file`, with the line in that file.
     EnvFile { path: PathBuf, message: String },
+    /// The last line of a list cut at [`super::limits::MAX_ERRORS`]: how many were left out.
+    MoreErrors { count: usize },
 }
 
 impl fmt::Display for ConfigError {
@@ -164,8 +171,13 @@ impl fmt::Display for ErrorKind {
                 write!(f, "unknown service {name:?}")?;
                 did_you_mean(f, suggestion)
             }
-            ErrorKind::DisabledDependency { name } => {
-                write!(f, "depends on disabled service {name:?}")
+            ErrorKind::DisabledDependency { name, instances } => {
+                write!(f, "depends on disabled service {name:?}")?;
+                match instances {
+                    Some((off, all)) if off == all => write!(f, " ({all} instances)"),
+                    Some((off, all)) => write!(f, " ({off} of its {all} instances)"),
+                    None => Ok(()),
+                }
             }
             ErrorKind::Cycle { path } => write!(f, "dependency cycle: {path}"),
             ErrorKind::WaitAfterNotDependency { name } => {
@@ -211,8 +223,21 @@ impl fmt::Display for ErrorKind {
             ErrorKind::EnvFile { path, message } => {
                 write!(f, "env_file {}: {message}", path.display())
             }
+            ErrorKind::MoreErrors { count } => write!(f, "and {count} more errors"),
         }
     }
+}
+
+/// How many problems `errors` stands for: each error is one, and the closing "and N more
+/// errors" line of a cut list is N.
+pub fn problem_count(errors: &[ConfigError]) -> usize {
+    errors
+        .iter()
+        .map(|e| match e.kind {
+            ErrorKind::MoreErrors { count } => count,
+            _ => 1,
+        })
+        .sum()
 }
 
 fn did_you_mean(f: &mut fmt::Formatter<'_>, suggestion: &Option<String>) -> fmt::Result {
@@ -229,10 +254,14 @@ fn did_you_mean(f: &mut fmt::Formatter<'_>, suggestion: &Option<String>) -> fmt:
 /// Failing that, a candidate that starts with a word of four or more characters is offered, so
 /// a truncated `global_shutdown` finds `global_shutdown_timeout`.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let limit = (word.chars().count() / 3).max(1);
+    let length = word.chars().count();
+    let limit = (length / 3).max(1);
     let candidates: Vec<&str> = candidates.into_iter().collect();
+    // The distance is at least the difference in length: a candidate too long or too short is
+    // skipped without filling its table (a 64 KiB key against every key name, otherwise).
     let close = candidates
         .iter()
+        .filter(|c| c.chars().count().abs_diff(length) <= limit)
         .map(|c| (edit_distance(word, c), *c))
         .filter(|&(d, _)| d <= limit)
         .min_by_key(|&(d, _)| d)
@@ -241,7 +270,7 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         candidates
             .iter()
             .copied()
-            .filter(|c| word.chars().count() >= 4 && c.starts_with(word))
+            .filter(|c| length >= 4 && c.starts_with(word))
             .min_by_key(|c| c.len())
     };
     close.or_else(prefixed).map(str::to_owned)

@@ -15,6 +15,17 @@ pub const MAX_INSTANCES: u32 = 1024;
 /// Entries of one service's `depends_on`, `after` and `wait_after`, each.
 pub const MAX_DEPENDENCIES: usize = 256;
 
+/// Dependencies (`depends_on`, `after`, `log_to`) of all services together once `instances`
+/// are expanded: a service with 1024 instances naming one with 1024 makes a million of them
+/// (8 MiB, several times over while the graph is ordered) from a few lines of TOML.
+pub const MAX_EXPANDED_DEPENDENCIES: usize = 65_536;
+
+/// Bytes of the environments of all services together (names and values, pidone's own
+/// included, once `instances` are expanded): each instance holds its own copy, so a 1 MiB
+/// `env_file` read by 4096 instances would take 4 GiB. 64 MiB is room for 4096 services with
+/// 16 KiB of environment each.
+pub const MAX_ENVIRONMENT_BYTES: usize = 64 * 1024 * 1024;
+
 /// `[[services.checks]]` of one service (with `health_check`).
 pub const MAX_CHECKS: usize = 32;
 
@@ -33,6 +44,12 @@ pub const MAX_CONFIG_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Bytes of one `env_file`.
 pub const MAX_ENV_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Errors reported for one configuration: past it, one line says how many more there are, and
+/// the loader skips the costly parts of its checks (did-you-mean suggestions). A hostile file of
+/// a few hundred bytes could otherwise make hundreds of thousands of them, and PID 1 would spend
+/// seconds on a reload it refuses anyway.
+pub const MAX_ERRORS: usize = 100;
 
 /// The error for `n` things (`what`) where at most `max` are allowed, if `n` is over.
 pub(super) fn too_many(what: &str, n: usize, max: usize) -> Option<ErrorKind> {

@@ -131,6 +131,7 @@ pub fn load_texts(
             raws: &raws,
             errors: &mut errors,
             users: None,
+            env_bytes: 0,
         };
         let services = loader.run();
         if errors.is_empty() {
@@ -146,8 +147,9 @@ pub fn load_texts(
     Err(sorted(sources, errors))
 }
 
-/// Sorts errors by file (in source order) and line, keeping discovery order within a line, and
-/// drops exact duplicates (the same problem found once per instance).
+/// Sorts errors by file (in source order) and line, keeping discovery order within a line, drops
+/// exact duplicates (the same problem found once per instance), and keeps the first
+/// [`limits::MAX_ERRORS`], then one line saying how many more there are.
 fn sorted(sources: &[PathBuf], mut errors: Vec<ConfigError>) -> Vec<ConfigError> {
     errors.sort_by_key(|e| match &e.location {
         Location::None => (0, 0, 0),
@@ -162,6 +164,16 @@ fn sorted(sources: &[PathBuf], mut errors: Vec<ConfigError>) -> Vec<ConfigError>
     // (every instance of every service), and the search took half an hour on one of them.
     let mut seen = std::collections::HashSet::with_capacity(errors.len());
     errors.retain(|e| seen.insert(format!("{e:?}")));
+    if errors.len() > limits::MAX_ERRORS {
+        let count = errors.len() - limits::MAX_ERRORS;
+        errors.truncate(limits::MAX_ERRORS);
+        errors.push(ConfigError {
+            location: Location::None,
+            service: None,
+            key: None,
+            kind: ErrorKind::MoreErrors { count },
+        });
+    }
     errors
 }
 

@@ -47,7 +47,7 @@ pub use crate::os::users::Credentials;
 pub use budget::shutdown_warning;
 pub use controls::read_secret;
 pub use describe::{describe, format_duration};
-pub use error::{ConfigError, ErrorKind, Location, edit_distance, suggest};
+pub use error::{ConfigError, ErrorKind, Location, edit_distance, problem_count, suggest};
 pub use load::{LoadContext, load, load_texts};
 pub use model::{
     CheckSpec, Config, DEFAULT_PATH, Env, FileLog, Kind, Level, Listen, ListenAddr, LogMode,

@@ -164,6 +164,10 @@ impl Loader<'_> {
     /// Resolves user, environment, paths and programs of one unit. Problems here are reported
     /// only for enabled units (see the module documentation).
     pub(super) fn resolve_unit(&mut self, raw: &RawService, unit: &Unit) -> Resolved {
+        // Past the limit (reported), the rest is not read: the config is refused anyway.
+        if self.env_bytes > limits::MAX_ENVIRONMENT_BYTES {
+            return Resolved::default();
+        }
         let mut soft: Soft = Vec::new();
         let dir = self.dir_of(raw.file);
         let user = raw
@@ -172,6 +176,7 @@ impl Loader<'_> {
             .and_then(|spec| self.resolve_user(raw, spec, &mut soft));
         let base = self.base_env(&raw.controls);
         let env = service_env(raw, unit, user.as_ref(), base, &dir, &mut soft);
+        self.count_env(raw, &env);
         let (controls, secrets, hidden) = self.resolve_controls(raw, unit, &env);
         let (cgroup, cgroup_skipped) = self.resolve_cgroup(raw, unit);
         // Already that user and group (`docker run --user`, Kubernetes' runAsUser): nothing to
@@ -254,6 +259,24 @@ impl Loader<'_> {
             cgroup,
             cgroup_skipped,
             zone,
+        }
+    }
+
+    /// Adds a unit's environment to the bytes of all of them, reporting the unit that takes
+    /// them past [`limits::MAX_ENVIRONMENT_BYTES`] (at its `env_file`, else its `env`).
+    fn count_env(&mut self, raw: &RawService, env: &Env) {
+        let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let before = self.env_bytes;
+        self.env_bytes = before.saturating_add(bytes);
+        let max = limits::MAX_ENVIRONMENT_BYTES;
+        if before <= max
+            && let Some(kind) = limits::too_long("environment of all services", self.env_bytes, max)
+        {
+            let key = match raw.env_file {
+                Some(_) => "env_file",
+                None => "env",
+            };
+            self.error(raw, raw.line_of(key), Some(key), kind);
         }
     }
 

@@ -2,7 +2,7 @@
 //! applied, dependency names turned into [`ServiceId`]s, the graph ordered, and each unit turned
 //! into its [`ServiceSpec`] (`outside` resolves what a unit needs from the world).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,6 +53,9 @@ pub(super) struct Loader<'a> {
     pub(super) errors: &'a mut Vec<ConfigError>,
     /// The image's user database, read on first use; `Err` once reading failed.
     pub(super) users: Option<Result<UserDb, String>>,
+    /// Bytes of the environments of the units resolved so far (see
+    /// [`limits::MAX_ENVIRONMENT_BYTES`]).
+    pub(super) env_bytes: usize,
 }
 
 impl Loader<'_> {
@@ -80,7 +83,7 @@ impl Loader<'_> {
         let (mut units, raw_units, by_name) = self.expand_names();
         self.select(&mut units, &by_name);
         let links = self.link(&units, &raw_units, &by_name);
-        let order = self.order(&units, &links);
+        let order = self.order(&units, &raw_units, &links);
         let resolved: Vec<Resolved> = units
             .iter()
             .map(|unit| self.resolve_unit(&raws[unit.raw], unit))
@@ -102,17 +105,22 @@ impl Loader<'_> {
             after: vec![Vec::new(); n],
             waits: vec![Vec::new(); n],
         };
+        // Dependencies once instances are expanded, until the limit is passed (then `None`).
+        let mut edges = Some(0);
         for (raw, mine) in self.raws.iter().zip(raw_units) {
             if mine.is_empty() {
                 continue;
             }
-            let (d, a, w) = self.resolve_dependencies(raw, mine, units, by_name);
+            self.check_restart(raw);
+            let Some((d, a, w)) = self.resolve_dependencies(raw, mine, units, by_name, &mut edges)
+            else {
+                continue;
+            };
             for u in mine.clone() {
                 links.depends[u] = d.clone();
                 links.after[u] = a.clone();
                 links.waits[u] = w.clone();
             }
-            self.check_restart(raw);
         }
         links
     }
@@ -138,22 +146,86 @@ impl Loader<'_> {
         }
     }
 
+    /// The closest service name to `name`, unless [`limits::MAX_ERRORS`] errors are already
+    /// collected: each suggestion compares with every name (thousands, with `instances`), and
+    /// past the bound the error may not even be shown.
+    fn suggest(&self, name: &str, by_name: &HashMap<String, Vec<usize>>) -> Option<String> {
+        if self.errors.len() >= limits::MAX_ERRORS {
+            return None;
+        }
+        suggest(name, by_name.keys().map(String::as_str))
+    }
+
+    /// A `depends_on` entry (`name` at `line`) must not name a disabled service: one error for
+    /// the entry, counting the disabled instances of a service that has them.
+    fn check_enabled(
+        &mut self,
+        raw: &RawService,
+        (name, line): (&str, usize),
+        targets: &[usize],
+        units: &[Unit],
+    ) {
+        let off = targets.iter().filter(|&&t| !units[t].enabled).count();
+        let whole = match targets {
+            [t] => units[*t].name != name,
+            _ => true,
+        };
+        let kind = match (off, targets.first()) {
+            (0, _) | (_, None) => return,
+            (_, Some(&t)) if !whole => ErrorKind::DisabledDependency {
+                name: units[t].name.clone(),
+                instances: None,
+            },
+            _ => ErrorKind::DisabledDependency {
+                name: name.to_owned(),
+                instances: Some((off, targets.len())),
+            },
+        };
+        self.error(raw, line, Some("depends_on"), kind);
+    }
+
     /// The start order; with a cycle (reported), file order.
-    fn order(&mut self, units: &[Unit], links: &Links) -> Vec<ServiceId> {
+    fn order(
+        &mut self,
+        units: &[Unit],
+        raw_units: &[Range<usize>],
+        links: &Links,
+    ) -> Vec<ServiceId> {
         let edges: Vec<Vec<ServiceId>> = links
             .depends
             .iter()
             .zip(&links.after)
             .map(|(d, a)| d.iter().chain(a).copied().collect())
             .collect();
-        match graph::start_order(&edges) {
-            Ok(order) => order,
-            Err(cycles) => {
-                for cycle in cycles {
-                    self.report_cycle(&cycle, units, &links.depends);
-                }
-                (0..units.len()).map(ServiceId).collect()
-            }
+        if let Some(order) = graph::start_order(&edges) {
+            return order;
+        }
+        self.report_cycles(units, raw_units, links);
+        (0..units.len()).map(ServiceId).collect()
+    }
+
+    /// Reports the dependency cycles once per service, not per instance: they are looked for
+    /// among the configured services, each standing for all its units (which share their
+    /// dependencies). A unit is on a cycle exactly when its service is, and a service with 600
+    /// instances depending on itself would otherwise make a cycle for nearly every pair of them.
+    fn report_cycles(&mut self, units: &[Unit], raw_units: &[Range<usize>], links: &Links) {
+        let to_raws = |ids: &[ServiceId]| {
+            let mut raws: Vec<ServiceId> = ids.iter().map(|t| ServiceId(units[t.0].raw)).collect();
+            raws.sort_unstable();
+            raws.dedup();
+            raws
+        };
+        let (mut depends, mut edges) = (Vec::new(), Vec::new());
+        for mine in raw_units {
+            let (d, a) = match mine.clone().next() {
+                Some(u) => (to_raws(&links.depends[u]), to_raws(&links.after[u])),
+                None => (Vec::new(), Vec::new()),
+            };
+            edges.push(d.iter().chain(&a).copied().collect::<Vec<_>>());
+            depends.push(d);
+        }
+        for cycle in graph::find_cycles(&edges, limits::MAX_ERRORS) {
+            self.report_cycle(&cycle, raw_units, &depends);
         }
     }
 
@@ -299,7 +371,7 @@ impl Loader<'_> {
                         key: None,
                         kind: ErrorKind::UnknownService {
                             name: name.clone(),
-                            suggestion: suggest(name, by_name.keys().map(String::as_str)),
+                            suggestion: self.suggest(name, by_name),
                         },
                     });
                 }
@@ -308,6 +380,8 @@ impl Loader<'_> {
     }
 
     /// Resolves `depends_on`, `after` and `wait_after` of one raw service to unit indices.
+    /// `edges` counts the dependencies of every unit so far; `None` (and nothing resolved)
+    /// once they pass [`limits::MAX_EXPANDED_DEPENDENCIES`], reported at the entry that does.
     #[allow(clippy::type_complexity)]
     fn resolve_dependencies(
         &mut self,
@@ -315,10 +389,11 @@ impl Loader<'_> {
         mine: &Range<usize>,
         units: &[Unit],
         by_name: &HashMap<String, Vec<usize>>,
-    ) -> (Vec<ServiceId>, Vec<ServiceId>, Vec<(ServiceId, Duration)>) {
+        edges: &mut Option<usize>,
+    ) -> Option<(Vec<ServiceId>, Vec<ServiceId>, Vec<(ServiceId, Duration)>)> {
         let any_enabled = mine.clone().any(|u| units[u].enabled);
-        let mut depends = Vec::new();
-        let mut after = Vec::new();
+        let (mut depends, mut after) = (Vec::new(), Vec::new());
+        let (mut seen_depends, mut seen_after) = (HashSet::new(), HashSet::new());
         // A logger (`log_to`) starts before its producer and stops after it, as with `after`.
         let logger: Vec<(String, usize)> = raw.log_to.iter().cloned().collect();
         for (key, list) in [
@@ -328,17 +403,24 @@ impl Loader<'_> {
         ] {
             for (name, line) in list {
                 let Some(targets) = by_name.get(name) else {
-                    self.error(
-                        raw,
-                        *line,
-                        Some(key),
-                        ErrorKind::UnknownService {
-                            name: name.clone(),
-                            suggestion: suggest(name, by_name.keys().map(String::as_str)),
-                        },
-                    );
+                    let kind = ErrorKind::UnknownService {
+                        name: name.clone(),
+                        suggestion: self.suggest(name, by_name),
+                    };
+                    self.error(raw, *line, Some(key), kind);
                     continue;
                 };
+                let more = targets.len().saturating_mul(mine.len());
+                let total = edges.map(|e| e.saturating_add(more));
+                *edges = total.filter(|&t| t <= limits::MAX_EXPANDED_DEPENDENCIES);
+                if edges.is_none() {
+                    let max = limits::MAX_EXPANDED_DEPENDENCIES;
+                    let what = "dependencies once instances are expanded";
+                    if let Some(kind) = total.and_then(|t| limits::too_many(what, t, max)) {
+                        self.error(raw, *line, Some(key), kind);
+                    }
+                    return None;
+                }
                 if key == "log_to" && (targets.len() != 1 || mine.contains(&targets[0])) {
                     let message = match targets.len() {
                         1 => "a service cannot be its own logger".to_owned(),
@@ -348,33 +430,25 @@ impl Loader<'_> {
                     continue;
                 }
                 if key == "depends_on" && any_enabled {
-                    for &t in targets {
-                        if !units[t].enabled {
-                            self.error(
-                                raw,
-                                *line,
-                                Some(key),
-                                ErrorKind::DisabledDependency {
-                                    name: units[t].name.clone(),
-                                },
-                            );
-                        }
-                    }
+                    self.check_enabled(raw, (name, *line), targets, units);
                 }
-                let out = if key == "depends_on" {
-                    &mut depends
+                let (out, seen) = if key == "depends_on" {
+                    (&mut depends, &mut seen_depends)
                 } else {
-                    &mut after
+                    (&mut after, &mut seen_after)
                 };
-                for &t in targets {
-                    if !out.contains(&ServiceId(t)) {
-                        out.push(ServiceId(t));
-                    }
-                }
+                // A set, not a search of the list: every instance of a few services makes
+                // thousands of targets.
+                out.extend(
+                    targets
+                        .iter()
+                        .filter(|&&t| seen.insert(t))
+                        .map(|&t| ServiceId(t)),
+                );
             }
         }
         let waits = self.resolve_waits(raw, &depends, by_name);
-        (depends, after, waits)
+        Some((depends, after, waits))
     }
 
     /// `wait_after`: the delay after each dependency is up, the longest where two apply.
@@ -385,13 +459,18 @@ impl Loader<'_> {
         by_name: &HashMap<String, Vec<usize>>,
     ) -> Vec<(ServiceId, Duration)> {
         let mut waits: Vec<(ServiceId, Duration)> = Vec::new();
+        // Where each dependency's wait is in `waits` (a map, not a search: see `depends`).
+        let mut at: HashMap<ServiceId, usize> = HashMap::new();
         let mut add_wait = |id: ServiceId, d: Duration| {
             if d.is_zero() {
                 return;
             }
-            match waits.iter_mut().find(|(w, _)| *w == id) {
+            match at.get(&id).and_then(|&i| waits.get_mut(i)) {
                 Some(entry) => entry.1 = entry.1.max(d),
-                None => waits.push((id, d)),
+                None => {
+                    at.insert(id, waits.len());
+                    waits.push((id, d));
+                }
             }
         };
         match &raw.wait_after {
@@ -421,17 +500,31 @@ impl Loader<'_> {
         waits
     }
 
-    fn report_cycle(&mut self, cycle: &[ServiceId], units: &[Unit], depends: &[Vec<ServiceId>]) {
+    /// One cycle of services (indices into the raw services), at the first one's key.
+    fn report_cycle(
+        &mut self,
+        cycle: &[ServiceId],
+        raw_units: &[Range<usize>],
+        depends: &[Vec<ServiceId>],
+    ) {
+        let raws = self.raws;
         let (Some(&first), Some(&second)) = (cycle.first(), cycle.get(1)) else {
             return;
         };
-        let raw = &self.raws[units[first.0].raw];
+        let raw = &raws[first.0];
         let key = if depends[first.0].contains(&second) {
             "depends_on"
         } else {
             "after"
         };
-        let path = graph::format_cycle(cycle, |id| units[id.0].name.as_str());
+        let mut path = graph::format_cycle(cycle, |id| raws[id.0].name.as_str());
+        let expanded: Vec<String> = (cycle.iter().skip(1))
+            .filter(|id| raws[id.0].instances.is_some())
+            .map(|id| format!("{} has {}", raws[id.0].name, raw_units[id.0].len()))
+            .collect();
+        if !expanded.is_empty() {
+            path = format!("{path} ({} instances)", expanded.join(", "));
+        }
         self.error(raw, raw.line_of(key), Some(key), ErrorKind::Cycle { path });
     }
 

@@ -24,9 +24,10 @@ impl ServiceId {
 ///
 /// Among services whose dependencies are all placed, the lowest index goes first, so
 /// independent services keep their file order and the result is deterministic (Kahn's
-/// algorithm with a min-heap). Fails with every cycle found, each as a path (see
-/// [`find_cycles`]).
-pub fn start_order(deps: &[Vec<ServiceId>]) -> Result<Vec<ServiceId>, Vec<Vec<ServiceId>>> {
+/// algorithm with a min-heap). `None` when there is a cycle: [`find_cycles`] says where (the
+/// caller may look for them on a smaller graph, as the config loader does on its services
+/// before `instances` are expanded).
+pub fn start_order(deps: &[Vec<ServiceId>]) -> Option<Vec<ServiceId>> {
     let n = deps.len();
     let dependents = dependents(deps);
     let mut waiting_on: Vec<usize> = deps.iter().map(|ds| unique_valid(ds, n).len()).collect();
@@ -47,11 +48,7 @@ pub fn start_order(deps: &[Vec<ServiceId>]) -> Result<Vec<ServiceId>, Vec<Vec<Se
             }
         }
     }
-    if order.len() == n {
-        Ok(order)
-    } else {
-        Err(find_cycles(deps))
-    }
+    (order.len() == n).then_some(order)
 }
 
 /// For each service, the services that list it in their `deps`, in index order, without
@@ -70,20 +67,25 @@ pub fn dependents(deps: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
     out
 }
 
-/// Finds dependency cycles, each as a path that starts and ends with the same service
-/// (`[a, b, c, a]` for `a -> b -> c -> a`), rotated to start at its lowest index.
+/// Finds dependency cycles, at most `max` of them, each as a path that starts and ends with the
+/// same service (`[a, b, c, a]` for `a -> b -> c -> a`), rotated to start at its lowest index.
 ///
-/// Every service on some cycle appears in at least one reported path; a cycle is not reported
-/// twice. The walk is iterative, so a long chain cannot overflow the stack.
-pub fn find_cycles(deps: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
+/// A cycle is reported when a back edge closes it and the service whose edge that is lies on
+/// no cycle reported before; so no cycle is reported twice, each service closes at most one,
+/// and the work stays within the size of the graph plus `max` paths (a dense graph has a
+/// cycle for nearly every edge). The walk is iterative, so a long chain cannot overflow the
+/// stack.
+pub fn find_cycles(deps: &[Vec<ServiceId>], max: usize) -> Vec<Vec<ServiceId>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
-        OnStack,
+        /// On the walk's stack, at this depth.
+        OnStack(usize),
         Done,
     }
     let n = deps.len();
     let mut mark = vec![Mark::New; n];
+    let mut reported = vec![false; n];
     let mut cycles: Vec<Vec<ServiceId>> = Vec::new();
     // Every index below is < n: roots come from 0..n and edges at or past n are skipped.
     let set = |mark: &mut Vec<Mark>, i: usize, m: Mark| {
@@ -97,7 +99,7 @@ pub fn find_cycles(deps: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
         }
         // Each frame is a service and how many of its edges have been followed.
         let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
-        set(&mut mark, root, Mark::OnStack);
+        set(&mut mark, root, Mark::OnStack(0));
         while let Some(frame) = stack.last_mut() {
             let (node, next) = *frame;
             let Some(&ServiceId(to)) = deps.get(node).and_then(|d| d.get(next)) else {
@@ -109,17 +111,20 @@ pub fn find_cycles(deps: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
             match mark.get(to) {
                 None | Some(Mark::Done) => {}
                 Some(Mark::New) => {
-                    set(&mut mark, to, Mark::OnStack);
+                    set(&mut mark, to, Mark::OnStack(stack.len()));
                     stack.push((to, 0));
                 }
-                Some(Mark::OnStack) => {
-                    let start = stack.iter().position(|&(s, _)| s == to).unwrap_or(0);
-                    let on_path = stack.iter().skip(start);
-                    let path: Vec<usize> = on_path.map(|&(s, _)| s).collect();
-                    let cycle = rotate_to_lowest(&path);
-                    if !cycles.contains(&cycle) {
-                        cycles.push(cycle);
+                Some(&Mark::OnStack(depth)) => {
+                    if cycles.len() >= max || reported.get(node) != Some(&false) {
+                        continue;
                     }
+                    let path: Vec<usize> = stack.iter().skip(depth).map(|&(s, _)| s).collect();
+                    for &s in &path {
+                        if let Some(r) = reported.get_mut(s) {
+                            *r = true;
+                        }
+                    }
+                    cycles.push(rotate_to_lowest(&path));
                 }
             }
         }
@@ -151,14 +156,13 @@ fn rotate_to_lowest(path: &[usize]) -> Vec<ServiceId> {
     out
 }
 
-/// The in-range targets of `ds`, each once, so a duplicated edge cannot skew the counts.
+/// The in-range targets of `ds`, each once (in index order), so a duplicated edge cannot skew
+/// the counts. Sorted rather than searched: a service with thousands of dependencies (every
+/// instance of a few services) would otherwise cost their square.
 fn unique_valid(ds: &[ServiceId], n: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = Vec::with_capacity(ds.len());
-    for d in ds {
-        if d.0 < n && !out.contains(&d.0) {
-            out.push(d.0);
-        }
-    }
+    let mut out: Vec<usize> = ds.iter().map(|d| d.0).filter(|&d| d < n).collect();
+    out.sort_unstable();
+    out.dedup();
     out
 }
 
@@ -176,27 +180,27 @@ mod tests {
 
     #[test]
     fn independent_services_keep_file_order() {
-        assert_eq!(start_order(&graph(&[&[], &[], &[]])), Ok(ids(&[0, 1, 2])));
+        assert_eq!(start_order(&graph(&[&[], &[], &[]])), Some(ids(&[0, 1, 2])));
     }
 
     #[test]
     fn dependencies_come_first_and_the_rest_stays_stable() {
         // 0 web -> 1 db; 2 cache; 3 worker -> 2 cache, 1 db
         let g = graph(&[&[1], &[], &[], &[2, 1]]);
-        assert_eq!(start_order(&g), Ok(ids(&[1, 0, 2, 3])));
+        assert_eq!(start_order(&g), Some(ids(&[1, 0, 2, 3])));
     }
 
     #[test]
     fn a_diamond_is_ordered() {
         // 0 top -> 1, 2; 1 -> 3; 2 -> 3; 3 base
         let g = graph(&[&[1, 2], &[3], &[3], &[]]);
-        assert_eq!(start_order(&g), Ok(ids(&[3, 1, 2, 0])));
+        assert_eq!(start_order(&g), Some(ids(&[3, 1, 2, 0])));
     }
 
     #[test]
     fn duplicate_and_out_of_range_edges_are_harmless() {
         let g = graph(&[&[1, 1, 9], &[]]);
-        assert_eq!(start_order(&g), Ok(ids(&[1, 0])));
+        assert_eq!(start_order(&g), Some(ids(&[1, 0])));
         assert_eq!(dependents(&g), vec![vec![], ids(&[0])]);
     }
 
@@ -204,9 +208,10 @@ mod tests {
     fn a_cycle_is_reported_as_a_path_from_its_lowest_member() {
         // 0 a -> 1 b -> 2 c -> 0 a, 3 d -> 0 a (not on the cycle)
         let g = graph(&[&[1], &[2], &[0], &[0]]);
-        assert_eq!(start_order(&g), Err(vec![ids(&[0, 1, 2, 0])]));
+        assert_eq!(start_order(&g), None);
+        assert_eq!(find_cycles(&g, 10), vec![ids(&[0, 1, 2, 0])]);
         let names = ["a", "b", "c", "d"];
-        let cycles = find_cycles(&g);
+        let cycles = find_cycles(&g, 10);
         assert_eq!(
             format_cycle(&cycles[0], |id| names[id.0]),
             "a -> b -> c -> a"
@@ -217,18 +222,27 @@ mod tests {
     fn a_cycle_entered_from_the_middle_still_starts_at_its_lowest_member() {
         // 0 d -> 2; 1 a -> 3; 2 b -> 3; 3 c -> 2
         let g = graph(&[&[2], &[3], &[3], &[2]]);
-        assert_eq!(find_cycles(&g), vec![ids(&[2, 3, 2])]);
+        assert_eq!(find_cycles(&g, 10), vec![ids(&[2, 3, 2])]);
     }
 
     #[test]
     fn a_self_dependency_is_a_cycle() {
-        assert_eq!(find_cycles(&graph(&[&[0]])), vec![ids(&[0, 0])]);
+        assert_eq!(find_cycles(&graph(&[&[0]]), 10), vec![ids(&[0, 0])]);
     }
 
     #[test]
     fn two_separate_cycles_are_both_reported() {
         let g = graph(&[&[1], &[0], &[3], &[2]]);
-        assert_eq!(find_cycles(&g), vec![ids(&[0, 1, 0]), ids(&[2, 3, 2])]);
+        assert_eq!(find_cycles(&g, 10), vec![ids(&[0, 1, 0]), ids(&[2, 3, 2])]);
+    }
+
+    #[test]
+    fn a_dense_graph_reports_at_most_one_cycle_per_service_and_max_in_all() {
+        let n = 300;
+        let all: Vec<Vec<ServiceId>> = (0..n).map(|_| (0..n).map(ServiceId).collect()).collect();
+        let cycles = find_cycles(&all, usize::MAX);
+        assert!(!cycles.is_empty() && cycles.len() <= n, "{}", cycles.len());
+        assert_eq!(find_cycles(&all, 2).len(), 2);
     }
 
     #[test]
@@ -253,6 +267,6 @@ mod tests {
         assert_eq!(order.first(), Some(&ServiceId(n - 1)));
         let mut cyclic = g;
         cyclic[n - 1].push(ServiceId(0));
-        assert_eq!(find_cycles(&cyclic)[0].len(), n + 1);
+        assert_eq!(find_cycles(&cyclic, 10)[0].len(), n + 1);
     }
 }

@@ -394,3 +394,91 @@ restart_reset = "5m"
         ]
     );
 }
+
+#[test]
+fn errors_past_the_bound_end_with_one_count_line() {
+    let keys: String = (1..=150).map(|i| format!("unknown{i} = 1\n")).collect();
+    let e = errs(&one(&keys));
+    assert_eq!(e.len(), limits::MAX_ERRORS + 1, "{e:?}");
+    assert_eq!(
+        e.first().map(String::as_str),
+        Some("F:4: service \"a\": unknown key \"unknown1\"")
+    );
+    assert_eq!(e.last().map(String::as_str), Some("and 50 more errors"));
+    let Err(errors) = load_one(&one(&keys)) else {
+        panic!("refused")
+    };
+    assert_eq!(problem_count(&errors), 150);
+}
+
+#[test]
+fn the_fuzz_seed_of_many_instance_errors_is_bounded() {
+    let seed = include_str!("../../../fuzz/seeds/config/many-instance-errors.toml");
+    let e = errs(seed);
+    assert!(e.len() <= limits::MAX_ERRORS + 1, "{} errors", e.len());
+    let last = e.last().map(String::as_str).unwrap_or_default();
+    assert!(
+        last.starts_with("F:") || last.ends_with(" more errors"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_cycle_through_every_instance_is_one_error() {
+    assert_eq!(
+        errs(&one("instances = 3\ndepends_on = \"a\"")),
+        ["F:5: service \"a\": key \"depends_on\": dependency cycle: a -> a (a has 3 instances)"]
+    );
+}
+
+#[test]
+fn a_disabled_instance_expanded_dependency_is_one_error() {
+    let text = format!(
+        "{}[[services]]\nname = \"web\"\ncommand = \"/bin/true\"\ninstances = 4\ndepends_on = \"a\"\n",
+        one("instances = 3\nenabled = false")
+    );
+    assert_eq!(
+        errs(&text),
+        [
+            "F:10: service \"web\": key \"depends_on\": depends on disabled service \"a\" (3 instances)"
+        ]
+    );
+}
+
+#[test]
+fn limit_on_dependencies_once_instances_are_expanded() {
+    // 64 instances of `a` after 1024 of `b`: 65,536 dependencies; one more is refused.
+    let b = "[[services]]\nname = \"b\"\ncommand = \"/bin/true\"\ninstances = 1024\n";
+    let at = |n: usize| format!("{}{b}", one(&format!("instances = {n}\nafter = \"b\"")));
+    assert_eq!(ok(&at(64)).services.len(), 1088);
+    assert_eq!(
+        errs(&format!(
+            "{}[[services]]\nname = \"c\"\ncommand = \"/bin/true\"\nafter = \"a-1\"\n",
+            at(64)
+        )),
+        [
+            "F:13: service \"c\": key \"after\": too many dependencies once instances are expanded (65537; the limit is 65536)"
+        ]
+    );
+}
+
+#[test]
+fn limit_on_the_environment_of_all_instances_together() {
+    // An env file of about 1 MiB (1000 variables of 1000 bytes), read by each instance.
+    let s = Scratch::new();
+    let value = "x".repeat(1000);
+    s.write(
+        "big.env",
+        &(1..=1000)
+            .map(|i| format!("V{i}={value}\n"))
+            .collect::<String>(),
+    );
+    let path = s.write("p.toml", &one("env_file = \"big.env\"\ninstances = 60"));
+    assert!(load(std::slice::from_ref(&path), &s.ctx(&[])).is_ok());
+    let path = s.write("p.toml", &one("env_file = \"big.env\"\ninstances = 70"));
+    let e = load(std::slice::from_ref(&path), &s.ctx(&[])).expect_err("too large");
+    let e = render(&e).replace(&path.display().to_string(), "F");
+    let start = "F:4: service \"a\": key \"env_file\": environment of all services too long (";
+    assert!(e.starts_with(start), "{e}");
+    assert!(e.ends_with("bytes; the limit is 67108864)"), "{e}");
+}
