@@ -2,7 +2,7 @@
 //! applied, dependency names turned into [`ServiceId`]s, the graph ordered, and each unit turned
 //! into its [`ServiceSpec`] (`outside` resolves what a unit needs from the world).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -107,12 +107,15 @@ impl Loader<'_> {
         };
         // Dependencies once instances are expanded, until the limit is passed (then `None`).
         let mut edges = Some(0);
-        for (raw, mine) in self.raws.iter().zip(raw_units) {
+        // For each unit, the last raw service that listed it (depends_on, after).
+        let mut seen = (vec![usize::MAX; n], vec![usize::MAX; n]);
+        for (ri, (raw, mine)) in self.raws.iter().zip(raw_units).enumerate() {
             if mine.is_empty() {
                 continue;
             }
             self.check_restart(raw);
-            let Some((d, a, w)) = self.resolve_dependencies(raw, mine, units, by_name, &mut edges)
+            let (at, links_so_far) = ((ri, mine), (&mut seen, &mut edges));
+            let Some((d, a, w)) = self.resolve_dependencies(raw, at, units, by_name, links_so_far)
             else {
                 continue;
             };
@@ -209,11 +212,9 @@ impl Loader<'_> {
     /// dependencies). A unit is on a cycle exactly when its service is, and a service with 600
     /// instances depending on itself would otherwise make a cycle for nearly every pair of them.
     fn report_cycles(&mut self, units: &[Unit], raw_units: &[Range<usize>], links: &Links) {
-        let to_raws = |ids: &[ServiceId]| {
-            let mut raws: Vec<ServiceId> = ids.iter().map(|t| ServiceId(units[t.0].raw)).collect();
-            raws.sort_unstable();
-            raws.dedup();
-            raws
+        // Duplicates are harmless to `find_cycles`, and the expanded limit bounds them.
+        let to_raws = |ids: &[ServiceId]| -> Vec<ServiceId> {
+            ids.iter().map(|t| ServiceId(units[t.0].raw)).collect()
         };
         let (mut depends, mut edges) = (Vec::new(), Vec::new());
         for mine in raw_units {
@@ -386,14 +387,13 @@ impl Loader<'_> {
     fn resolve_dependencies(
         &mut self,
         raw: &RawService,
-        mine: &Range<usize>,
+        (ri, mine): (usize, &Range<usize>),
         units: &[Unit],
         by_name: &HashMap<String, Vec<usize>>,
-        edges: &mut Option<usize>,
+        (seen, edges): (&mut (Vec<usize>, Vec<usize>), &mut Option<usize>),
     ) -> Option<(Vec<ServiceId>, Vec<ServiceId>, Vec<(ServiceId, Duration)>)> {
         let any_enabled = mine.clone().any(|u| units[u].enabled);
         let (mut depends, mut after) = (Vec::new(), Vec::new());
-        let (mut seen_depends, mut seen_after) = (HashSet::new(), HashSet::new());
         // A logger (`log_to`) starts before its producer and stops after it, as with `after`.
         let logger: Vec<(String, usize)> = raw.log_to.iter().cloned().collect();
         for (key, list) in [
@@ -433,18 +433,20 @@ impl Loader<'_> {
                     self.check_enabled(raw, (name, *line), targets, units);
                 }
                 let (out, seen) = if key == "depends_on" {
-                    (&mut depends, &mut seen_depends)
+                    (&mut depends, &mut seen.0)
                 } else {
-                    (&mut after, &mut seen_after)
+                    (&mut after, &mut seen.1)
                 };
-                // A set, not a search of the list: every instance of a few services makes
+                // Marks, not a search of the list: every instance of a few services makes
                 // thousands of targets.
-                out.extend(
-                    targets
-                        .iter()
-                        .filter(|&&t| seen.insert(t))
-                        .map(|&t| ServiceId(t)),
-                );
+                for &t in targets {
+                    if let Some(by) = seen.get_mut(t)
+                        && *by != ri
+                    {
+                        *by = ri;
+                        out.push(ServiceId(t));
+                    }
+                }
             }
         }
         let waits = self.resolve_waits(raw, &depends, by_name);
@@ -459,27 +461,20 @@ impl Loader<'_> {
         by_name: &HashMap<String, Vec<usize>>,
     ) -> Vec<(ServiceId, Duration)> {
         let mut waits: Vec<(ServiceId, Duration)> = Vec::new();
-        // Where each dependency's wait is in `waits` (a map, not a search: see `depends`).
-        let mut at: HashMap<ServiceId, usize> = HashMap::new();
         let mut add_wait = |id: ServiceId, d: Duration| {
             if d.is_zero() {
                 return;
             }
-            match at.get(&id).and_then(|&i| waits.get_mut(i)) {
+            match waits.iter_mut().find(|(w, _)| *w == id) {
                 Some(entry) => entry.1 = entry.1.max(d),
-                None => {
-                    at.insert(id, waits.len());
-                    waits.push((id, d));
-                }
+                None => waits.push((id, d)),
             }
         };
         match &raw.wait_after {
             RawWaitAfter::None => {}
-            RawWaitAfter::All(d) => {
-                for &id in depends {
-                    add_wait(id, *d);
-                }
-            }
+            // `depends` has each unit once: no search (thousands, with `instances`).
+            RawWaitAfter::All(d) if d.is_zero() => {}
+            RawWaitAfter::All(d) => waits.extend(depends.iter().map(|&id| (id, *d))),
             RawWaitAfter::Per(entries) => {
                 for (name, d, line) in entries {
                     if !raw.depends_on.iter().any(|(n, _)| n == name) {
@@ -518,12 +513,10 @@ impl Loader<'_> {
             "after"
         };
         let mut path = graph::format_cycle(cycle, |id| raws[id.0].name.as_str());
-        let expanded: Vec<String> = (cycle.iter().skip(1))
-            .filter(|id| raws[id.0].instances.is_some())
-            .map(|id| format!("{} has {}", raws[id.0].name, raw_units[id.0].len()))
-            .collect();
-        if !expanded.is_empty() {
-            path = format!("{path} ({} instances)", expanded.join(", "));
+        // The service the error is about: the one its user reads first.
+        if raw.instances.is_some() {
+            let count = raw_units[first.0].len();
+            path = format!("{path} ({} has {count} instances)", raw.name);
         }
         self.error(raw, raw.line_of(key), Some(key), ErrorKind::Cycle { path });
     }

@@ -30,7 +30,12 @@ impl ServiceId {
 pub fn start_order(deps: &[Vec<ServiceId>]) -> Option<Vec<ServiceId>> {
     let n = deps.len();
     let dependents = dependents(deps);
-    let mut waiting_on: Vec<usize> = deps.iter().map(|ds| unique_valid(ds, n).len()).collect();
+    let mut waiting_on: Vec<usize> = vec![0; n];
+    for i in dependents.iter().flatten() {
+        if let Some(count) = waiting_on.get_mut(i.0) {
+            *count += 1;
+        }
+    }
     let mut ready: BinaryHeap<Reverse<usize>> = (waiting_on.iter().enumerate())
         .filter(|&(_, &w)| w == 0)
         .map(|(i, _)| Reverse(i))
@@ -55,11 +60,14 @@ pub fn start_order(deps: &[Vec<ServiceId>]) -> Option<Vec<ServiceId>> {
 /// duplicates. This is the graph walked when a service fails (its dependents fail too) and at
 /// shutdown (a service stops only after all of these have stopped).
 pub fn dependents(deps: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
-    let n = deps.len();
-    let mut out = vec![Vec::new(); n];
+    let mut out: Vec<Vec<ServiceId>> = vec![Vec::new(); deps.len()];
     for (i, ds) in deps.iter().enumerate() {
-        for d in unique_valid(ds, n) {
-            if let Some(list) = out.get_mut(d) {
+        for d in ds {
+            // Lists fill in index order, so a duplicate edge of `i` finds `i` last: no search
+            // (a service with thousands of dependencies would otherwise cost their square).
+            if let Some(list) = out.get_mut(d.0)
+                && list.last() != Some(&ServiceId(i))
+            {
                 list.push(ServiceId(i));
             }
         }
@@ -153,16 +161,6 @@ fn rotate_to_lowest(path: &[usize]) -> Vec<ServiceId> {
     if let Some(&first) = out.first() {
         out.push(first);
     }
-    out
-}
-
-/// The in-range targets of `ds`, each once (in index order), so a duplicated edge cannot skew
-/// the counts. Sorted rather than searched: a service with thousands of dependencies (every
-/// instance of a few services) would otherwise cost their square.
-fn unique_valid(ds: &[ServiceId], n: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = ds.iter().map(|d| d.0).filter(|&d| d < n).collect();
-    out.sort_unstable();
-    out.dedup();
     out
 }
 
