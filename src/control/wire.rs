@@ -231,6 +231,7 @@ impl FromJson for Service {
         let f = Fields::of(value, "struct Service")?;
         Ok(Service {
             along: f.get("along")?,
+            cgroup_skipped: f.get("cgroup_skipped")?,
             checks: f.list("checks", Check::from_json)?,
             description: f.get("description")?,
             last_exit: f.optional("last_exit", |v| {
