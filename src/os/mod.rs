@@ -6,10 +6,14 @@
 pub mod cgroup;
 pub mod companion;
 pub mod controls;
+#[cfg(not(feature = "services"))]
+pub mod fork;
 pub mod listen;
 pub mod procfs;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
 pub mod sys;
+// The image's users matter to services only: the init-only build has none.
+#[cfg(feature = "services")]
 pub mod users;
