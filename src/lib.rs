@@ -28,7 +28,6 @@ pub mod single;
 pub mod supervisor;
 
 use std::ffi::OsString;
-use std::io::Write;
 
 /// Runs pidone with the arguments after the program name; returns the process exit status.
 pub fn run(args: Vec<OsString>) -> i32 {
@@ -75,12 +74,6 @@ pub fn run(args: Vec<OsString>) -> i32 {
         cli::Command::Validate(args) => (args, true),
     };
     init_logging(args.verbose);
-    // A panic (never expected) must not take the captured messages that explain it along.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = std::io::stderr().write_all(&io::logsink::take_for_panic());
-        default_hook(info);
-    }));
     #[cfg(not(feature = "services"))]
     return single::run(args, validate);
     #[cfg(feature = "services")]
@@ -96,6 +89,13 @@ const BUILD: &str = " (init-only build)";
 /// Runs the services and/or the program (or `validate`s the configuration): the full build.
 #[cfg(feature = "services")]
 fn services(args: cli::Args, validate: bool) -> i32 {
+    use std::io::Write;
+    // A panic (never expected) must not take the captured messages that explain it along.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = std::io::stderr().write_all(&io::logsink::take_for_panic());
+        default_hook(info);
+    }));
     let config = match load_config(&args.config) {
         Ok(config) => config,
         Err(errors) => {

@@ -178,7 +178,11 @@ impl Init {
     fn start(&mut self, argv: &[OsString], listen_pid: bool) -> Result<(), i32> {
         match spawn::spawn(argv, self.signals.saved(), listen_pid) {
             Ok(child) => {
-                log::debug!("started {argv:?} as pid {}", child.pid.as_raw_nonzero());
+                let name = argv
+                    .first()
+                    .map(|p| p.to_string_lossy())
+                    .unwrap_or_default();
+                log::debug!("started {name} as pid {}", child.pid.as_raw_nonzero());
                 self.main_group = Some(child.pid);
                 self.main = Some(child);
                 Ok(())
@@ -204,13 +208,7 @@ impl Init {
         };
         let timeout = match self.more_to_reap {
             true => Some(Timespec::default()),
-            false => deadline.map(|at| {
-                let left = at.saturating_duration_since(Instant::now());
-                Timespec {
-                    tv_sec: left.as_secs() as i64,
-                    tv_nsec: i64::from(left.subsec_nanos()),
-                }
-            }),
+            false => deadline.map(|at| timespec(at.saturating_duration_since(Instant::now()))),
         };
         let signal_fd = self.signals.fd();
         let mut fds = vec![PollFd::new(&signal_fd, PollFlags::IN)];
@@ -261,15 +259,21 @@ impl Init {
         })
     }
 
-    /// Reaps every child that ended: the program's exit is recorded, orphans are counted.
+    /// Reaps every child that ended, then signals what is left as the phase says.
     fn reap(&mut self, now: Instant) {
+        let children = self.collect();
+        self.on_reaped(children, now);
+    }
+
+    /// Reaps every child that ended: the program's exit is recorded, orphans are counted.
+    fn collect(&mut self) -> Children {
         let mut ended = Vec::new();
         let children = reap::reap(|pid, exit| ended.push((pid, exit)));
         self.more_to_reap = children == Children::More;
         for (pid, exit) in ended {
             self.on_exit(pid, exit);
         }
-        self.on_reaped(children, now);
+        children
     }
 
     fn on_exit(&mut self, pid: Pid, exit: Exit) {
@@ -370,16 +374,8 @@ impl Init {
             Phase::Draining { .. } => false,
             Phase::Killing { give_up_at } => now >= give_up_at,
         };
-        if !give_up {
-            let mut ended = Vec::new();
-            let left = reap::reap(|pid, exit| ended.push((pid, exit)));
-            self.more_to_reap = left == Children::More;
-            for (pid, exit) in ended {
-                self.on_exit(pid, exit);
-            }
-            if left != Children::None {
-                return None;
-            }
+        if !give_up && self.collect() != Children::None {
+            return None;
         }
         if give_up {
             log::warn!("processes survived SIGKILL; exiting anyway");
@@ -502,10 +498,7 @@ impl Messages {
 
 /// True when stderr takes a write (`PIPE_BUF` bytes on a pipe), or has failed, within `timeout`.
 fn writable(timeout: Duration) -> bool {
-    let timeout = Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: i64::from(timeout.subsec_nanos()),
-    };
+    let timeout = timespec(timeout);
     let mut fds = [PollFd::from_borrowed_fd(
         rustix::stdio::stderr(),
         PollFlags::OUT,
@@ -517,5 +510,12 @@ fn writable(timeout: Duration) -> bool {
             Err(Errno::INTR) => continue,
             Err(_) => return false,
         }
+    }
+}
+
+fn timespec(d: Duration) -> Timespec {
+    Timespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
     }
 }

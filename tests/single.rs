@@ -612,3 +612,48 @@ fn closed_stdio_is_opened_on_dev_null_for_the_child() {
         "the child's stdin and stdout"
     );
 }
+
+/// The init-only build (`make init-only`; `make test` runs this file against it through
+/// `$PIDONE_BIN`) refuses what needs the services, with exit status 2 and the reason, and
+/// starts nothing. The full build has these and is tested on them elsewhere: this test checks
+/// nothing there, for that reason only.
+#[test]
+fn the_init_only_build_refuses_what_needs_the_services() {
+    let version = run(Mode::Child, &["--version"]);
+    version.assert_code(0, "--version");
+    if !version.stdout.contains("init-only") {
+        return;
+    }
+    let dir = Dir::new();
+    let started = dir.join("started");
+    let program = format!("touch '{}'", started.display());
+    let refused: [&[&str]; 6] = [
+        &["status"],
+        &["stop", "web"],
+        &["validate"],
+        &["import", "procfile", "Procfile"],
+        &["--config", "/etc/pidone.toml", "sh", "-c", &program],
+        &["--socket", "/run/pidone.sock", "sh", "-c", &program],
+    ];
+    let from_env = Pidone::start(
+        Mode::Child,
+        &dir,
+        &["sh", "-c", &program],
+        &[("PIDONE_CONFIG", "/etc/pidone.toml")],
+    )
+    .wait();
+    for (args, outcome) in (refused.iter().map(|a| a.join(" ")))
+        .zip(refused.iter().map(|a| run(Mode::Child, a)))
+        .chain([("PIDONE_CONFIG=... sh".to_string(), from_env)])
+    {
+        outcome.assert_code(2, &format!("init-only pidone {args}"));
+        assert!(
+            outcome
+                .stderr
+                .contains("init-only build: no services, no control socket"),
+            "init-only pidone {args}: the reason is not given:\n{}",
+            outcome.stderr
+        );
+    }
+    assert!(!started.exists(), "a refused command started its program");
+}

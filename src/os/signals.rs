@@ -95,9 +95,13 @@ impl Signals {
                 }
             }
         }
-        sigs.sort_unstable();
-        sigs.dedup();
-        sigs
+        // Each once, in ascending order, through a set of bits rather than a sort (the sort's code
+        // weighs more than the init-only build can spare): signal numbers go up to 64.
+        let mut set = 0u128;
+        for &sig in &sigs {
+            set |= u32::try_from(sig).map_or(0, |n| 1u128.checked_shl(n).unwrap_or(0));
+        }
+        (1..128).filter(|&n| set & (1u128 << n) != 0).collect()
     }
 
     /// The dispositions and mask pidone inherited, to restore in each child.

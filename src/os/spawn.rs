@@ -23,9 +23,8 @@ use rustix::process::{Pid, kill_process, kill_process_group};
 #[cfg(feature = "services")]
 use rustix::process::{PidfdFlags, pidfd_open};
 
-use crate::os::controls;
 #[cfg(feature = "services")]
-use crate::os::controls::Controls;
+use crate::os::controls::{self, Controls};
 use crate::os::sys::{self, SavedSignals};
 #[cfg(feature = "services")]
 use crate::os::users::Credentials;
@@ -343,6 +342,8 @@ pub fn exec_failure_code(err: &io::Error) -> i32 {
 
 /// A short reason for an `exec` failure, for the one line pidone prints.
 pub fn exec_failure_reason(err: &io::Error) -> String {
+    // Only services have controls, whose failures are told apart here.
+    #[cfg(feature = "services")]
     if let Some(reason) = controls::describe(err) {
         return reason;
     }
