@@ -187,14 +187,7 @@ impl Init {
                 self.main = Some(child);
                 Ok(())
             }
-            Err(err) => {
-                let name = argv
-                    .first()
-                    .map(|p| p.to_string_lossy())
-                    .unwrap_or_default();
-                log::error!("{name}: {}", spawn::exec_failure_reason(&err));
-                Err(spawn::exec_failure_code(&err))
-            }
+            Err(err) => Err(spawn::exec_failed(argv, &err)),
         }
     }
 
@@ -232,21 +225,8 @@ impl Init {
             return; // Reaping follows every wakeup anyway.
         }
         let stopping = self.phase != Phase::Running;
-        match self.signal_main(sig) {
-            Some(Ok(())) => log::debug!("forwarded {} to the child", signals::name(sig)),
-            Some(Err(err)) if Errno::from_io_error(&err) == Some(Errno::SRCH) => {}
-            Some(Err(err)) => log::warn!("forwarding {}: {err}", signals::name(sig)),
-            None if stopping && (sig == libc::SIGTERM || sig == libc::SIGINT) => {
-                log::debug!(
-                    "{} while stopping: killing what is left",
-                    signals::name(sig)
-                );
-                self.kill_all(now);
-            }
-            None => log::debug!(
-                "ignored {}: no program to forward it to",
-                signals::name(sig)
-            ),
+        if signals::forwarded(sig, self.signal_main(sig), stopping) {
+            self.kill_all(now);
         }
     }
 
@@ -317,7 +297,7 @@ impl Init {
     /// after the grace period.
     fn kill_all(&mut self, now: Instant) {
         if let Some(main) = self.main.as_ref().map(|m| m.pid) {
-            kill_group(main, libc::SIGKILL);
+            kill(main, true, libc::SIGKILL);
         }
         self.phase = Phase::Killing {
             give_up_at: later(now, self.grace),
@@ -337,7 +317,7 @@ impl Init {
             return;
         }
         if let Some(group) = self.main_group {
-            kill_group(group, sig);
+            kill(group, true, sig);
         }
         for pid in procfs::children_of(rustix::process::getpid()) {
             if sig == libc::SIGTERM {
@@ -349,17 +329,7 @@ impl Init {
                     Err(at) => self.termed.insert(at, pid),
                 }
             }
-            let result = sys::signal(sig)
-                .ok_or(Errno::INVAL)
-                .and_then(|s| rustix::process::kill_process(pid, s));
-            match result {
-                Ok(()) | Err(Errno::SRCH) => {}
-                Err(err) => log::warn!(
-                    "kill({}, {}): {err}",
-                    pid.as_raw_nonzero(),
-                    signals::name(sig)
-                ),
-            }
+            kill(pid, false, sig);
         }
     }
 
@@ -398,16 +368,20 @@ impl Init {
     }
 }
 
-/// Sends `sig` to process group `group`; a group already gone is fine.
-fn kill_group(group: Pid, sig: i32) {
+/// Sends `sig` to process `pid`, or with `group` to its process group; one already gone is fine.
+fn kill(pid: Pid, group: bool, sig: i32) {
     let result = sys::signal(sig)
         .ok_or(Errno::INVAL)
-        .and_then(|s| rustix::process::kill_process_group(group, s));
+        .and_then(|s| match group {
+            true => rustix::process::kill_process_group(pid, s),
+            false => rustix::process::kill_process(pid, s),
+        });
     match result {
         Ok(()) | Err(Errno::SRCH) => {}
         Err(err) => log::warn!(
-            "kill(-{}, {}): {err}",
-            group.as_raw_nonzero(),
+            "kill({}{}, {}): {err}",
+            if group { "-" } else { "" },
+            pid.as_raw_nonzero(),
             signals::name(sig)
         ),
     }

@@ -110,6 +110,22 @@ impl Signals {
     }
 }
 
+/// Logs how forwarding `sig` to the main program went (`None`: it has exited). True when there
+/// was no program to forward a TERM or INT to while `stopping`: what is left is then killed.
+pub fn forwarded(sig: i32, result: Option<io::Result<()>>, stopping: bool) -> bool {
+    match result {
+        Some(Ok(())) => log::debug!("forwarded {} to the child", name(sig)),
+        Some(Err(err)) if Errno::from_io_error(&err) == Some(Errno::SRCH) => {}
+        Some(Err(err)) => log::warn!("forwarding {}: {err}", name(sig)),
+        None if stopping && (sig == libc::SIGTERM || sig == libc::SIGINT) => {
+            log::debug!("{} while stopping: killing what is left", name(sig));
+            return true;
+        }
+        None => log::debug!("ignored {}: no program to forward it to", name(sig)),
+    }
+    false
+}
+
 /// Parses a signal given by name (`TERM`, `SIGTERM`, `term`, `RTMIN+2`) or number (`15`). A
 /// real-time offset is a small unsigned number, so `RTMAX--5` is refused, not signal 69.
 pub fn parse(text: &str) -> Option<i32> {

@@ -331,6 +331,17 @@ fn finish(mut cmd: Command) -> io::Result<Child> {
     Ok(Child { pid, pidfd })
 }
 
+/// Logs why `argv` could not be started (`NAME: not found`, pidone's one line about it); returns
+/// the exit status that reports it ([`exec_failure_code`]).
+pub fn exec_failed(argv: &[OsString], err: &io::Error) -> i32 {
+    let name = argv
+        .first()
+        .map(|p| p.to_string_lossy())
+        .unwrap_or_default();
+    log::error!("{name}: {}", exec_failure_reason(err));
+    exec_failure_code(err)
+}
+
 /// The exit status the shell convention gives to an `exec` failure: 127 when the program was not
 /// found, 126 when it was found but could not be run.
 pub fn exec_failure_code(err: &io::Error) -> i32 {
