@@ -10,8 +10,8 @@
 //!   `--grace` (a TERM or INT to pidone then kills at once), and pidone exits with the
 //!   program's status (`--map-exit`) when it has no child left.
 //!
-//! One thread, one `poll()`: the signalfd, the program's pidfd, and stderr while pidone's own
-//! messages wait for it. Those are captured (see [`logsink`]) and written whole, only when poll
+//! One thread, one `poll()`: the signalfd (`SIGCHLD` with the rest), and stderr while pidone's
+//! own messages wait for it. Those are captured (see [`logsink`]) and written whole, only when poll
 //! says stderr takes them, so a stderr nobody reads never blocks pidone; past [`QUEUE_LIMIT`]
 //! they are dropped and counted. Everything the services need is refused ([`refuse`]).
 
@@ -56,24 +56,8 @@ pub fn refuse(what: &str) -> i32 {
 /// Runs `args.program` as init until it and everything it left behind are gone; returns
 /// pidone's exit status.
 pub fn run(args: Args, validate: bool) -> i32 {
-    let asked = [
-        (validate, "validate"),
-        (!args.config.is_empty(), "--config"),
-        (args.socket.is_some(), "--socket"),
-        (
-            std::env::var_os("PIDONE_CONFIG").is_some(),
-            "($PIDONE_CONFIG)",
-        ),
-    ];
-    if let Some((_, what)) = asked.iter().find(|(asked, _)| *asked) {
-        return refuse(what);
-    }
-    if args.program.is_empty() {
-        eprintln!(
-            "pidone: missing PROGRAM\n{}\ntry 'pidone --help' for more.",
-            cli::USAGE
-        );
-        return 2;
+    if let Some(code) = refused(&args, validate) {
+        return code;
     }
     logsink::set_style(Style {
         timestamps: args.log_timestamps,
@@ -93,25 +77,34 @@ pub fn run(args: Args, validate: bool) -> i32 {
             return 1;
         }
     };
-    if let Err(code) = init.start(&args.program, listen_pid) {
-        return code;
+    match init.start(&args.program, listen_pid) {
+        Ok(()) => init.run(),
+        Err(code) => code,
     }
-    // From here on pidone's own messages wait for stderr to take them: never a blocking write.
-    logsink::set_capture(true);
-    loop {
-        let now = Instant::now();
-        if let Some(code) = init.finished(now) {
-            return init.end(code);
-        }
-        init.messages.take();
-        init.wait_for_events();
-        let now = Instant::now();
-        for sig in init.signals.pending() {
-            init.on_signal(sig, now);
-        }
-        init.reap(now);
-        init.messages.write();
+}
+
+/// The exit status of a command line the init-only build cannot run (after saying why), if so.
+fn refused(args: &Args, validate: bool) -> Option<i32> {
+    let asked = [
+        (validate, "validate"),
+        (!args.config.is_empty(), "--config"),
+        (args.socket.is_some(), "--socket"),
+        (
+            std::env::var_os("PIDONE_CONFIG").is_some(),
+            "($PIDONE_CONFIG)",
+        ),
+    ];
+    if let Some((_, what)) = asked.iter().find(|(asked, _)| *asked) {
+        return Some(refuse(what));
     }
+    if args.program.is_empty() {
+        eprintln!(
+            "pidone: missing PROGRAM\n{}\ntry 'pidone --help' for more.",
+            cli::USAGE
+        );
+        return Some(2);
+    }
+    None
 }
 
 /// The end of pidone's life, once the program has exited.
@@ -191,8 +184,29 @@ impl Init {
         }
     }
 
-    /// Sleeps in poll() until a signal, the program's exit, stderr taking messages, or the
-    /// phase's deadline.
+    /// The loop, once the program runs, until pidone's exit status: finish? → poll → signals →
+    /// reap → messages.
+    fn run(mut self) -> i32 {
+        // From here on pidone's own messages wait for stderr to take them: never a blocking write.
+        logsink::set_capture(true);
+        loop {
+            let now = Instant::now();
+            if let Some(code) = self.finished(now) {
+                return self.end(code);
+            }
+            self.messages.take();
+            self.wait_for_events();
+            let now = Instant::now();
+            for sig in self.signals.pending() {
+                self.on_signal(sig, now);
+            }
+            self.reap(now);
+            self.messages.write();
+        }
+    }
+
+    /// Sleeps in poll() until a signal (the program's exit is a SIGCHLD), stderr taking
+    /// messages, or the phase's deadline.
     fn wait_for_events(&self) {
         let deadline = match self.phase {
             Phase::Running => None,
@@ -205,9 +219,6 @@ impl Init {
         };
         let signal_fd = self.signals.fd();
         let mut fds = vec![PollFd::new(&signal_fd, PollFlags::IN)];
-        if let Some(fd) = self.main.as_ref().and_then(Child::pidfd) {
-            fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
-        }
         if self.messages.waiting() {
             fds.push(PollFd::from_borrowed_fd(
                 rustix::stdio::stderr(),
