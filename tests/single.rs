@@ -38,6 +38,7 @@ in_both_modes!(
     stdio_passes_through_and_pidone_is_quiet,
     arguments_after_program_are_the_programs,
     idle_pidone_does_not_wake_up,
+    a_full_stderr_never_blocks_pidone,
 );
 
 /// The signals a test sends to pidone and expects the child to receive, TERM last (it ends the
@@ -536,6 +537,24 @@ fn idle_pidone_does_not_wake_up(mode: Mode) {
     );
     send_signal(pid, 15);
     running.wait().assert_code(143, "sleep ended by TERM");
+}
+
+/// pidone's own messages never block it: with `-v` and a stderr pipe that nobody reads, filled to
+/// the last byte by the program, pidone still exits with the program's status (its last
+/// messages are given up on after a bounded wait).
+fn a_full_stderr_never_blocks_pidone(mode: Mode) {
+    // F_GETPIPE_SZ and FIONREAD: the pipe's capacity and what pidone already wrote to it.
+    let fill = "import fcntl, os, struct, termios\n\
+        size = fcntl.fcntl(2, 1032)\n\
+        held = struct.unpack('i', fcntl.ioctl(2, termios.FIONREAD, b'0000'))[0]\n\
+        os.write(2, b'x' * (size - held))\n\
+        os._exit(4)\n";
+    let dir = Dir::new();
+    let (mut running, _unread) =
+        Pidone::start_stderr_piped(mode, &dir, &["-v", python(), "-c", fill]);
+    running
+        .wait()
+        .assert_code(4, "the program's status, stderr full");
 }
 
 #[test]
