@@ -3,8 +3,14 @@ MUSL := x86_64-unknown-linux-musl
 STATIC := target/$(MUSL)/release/pidone
 # The importers' companion binary (pidone import runs it); built beside pidone by the same cargo build.
 IMPORT := target/$(MUSL)/release/pidone-import
+# The init-only build (`--no-default-features`: single-program mode alone, no configuration,
+# services or control socket), in a target directory of its own so that it never replaces the
+# default build's binary. Its budget is 400 kB (docs/bench.md).
+INIT_ONLY_DIR := target/initonly
+INIT_ONLY := $(INIT_ONLY_DIR)/$(MUSL)/release/pidone
+INIT_ONLY_BUDGET := 409600
 
-.PHONY: build static test lint fmt bench bench-quick reliability demo clean
+.PHONY: build static init-only test lint fmt bench bench-quick reliability demo clean
 
 build:
 	cargo build --release
@@ -14,13 +20,23 @@ static:
 	cargo build --release --target $(MUSL)
 	@ls -l $(STATIC) $(IMPORT)
 
-# The container tests (tests/containers.rs) put the static binary in scratch images.
-test: static
+init-only:
+	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
+	cargo build --release --target $(MUSL) --no-default-features --target-dir $(INIT_ONLY_DIR)
+	@ls -l $(INIT_ONLY)
+	@size=$$(stat -c %s $(INIT_ONLY)); [ $$size -le $(INIT_ONLY_BUDGET) ] || \
+	  { echo "init-only build: $$size bytes, over its budget of $(INIT_ONLY_BUDGET)"; exit 1; }
+
+# The container tests (tests/containers.rs) put the static binary in scratch images. The
+# single-program tests run a second time against the init-only build ($$PIDONE_BIN).
+test: static init-only
 	cargo test --lib --tests --no-fail-fast
+	PIDONE_BIN=$(abspath $(INIT_ONLY)) cargo test --test single --no-fail-fast
 
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --no-default-features --target-dir $(INIT_ONLY_DIR) -- -D warnings
 
 fmt:
 	cargo fmt

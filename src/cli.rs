@@ -4,7 +4,9 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
+#[cfg(feature = "services")]
 use crate::control::Verb;
+#[cfg(feature = "services")]
 use crate::control::client::Action;
 use std::time::Duration;
 
@@ -41,12 +43,17 @@ pub enum Command {
     /// Check the configuration offline and print the start order (`pidone validate`).
     Validate(Args),
     /// Ask a running pidone something through its control socket.
+    #[cfg(feature = "services")]
     Client {
         action: Action,
         socket: Option<PathBuf>,
     },
     /// `pidone import ...`: run the companion importer with these arguments.
     Import(Vec<OsString>),
+    /// A subcommand of the services (`status`, `start`, ...) in the init-only build, which has
+    /// none: refused, whatever follows it.
+    #[cfg(not(feature = "services"))]
+    WithoutServices(&'static str),
     Help,
     Version,
 }
@@ -134,7 +141,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         log_lines: DEFAULT_LOG_LINES,
         ..Args::default()
     };
+    #[cfg(feature = "services")]
     let mut lines = crate::control::DEFAULT_LOG_LINES;
+    #[cfg(not(feature = "services"))]
+    let mut lines = 0;
     let mut follow = false;
     let mut sub: Option<&'static str> = None;
     let mut names: Vec<String> = Vec::new();
@@ -227,6 +237,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     let Some(sub) = sub else {
         return Ok(Command::Run(out));
     };
+    // The init-only build reads a subcommand's words as the full build does, then refuses it.
+    #[cfg(not(feature = "services"))]
+    let _ = (lines, follow, names, json, no_wait, live, timeout);
+    #[cfg(not(feature = "services"))]
+    return Ok(Command::WithoutServices(sub));
+    #[cfg(feature = "services")]
     if let Some(verb) = Verb::parse(sub) {
         if names.is_empty() {
             return Err(UsageError(format!("{sub}: name at least one service")));
@@ -240,6 +256,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         let socket = out.socket;
         return Ok(Command::Client { action, socket });
     }
+    #[cfg(feature = "services")]
     let action = match sub {
         "validate" if names.is_empty() => return Ok(Command::Validate(out)),
         "validate" => return Err(UsageError("validate takes no PROGRAM".to_string())),
@@ -265,6 +282,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         "shutdown" if names.is_empty() => Action::Shutdown,
         _ => return Err(UsageError(format!("{sub} takes no service names"))),
     };
+    #[cfg(feature = "services")]
     Ok(Command::Client {
         action,
         socket: out.socket,
@@ -277,7 +295,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = text.trim().parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    crate::config::parse_duration(text)
+    crate::core::duration::parse_duration(text)
         .ok_or_else(|| format!("'{text}' is not a duration (like 500ms, 10s, 2m)"))
 }
 

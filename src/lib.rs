@@ -2,6 +2,11 @@
 //!
 //! The binary (`src/main.rs`) only hands its arguments to [`run`] and exits with what it returns;
 //! everything else lives in the modules below, one concern per file.
+//!
+//! The `services` feature (a default one) brings the configuration, the supervisor, the control
+//! socket and its client. Without it, the init-only build runs one program as init (`single`)
+//! and refuses the rest: the modules that only services need are left out here, at their
+//! declarations, so that none of their code or dependencies can reach the binary.
 
 // PID 1 must not panic: no indexing or slicing that could be out of bounds, outside tests. The
 // configuration loader still indexes where the bound holds by construction, in config/resolve.rs
@@ -10,16 +15,19 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod cli;
+#[cfg(feature = "services")]
 #[allow(clippy::indexing_slicing)]
 pub mod config;
+#[cfg(feature = "services")]
 pub mod control;
 pub mod core;
 pub mod io;
 pub mod os;
+pub mod single;
+#[cfg(feature = "services")]
 pub mod supervisor;
 
 use std::ffi::OsString;
-use std::io::Write;
 
 /// Runs pidone with the arguments after the program name; returns the process exit status.
 pub fn run(args: Vec<OsString>) -> i32 {
@@ -37,16 +45,24 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let (args, validate) = match command {
         cli::Command::Help => {
             print!("{}", cli::HELP);
+            #[cfg(not(feature = "services"))]
+            print!("{}", single::HELP_NOTE);
             return 0;
         }
         cli::Command::Version => {
-            println!("pidone {}", env!("CARGO_PKG_VERSION"));
+            println!("pidone {}{BUILD}", env!("CARGO_PKG_VERSION"));
             return 0;
         }
+        #[cfg(feature = "services")]
         cli::Command::Client { action, socket } => {
             let path = control::client_socket_path(socket.as_deref());
             return control::client::run(&path, &action);
         }
+        #[cfg(not(feature = "services"))]
+        cli::Command::Import(_) => return single::refuse("import"),
+        #[cfg(not(feature = "services"))]
+        cli::Command::WithoutServices(word) => return single::refuse(word),
+        #[cfg(feature = "services")]
         cli::Command::Import(args) => {
             eprintln!(
                 "pidone import: {}",
@@ -58,6 +74,22 @@ pub fn run(args: Vec<OsString>) -> i32 {
         cli::Command::Validate(args) => (args, true),
     };
     init_logging(args.verbose);
+    #[cfg(not(feature = "services"))]
+    return single::run(args, validate);
+    #[cfg(feature = "services")]
+    services(args, validate)
+}
+
+/// What `--version` says after the number: which build this is.
+#[cfg(feature = "services")]
+const BUILD: &str = "";
+#[cfg(not(feature = "services"))]
+const BUILD: &str = " (init-only build)";
+
+/// Runs the services and/or the program (or `validate`s the configuration): the full build.
+#[cfg(feature = "services")]
+fn services(args: cli::Args, validate: bool) -> i32 {
+    use std::io::Write;
     // A panic (never expected) must not take the captured messages that explain it along.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -143,6 +175,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
 }
 
 /// Finds and loads the configuration: `None` when there is none (single-program mode).
+#[cfg(feature = "services")]
 pub(crate) fn load_config(
     cli: &[std::path::PathBuf],
 ) -> Result<Option<config::Config>, Vec<config::ConfigError>> {

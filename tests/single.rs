@@ -38,6 +38,7 @@ in_both_modes!(
     stdio_passes_through_and_pidone_is_quiet,
     arguments_after_program_are_the_programs,
     idle_pidone_does_not_wake_up,
+    a_full_stderr_never_blocks_pidone,
 );
 
 /// The signals a test sends to pidone and expects the child to receive, TERM last (it ends the
@@ -538,6 +539,24 @@ fn idle_pidone_does_not_wake_up(mode: Mode) {
     running.wait().assert_code(143, "sleep ended by TERM");
 }
 
+/// pidone's own messages never block it: with `-v` and a stderr pipe that nobody reads, filled to
+/// the last byte by the program, pidone still exits with the program's status (its last
+/// messages are given up on after a bounded wait).
+fn a_full_stderr_never_blocks_pidone(mode: Mode) {
+    // F_GETPIPE_SZ and FIONREAD: the pipe's capacity and what pidone already wrote to it.
+    let fill = "import fcntl, os, struct, termios\n\
+        size = fcntl.fcntl(2, 1032)\n\
+        held = struct.unpack('i', fcntl.ioctl(2, termios.FIONREAD, b'0000'))[0]\n\
+        os.write(2, b'x' * (size - held))\n\
+        os._exit(4)\n";
+    let dir = Dir::new();
+    let (mut running, _unread) =
+        Pidone::start_stderr_piped(mode, &dir, &["-v", python(), "-c", fill]);
+    running
+        .wait()
+        .assert_code(4, "the program's status, stderr full");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     for args in [
@@ -611,4 +630,49 @@ fn closed_stdio_is_opened_on_dev_null_for_the_child() {
         "/dev/null /dev/null\n",
         "the child's stdin and stdout"
     );
+}
+
+/// The init-only build (`make init-only`; `make test` runs this file against it through
+/// `$PIDONE_BIN`) refuses what needs the services, with exit status 2 and the reason, and
+/// starts nothing. The full build has these and is tested on them elsewhere: this test checks
+/// nothing there, for that reason only.
+#[test]
+fn the_init_only_build_refuses_what_needs_the_services() {
+    let version = run(Mode::Child, &["--version"]);
+    version.assert_code(0, "--version");
+    if !version.stdout.contains("init-only") {
+        return;
+    }
+    let dir = Dir::new();
+    let started = dir.join("started");
+    let program = format!("touch '{}'", started.display());
+    let refused: [&[&str]; 6] = [
+        &["status"],
+        &["stop", "web"],
+        &["validate"],
+        &["import", "procfile", "Procfile"],
+        &["--config", "/etc/pidone.toml", "sh", "-c", &program],
+        &["--socket", "/run/pidone.sock", "sh", "-c", &program],
+    ];
+    let from_env = Pidone::start(
+        Mode::Child,
+        &dir,
+        &["sh", "-c", &program],
+        &[("PIDONE_CONFIG", "/etc/pidone.toml")],
+    )
+    .wait();
+    for (args, outcome) in (refused.iter().map(|a| a.join(" ")))
+        .zip(refused.iter().map(|a| run(Mode::Child, a)))
+        .chain([("PIDONE_CONFIG=... sh".to_string(), from_env)])
+    {
+        outcome.assert_code(2, &format!("init-only pidone {args}"));
+        assert!(
+            outcome
+                .stderr
+                .contains("init-only build: no services, no control socket"),
+            "init-only pidone {args}: the reason is not given:\n{}",
+            outcome.stderr
+        );
+    }
+    assert!(!started.exists(), "a refused command started its program");
 }

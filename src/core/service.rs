@@ -29,12 +29,8 @@ use std::time::{Duration, Instant};
 use crate::config::{Kind, Restart};
 use crate::os::reap::Exit;
 
-/// `at + d`, or a century later when `d` is too large for the clock (a configuration may say
-/// `stop_timeout = "100000000h"`): a deadline so far away is never, without overflowing.
-pub fn later(at: Instant, d: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    at.checked_add(d.min(CENTURY)).unwrap_or(at)
-}
+/// Deadlines are computed by [`crate::core::duration::later`], which the init-only build shares.
+pub use crate::core::duration::later;
 
 /// Where a service is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,10 +13,16 @@
 use std::io::{self, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
+#[cfg(feature = "services")]
+use std::time::{Duration, Instant};
 
 use super::format::{self, Style};
+#[cfg(feature = "services")]
 use super::output::PIPE_BUF;
+/// The init-only build has no output multiplexer: the same bound, from the C library.
+#[cfg(not(feature = "services"))]
+use libc::PIPE_BUF;
 
 /// How pidone's own lines look ([`set_style`]): bit 0 timestamps, bit 1 JSON.
 static STYLE: AtomicU8 = AtomicU8::new(0);
@@ -115,12 +121,14 @@ pub fn take_for_panic() -> Vec<u8> {
 /// Counts repeated events and says when to report them: the first at once, then the sum of the
 /// others at most once per [`Tally::PERIOD`]. A deadline, not a timer: [`Tally::deadline`] is
 /// only set while a sum waits to be reported, so a quiet tally never wakes the loop.
+#[cfg(feature = "services")]
 #[derive(Debug, Default)]
 pub struct Tally {
     count: u64,
     quiet_until: Option<Instant>,
 }
 
+#[cfg(feature = "services")]
 impl Tally {
     /// The least time between two reports.
     pub const PERIOD: Duration = Duration::from_secs(5);

@@ -4,11 +4,18 @@
 //! the configuration and its services (`files`: never blocking, bounded, never trusting them),
 //! and the services' log files with the look of every line (`logfile`, `sinks`, `format`).
 
+// The init-only build (no `services` feature) keeps `format` and `logsink`: pidone's own lines.
+#[cfg(feature = "services")]
 pub mod files;
 pub mod format;
+#[cfg(feature = "services")]
 pub mod logfile;
 pub mod logsink;
+#[cfg(feature = "services")]
 pub mod notify;
+#[cfg(feature = "services")]
 pub mod output;
+#[cfg(feature = "services")]
 pub mod probe;
+#[cfg(feature = "services")]
 pub mod sinks;

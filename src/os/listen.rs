@@ -4,16 +4,22 @@
 //! `LISTEN_PID`), which pidone hands on to its main program with `LISTEN_PID` rewritten to the
 //! program's pid, as catatonit does.
 
+// The init-only build keeps the second way only: it has no service to bind sockets for.
+#[cfg(feature = "services")]
 use std::io;
+#[cfg(feature = "services")]
 use std::os::fd::OwnedFd;
 
+#[cfg(feature = "services")]
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
+#[cfg(feature = "services")]
 use crate::config::ListenAddr;
 
 /// Binds (and for a stream socket, listens on) one `listen` address: IPv6 sockets IPv6-only,
 /// TCP and UDP with `SO_REUSEADDR`; a stale socket file at a unix path is replaced, its
 /// directory created, and the socket open to every user (mode 0666, systemd's default).
+#[cfg(feature = "services")]
 pub fn bind(addr: &ListenAddr) -> io::Result<OwnedFd> {
     let flags = SocketFlags::CLOEXEC;
     let (ip, kind) = match addr {
@@ -52,6 +58,7 @@ pub fn bind(addr: &ListenAddr) -> io::Result<OwnedFd> {
 }
 
 /// Creates the missing directories above `path` (mode 0755), as `mkdir -p` would.
+#[cfg(feature = "services")]
 fn make_dirs(path: &std::path::Path) -> io::Result<()> {
     let mut missing: Vec<&std::path::Path> = path.ancestors().skip(1).collect();
     missing.reverse();
@@ -66,6 +73,7 @@ fn make_dirs(path: &std::path::Path) -> io::Result<()> {
 
 /// The backlog of a stream socket: connections made while the service is down (or not started
 /// yet) wait here for it.
+#[cfg(feature = "services")]
 const BACKLOG: i32 = 4096;
 
 /// How many sockets pidone's parent passed to pidone (None: none, or they are for another

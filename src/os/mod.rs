@@ -1,15 +1,20 @@
 //! The operating system: every `unsafe` block and system-call wrapper of pidone lives here, and
 //! no policy does. Signals and their signalfd, spawning with the inherited signal state
 //! restored, reaping, the little read from /proc, the image's users and groups, and the
-//! descriptor helpers of `sys`.
+//! descriptor helpers of `sys`. `fork` is the init-only build's own fork and exec of its one
+//! program (the full build spawns through `std::process`).
 
 pub mod cgroup;
 pub mod companion;
 pub mod controls;
+#[cfg(not(feature = "services"))]
+pub mod fork;
 pub mod listen;
 pub mod procfs;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
 pub mod sys;
+// The image's users matter to services only: the init-only build has none.
+#[cfg(feature = "services")]
 pub mod users;

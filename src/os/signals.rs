@@ -95,15 +95,35 @@ impl Signals {
                 }
             }
         }
-        sigs.sort_unstable();
-        sigs.dedup();
-        sigs
+        // Each once, in ascending order, through a set of bits rather than a sort (the sort's code
+        // weighs more than the init-only build can spare): signal numbers go up to 64.
+        let mut set = 0u128;
+        for &sig in &sigs {
+            set |= u32::try_from(sig).map_or(0, |n| 1u128.checked_shl(n).unwrap_or(0));
+        }
+        (1..128).filter(|&n| set & (1u128 << n) != 0).collect()
     }
 
     /// The dispositions and mask pidone inherited, to restore in each child.
     pub fn saved(&self) -> &SavedSignals {
         &self.saved
     }
+}
+
+/// Logs how forwarding `sig` to the main program went (`None`: it has exited). True when there
+/// was no program to forward a TERM or INT to while `stopping`: what is left is then killed.
+pub fn forwarded(sig: i32, result: Option<io::Result<()>>, stopping: bool) -> bool {
+    match result {
+        Some(Ok(())) => log::debug!("forwarded {} to the child", name(sig)),
+        Some(Err(err)) if Errno::from_io_error(&err) == Some(Errno::SRCH) => {}
+        Some(Err(err)) => log::warn!("forwarding {}: {err}", name(sig)),
+        None if stopping && (sig == libc::SIGTERM || sig == libc::SIGINT) => {
+            log::debug!("{} while stopping: killing what is left", name(sig));
+            return true;
+        }
+        None => log::debug!("ignored {}: no program to forward it to", name(sig)),
+    }
+    false
 }
 
 /// Parses a signal given by name (`TERM`, `SIGTERM`, `term`, `RTMIN+2`) or number (`15`). A

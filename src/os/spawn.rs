@@ -8,16 +8,25 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+#[cfg(feature = "services")]
+use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+#[cfg(feature = "services")]
 use std::os::unix::process::CommandExt;
+#[cfg(feature = "services")]
 use std::path::Path;
+#[cfg(feature = "services")]
 use std::process::{Command, Stdio};
 
 use rustix::io::Errno;
-use rustix::process::{Pid, PidfdFlags, kill_process, kill_process_group, pidfd_open};
+use rustix::process::{Pid, kill_process, kill_process_group};
+#[cfg(feature = "services")]
+use rustix::process::{PidfdFlags, pidfd_open};
 
+#[cfg(feature = "services")]
 use crate::os::controls::{self, Controls};
 use crate::os::sys::{self, SavedSignals};
+#[cfg(feature = "services")]
 use crate::os::users::Credentials;
 
 /// A running child: its pid and, where the kernel supports it, a pidfd that can be polled for its
@@ -65,6 +74,7 @@ impl Child {
 /// Starts `argv` as a child in a new process group led by itself, made the terminal's foreground
 /// group when `stdin` is a terminal, with the signal state `saved`: the main program. With
 /// `listen_pid`, its `LISTEN_PID` is its own pid (the sockets passed to pidone are its).
+#[cfg(feature = "services")]
 pub fn spawn(argv: &[OsString], saved: &SavedSignals, listen_pid: bool) -> io::Result<Child> {
     let (program, args) = argv.split_first().ok_or(Errno::INVAL)?;
     let mut cmd = Command::new(program);
@@ -76,29 +86,50 @@ pub fn spawn(argv: &[OsString], saved: &SavedSignals, listen_pid: bool) -> io::R
     // allocates: pidone has one thread, so no lock can have been held at the fork. The command's
     // environment is not changed, so exec takes the child's `environ`, with that LISTEN_PID.
     unsafe {
-        cmd.pre_exec(move || {
-            if listen_pid {
-                let mut buf = [0u8; 12];
-                let value = crate::os::listen::own_pid(&mut buf);
-                if libc::setenv(c"LISTEN_PID".as_ptr(), value.as_ptr().cast(), 1) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            if foreground {
-                let me = rustix::process::getpid();
-                match rustix::termios::tcsetpgrp(rustix::stdio::stdin(), me) {
-                    Ok(()) | Err(Errno::NOTTY) | Err(Errno::NXIO) => {}
-                    Err(err) => return Err(err.into()),
-                }
-            }
-            saved.restore()
-        });
+        cmd.pre_exec(move || prepare_main(listen_pid, foreground, &saved));
     }
     finish(cmd)
 }
 
+/// [`spawn`] in the init-only build, with the same contract, over [`crate::os::fork`] rather than
+/// `std::process` (too big for that build). The program is pidone's direct child: its pid stays
+/// its own until pidone reaps it, so no pidfd is needed to signal it safely, and its exit comes
+/// with `SIGCHLD` on the signalfd.
+#[cfg(not(feature = "services"))]
+pub fn spawn(argv: &[OsString], saved: &SavedSignals, listen_pid: bool) -> io::Result<Child> {
+    let foreground = rustix::termios::isatty(rustix::stdio::stdin());
+    let pid = crate::os::fork::fork_exec(argv, || {
+        rustix::process::setpgid(None, None)?;
+        prepare_main(listen_pid, foreground, saved)
+    })?;
+    Ok(Child { pid, pidfd: None })
+}
+
+/// In the main program's child, before exec: its `LISTEN_PID`, the terminal's foreground, and
+/// the signal state pidone inherited.
+fn prepare_main(listen_pid: bool, foreground: bool, saved: &SavedSignals) -> io::Result<()> {
+    if listen_pid {
+        let mut buf = [0u8; 12];
+        let value = crate::os::listen::own_pid(&mut buf);
+        // SAFETY: both strings are NUL-terminated; setenv allocates, which is safe in this forked
+        // child because pidone has one thread (no lock was held at the fork).
+        if unsafe { libc::setenv(c"LISTEN_PID".as_ptr(), value.as_ptr().cast(), 1) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if foreground {
+        let me = rustix::process::getpid();
+        match rustix::termios::tcsetpgrp(rustix::stdio::stdin(), me) {
+            Ok(()) | Err(Errno::NOTTY) | Err(Errno::NXIO) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    saved.restore()
+}
+
 /// How a service's process is started: everything but the signal state, which is always the one
-/// pidone inherited.
+/// pidone inherited. Services, their launch and its `Exec` are not in the init-only build.
+#[cfg(feature = "services")]
 pub struct Launch<'a> {
     pub argv: &'a [String],
     /// The complete environment (nothing of pidone's is added).
@@ -123,6 +154,7 @@ pub struct Launch<'a> {
 /// Starts a service process in a new session (so in its own process group, without a controlling
 /// terminal), stdin from /dev/null unless given, with the given user, environment and working
 /// directory.
+#[cfg(feature = "services")]
 pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
     let (program, args) = launch.argv.split_first().ok_or(Errno::INVAL)?;
     let mut cmd = Command::new(program);
@@ -193,6 +225,7 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
 /// A service's exec prepared before the fork, for a child that must know its own pid in its
 /// environment (`LISTEN_PID`): std's exec takes an environment built before the fork, so the
 /// child execs by itself, after writing its pid into the slot kept for it.
+#[cfg(feature = "services")]
 struct Exec {
     /// The program (a path: a service's program is resolved at load), argv and environment,
     /// NUL-terminated, and the NULL-terminated pointer arrays into them.
@@ -206,12 +239,16 @@ struct Exec {
 
 // SAFETY: the pointers point into the strings and the slot the struct owns (heap memory that
 // does not move with it); it is used by the forked child only.
+#[cfg(feature = "services")]
 unsafe impl Send for Exec {}
 // SAFETY: as above; nothing reads it concurrently (pidone has one thread).
+#[cfg(feature = "services")]
 unsafe impl Sync for Exec {}
 
+#[cfg(feature = "services")]
 const PID_KEY: &[u8] = b"LISTEN_PID=";
 
+#[cfg(feature = "services")]
 impl Exec {
     fn new(argv: &[String], env: &[(String, String)]) -> io::Result<Exec> {
         let c = |s: String| std::ffi::CString::new(s).map_err(|_| io::Error::from(Errno::INVAL));
@@ -274,6 +311,7 @@ impl Exec {
     }
 }
 
+#[cfg(feature = "services")]
 fn finish(mut cmd: Command) -> io::Result<Child> {
     let child = cmd.spawn()?;
     let pid = Pid::from_child(&child);
@@ -293,6 +331,17 @@ fn finish(mut cmd: Command) -> io::Result<Child> {
     Ok(Child { pid, pidfd })
 }
 
+/// Logs why `argv` could not be started (`NAME: not found`, pidone's one line about it); returns
+/// the exit status that reports it ([`exec_failure_code`]).
+pub fn exec_failed(argv: &[OsString], err: &io::Error) -> i32 {
+    let name = argv
+        .first()
+        .map(|p| p.to_string_lossy())
+        .unwrap_or_default();
+    log::error!("{name}: {}", exec_failure_reason(err));
+    exec_failure_code(err)
+}
+
 /// The exit status the shell convention gives to an `exec` failure: 127 when the program was not
 /// found, 126 when it was found but could not be run.
 pub fn exec_failure_code(err: &io::Error) -> i32 {
@@ -304,6 +353,8 @@ pub fn exec_failure_code(err: &io::Error) -> i32 {
 
 /// A short reason for an `exec` failure, for the one line pidone prints.
 pub fn exec_failure_reason(err: &io::Error) -> String {
+    // Only services have controls, whose failures are told apart here.
+    #[cfg(feature = "services")]
     if let Some(reason) = controls::describe(err) {
         return reason;
     }

@@ -24,14 +24,7 @@ impl<S: System> Supervisor<S> {
                 self.main = Some(child);
                 Ok(())
             }
-            Err(err) => {
-                let name = argv
-                    .first()
-                    .map(|p| p.to_string_lossy())
-                    .unwrap_or_default();
-                log::error!("{name}: {}", spawn::exec_failure_reason(&err));
-                Err(spawn::exec_failure_code(&err))
-            }
+            Err(err) => Err(spawn::exec_failed(argv, &err)),
         }
     }
 
@@ -62,21 +55,8 @@ impl<S: System> Supervisor<S> {
             }
             return;
         }
-        match self.signal_main(sig) {
-            Some(Ok(())) => log::debug!("forwarded {} to the child", signals::name(sig)),
-            Some(Err(err)) if Errno::from_io_error(&err) == Some(Errno::SRCH) => {}
-            Some(Err(err)) => log::warn!("forwarding {}: {err}", signals::name(sig)),
-            None if stopping && (sig == libc::SIGTERM || sig == libc::SIGINT) => {
-                log::debug!(
-                    "{} while stopping: killing what is left",
-                    signals::name(sig)
-                );
-                self.kill_all(now, "killed: a second SIGTERM or SIGINT");
-            }
-            None => log::debug!(
-                "ignored {}: no program to forward it to",
-                signals::name(sig)
-            ),
+        if signals::forwarded(sig, self.signal_main(sig), stopping) {
+            self.kill_all(now, "killed: a second SIGTERM or SIGINT");
         }
     }
 

@@ -38,9 +38,13 @@ macro_rules! as_pid1 {
     )*};
 }
 
-/// The binary under test.
+/// The binary under test: `$PIDONE_BIN` when set (`make test` runs tests/single.rs a second time
+/// with it naming the init-only build), else the pidone cargo built for the tests.
 pub fn pidone() -> &'static str {
-    env!("CARGO_BIN_EXE_pidone")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("PIDONE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pidone").to_string())
+    })
 }
 
 /// Debian's python3, not a version-manager shim that would add a shell between us and Python.

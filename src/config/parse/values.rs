@@ -411,43 +411,9 @@ pub(super) fn duration(v: &DeValue<'_>) -> Result<Duration, ErrorKind> {
     }
 }
 
-/// Parses `"500ms"`, `"10s"`, `"2m"`, `"1h"`, and sums like `"1m30s"`. A bare `"0"` is zero;
-/// any other number needs a unit, since `"10"` could mean seconds or milliseconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    if text.is_empty() {
-        return None;
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (part, tail) = if let Some(t) = rest.strip_prefix("ms") {
-            (Duration::from_millis(n), t)
-        } else if let Some(t) = rest.strip_prefix('s') {
-            (Duration::from_secs(n), t)
-        } else if let Some(t) = rest.strip_prefix('m') {
-            (Duration::from_secs(n.checked_mul(60)?), t)
-        } else if let Some(t) = rest.strip_prefix('h') {
-            (Duration::from_secs(n.checked_mul(3600)?), t)
-        } else {
-            return None;
-        };
-        total = total.checked_add(part)?;
-        rest = tail;
-    }
-    Some(total)
-}
+/// Durations are read by [`crate::core::duration`], which the init-only build (no
+/// configuration) shares for `--grace`.
+pub use crate::core::duration::parse_duration;
 
 /// Parses a signal: `"TERM"`, `"SIGTERM"`, `"sigterm"`, `"RTMIN+2"` or `"15"` (the same rules as
 /// everywhere else in pidone: [`crate::os::signals::parse`]).
