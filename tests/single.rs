@@ -308,18 +308,24 @@ fn a_burst_of_zombies_beyond_one_reap_call_is_all_reaped(mode: Mode) {
         &ORPHANS.to_string(),
     ];
     let mut running = Pidone::start_command(mode, &dir, mode.command(&args), None);
-    running.wait_for("the orphans to be adopted", |_| dir.exists("ready"));
+    // 2,500 processes made by python: minutes on a loaded machine, not the usual deadline.
+    let slow = Duration::from_secs(180);
+    running.wait_for_within("the orphans to be adopted", slow, |_| dir.exists("ready"));
     let pid = running.pid();
     running.signal("STOP");
     fs::write(dir.join("go"), "").expect("write go");
-    running.wait_for("the orphans to be zombies of a stopped pidone", |_| {
-        let zombie_of_pidone = |p: &u32| stat(*p) == Some(('Z', pid));
-        let pids = fs::read_dir("/proc").expect("/proc").filter_map(|e| {
-            let name = e.ok()?.file_name();
-            name.to_str()?.parse::<u32>().ok()
-        });
-        pids.filter(zombie_of_pidone).count() >= ORPHANS
-    });
+    running.wait_for_within(
+        "the orphans to be zombies of a stopped pidone",
+        slow,
+        |_| {
+            let zombie_of_pidone = |p: &u32| stat(*p) == Some(('Z', pid));
+            let pids = fs::read_dir("/proc").expect("/proc").filter_map(|e| {
+                let name = e.ok()?.file_name();
+                name.to_str()?.parse::<u32>().ok()
+            });
+            pids.filter(zombie_of_pidone).count() >= ORPHANS
+        },
+    );
     running.signal("CONT");
     running
         .wait_timeout(Duration::from_secs(300))

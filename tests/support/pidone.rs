@@ -219,8 +219,19 @@ impl Pidone {
 
     /// Polls `condition` (given this run, for its output) until it holds; fails at once, with
     /// pidone's output, if pidone exits meanwhile, and after [`DEADLINE`].
-    pub fn wait_for(&mut self, what: &str, mut condition: impl FnMut(&Pidone) -> bool) {
-        let deadline = Instant::now() + DEADLINE;
+    pub fn wait_for(&mut self, what: &str, condition: impl FnMut(&Pidone) -> bool) {
+        self.wait_for_within(what, DEADLINE, condition);
+    }
+
+    /// [`Pidone::wait_for`] with a deadline of its own, for work whose time grows with the
+    /// machine's load (thousands of processes made by the test itself).
+    pub fn wait_for_within(
+        &mut self,
+        what: &str,
+        within: Duration,
+        mut condition: impl FnMut(&Pidone) -> bool,
+    ) {
+        let deadline = Instant::now() + within;
         loop {
             if condition(self) {
                 return;
@@ -240,7 +251,7 @@ impl Pidone {
             }
             assert!(
                 Instant::now() < deadline,
-                "{:?}: timed out after {DEADLINE:?} waiting for {what}\nstdout:\n{}\nstderr:\n{}",
+                "{:?}: timed out after {within:?} waiting for {what}\nstdout:\n{}\nstderr:\n{}",
                 self.mode,
                 tail(&self.stdout()),
                 self.stderr()
