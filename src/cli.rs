@@ -31,6 +31,12 @@ pub struct Args {
     pub log_timestamps: bool,
     /// `--log-format`: `Some(true)` for JSON lines, `Some(false)` for text.
     pub log_json: Option<bool>,
+    /// `--url URL`: the client asks pidone's API on TCP, not the socket.
+    pub url: Option<String>,
+    /// `--token-file F`: the token the client sends with `--url`.
+    pub token_file: Option<PathBuf>,
+    /// `--listen ADDR` (repeatable): serve the API on TCP there, in place of `[api] listen`.
+    pub listen: Vec<(std::net::SocketAddr, String)>,
 }
 
 /// What the command line resolves to.
@@ -44,6 +50,9 @@ pub enum Command {
     Client {
         action: Action,
         socket: Option<PathBuf>,
+        /// `--url` and `--token-file`: pidone on TCP instead of the socket.
+        url: Option<String>,
+        token_file: Option<PathBuf>,
     },
     /// `pidone import ...`: run the companion importer with these arguments.
     Import(Vec<OsString>),
@@ -104,6 +113,9 @@ options:
       --map-exit CODE  exit 0 when PROGRAM exits with CODE (repeatable; e.g. 143 for Java)
       --grace DURATION time left to stragglers between SIGTERM and SIGKILL (default 5s)
       --socket PATH    control socket (default $PIDONE_SOCKET, else /run/pidone.sock)
+      --url URL        client: ask pidone at http://HOST:PORT (default $PIDONE_URL)
+      --token-file F   client: the token sent with --url (default $PIDONE_TOKEN_FILE)
+      --listen ADDR    serve the API on TCP too (repeatable; replaces [api] listen)
       --log-lines N    lines of output kept per service for `pidone logs` (default 1000)
       --log-timestamps start every line written with its RFC 3339 UTC time
       --log-format F   text (the default) or json: one JSON object per line
@@ -168,6 +180,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             }
             Long("config") | Short('c') => out.config.push(parser.value()?.into()),
             Long("socket") => out.socket = Some(parser.value()?.into()),
+            Long("url") => out.url = Some(parser.value()?.string()?),
+            Long("token-file") => out.token_file = Some(parser.value()?.into()),
+            Long("listen") => {
+                let value = parser.value()?.string()?;
+                let addr = value.parse().map_err(|_| {
+                    UsageError(format!(
+                        "--listen: '{value}' is not an address like 0.0.0.0:9100"
+                    ))
+                })?;
+                out.listen.push((addr, format!("--listen {value}")));
+            }
             Long("log-lines") => {
                 let value = parser.value()?.string()?;
                 out.log_lines = value
@@ -237,8 +260,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             no_wait,
             timeout,
         };
-        let socket = out.socket;
-        return Ok(Command::Client { action, socket });
+        return Ok(Command::Client {
+            action,
+            socket: out.socket,
+            url: out.url,
+            token_file: out.token_file,
+        });
     }
     let action = match sub {
         "validate" if names.is_empty() => return Ok(Command::Validate(out)),
@@ -268,6 +295,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     Ok(Command::Client {
         action,
         socket: out.socket,
+        url: out.url,
+        token_file: out.token_file,
     })
 }
 

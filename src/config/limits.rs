@@ -34,6 +34,9 @@ pub const MAX_CONFIG_FILE_BYTES: u64 = 4 * 1024 * 1024;
 /// Bytes of one `env_file`.
 pub const MAX_ENV_FILE_BYTES: u64 = 1024 * 1024;
 
+/// Bytes of one `[api]` token file (a token is one word).
+pub const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+
 /// The error for `n` things (`what`) where at most `max` are allowed, if `n` is over.
 pub(super) fn too_many(what: &str, n: usize, max: usize) -> Option<ErrorKind> {
     (n > max).then(|| ErrorKind::BadValue {

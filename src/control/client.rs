@@ -4,8 +4,9 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
+
+use super::remote::{Endpoint, Link};
 
 use crate::control::wire::{self, Service};
 use crate::control::{STREAM_ERROR, Verb};
@@ -47,26 +48,22 @@ pub const EXIT_UNREACHABLE: i32 = 3;
 /// is not running in services mode, or not yet.
 pub const EXIT_NO_SOCKET: i32 = 4;
 
-/// Runs one client action against the socket at `path`; returns the exit code.
-pub fn run(path: &Path, action: &Action) -> i32 {
-    match execute(path, action) {
+/// Runs one client action against the daemon at `ep`; returns the exit code.
+pub fn run(ep: &Endpoint, action: &Action) -> i32 {
+    match execute(ep, action) {
         Ok(code) => code,
         Err(Failure::Unreachable(err)) => {
-            eprintln!("pidone: cannot reach pidone at {}: {err}", path.display());
+            eprintln!("pidone: cannot reach pidone at {ep}: {err}");
             EXIT_UNREACHABLE
         }
         Err(Failure::NoSocket) => {
             eprintln!(
-                "pidone: no control socket at {} (a read-only image? mount a tmpfs at /run)",
-                path.display()
+                "pidone: no control socket at {ep} (a read-only image? mount a tmpfs at /run)"
             );
             EXIT_NO_SOCKET
         }
         Err(Failure::Untrusted(uid)) => {
-            eprintln!(
-                "pidone: refusing {}: the server runs as uid {uid}, not root or you",
-                path.display()
-            );
+            eprintln!("pidone: refusing {ep}: the server runs as uid {uid}, not root or you");
             EXIT_UNREACHABLE
         }
         Err(Failure::Refused(message)) => {
@@ -85,24 +82,31 @@ enum Failure {
     Refused(String),
 }
 
-/// Connects to the socket and checks who serves it before anything is sent: someone else may
-/// have bound the path first (a fallback in `/tmp`).
-fn connect(path: &Path) -> Result<UnixStream, Failure> {
+/// Connects to the daemon. On the socket, checks who serves it before anything is sent: someone
+/// else may have bound the path first (a fallback in `/tmp`).
+fn connect(ep: &Endpoint) -> Result<Link, Failure> {
+    let path = match ep {
+        Endpoint::Socket(path) => path,
+        Endpoint::Url { authority, .. } => {
+            let stream = std::net::TcpStream::connect(authority.as_str());
+            return stream.map(Link::Tcp).map_err(Failure::Unreachable);
+        }
+    };
     let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Failure::NoSocket,
         _ => Failure::Unreachable(e),
     })?;
     match crate::os::sys::peer_uid(&stream).map_err(Failure::Unreachable)? {
-        0 => Ok(stream),
-        uid if uid == rustix::process::getuid().as_raw() => Ok(stream),
+        0 => Ok(Link::Unix(stream)),
+        uid if uid == rustix::process::getuid().as_raw() => Ok(Link::Unix(stream)),
         uid => Err(Failure::Untrusted(uid)),
     }
 }
 
-fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
+fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
     match action {
         Action::Status { names, json } => {
-            let (list, body) = services(path, names)?;
+            let (list, body) = services(ep, names)?;
             if *json {
                 // As the daemon sent it: fields this client does not know are kept.
                 println!("{body}");
@@ -121,14 +125,14 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             // with a new process: what they were is read before asking, since a fast restart
             // can be over before the first poll.
             let before: Vec<Service> = if *verb == Verb::Restart && !*no_wait {
-                services(path, &[])?.0
+                services(ep, &[])?.0
             } else {
                 Vec::new()
             };
             let mut waited: Vec<String> = names.to_vec();
             for name in names {
                 let target = format!("/v1/services/{name}/{}", verb.as_str());
-                let (status, body) = request(path, "POST", &target)?;
+                let (status, body) = request(ep, "POST", &target)?;
                 if status != 200 {
                     return Err(Failure::Refused(error_message(&body)));
                 }
@@ -142,15 +146,15 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             if *no_wait {
                 return Ok(EXIT_OK);
             }
-            wait_done(path, *verb, &waited, &before, *timeout)
+            wait_done(ep, *verb, &waited, &before, *timeout)
         }
         Action::Logs {
             names,
             lines,
             follow,
-        } => logs(path, names, *lines, *follow),
+        } => logs(ep, names, *lines, *follow),
         Action::Reload => {
-            let (status, body) = request(path, "POST", "/v1/reload")?;
+            let (status, body) = request(ep, "POST", "/v1/reload")?;
             if status != 200 {
                 eprintln!("pidone: {}", error_message(&body));
                 let refused = wire::read::<wire::Error>(&body).ok();
@@ -181,9 +185,9 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             let (target, word) = if *live {
                 ("/livez", "live")
             } else {
-                ("/v1/health", "healthy")
+                ("/readyz", "healthy")
             };
-            let (status, body) = request(path, "GET", target)?;
+            let (status, body) = request(ep, "GET", target)?;
             if status == 200 {
                 println!("{word}");
                 return Ok(EXIT_OK);
@@ -197,7 +201,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
         Action::Signal { name, signal } => {
             let body = serde_json::to_string(&wire::Signal { signal }).unwrap_or_default();
             let target = format!("/v1/services/{name}/signal");
-            let (status, answer) = request_with(path, "POST", &target, &body)?;
+            let (status, answer) = request_with(ep, "POST", &target, &body)?;
             if status != 200 {
                 return Err(Failure::Refused(error_message(&answer)));
             }
@@ -206,7 +210,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
         Action::Wait { timeout } => {
             let deadline = Instant::now() + *timeout;
             loop {
-                let (status, body) = request(path, "GET", "/v1/health")?;
+                let (status, body) = request(ep, "GET", "/v1/health")?;
                 if status == 200 {
                     return Ok(EXIT_OK);
                 }
@@ -220,7 +224,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             }
         }
         Action::Shutdown => {
-            let (status, body) = request(path, "POST", "/v1/shutdown")?;
+            let (status, body) = request(ep, "POST", "/v1/shutdown")?;
             if status != 200 {
                 return Err(Failure::Refused(error_message(&body)));
             }
@@ -232,7 +236,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
 /// Polls the services until each reached the end state of `verb` (up for start/restart, down for
 /// stop), failed, or `timeout` passed. `before` holds the services as they were before a restart.
 fn wait_done(
-    path: &Path,
+    ep: &Endpoint,
     verb: Verb,
     names: &[String],
     before: &[Service],
@@ -240,7 +244,7 @@ fn wait_done(
 ) -> Result<i32, Failure> {
     let deadline = Instant::now() + timeout;
     loop {
-        let (list, _) = services(path, names)?;
+        let (list, _) = services(ep, names)?;
         let mut done = true;
         for svc in &list {
             let state = svc.state.as_str();
@@ -275,12 +279,12 @@ fn wait_done(
 
 /// Prints the logs of each service (prefixed `[name] ` when there are several); with `follow`,
 /// one connection per service streams new lines until the daemon or the user ends it.
-fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32, Failure> {
+fn logs(ep: &Endpoint, names: &[String], lines: usize, follow: bool) -> Result<i32, Failure> {
     let prefix = names.len() > 1;
     if !follow {
         for name in names {
             let target = format!("/v1/services/{name}/logs?n={lines}");
-            let (status, body) = request(path, "GET", &target)?;
+            let (status, body) = request(ep, "GET", &target)?;
             if status != 200 {
                 return Err(Failure::Refused(error_message(&body)));
             }
@@ -290,10 +294,9 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
     }
     let mut streams = Vec::new();
     for name in names {
-        let mut stream = connect(path)?;
-        let text = format!(
-            "GET /v1/services/{name}/logs?n={lines}&follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n"
-        );
+        let mut stream = connect(ep)?;
+        let target = format!("/v1/services/{name}/logs?n={lines}&follow=true");
+        let text = ep.head("GET", &target) + "\r\n";
         stream
             .write_all(text.as_bytes())
             .map_err(Failure::Unreachable)?;
@@ -320,7 +323,7 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
 
 /// Reads one followed stream: checks the status line, then prints lines as they come. A last
 /// line from pidone itself ([`STREAM_ERROR`]) is an error: pidone dropped the stream.
-fn follow_one(name: &str, stream: UnixStream, prefix: bool) -> Result<(), String> {
+fn follow_one(name: &str, stream: Link, prefix: bool) -> Result<(), String> {
     use std::io::BufRead;
     let mut reader = io::BufReader::new(stream);
     let mut line = String::new();
@@ -380,13 +383,13 @@ fn print_lines(name: &str, text: &str, prefix: bool) {
 }
 
 /// The services named (all when none is), and the body they came in.
-fn services(path: &Path, names: &[String]) -> Result<(Vec<Service>, String), Failure> {
+fn services(ep: &Endpoint, names: &[String]) -> Result<(Vec<Service>, String), Failure> {
     let target = if names.is_empty() {
         "/v1/services".to_string()
     } else {
         format!("/v1/services?names={}", names.join(","))
     };
-    let (status, body) = request(path, "GET", &target)?;
+    let (status, body) = request(ep, "GET", &target)?;
     if status != 200 {
         return Err(Failure::Refused(error_message(&body)));
     }
@@ -399,25 +402,21 @@ fn services(path: &Path, names: &[String]) -> Result<(Vec<Service>, String), Fai
 }
 
 /// One HTTP exchange; returns the status code and the body.
-fn request(path: &Path, method: &str, target: &str) -> Result<(u16, String), Failure> {
-    request_with(path, method, target, "")
+fn request(ep: &Endpoint, method: &str, target: &str) -> Result<(u16, String), Failure> {
+    request_with(ep, method, target, "")
 }
 
 /// One HTTP exchange with a body.
 fn request_with(
-    path: &Path,
+    ep: &Endpoint,
     method: &str,
     target: &str,
     body: &str,
 ) -> Result<(u16, String), Failure> {
-    let mut stream = connect(path)?;
-    let timeout = Some(Duration::from_secs(10));
-    let _ = stream.set_read_timeout(timeout);
-    let _ = stream.set_write_timeout(timeout);
+    let mut stream = connect(ep)?;
+    stream.set_timeout(Some(Duration::from_secs(10)));
     let len = body.len();
-    let text = format!(
-        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len}\r\n\r\n{body}"
-    );
+    let text = ep.head(method, target) + &format!("Content-Length: {len}\r\n\r\n{body}");
     stream
         .write_all(text.as_bytes())
         .map_err(Failure::Unreachable)?;
@@ -428,6 +427,11 @@ fn request_with(
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok());
     let status =
         status.ok_or_else(|| Failure::Refused("the daemon sent a malformed answer".to_string()))?;
+    if status == 401 || status == 403 {
+        // Not allowed (no token, a wrong one, a read token acting, a reader of the socket
+        // acting): whatever was asked, that is the answer.
+        return Err(Failure::Refused(error_message(body)));
+    }
     Ok((status, body.to_string()))
 }
 

@@ -9,7 +9,7 @@ use super::system::System;
 use super::{Id, Service, Supervisor};
 use crate::config::{Kind, Level};
 use crate::control::wire;
-use crate::control::{self, Answer, MAX_LOGS, Request, Server, Verb};
+use crate::control::{self, Answer, MAX_LOGS, Request, Verb};
 use crate::core::service::{Event, Intent, State};
 use crate::os::reap::Exit;
 
@@ -110,9 +110,13 @@ impl<S: System> Supervisor<S> {
         }
     }
 
-    /// Moves one connection forward: reads its request and answers it, or writes its answer.
-    pub(super) fn serve(&mut self, i: usize, now: Instant) {
-        let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) else {
+    /// Moves connection `i` of server `s` forward: reads its request and answers it, or writes
+    /// its answer.
+    pub(super) fn serve(&mut self, s: usize, i: usize, now: Instant) {
+        let Some(server) = self.servers.get_mut(s).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(conn) = server.conns.get_mut(i) else {
             return;
         };
         if conn.is_closed() {
@@ -126,8 +130,10 @@ impl<S: System> Supervisor<S> {
             conn.drain_input();
             return;
         }
-        let Some(request) = conn.read() else { return };
         let uid = conn.uid;
+        let Some(request) = server.read(i) else {
+            return;
+        };
         let answer = if request.acts() && uid != 0 && uid != rustix::process::getuid().as_raw() {
             Answer::error(
                 403,
@@ -139,14 +145,14 @@ impl<S: System> Supervisor<S> {
             follow: true,
         } = &request
         {
-            let room = self.server.as_ref().is_some_and(Server::may_follow);
+            let room = server.may_follow();
             match self.lookup_one(name) {
                 Ok(_) if !room => Answer::error(503, "too many clients follow logs; try later"),
                 Ok(id) => {
                     let empty = VecDeque::new();
                     let log = self.svcs.get(id).map_or(&empty, |s| &s.log);
                     let text = log_text(control::STREAM_HEAD, log, *n);
-                    if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
+                    if let Some(conn) = self.conn_mut(s, i) {
                         conn.stream(id.key(), text);
                         conn.write();
                     }
@@ -157,7 +163,7 @@ impl<S: System> Supervisor<S> {
         } else {
             self.answer(request, now)
         };
-        if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
+        if let Some(conn) = self.conn_mut(s, i) {
             conn.answer(&answer);
             conn.write();
         }

@@ -28,6 +28,7 @@
 mod activation;
 mod api;
 mod checks;
+mod endpoint;
 mod init;
 mod launch;
 mod logs;
@@ -72,6 +73,11 @@ use table::{Id, Table};
 /// slices, with signals, exits and the control socket heard between them.
 const STARTS_PER_TURN: usize = 64;
 
+/// The control socket's place in [`Supervisor::servers`].
+const SOCKET: usize = 0;
+/// The TCP endpoint's.
+const TCP: usize = 1;
+
 /// How long, once the shutdown budget is spent and everything got SIGKILL, pidone waits for the
 /// killed processes to be reaped before it exits anyway (a process in uninterruptible sleep can
 /// outlive SIGKILL for a while; a normal one is gone within milliseconds).
@@ -94,6 +100,9 @@ pub struct Options {
     pub config_paths: Vec<std::path::PathBuf>,
     /// How many sockets pidone's parent passed to it (`LISTEN_FDS`), for the main program.
     pub passed_sockets: Option<i32>,
+    /// `--listen`: the API's TCP addresses, in place of `[api] listen`, each with how it was
+    /// given (`--listen 0.0.0.0:9100`), for errors.
+    pub listen: Vec<(std::net::SocketAddr, String)>,
 }
 
 /// Who a reaped pid belonged to.
@@ -170,8 +179,8 @@ pub struct Supervisor<S: System = Real> {
     strangers: Tally,
     /// Check runs pidone could not start (no process or descriptor left), to report.
     unstarted: Tally,
-    /// The control socket (services mode only).
-    server: Option<Server>,
+    /// The control socket ([`SOCKET`]) and the TCP endpoint ([`TCP`]), services mode only.
+    servers: [Option<Server>; 2],
     /// When pidone started, for uptimes, and the wall-clock time of that instant, so that every
     /// timestamp the API reports derives from one reading of the clock.
     started: Instant,
@@ -234,6 +243,7 @@ impl Supervisor<Real> {
             log: Default::default(),
             services: Vec::new(),
             cgroups: Err("single-program mode".into()),
+            api: Default::default(),
         });
         let real = Real {
             signals,
@@ -242,7 +252,9 @@ impl Supervisor<Real> {
         let mut supervisor = Supervisor::with_system(real, options, config, now);
         supervisor.pid1 = pid1;
         supervisor.services_mode = services_mode;
-        supervisor.server = server;
+        if let Some(slot) = supervisor.servers.get_mut(SOCKET) {
+            *slot = server;
+        }
         supervisor.cgroups = cgroups;
         if services_mode {
             supervisor.upstream = take_notify_socket();
@@ -330,7 +342,7 @@ impl<S: System> Supervisor<S> {
             lost_output: Tally::default(),
             strangers: Tally::default(),
             unstarted: Tally::default(),
-            server: None,
+            servers: [None, None],
             cgroups: None,
             started: now,
             started_wall: std::time::SystemTime::now(),

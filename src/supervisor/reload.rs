@@ -70,6 +70,7 @@ impl<S: System> Supervisor<S> {
             Ok(None) => return Err(vec!["no configuration found any more".to_string()]),
             Err(errors) => return Err(errors.iter().map(ConfigError::to_string).collect()),
         };
+        self.apply_api(config.api.clone()).map_err(|e| vec![e])?;
         Ok(self.reconcile(config, now))
     }
 
