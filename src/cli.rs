@@ -97,6 +97,7 @@ usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]          run one program (no conf
        pidone status|list [--json] [NAME...]            ask a running pidone
        pidone start|stop|restart [--no-wait] [--timeout D] NAME...
        pidone logs [-f] [-n N] NAME...
+       pidone events [-f] [--json]                      state changes, exits, checks, reloads
        pidone signal NAME SIGNAL | reload | check [--live|--ready] | wait [--timeout D]
        pidone shutdown
        pidone import supervisord|procfile|process-compose FILE   convert (docs/migration.md)
@@ -128,9 +129,9 @@ DURATION is a number with a unit: 500ms, 5s, 2m, 1h (a bare number means seconds
 ";
 
 /// The words that name a subcommand rather than a PROGRAM (unless after `--`).
-const SUBCOMMANDS: [&str; 13] = [
+const SUBCOMMANDS: [&str; 14] = [
     "validate", "status", "list", "start", "stop", "restart", "signal", "logs", "reload", "check",
-    "wait", "shutdown", "help",
+    "wait", "shutdown", "help", "events",
 ];
 
 /// Parses the arguments after the program name.
@@ -210,7 +211,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                     }
                 });
             }
-            Short('f') | Long("follow") if sub == Some("logs") => follow = true,
+            Short('f') | Long("follow") if matches!(sub, Some("logs" | "events")) => {
+                follow = true;
+            }
             Short('n') | Long("lines") if sub == Some("logs") => {
                 let value = parser.value()?.string()?;
                 lines = value
@@ -289,6 +292,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         "wait" if names.is_empty() => Action::Wait { timeout },
         "check" if names.is_empty() => Action::Check { live },
         "reload" if names.is_empty() => Action::Reload,
+        "events" if names.is_empty() => Action::Events { follow, json },
         "shutdown" if names.is_empty() => Action::Shutdown,
         _ => return Err(UsageError(format!("{sub} takes no service names"))),
     };

@@ -367,3 +367,87 @@ fn the_client_works_remotely_with_the_same_exit_codes(mode: Mode) {
 }
 
 in_both_modes!(the_client_works_remotely_with_the_same_exit_codes);
+
+/// The JSON lines of `text`.
+fn events_of(text: &str) -> Vec<serde_json::Value> {
+    (text.lines())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn events_are_streamed_on_the_socket_and_on_tcp(mode: Mode) {
+    let port = free_port();
+    let mut d = Daemon::start_in(mode, dir_with_tokens(), &config(port, &crasher("clock")));
+    d.wait_running("web");
+    d.wait_crashes("clock", 2);
+    let kept = events_of(&d.ok(&["events", "--json"]).stdout);
+    let seqs: Vec<u64> = kept.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(seqs.len(), kept.len(), "every event has its number");
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert!(
+        kept.iter()
+            .all(|e| e["time"].as_str().is_some_and(|t| t.ends_with('Z')))
+    );
+    let of = |kind: &str, name: &str| {
+        let kept = &kept;
+        kept.iter()
+            .any(move |e| e["type"] == kind && e["service"] == name)
+    };
+    assert!(
+        of("state", "web") && of("exit", "clock") && of("restart", "clock"),
+        "{kept:?}"
+    );
+    let human = d.ok(&["events"]).stdout;
+    assert!(human.contains("web: starting -> running"), "{human}");
+
+    // ?since=SEQ replays what came after.
+    let last = *seqs.last().expect("events");
+    let url = format!("http://127.0.0.1:{port}/v1/events");
+    let (code, body) = curl_as("read-s3cret-token", &format!("{url}?since={last}"), &[]);
+    assert_eq!(code, 200);
+    assert!(
+        events_of(&body)
+            .iter()
+            .all(|e| e["seq"].as_u64() > Some(last)),
+        "{body}"
+    );
+    assert_eq!(curl(&url, &[]).0, 401, "not a public path");
+
+    // Following on TCP: new events as they happen, a reload and the shutdown among them.
+    let mut follow = Command::new("curl")
+        .args(["-sN", "-H", "Authorization: Bearer read-s3cret-token"])
+        .arg(format!("{url}?follow=true&since={last}"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let mut lines = std::io::BufReader::new(follow.stdout.take().expect("stdout"));
+    let mut next = || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut lines, &mut line).expect("read");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let mut seen = last;
+    let mut wait_for = |kind: &str| loop {
+        let event = next();
+        let seq = event["seq"].as_u64().expect("seq");
+        assert_eq!(seq, seen + 1, "no gap: {event}");
+        seen = seq;
+        if event["type"] == kind {
+            return event;
+        }
+    };
+    assert_eq!(wait_for("restart")["service"], "clock");
+    d.ok(&["reload"]);
+    let reload = wait_for("reload");
+    assert!(
+        reload["reload"]["unchanged"].as_array().is_some(),
+        "{reload}"
+    );
+    d.client(&["shutdown"]);
+    wait_for("shutdown");
+    let _ = follow.kill();
+    let _ = follow.wait();
+    d.run.wait();
+}
+
+in_both_modes!(events_are_streamed_on_the_socket_and_on_tcp);

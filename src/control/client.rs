@@ -31,6 +31,8 @@ pub enum Action {
         lines: usize,
         follow: bool,
     },
+    /// `events [-f] [--json]`: the events kept, then (with `follow`) each new one.
+    Events { follow: bool, json: bool },
     /// `reload`: re-read the configuration.
     Reload,
     /// `check`: exit 0 if ready (`/v1/health`), or with `live` if live (`/livez`).
@@ -87,8 +89,8 @@ enum Failure {
 fn connect(ep: &Endpoint) -> Result<Link, Failure> {
     let path = match ep {
         Endpoint::Socket(path) => path,
-        Endpoint::Url { authority, .. } => {
-            let stream = std::net::TcpStream::connect(authority.as_str());
+        Endpoint::Url { addr, .. } => {
+            let stream = std::net::TcpStream::connect(addr);
             return stream.map(Link::Tcp).map_err(Failure::Unreachable);
         }
     };
@@ -153,6 +155,7 @@ fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
             lines,
             follow,
         } => logs(ep, names, *lines, *follow),
+        Action::Events { follow, json } => events(ep, *follow, *json),
         Action::Reload => {
             let (status, body) = request(ep, "POST", "/v1/reload")?;
             if status != 200 {
@@ -305,7 +308,11 @@ fn logs(ep: &Endpoint, names: &[String], lines: usize, follow: bool) -> Result<i
     // The client is not PID 1: a thread per followed service keeps it simple.
     let threads: Vec<_> = streams
         .into_iter()
-        .map(|(name, stream)| std::thread::spawn(move || follow_one(&name, stream, prefix)))
+        .map(|(name, stream)| {
+            std::thread::spawn(move || {
+                follow_one(&name, stream, &|text| print_lines(&name, text, prefix))
+            })
+        })
         .collect();
     let mut code = EXIT_OK;
     for t in threads {
@@ -323,7 +330,7 @@ fn logs(ep: &Endpoint, names: &[String], lines: usize, follow: bool) -> Result<i
 
 /// Reads one followed stream: checks the status line, then prints lines as they come. A last
 /// line from pidone itself ([`STREAM_ERROR`]) is an error: pidone dropped the stream.
-fn follow_one(name: &str, stream: Link, prefix: bool) -> Result<(), String> {
+fn follow_one(name: &str, stream: Link, print: &dyn Fn(&str)) -> Result<(), String> {
     use std::io::BufRead;
     let mut reader = io::BufReader::new(stream);
     let mut line = String::new();
@@ -356,17 +363,51 @@ fn follow_one(name: &str, stream: Link, prefix: bool) -> Result<(), String> {
             }
             continue;
         }
-        print_lines(name, &std::mem::take(&mut held), prefix);
+        print(&std::mem::take(&mut held));
         if line.starts_with(STREAM_ERROR) {
             std::mem::swap(&mut held, &mut line);
         } else {
-            print_lines(name, &line, prefix);
+            print(&line);
         }
     }
     match held.strip_prefix(STREAM_ERROR) {
         Some(error) => Err(format!("{name}: {}", error.trim_end())),
         None => Ok(()),
     }
+}
+
+/// Prints the events pidone keeps, then (with `follow`) each new one as it happens: each line
+/// as it came (`json`), or its time and message.
+fn events(ep: &Endpoint, follow: bool, json: bool) -> Result<i32, Failure> {
+    let print = |text: &str| {
+        let mut out = String::new();
+        for line in text.lines() {
+            let event: Option<serde_json::Value> = serde_json::from_str(line).ok();
+            let field = |k| event.as_ref().and_then(|e| e.get(k)?.as_str());
+            match (json, field("time"), field("message")) {
+                (false, time, Some(message)) => {
+                    out += &format!("{} {}\n", time.unwrap_or("-"), printable(message));
+                }
+                _ => out += &format!("{}\n", printable(line)),
+            }
+        }
+        print_lines("", &out, false);
+    };
+    if !follow {
+        let (status, body) = request(ep, "GET", "/v1/events")?;
+        if status != 200 {
+            return Err(Failure::Refused(error_message(&body)));
+        }
+        print(&body);
+        return Ok(EXIT_OK);
+    }
+    let mut stream = connect(ep)?;
+    let text = ep.head("GET", "/v1/events?follow=true") + "\r\n";
+    stream
+        .write_all(text.as_bytes())
+        .map_err(Failure::Unreachable)?;
+    follow_one("events", stream, &print).map_err(Failure::Refused)?;
+    Ok(EXIT_OK)
 }
 
 fn print_lines(name: &str, text: &str, prefix: bool) {

@@ -114,7 +114,14 @@ pub enum Request {
     Metrics,
     /// `POST /v1/shutdown`
     Shutdown,
+    /// `GET /v1/events?since=SEQ&follow=true`: the events kept after `since` (all kept when
+    /// absent), then, following, every new one.
+    Events { since: Option<u64>, follow: bool },
 }
+
+/// The key a connection following the events has in place of a service's
+/// ([`Server::follow_lines`]): no service's key (those are a slot and a generation).
+pub const EVENTS: u64 = u64::MAX;
 
 /// What can be done to a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,6 +350,23 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
             };
             let name = (*name).to_string();
             (Request::Act { name, verb }, "POST")
+        }
+        ["v1", "events"] => {
+            let (mut since, mut follow) = (None, false);
+            for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+                match kv.split_once('=').unwrap_or((kv, "")) {
+                    ("since", v) => {
+                        let bad = || Answer::error(400, &format!("since: '{v}' is not a number"));
+                        since = Some(v.parse().map_err(|_| bad())?);
+                    }
+                    ("follow", v) => follow = matches!(v, "" | "1" | "true" | "yes"),
+                    (k, _) => {
+                        let message = format!("unknown parameter '{k}' (since, follow)");
+                        return Err(Answer::error(400, &message));
+                    }
+                }
+            }
+            (Request::Events { since, follow }, "GET")
         }
         ["v1", "health"] | ["readyz"] => (Request::Health { live: false }, "GET"),
         ["livez"] => (Request::Health { live: true }, "GET"),
@@ -1196,6 +1220,21 @@ mod tests {
             req("POST /v1/shutdown HTTP/1.1\r\n\r\n"),
             Parsed::Done(Request::Shutdown)
         );
+        assert_eq!(
+            req("GET /v1/events HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Events {
+                since: None,
+                follow: false
+            })
+        );
+        assert_eq!(
+            req("GET /v1/events?since=7&follow=true HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Events {
+                since: Some(7),
+                follow: true
+            })
+        );
+        assert_eq!(status(req("GET /v1/events?since=x HTTP/1.1\r\n\r\n")), 400);
     }
 
     #[test]

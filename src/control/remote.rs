@@ -1,9 +1,11 @@
 //! Where the client finds pidone: its control socket, or its API on TCP (`--url`, with a token
-//! from `--token-file`), and the connection to either. Plain HTTP only.
+//! from `--token-file`), and the connection to either. Plain HTTP only, to an IP address or a
+//! name of `/etc/hosts` (as the HTTP checks): a DNS resolver would cost the static binary some
+//! 30 KiB.
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,8 +15,10 @@ use std::time::Duration;
 pub enum Endpoint {
     /// The control socket at this path.
     Socket(PathBuf),
-    /// The API on TCP: `host:port`, and the token sent with every request.
+    /// The API on TCP: its address, `host:port` as written (the `Host` header), and the token
+    /// sent with every request.
     Url {
+        addr: SocketAddr,
         authority: String,
         token: Option<crate::config::Token>,
     },
@@ -54,11 +58,13 @@ impl Endpoint {
             Some(path) => Some(crate::config::Token(read_token(&path)?.into_bytes())),
             None => None,
         };
-        let authority = match authority.rsplit_once(':') {
-            Some((_, port)) if !port.ends_with(']') => authority.to_string(),
-            _ => format!("{authority}:80"),
-        };
-        Ok(Some(Endpoint::Url { authority, token }))
+        let addr = address(authority).map_err(|why| format!("--url {url}: {why}"))?;
+        let authority = authority.to_string();
+        Ok(Some(Endpoint::Url {
+            addr,
+            authority,
+            token,
+        }))
     }
 
     /// The head of a request for `target`, its `Host` and token included, up to the headers
@@ -66,7 +72,9 @@ impl Endpoint {
     pub fn head(&self, method: &str, target: &str) -> String {
         let (host, auth) = match self {
             Endpoint::Socket(_) => ("localhost", None),
-            Endpoint::Url { authority, token } => (authority.as_str(), token.as_ref()),
+            Endpoint::Url {
+                authority, token, ..
+            } => (authority.as_str(), token.as_ref()),
         };
         let auth = auth.map_or_else(String::new, |t| {
             let t = String::from_utf8_lossy(&t.0);
@@ -74,6 +82,21 @@ impl Endpoint {
         });
         format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n{auth}")
     }
+}
+
+/// The address of `HOST[:PORT]` (port 80 by default), HOST an IP address (IPv6 in brackets),
+/// a name of `/etc/hosts` or `localhost`.
+fn address(authority: &str) -> Result<SocketAddr, String> {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.ends_with(']') => {
+            let port = port
+                .parse()
+                .map_err(|_| format!("'{port}' is not a port"))?;
+            (host, port)
+        }
+        _ => (authority, 80),
+    };
+    Ok(SocketAddr::new(crate::io::probe::resolve(host)?, port))
 }
 
 /// The token in `path`: one word (the daemon reads its token files the same way).
@@ -140,25 +163,35 @@ mod tests {
     #[test]
     fn urls_are_http_host_and_port() {
         let url = |u: &str| Endpoint::remote(Some(u.to_string()), None);
-        let authority = |a: &str| {
+        let at = |written: &str, addr: &str| {
             Ok(Some(Endpoint::Url {
-                authority: a.to_string(),
+                addr: addr.parse().expect("an address"),
+                authority: written.to_string(),
                 token: None,
             }))
         };
-        assert_eq!(url("http://pod:9100"), authority("pod:9100"));
-        assert_eq!(url("http://pod:9100/"), authority("pod:9100"));
-        assert_eq!(url("http://10.0.0.1"), authority("10.0.0.1:80"));
-        assert_eq!(url("http://[::1]:9100"), authority("[::1]:9100"));
-        assert_eq!(url("http://[::1]"), authority("[::1]:80"));
-        assert!(url("https://pod:9100").is_err());
-        assert!(url("http://pod:9100/v1").is_err());
-        assert!(url("pod:9100").is_err());
+        assert_eq!(
+            url("http://10.0.0.1:9100"),
+            at("10.0.0.1:9100", "10.0.0.1:9100")
+        );
+        assert_eq!(
+            url("http://10.0.0.1:9100/"),
+            at("10.0.0.1:9100", "10.0.0.1:9100")
+        );
+        assert_eq!(url("http://10.0.0.1"), at("10.0.0.1", "10.0.0.1:80"));
+        assert_eq!(url("http://[::1]:9100"), at("[::1]:9100", "[::1]:9100"));
+        assert_eq!(url("http://[::1]"), at("[::1]", "[::1]:80"));
+        assert_eq!(url("http://localhost:9"), at("localhost:9", "127.0.0.1:9"));
+        assert!(url("http://no-such-host.invalid:9100").is_err(), "no DNS");
+        assert!(url("https://10.0.0.1:9100").is_err());
+        assert!(url("http://10.0.0.1:9100/v1").is_err());
+        assert!(url("10.0.0.1:9100").is_err());
     }
 
     #[test]
     fn the_token_goes_in_every_head() {
         let ep = Endpoint::Url {
+            addr: "10.0.0.1:9100".parse().expect("an address"),
             authority: "pod:9100".to_string(),
             token: Some(crate::config::Token(b"t0k".to_vec())),
         };

@@ -102,6 +102,11 @@ impl<S: System> Supervisor<S> {
                     Answer::of(400, &wire::Error { error, errors })
                 }
             },
+            Request::Events { since, .. } => Answer {
+                status: 200,
+                content_type: "application/x-ndjson",
+                body: self.events_text("", since),
+            },
             Request::Shutdown => {
                 log::info!("shutdown requested through the control socket");
                 self.begin_shutdown(now);
@@ -134,26 +139,17 @@ impl<S: System> Supervisor<S> {
         let Some(request) = server.read(i) else {
             return;
         };
+        let room = server.may_follow();
         let answer = if request.acts() && uid != 0 && uid != rustix::process::getuid().as_raw() {
             Answer::error(
                 403,
                 "permission denied: only root and pidone's own user may act; others may read",
             )
-        } else if let Request::Logs {
-            name,
-            n,
-            follow: true,
-        } = &request
-        {
-            let room = server.may_follow();
-            match self.lookup_one(name) {
-                Ok(_) if !room => Answer::error(503, "too many clients follow logs; try later"),
-                Ok(id) => {
-                    let empty = VecDeque::new();
-                    let log = self.svcs.get(id).map_or(&empty, |s| &s.log);
-                    let text = log_text(control::STREAM_HEAD, log, *n);
+        } else if let Some(stream) = self.stream_of(&request, room) {
+            match stream {
+                Ok((key, text)) => {
                     if let Some(conn) = self.conn_mut(s, i) {
-                        conn.stream(id.key(), text);
+                        conn.stream(key, text);
                         conn.write();
                     }
                     return;
@@ -166,6 +162,35 @@ impl<S: System> Supervisor<S> {
         if let Some(conn) = self.conn_mut(s, i) {
             conn.answer(&answer);
             conn.write();
+        }
+    }
+
+    /// For a request to follow logs or events: the key its connection follows and the text it
+    /// starts with, or the refusal (an unknown service; no `room` for another follower).
+    fn stream_of(&self, request: &Request, room: bool) -> Option<Result<(u64, String), Answer>> {
+        let busy = || Answer::error(503, "too many clients follow logs or events; try later");
+        match request {
+            Request::Logs {
+                name,
+                n,
+                follow: true,
+            } => Some(self.lookup_one(name).and_then(|id| {
+                let empty = VecDeque::new();
+                let log = self.svcs.get(id).map_or(&empty, |s| &s.log);
+                let text = room.then(|| log_text(control::STREAM_HEAD, log, *n));
+                text.map(|t| (id.key(), t)).ok_or_else(busy)
+            })),
+            Request::Events {
+                since,
+                follow: true,
+            } => Some(match room {
+                true => Ok((
+                    control::EVENTS,
+                    self.events_text(control::STREAM_HEAD, *since),
+                )),
+                false => Err(busy()),
+            }),
+            _ => None,
         }
     }
 
@@ -569,7 +594,7 @@ fn done_ok(svc: &Service) -> bool {
         && matches!(svc.life.last_exit, Some(Exit::Code(c)) if svc.policy.success_exit_codes.contains(&c))
 }
 
-fn last_exit(exit: Exit) -> wire::LastExit {
+pub(super) fn last_exit(exit: Exit) -> wire::LastExit {
     let signal = match exit {
         Exit::Code(_) => None,
         Exit::Signal(sig) => Some(crate::os::signals::name(sig)),
@@ -622,11 +647,16 @@ pub(super) fn log_text(head: &str, log: &VecDeque<String>, n: usize) -> String {
             "pidone: {skipped} older lines skipped (4 MiB at most)"
         );
     }
-    for line in log.iter().skip(log.len().saturating_sub(fit)) {
+    push_lines(&mut text, log.iter().skip(log.len().saturating_sub(fit)));
+    text
+}
+
+/// Appends each of `lines` to `text`, each ending in a newline.
+pub(super) fn push_lines<'a>(text: &mut String, lines: impl Iterator<Item = &'a String>) {
+    for line in lines {
         text.push_str(line);
         text.push('\n');
     }
-    text
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ mod activation;
 mod api;
 mod checks;
 mod endpoint;
+mod events;
 mod init;
 mod launch;
 mod logs;
@@ -181,6 +182,8 @@ pub struct Supervisor<S: System = Real> {
     unstarted: Tally,
     /// The control socket ([`SOCKET`]) and the TCP endpoint ([`TCP`]), services mode only.
     servers: [Option<Server>; 2],
+    /// The last events, for `GET /v1/events`.
+    events: events::Events,
     /// When pidone started, for uptimes, and the wall-clock time of that instant, so that every
     /// timestamp the API reports derives from one reading of the clock.
     started: Instant,
@@ -343,6 +346,7 @@ impl<S: System> Supervisor<S> {
             strangers: Tally::default(),
             unstarted: Tally::default(),
             servers: [None, None],
+            events: Default::default(),
             cgroups: None,
             started: now,
             started_wall: std::time::SystemTime::now(),
