@@ -451,3 +451,89 @@ fn events_are_streamed_on_the_socket_and_on_tcp(mode: Mode) {
 }
 
 in_both_modes!(events_are_streamed_on_the_socket_and_on_tcp);
+
+/// Prometheus' own parser (the Python client's), installed with pip when missing.
+fn prometheus_parse(text: &str) -> serde_json::Value {
+    let importable = || {
+        Command::new(python())
+            .args(["-c", "import prometheus_client"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !importable() {
+        let pip = ["-m", "pip", "install", "--quiet", "--break-system-packages"];
+        let _ = Command::new(python())
+            .args(pip)
+            .arg("prometheus_client")
+            .status();
+    }
+    assert!(
+        importable(),
+        "prometheus_client: pip install prometheus_client"
+    );
+    let mut child = Command::new(python())
+        .arg(helper("prom_parse.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(text.as_bytes()).expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("parse");
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the parser refused the metrics: {error}\n{text}"
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+fn metrics_are_valid_for_prometheus_and_count_what_processes_use(mode: Mode) {
+    let port = free_port();
+    let check = "[[services.checks]]\nname = \"up\"\nexec = \"true\"\nperiod = \"200ms\"\n";
+    let extra = format!("{check}{}", crasher("clock"));
+    let mut d = Daemon::start_in(mode, dir_with_tokens(), &config(port, &extra));
+    d.wait_running("web");
+    d.wait_service("web", "its check to pass", |s| {
+        s["checks"][0]["status"] == "passing"
+    });
+    d.wait_crashes("clock", 1);
+    let (code, text) = curl(&format!("http://127.0.0.1:{port}/metrics"), &[]);
+    assert_eq!(code, 200);
+    let families = prometheus_parse(&text);
+    let family = |name: &str| {
+        families
+            .get(name)
+            .unwrap_or_else(|| panic!("no family {name} in:\n{text}"))
+            .clone()
+    };
+    let value = |name: &str, service: Option<&str>| -> f64 {
+        let samples = family(name)["samples"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let sample = samples
+            .iter()
+            .find(|s| service.is_none_or(|n| s[1]["service"] == n));
+        sample
+            .and_then(|s| s[2].as_f64())
+            .unwrap_or_else(|| panic!("{name} {service:?}"))
+    };
+    assert_eq!(family("pidone_service_cpu_seconds")["type"], "counter");
+    assert!(value("pidone_service_cpu_seconds", Some("web")) >= 0.0);
+    assert!(value("pidone_service_resident_memory_bytes", Some("web")) > 0.0);
+    assert!(value("pidone_service_open_fds", Some("web")) >= 3.0);
+    assert!(value("pidone_resident_memory_bytes", None) > 0.0);
+    assert!(value("pidone_open_fds", None) >= 3.0);
+    assert!(value("pidone_loop_wakeups", None) > 0.0);
+    assert!(value("pidone_check_duration_seconds", Some("web")) >= 0.0);
+    assert!(value("pidone_log_lines", Some("web")) >= 0.0);
+    assert!(value("pidone_service_restarts", Some("clock")) >= 1.0);
+    // The same text on the socket.
+    assert!(d.metrics().contains("# TYPE pidone_service_open_fds gauge"));
+    d.terminate();
+}
+
+in_both_modes!(metrics_are_valid_for_prometheus_and_count_what_processes_use);

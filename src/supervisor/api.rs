@@ -463,6 +463,7 @@ impl<S: System> Supervisor<S> {
             "When the service last came up (unix time).",
             &starts,
         );
+        self.usage_metrics(&mut out);
         let timed = |f: &dyn Fn(&super::timer::Timed) -> Option<String>| {
             per_service(&|s| s.spec.timer.as_ref().and_then(|_| f(&s.timed)))
         };
@@ -537,6 +538,16 @@ impl<S: System> Supervisor<S> {
             "Failed runs of the check since pidone started.",
             &checks(&|c| c.failed_runs.to_string()),
         );
+        let took = |c: &crate::core::health::Check| c.took.map_or_else(String::new, seconds);
+        let mut durations = checks(&took);
+        durations.retain(|(_, v)| !v.is_empty());
+        family(
+            &mut out,
+            "pidone_check_duration_seconds",
+            "gauge",
+            "How long the check's last run took.",
+            &durations,
+        );
         let uptime = seconds(now.saturating_duration_since(self.started));
         family(
             &mut out,
@@ -554,7 +565,79 @@ impl<S: System> Supervisor<S> {
             "Orphans (not services) reaped.",
             &[(String::new(), orphans)],
         );
+        let wakeups = self.wakeups.to_string();
+        family(
+            &mut out,
+            "pidone_loop_wakeups_total",
+            "counter",
+            "Turns of pidone's loop: each poll() that returned.",
+            &[(String::new(), wakeups)],
+        );
         out
+    }
+
+    /// What each service's process, and pidone itself, use: read from `/proc` now.
+    fn usage_metrics(&self, out: &mut String) {
+        use crate::os::procfs::{Usage, usage};
+        let mut all: Vec<(String, Usage)> = (self.svcs.iter())
+            .filter_map(|(_, s)| {
+                let pid = s.child.as_ref()?.pid.as_raw_nonzero().get();
+                Some((
+                    format!("service=\"{}\"", s.spec.name),
+                    usage(&pid.to_string()),
+                ))
+            })
+            .collect();
+        let services = all.len();
+        all.push((String::new(), usage("self")));
+        let pick = |f: fn(&Usage) -> Option<String>, own: bool| -> Vec<(String, String)> {
+            let (theirs, mine) = all.split_at(services);
+            (if own { mine } else { theirs }.iter())
+                .filter_map(|(labels, u)| f(u).map(|v| (labels.clone(), v)))
+                .collect()
+        };
+        let cpu = |u: &Usage| u.cpu.map(seconds);
+        let rss = |u: &Usage| u.rss.map(|n| n.to_string());
+        let fds = |u: &Usage| u.fds.map(|n| n.to_string());
+        for (name, kind, help, f, own) in [
+            (
+                "service_cpu_seconds_total",
+                "counter",
+                "CPU time (user and system) of the service's process.",
+                cpu as fn(&Usage) -> Option<String>,
+                false,
+            ),
+            (
+                "service_resident_memory_bytes",
+                "gauge",
+                "Resident memory of the service's process.",
+                rss,
+                false,
+            ),
+            (
+                "service_open_fds",
+                "gauge",
+                "Open file descriptors of the service's process.",
+                fds,
+                false,
+            ),
+            (
+                "resident_memory_bytes",
+                "gauge",
+                "pidone's own resident memory.",
+                rss,
+                true,
+            ),
+            (
+                "open_fds",
+                "gauge",
+                "pidone's own open file descriptors.",
+                fds,
+                true,
+            ),
+        ] {
+            family(out, &format!("pidone_{name}"), kind, help, &pick(f, own));
+        }
     }
 }
 

@@ -171,6 +171,8 @@ pub struct Supervisor<S: System = Real> {
     starts: usize,
     /// Orphans reaped so far.
     orphans_reaped: u64,
+    /// Turns of the loop so far (each poll() that returned), for the metrics.
+    wakeups: u64,
     /// pidone's own log messages dropped and not yet reported: more than the capture holds in
     /// one turn, and while the stderr queue was full.
     own_lost: [u64; 2],
@@ -282,6 +284,7 @@ impl Supervisor<Real> {
             }
             self.queue_own_messages(now);
             let ready = self.wait_for_events();
+            self.wakeups += 1;
             let now = Instant::now();
             for sig in self.sys.signals.pending() {
                 self.on_signal(sig, now);
@@ -341,6 +344,7 @@ impl<S: System> Supervisor<S> {
             more_to_reap: false,
             starts: 0,
             orphans_reaped: 0,
+            wakeups: 0,
             own_lost: [0; 2],
             lost_output: Tally::default(),
             strangers: Tally::default(),
