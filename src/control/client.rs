@@ -382,7 +382,7 @@ fn events(ep: &Endpoint, follow: bool, json: bool) -> Result<i32, Failure> {
     let print = |text: &str| {
         let mut out = String::new();
         for line in text.lines() {
-            let event: Option<serde_json::Value> = serde_json::from_str(line).ok();
+            let event: Option<serde_json::Value> = serde_json::from_slice(line.as_bytes()).ok();
             let field = |k| event.as_ref().and_then(|e| e.get(k)?.as_str());
             match (json, field("time"), field("message")) {
                 (false, time, Some(message)) => {

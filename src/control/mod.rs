@@ -69,25 +69,34 @@ pub const REQUESTS_PER_TURN: usize = 8;
 /// so past this the next request waits for the next turn. One request is always served, however
 /// large its answer.
 pub const ANSWER_BYTES_PER_TURN: usize = 1 << 20;
+/// Most time spent answering in one turn: a scrape of `/metrics` reads `/proc` for every
+/// service (milliseconds for 50), and a hundred clients asking for it must not make a service's
+/// restart late by more than that. Past this the next request waits for the next turn; one is
+/// always served.
+pub const SERVE_TIME_PER_TURN: Duration = Duration::from_millis(2);
 
 /// What one turn of the loop has served so far: a new request is read while the turn is under
-/// both [`REQUESTS_PER_TURN`] and [`ANSWER_BYTES_PER_TURN`].
+/// [`REQUESTS_PER_TURN`], [`ANSWER_BYTES_PER_TURN`] and [`SERVE_TIME_PER_TURN`].
 #[derive(Debug, Default)]
 pub struct TurnQuota {
     requests: usize,
     bytes: usize,
+    busy: Duration,
 }
 
 impl TurnQuota {
     /// True while another request may be read and answered this turn.
     pub fn admits(&self) -> bool {
-        self.requests < REQUESTS_PER_TURN && self.bytes < ANSWER_BYTES_PER_TURN
+        self.requests < REQUESTS_PER_TURN
+            && self.bytes < ANSWER_BYTES_PER_TURN
+            && self.busy < SERVE_TIME_PER_TURN
     }
 
-    /// Counts a request served with an answer of `bytes`.
-    pub fn served(&mut self, bytes: usize) {
+    /// Counts a request served with an answer of `bytes`, which took `took` to read and answer.
+    pub fn served(&mut self, bytes: usize, took: Duration) {
         self.requests += 1;
         self.bytes = self.bytes.saturating_add(bytes);
+        self.busy = self.busy.saturating_add(took);
     }
 }
 
@@ -1077,23 +1086,32 @@ mod tests {
     }
 
     #[test]
-    fn a_turn_serves_eight_small_answers_or_one_megabyte() {
+    fn a_turn_serves_eight_small_answers_or_one_megabyte_or_two_milliseconds() {
+        let quick = Duration::from_micros(100);
         let mut small = TurnQuota::default();
         let mut served = 0;
         while small.admits() {
-            small.served(2_000);
+            small.served(2_000, quick);
             served += 1;
         }
         assert_eq!(served, REQUESTS_PER_TURN);
         let mut large = TurnQuota::default();
         assert!(large.admits(), "the first is always served");
-        large.served(ANSWER_BYTES_PER_TURN + 1);
+        large.served(ANSWER_BYTES_PER_TURN + 1, quick);
         assert!(!large.admits(), "the next megabyte waits for the next turn");
         let mut mixed = TurnQuota::default();
-        mixed.served(ANSWER_BYTES_PER_TURN / 2);
+        mixed.served(ANSWER_BYTES_PER_TURN / 2, quick);
         assert!(mixed.admits());
-        mixed.served(ANSWER_BYTES_PER_TURN / 2);
+        mixed.served(ANSWER_BYTES_PER_TURN / 2, quick);
         assert!(!mixed.admits());
+        let mut slow = TurnQuota::default();
+        slow.served(40_000, Duration::from_millis(1));
+        assert!(slow.admits());
+        slow.served(40_000, Duration::from_millis(1));
+        assert!(
+            !slow.admits(),
+            "a scrape of /proc for each service takes its time"
+        );
     }
 
     #[test]

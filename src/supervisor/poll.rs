@@ -137,9 +137,11 @@ impl<S: System> Supervisor<S> {
                     if fresh && !quota.admits() {
                         continue; // Still readable: the next turn reads it.
                     }
+                    let began = Instant::now();
                     self.serve(s, i, now);
                     if fresh {
-                        quota.served(self.conn_mut(s, i).map_or(0, |c| c.held()));
+                        let held = self.conn_mut(s, i).map_or(0, |c| c.held());
+                        quota.served(held, began.elapsed());
                     }
                     if let Some(server) = self.servers.get_mut(s).and_then(Option::as_mut) {
                         server.keep_budget();
