@@ -533,6 +533,14 @@ fn metrics_are_valid_for_prometheus_and_count_what_processes_use(mode: Mode) {
     assert!(value("pidone_service_restarts", Some("clock")) >= 1.0);
     // The same text on the socket.
     assert!(d.metrics().contains("# TYPE pidone_service_open_fds gauge"));
+    // The check's change of status is an event too.
+    let events = events_of(&d.ok(&["events", "--json"]).stdout);
+    let passed = |e: &&serde_json::Value| e["type"] == "check" && e["check"] == "up";
+    let event = events.iter().find(passed).expect("a check event");
+    assert_eq!(
+        (&event["service"], &event["state"]),
+        (&"web".into(), &"passing".into())
+    );
     d.terminate();
 }
 
