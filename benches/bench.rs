@@ -5,6 +5,8 @@
 //! `cargo bench --bench bench -- [--quick] [--runs K] [--only LIST] [--inits LIST] [--pidone PATH] [--ns LIST]`;
 //! see docs/bench.md for what each figure measures and how.
 
+#[path = "bench/api.rs"]
+mod api;
 #[path = "bench/ns.rs"]
 mod ns;
 #[path = "bench/setup.rs"]
@@ -27,7 +29,7 @@ const USAGE: &str = "\
 usage: cargo bench --bench bench -- [OPTIONS]
   --quick          a smoke run (< 2 min): 1 run, N = 1 and 50 (trap: 10), 1,000 orphans, 2 s idle
   --runs K         repetitions of every scenario (default 4; env PIDONE_BENCH_RUNS)
-  --only LIST      scenarios, comma-separated: startup,stop,reap,idle,size
+  --only LIST      scenarios, comma-separated: startup,stop,reap,idle,size,api
   --inits LIST     contestants by key: none,floor,pidone,tini,tini-static,dumb-init,catatonit,
                    pidone-config,s6-svscan,runsvdir,supervisord,horust
   --pidone PATH    the pidone binary (default: the static build, env PIDONE_BIN)
@@ -379,9 +381,17 @@ fn run() -> Res<()> {
     } else {
         Vec::new()
     };
+    // pidone alone: its API on TCP and on the socket, and supervision under a flood of requests.
+    let api = match (&pidone, wanted("api")) {
+        (Some(bin), true) => {
+            eprintln!("api: /readyz and /metrics on TCP and the socket, lag under 100 clients");
+            api::figures(bin, &b.root.0, o.quick).unwrap_or_else(|e| format!("\napi: {e}\n"))
+        }
+        _ => String::new(),
+    };
     let elapsed = started.elapsed();
     let meta = Meta::collect(&o, &b.plan, elapsed);
-    print!("{}", markdown(&b, &sizes, &meta));
+    print!("{}{api}", markdown(&b, &sizes, &meta));
     let json = json(&b, &sizes, &meta);
     let out = target.join("bench");
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;

@@ -33,6 +33,12 @@ pub struct Args {
     pub log_timestamps: bool,
     /// `--log-format`: `Some(true)` for JSON lines, `Some(false)` for text.
     pub log_json: Option<bool>,
+    /// `--url URL`: the client asks pidone's API on TCP, not the socket.
+    pub url: Option<String>,
+    /// `--token-file F`: the token the client sends with `--url`.
+    pub token_file: Option<PathBuf>,
+    /// `--listen ADDR` (repeatable): serve the API on TCP there, in place of `[api] listen`.
+    pub listen: Vec<(std::net::SocketAddr, String)>,
 }
 
 /// What the command line resolves to.
@@ -47,6 +53,9 @@ pub enum Command {
     Client {
         action: Action,
         socket: Option<PathBuf>,
+        /// `--url` and `--token-file`: pidone on TCP instead of the socket.
+        url: Option<String>,
+        token_file: Option<PathBuf>,
     },
     /// `pidone import ...`: run the companion importer with these arguments.
     Import(Vec<OsString>),
@@ -95,6 +104,7 @@ usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]          run one program (no conf
        pidone status|list [--json] [NAME...]            ask a running pidone
        pidone start|stop|restart [--no-wait] [--timeout D] NAME...
        pidone logs [-f] [-n N] NAME...
+       pidone events [-f] [--json]                      state changes, exits, checks, reloads
        pidone signal NAME SIGNAL | reload | check [--live|--ready] | wait [--timeout D]
        pidone shutdown
        pidone import supervisord|procfile|process-compose FILE   convert (docs/migration.md)
@@ -111,6 +121,9 @@ options:
       --map-exit CODE  exit 0 when PROGRAM exits with CODE (repeatable; e.g. 143 for Java)
       --grace DURATION time left to stragglers between SIGTERM and SIGKILL (default 5s)
       --socket PATH    control socket (default $PIDONE_SOCKET, else /run/pidone.sock)
+      --url URL        client: ask pidone at http://HOST:PORT (default $PIDONE_URL)
+      --token-file F   client: the token sent with --url (default $PIDONE_TOKEN_FILE)
+      --listen ADDR    serve the API on TCP too (repeatable; replaces [api] listen)
       --log-lines N    lines of output kept per service for `pidone logs` (default 1000)
       --log-timestamps start every line written with its RFC 3339 UTC time
       --log-format F   text (the default) or json: one JSON object per line
@@ -123,9 +136,9 @@ DURATION is a number with a unit: 500ms, 5s, 2m, 1h (a bare number means seconds
 ";
 
 /// The words that name a subcommand rather than a PROGRAM (unless after `--`).
-const SUBCOMMANDS: [&str; 13] = [
+const SUBCOMMANDS: [&str; 14] = [
     "validate", "status", "list", "start", "stop", "restart", "signal", "logs", "reload", "check",
-    "wait", "shutdown", "help",
+    "wait", "shutdown", "help", "events",
 ];
 
 /// Parses the arguments after the program name.
@@ -178,6 +191,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             }
             Long("config") | Short('c') => out.config.push(parser.value()?.into()),
             Long("socket") => out.socket = Some(parser.value()?.into()),
+            #[cfg(feature = "services")]
+            Long("url") => out.url = Some(parser.value()?.string()?),
+            #[cfg(feature = "services")]
+            Long("token-file") => out.token_file = Some(parser.value()?.into()),
+            // The init-only build has no API to serve (and std's address parser costs it 4 KB).
+            #[cfg(feature = "services")]
+            Long("listen") => {
+                let value = parser.value()?.string()?;
+                let addr = value.parse().map_err(|_| {
+                    UsageError(format!(
+                        "--listen: '{value}' is not an address like 0.0.0.0:9100"
+                    ))
+                })?;
+                out.listen.push((addr, format!("--listen {value}")));
+            }
             Long("log-lines") => {
                 let value = parser.value()?.string()?;
                 out.log_lines = value
@@ -197,7 +225,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                     }
                 });
             }
-            Short('f') | Long("follow") if sub == Some("logs") => follow = true,
+            Short('f') | Long("follow") if matches!(sub, Some("logs" | "events")) => {
+                follow = true;
+            }
             Short('n') | Long("lines") if sub == Some("logs") => {
                 let value = parser.value()?.string()?;
                 lines = value
@@ -253,8 +283,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             no_wait,
             timeout,
         };
-        let socket = out.socket;
-        return Ok(Command::Client { action, socket });
+        return Ok(Command::Client {
+            action,
+            socket: out.socket,
+            url: out.url,
+            token_file: out.token_file,
+        });
     }
     #[cfg(feature = "services")]
     let action = match sub {
@@ -279,6 +313,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         "wait" if names.is_empty() => Action::Wait { timeout },
         "check" if names.is_empty() => Action::Check { live },
         "reload" if names.is_empty() => Action::Reload,
+        "events" if names.is_empty() => Action::Events { follow, json },
         "shutdown" if names.is_empty() => Action::Shutdown,
         _ => return Err(UsageError(format!("{sub} takes no service names"))),
     };
@@ -286,6 +321,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     Ok(Command::Client {
         action,
         socket: out.socket,
+        url: out.url,
+        token_file: out.token_file,
     })
 }
 

@@ -54,9 +54,24 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return 0;
         }
         #[cfg(feature = "services")]
-        cli::Command::Client { action, socket } => {
-            let path = control::client_socket_path(socket.as_deref());
-            return control::client::run(&path, &action);
+        cli::Command::Client {
+            action,
+            socket,
+            url,
+            token_file,
+        } => {
+            let endpoint = match control::remote::Endpoint::remote(url, token_file) {
+                Ok(Some(remote)) => remote,
+                Ok(None) => {
+                    let path = control::client_socket_path(socket.as_deref());
+                    control::remote::Endpoint::Socket(path)
+                }
+                Err(err) => {
+                    eprintln!("pidone: {err}");
+                    return 2;
+                }
+            };
+            return control::client::run(&endpoint, &action);
         }
         #[cfg(not(feature = "services"))]
         cli::Command::Import(_) => return single::refuse("import"),
@@ -157,11 +172,13 @@ fn services(args: cli::Args, validate: bool) -> i32 {
         map_exit: args.map_exit,
         log_lines: args.log_lines,
         config_paths: args.config.clone(),
+        listen: args.listen,
     };
+    let api = config.as_ref().map(|c| c.api.clone()).unwrap_or_default();
     let program = (!args.program.is_empty()).then_some(args.program);
     match supervisor::Supervisor::new(options, config, args.socket.as_deref()) {
         Ok(mut supervisor) => {
-            if let Err(err) = supervisor.bind_sockets() {
+            if let Err(err) = (supervisor.bind_sockets()).and_then(|()| supervisor.bind_api(api)) {
                 eprintln!("pidone: {err}");
                 return 2;
             }

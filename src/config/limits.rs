@@ -50,6 +50,8 @@ pub const MAX_ENV_FILE_BYTES: u64 = 1024 * 1024;
 /// a few hundred bytes could otherwise make hundreds of thousands of them, and PID 1 would spend
 /// seconds on a reload it refuses anyway.
 pub const MAX_ERRORS: usize = 100;
+/// Bytes of one `[api]` token file (a token is one word).
+pub const MAX_TOKEN_FILE_BYTES: u64 = 4096;
 
 /// The error for `n` things (`what`) where at most `max` are allowed, if `n` is over.
 pub(super) fn too_many(what: &str, n: usize, max: usize) -> Option<ErrorKind> {

@@ -95,6 +95,7 @@ pub fn load_texts(
     let mut defaults = RawControls::default();
     // `[log]` keys: a file read later overrides one read before.
     let mut log = crate::config::LogSettings::default();
+    let mut apis = Vec::new();
     let mut complete = true;
     for (index, (path, text)) in sources.iter().zip(texts).enumerate() {
         let text = match text {
@@ -110,6 +111,7 @@ pub fn load_texts(
                 timeout_entries.extend(file.timeouts.into_iter().map(|t| (index, t)));
                 log.timestamps = file.log_timestamps.unwrap_or(log.timestamps);
                 log.json = file.log_json.unwrap_or(log.json);
+                apis.push((index, file.api));
                 raws.extend(file.services);
                 if let Some((more, _)) = file.defaults {
                     merge_defaults(sources, &mut defaults, more, &mut errors);
@@ -119,6 +121,7 @@ pub fn load_texts(
         }
     }
     let timeouts = merge_timeouts(sources, &timeout_entries, &mut errors);
+    let api = super::api::resolve(sources, apis, &mut errors);
     for raw in &mut raws {
         raw.controls.fill(&defaults);
     }
@@ -141,6 +144,7 @@ pub fn load_texts(
                 log,
                 services,
                 cgroups,
+                api,
             });
         }
     }

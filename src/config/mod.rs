@@ -27,6 +27,7 @@
 //! `limits`, `select`, `expand` and `envfile`. This file only re-exports what the rest of pidone
 //! uses.
 
+mod api;
 mod budget;
 mod controls;
 mod describe;
@@ -50,9 +51,9 @@ pub use describe::{describe, format_duration};
 pub use error::{ConfigError, ErrorKind, Location, edit_distance, problem_count, suggest};
 pub use load::{LoadContext, load, load_texts};
 pub use model::{
-    CheckSpec, Config, DEFAULT_PATH, Env, FileLog, Kind, Level, Listen, ListenAddr, LogMode,
+    Api, CheckSpec, Config, DEFAULT_PATH, Env, FileLog, Kind, Level, Listen, ListenAddr, LogMode,
     LogSettings, OnFailure, Overlap, Probe, ReadyMode, Restart, Schedule, Secret, ServiceSpec,
-    Timeouts, Timer, bracketed,
+    Timeouts, Timer, Token, bracketed,
 };
 pub use parse::{parse_duration, parse_signal};
 pub use select::env_token;

@@ -34,6 +34,46 @@ pub struct Config {
     /// The cgroup v2 controllers pidone can enable for services, or why it cannot manage
     /// cgroups (see [`crate::os::cgroup::detect`]).
     pub cgroups: Result<Vec<String>, String>,
+    /// `[api]`: the HTTP endpoint on TCP.
+    pub api: Api,
+}
+
+/// The paths served on TCP without a token unless `[api] public` says otherwise.
+pub const DEFAULT_PUBLIC: [&str; 3] = ["/livez", "/readyz", "/metrics"];
+
+/// `[api]`: pidone's API on TCP, beside the unix socket (which needs none of this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Api {
+    /// `listen`: the addresses served, each with where and how it is written
+    /// (`FILE:LINE: key "api.listen": 0.0.0.0:9100`), for errors.
+    pub listen: Vec<(std::net::SocketAddr, String)>,
+    /// `public`: the paths anyone may GET ([`DEFAULT_PUBLIC`] unless set; may be empty).
+    pub public: Vec<String>,
+    /// `token_file`'s token: any request.
+    pub token: Option<Token>,
+    /// `read_token_file`'s token: GET requests only.
+    pub read_token: Option<Token>,
+}
+
+impl Default for Api {
+    fn default() -> Api {
+        Api {
+            listen: Vec::new(),
+            public: DEFAULT_PUBLIC.map(String::from).to_vec(),
+            token: None,
+            read_token: None,
+        }
+    }
+}
+
+/// A bearer token, read from a file: it is never printed (`Debug` hides it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub Vec<u8>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(..)")
+    }
 }
 
 /// `[timeouts]`. A key set to 0 keeps its default, as in go-overlay.

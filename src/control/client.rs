@@ -4,9 +4,9 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::remote::{Endpoint, Link};
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 
@@ -33,6 +33,8 @@ pub enum Action {
         lines: usize,
         follow: bool,
     },
+    /// `events [-f] [--json]`: the events kept, then (with `follow`) each new one.
+    Events { follow: bool, json: bool },
     /// `reload`: re-read the configuration.
     Reload,
     /// `check`: exit 0 if ready (`/v1/health`), or with `live` if live (`/livez`).
@@ -50,26 +52,22 @@ pub const EXIT_UNREACHABLE: i32 = 3;
 /// is not running in services mode, or not yet.
 pub const EXIT_NO_SOCKET: i32 = 4;
 
-/// Runs one client action against the socket at `path`; returns the exit code.
-pub fn run(path: &Path, action: &Action) -> i32 {
-    match execute(path, action) {
+/// Runs one client action against the daemon at `ep`; returns the exit code.
+pub fn run(ep: &Endpoint, action: &Action) -> i32 {
+    match execute(ep, action) {
         Ok(code) => code,
         Err(Failure::Unreachable(err)) => {
-            eprintln!("pidone: cannot reach pidone at {}: {err}", path.display());
+            eprintln!("pidone: cannot reach pidone at {ep}: {err}");
             EXIT_UNREACHABLE
         }
         Err(Failure::NoSocket) => {
             eprintln!(
-                "pidone: no control socket at {} (a read-only image? mount a tmpfs at /run)",
-                path.display()
+                "pidone: no control socket at {ep} (a read-only image? mount a tmpfs at /run)"
             );
             EXIT_NO_SOCKET
         }
         Err(Failure::Untrusted(uid)) => {
-            eprintln!(
-                "pidone: refusing {}: the server runs as uid {uid}, not root or you",
-                path.display()
-            );
+            eprintln!("pidone: refusing {ep}: the server runs as uid {uid}, not root or you");
             EXIT_UNREACHABLE
         }
         Err(Failure::Refused(message)) => {
@@ -88,24 +86,31 @@ enum Failure {
     Refused(String),
 }
 
-/// Connects to the socket and checks who serves it before anything is sent: someone else may
-/// have bound the path first (a fallback in `/tmp`).
-fn connect(path: &Path) -> Result<UnixStream, Failure> {
+/// Connects to the daemon. On the socket, checks who serves it before anything is sent: someone
+/// else may have bound the path first (a fallback in `/tmp`).
+fn connect(ep: &Endpoint) -> Result<Link, Failure> {
+    let path = match ep {
+        Endpoint::Socket(path) => path,
+        Endpoint::Url { addr, .. } => {
+            let stream = std::net::TcpStream::connect(addr);
+            return stream.map(Link::Tcp).map_err(Failure::Unreachable);
+        }
+    };
     let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Failure::NoSocket,
         _ => Failure::Unreachable(e),
     })?;
     match crate::os::sys::peer_uid(&stream).map_err(Failure::Unreachable)? {
-        0 => Ok(stream),
-        uid if uid == rustix::process::getuid().as_raw() => Ok(stream),
+        0 => Ok(Link::Unix(stream)),
+        uid if uid == rustix::process::getuid().as_raw() => Ok(Link::Unix(stream)),
         uid => Err(Failure::Untrusted(uid)),
     }
 }
 
-fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
+fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
     match action {
         Action::Status { names, json } => {
-            let (list, body) = services(path, names)?;
+            let (list, body) = services(ep, names)?;
             if *json {
                 // As the daemon sent it: fields this client does not know are kept.
                 println!("{body}");
@@ -124,14 +129,14 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             // with a new process: what they were is read before asking, since a fast restart
             // can be over before the first poll.
             let before: Vec<Service> = if *verb == Verb::Restart && !*no_wait {
-                services(path, &[])?.0
+                services(ep, &[])?.0
             } else {
                 Vec::new()
             };
             let mut waited: Vec<String> = names.to_vec();
             for name in names {
                 let target = format!("/v1/services/{name}/{}", verb.as_str());
-                let (status, body) = request(path, "POST", &target)?;
+                let (status, body) = request(ep, "POST", &target)?;
                 if status != 200 {
                     return Err(Failure::Refused(error_message(&body)));
                 }
@@ -145,15 +150,16 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             if *no_wait {
                 return Ok(EXIT_OK);
             }
-            wait_done(path, *verb, &waited, &before, *timeout)
+            wait_done(ep, *verb, &waited, &before, *timeout)
         }
         Action::Logs {
             names,
             lines,
             follow,
-        } => logs(path, names, *lines, *follow),
+        } => logs(ep, names, *lines, *follow),
+        Action::Events { follow, json } => events(ep, *follow, *json),
         Action::Reload => {
-            let (status, body) = request(path, "POST", "/v1/reload")?;
+            let (status, body) = request(ep, "POST", "/v1/reload")?;
             if status != 200 {
                 eprintln!("pidone: {}", error_message(&body));
                 let refused = wire::read::<wire::Error>(&body).ok();
@@ -184,9 +190,9 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             let (target, word) = if *live {
                 ("/livez", "live")
             } else {
-                ("/v1/health", "healthy")
+                ("/readyz", "healthy")
             };
-            let (status, body) = request(path, "GET", target)?;
+            let (status, body) = request(ep, "GET", target)?;
             if status == 200 {
                 println!("{word}");
                 return Ok(EXIT_OK);
@@ -200,7 +206,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
         Action::Signal { name, signal } => {
             let body = serde_json::to_string(&wire::Signal { signal }).unwrap_or_default();
             let target = format!("/v1/services/{name}/signal");
-            let (status, answer) = request_with(path, "POST", &target, &body)?;
+            let (status, answer) = request_with(ep, "POST", &target, &body)?;
             if status != 200 {
                 return Err(Failure::Refused(error_message(&answer)));
             }
@@ -209,7 +215,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
         Action::Wait { timeout } => {
             let deadline = Instant::now() + *timeout;
             loop {
-                let (status, body) = request(path, "GET", "/v1/health")?;
+                let (status, body) = request(ep, "GET", "/v1/health")?;
                 if status == 200 {
                     return Ok(EXIT_OK);
                 }
@@ -223,7 +229,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             }
         }
         Action::Shutdown => {
-            let (status, body) = request(path, "POST", "/v1/shutdown")?;
+            let (status, body) = request(ep, "POST", "/v1/shutdown")?;
             if status != 200 {
                 return Err(Failure::Refused(error_message(&body)));
             }
@@ -235,7 +241,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
 /// Polls the services until each reached the end state of `verb` (up for start/restart, down for
 /// stop), failed, or `timeout` passed. `before` holds the services as they were before a restart.
 fn wait_done(
-    path: &Path,
+    ep: &Endpoint,
     verb: Verb,
     names: &[String],
     before: &[Service],
@@ -243,7 +249,7 @@ fn wait_done(
 ) -> Result<i32, Failure> {
     let deadline = Instant::now() + timeout;
     loop {
-        let (list, _) = services(path, names)?;
+        let (list, _) = services(ep, names)?;
         let mut done = true;
         for svc in &list {
             let state = svc.state.as_str();
@@ -278,12 +284,12 @@ fn wait_done(
 
 /// Prints the logs of each service (prefixed `[name] ` when there are several); with `follow`,
 /// one connection per service streams new lines until the daemon or the user ends it.
-fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32, Failure> {
+fn logs(ep: &Endpoint, names: &[String], lines: usize, follow: bool) -> Result<i32, Failure> {
     let prefix = names.len() > 1;
     if !follow {
         for name in names {
             let target = format!("/v1/services/{name}/logs?n={lines}");
-            let (status, body) = request(path, "GET", &target)?;
+            let (status, body) = request(ep, "GET", &target)?;
             if status != 200 {
                 return Err(Failure::Refused(error_message(&body)));
             }
@@ -293,18 +299,22 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
     }
     let mut streams = Vec::new();
     for name in names {
-        let mut stream = connect(path)?;
-        let text = format!(
-            "GET /v1/services/{name}/logs?n={lines}&follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n"
-        );
+        let mut stream = connect(ep)?;
+        let target = format!("/v1/services/{name}/logs?n={lines}&follow=true");
+        let text = ep.head("GET", &target) + "\r\n";
         stream
             .write_all(text.as_bytes())
             .map_err(Failure::Unreachable)?;
-        streams.push((name.clone(), stream));
+        let owned = name.clone();
+        let print = Box::new(move |text: &str| print_lines(&owned, text, prefix));
+        streams.push(Follower::new(name.clone(), stream, print));
     }
-    // One thread for all the streams: a poll over them, each read a line at a time (std's threads
-    // cost the static binary 16 KB).
-    let mut followers: Vec<Follower> = streams.into_iter().map(Follower::new).collect();
+    follow_all(streams)
+}
+
+/// Follows `followers` to their ends: one thread for all the streams, a poll over them, each read
+/// a line at a time (std's threads cost the static binary 16 KB). Exit 1 if any ended in error.
+fn follow_all(mut followers: Vec<Follower>) -> Result<i32, Failure> {
     loop {
         let ready: Vec<bool> = {
             let mut fds: Vec<PollFd<'_>> = (followers.iter())
@@ -322,7 +332,7 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
         };
         let open = followers.iter_mut().filter(|f| f.result.is_none());
         for (follower, _) in open.zip(ready).filter(|(_, ready)| *ready) {
-            follower.read(prefix);
+            follower.read();
         }
     }
     let mut code = EXIT_OK;
@@ -339,7 +349,9 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
 /// from pidone itself ([`STREAM_ERROR`]) is an error: pidone dropped the stream.
 struct Follower {
     name: String,
-    stream: UnixStream,
+    stream: Link,
+    /// Prints lines of the stream's body.
+    print: Box<dyn Fn(&str)>,
     /// Bytes read and not yet a whole line (or, once `refused`, the error's body so far).
     pending: Vec<u8>,
     in_head: bool,
@@ -353,10 +365,11 @@ struct Follower {
 }
 
 impl Follower {
-    fn new((name, stream): (String, UnixStream)) -> Follower {
+    fn new(name: String, stream: Link, print: Box<dyn Fn(&str)>) -> Follower {
         Follower {
             name,
             stream,
+            print,
             pending: Vec::new(),
             in_head: true,
             status: 0,
@@ -368,7 +381,7 @@ impl Follower {
 
     /// Reads what the stream has (the poll said it has something) and handles its whole lines;
     /// at its end, the last line without its newline and the outcome.
-    fn read(&mut self, prefix: bool) {
+    fn read(&mut self) {
         let mut chunk = [0u8; 8192];
         let n = match self.stream.read(&mut chunk) {
             Ok(n) => n,
@@ -381,7 +394,7 @@ impl Follower {
             && let Some(end) = self.pending.iter().position(|b| *b == b'\n')
         {
             let line: Vec<u8> = self.pending.drain(..=end).collect();
-            if let Err(err) = self.line(line, prefix) {
+            if let Err(err) = self.line(line) {
                 return self.result = Some(Err(err));
             }
         }
@@ -391,10 +404,7 @@ impl Follower {
         let rest = std::mem::take(&mut self.pending);
         self.result = Some(if self.refused {
             Err(error_message(&String::from_utf8(rest).unwrap_or_default()))
-        } else if let Err(err) = (!rest.is_empty())
-            .then(|| self.line(rest, prefix))
-            .transpose()
-        {
+        } else if let Err(err) = (!rest.is_empty()).then(|| self.line(rest)).transpose() {
             Err(err)
         } else {
             match self.held.strip_prefix(STREAM_ERROR) {
@@ -405,7 +415,7 @@ impl Follower {
     }
 
     /// One line of the answer: a line of its head, or one to print.
-    fn line(&mut self, line: Vec<u8>, prefix: bool) -> Result<(), String> {
+    fn line(&mut self, line: Vec<u8>) -> Result<(), String> {
         let Ok(line) = String::from_utf8(line) else {
             return Err(format!("{}: stream did not contain valid UTF-8", self.name));
         };
@@ -421,14 +431,51 @@ impl Follower {
             }
             return Ok(());
         }
-        print_lines(&self.name, &std::mem::take(&mut self.held), prefix);
+        (self.print)(&std::mem::take(&mut self.held));
         if line.starts_with(STREAM_ERROR) {
             self.held = line;
         } else {
-            print_lines(&self.name, &line, prefix);
+            (self.print)(&line);
         }
         Ok(())
     }
+}
+
+/// Prints the events pidone keeps, then (with `follow`) each new one as it happens: each line
+/// as it came (`json`), or its time and message.
+fn events(ep: &Endpoint, follow: bool, json: bool) -> Result<i32, Failure> {
+    let print = move |text: &str| {
+        let mut out = String::new();
+        for line in text.lines() {
+            let event: Option<serde_json::Value> = serde_json::from_slice(line.as_bytes()).ok();
+            let field = |k| event.as_ref().and_then(|e| e.get(k)?.as_str());
+            match (json, field("time"), field("message")) {
+                (false, time, Some(message)) => {
+                    out += &format!("{} {}\n", time.unwrap_or("-"), printable(message));
+                }
+                _ => out += &format!("{}\n", printable(line)),
+            }
+        }
+        print_lines("", &out, false);
+    };
+    if !follow {
+        let (status, body) = request(ep, "GET", "/v1/events")?;
+        if status != 200 {
+            return Err(Failure::Refused(error_message(&body)));
+        }
+        print(&body);
+        return Ok(EXIT_OK);
+    }
+    let mut stream = connect(ep)?;
+    let text = ep.head("GET", "/v1/events?follow=true") + "\r\n";
+    stream
+        .write_all(text.as_bytes())
+        .map_err(Failure::Unreachable)?;
+    follow_all(vec![Follower::new(
+        "events".into(),
+        stream,
+        Box::new(print),
+    )])
 }
 
 fn print_lines(name: &str, text: &str, prefix: bool) {
@@ -445,13 +492,13 @@ fn print_lines(name: &str, text: &str, prefix: bool) {
 }
 
 /// The services named (all when none is), and the body they came in.
-fn services(path: &Path, names: &[String]) -> Result<(Vec<Service>, String), Failure> {
+fn services(ep: &Endpoint, names: &[String]) -> Result<(Vec<Service>, String), Failure> {
     let target = if names.is_empty() {
         "/v1/services".to_string()
     } else {
         format!("/v1/services?names={}", names.join(","))
     };
-    let (status, body) = request(path, "GET", &target)?;
+    let (status, body) = request(ep, "GET", &target)?;
     if status != 200 {
         return Err(Failure::Refused(error_message(&body)));
     }
@@ -464,25 +511,21 @@ fn services(path: &Path, names: &[String]) -> Result<(Vec<Service>, String), Fai
 }
 
 /// One HTTP exchange; returns the status code and the body.
-fn request(path: &Path, method: &str, target: &str) -> Result<(u16, String), Failure> {
-    request_with(path, method, target, "")
+fn request(ep: &Endpoint, method: &str, target: &str) -> Result<(u16, String), Failure> {
+    request_with(ep, method, target, "")
 }
 
 /// One HTTP exchange with a body.
 fn request_with(
-    path: &Path,
+    ep: &Endpoint,
     method: &str,
     target: &str,
     body: &str,
 ) -> Result<(u16, String), Failure> {
-    let mut stream = connect(path)?;
-    let timeout = Some(Duration::from_secs(10));
-    let _ = stream.set_read_timeout(timeout);
-    let _ = stream.set_write_timeout(timeout);
+    let mut stream = connect(ep)?;
+    stream.set_timeout(Some(Duration::from_secs(10)));
     let len = body.len();
-    let text = format!(
-        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len}\r\n\r\n{body}"
-    );
+    let text = ep.head(method, target) + &format!("Content-Length: {len}\r\n\r\n{body}");
     stream
         .write_all(text.as_bytes())
         .map_err(Failure::Unreachable)?;
@@ -493,6 +536,11 @@ fn request_with(
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok());
     let status =
         status.ok_or_else(|| Failure::Refused("the daemon sent a malformed answer".to_string()))?;
+    if status == 401 || status == 403 {
+        // Not allowed (no token, a wrong one, a read token acting, a reader of the socket
+        // acting): whatever was asked, that is the answer.
+        return Err(Failure::Refused(error_message(body)));
+    }
     Ok((status, body.to_string()))
 }
 
@@ -827,9 +875,10 @@ mod tests {
             let (mut ours, theirs) = UnixStream::pair().expect("a socket pair");
             ours.write_all(bytes).expect("written");
             drop(ours);
-            let mut follower = Follower::new(("db".to_string(), theirs));
+            let print = Box::new(|_: &str| {});
+            let mut follower = Follower::new("db".to_string(), Link::Unix(theirs), print);
             while follower.result.is_none() {
-                follower.read(false);
+                follower.read();
             }
             follower.result.expect("an outcome")
         };

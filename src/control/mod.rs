@@ -1,4 +1,5 @@
-//! The control socket: HTTP/1.1 + JSON on a unix stream socket, served inside the one poll loop.
+//! The control socket: HTTP/1.1 + JSON on a unix stream socket, and the same API on TCP
+//! (`[api] listen`), served inside the one poll loop.
 //!
 //! Every socket is non-blocking. A connection reads until it holds one whole request (headers
 //! parsed by httparse, then `Content-Length` bytes of body), within limits on header size, body
@@ -8,14 +9,21 @@
 //! and silent connections give way to newcomers: clients cannot make pidone grow or shut others
 //! out. The socket is only created in a directory no one else can change.
 //!
+//! A [`Server`] is one pool of connections fed by its listeners: the unix socket's, or every TCP
+//! address of `[api] listen` (a second server, so that a flood on the port never takes the
+//! places of local clients). The TCP server has no peer credentials: its [`gate`] decides.
+//!
 //! This module knows bytes and routes, not services: [`parse`] turns bytes into a [`Request`],
 //! the supervisor answers it, and [`response`] turns the answer into bytes.
 
 pub mod client;
+pub mod gate;
+pub mod remote;
 pub mod wire;
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -61,25 +69,34 @@ pub const REQUESTS_PER_TURN: usize = 8;
 /// so past this the next request waits for the next turn. One request is always served, however
 /// large its answer.
 pub const ANSWER_BYTES_PER_TURN: usize = 1 << 20;
+/// Most time spent answering in one turn: a scrape of `/metrics` reads `/proc` for every
+/// service (milliseconds for 50), and a hundred clients asking for it must not make a service's
+/// restart late by more than that. Past this the next request waits for the next turn; one is
+/// always served.
+pub const SERVE_TIME_PER_TURN: Duration = Duration::from_millis(2);
 
 /// What one turn of the loop has served so far: a new request is read while the turn is under
-/// both [`REQUESTS_PER_TURN`] and [`ANSWER_BYTES_PER_TURN`].
+/// [`REQUESTS_PER_TURN`], [`ANSWER_BYTES_PER_TURN`] and [`SERVE_TIME_PER_TURN`].
 #[derive(Debug, Default)]
 pub struct TurnQuota {
     requests: usize,
     bytes: usize,
+    busy: Duration,
 }
 
 impl TurnQuota {
     /// True while another request may be read and answered this turn.
     pub fn admits(&self) -> bool {
-        self.requests < REQUESTS_PER_TURN && self.bytes < ANSWER_BYTES_PER_TURN
+        self.requests < REQUESTS_PER_TURN
+            && self.bytes < ANSWER_BYTES_PER_TURN
+            && self.busy < SERVE_TIME_PER_TURN
     }
 
-    /// Counts a request served with an answer of `bytes`.
-    pub fn served(&mut self, bytes: usize) {
+    /// Counts a request served with an answer of `bytes`, which took `took` to read and answer.
+    pub fn served(&mut self, bytes: usize, took: Duration) {
         self.requests += 1;
         self.bytes = self.bytes.saturating_add(bytes);
+        self.busy = self.busy.saturating_add(took);
     }
 }
 
@@ -106,7 +123,14 @@ pub enum Request {
     Metrics,
     /// `POST /v1/shutdown`
     Shutdown,
+    /// `GET /v1/events?since=SEQ&follow=true`: the events kept after `since` (all kept when
+    /// absent), then, following, every new one.
+    Events { since: Option<u64>, follow: bool },
 }
+
+/// The key a connection following the events has in place of a service's
+/// ([`Server::follow_lines`]): no service's key (those are a slot and a generation).
+pub const EVENTS: u64 = u64::MAX;
 
 /// What can be done to a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,8 +216,14 @@ pub enum Parsed {
     Bad(Answer),
 }
 
-/// Parses the bytes received so far on a connection.
+/// Parses the bytes received so far on a connection of the unix socket.
 pub fn parse(buf: &[u8]) -> Parsed {
+    parse_at(buf, None)
+}
+
+/// Parses the bytes received so far on a connection; with a `gate` (TCP), a request it does not
+/// admit is refused as soon as its head is in, before its body is waited for.
+pub fn parse_at(buf: &[u8], gate: Option<&crate::config::Api>) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(buf) {
@@ -206,6 +236,14 @@ pub fn parse(buf: &[u8]) -> Parsed {
     };
     if head_len > MAX_HEAD {
         return Parsed::Bad(Answer::error(431, "request head too large"));
+    }
+    if let (Some(api), Some(method), Some(path)) = (gate, req.method, req.path) {
+        let auth = (req.headers.iter())
+            .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+            .map(|h| h.value);
+        if let Err(answer) = gate::admit(api, method, path, auth) {
+            return Parsed::Bad(answer);
+        }
     }
     let mut body_len = 0usize;
     for h in req.headers.iter() {
@@ -322,6 +360,23 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
             let name = (*name).to_string();
             (Request::Act { name, verb }, "POST")
         }
+        ["v1", "events"] => {
+            let (mut since, mut follow) = (None, false);
+            for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+                match kv.split_once('=').unwrap_or((kv, "")) {
+                    ("since", v) => {
+                        let bad = || Answer::error(400, &format!("since: '{v}' is not a number"));
+                        since = Some(v.parse().map_err(|_| bad())?);
+                    }
+                    ("follow", v) => follow = matches!(v, "" | "1" | "true" | "yes"),
+                    (k, _) => {
+                        let message = format!("unknown parameter '{k}' (since, follow)");
+                        return Err(Answer::error(400, &message));
+                    }
+                }
+            }
+            (Request::Events { since, follow }, "GET")
+        }
         ["v1", "health"] | ["readyz"] => (Request::Health { live: false }, "GET"),
         ["livez"] => (Request::Health { live: true }, "GET"),
         ["metrics"] => (Request::Metrics, "GET"),
@@ -341,6 +396,7 @@ pub fn response(answer: &Answer) -> Vec<u8> {
     let reason = match answer.status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         409 => "Conflict",
         404 => "Not Found",
@@ -351,8 +407,13 @@ pub fn response(answer: &Answer) -> Vec<u8> {
         503 => "Service Unavailable",
         _ => "Response",
     };
+    let challenge = if answer.status == 401 {
+        "WWW-Authenticate: Bearer\r\n"
+    } else {
+        ""
+    };
     let mut out = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} {reason}\r\n{challenge}Content-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         answer.status,
         answer.content_type,
         answer.body.len()
@@ -456,10 +517,15 @@ fn check_dir(dir: &Path) -> io::Result<()> {
     Err(io::Error::new(io::ErrorKind::PermissionDenied, message))
 }
 
-/// The listening socket and its connections.
+/// A pool of connections and the listening sockets that feed it: the unix socket, or every
+/// TCP address of `[api] listen`.
 pub struct Server {
-    listener: UnixListener,
-    path: PathBuf,
+    listeners: Vec<Listener>,
+    /// The unix socket's path, removed when the server goes.
+    path: Option<PathBuf>,
+    /// Who may ask what, on TCP (`[api]`): its clients have no peer credentials. `None` for the
+    /// unix socket, where the peer's uid decides.
+    pub gate: Option<crate::config::Api>,
     pub conns: Vec<Conn>,
     /// After an accept error (EMFILE…): the listener leaves the poll set until then.
     accept_paused_until: Option<Instant>,
@@ -468,16 +534,43 @@ pub struct Server {
     pub dropped: Tally,
 }
 
+/// One listening socket, non-blocking.
+struct Listener {
+    fd: OwnedFd,
+    /// Its TCP address (`None`: the unix socket).
+    addr: Option<SocketAddr>,
+}
+
+/// A connected stream socket of either kind: reads and writes are the same system calls.
+struct Socket(OwnedFd);
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(rustix::io::read(&self.0, buf)?)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // SIGPIPE is ignored (os::signals): a client gone is EPIPE here.
+        Ok(rustix::io::write(&self.0, buf)?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One client connection.
 pub struct Conn {
-    stream: UnixStream,
+    stream: Socket,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
     written: usize,
     deadline: Instant,
     /// When it was accepted.
     opened: Instant,
-    /// The client's uid (SO_PEERCRED).
+    /// The client's uid (SO_PEERCRED); on TCP pidone's own, once the gate admitted a request.
     pub uid: u32,
     closed: bool,
     /// The service whose new output lines this connection streams (`follow=true`): it has no
@@ -520,17 +613,65 @@ impl Server {
         let listener = listener?;
         rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(0o600))?;
         listener.set_nonblocking(true)?;
-        Ok(Server {
-            listener,
-            path: path.to_path_buf(),
+        let mut server = Server::new(None);
+        server.path = Some(path.to_path_buf());
+        let fd = OwnedFd::from(listener);
+        server.listeners.push(Listener { fd, addr: None });
+        Ok(server)
+    }
+
+    /// A server of TCP clients on `api.listen`, admitted by `api`'s gate. The error names the
+    /// address that cannot be bound and where it is written.
+    pub fn listen(api: crate::config::Api) -> Result<Server, String> {
+        let mut server = Server::new(None);
+        server.relisten(&api.listen)?;
+        server.gate = Some(api);
+        Ok(server)
+    }
+
+    fn new(gate: Option<crate::config::Api>) -> Server {
+        Server {
+            listeners: Vec::new(),
+            path: None,
+            gate,
             conns: Vec::new(),
             accept_paused_until: None,
             dropped: Tally::default(),
-        })
+        }
     }
 
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.listener.as_fd()
+    /// Listens on exactly `addrs`: sockets already bound to one of them are kept (with their
+    /// waiting clients), others closed, new ones bound. Nothing changes when one cannot be bound.
+    pub fn relisten(&mut self, addrs: &[(SocketAddr, String)]) -> Result<(), String> {
+        let mut fresh = Vec::new();
+        for (addr, at) in addrs {
+            let bound = |l: &Listener| l.addr == Some(*addr);
+            if self.listeners.iter().any(bound) || fresh.iter().any(bound) {
+                continue;
+            }
+            let fd = crate::os::listen::bind(&crate::config::ListenAddr::Tcp(*addr))
+                .and_then(|fd| Ok(rustix::io::ioctl_fionbio(&fd, true).map(|()| fd)?))
+                .map_err(|err| format!("{at}: {err}"))?;
+            fresh.push(Listener {
+                fd,
+                addr: Some(*addr),
+            });
+        }
+        (self.listeners).retain(|l| addrs.iter().any(|(a, _)| l.addr == Some(*a)));
+        self.listeners.extend(fresh);
+        Ok(())
+    }
+
+    /// The listening sockets, to poll for newcomers.
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.listeners.iter().map(|l| l.fd.as_fd())
+    }
+
+    /// Reads what connection `i` sent; returns its request once whole (and admitted by the
+    /// gate, on TCP).
+    pub fn read(&mut self, i: usize) -> Option<Request> {
+        let gate = self.gate.as_ref();
+        self.conns.get_mut(i)?.read(gate)
     }
 
     /// True while another connection may be accepted: a slot is free or an idle connection can
@@ -556,26 +697,32 @@ impl Server {
     /// (which had a turn to send its request): silent clients cannot keep others out.
     pub fn accept(&mut self, now: Instant) {
         let before = self.conns.len();
+        let mut which = 0;
         for _ in 0..MAX_CONNECTIONS {
             let full = self.open() >= MAX_CONNECTIONS;
             let idle = (self.conns.iter().take(before)).position(|c| c.may_give_way(now));
             if full && idle.is_none() {
                 return;
             }
-            match self.listener.accept() {
-                Ok((stream, _)) => {
+            let Some(listener) = self.listeners.get(which) else {
+                return;
+            };
+            let flags = rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC;
+            match rustix::net::accept_with(&listener.fd, flags) {
+                Ok(fd) => {
                     if let Some(oldest) = idle.filter(|_| full) {
                         if let Some(conn) = self.conns.get_mut(oldest) {
                             conn.close();
                         }
                     }
-                    if stream.set_nonblocking(true).is_err() {
-                        continue; // Dropped: closed.
-                    }
-                    // Unknown credentials may only read (u32::MAX is nobody's uid).
-                    let uid = crate::os::sys::peer_uid(&stream).unwrap_or(u32::MAX);
+                    // Unknown credentials may only read (u32::MAX is nobody's uid). On TCP the
+                    // gate admits each request, and what it admits acts as pidone's user.
+                    let uid = match self.gate {
+                        Some(_) => rustix::process::getuid().as_raw(),
+                        None => crate::os::sys::peer_uid(&fd).unwrap_or(u32::MAX),
+                    };
                     self.conns.push(Conn {
-                        stream,
+                        stream: Socket(fd),
                         inbuf: Vec::new(),
                         outbuf: Vec::new(),
                         written: 0,
@@ -587,8 +734,10 @@ impl Server {
                         ending: false,
                     });
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                // This listener has no one waiting: the next one may.
+                Err(rustix::io::Errno::AGAIN) => which += 1,
+                // A client that left while waiting, or a signal: try again.
+                Err(rustix::io::Errno::INTR | rustix::io::Errno::CONNABORTED) => {}
                 Err(err) => {
                     // EMFILE and the like: the pending client stays readable, so stop polling the
                     // listener for a moment instead of spinning on it.
@@ -682,13 +831,15 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
 impl Conn {
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.stream.as_fd()
+        self.stream.0.as_fd()
     }
 
     /// Marks the connection for removal at the end of this turn; what it held is freed now.
@@ -783,9 +934,9 @@ impl Conn {
         }
     }
 
-    /// Reads what is available; returns the request once whole. On end of file or an error the
-    /// connection closes itself.
-    pub fn read(&mut self) -> Option<Request> {
+    /// Reads what is available; returns the request once whole (and admitted by `gate`, on TCP).
+    /// On end of file or an error the connection closes itself.
+    fn read(&mut self, gate: Option<&crate::config::Api>) -> Option<Request> {
         let mut chunk = [0u8; 4096];
         loop {
             match self.stream.read(&mut chunk) {
@@ -796,7 +947,7 @@ impl Conn {
                 Ok(n) => {
                     self.inbuf
                         .extend_from_slice(chunk.get(..n).unwrap_or_default());
-                    match parse(&self.inbuf) {
+                    match parse_at(&self.inbuf, gate) {
                         Parsed::Partial => continue,
                         Parsed::Done(request) => return Some(request),
                         Parsed::Bad(answer) => {
@@ -867,7 +1018,7 @@ mod tests {
     fn conn(now: Instant) -> (Conn, UnixStream) {
         let (ours, theirs) = UnixStream::pair().expect("a socket pair");
         let conn = Conn {
-            stream: ours,
+            stream: Socket(ours.into()),
             inbuf: Vec::new(),
             outbuf: Vec::new(),
             written: 0,
@@ -935,23 +1086,32 @@ mod tests {
     }
 
     #[test]
-    fn a_turn_serves_eight_small_answers_or_one_megabyte() {
+    fn a_turn_serves_eight_small_answers_or_one_megabyte_or_two_milliseconds() {
+        let quick = Duration::from_micros(100);
         let mut small = TurnQuota::default();
         let mut served = 0;
         while small.admits() {
-            small.served(2_000);
+            small.served(2_000, quick);
             served += 1;
         }
         assert_eq!(served, REQUESTS_PER_TURN);
         let mut large = TurnQuota::default();
         assert!(large.admits(), "the first is always served");
-        large.served(ANSWER_BYTES_PER_TURN + 1);
+        large.served(ANSWER_BYTES_PER_TURN + 1, quick);
         assert!(!large.admits(), "the next megabyte waits for the next turn");
         let mut mixed = TurnQuota::default();
-        mixed.served(ANSWER_BYTES_PER_TURN / 2);
+        mixed.served(ANSWER_BYTES_PER_TURN / 2, quick);
         assert!(mixed.admits());
-        mixed.served(ANSWER_BYTES_PER_TURN / 2);
+        mixed.served(ANSWER_BYTES_PER_TURN / 2, quick);
         assert!(!mixed.admits());
+        let mut slow = TurnQuota::default();
+        slow.served(40_000, Duration::from_millis(1));
+        assert!(slow.admits());
+        slow.served(40_000, Duration::from_millis(1));
+        assert!(
+            !slow.admits(),
+            "a scrape of /proc for each service takes its time"
+        );
     }
 
     #[test]
@@ -1078,6 +1238,21 @@ mod tests {
             req("POST /v1/shutdown HTTP/1.1\r\n\r\n"),
             Parsed::Done(Request::Shutdown)
         );
+        assert_eq!(
+            req("GET /v1/events HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Events {
+                since: None,
+                follow: false
+            })
+        );
+        assert_eq!(
+            req("GET /v1/events?since=7&follow=true HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Events {
+                since: Some(7),
+                follow: true
+            })
+        );
+        assert_eq!(status(req("GET /v1/events?since=x HTTP/1.1\r\n\r\n")), 400);
     }
 
     #[test]

@@ -484,3 +484,58 @@ mod tests {
         assert_eq!(missing.to_string(), "missing field `error`");
     }
 }
+
+/// One event of `GET /v1/events`, a line of its own: a service's state change (`state`), a
+/// restart (`restart`), a process's exit (`exit`), a check's change of status (`check`), a
+/// reload (`reload`) and the shutdown (`shutdown`). Only serialized: the client prints a line
+/// as it came (`--json`) or its `time` and `message`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// The check, for `check`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// How the process ended, for `exit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit: Option<LastExit>,
+    /// The state before, for `state`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<&'static str>,
+    /// The event for a human: what the client prints.
+    pub message: String,
+    /// What a reload changed, for `reload`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reload: Option<Reloaded>,
+    /// The restarts so far, for `restart`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
+    /// Counts events from 1 since pidone started: `?since=SEQ` asks for those after it.
+    pub seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The state after, for `state`; the check's status (`passing`, `failing`), for `check`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    /// RFC 3339 UTC with milliseconds.
+    pub time: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl Event {
+    /// An event of `kind` saying `message`; the supervisor numbers and dates it.
+    pub fn new(kind: &'static str, service: Option<&str>, message: String) -> Event {
+        Event {
+            check: None,
+            exit: None,
+            from: None,
+            message,
+            reload: None,
+            restarts: None,
+            seq: 0,
+            service: service.map(str::to_string),
+            state: None,
+            time: String::new(),
+            kind,
+        }
+    }
+}

@@ -55,6 +55,10 @@ pub struct Check {
     pub failed_runs: u64,
     /// The last run's output or error, for humans.
     pub last: Option<String>,
+    /// How long the last finished run took.
+    pub took: Option<std::time::Duration>,
+    /// When the run in progress began.
+    began: Option<Instant>,
     /// The next run is due at this instant; None while one runs or while the check is idle.
     next_at: Option<Instant>,
     /// The run in progress counts as a failure at this instant.
@@ -71,6 +75,8 @@ impl Check {
             runs: 0,
             failed_runs: 0,
             last: None,
+            took: None,
+            began: None,
             next_at: None,
             timeout_at: None,
         }
@@ -111,6 +117,7 @@ impl Check {
     pub fn begin(&mut self, spec: &CheckSpec, now: Instant) {
         self.next_at = None;
         self.timeout_at = Some(later(now, spec.timeout));
+        self.began = Some(now);
     }
 
     /// The run in progress ended with `ok` (`last` says how); the next one is due a period
@@ -118,6 +125,10 @@ impl Check {
     pub fn finish(&mut self, spec: &CheckSpec, ok: bool, last: String, now: Instant) -> Verdict {
         self.timeout_at = None;
         self.next_at = Some(later(now, spec.period));
+        self.took = self
+            .began
+            .take()
+            .map(|at| now.saturating_duration_since(at));
         self.runs += 1;
         self.last = Some(last);
         if ok {
@@ -205,6 +216,22 @@ mod tests {
         run(&mut c, &s, true, t0 + secs(5));
         assert!(!c.due(t0 + secs(14)));
         assert_eq!(c.deadline(), Some(t0 + secs(15)));
+    }
+
+    #[test]
+    fn a_run_records_how_long_it_took() {
+        let s = spec();
+        let t0 = Instant::now();
+        let mut c = Check::new();
+        c.arm(&s, t0);
+        c.begin(&s, t0 + secs(5));
+        c.finish(
+            &s,
+            true,
+            String::new(),
+            t0 + secs(5) + Duration::from_millis(250),
+        );
+        assert_eq!(c.took, Some(Duration::from_millis(250)));
     }
 
     #[test]

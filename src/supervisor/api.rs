@@ -9,7 +9,7 @@ use super::system::System;
 use super::{Id, Service, Supervisor};
 use crate::config::{Kind, Level};
 use crate::control::wire;
-use crate::control::{self, Answer, MAX_LOGS, Request, Server, Verb};
+use crate::control::{self, Answer, MAX_LOGS, Request, Verb};
 use crate::core::service::{Event, Intent, State};
 use crate::os::reap::Exit;
 
@@ -102,6 +102,11 @@ impl<S: System> Supervisor<S> {
                     Answer::of(400, &wire::Error { error, errors })
                 }
             },
+            Request::Events { since, .. } => Answer {
+                status: 200,
+                content_type: "application/x-ndjson",
+                body: self.events_text("", since),
+            },
             Request::Shutdown => {
                 log::info!("shutdown requested through the control socket");
                 self.begin_shutdown(now);
@@ -110,9 +115,13 @@ impl<S: System> Supervisor<S> {
         }
     }
 
-    /// Moves one connection forward: reads its request and answers it, or writes its answer.
-    pub(super) fn serve(&mut self, i: usize, now: Instant) {
-        let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) else {
+    /// Moves connection `i` of server `s` forward: reads its request and answers it, or writes
+    /// its answer.
+    pub(super) fn serve(&mut self, s: usize, i: usize, now: Instant) {
+        let Some(server) = self.servers.get_mut(s).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(conn) = server.conns.get_mut(i) else {
             return;
         };
         if conn.is_closed() {
@@ -126,28 +135,21 @@ impl<S: System> Supervisor<S> {
             conn.drain_input();
             return;
         }
-        let Some(request) = conn.read() else { return };
         let uid = conn.uid;
+        let Some(request) = server.read(i) else {
+            return;
+        };
+        let room = server.may_follow();
         let answer = if request.acts() && uid != 0 && uid != rustix::process::getuid().as_raw() {
             Answer::error(
                 403,
                 "permission denied: only root and pidone's own user may act; others may read",
             )
-        } else if let Request::Logs {
-            name,
-            n,
-            follow: true,
-        } = &request
-        {
-            let room = self.server.as_ref().is_some_and(Server::may_follow);
-            match self.lookup_one(name) {
-                Ok(_) if !room => Answer::error(503, "too many clients follow logs; try later"),
-                Ok(id) => {
-                    let empty = VecDeque::new();
-                    let log = self.svcs.get(id).map_or(&empty, |s| &s.log);
-                    let text = log_text(control::STREAM_HEAD, log, *n);
-                    if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
-                        conn.stream(id.key(), text);
+        } else if let Some(stream) = self.stream_of(&request, room) {
+            match stream {
+                Ok((key, text)) => {
+                    if let Some(conn) = self.conn_mut(s, i) {
+                        conn.stream(key, text);
                         conn.write();
                     }
                     return;
@@ -157,9 +159,38 @@ impl<S: System> Supervisor<S> {
         } else {
             self.answer(request, now)
         };
-        if let Some(conn) = self.server.as_mut().and_then(|s| s.conns.get_mut(i)) {
+        if let Some(conn) = self.conn_mut(s, i) {
             conn.answer(&answer);
             conn.write();
+        }
+    }
+
+    /// For a request to follow logs or events: the key its connection follows and the text it
+    /// starts with, or the refusal (an unknown service; no `room` for another follower).
+    fn stream_of(&self, request: &Request, room: bool) -> Option<Result<(u64, String), Answer>> {
+        let busy = || Answer::error(503, "too many clients follow logs or events; try later");
+        match request {
+            Request::Logs {
+                name,
+                n,
+                follow: true,
+            } => Some(self.lookup_one(name).and_then(|id| {
+                let empty = VecDeque::new();
+                let log = self.svcs.get(id).map_or(&empty, |s| &s.log);
+                let text = room.then(|| log_text(control::STREAM_HEAD, log, *n));
+                text.map(|t| (id.key(), t)).ok_or_else(busy)
+            })),
+            Request::Events {
+                since,
+                follow: true,
+            } => Some(match room {
+                true => Ok((
+                    control::EVENTS,
+                    self.events_text(control::STREAM_HEAD, *since),
+                )),
+                false => Err(busy()),
+            }),
+            _ => None,
         }
     }
 
@@ -439,6 +470,7 @@ impl<S: System> Supervisor<S> {
             "When the service last came up (unix time).",
             &starts,
         );
+        self.usage_metrics(&mut out);
         let timed = |f: &dyn Fn(&super::timer::Timed) -> Option<String>| {
             per_service(&|s| s.spec.timer.as_ref().and_then(|_| f(&s.timed)))
         };
@@ -520,6 +552,16 @@ impl<S: System> Supervisor<S> {
             "1 when pidone manages cgroups.",
             &[(String::new(), u8::from(self.cgroups.is_some()).to_string())],
         );
+        let took = |c: &crate::core::health::Check| c.took.map_or_else(String::new, seconds);
+        let mut durations = checks(&took);
+        durations.retain(|(_, v)| !v.is_empty());
+        family(
+            &mut out,
+            "pidone_check_duration_seconds",
+            "gauge",
+            "How long the check's last run took.",
+            &durations,
+        );
         let uptime = seconds(now.saturating_duration_since(self.started));
         family(
             &mut out,
@@ -537,7 +579,79 @@ impl<S: System> Supervisor<S> {
             "Orphans (not services) reaped.",
             &[(String::new(), orphans)],
         );
+        let wakeups = self.wakeups.to_string();
+        family(
+            &mut out,
+            "pidone_loop_wakeups_total",
+            "counter",
+            "Turns of pidone's loop: each poll() that returned.",
+            &[(String::new(), wakeups)],
+        );
         out
+    }
+
+    /// What each service's process, and pidone itself, use: read from `/proc` now.
+    fn usage_metrics(&self, out: &mut String) {
+        use crate::os::procfs::{Usage, usage};
+        let mut all: Vec<(String, Usage)> = (self.svcs.iter())
+            .filter_map(|(_, s)| {
+                let pid = s.child.as_ref()?.pid.as_raw_nonzero().get();
+                Some((
+                    format!("service=\"{}\"", s.spec.name),
+                    usage(&pid.to_string()),
+                ))
+            })
+            .collect();
+        let services = all.len();
+        all.push((String::new(), usage("self")));
+        let pick = |f: fn(&Usage) -> Option<String>, own: bool| -> Vec<(String, String)> {
+            let (theirs, mine) = all.split_at(services);
+            (if own { mine } else { theirs }.iter())
+                .filter_map(|(labels, u)| f(u).map(|v| (labels.clone(), v)))
+                .collect()
+        };
+        let cpu = |u: &Usage| u.cpu.map(seconds);
+        let rss = |u: &Usage| u.rss.map(|n| n.to_string());
+        let fds = |u: &Usage| u.fds.map(|n| n.to_string());
+        for (name, kind, help, f, own) in [
+            (
+                "service_cpu_seconds_total",
+                "counter",
+                "CPU time (user and system) of the service's process.",
+                cpu as fn(&Usage) -> Option<String>,
+                false,
+            ),
+            (
+                "service_resident_memory_bytes",
+                "gauge",
+                "Resident memory of the service's process.",
+                rss,
+                false,
+            ),
+            (
+                "service_open_fds",
+                "gauge",
+                "Open file descriptors of the service's process.",
+                fds,
+                false,
+            ),
+            (
+                "resident_memory_bytes",
+                "gauge",
+                "pidone's own resident memory.",
+                rss,
+                true,
+            ),
+            (
+                "open_fds",
+                "gauge",
+                "pidone's own open file descriptors.",
+                fds,
+                true,
+            ),
+        ] {
+            family(out, &format!("pidone_{name}"), kind, help, &pick(f, own));
+        }
     }
 }
 
@@ -577,7 +691,7 @@ fn done_ok(svc: &Service) -> bool {
         && matches!(svc.life.last_exit, Some(Exit::Code(c)) if svc.policy.success_exit_codes.contains(&c))
 }
 
-fn last_exit(exit: Exit) -> wire::LastExit {
+pub(super) fn last_exit(exit: Exit) -> wire::LastExit {
     let signal = match exit {
         Exit::Code(_) => None,
         Exit::Signal(sig) => Some(crate::os::signals::name(sig)),
@@ -630,11 +744,16 @@ pub(super) fn log_text(head: &str, log: &VecDeque<String>, n: usize) -> String {
             "pidone: {skipped} older lines skipped (4 MiB at most)"
         );
     }
-    for line in log.iter().skip(log.len().saturating_sub(fit)) {
+    push_lines(&mut text, log.iter().skip(log.len().saturating_sub(fit)));
+    text
+}
+
+/// Appends each of `lines` to `text`, each ending in a newline.
+pub(super) fn push_lines<'a>(text: &mut String, lines: impl Iterator<Item = &'a String>) {
+    for line in lines {
         text.push_str(line);
         text.push('\n');
     }
-    text
 }
 
 #[cfg(test)]

@@ -453,10 +453,21 @@ impl<S: System> Supervisor<S> {
         let name = format!("{}: check {}", svc.spec.name, spec.name);
         let (level, on_failure) = (spec.level, spec.on_failure);
         let failures = check.failures;
+        let check_name = spec.name.clone();
+        if verdict != Verdict::Unchanged {
+            let status = check.status.as_str();
+            let message = format!("{name} is {status} ({failures} failures in a row)");
+            let mut event =
+                crate::control::wire::Event::new("check", Some(&svc.spec.name), message);
+            (event.check, event.state) = (Some(check_name.clone()), Some(status));
+            self.emit(event, now);
+        }
         match (verdict, level) {
             (Verdict::Unchanged, _) => {}
             (Verdict::Passed, Level::Ready) => {
-                check.disarm();
+                if let Some(check) = self.svcs.get_mut(id).and_then(|s| s.checks.get_mut(k)) {
+                    check.disarm();
+                }
                 log::debug!("{name} passed");
                 self.maybe_ready(id, now);
             }
@@ -466,7 +477,7 @@ impl<S: System> Supervisor<S> {
                 log::warn!("{name} failed {failures} times in a row; still waiting");
             }
             (Verdict::Failed, Level::Alive) => {
-                let why = format!("check {} failed {failures} times in a row", spec.name);
+                let why = format!("check {check_name} failed {failures} times in a row");
                 match on_failure {
                     OnFailure::Restart => {
                         self.apply(id, Event::Unhealthy(why, Recovery::Restart), now)

@@ -71,6 +71,8 @@ impl<S: System> Supervisor<S> {
         // its stragglers.
         self.budget_end = self.services_mode.then_some(end);
         self.phase = Phase::Stopping { cap: end };
+        let event = crate::control::wire::Event::new("shutdown", None, "shutting down".into());
+        self.emit(event, now);
         self.main_argv = None;
         self.stop_alive_checks();
         if let Some(Err(err)) = self.signal_main(libc::SIGTERM) {

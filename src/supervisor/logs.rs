@@ -17,7 +17,7 @@ impl<S: System> Supervisor<S> {
         if lines.is_empty() {
             return;
         }
-        if let Some(server) = &mut self.server {
+        for server in self.servers.iter_mut().flatten() {
             server.follow_lines(id.key(), &lines);
         }
         let keep = self.options.log_lines;
@@ -133,17 +133,20 @@ impl<S: System> Supervisor<S> {
         if let Some(n) = self.unstarted.due(now) {
             log::warn!("{n} more check runs not started: pidone lacks processes or descriptors");
         }
-        let dropped = self.server.as_mut().map(|s| &mut s.dropped);
-        if let Some(n) = dropped.and_then(|d| d.due(now)) {
-            log::warn!("control socket: {n} more clients dropped over the output budget");
+        for server in self.servers.iter_mut().flatten() {
+            if let Some(n) = server.dropped.due(now) {
+                log::warn!("control socket: {n} more clients dropped over the output budget");
+            }
         }
         let next = [
             self.lost_output.deadline(),
             self.strangers.deadline(),
             self.unstarted.deadline(),
-            self.server.as_ref().and_then(|s| s.dropped.deadline()),
         ];
-        for at in next.into_iter().flatten() {
+        let dropped: Vec<_> = (self.servers.iter().flatten())
+            .map(|s| s.dropped.deadline())
+            .collect();
+        for at in next.into_iter().chain(dropped).flatten() {
             self.wake_at(at);
         }
     }

@@ -28,6 +28,8 @@
 mod activation;
 mod api;
 mod checks;
+mod endpoint;
+mod events;
 mod init;
 mod launch;
 mod logs;
@@ -72,6 +74,11 @@ use table::{Id, Table};
 /// slices, with signals, exits and the control socket heard between them.
 const STARTS_PER_TURN: usize = 64;
 
+/// The control socket's place in [`Supervisor::servers`].
+const SOCKET: usize = 0;
+/// The TCP endpoint's.
+const TCP: usize = 1;
+
 /// How long, once the shutdown budget is spent and everything got SIGKILL, pidone waits for the
 /// killed processes to be reaped before it exits anyway (a process in uninterruptible sleep can
 /// outlive SIGKILL for a while; a normal one is gone within milliseconds).
@@ -94,6 +101,9 @@ pub struct Options {
     pub config_paths: Vec<std::path::PathBuf>,
     /// How many sockets pidone's parent passed to it (`LISTEN_FDS`), for the main program.
     pub passed_sockets: Option<i32>,
+    /// `--listen`: the API's TCP addresses, in place of `[api] listen`, each with how it was
+    /// given (`--listen 0.0.0.0:9100`), for errors.
+    pub listen: Vec<(std::net::SocketAddr, String)>,
 }
 
 /// Who a reaped pid belonged to.
@@ -164,6 +174,8 @@ pub struct Supervisor<S: System = Real> {
     starts: usize,
     /// Orphans reaped so far.
     orphans_reaped: u64,
+    /// Turns of the loop so far (each poll() that returned), for the metrics.
+    wakeups: u64,
     /// pidone's own log messages dropped and not yet reported: more than the capture holds in
     /// one turn, and while the stderr queue was full.
     own_lost: [u64; 2],
@@ -173,8 +185,10 @@ pub struct Supervisor<S: System = Real> {
     strangers: Tally,
     /// Check runs pidone could not start (no process or descriptor left), to report.
     unstarted: Tally,
-    /// The control socket (services mode only).
-    server: Option<Server>,
+    /// The control socket ([`SOCKET`]) and the TCP endpoint ([`TCP`]), services mode only.
+    servers: [Option<Server>; 2],
+    /// The last events, for `GET /v1/events`.
+    events: events::Events,
     /// When pidone started, for uptimes, and the wall-clock time of that instant, so that every
     /// timestamp the API reports derives from one reading of the clock.
     started: Instant,
@@ -241,6 +255,7 @@ impl Supervisor<Real> {
             log: Default::default(),
             services: Vec::new(),
             cgroups: Err("single-program mode".into()),
+            api: Default::default(),
         });
         let real = Real {
             signals,
@@ -249,7 +264,9 @@ impl Supervisor<Real> {
         let mut supervisor = Supervisor::with_system(real, options, config, now);
         supervisor.pid1 = pid1;
         supervisor.services_mode = services_mode;
-        supervisor.server = server;
+        if let Some(slot) = supervisor.servers.get_mut(SOCKET) {
+            *slot = server;
+        }
         (supervisor.cgroups, supervisor.cgroups_why) = match cgroups {
             Ok(tree) => (Some(tree), None),
             Err(why) => (None, Some(unmanaged(&why))),
@@ -277,6 +294,7 @@ impl Supervisor<Real> {
             }
             self.queue_own_messages(now);
             let ready = self.wait_for_events();
+            self.wakeups += 1;
             let now = Instant::now();
             for sig in self.sys.signals.pending() {
                 self.on_signal(sig, now);
@@ -336,11 +354,13 @@ impl<S: System> Supervisor<S> {
             more_to_reap: false,
             starts: 0,
             orphans_reaped: 0,
+            wakeups: 0,
             own_lost: [0; 2],
             lost_output: Tally::default(),
             strangers: Tally::default(),
             unstarted: Tally::default(),
-            server: None,
+            servers: [None, None],
+            events: Default::default(),
             cgroups: None,
             cgroups_why: config.cgroups.as_ref().err().map(|why| unmanaged(why)),
             started: now,

@@ -77,7 +77,8 @@ impl Supervisor<Real> {
                 }
             }
         }
-        if let Some(server) = &self.server {
+        for (s, server) in self.servers.iter().enumerate() {
+            let Some(server) = server else { continue };
             for (i, conn) in server.conns.iter().enumerate() {
                 let events = if conn.answering() {
                     PollFlags::OUT
@@ -85,13 +86,15 @@ impl Supervisor<Real> {
                     PollFlags::IN
                 };
                 fds.push(PollFd::from_borrowed_fd(conn.fd(), events));
-                what.push(Ready::Conn(i));
+                what.push(Ready::Conn(s, i));
             }
             // After the connections: requests that arrived are read before an idle connection
             // gives way to a newcomer.
             if server.has_room(Instant::now()) {
-                fds.push(PollFd::from_borrowed_fd(server.fd(), PollFlags::IN));
-                what.push(Ready::Listener);
+                for fd in server.fds() {
+                    fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                    what.push(Ready::Listener(s));
+                }
             }
         }
         match poll(&mut fds, timeout.as_ref()) {
@@ -128,21 +131,23 @@ impl<S: System> Supervisor<S> {
                     self.record_lines(id, lines, now);
                 }
                 Ready::Sink(stream) => self.output.write_ready(stream),
-                Ready::Listener => {
-                    if let Some(server) = &mut self.server {
+                Ready::Listener(s) => {
+                    if let Some(server) = self.servers.get_mut(s).and_then(Option::as_mut) {
                         server.accept(now);
                     }
                 }
-                Ready::Conn(i) => {
-                    let fresh = self.conn(i).is_some_and(Conn::idle);
+                Ready::Conn(s, i) => {
+                    let fresh = self.conn_mut(s, i).is_some_and(|c| c.idle());
                     if fresh && !quota.admits() {
                         continue; // Still readable: the next turn reads it.
                     }
-                    self.serve(i, now);
+                    let began = Instant::now();
+                    self.serve(s, i, now);
                     if fresh {
-                        quota.served(self.conn(i).map_or(0, Conn::held));
+                        let held = self.conn_mut(s, i).map_or(0, |c| c.held());
+                        quota.served(held, began.elapsed());
                     }
-                    if let Some(server) = &mut self.server {
+                    if let Some(server) = self.servers.get_mut(s).and_then(Option::as_mut) {
                         server.keep_budget();
                     }
                 }
@@ -160,14 +165,15 @@ impl<S: System> Supervisor<S> {
         for i in closed.into_iter().rev() {
             self.sources.swap_remove(i);
         }
-        if let Some(server) = &mut self.server {
+        for server in self.servers.iter_mut().flatten() {
             server.conns.retain(|c| !c.is_closed());
         }
     }
 
-    /// Control connection `i`, if there is one.
-    fn conn(&self, i: usize) -> Option<&Conn> {
-        self.server.as_ref().and_then(|s| s.conns.get(i))
+    /// Connection `i` of server `s`, if there is one.
+    pub(super) fn conn_mut(&mut self, s: usize, i: usize) -> Option<&mut Conn> {
+        let server = self.servers.get_mut(s).and_then(Option::as_mut)?;
+        server.conns.get_mut(i)
     }
 }
 
@@ -180,8 +186,10 @@ pub(super) enum Ready {
     /// A source of a paused stream, polled for no event: its pipe ended (POLLHUP, POLLERR).
     Ended(usize),
     Sink(Stream),
-    Listener,
-    Conn(usize),
+    /// A listening socket of server `s` (the control socket or the TCP endpoint).
+    Listener(usize),
+    /// Connection `i` of server `s`.
+    Conn(usize, usize),
     /// A service's notifier.
     Notify(Id),
     /// A check's run in progress.

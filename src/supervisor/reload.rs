@@ -70,7 +70,18 @@ impl<S: System> Supervisor<S> {
             Ok(None) => return Err(vec!["no configuration found any more".to_string()]),
             Err(errors) => return Err(errors.iter().map(ConfigError::to_string).collect()),
         };
-        Ok(self.reconcile(config, now))
+        self.apply_api(config.api.clone()).map_err(|e| vec![e])?;
+        let summary = self.reconcile(config, now);
+        let message = format!(
+            "configuration reloaded: {} added, {} removed, {} restarted",
+            summary.added.len(),
+            summary.removed.len(),
+            summary.restarted.len()
+        );
+        let mut event = crate::control::wire::Event::new("reload", None, message);
+        event.reload = Some(summary.clone());
+        self.emit(event, now);
+        Ok(summary)
     }
 
     /// The table's dependencies of service `id`, by name.

@@ -70,8 +70,10 @@ impl<S: System> Supervisor<S> {
             Phase::Draining { kill_at } => self.wake_at(kill_at),
             Phase::Killing { give_up_at } => self.wake_at(give_up_at),
         }
-        if let Some(at) = self.server.as_mut().and_then(|s| s.expire(now)) {
-            self.wake_at(at);
+        for server in self.servers.iter_mut().flatten() {
+            if let Some(at) = server.expire(now) {
+                self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+            }
         }
         self.tell_upstream();
     }
@@ -239,7 +241,7 @@ impl<S: System> Supervisor<S> {
                 }
             }
             self.output.forget_log(id.key());
-            if let Some(server) = &mut self.server {
+            for server in self.servers.iter_mut().flatten() {
                 server.end_followers(id.key());
             }
         }

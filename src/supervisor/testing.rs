@@ -109,6 +109,7 @@ impl Rig {
             log_style: Default::default(),
             config_paths: Vec::new(),
             passed_sockets: None,
+            listen: Vec::new(),
         };
         let now = Instant::now();
         let sup = Supervisor::with_system(Fake::default(), options, config(text), now);

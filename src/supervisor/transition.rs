@@ -8,6 +8,7 @@ use rustix::process::Pid;
 
 use super::system::System;
 use super::{Id, Owner, Supervisor};
+use crate::control::wire;
 use crate::core::service::{Action, Event, State, Step, later};
 use crate::os::reap::Exit;
 
@@ -48,6 +49,10 @@ impl<S: System> Supervisor<S> {
                     step_name(step),
                     pid.as_raw_nonzero()
                 );
+                let message = format!("{name}: {} ended: {exit}", step_name(step));
+                let mut event = wire::Event::new("exit", Some(name), message);
+                event.exit = Some(super::api::last_exit(exit));
+                self.emit(event, now);
                 self.apply(id, Event::Exited(step, exit), now);
             }
             Some(Owner::Check(id, k)) => {
@@ -75,9 +80,19 @@ impl<S: System> Supervisor<S> {
         let Some(svc) = self.svcs.get_mut(id) else {
             return;
         };
-        let (before, intent) = (svc.life.state, svc.life.intent);
+        let (before, intent, restarts) = (svc.life.state, svc.life.intent, svc.life.restarts);
         let action = svc.life.handle(&svc.policy, event, now);
         let after = svc.life.state;
+        if svc.life.restarts != restarts {
+            let name = &svc.spec.name;
+            let n = svc.life.restarts;
+            let mut event = wire::Event::new("restart", Some(name), format!("{name}: restart {n}"));
+            event.restarts = Some(n);
+            self.emit(event, now);
+        }
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
         if intent != svc.life.intent {
             log::info!("{}: {}", svc.spec.name, svc.life.intent.as_str());
         }
@@ -99,6 +114,15 @@ impl<S: System> Supervisor<S> {
             if after == State::Running && svc.spec.post_script.is_some() {
                 svc.post_at = Some(later(now, self.post_script_timeout));
             }
+            let name = &svc.spec.name;
+            let message = format!(
+                "{name}: {} -> {}{sep}{reason}",
+                before.as_str(),
+                after.as_str()
+            );
+            let mut event = wire::Event::new("state", Some(name), message);
+            (event.from, event.state) = (Some(before.as_str()), Some(after.as_str()));
+            self.emit(event, now);
             self.record_run(id, before, after, now);
             match after {
                 State::Running => self.on_up(id, now),

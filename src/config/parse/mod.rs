@@ -32,7 +32,7 @@ use super::model::Timeouts;
 
 pub use address::{empty_after, http_probe, tcp_probe};
 pub use controls::{At, RawControls};
-pub use raw::{RawCheck, RawFile, RawProbe, RawService, RawTimeout, RawWaitAfter};
+pub use raw::{RawApi, RawCheck, RawFile, RawProbe, RawService, RawTimeout, RawWaitAfter};
 pub use values::{parse_duration, parse_signal};
 
 /// The shell that runs a check written as one string (`exec = "..."`, go-overlay's `command`).
@@ -88,6 +88,14 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
         walk(f.sink, &scope, table, LOG_KEYS, raw, |_, _| true);
         Ok(())
     }),
+    ("api", |(_, raw), f| {
+        let DeValue::Table(table) = f.v() else {
+            return Err(values::wrong("a table", f.v()));
+        };
+        let scope = Scope::new(None, "api", true);
+        walk(f.sink, &scope, table, API_KEYS, &mut raw.api, |_, _| true);
+        Ok(())
+    }),
     ("timeouts", |(_, raw), f| {
         let DeValue::Table(table) = f.v() else {
             return Err(values::wrong("a table", f.v()));
@@ -113,6 +121,41 @@ const LOG_KEYS: &Keys<RawFile> = &[
     }),
     ("format", |raw, f| {
         values::set_some(&mut raw.log_json, values::log_format(f.v()))
+    }),
+];
+
+/// `[api]`: the HTTP endpoint on TCP.
+const API_KEYS: &Keys<RawApi> = &[
+    ("listen", |api, f| {
+        let texts = values::string_list(f.v())?;
+        let addrs = texts.into_iter().map(|text| match text.parse() {
+            Ok(addr) => Ok((addr, text)),
+            Err(_) => Err(ErrorKind::BadValue {
+                message: format!("'{text}' is not an address like 0.0.0.0:9100 or [::]:9100"),
+            }),
+        });
+        api.listen = Some((addrs.collect::<Result<_, _>>()?, f.line));
+        Ok(())
+    }),
+    ("public", |api, f| {
+        let paths = values::string_list(f.v())?;
+        if let Some(bad) = paths
+            .iter()
+            .find(|p| !p.starts_with('/') || p.contains('?'))
+        {
+            let message = format!("'{bad}' is not a path like /metrics");
+            return Err(ErrorKind::BadValue { message });
+        }
+        api.public = Some(paths);
+        Ok(())
+    }),
+    ("token_file", |api, f| {
+        api.token_file = Some((values::string(f.v())?, f.line));
+        Ok(())
+    }),
+    ("read_token_file", |api, f| {
+        api.read_token_file = Some((values::string(f.v())?, f.line));
+        Ok(())
     }),
 ];
 
@@ -392,6 +435,7 @@ mod tests {
             .chain(names(service::READY_KEYS))
             .chain(names(checks::CHECK_KEYS))
             .chain(names(checks::HEALTH_CHECK_KEYS))
+            .chain(names(API_KEYS))
             .collect()
     }
 

@@ -22,6 +22,18 @@ pub struct RawFile {
     pub services: Vec<RawService>,
     /// `[defaults]`, with the line of its header.
     pub defaults: Option<(RawControls, usize)>,
+    /// `[api]`'s keys, each with its line.
+    pub api: RawApi,
+}
+
+/// `[api]` as written: each key with its line.
+#[derive(Debug, Default)]
+pub struct RawApi {
+    /// Each address with its text as written.
+    pub listen: Option<(Vec<(std::net::SocketAddr, String)>, usize)>,
+    pub public: Option<Vec<String>>,
+    pub token_file: Option<(String, usize)>,
+    pub read_token_file: Option<(String, usize)>,
 }
 
 /// One `[timeouts]` entry.

@@ -665,3 +665,48 @@ log_max_size = "512 KiB"
     );
     assert_eq!(file("c").max_size, Some(512 << 10));
 }
+
+#[test]
+fn api_section_reads_addresses_paths_and_token_files() {
+    let s = Scratch::new();
+    s.write("token", "  full-token\n");
+    let path = s.write(
+        "pidone.toml",
+        "[api]\nlisten = [\"0.0.0.0:9100\", \"[::]:9100\"]\npublic = []\n\
+         token_file = \"token\"\n",
+    );
+    let c = load(std::slice::from_ref(&path), &s.ctx(&[])).expect("valid");
+    let addrs: Vec<String> = c.api.listen.iter().map(|(a, _)| a.to_string()).collect();
+    assert_eq!(addrs, ["0.0.0.0:9100", "[::]:9100"]);
+    assert!(
+        c.api.listen[0]
+            .1
+            .ends_with("pidone.toml:2: key \"api.listen\": 0.0.0.0:9100")
+    );
+    assert!(c.api.public.is_empty());
+    assert_eq!(c.api.token, Some(Token(b"full-token".to_vec())));
+    assert_eq!(c.api.read_token, None);
+    assert!(
+        !format!("{c:?}").contains("full-token"),
+        "Debug hides tokens"
+    );
+    assert_eq!(
+        ok("[api]\n").api.public,
+        ["/livez", "/readyz", "/metrics"],
+        "the default public paths"
+    );
+}
+
+#[test]
+fn bad_api_keys_are_named_with_their_line() {
+    let errors = errs(
+        "[api]\nlisten = [\"localhost:9100\"]\npublic = [\"metrics\"]\n\
+         read_token_file = \"/nonexistent/t\"\nport = 1\n",
+    );
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(errors[0].starts_with("F:2: ") && errors[0].contains("api.listen"));
+    assert!(errors[0].contains("'localhost:9100' is not an address"));
+    assert!(errors[1].starts_with("F:3: ") && errors[1].contains("'metrics' is not a path"));
+    assert!(errors[2].starts_with("F:4: ") && errors[2].contains("api.read_token_file"));
+    assert!(errors[3].starts_with("F:5: ") && errors[3].contains("port"));
+}
