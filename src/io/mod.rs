@@ -11,4 +11,5 @@ pub mod logsink;
 pub mod notify;
 pub mod output;
 pub mod probe;
+pub mod ring;
 pub mod sinks;
