@@ -564,37 +564,25 @@ impl Output {
         // call: bytes are read where their lines are cut, not copied there first.
         let mut buf = std::mem::take(&mut self.scratch);
         buf.resize(READ_CHUNK + PIPE_BUF, 0);
-        let outcome = self.read_into(src, reads, full, &mut buf);
-        self.scratch = buf;
-        outcome
-    }
-
-    fn read_into(
-        &mut self,
-        src: &mut Source,
-        reads: usize,
-        full: WhenFull,
-        buf: &mut [u8],
-    ) -> ReadOutcome {
+        let mut outcome = ReadOutcome::Open;
         for _ in 0..reads {
             if full == WhenFull::Wait && self.holds_back(src) {
-                return ReadOutcome::Open;
+                break;
             }
             // The partial line is never longer than a formatted line: it fits ahead of a read.
             let held = src.partial.len().min(PIPE_BUF);
-            let (head, tail) = buf.split_at_mut(held);
-            head.copy_from_slice(src.partial.get(..held).unwrap_or_default());
-            match rustix::io::read(&src.fd, tail.get_mut(..READ_CHUNK).unwrap_or_default()) {
-                Ok(0) => {
-                    self.end(src);
-                    return ReadOutcome::Eof;
-                }
+            for (to, from) in buf.iter_mut().zip(&src.partial) {
+                *to = *from;
+            }
+            let room = buf.get_mut(held..held + READ_CHUNK).unwrap_or_default();
+            match rustix::io::read(&src.fd, room) {
+                Ok(0) => outcome = ReadOutcome::Eof,
                 Ok(n)
                     if full == WhenFull::Drop
                         && src.console
                         && self.queued(src.stream) > SPILL_LIMIT =>
                 {
-                    let data = tail.get(..n).unwrap_or_default();
+                    let data = buf.get(held..held + n).unwrap_or_default();
                     let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
                     self.queue_mut(src.stream).lost += lines;
                     if let Some(log) = src.key.and_then(|k| self.logs.get_mut(&k)) {
@@ -610,21 +598,24 @@ impl Output {
                     src.partial
                         .extend_from_slice(data.get(used..).unwrap_or_default());
                 }
-                Err(Errno::AGAIN) => return ReadOutcome::Open,
+                Err(Errno::AGAIN) => break,
                 Err(Errno::INTR) => {}
                 // A terminal's master once every process closed the other side (`tty = true`).
-                Err(Errno::IO) => {
-                    self.end(src);
-                    return ReadOutcome::Eof;
-                }
+                Err(Errno::IO) => outcome = ReadOutcome::Eof,
                 Err(err) => {
                     log::warn!("cannot read a service's output: {err}");
-                    self.end(src);
-                    return ReadOutcome::Eof;
+                    outcome = ReadOutcome::Eof;
                 }
             }
+            if outcome == ReadOutcome::Eof {
+                break;
+            }
         }
-        ReadOutcome::Open
+        self.scratch = buf;
+        if outcome == ReadOutcome::Eof {
+            self.end(src);
+        }
+        outcome
     }
 
     /// Takes the lines the last read of a source queued (the last call of [`Output::read_from`]
@@ -633,21 +624,17 @@ impl Output {
         std::mem::take(&mut self.tap)
     }
 
-    /// Takes back what [`Output::take_lines`] gave, to reuse its room for the next read (unless
-    /// a spill made it large).
-    pub fn give_back(&mut self, mut lines: Lines) {
-        lines.clear();
-        if lines.capacity() <= 4 * READ_CHUNK {
-            self.tap = lines;
-        }
+    /// Takes back what [`Output::take_lines`] gave, to reuse its room for the next read: what
+    /// one call reads, at most [`FINISH_BUDGET`] bytes (a spill; 128 KiB otherwise).
+    pub fn give_back(&mut self, lines: Lines) {
+        self.tap = lines;
     }
 
     /// Delivers what is left of `src`'s last line, if anything.
     fn end(&mut self, src: &mut Source) {
+        // Nothing left delivers nothing.
         let rest = std::mem::take(&mut src.partial);
-        if !rest.is_empty() {
-            self.deliver(src, &rest, true);
-        }
+        self.deliver(src, &rest, true);
     }
 
     /// Delivers the complete lines at the start of `data` (all of it when `last`), read from
@@ -662,15 +649,7 @@ impl Output {
             // The common case, as fast as it was: plain prefixed lines, nothing else to write.
             let (prefix, tap) = (&src.prefix, &mut self.tap);
             let counters = log.map(|l| &mut l.counters);
-            return plain_lines(
-                queue,
-                prefix,
-                src.max_text,
-                data,
-                last,
-                tap,
-                counters,
-            );
+            return plain_lines(queue, prefix, src.max_text, data, last, tap, counters);
         }
         let (file_json, name) = log.as_ref().map_or((false, ""), |l| (l.file_json, &l.name));
         let mut look = Look::new(self.style, file_json, name, src.stream.name());
@@ -853,36 +832,25 @@ fn plain_lines(
     tap: &mut Lines,
     counters: Option<&mut Counters>,
 ) -> usize {
-    // Lines that end in their own newline are copied with it, and go to the tap in runs: one
-    // copy per run, not per line (a long line cut in pieces ends a run).
-    let (mut start, mut run) = (0, 0);
+    // Lines that end in their own newline are copied with it, in one copy.
+    let mut at = 0;
     let mut count = Counters::default();
-    while let Some(rest) = bytes.get(start..) {
-        // A newline right after max_text bytes still ends a line that fits.
-        let window = rest.get(..rest.len().min(max_text + 1)).unwrap_or(rest);
-        let (piece, ends) = match newline(window) {
-            Some(i) => {
-                let line = rest.get(..=i).unwrap_or_default();
-                count.dropped_console += u64::from(!queue.push_parts(&[prefix, line]));
-                tap.count(i + 1);
-                (count.lines, count.bytes) = (count.lines + 1, count.bytes + i as u64);
-                start += i + 1;
-                continue;
-            }
-            None if rest.len() > max_text => (rest.get(..split_point(rest, max_text)), false),
-            None if last && !rest.is_empty() => (Some(rest), true),
-            None => break,
+    let start = split_lines(bytes, max_text, last, &mut |piece, ends| {
+        // The piece and its newline, when that is the next byte read (not a line's end that is
+        // the last byte read, nor a piece cut off a longer line).
+        let line = bytes
+            .get(at..=at + piece.len())
+            .filter(|l| l.last() == Some(&b'\n'));
+        at += line.map_or(piece.len(), <[u8]>::len);
+        let queued = match line {
+            Some(line) => queue.push_parts(&[prefix, line]),
+            None => queue.push(prefix, piece),
         };
-        let piece = piece.unwrap_or_default();
-        tap.push_counted(bytes.get(run..start).unwrap_or_default());
         tap.push(piece);
-        count.dropped_console += u64::from(!queue.push(prefix, piece));
         count.lines += u64::from(ends);
         count.bytes += piece.len() as u64;
-        start += piece.len();
-        run = start;
-    }
-    tap.push_counted(bytes.get(run..start).unwrap_or_default());
+        count.dropped_console += u64::from(!queued);
+    });
     if let Some(c) = counters {
         c.lines += count.lines;
         c.bytes += count.bytes;
@@ -927,7 +895,7 @@ fn split_lines(
 /// it looks at eight bytes at a time: xor-ed with eight newlines, a word holding one has a zero
 /// byte, which `(w - 0x01..01) & !w & 0x80..80` reveals (the classic bit trick; the byte itself
 /// is then found one at a time).
-fn newline(bytes: &[u8]) -> Option<usize> {
+pub fn newline(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut at = 0;
@@ -967,7 +935,11 @@ mod tests {
                 bytes.iter_mut().step_by(3).for_each(|b| *b = 0x0b);
                 if at < len {
                     bytes[at] = b'\n';
-                    bytes.iter_mut().skip(at + 1).step_by(2).for_each(|b| *b = b'\n');
+                    bytes
+                        .iter_mut()
+                        .skip(at + 1)
+                        .step_by(2)
+                        .for_each(|b| *b = b'\n');
                 }
                 let want = (at < len).then_some(at);
                 assert_eq!(newline(&bytes), want, "{bytes:?}");

@@ -8,14 +8,13 @@
 //! sequence is replaced by U+FFFD. A newline is never part of a UTF-8 sequence, so this replaces
 //! exactly what converting each line on its own would.
 
-use std::collections::VecDeque;
+use super::output::newline;
 
 /// Lines in the order they came, each ending in its newline, in one buffer.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Lines {
     text: Vec<u8>,
-    /// Each line's length, newline included.
-    lens: Vec<u32>,
+    count: usize,
 }
 
 impl Lines {
@@ -23,34 +22,17 @@ impl Lines {
     pub fn push(&mut self, line: &[u8]) {
         self.text.extend_from_slice(line);
         self.text.push(b'\n');
-        self.lens.push(u32::try_from(line.len() + 1).unwrap_or(u32::MAX));
-    }
-
-    /// Counts a line of `len` bytes (newline included) whose text [`Lines::push_counted`] adds
-    /// later, with the others of its run: one copy per run, not per line.
-    pub fn count(&mut self, len: usize) {
-        self.lens.push(u32::try_from(len).unwrap_or(u32::MAX));
-    }
-
-    /// Adds the text of the lines counted since the last push: `run`, whole lines each ending
-    /// in its newline, exactly as long as they were counted.
-    pub fn push_counted(&mut self, run: &[u8]) {
-        self.text.extend_from_slice(run);
+        self.count += 1;
     }
 
     /// Forgets the lines, keeping the room they took.
     pub fn clear(&mut self) {
         self.text.clear();
-        self.lens.clear();
-    }
-
-    /// The bytes of room held.
-    pub fn capacity(&self) -> usize {
-        self.text.capacity() + 4 * self.lens.capacity()
+        self.count = 0;
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lens.is_empty()
+        self.count == 0
     }
 
     /// The lines, each ending in its newline.
@@ -59,68 +41,73 @@ impl Lines {
     }
 }
 
-/// The last lines of a service's output, oldest first: one byte buffer that wraps around, and
-/// each line's length so that the oldest line leaves whole.
+/// The last lines of a service's output, oldest first, in one byte buffer. The oldest lines
+/// leave whole, by moving the start past their newline; the room they took is given back to new
+/// lines (by moving the rest to the front) once it is half the buffer, so each byte is moved at
+/// most once on average and the buffer stays within twice what the lines take.
 #[derive(Debug, Default)]
 pub struct LineRing {
-    text: VecDeque<u8>,
-    lens: VecDeque<u32>,
+    /// `text[start..]`: the lines, each ending in its newline.
+    text: Vec<u8>,
+    start: usize,
+    lines: usize,
 }
 
 impl LineRing {
     /// Appends `lines`, then drops the oldest lines until at most `keep` are left.
     pub fn push(&mut self, lines: &Lines, keep: usize) {
-        // Of a batch larger than the ring, only its last `keep` lines are copied in.
-        let skip = lines.lens.len().saturating_sub(keep);
-        let (gone, kept) = lines.lens.split_at(skip);
-        let from: usize = gone.iter().map(|&n| n as usize).sum();
-        self.text
-            .extend(lines.text.get(from..).unwrap_or_default().iter());
-        self.lens.extend(kept.iter());
-        let excess = self.lens.len().saturating_sub(keep);
-        let dropped: usize = self.lens.drain(..excess).map(|n| n as usize).sum();
-        self.text.drain(..dropped.min(self.text.len()));
+        self.text.extend_from_slice(&lines.text);
+        self.lines += lines.count;
+        while self.lines > keep {
+            let held = self.text.get(self.start..).unwrap_or_default();
+            let end = newline(held).map_or(held.len(), |i| i + 1);
+            self.start += end;
+            self.lines -= 1;
+        }
+        if self.start > self.text.len() / 2 {
+            self.text.drain(..self.start);
+            self.start = 0;
+        }
     }
 
     /// How many lines it holds.
-    pub fn len(&self) -> usize {
-        self.lens.len()
+    pub fn lines(&self) -> usize {
+        self.lines
     }
 
     /// How many of the last `n` lines fit in `max` bytes (newlines included), and their bytes.
     pub fn fit(&self, n: usize, max: usize) -> (usize, usize) {
-        let (mut lines, mut bytes) = (0, 0);
-        for &len in self.lens.iter().rev().take(n) {
-            if bytes + len as usize > max {
+        let held = self.text.get(self.start..).unwrap_or_default();
+        let (mut lines, mut begin) = (0, held.len());
+        while lines < n && begin > 0 {
+            // The line ending at `begin` starts after the newline before it.
+            let before = held.get(..begin - 1).unwrap_or_default();
+            let start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            if held.len() - start > max {
                 break;
             }
-            (lines, bytes) = (lines + 1, bytes + len as usize);
+            (lines, begin) = (lines + 1, start);
         }
-        (lines, bytes)
+        (lines, held.len() - begin)
     }
 
     /// The last `bytes` bytes (which [`LineRing::fit`] gave: whole lines) as text, each invalid
     /// UTF-8 sequence replaced by U+FFFD, appended to `out`.
     pub fn text(&self, bytes: usize, out: &mut String) {
-        let skip = self.text.len().saturating_sub(bytes);
-        let (a, b) = self.text.as_slices();
-        let joined;
-        // Whole in one slice (usually), or copied once when the range wraps around.
-        let range: &[u8] = match a.get(skip..) {
-            Some(tail) if b.is_empty() => tail,
-            None => b.get(skip.saturating_sub(a.len())..).unwrap_or_default(),
-            Some(_) => {
-                joined = self.text.range(skip..).copied().collect::<Vec<u8>>();
-                &joined
-            }
-        };
-        out.push_str(&String::from_utf8_lossy(range));
+        let from = self.text.len().saturating_sub(bytes).max(self.start);
+        out.push_str(&String::from_utf8_lossy(
+            self.text.get(from..).unwrap_or_default(),
+        ));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
 
     fn lines(texts: &[&str]) -> Lines {
         let mut l = Lines::default();
@@ -144,18 +131,18 @@ mod tests {
         assert_eq!(all(&ring), "two\nthree\n");
         ring.push(&lines(&["four"]), 2);
         assert_eq!(all(&ring), "three\nfour\n");
-        assert_eq!(ring.len(), 2);
+        assert_eq!(ring.lines(), 2);
         ring.push(&lines(&["a", "b", "c", "d", "e"]), 3);
         assert_eq!(all(&ring), "c\nd\ne\n", "a batch larger than the ring");
         ring.push(&lines(&["x"]), 0);
-        assert_eq!((ring.len(), all(&ring).as_str()), (0, ""));
+        assert_eq!((ring.lines(), all(&ring).as_str()), (0, ""));
     }
 
     #[test]
-    fn lines_read_back_whole_across_the_wrap_around() {
+    fn lines_read_back_whole_as_the_room_of_old_ones_is_reused() {
         let mut ring = LineRing::default();
         let mut expected = VecDeque::new();
-        // Lengths vary and are prime to the buffer's size, so that lines straddle its end.
+        // Lengths vary, so that the room is given back at every place of a line.
         for i in 0..5_000 {
             let line = format!("{i} {}", "é".repeat(i % 37));
             ring.push(&lines(&[&line]), 50);
@@ -166,10 +153,18 @@ mod tests {
             let (n, bytes) = ring.fit(7, usize::MAX);
             let mut last = String::new();
             ring.text(bytes, &mut last);
-            let want: Vec<&str> = expected.iter().skip(expected.len() - n).map(|s| &**s).collect();
+            let want: Vec<&str> = expected
+                .iter()
+                .skip(expected.len() - n)
+                .map(|s| &**s)
+                .collect();
             assert_eq!(last, want.join("\n") + "\n");
         }
         assert!(ring.text.capacity() <= 16 * 1024, "room reused, not grown");
+        assert!(
+            ring.text.len() <= 2 * 50 * 78,
+            "within twice what the lines take"
+        );
     }
 
     #[test]
@@ -191,19 +186,6 @@ mod tests {
         assert_eq!(ring.fit(1, 100), (1, 2));
         assert_eq!(ring.fit(10, 100), (3, 10));
         assert_eq!(ring.fit(10, 1), (0, 0));
-    }
-
-    #[test]
-    fn lines_counted_then_pushed_in_a_run_are_lines_like_the_others() {
-        let mut l = Lines::default();
-        l.count(4);
-        l.count(3);
-        l.push_counted(b"one\nt2\n");
-        l.push(b"cut");
-        let mut ring = LineRing::default();
-        ring.push(&l, 10);
-        assert_eq!(ring.fit(2, 100), (2, 7));
-        assert_eq!(all(&ring), "one\nt2\ncut\n");
     }
 
     #[test]

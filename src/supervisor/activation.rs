@@ -140,8 +140,7 @@ mod tests {
         rig.advance(Duration::from_secs(3));
         let mut busy = crate::io::ring::Lines::default();
         busy.push(b"busy");
-        rig.sup
-            .record_lines(rig.id("cache"), &busy, rig.now);
+        rig.sup.record_lines(rig.id("cache"), &busy, rig.now);
         rig.advance(Duration::from_secs(3));
         assert_eq!(rig.state("cache"), State::Running, "a line is activity");
         rig.advance(Duration::from_secs(2));

@@ -604,7 +604,7 @@ pub(super) fn log_text(head: &str, log: &LineRing, n: usize) -> String {
     // Sized once: the text can be megabytes, and pidone's memory is what the budget bounds.
     let mut text = String::with_capacity(head.len() + 80 + bytes);
     text.push_str(head);
-    let skipped = n.min(log.len()).saturating_sub(fit);
+    let skipped = n.min(log.lines()).saturating_sub(fit);
     if skipped > 0 {
         let _ = writeln!(
             text,

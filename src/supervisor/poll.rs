@@ -107,14 +107,12 @@ impl<S: System> Supervisor<S> {
     pub(super) fn on_ready(&mut self, ready: &[Ready], now: Instant) {
         let mut closed = Vec::new();
         let mut quota = TurnQuota::default();
-        let mut read = false;
         for r in ready {
             match *r {
                 Ready::Source(i) | Ready::Ended(i) => {
                     let Some((id, src)) = self.sources.get_mut(i) else {
                         continue;
                     };
-                    read = true;
                     let outcome = match r {
                         Ready::Ended(_) => self.output.read_ended(src),
                         _ => self.output.read_from(src),
@@ -149,15 +147,6 @@ impl<S: System> Supervisor<S> {
                 Ready::Socket(id) => self.on_connection(id, now),
                 Ready::Probe(id, k) => self.on_probe_ready(id, k, now),
                 Ready::Signals | Ready::Pidfd => {}
-            }
-        }
-        if read {
-            // What this turn read goes out in this turn, not after one more poll: a service
-            // writing flat out costs one turn per read, not two. write_ready checks readiness.
-            for stream in [Stream::Stdout, Stream::Stderr] {
-                if self.output.wants_write(stream) {
-                    self.output.write_ready(stream);
-                }
             }
         }
         for i in closed.into_iter().rev() {
