@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::io::logsink::Tally;
+use crate::io::ring::Lines;
 
 /// Largest request head (request line + headers) accepted.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -789,7 +790,9 @@ impl Server {
     /// budget.
     /// The budget is kept after each follower's copy, so that a large batch of lines for many
     /// followers never sits in memory many times over.
-    pub fn follow_lines(&mut self, service: u64, lines: &[String]) {
+    pub fn follow_lines(&mut self, service: u64, lines: &Lines) {
+        // Made text once, and only when someone follows.
+        let mut text = None;
         for i in 0..self.conns.len() {
             let Some(conn) = self.conns.get_mut(i) else {
                 continue;
@@ -797,10 +800,8 @@ impl Server {
             if conn.follow != Some(service) || conn.ending || conn.closed {
                 continue;
             }
-            for line in lines {
-                conn.outbuf.extend_from_slice(line.as_bytes());
-                conn.outbuf.push(b'\n');
-            }
+            let text = text.get_or_insert_with(|| String::from_utf8_lossy(lines.bytes()));
+            conn.outbuf.extend_from_slice(text.as_bytes());
             self.keep_budget();
         }
     }

@@ -95,24 +95,25 @@ fn tail(partial: bool) -> &'static [u8] {
 /// each at most `max` bytes; every part but the last, and the last too when `partial` (the line
 /// goes on in a later piece), is marked partial. `max` must leave room for the head, the
 /// partial tail and one escape (24 bytes); less than that still ends, one character per part.
+/// Each line is made in `line`, a buffer the caller keeps from line to line.
 pub fn json_lines(
     head: &[u8],
     text: &[u8],
     partial: bool,
     max: usize,
+    line: &mut Vec<u8>,
     emit: &mut dyn FnMut(&[u8]),
 ) {
-    let mut line = Vec::with_capacity(max.min(text.len() * 2 + head.len() + 24));
     let mut rest = text;
     loop {
         line.clear();
         line.extend_from_slice(head);
         let budget = max.saturating_sub(tail(true).len());
-        let taken = escape_within(&mut line, rest, budget);
+        let taken = escape_within(line, rest, budget);
         rest = rest.get(taken..).unwrap_or_default();
         let more = !rest.is_empty();
         line.extend_from_slice(tail(more || partial));
-        emit(&line);
+        emit(line);
         if !more {
             return;
         }
@@ -225,7 +226,7 @@ mod tests {
     fn parts(text: &[u8], partial: bool, max: usize) -> Vec<serde_json::Value> {
         let head = json_head(b"T", "web", "stream", "stdout");
         let mut out = Vec::new();
-        json_lines(&head, text, partial, max, &mut |l| {
+        json_lines(&head, text, partial, max, &mut Vec::new(), &mut |l| {
             assert!(l.len() <= max, "{} bytes", l.len());
             assert_eq!(l.last(), Some(&b'\n'));
             out.push(serde_json::from_slice(l).expect("valid JSON"));

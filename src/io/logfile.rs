@@ -121,19 +121,22 @@ impl LogFile {
         }
     }
 
-    /// Queues one formatted line (newline included), rotating first when it would take the file
-    /// past `log_max_size`.
-    pub fn push(&mut self, line: &[u8], now: Instant) {
+    /// Queues one formatted line, the concatenation of `parts` (newline included), rotating first
+    /// when it would take the file past `log_max_size`.
+    pub fn push(&mut self, parts: &[&[u8]], now: Instant) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
         if let Some(r) = self.rotation {
             let held = self.size + self.pending.len() as u64;
-            if held > 0 && held + line.len() as u64 > r.max_size {
+            if held > 0 && held + len as u64 > r.max_size {
                 self.flush(now);
                 if self.file.is_some() {
                     self.rotate(r.keep);
                 }
             }
         }
-        self.pending.extend_from_slice(line);
+        for part in parts {
+            self.pending.extend_from_slice(part);
+        }
         self.pending_lines += 1;
     }
 
@@ -273,7 +276,7 @@ mod tests {
         file.open();
         let now = Instant::now();
         for i in 0..n {
-            file.push(format!("{i:099}\n").as_bytes(), now);
+            file.push(&[format!("{i:099}\n").as_bytes()], now);
             if i % 7 == 0 {
                 file.flush(now);
             }

@@ -54,7 +54,8 @@ pub fn record(level: log::Level, text: &str) -> Vec<u8> {
     if let (true, Some(stamp)) = (style.json, &stamp) {
         let name = level.as_str().to_ascii_lowercase();
         let head = format::json_head(stamp, "pidone", "level", &name);
-        format::json_lines(&head, text.as_bytes(), false, PIPE_BUF, &mut |l| {
+        let line = &mut Vec::new();
+        format::json_lines(&head, text.as_bytes(), false, PIPE_BUF, line, &mut |l| {
             out.extend_from_slice(l)
         });
         return out;

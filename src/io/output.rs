@@ -19,7 +19,7 @@
 //!   `write()` carries whole lines totalling at most [`PIPE_BUF`] bytes, which POSIX makes atomic
 //!   on a pipe: a line can never be cut by another writer's output. Longer lines are split into
 //!   several prefixed lines (between UTF-8 characters when the bytes look like UTF-8). A stream
-//!   that is a regular file takes writes of up to 64 KiB, without the readiness
+//!   that is a regular file takes writes of up to 256 KiB, without the readiness
 //!   check: a write to a file is never cut by another's, and never waits for a reader.
 //! - **pidone never blocks in a write.** pidone's stdout and stderr stay blocking (their file
 //!   description is shared with other processes, so `O_NONBLOCK` there would change their
@@ -53,6 +53,7 @@ use rustix::io::Errno;
 
 use super::format::Style;
 use super::logfile::{LogFile, Rotation};
+use super::ring::Lines;
 use super::sinks::{Counters, Look, ServiceLog};
 use crate::os::users::Credentials;
 
@@ -82,14 +83,15 @@ pub const SPILL_LIMIT: usize = 4 * HIGH_WATER;
 /// The most bytes in one write to a regular file (pidone's stdout redirected to one): a write to
 /// a file is never split by another writer's, and never waits for a reader, so neither the
 /// [`PIPE_BUF`] bound nor the readiness check applies; larger writes save system calls.
-const FILE_BATCH: usize = 64 * 1024;
+const FILE_BATCH: usize = 256 * 1024;
 
-/// Bytes read from a source per `read()` call.
-const READ_CHUNK: usize = 8 * 1024;
+/// Bytes read from a source per `read()` call: as much as a pipe holds by default, so that a
+/// service writing flat out costs one read per 64 KiB, as `cat` would.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// `read()` calls per [`Output::read_from`], so that one chatty service cannot keep the loop
 /// from serving the others.
-const READS_PER_CALL: usize = 8;
+const READS_PER_CALL: usize = 2;
 
 /// `write()` calls per [`Output::write_ready`]; each is preceded by its own readiness check.
 const WRITES_PER_CALL: usize = 16;
@@ -183,9 +185,6 @@ pub struct Source {
     /// Bytes read but not yet queued: the start of a line whose newline has not arrived yet.
     /// Never longer than `max_text` between calls.
     partial: Vec<u8>,
-    /// The lines queued since [`Source::take_lines`] last ran, without prefix or newline, for
-    /// the supervisor's per-service log buffer.
-    tapped: Vec<String>,
     /// The service's [`ServiceLog`] (its file and counters), if it has one.
     key: Option<u64>,
     /// Whether its lines go to pidone's console (false: to its log file only).
@@ -197,11 +196,6 @@ impl Source {
     #[cfg(test)]
     pub fn prefix(&self) -> &[u8] {
         &self.prefix
-    }
-
-    /// Takes the lines queued since the last call (see `tapped`).
-    pub fn take_lines(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.tapped)
     }
 
     /// The pipe's read end, to poll for `POLLIN`.
@@ -264,27 +258,23 @@ impl Queue {
         }
     }
 
-    /// Queues one formatted line, newline included; false when the stream is dead (the line is
-    /// counted as lost).
-    fn push_line(&mut self, line: Vec<u8>) -> bool {
+    /// Queues one formatted line, the concatenation of `parts` (the last ending in the
+    /// newline). False when the stream is dead (the line is counted as lost).
+    fn push_parts(&mut self, parts: &[&[u8]]) -> bool {
         if self.dead {
             self.lost += 1;
             return false;
         }
-        self.buf.extend_from_slice(&line);
+        for part in parts {
+            self.buf.extend_from_slice(part);
+        }
         self.paused |= self.queued() > HIGH_WATER;
         true
     }
 
-    fn push(&mut self, prefix: &[u8], text: &[u8]) {
-        if self.dead {
-            self.lost += 1;
-            return;
-        }
-        self.buf.extend_from_slice(prefix);
-        self.buf.extend_from_slice(text);
-        self.buf.push(b'\n');
-        self.paused |= self.queued() > HIGH_WATER;
+    /// Queues `prefix`, `text` and a newline.
+    fn push(&mut self, prefix: &[u8], text: &[u8]) -> bool {
+        self.push_parts(&[prefix, text, b"\n"])
     }
 
     /// Bytes queued and not yet written.
@@ -395,6 +385,11 @@ pub struct Output {
     style: Style,
     /// Each service's log file and counters, by the supervisor's key for the service.
     logs: HashMap<u64, ServiceLog>,
+    /// Where sources are read into (see [`Output::read_budget`]); empty until the first read.
+    scratch: Vec<u8>,
+    /// The lines of the last read of a source, without prefix, for the supervisor's ring of the
+    /// service ([`Output::take_lines`]). Kept with its room from read to read.
+    tap: Lines,
 }
 
 impl Output {
@@ -420,6 +415,8 @@ impl Output {
             err: Queue::new("stderr", err),
             style: Style::default(),
             logs: HashMap::new(),
+            scratch: Vec::new(),
+            tap: Lines::default(),
         }
     }
 
@@ -500,7 +497,6 @@ impl Output {
             max_text: PIPE_BUF - prefix.len() - 1 - Look::stamp_room(self.style),
             prefix,
             partial: Vec::new(),
-            tapped: Vec::new(),
             key,
             console,
         }
@@ -563,22 +559,30 @@ impl Output {
     }
 
     fn read_budget(&mut self, src: &mut Source, reads: usize, full: WhenFull) -> ReadOutcome {
-        let mut chunk = [0u8; READ_CHUNK];
+        self.tap.clear();
+        // The partial line, then each read right after it, in one buffer kept from call to
+        // call: bytes are read where their lines are cut, not copied there first.
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(READ_CHUNK + PIPE_BUF, 0);
+        let mut outcome = ReadOutcome::Open;
         for _ in 0..reads {
             if full == WhenFull::Wait && self.holds_back(src) {
-                return ReadOutcome::Open;
+                break;
             }
-            match rustix::io::read(&src.fd, &mut chunk) {
-                Ok(0) => {
-                    self.end(src);
-                    return ReadOutcome::Eof;
-                }
+            // The partial line is never longer than a formatted line: it fits ahead of a read.
+            let held = src.partial.len().min(PIPE_BUF);
+            for (to, from) in buf.iter_mut().zip(&src.partial) {
+                *to = *from;
+            }
+            let room = buf.get_mut(held..held + READ_CHUNK).unwrap_or_default();
+            match rustix::io::read(&src.fd, room) {
+                Ok(0) => outcome = ReadOutcome::Eof,
                 Ok(n)
                     if full == WhenFull::Drop
                         && src.console
                         && self.queued(src.stream) > SPILL_LIMIT =>
                 {
-                    let data = chunk.get(..n).unwrap_or_default();
+                    let data = buf.get(held..held + n).unwrap_or_default();
                     let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
                     self.queue_mut(src.stream).lost += lines;
                     if let Some(log) = src.key.and_then(|k| self.logs.get_mut(&k)) {
@@ -587,43 +591,55 @@ impl Output {
                     // The line begun before cannot be completed any more.
                     src.partial.clear();
                 }
-                Ok(n) => self.feed(src, chunk.get(..n).unwrap_or_default()),
-                Err(Errno::AGAIN) => return ReadOutcome::Open,
+                Ok(n) => {
+                    let data = buf.get(..held + n).unwrap_or_default();
+                    let used = self.deliver(src, data, false);
+                    src.partial.clear();
+                    src.partial
+                        .extend_from_slice(data.get(used..).unwrap_or_default());
+                }
+                Err(Errno::AGAIN) => break,
                 Err(Errno::INTR) => {}
                 // A terminal's master once every process closed the other side (`tty = true`).
-                Err(Errno::IO) => {
-                    self.end(src);
-                    return ReadOutcome::Eof;
-                }
+                Err(Errno::IO) => outcome = ReadOutcome::Eof,
                 Err(err) => {
                     log::warn!("cannot read a service's output: {err}");
-                    self.end(src);
-                    return ReadOutcome::Eof;
+                    outcome = ReadOutcome::Eof;
                 }
             }
+            if outcome == ReadOutcome::Eof {
+                break;
+            }
         }
-        ReadOutcome::Open
+        self.scratch = buf;
+        if outcome == ReadOutcome::Eof {
+            self.end(src);
+        }
+        outcome
     }
 
-    /// Appends bytes to `src`'s partial line and delivers every line now complete, splitting
-    /// those longer than fit in one write.
-    fn feed(&mut self, src: &mut Source, data: &[u8]) {
-        src.partial.extend_from_slice(data);
-        let start = self.deliver(src, false);
-        src.partial.drain(..start);
+    /// Takes the lines the last read of a source queued (the last call of [`Output::read_from`]
+    /// or [`Output::read_ended`]), for the ring of its service; [`Output::give_back`] them after.
+    pub fn take_lines(&mut self) -> Lines {
+        std::mem::take(&mut self.tap)
+    }
+
+    /// Takes back what [`Output::take_lines`] gave, to reuse its room for the next read: what
+    /// one call reads, at most [`FINISH_BUDGET`] bytes (a spill; 128 KiB otherwise).
+    pub fn give_back(&mut self, lines: Lines) {
+        self.tap = lines;
     }
 
     /// Delivers what is left of `src`'s last line, if anything.
     fn end(&mut self, src: &mut Source) {
-        if !src.partial.is_empty() {
-            self.deliver(src, true);
-            src.partial.clear();
-        }
+        // Nothing left delivers nothing.
+        let rest = std::mem::take(&mut src.partial);
+        self.deliver(src, &rest, true);
     }
 
-    /// Delivers the complete lines at the start of `src`'s partial line (all of it when `last`)
-    /// to the console, the service's log file and its tap; returns how many bytes it took.
-    fn deliver(&mut self, src: &mut Source, last: bool) -> usize {
+    /// Delivers the complete lines at the start of `data` (all of it when `last`), read from
+    /// `src`, to the console, the service's log file and its tap; returns how many bytes it took.
+    fn deliver(&mut self, src: &mut Source, data: &[u8], last: bool) -> usize {
         let queue = match src.stream {
             Stream::Stdout => &mut self.out,
             Stream::Stderr => &mut self.err,
@@ -631,28 +647,20 @@ impl Output {
         let mut log = src.key.and_then(|k| self.logs.get_mut(&k));
         if self.style == Style::default() && log.as_ref().is_none_or(|l| l.file.is_none()) {
             // The common case, as fast as it was: plain prefixed lines, nothing else to write.
-            let (prefix, tap) = (&src.prefix, &mut src.tapped);
+            let (prefix, tap) = (&src.prefix, &mut self.tap);
             let counters = log.map(|l| &mut l.counters);
-            return plain_lines(
-                queue,
-                prefix,
-                src.max_text,
-                &src.partial,
-                last,
-                tap,
-                counters,
-            );
+            return plain_lines(queue, prefix, src.max_text, data, last, tap, counters);
         }
         let (file_json, name) = log.as_ref().map_or((false, ""), |l| (l.file_json, &l.name));
-        let look = Look::new(self.style, file_json, name, src.stream.name());
+        let mut look = Look::new(self.style, file_json, name, src.stream.name());
         let now = Instant::now();
         let console = src.console;
-        let start = split_lines(&src.partial, src.max_text, last, &mut |piece, ends| {
-            src.tapped.push(String::from_utf8_lossy(piece).into_owned());
+        let start = split_lines(data, src.max_text, last, &mut |piece, ends| {
+            self.tap.push(piece);
             let mut dropped = 0;
             if console {
                 look.console(&src.prefix, piece, ends, &mut |line| {
-                    dropped += u64::from(!queue.push_line(line));
+                    dropped += u64::from(!queue.push_parts(line));
                 });
             }
             if let Some(log) = log.as_mut() {
@@ -688,7 +696,7 @@ impl Output {
         let text = text.strip_suffix('\n').unwrap_or(text);
         let queue = self.queue_mut(stream);
         let bytes = text.as_bytes();
-        let start = queue_lines(queue, &prefix, max_text, bytes, &mut Vec::new());
+        let start = queue_lines(queue, &prefix, max_text, bytes, &mut Lines::default());
         queue.push(&prefix, bytes.get(start..).unwrap_or_default());
     }
 
@@ -700,7 +708,7 @@ impl Output {
         if queue.queued() > OWN_LIMIT {
             return false;
         }
-        let start = queue_lines(queue, b"", PIPE_BUF - 1, text, &mut Vec::new());
+        let start = queue_lines(queue, b"", PIPE_BUF - 1, text, &mut Lines::default());
         if let Some(rest) = text.get(start..).filter(|r| !r.is_empty()) {
             queue.push(b"", rest);
         }
@@ -809,7 +817,7 @@ fn queue_lines(
     prefix: &[u8],
     max_text: usize,
     bytes: &[u8],
-    tap: &mut Vec<String>,
+    tap: &mut Lines,
 ) -> usize {
     plain_lines(queue, prefix, max_text, bytes, false, tap, None)
 }
@@ -821,19 +829,34 @@ fn plain_lines(
     max_text: usize,
     bytes: &[u8],
     last: bool,
-    tap: &mut Vec<String>,
-    mut counters: Option<&mut Counters>,
+    tap: &mut Lines,
+    counters: Option<&mut Counters>,
 ) -> usize {
-    split_lines(bytes, max_text, last, &mut |piece, ends| {
-        let queued = !queue.dead;
-        queue.push(prefix, piece);
-        tap.push(String::from_utf8_lossy(piece).into_owned());
-        if let Some(c) = counters.as_mut() {
-            c.lines += u64::from(ends);
-            c.bytes += piece.len() as u64;
-            c.dropped_console += u64::from(!queued);
-        }
-    })
+    // Lines that end in their own newline are copied with it, in one copy.
+    let mut at = 0;
+    let mut count = Counters::default();
+    let start = split_lines(bytes, max_text, last, &mut |piece, ends| {
+        // The piece and its newline, when that is the next byte read (not a line's end that is
+        // the last byte read, nor a piece cut off a longer line).
+        let line = bytes
+            .get(at..=at + piece.len())
+            .filter(|l| l.last() == Some(&b'\n'));
+        at += line.map_or(piece.len(), <[u8]>::len);
+        let queued = match line {
+            Some(line) => queue.push_parts(&[prefix, line]),
+            None => queue.push(prefix, piece),
+        };
+        tap.push(piece);
+        count.lines += u64::from(ends);
+        count.bytes += piece.len() as u64;
+        count.dropped_console += u64::from(!queued);
+    });
+    if let Some(c) = counters {
+        c.lines += count.lines;
+        c.bytes += count.bytes;
+        c.dropped_console += count.dropped_console;
+    }
+    start
 }
 
 /// Hands `each` every complete line at the start of `bytes` (without its newline; `true`: it
@@ -850,7 +873,7 @@ fn split_lines(
     while let Some(rest) = bytes.get(start..) {
         // A newline right after max_text bytes still ends a line that fits.
         let window = rest.get(..rest.len().min(max_text + 1)).unwrap_or(rest);
-        if let Some(i) = window.iter().position(|&b| b == b'\n') {
+        if let Some(i) = newline(window) {
             each(rest.get(..i).unwrap_or_default(), true);
             start += i + 1;
         } else if rest.len() > max_text {
@@ -868,6 +891,25 @@ fn split_lines(
     start
 }
 
+/// Where the first newline of `bytes` is. Every byte of every service's output passes here, so
+/// it looks at eight bytes at a time: xor-ed with eight newlines, a word holding one has a zero
+/// byte, which `(w - 0x01..01) & !w & 0x80..80` reveals (the classic bit trick; the byte itself
+/// is then found one at a time).
+pub fn newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    for word in bytes.chunks_exact(8) {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ (ONES * 0x0a);
+        if w.wrapping_sub(ONES) & !w & HIGHS != 0 {
+            break;
+        }
+        at += 8;
+    }
+    let i = bytes.get(at..)?.iter().position(|&b| b == b'\n')?;
+    Some(at + i)
+}
+
 /// Where to cut `bytes` (longer than `max`) to at most `max` bytes: before a UTF-8 character
 /// rather than inside it, so that each piece of a long line stays valid text; exactly at `max`
 /// when the bytes there are not UTF-8.
@@ -883,6 +925,28 @@ fn split_point(bytes: &[u8], max: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn newline_finds_the_first_newline_wherever_it_is() {
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut bytes = vec![b'x'; len];
+                // Bytes next to a newline's value, which a sloppy bit trick would take for one.
+                bytes.iter_mut().step_by(3).for_each(|b| *b = 0x0b);
+                if at < len {
+                    bytes[at] = b'\n';
+                    bytes
+                        .iter_mut()
+                        .skip(at + 1)
+                        .step_by(2)
+                        .for_each(|b| *b = b'\n');
+                }
+                let want = (at < len).then_some(at);
+                assert_eq!(newline(&bytes), want, "{bytes:?}");
+            }
+        }
+        assert_eq!(newline(b"\x8a\x0a"), Some(1));
+    }
 
     #[test]
     fn a_drained_queue_gives_its_room_back() {

@@ -51,6 +51,8 @@ pub struct Look {
     /// `{"time":..,"service":..,"stream":..,"message":"`, when a format is JSON.
     head: Option<Vec<u8>>,
     style: Style,
+    /// Where each JSON line is made, kept from line to line.
+    line: Vec<u8>,
 }
 
 impl Look {
@@ -63,47 +65,57 @@ impl Look {
             (true, Some(stamp)) => Some(format::json_head(stamp, name, "stream", stream)),
             _ => None,
         };
-        Look { stamp, head, style }
-    }
-
-    /// The text lines' time and its space, or nothing.
-    fn text_stamp(&self, out: &mut Vec<u8>) {
-        if let (true, Some(stamp)) = (self.style.timestamps, &self.stamp) {
-            out.extend_from_slice(stamp);
-            out.push(b' ');
+        Look {
+            stamp,
+            head,
+            style,
+            line: Vec::new(),
         }
     }
 
-    /// Hands `emit` the console lines of `piece` (the end of a line when `ends`): one text line
-    /// `[stamp ]prefix piece`, or JSON objects of at most [`PIPE_BUF`] bytes each.
-    pub fn console(&self, prefix: &[u8], piece: &[u8], ends: bool, emit: &mut dyn FnMut(Vec<u8>)) {
+    /// The text lines' time with its space, or nothing.
+    fn text_stamp(&self) -> [&[u8]; 2] {
+        match (self.style.timestamps, &self.stamp) {
+            (true, Some(stamp)) => [stamp, b" "],
+            _ => [b"", b""],
+        }
+    }
+
+    /// Hands `emit` the console lines of `piece` (the end of a line when `ends`), each as the
+    /// parts it is made of: one text line `[stamp ]prefix piece`, or JSON objects of at most
+    /// [`PIPE_BUF`] bytes each. Nothing is allocated per line.
+    pub fn console(
+        &mut self,
+        prefix: &[u8],
+        piece: &[u8],
+        ends: bool,
+        emit: &mut dyn FnMut(&[&[u8]]),
+    ) {
         match (&self.head, self.style.json) {
             (Some(head), true) => {
-                format::json_lines(head, piece, !ends, PIPE_BUF, &mut |l| emit(l.to_vec()));
+                format::json_lines(head, piece, !ends, PIPE_BUF, &mut self.line, &mut |l| {
+                    emit(&[l])
+                });
             }
             _ => {
-                let mut line = Vec::with_capacity(STAMP_LEN + 2 + prefix.len() + piece.len());
-                self.text_stamp(&mut line);
-                line.extend_from_slice(prefix);
-                line.extend_from_slice(piece);
-                line.push(b'\n');
-                emit(line);
+                let [stamp, space] = self.text_stamp();
+                emit(&[stamp, space, prefix, piece, b"\n"]);
             }
         }
     }
 
     /// Queues `piece` in `file`: `[stamp ]piece`, or JSON objects when `json`.
-    pub fn file(&self, file: &mut LogFile, json: bool, piece: &[u8], ends: bool, now: Instant) {
+    pub fn file(&mut self, file: &mut LogFile, json: bool, piece: &[u8], ends: bool, now: Instant) {
         match (&self.head, json) {
             (Some(head), true) => {
-                format::json_lines(head, piece, !ends, PIPE_BUF, &mut |l| file.push(l, now));
+                let line = &mut self.line;
+                format::json_lines(head, piece, !ends, PIPE_BUF, line, &mut |l| {
+                    file.push(&[l], now)
+                });
             }
             _ => {
-                let mut line = Vec::with_capacity(STAMP_LEN + 2 + piece.len());
-                self.text_stamp(&mut line);
-                line.extend_from_slice(piece);
-                line.push(b'\n');
-                file.push(&line, now);
+                let [stamp, space] = self.text_stamp();
+                file.push(&[stamp, space, piece, b"\n"], now);
             }
         }
     }

@@ -138,8 +138,9 @@ mod tests {
         rig.settle();
         assert_eq!(rig.state("cache"), State::Running);
         rig.advance(Duration::from_secs(3));
-        rig.sup
-            .record_lines(rig.id("cache"), vec!["busy".into()], rig.now);
+        let mut busy = crate::io::ring::Lines::default();
+        busy.push(b"busy");
+        rig.sup.record_lines(rig.id("cache"), &busy, rig.now);
         rig.advance(Duration::from_secs(3));
         assert_eq!(rig.state("cache"), State::Running, "a line is activity");
         rig.advance(Duration::from_secs(2));

@@ -1,7 +1,7 @@
 //! The supervisor's side of the control socket: answers to requests, read from (and, for
 //! start/stop/restart/shutdown, applied to) the services' state.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::time::{Instant, UNIX_EPOCH};
 
@@ -11,6 +11,7 @@ use crate::config::{Kind, Level};
 use crate::control::wire;
 use crate::control::{self, Answer, MAX_LOGS, Request, Verb};
 use crate::core::service::{Event, Intent, State};
+use crate::io::ring::LineRing;
 use crate::os::reap::Exit;
 
 impl<S: System> Supervisor<S> {
@@ -175,7 +176,7 @@ impl<S: System> Supervisor<S> {
                 n,
                 follow: true,
             } => Some(self.lookup_one(name).and_then(|id| {
-                let empty = VecDeque::new();
+                let empty = LineRing::default();
                 let log = self.svcs.get(id).map_or(&empty, |s| &s.log);
                 let text = room.then(|| log_text(control::STREAM_HEAD, log, *n));
                 text.map(|t| (id.key(), t)).ok_or_else(busy)
@@ -726,40 +727,27 @@ fn seconds(d: std::time::Duration) -> String {
 /// `head`, then the last `n` lines of a service's output, oldest first, each ending in a newline,
 /// within [`MAX_LOGS`] bytes: when older lines do not fit, a first line says how many were
 /// skipped.
-pub(super) fn log_text(head: &str, log: &VecDeque<String>, n: usize) -> String {
-    let (mut bytes, mut fit) = (0, 0);
-    for line in log.iter().rev().take(n) {
-        if bytes + line.len() + 1 > MAX_LOGS {
-            break;
-        }
-        (bytes, fit) = (bytes + line.len() + 1, fit + 1);
-    }
+pub(super) fn log_text(head: &str, log: &LineRing, n: usize) -> String {
+    let (fit, bytes) = log.fit(n, MAX_LOGS);
     // Sized once: the text can be megabytes, and pidone's memory is what the budget bounds.
     let mut text = String::with_capacity(head.len() + 80 + bytes);
     text.push_str(head);
-    let skipped = n.min(log.len()).saturating_sub(fit);
+    let skipped = n.min(log.lines()).saturating_sub(fit);
     if skipped > 0 {
         let _ = writeln!(
             text,
             "pidone: {skipped} older lines skipped (4 MiB at most)"
         );
     }
-    push_lines(&mut text, log.iter().skip(log.len().saturating_sub(fit)));
+    log.text(bytes, &mut text);
     text
-}
-
-/// Appends each of `lines` to `text`, each ending in a newline.
-pub(super) fn push_lines<'a>(text: &mut String, lines: impl Iterator<Item = &'a String>) {
-    for line in lines {
-        text.push_str(line);
-        text.push('\n');
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testing::Rig;
     use super::*;
+    use crate::io::ring::Lines;
 
     #[test]
     fn the_client_reads_the_daemons_answers() {
@@ -797,14 +785,18 @@ mod tests {
 
     #[test]
     fn log_text_gives_the_last_lines_within_the_limit_and_counts_the_skipped() {
-        let log: VecDeque<String> = ["one", "two", "three"].map(String::from).into();
+        let ring = |lines: &mut dyn Iterator<Item = String>| {
+            let (mut batch, mut ring) = (Lines::default(), LineRing::default());
+            lines.for_each(|l| batch.push(l.as_bytes()));
+            ring.push(&batch, usize::MAX);
+            ring
+        };
+        let log = ring(&mut ["one", "two", "three"].map(String::from).into_iter());
         assert_eq!(log_text("", &log, 2), "two\nthree\n");
         assert_eq!(log_text("HEAD\n", &log, 10), "HEAD\none\ntwo\nthree\n");
         assert_eq!(log_text("", &log, 0), "");
 
-        let long: VecDeque<String> = (0..2000)
-            .map(|i| format!("{i:04}{}", "x".repeat(4091)))
-            .collect();
+        let long = ring(&mut (0..2000).map(|i| format!("{i:04}{}", "x".repeat(4091))));
         let text = log_text("", &long, 1500);
         let fit = MAX_LOGS / 4096;
         let first = format!(

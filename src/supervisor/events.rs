@@ -31,8 +31,10 @@ impl<S: System> Supervisor<S> {
         event.time = String::from_utf8_lossy(&stamp).into_owned();
         // Cannot fail: a wire struct of strings and numbers.
         let line = serde_json::to_string(&event).unwrap_or_default();
+        let mut batch = crate::io::ring::Lines::default();
+        batch.push(line.as_bytes());
         for server in self.servers.iter_mut().flatten() {
-            server.follow_lines(control::EVENTS, std::slice::from_ref(&line));
+            server.follow_lines(control::EVENTS, &batch);
         }
         if self.events.ring.len() >= KEPT {
             self.events.ring.pop_front();
@@ -60,7 +62,10 @@ impl<S: System> Supervisor<S> {
         }
         let after = since.unwrap_or(0);
         let kept = self.events.ring.iter().filter(|e| e.0 > after);
-        super::api::push_lines(&mut text, kept.map(|e| &e.1));
+        for (_, line) in kept {
+            text.push_str(line);
+            text.push('\n');
+        }
         text
     }
 }

@@ -8,17 +8,18 @@ use super::system::System;
 use super::{Id, Supervisor};
 use crate::io::logsink;
 use crate::io::output::Stream;
+use crate::io::ring::Lines;
 use crate::io::sinks::Counters;
 
 impl<S: System> Supervisor<S> {
     /// Keeps the last [`Options::log_lines`] lines of each service for the logs endpoint, and
     /// hands them to the clients following it.
-    pub(super) fn record_lines(&mut self, id: Id, lines: Vec<String>, now: std::time::Instant) {
+    pub(super) fn record_lines(&mut self, id: Id, lines: &Lines, now: std::time::Instant) {
         if lines.is_empty() {
             return;
         }
         for server in self.servers.iter_mut().flatten() {
-            server.follow_lines(id.key(), &lines);
+            server.follow_lines(id.key(), lines);
         }
         let keep = self.options.log_lines;
         // A service forgotten by a reload may still have output in its pipes: no log for it.
@@ -26,11 +27,7 @@ impl<S: System> Supervisor<S> {
             return;
         };
         svc.active_at = now;
-        let log = &mut svc.log;
-        log.extend(lines);
-        while log.len() > keep {
-            log.pop_front();
-        }
+        svc.log.push(lines, keep);
     }
 
     /// The services whose log file is not being written, with why (health problems).

@@ -127,8 +127,9 @@ impl<S: System> Supervisor<S> {
                     if outcome == ReadOutcome::Eof {
                         closed.push(i);
                     }
-                    let (id, lines) = (*id, src.take_lines());
-                    self.record_lines(id, lines, now);
+                    let (id, lines) = (*id, self.output.take_lines());
+                    self.record_lines(id, &lines, now);
+                    self.output.give_back(lines);
                 }
                 Ready::Sink(stream) => self.output.write_ready(stream),
                 Ready::Listener(s) => {

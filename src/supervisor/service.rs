@@ -2,7 +2,6 @@
 //! machine, its process, its readiness channel and checks, and its dependencies as table ids.
 //! [`link`] resolves a configuration's positions into those ids.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::Id;
@@ -13,6 +12,7 @@ use crate::core::health::Check;
 use crate::core::service::{Life, Policy};
 use crate::io::notify::Notifier;
 use crate::io::probe::Run;
+use crate::io::ring::LineRing;
 use crate::os::spawn::Child;
 
 /// One supervised service: its configuration, its state, its process.
@@ -24,7 +24,7 @@ pub(super) struct Service {
     /// When the post_script is due (post_script_timeout after the service came up).
     pub(super) post_at: Option<Instant>,
     /// The last lines of its output (prefix mode), oldest first, at most `log_lines`.
-    pub(super) log: VecDeque<String>,
+    pub(super) log: LineRing,
     /// Its dependencies (`depends_on`), the services it starts after (`after`) and the extra
     /// waits of `wait_after`, as table ids.
     pub(super) deps: Vec<Id>,
@@ -71,7 +71,7 @@ impl Service {
             life,
             child: None,
             post_at: None,
-            log: VecDeque::new(),
+            log: LineRing::default(),
             deps: Vec::new(),
             after: Vec::new(),
             wait_after: Vec::new(),

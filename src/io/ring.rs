@@ -1,0 +1,201 @@
+//! The last lines of a service's output, kept for `pidone logs` and its followers, as bytes in one
+//! buffer: [`Lines`] collects the lines of one read of a pipe, [`LineRing`] keeps the last N of
+//! them. One buffer, not a `String` per line: a service writing flat out costs no allocation per
+//! line, and the ring's memory is reused as old lines make room for new ones.
+//!
+//! Lines are kept as they were read (without a prefix, each ending in its newline, invalid UTF-8
+//! included); they become text only when asked for ([`LineRing::text`]), where each invalid
+//! sequence is replaced by U+FFFD. A newline is never part of a UTF-8 sequence, so this replaces
+//! exactly what converting each line on its own would.
+
+use super::output::newline;
+
+/// Lines in the order they came, each ending in its newline, in one buffer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Lines {
+    text: Vec<u8>,
+    count: usize,
+}
+
+impl Lines {
+    /// Adds `line` (without its newline).
+    pub fn push(&mut self, line: &[u8]) {
+        self.text.extend_from_slice(line);
+        self.text.push(b'\n');
+        self.count += 1;
+    }
+
+    /// Forgets the lines, keeping the room they took.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.count = 0;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The lines, each ending in its newline.
+    pub fn bytes(&self) -> &[u8] {
+        &self.text
+    }
+}
+
+/// The last lines of a service's output, oldest first, in one byte buffer. The oldest lines
+/// leave whole, by moving the start past their newline; the room they took is given back to new
+/// lines (by moving the rest to the front) once it is half the buffer, so each byte is moved at
+/// most once on average and the buffer stays within twice what the lines take.
+#[derive(Debug, Default)]
+pub struct LineRing {
+    /// `text[start..]`: the lines, each ending in its newline.
+    text: Vec<u8>,
+    start: usize,
+    lines: usize,
+}
+
+impl LineRing {
+    /// Appends `lines`, then drops the oldest lines until at most `keep` are left.
+    pub fn push(&mut self, lines: &Lines, keep: usize) {
+        self.text.extend_from_slice(&lines.text);
+        self.lines += lines.count;
+        while self.lines > keep {
+            let held = self.text.get(self.start..).unwrap_or_default();
+            let end = newline(held).map_or(held.len(), |i| i + 1);
+            self.start += end;
+            self.lines -= 1;
+        }
+        if self.start > self.text.len() / 2 {
+            self.text.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    /// How many lines it holds.
+    pub fn lines(&self) -> usize {
+        self.lines
+    }
+
+    /// How many of the last `n` lines fit in `max` bytes (newlines included), and their bytes.
+    pub fn fit(&self, n: usize, max: usize) -> (usize, usize) {
+        let held = self.text.get(self.start..).unwrap_or_default();
+        let (mut lines, mut begin) = (0, held.len());
+        while lines < n && begin > 0 {
+            // The line ending at `begin` starts after the newline before it.
+            let before = held.get(..begin - 1).unwrap_or_default();
+            let start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            if held.len() - start > max {
+                break;
+            }
+            (lines, begin) = (lines + 1, start);
+        }
+        (lines, held.len() - begin)
+    }
+
+    /// The last `bytes` bytes (which [`LineRing::fit`] gave: whole lines) as text, each invalid
+    /// UTF-8 sequence replaced by U+FFFD, appended to `out`.
+    pub fn text(&self, bytes: usize, out: &mut String) {
+        let from = self.text.len().saturating_sub(bytes).max(self.start);
+        out.push_str(&String::from_utf8_lossy(
+            self.text.get(from..).unwrap_or_default(),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    fn lines(texts: &[&str]) -> Lines {
+        let mut l = Lines::default();
+        for t in texts {
+            l.push(t.as_bytes());
+        }
+        l
+    }
+
+    fn all(ring: &LineRing) -> String {
+        let (_, bytes) = ring.fit(usize::MAX, usize::MAX);
+        let mut out = String::new();
+        ring.text(bytes, &mut out);
+        out
+    }
+
+    #[test]
+    fn the_oldest_lines_leave_whole() {
+        let mut ring = LineRing::default();
+        ring.push(&lines(&["one", "two", "three"]), 2);
+        assert_eq!(all(&ring), "two\nthree\n");
+        ring.push(&lines(&["four"]), 2);
+        assert_eq!(all(&ring), "three\nfour\n");
+        assert_eq!(ring.lines(), 2);
+        ring.push(&lines(&["a", "b", "c", "d", "e"]), 3);
+        assert_eq!(all(&ring), "c\nd\ne\n", "a batch larger than the ring");
+        ring.push(&lines(&["x"]), 0);
+        assert_eq!((ring.lines(), all(&ring).as_str()), (0, ""));
+    }
+
+    #[test]
+    fn lines_read_back_whole_as_the_room_of_old_ones_is_reused() {
+        let mut ring = LineRing::default();
+        let mut expected = VecDeque::new();
+        // Lengths vary, so that the room is given back at every place of a line.
+        for i in 0..5_000 {
+            let line = format!("{i} {}", "é".repeat(i % 37));
+            ring.push(&lines(&[&line]), 50);
+            expected.push_back(line);
+            if expected.len() > 50 {
+                expected.pop_front();
+            }
+            let (n, bytes) = ring.fit(7, usize::MAX);
+            let mut last = String::new();
+            ring.text(bytes, &mut last);
+            let want: Vec<&str> = expected
+                .iter()
+                .skip(expected.len() - n)
+                .map(|s| &**s)
+                .collect();
+            assert_eq!(last, want.join("\n") + "\n");
+        }
+        assert!(ring.text.capacity() <= 16 * 1024, "room reused, not grown");
+        assert!(
+            ring.text.len() <= 2 * 50 * 78,
+            "within twice what the lines take"
+        );
+    }
+
+    #[test]
+    fn a_line_longer_than_the_ring_holds_makes_room_for_itself() {
+        let mut ring = LineRing::default();
+        ring.push(&lines(&["short", "lines"]), 3);
+        let long = "l".repeat(100_000);
+        ring.push(&lines(&[&long]), 3);
+        assert_eq!(all(&ring), format!("short\nlines\n{long}\n"));
+        ring.push(&lines(&["next", "and", "last"]), 3);
+        assert_eq!(all(&ring), "next\nand\nlast\n");
+    }
+
+    #[test]
+    fn fit_counts_the_last_lines_within_a_size() {
+        let mut ring = LineRing::default();
+        ring.push(&lines(&["aaaa", "bb", "c"]), 10);
+        assert_eq!(ring.fit(10, 5), (2, 5));
+        assert_eq!(ring.fit(1, 100), (1, 2));
+        assert_eq!(ring.fit(10, 100), (3, 10));
+        assert_eq!(ring.fit(10, 1), (0, 0));
+    }
+
+    #[test]
+    fn invalid_utf8_is_kept_and_replaced_only_when_read() {
+        let mut l = Lines::default();
+        l.push(b"ok \xff\xfe");
+        l.push(b"\xe2\x82");
+        assert_eq!(l.bytes(), b"ok \xff\xfe\n\xe2\x82\n");
+        let mut ring = LineRing::default();
+        ring.push(&l, 10);
+        assert_eq!(all(&ring), "ok \u{fffd}\u{fffd}\n\u{fffd}\n");
+    }
+}
