@@ -96,6 +96,7 @@ pub fn load_texts(
     // `[log]` keys: a file read later overrides one read before.
     let mut log = crate::config::LogSettings::default();
     let mut complete = true;
+    let mut shutdown_scripts = Vec::new();
     for (index, (path, text)) in sources.iter().zip(texts).enumerate() {
         let text = match text {
             Ok(text) => text,
@@ -111,6 +112,7 @@ pub fn load_texts(
                 log.timestamps = file.log_timestamps.unwrap_or(log.timestamps);
                 log.json = file.log_json.unwrap_or(log.json);
                 raws.extend(file.services);
+                shutdown_scripts.extend(file.shutdown_scripts.map(|(list, _)| list));
                 if let Some((more, _)) = file.defaults {
                     merge_defaults(sources, &mut defaults, more, &mut errors);
                 }
@@ -140,6 +142,7 @@ pub fn load_texts(
                 log,
                 services,
                 cgroups,
+                shutdown_scripts: shutdown_scripts.concat(),
             });
         }
     }

@@ -44,6 +44,8 @@ pub(super) struct Resolved {
     pub(super) workdir: Option<PathBuf>,
     pub(super) pre_script: Option<Vec<String>>,
     pub(super) post_script: Option<Vec<String>>,
+    pub(super) finish: Option<Vec<String>>,
+    pub(super) env_dir: Option<PathBuf>,
     pub(super) log: LogMode,
     pub(super) checks: Vec<CheckSpec>,
     pub(super) controls: Controls,
@@ -205,9 +207,10 @@ impl Loader<'_> {
             true => "post_script",
             false => "pos_script",
         };
-        let [pre_script, post_script] = [
+        let [pre_script, post_script, finish] = [
             ("pre_script", &raw.pre_script),
             (post_key, &raw.post_script),
+            ("finish", &raw.finish),
         ]
         .map(|(key, script)| {
             let (list, single) = script.as_ref()?;
@@ -215,6 +218,7 @@ impl Loader<'_> {
             x.program(&mut argv, *single, x.at(key), base);
             Some(argv)
         });
+        let env_dir = raw.env_dir.as_deref().map(|d| dir.join(x.one(d, "env_dir")));
         let checks = raw.checks.iter().filter_map(|c| x.check(c, base)).collect();
         let zone = raw.timezone.as_deref().and_then(|name| {
             read_zone(&self.ctx.root, name)
@@ -245,6 +249,8 @@ impl Loader<'_> {
             workdir,
             pre_script,
             post_script,
+            finish,
+            env_dir,
             log,
             checks,
             controls,

@@ -483,6 +483,9 @@ impl Loader<'_> {
             env: r.env,
             pre_script: r.pre_script,
             post_script: r.post_script,
+            finish: r.finish,
+            finish_timeout: raw.finish_timeout.unwrap_or(Duration::from_secs(5)),
+            env_dir: r.env_dir,
             log: r.log,
             tty: raw.tty,
             log_to: raw

@@ -28,6 +28,7 @@
 mod activation;
 mod api;
 mod checks;
+mod hooks;
 mod init;
 mod launch;
 mod logs;
@@ -103,6 +104,10 @@ enum Owner {
     PostScript(Id),
     /// An exec check: the service and the check's position.
     Check(Id, usize),
+    /// A service's `finish`, with the exit of the main process it runs for.
+    Finish(Id, Exit),
+    /// The running one of `shutdown_scripts`.
+    ShutdownScript,
 }
 
 /// The end of pidone's life, once asked for.
@@ -135,6 +140,11 @@ pub struct Supervisor<S: System = Real> {
     /// The end of the shutdown budget, once a shutdown began in services mode.
     budget_end: Option<Instant>,
     post_script_timeout: Duration,
+    /// The `shutdown_scripts` not yet run, their time limit, and the one running (its pid and
+    /// when it gets SIGKILL).
+    shutdown_scripts: std::collections::VecDeque<String>,
+    shutdown_script_timeout: Duration,
+    shutdown_script: Option<(Pid, Instant)>,
     output: Output,
     /// Each service's output pipes, tagged with the service.
     sources: Vec<(Id, Source)>,
@@ -234,6 +244,7 @@ impl Supervisor<Real> {
             log: Default::default(),
             services: Vec::new(),
             cgroups: Err("single-program mode".into()),
+            shutdown_scripts: Vec::new(),
         });
         let real = Real {
             signals,
@@ -311,6 +322,9 @@ impl<S: System> Supervisor<S> {
             global_shutdown: config.timeouts.global_shutdown,
             budget_end: None,
             post_script_timeout: config.timeouts.post_script,
+            shutdown_scripts: std::mem::take(&mut config.shutdown_scripts).into(),
+            shutdown_script_timeout: config.timeouts.shutdown_script,
+            shutdown_script: None,
             output,
             sources: Vec::new(),
             pipelines: Vec::new(),

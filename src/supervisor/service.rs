@@ -23,6 +23,8 @@ pub(super) struct Service {
     pub(super) child: Option<Child>,
     /// When the post_script is due (post_script_timeout after the service came up).
     pub(super) post_at: Option<Instant>,
+    /// Its `finish` running: the pid, and when it gets SIGKILL.
+    pub(super) finish_by: Option<(rustix::process::Pid, Instant)>,
     /// The last lines of its output (prefix mode), oldest first, at most `log_lines`.
     pub(super) log: VecDeque<String>,
     /// Its dependencies (`depends_on`), the services it starts after (`after`) and the extra
@@ -71,6 +73,7 @@ impl Service {
             life,
             child: None,
             post_at: None,
+            finish_by: None,
             log: VecDeque::new(),
             deps: Vec::new(),
             after: Vec::new(),

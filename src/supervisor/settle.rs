@@ -60,7 +60,9 @@ impl<S: System> Supervisor<S> {
                 );
                 self.kill_all(now, "killed: the shutdown budget is spent");
             } else if self.main.is_none() && !self.svcs.iter().any(|(_, s)| s.life.is_active()) {
-                self.begin_draining(now);
+                if !self.settle_shutdown_scripts(now, cap) {
+                    self.begin_draining(now);
+                }
             } else {
                 self.wake_at(cap);
             }
@@ -163,6 +165,7 @@ impl<S: System> Supervisor<S> {
             self.settle_checks(id, now);
         }
         self.settle_max_runtime(id, now);
+        self.settle_finish(id, now);
         self.settle_idle(id, now);
         self.settle_watchdog(id, now);
         self.settle_timer(id, now);

@@ -50,6 +50,9 @@ impl<S: System> Supervisor<S> {
                     step_name(step),
                     pid.as_raw_nonzero()
                 );
+                if step == Step::Main && self.run_finish(id, exit, now) {
+                    return;
+                }
                 self.apply(id, Event::Exited(step, exit), now);
             }
             Some(Owner::Check(id, k)) => {
@@ -63,6 +66,17 @@ impl<S: System> Supervisor<S> {
                     log::debug!("{name}: post_script done");
                 } else {
                     log::warn!("{name}: post_script failed: {exit}");
+                }
+            }
+            Some(Owner::Finish(id, main_exit)) => {
+                self.kill_group(pid, libc::SIGKILL);
+                self.on_finish_exit(id, main_exit, exit, now);
+            }
+            Some(Owner::ShutdownScript) => {
+                self.kill_group(pid, libc::SIGKILL);
+                self.shutdown_script = None;
+                if exit != Exit::Code(0) {
+                    log::warn!("shutdown script {} failed: {exit}", pid.as_raw_nonzero());
                 }
             }
             None => {

@@ -88,6 +88,10 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
         walk(f.sink, &scope, table, LOG_KEYS, raw, |_, _| true);
         Ok(())
     }),
+    ("shutdown_scripts", |(_, raw), f| {
+        let line = f.line;
+        values::set_some(&mut raw.shutdown_scripts, values::string_list(f.v()).map(|l| (l, line)))
+    }),
     ("timeouts", |(_, raw), f| {
         let DeValue::Table(table) = f.v() else {
             return Err(values::wrong("a table", f.v()));
@@ -129,6 +133,9 @@ const TIMEOUT_KEYS: &Keys<Vec<RawTimeout>> = &[
     }),
     ("dependency_wait_timeout", |out, f| {
         timeout(out, f, |t| &mut t.dependency_wait)
+    }),
+    ("shutdown_script_timeout", |out, f| {
+        timeout(out, f, |t| &mut t.shutdown_script)
     }),
 ];
 

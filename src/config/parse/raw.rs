@@ -22,6 +22,8 @@ pub struct RawFile {
     pub services: Vec<RawService>,
     /// `[defaults]`, with the line of its header.
     pub defaults: Option<(RawControls, usize)>,
+    /// `shutdown_scripts`, with the line of the key.
+    pub shutdown_scripts: Option<(Vec<String>, usize)>,
 }
 
 /// One `[timeouts]` entry.
@@ -83,6 +85,9 @@ pub struct RawService {
     /// The script and whether it was written as a single string (a path) rather than an argv.
     pub pre_script: Option<(Vec<String>, bool)>,
     pub post_script: Option<(Vec<String>, bool)>,
+    pub finish: Option<(Vec<String>, bool)>,
+    pub finish_timeout: Option<Duration>,
+    pub env_dir: Option<String>,
     pub log: Option<LogMode>,
     pub log_file: Option<String>,
     pub log_max_size: Option<u64>,
