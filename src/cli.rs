@@ -31,6 +31,8 @@ pub struct Args {
     pub log_timestamps: bool,
     /// `--log-format`: `Some(true)` for JSON lines, `Some(false)` for text.
     pub log_json: Option<bool>,
+    /// `validate --toml`: print an s6-overlay layout as the equivalent TOML.
+    pub toml: bool,
 }
 
 /// What the command line resolves to.
@@ -195,6 +197,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                     .map_err(|_| UsageError(format!("-n: '{value}' is not a number of lines")))?;
             }
             Long("json") if sub.is_some() => json = true,
+            Long("toml") if sub == Some("validate") => out.toml = true,
             Long("live") if sub == Some("check") => live = true,
             Long("ready") if sub == Some("check") => live = false,
             Long("no-wait") if sub.is_some() => no_wait = true,

@@ -16,6 +16,7 @@ pub mod control;
 pub mod core;
 pub mod io;
 pub mod os;
+mod s6;
 pub mod supervisor;
 
 use std::ffi::OsString;
@@ -64,8 +65,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
         let _ = std::io::stderr().write_all(&io::logsink::take_for_panic());
         default_hook(info);
     }));
-    let config = match load_config(&args.config) {
-        Ok(config) => config,
+    let (config, s6) = match load_any(&args.config) {
+        Ok(Some((config, s6))) => (Some(config), s6),
+        Ok(None) => (None, None),
         Err(errors) => {
             for err in &errors {
                 eprintln!("pidone: {err}");
@@ -77,6 +79,18 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return 2;
         }
     };
+    if validate && args.toml {
+        return match (&config, s6) {
+            (Some(_), Some(s6)) => {
+                print!("{}", s6.toml);
+                0
+            }
+            _ => {
+                eprintln!("pidone: --toml prints an s6-overlay layout as TOML, and none was found");
+                2
+            }
+        };
+    }
     if validate {
         return match config {
             Some(config) => {
@@ -100,6 +114,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
             cli::USAGE
         );
         return 2;
+    }
+    if let Some(dir) = s6.as_ref().and_then(|s| s.env_dir.as_deref()) {
+        s6::write_env(dir, &config::LoadContext::from_process().env);
     }
     if let Some(warning) = config.as_ref().and_then(config::shutdown_warning) {
         log::warn!("{warning}");
@@ -146,12 +163,29 @@ pub fn run(args: Vec<OsString>) -> i32 {
 pub(crate) fn load_config(
     cli: &[std::path::PathBuf],
 ) -> Result<Option<config::Config>, Vec<config::ConfigError>> {
+    Ok(load_any(cli)?.map(|(config, _)| config))
+}
+
+/// The configuration, and what else came with it when it was read from an s6-overlay layout:
+/// a layout `--config` names, else the TOML files, else the image's s6-overlay layout.
+#[allow(clippy::type_complexity)]
+fn load_any(
+    cli: &[std::path::PathBuf],
+) -> Result<Option<(config::Config, Option<s6::Loaded>)>, Vec<config::ConfigError>> {
     let ctx = config::LoadContext::from_process();
-    let sources = config::resolve_sources(cli, &ctx.env, &ctx.root)?;
+    let named = (!cli.is_empty()).then(|| s6::find(cli, &ctx.env)).flatten();
+    let sources = match named {
+        Some(_) => Vec::new(),
+        None => config::resolve_sources(cli, &ctx.env, &ctx.root)?,
+    };
     if sources.is_empty() {
-        return Ok(None);
+        let Some(found) = named.or_else(|| s6::find(&[], &ctx.env)) else {
+            return Ok(None);
+        };
+        let (config, loaded) = s6::load(&found, &ctx)?;
+        return Ok(Some((config, Some(loaded))));
     }
-    config::load(&sources, &ctx).map(Some)
+    config::load(&sources, &ctx).map(|c| Some((c, None)))
 }
 
 /// pidone's own messages go to stderr as `pidone: ...`; quiet (warnings and errors) unless

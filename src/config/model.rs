@@ -36,7 +36,7 @@ pub struct Config {
     pub cgroups: Result<Vec<String>, String>,
     /// `shutdown_scripts`: programs run one by one, in order, once every service has stopped,
     /// within the shutdown budget (s6-overlay's `cont-finish.d`).
-    pub shutdown_scripts: Vec<String>,
+    pub shutdown_scripts: Vec<Vec<String>>,
 }
 
 /// `[timeouts]`. A key set to 0 keeps its default, as in go-overlay.
@@ -474,6 +474,11 @@ impl Config {
             .collect();
         graph::dependents(&edges)
     }
+}
+
+/// A name a service can have: valid, and not longer than names may be.
+pub fn is_service_name(name: &str) -> bool {
+    is_valid_name(name) && name.len() <= super::limits::MAX_NAME_LEN
 }
 
 /// `[A-Za-z0-9_.-]+`, for service and check names. go-overlay does not allow `.`; pidone does,

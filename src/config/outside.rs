@@ -218,7 +218,10 @@ impl Loader<'_> {
             x.program(&mut argv, *single, x.at(key), base);
             Some(argv)
         });
-        let env_dir = raw.env_dir.as_deref().map(|d| dir.join(x.one(d, "env_dir")));
+        let env_dir = raw
+            .env_dir
+            .as_deref()
+            .map(|d| dir.join(x.one(d, "env_dir")));
         let checks = raw.checks.iter().filter_map(|c| x.check(c, base)).collect();
         let zone = raw.timezone.as_deref().and_then(|name| {
             read_zone(&self.ctx.root, name)

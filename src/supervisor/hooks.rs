@@ -83,7 +83,10 @@ impl<S: System> Supervisor<S> {
             return self.wake_at(at);
         }
         if let Some(svc) = self.svcs.get_mut(id) {
-            log::warn!("{}: finish still running after finish_timeout: SIGKILL", svc.spec.name);
+            log::warn!(
+                "{}: finish still running after finish_timeout: SIGKILL",
+                svc.spec.name
+            );
             svc.finish_by = None;
         }
         self.kill_group(pid, libc::SIGKILL);
@@ -101,9 +104,8 @@ impl<S: System> Supervisor<S> {
             self.wake_at(at.min(cap));
             return true;
         }
-        while let Some(path) = self.shutdown_scripts.pop_front() {
+        while let Some(argv) = self.shutdown_scripts.pop_front() {
             let env: Vec<(String, String)> = std::env::vars().collect();
-            let argv = [path];
             let launch = Launch {
                 argv: &argv,
                 env: &env,

@@ -142,7 +142,7 @@ pub struct Supervisor<S: System = Real> {
     post_script_timeout: Duration,
     /// The `shutdown_scripts` not yet run, their time limit, and the one running (its pid and
     /// when it gets SIGKILL).
-    shutdown_scripts: std::collections::VecDeque<String>,
+    shutdown_scripts: std::collections::VecDeque<Vec<String>>,
     shutdown_script_timeout: Duration,
     shutdown_script: Option<(Pid, Instant)>,
     output: Output,

@@ -89,8 +89,14 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
         Ok(())
     }),
     ("shutdown_scripts", |(_, raw), f| {
-        let line = f.line;
-        values::set_some(&mut raw.shutdown_scripts, values::string_list(f.v()).map(|l| (l, line)))
+        let DeValue::Array(items) = f.v() else {
+            return Err(values::wrong("an array of scripts", f.v()));
+        };
+        let scripts = (items.iter())
+            .map(|item| values::script(item.get_ref()).map(|(argv, _)| argv))
+            .collect::<Result<_, _>>()?;
+        raw.shutdown_scripts = Some((scripts, f.line));
+        Ok(())
     }),
     ("timeouts", |(_, raw), f| {
         let DeValue::Table(table) = f.v() else {

@@ -23,7 +23,7 @@ pub struct RawFile {
     /// `[defaults]`, with the line of its header.
     pub defaults: Option<(RawControls, usize)>,
     /// `shutdown_scripts`, with the line of the key.
-    pub shutdown_scripts: Option<(Vec<String>, usize)>,
+    pub shutdown_scripts: Option<(Vec<Vec<String>>, usize)>,
 }
 
 /// One `[timeouts]` entry.
