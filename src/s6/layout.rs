@@ -375,8 +375,10 @@ impl Reader {
         let mut state: HashMap<&str, u8> = HashMap::new();
         for svc in services {
             let mut path = Vec::new();
+            // One cycle is reported: the search stops there, its marks no longer meaningful.
             if let Some(cycle) = cycle_from(&svc.name, &at, &mut state, &mut path) {
                 self.error(&svc.dir, format!("dependency cycle: {cycle}"));
+                break;
             }
         }
     }
