@@ -78,6 +78,9 @@ fn service(out: &mut String, svc: &Svc, vars: &Vars, env: &str, init: &[String])
         if vars.stage2 == 2 {
             out.push_str("required = true\n");
         }
+    } else {
+        // s6-supervise starts `run` again after every exit, a clean one too.
+        out.push_str("restart = \"always\"\n");
     }
     if !svc.enabled {
         out.push_str("enabled = false\n");
