@@ -328,18 +328,3 @@ fn validate_shows_origins_and_prints_equivalent_toml() {
     assert!(only_rc.stdout.contains(" myapp "), "{}", only_rc.stdout);
     assert!(!only_rc.stdout.contains(" web "), "{}", only_rc.stdout);
 }
-
-/// `pidone ARGS` as a plain process with `env` added, to completion.
-fn run_plain_env(args: &[&str], env: &[(&str, &str)]) -> Outcome {
-    let out = std::process::Command::new(pidone())
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run pidone");
-    Outcome {
-        mode: Mode::Child,
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
