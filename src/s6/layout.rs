@@ -3,7 +3,6 @@
 //! scripts. Every problem is collected, named by the path it is in; nothing runs here and
 //! nothing is written. `super::toml` turns the result into pidone's TOML.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, ErrorKind, Location};
@@ -45,6 +44,9 @@ pub struct Svc {
     /// The logger its stdout goes to (`log/run`, `producer-for`, `consumer-for`).
     pub log_to: Option<String>,
 }
+
+/// Bundles by name, with what each contains (a list: a handful at most, searched in order).
+type Bundles = Vec<(String, Vec<(String, PathBuf)>)>;
 
 /// What the layouts hold.
 #[derive(Debug, Default)]
@@ -102,7 +104,7 @@ impl Reader {
     /// enabled.
     fn rc_dir(&mut self, rc: &Path) -> Vec<Svc> {
         let mut services = Vec::new();
-        let mut bundles: HashMap<String, Vec<(String, PathBuf)>> = HashMap::new();
+        let mut bundles: Bundles = Vec::new();
         for (name, dir) in entries(rc) {
             if !dir.is_dir() {
                 continue;
@@ -119,7 +121,7 @@ impl Reader {
                 "bundle" => {
                     let mut contents = Vec::new();
                     self.names(&dir, "contents", &mut contents);
-                    bundles.insert(name, contents);
+                    bundles.push((name, contents));
                 }
                 "longrun" | "oneshot" => {
                     let svc = self.service(name, &dir, word == "oneshot", true);
@@ -145,18 +147,16 @@ impl Reader {
     }
 
     /// Expands bundles in every service's dependencies, and enables what the top bundles reach.
-    fn enable(&mut self, services: &mut [Svc], bundles: &HashMap<String, Vec<(String, PathBuf)>>) {
-        let index: HashMap<String, usize> = (services.iter().enumerate())
-            .map(|(i, s)| (s.name.clone(), i))
-            .collect();
+    fn enable(&mut self, services: &mut [Svc], bundles: &Bundles) {
+        let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
         for svc in services.iter_mut() {
             let deps = std::mem::take(&mut svc.deps);
-            svc.deps = self.expand(deps, bundles, &index);
+            svc.deps = self.expand(deps, bundles, &names);
         }
         let tops = ["user", "user2", "base"].map(|n| (n.to_string(), PathBuf::new()));
-        let mut todo = self.expand(tops.into(), bundles, &index);
+        let mut todo = self.expand(tops.into(), bundles, &names);
         while let Some((name, _)) = todo.pop() {
-            let Some(svc) = index.get(&name).and_then(|&i| services.get_mut(i)) else {
+            let Some(svc) = services.iter_mut().find(|s| s.name == name) else {
                 continue;
             };
             if !svc.enabled {
@@ -172,18 +172,19 @@ impl Reader {
     fn expand(
         &mut self,
         names: Vec<(String, PathBuf)>,
-        bundles: &HashMap<String, Vec<(String, PathBuf)>>,
-        services: &HashMap<String, usize>,
+        bundles: &Bundles,
+        services: &[String],
     ) -> Vec<(String, PathBuf)> {
         let mut out: Vec<(String, PathBuf)> = Vec::new();
         let mut seen = Vec::new();
         let mut todo = names;
         while let Some((name, path)) = todo.pop() {
-            if services.contains_key(&name) {
+            let bundle = bundles.iter().find(|(b, _)| *b == name);
+            if services.contains(&name) {
                 if !out.iter().any(|(n, _)| *n == name) {
                     out.push((name, path));
                 }
-            } else if let Some(contents) = bundles.get(&name) {
+            } else if let Some((_, contents)) = bundle {
                 if !seen.contains(&name) {
                     todo.extend(contents.iter().cloned());
                     seen.push(name);
@@ -192,7 +193,6 @@ impl Reader {
                 self.error(&path, format!("no service or bundle named {name:?}"));
             }
         }
-        out.sort();
         out
     }
 
@@ -349,69 +349,79 @@ impl Reader {
 
     /// Names defined twice, dependencies on nothing, cycles: each named by path.
     fn check_graph(&mut self, services: &[Svc]) {
-        let mut at: BTreeMap<&str, &Svc> = BTreeMap::new();
-        for svc in services {
-            if let Some(first) = at.insert(&svc.name, svc) {
+        let find = |name: &str| services.iter().position(|s| s.name == name);
+        for (i, svc) in services.iter().enumerate() {
+            if let Some(first) = services.iter().take(i).find(|s| s.name == svc.name) {
                 let first = first.dir.display();
                 self.error(
                     &svc.dir,
                     format!("service {:?} is also defined at {first}", svc.name),
                 );
             }
-        }
-        for svc in services {
             for (dep, path) in &svc.deps {
-                if !at.contains_key(dep.as_str()) && !OVERLAY_OWN.contains(&dep.as_str()) {
+                if find(dep).is_none() && !OVERLAY_OWN.contains(&dep.as_str()) {
                     self.error(path, format!("no service named {dep:?}"));
                 }
             }
             let consumer = svc.dir.join("consumer-for");
             if let Some(producer) = first_line(&consumer)
-                && !at.contains_key(producer.as_str())
+                && find(&producer).is_none()
             {
                 self.error(&consumer, format!("no service named {producer:?}"));
             }
         }
-        let mut state: HashMap<&str, u8> = HashMap::new();
-        for svc in services {
+        // Depth first; 1 = on the current path, 2 = done. One cycle is reported: the search
+        // stops there, its marks no longer meaningful.
+        let mut state = vec![0u8; services.len()];
+        for i in 0..services.len() {
             let mut path = Vec::new();
-            // One cycle is reported: the search stops there, its marks no longer meaningful.
-            if let Some(cycle) = cycle_from(&svc.name, &at, &mut state, &mut path) {
-                self.error(&svc.dir, format!("dependency cycle: {cycle}"));
+            if let Some(cycle) = cycle_from(i, services, &mut state, &mut path) {
+                let dir = services
+                    .get(i)
+                    .map(|s| s.dir.as_path())
+                    .unwrap_or(Path::new(""));
+                self.error(dir, format!("dependency cycle: {cycle}"));
                 break;
             }
         }
     }
 }
 
-/// A cycle reachable from `name`, rendered `a -> b -> a` (depth-first; `state` 1 = on the
-/// current path, 2 = done).
-fn cycle_from<'a>(
-    name: &'a str,
-    at: &BTreeMap<&str, &'a Svc>,
-    state: &mut HashMap<&'a str, u8>,
-    path: &mut Vec<&'a str>,
+/// A cycle reachable from service `i`, rendered `a -> b -> a`.
+fn cycle_from(
+    i: usize,
+    services: &[Svc],
+    state: &mut [u8],
+    path: &mut Vec<usize>,
 ) -> Option<String> {
-    match state.get(name) {
-        Some(2) => return None,
-        Some(_) => {
-            let start = path.iter().position(|n| *n == name).unwrap_or(0);
-            let mut names: Vec<&str> = path.get(start..).unwrap_or_default().to_vec();
-            names.push(name);
+    let name = |i: usize| services.get(i).map_or("?", |s| s.name.as_str());
+    match state.get(i) {
+        Some(2) | None => return None,
+        Some(1) => {
+            let start = path.iter().position(|&n| n == i).unwrap_or(0);
+            let mut names: Vec<&str> = path.iter().skip(start).map(|&n| name(n)).collect();
+            names.push(name(i));
             return Some(names.join(" -> "));
         }
-        None => {}
+        Some(_) => {}
     }
-    state.insert(name, 1);
-    path.push(name);
-    let deps = at.get(name).map(|s| s.deps.as_slice()).unwrap_or_default();
-    for (dep, _) in deps {
-        if let Some(found) = cycle_from(dep, at, state, path) {
+    let mark = |state: &mut [u8], v| state.get_mut(i).map(|s| *s = v);
+    mark(state, 1);
+    path.push(i);
+    for (dep, _) in services
+        .get(i)
+        .map(|s| s.deps.as_slice())
+        .unwrap_or_default()
+    {
+        let Some(d) = services.iter().position(|s| s.name == *dep) else {
+            continue;
+        };
+        if let Some(found) = cycle_from(d, services, state, path) {
             return Some(found);
         }
     }
     path.pop();
-    state.insert(name, 2);
+    mark(state, 2);
     None
 }
 
@@ -421,17 +431,18 @@ fn first_line(path: &Path) -> Option<String> {
     Some(text.lines().next().unwrap_or("").trim().to_string()).filter(|l| !l.is_empty())
 }
 
-/// The entries of `dir` not starting with `.`, sorted by name; none if it cannot be read.
+/// The entries of `dir` not starting with `.` (with their names), sorted by name; none if it
+/// cannot be read.
 pub(super) fn entries(dir: &Path) -> Vec<(String, PathBuf)> {
     let Ok(read) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut out: Vec<(String, PathBuf)> = (read.flatten())
-        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
-        .filter(|(name, _)| !name.starts_with('.'))
-        .collect();
-    out.sort();
-    out
+    let mut paths: Vec<PathBuf> = read.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    let named = paths
+        .into_iter()
+        .filter_map(|p| Some((p.file_name()?.to_str()?.to_owned(), p)));
+    named.filter(|(name, _)| !name.starts_with('.')).collect()
 }
 
 /// A regular file someone may execute.

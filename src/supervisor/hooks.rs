@@ -105,7 +105,10 @@ impl<S: System> Supervisor<S> {
             return true;
         }
         while let Some(argv) = self.shutdown_scripts.pop_front() {
-            let env: Vec<(String, String)> = std::env::vars().collect();
+            // Not `env::vars`, which panics on a variable that is not UTF-8.
+            let env: Vec<(String, String)> = (std::env::vars_os())
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect();
             let launch = Launch {
                 argv: &argv,
                 env: &env,
