@@ -16,6 +16,11 @@ pub mod control;
 pub mod core;
 pub mod io;
 pub mod os;
+#[cfg(feature = "s6")]
+mod s6;
+// Built without the `s6` feature: no s6-overlay layout is ever found.
+#[cfg(not(feature = "s6"))]
+#[path = "s6/off.rs"]
 mod s6;
 pub mod supervisor;
 
@@ -82,7 +87,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     if validate && args.toml {
         return match (&config, s6) {
             (Some(_), Some(s6)) => {
-                print!("{}", s6.toml);
+                print!("{}", s6.toml());
                 0
             }
             _ => {
@@ -115,8 +120,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
         );
         return 2;
     }
-    if let Some(dir) = s6.as_ref().and_then(|s| s.env_dir.as_deref()) {
-        s6::write_env(dir, &config::LoadContext::from_process().env);
+    if let Some(s6) = &s6 {
+        s6.boot();
     }
     if let Some(warning) = config.as_ref().and_then(config::shutdown_warning) {
         log::warn!("{warning}");
@@ -173,17 +178,13 @@ fn load_any(
     cli: &[std::path::PathBuf],
 ) -> Result<Option<(config::Config, Option<s6::Loaded>)>, Vec<config::ConfigError>> {
     let ctx = config::LoadContext::from_process();
-    let named = (!cli.is_empty()).then(|| s6::find(cli, &ctx.env)).flatten();
-    let sources = match named {
-        Some(_) => Vec::new(),
-        None => config::resolve_sources(cli, &ctx.env, &ctx.root)?,
-    };
+    let s6 = |cli| s6::try_load(cli, &ctx).map(|r| r.map(|(c, l)| Some((c, Some(l)))));
+    if let Some(loaded) = (!cli.is_empty()).then(|| s6(cli)).flatten() {
+        return loaded;
+    }
+    let sources = config::resolve_sources(cli, &ctx.env, &ctx.root)?;
     if sources.is_empty() {
-        let Some(found) = named.or_else(|| s6::find(&[], &ctx.env)) else {
-            return Ok(None);
-        };
-        let (config, loaded) = s6::load(&found, &ctx)?;
-        return Ok(Some((config, Some(loaded))));
+        return s6(&[]).unwrap_or(Ok(None));
     }
     config::load(&sources, &ctx).map(|c| Some((c, None)))
 }

@@ -5,6 +5,8 @@
 //! Each test builds an image root in its own directory and points `PIDONE_S6_ROOT` at it, so
 //! the machine's `/etc` is never read. pidone runs as a true PID 1 and as a plain child.
 
+#![cfg(feature = "s6")]
+
 #[macro_use]
 mod support;
 

@@ -9,7 +9,7 @@ use crate::config::Env;
 
 /// Empties `dir` (creating it if needed) and writes one file per variable of `env`.
 pub fn write(dir: &Path, env: &Env) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    crate::os::listen::make_dirs(&dir.join("-"))?;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_file() {

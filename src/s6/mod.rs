@@ -30,9 +30,40 @@ pub struct Found {
 #[derive(Debug)]
 pub struct Loaded {
     /// The equivalent TOML (`pidone validate --toml`).
-    pub toml: String,
-    /// The container environment directory to fill at boot (none with S6_KEEP_ENV=1).
-    pub env_dir: Option<PathBuf>,
+    toml: String,
+    /// The container environment directory to fill at boot with pidone's environment (none
+    /// with S6_KEEP_ENV=1).
+    contenv: Option<(PathBuf, Env)>,
+}
+
+impl Loaded {
+    pub fn toml(&self) -> &str {
+        &self.toml
+    }
+
+    /// At boot, before anything runs: writes pidone's environment into the container
+    /// environment directory (emptied first). Logged, never fatal: services then get pidone's
+    /// environment.
+    pub fn boot(&self) {
+        if let Some((dir, env)) = &self.contenv
+            && let Err(err) = contenv::write(dir, env)
+        {
+            log::warn!(
+                "{}: {err}; services get pidone's environment",
+                dir.display()
+            );
+        }
+    }
+}
+
+/// The configuration of the s6-overlay layout `cli` names or, when `cli` is empty, of the
+/// image's; `None` when there is no such layout.
+#[allow(clippy::type_complexity)]
+pub fn try_load(
+    cli: &[PathBuf],
+    ctx: &LoadContext,
+) -> Option<Result<(Config, Loaded), Vec<ConfigError>>> {
+    Some(load(&find(cli, &ctx.env)?, ctx))
 }
 
 /// The S6_* variables pidone reads (the others are accepted and ignored: docs/s6-overlay.md).
@@ -118,7 +149,7 @@ fn in_root(root: PathBuf) -> Option<Found> {
 }
 
 /// Reads the layout `found` and loads it as the configuration.
-pub fn load(found: &Found, ctx: &LoadContext) -> Result<(Config, Loaded), Vec<ConfigError>> {
+fn load(found: &Found, ctx: &LoadContext) -> Result<(Config, Loaded), Vec<ConfigError>> {
     let vars = Vars::from_env(&ctx.env)?;
     let root = &found.root;
     let (init, finish) = (root.join("etc/cont-init.d"), root.join("etc/cont-finish.d"));
@@ -143,8 +174,14 @@ pub fn load(found: &Found, ctx: &LoadContext) -> Result<(Config, Loaded), Vec<Co
                     (spec.file, spec.line) = (dir, 0);
                 }
             }
-            let toml = text;
-            Ok((config, Loaded { toml, env_dir }))
+            let contenv = env_dir.map(|d| (d, ctx.env.clone()));
+            Ok((
+                config,
+                Loaded {
+                    toml: text,
+                    contenv,
+                },
+            ))
         }
         Err(mut errors) => {
             for e in &mut errors {
@@ -154,17 +191,6 @@ pub fn load(found: &Found, ctx: &LoadContext) -> Result<(Config, Loaded), Vec<Co
             }
             Err(errors)
         }
-    }
-}
-
-/// Writes pidone's environment into the container environment directory `dir` (emptied first),
-/// before anything runs: logged, never fatal (services then get pidone's environment).
-pub fn write_env(dir: &Path, env: &Env) {
-    if let Err(err) = contenv::write(dir, env) {
-        log::warn!(
-            "{}: {err}; services get pidone's environment",
-            dir.display()
-        );
     }
 }
 

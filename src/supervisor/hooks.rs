@@ -2,7 +2,8 @@
 //! each exit of its main process before that exit reaches the state machine (s6-supervise's
 //! `./finish`), and the configuration's `shutdown_scripts`, run one by one once every service
 //! is down and before the stragglers are stopped (s6-overlay's `cont-finish.d`). Each runs with a
-//! time limit, after which its process group gets SIGKILL.
+//! time limit, after which its process group gets SIGKILL. Both need the `s6` feature (the keys
+//! are refused without it): this is compiled out otherwise.
 
 use std::process::Stdio;
 use std::time::Instant;
@@ -21,6 +22,9 @@ impl<S: System> Supervisor<S> {
     /// Runs service `id`'s `finish` for `exit` of its main process, if it has one: true when it
     /// did (the exit is handed to the state machine once `finish` is over).
     pub(super) fn run_finish(&mut self, id: Id, exit: Exit, now: Instant) -> bool {
+        if !cfg!(feature = "s6") {
+            return false;
+        }
         let Some(svc) = self.svcs.get(id) else {
             return false;
         };
@@ -76,6 +80,9 @@ impl<S: System> Supervisor<S> {
 
     /// A `finish` past its time limit gets SIGKILL; one still within it sets the wake-up.
     pub(super) fn settle_finish(&mut self, id: Id, now: Instant) {
+        if !cfg!(feature = "s6") {
+            return;
+        }
         let Some((pid, at)) = self.svcs.get(id).and_then(|s| s.finish_by) else {
             return;
         };
@@ -95,6 +102,9 @@ impl<S: System> Supervisor<S> {
     /// At shutdown, once every service is down: runs the next of `shutdown_scripts` if none
     /// is running, kills one past its time limit. False when none is left to run or wait for.
     pub(super) fn settle_shutdown_scripts(&mut self, now: Instant, cap: Instant) -> bool {
+        if !cfg!(feature = "s6") {
+            return false;
+        }
         if let Some((pid, at)) = self.shutdown_script {
             if now >= at {
                 log::warn!("shutdown script still running after shutdown_script_timeout: SIGKILL");

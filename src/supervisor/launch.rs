@@ -217,7 +217,8 @@ fn launch_env(
     let mut env = Cow::Borrowed(&spec.env[..]);
     let mut added: Vec<(String, String)> = Vec::new();
     let mut unset = Vec::new();
-    for (var, value) in spec.env_dir.iter().flat_map(|d| read_env_dir(d)) {
+    let env_dir = spec.env_dir.as_ref().filter(|_| cfg!(feature = "s6"));
+    for (var, value) in env_dir.iter().flat_map(|d| read_env_dir(d)) {
         match value {
             Some(value) => added.push((var, value)),
             None => unset.push(var),

@@ -89,6 +89,7 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
         Ok(())
     }),
     ("shutdown_scripts", |(_, raw), f| {
+        values::s6_only()?;
         let DeValue::Array(items) = f.v() else {
             return Err(values::wrong("an array of scripts", f.v()));
         };
@@ -141,6 +142,7 @@ const TIMEOUT_KEYS: &Keys<Vec<RawTimeout>> = &[
         timeout(out, f, |t| &mut t.dependency_wait)
     }),
     ("shutdown_script_timeout", |out, f| {
+        values::s6_only()?;
         timeout(out, f, |t| &mut t.shutdown_script)
     }),
 ];
