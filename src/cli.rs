@@ -197,7 +197,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                     .map_err(|_| UsageError(format!("-n: '{value}' is not a number of lines")))?;
             }
             Long("json") if sub.is_some() => json = true,
-            Long("toml") if sub == Some("validate") => out.toml = true,
+            Long("toml") if sub == Some("validate") && cfg!(feature = "s6") => out.toml = true,
             Long("live") if sub == Some("check") => live = true,
             Long("ready") if sub == Some("check") => live = false,
             Long("no-wait") if sub.is_some() => no_wait = true,

@@ -84,7 +84,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return 2;
         }
     };
-    if validate && args.toml {
+    if cfg!(feature = "s6") && validate && args.toml {
         return match (&config, s6) {
             (Some(_), Some(s6)) => {
                 print!("{}", s6.toml());

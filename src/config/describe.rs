@@ -75,7 +75,7 @@ pub fn describe(config: &Config) -> String {
             let _ = write!(out, "  start_timeout: {}", format_duration(limit));
         }
         // Line 0: read from a layout that is not TOML (s6-overlay's), named by its directory.
-        if s.line == 0 {
+        if cfg!(feature = "s6") && s.line == 0 {
             let _ = write!(out, "  from {}", s.file.display());
         }
         out.push('\n');

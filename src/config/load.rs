@@ -96,7 +96,8 @@ pub fn load_texts(
     // `[log]` keys: a file read later overrides one read before.
     let mut log = crate::config::LogSettings::default();
     let mut complete = true;
-    let mut shutdown_scripts = Vec::new();
+    #[cfg_attr(not(feature = "s6"), allow(unused_mut))]
+    let mut shutdown_scripts: Vec<Vec<String>> = Vec::new();
     for (index, (path, text)) in sources.iter().zip(texts).enumerate() {
         let text = match text {
             Ok(text) => text,
@@ -112,7 +113,8 @@ pub fn load_texts(
                 log.timestamps = file.log_timestamps.unwrap_or(log.timestamps);
                 log.json = file.log_json.unwrap_or(log.json);
                 raws.extend(file.services);
-                shutdown_scripts.extend(file.shutdown_scripts.map(|(list, _)| list));
+                #[cfg(feature = "s6")]
+                shutdown_scripts.extend(file.shutdown_scripts.into_iter().flat_map(|(l, _)| l));
                 if let Some((more, _)) = file.defaults {
                     merge_defaults(sources, &mut defaults, more, &mut errors);
                 }
@@ -142,7 +144,7 @@ pub fn load_texts(
                 log,
                 services,
                 cgroups,
-                shutdown_scripts: shutdown_scripts.concat(),
+                shutdown_scripts,
             });
         }
     }

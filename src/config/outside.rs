@@ -210,7 +210,15 @@ impl Loader<'_> {
         let [pre_script, post_script, finish] = [
             ("pre_script", &raw.pre_script),
             (post_key, &raw.post_script),
-            ("finish", &raw.finish),
+            // Without the `s6` feature the key is refused: compiled out.
+            (
+                "finish",
+                if cfg!(feature = "s6") {
+                    &raw.finish
+                } else {
+                    &None
+                },
+            ),
         ]
         .map(|(key, script)| {
             let (list, single) = script.as_ref()?;
@@ -218,9 +226,8 @@ impl Loader<'_> {
             x.program(&mut argv, *single, x.at(key), base);
             Some(argv)
         });
-        let env_dir = raw
-            .env_dir
-            .as_deref()
+        let env_dir = (raw.env_dir.as_deref())
+            .filter(|_| cfg!(feature = "s6"))
             .map(|d| dir.join(x.one(d, "env_dir")));
         let checks = raw.checks.iter().filter_map(|c| x.check(c, base)).collect();
         let zone = raw.timezone.as_deref().and_then(|name| {

@@ -6,6 +6,8 @@
 //! are refused without it): this is compiled out otherwise.
 
 use std::process::Stdio;
+
+use rustix::process::Pid;
 use std::time::Instant;
 
 use super::checks::Handover;
@@ -59,9 +61,26 @@ impl<S: System> Supervisor<S> {
         }
     }
 
+    /// A `finish` or shutdown script (`owner`) ended with `exit`.
+    pub(super) fn on_hook_exit(&mut self, pid: Pid, owner: Owner, exit: Exit, now: Instant) {
+        if !cfg!(feature = "s6") {
+            return;
+        }
+        self.kill_group(pid, libc::SIGKILL);
+        match owner {
+            Owner::Finish(id, main_exit) => self.on_finish_exit(id, main_exit, exit, now),
+            _ => {
+                self.shutdown_script = None;
+                if exit != Exit::Code(0) {
+                    log::warn!("shutdown script {} failed: {exit}", pid.as_raw_nonzero());
+                }
+            }
+        }
+    }
+
     /// Service `id`'s `finish` ended with `done`: the exit of the main process it was run for
     /// goes to the state machine, and a restart it scheduled is cancelled if `finish` said 125.
-    pub(super) fn on_finish_exit(&mut self, id: Id, exit: Exit, done: Exit, now: Instant) {
+    fn on_finish_exit(&mut self, id: Id, exit: Exit, done: Exit, now: Instant) {
         let Some(svc) = self.svcs.get_mut(id) else {
             return;
         };
@@ -114,7 +133,7 @@ impl<S: System> Supervisor<S> {
             self.wake_at(at.min(cap));
             return true;
         }
-        while let Some(argv) = self.shutdown_scripts.pop_front() {
+        while let Some(argv) = self.shutdown_scripts.pop() {
             // Not `env::vars`, which panics on a variable that is not UTF-8.
             let env: Vec<(String, String)> = (std::env::vars_os())
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

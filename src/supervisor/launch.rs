@@ -12,6 +12,7 @@ use super::checks::Handover;
 use super::pipelines::Ends;
 use super::system::System;
 use super::{Id, Owner, Supervisor};
+#[cfg(feature = "s6")]
 use crate::config::envfile::read_env_dir;
 use crate::config::{Kind, Level, LogMode, ServiceSpec};
 use crate::core::service::{Event, State, Step};
@@ -216,9 +217,10 @@ fn launch_env(
 ) -> io::Result<Cow<'_, [(String, String)]>> {
     let mut env = Cow::Borrowed(&spec.env[..]);
     let mut added: Vec<(String, String)> = Vec::new();
-    let mut unset = Vec::new();
-    let env_dir = spec.env_dir.as_ref().filter(|_| cfg!(feature = "s6"));
-    for (var, value) in env_dir.iter().flat_map(|d| read_env_dir(d)) {
+    #[cfg_attr(not(feature = "s6"), allow(unused_mut))]
+    let mut unset: Vec<String> = Vec::new();
+    #[cfg(feature = "s6")]
+    for (var, value) in spec.env_dir.iter().flat_map(|d| read_env_dir(d)) {
         match value {
             Some(value) => added.push((var, value)),
             None => unset.push(var),

@@ -94,7 +94,10 @@ impl<S: System> Supervisor<S> {
         self.global_shutdown = config.timeouts.global_shutdown;
         self.post_script_timeout = config.timeouts.post_script;
         self.shutdown_script_timeout = config.timeouts.shutdown_script;
-        self.shutdown_scripts = std::mem::take(&mut config.shutdown_scripts).into();
+        #[cfg(feature = "s6")]
+        {
+            self.shutdown_scripts = super::reversed(&mut config.shutdown_scripts);
+        }
         let dependents = config.dependents();
         let new_names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
         let by_name: HashMap<String, Id> = (self.svcs.iter())

@@ -68,16 +68,8 @@ impl<S: System> Supervisor<S> {
                     log::warn!("{name}: post_script failed: {exit}");
                 }
             }
-            Some(Owner::Finish(id, main_exit)) => {
-                self.kill_group(pid, libc::SIGKILL);
-                self.on_finish_exit(id, main_exit, exit, now);
-            }
-            Some(Owner::ShutdownScript) => {
-                self.kill_group(pid, libc::SIGKILL);
-                self.shutdown_script = None;
-                if exit != Exit::Code(0) {
-                    log::warn!("shutdown script {} failed: {exit}", pid.as_raw_nonzero());
-                }
+            Some(owner @ (Owner::Finish(..) | Owner::ShutdownScript)) => {
+                self.on_hook_exit(pid, owner, exit, now);
             }
             None => {
                 self.orphans_reaped += 1;
