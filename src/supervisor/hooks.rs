@@ -133,7 +133,7 @@ impl<S: System> Supervisor<S> {
             self.wake_at(at.min(cap));
             return true;
         }
-        while let Some(argv) = self.shutdown_scripts.pop() {
+        while let Some(argv) = self.shutdown_scripts.pop_front() {
             // Not `env::vars`, which panics on a variable that is not UTF-8.
             let env: Vec<(String, String)> = (std::env::vars_os())
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

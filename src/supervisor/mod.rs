@@ -140,9 +140,9 @@ pub struct Supervisor<S: System = Real> {
     /// The end of the shutdown budget, once a shutdown began in services mode.
     budget_end: Option<Instant>,
     post_script_timeout: Duration,
-    /// The `shutdown_scripts` not yet run (last first: the next is popped), their time limit,
-    /// and the one running (its pid and when it gets SIGKILL).
-    shutdown_scripts: Vec<Vec<String>>,
+    /// The `shutdown_scripts` not yet run, their time limit, and the one running (its pid and
+    /// when it gets SIGKILL).
+    shutdown_scripts: std::collections::VecDeque<Vec<String>>,
     shutdown_script_timeout: Duration,
     shutdown_script: Option<(Pid, Instant)>,
     output: Output,
@@ -322,7 +322,7 @@ impl<S: System> Supervisor<S> {
             global_shutdown: config.timeouts.global_shutdown,
             budget_end: None,
             post_script_timeout: config.timeouts.post_script,
-            shutdown_scripts: reversed(&mut config.shutdown_scripts),
+            shutdown_scripts: std::mem::take(&mut config.shutdown_scripts).into(),
             shutdown_script_timeout: config.timeouts.shutdown_script,
             shutdown_script: None,
             output,
@@ -390,11 +390,4 @@ impl<S: System> Supervisor<S> {
         logsink::set_capture(false);
         code
     }
-}
-
-/// `list`'s items, taken out of it, last first (a queue to pop from).
-fn reversed<T>(list: &mut Vec<T>) -> Vec<T> {
-    let mut items = std::mem::take(list);
-    items.reverse();
-    items
 }

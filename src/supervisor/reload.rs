@@ -96,7 +96,7 @@ impl<S: System> Supervisor<S> {
         self.shutdown_script_timeout = config.timeouts.shutdown_script;
         #[cfg(feature = "s6")]
         {
-            self.shutdown_scripts = super::reversed(&mut config.shutdown_scripts);
+            self.shutdown_scripts = std::mem::take(&mut config.shutdown_scripts).into();
         }
         let dependents = config.dependents();
         let new_names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
