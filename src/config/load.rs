@@ -96,7 +96,7 @@ pub fn load_texts(
     // `[log]` keys: a file read later overrides one read before.
     let mut log = crate::config::LogSettings::default();
     let mut complete = true;
-    #[cfg_attr(not(feature = "s6"), allow(unused_mut))]
+    #[cfg(feature = "s6")]
     let mut shutdown_scripts: Vec<Vec<String>> = Vec::new();
     for (index, (path, text)) in sources.iter().zip(texts).enumerate() {
         let text = match text {
@@ -144,6 +144,7 @@ pub fn load_texts(
                 log,
                 services,
                 cgroups,
+                #[cfg(feature = "s6")]
                 shutdown_scripts,
             });
         }

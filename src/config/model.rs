@@ -36,6 +36,7 @@ pub struct Config {
     pub cgroups: Result<Vec<String>, String>,
     /// `shutdown_scripts`: programs run one by one, in order, once every service has stopped,
     /// within the shutdown budget (s6-overlay's `cont-finish.d`).
+    #[cfg(feature = "s6")]
     pub shutdown_scripts: Vec<Vec<String>>,
 }
 
@@ -333,11 +334,14 @@ pub struct ServiceSpec {
     pub post_script: Option<Vec<String>>,
     /// The argv of `finish`, run after each exit of the main process with two more arguments
     /// (s6's): the exit code and 0, or 256 and the signal; it exiting 125 keeps the service down.
+    #[cfg(feature = "s6")]
     pub finish: Option<Vec<String>>,
     /// `finish` still running after this long gets SIGKILL (`finish_timeout`, default 5 s).
+    #[cfg(feature = "s6")]
     pub finish_timeout: Duration,
     /// `env_dir`: a directory read at each start, one variable per file (its name), the file's
     /// content the value; an empty file unsets the variable (s6-envdir's convention).
+    #[cfg(feature = "s6")]
     pub env_dir: Option<PathBuf>,
     /// Where output goes.
     pub log: LogMode,

@@ -44,7 +44,9 @@ pub(super) struct Resolved {
     pub(super) workdir: Option<PathBuf>,
     pub(super) pre_script: Option<Vec<String>>,
     pub(super) post_script: Option<Vec<String>>,
+    #[cfg(feature = "s6")]
     pub(super) finish: Option<Vec<String>>,
+    #[cfg(feature = "s6")]
     pub(super) env_dir: Option<PathBuf>,
     pub(super) log: LogMode,
     pub(super) checks: Vec<CheckSpec>,
@@ -207,18 +209,11 @@ impl Loader<'_> {
             true => "post_script",
             false => "pos_script",
         };
-        let [pre_script, post_script, finish] = [
+        let [pre_script, post_script, _finish @ ..] = [
             ("pre_script", &raw.pre_script),
             (post_key, &raw.post_script),
-            // Without the `s6` feature the key is refused: compiled out.
-            (
-                "finish",
-                if cfg!(feature = "s6") {
-                    &raw.finish
-                } else {
-                    &None
-                },
-            ),
+            #[cfg(feature = "s6")]
+            ("finish", &raw.finish),
         ]
         .map(|(key, script)| {
             let (list, single) = script.as_ref()?;
@@ -226,9 +221,10 @@ impl Loader<'_> {
             x.program(&mut argv, *single, x.at(key), base);
             Some(argv)
         });
-        let env_dir = (raw.env_dir.as_deref())
-            .filter(|_| cfg!(feature = "s6"))
-            .map(|d| dir.join(x.one(d, "env_dir")));
+        #[cfg(feature = "s6")]
+        let [finish] = _finish;
+        #[cfg(feature = "s6")]
+        let env_dir = (raw.env_dir.as_deref()).map(|d| dir.join(x.one(d, "env_dir")));
         let checks = raw.checks.iter().filter_map(|c| x.check(c, base)).collect();
         let zone = raw.timezone.as_deref().and_then(|name| {
             read_zone(&self.ctx.root, name)
@@ -259,7 +255,9 @@ impl Loader<'_> {
             workdir,
             pre_script,
             post_script,
+            #[cfg(feature = "s6")]
             finish,
+            #[cfg(feature = "s6")]
             env_dir,
             log,
             checks,

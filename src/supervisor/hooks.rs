@@ -3,7 +3,7 @@
 //! `./finish`), and the configuration's `shutdown_scripts`, run one by one once every service
 //! is down and before the stragglers are stopped (s6-overlay's `cont-finish.d`). Each runs with a
 //! time limit, after which its process group gets SIGKILL. Both need the `s6` feature (the keys
-//! are refused without it): this is compiled out otherwise.
+//! are refused without it): this file is compiled out otherwise.
 
 use std::process::Stdio;
 
@@ -24,9 +24,6 @@ impl<S: System> Supervisor<S> {
     /// Runs service `id`'s `finish` for `exit` of its main process, if it has one: true when it
     /// did (the exit is handed to the state machine once `finish` is over).
     pub(super) fn run_finish(&mut self, id: Id, exit: Exit, now: Instant) -> bool {
-        if !cfg!(feature = "s6") {
-            return false;
-        }
         let Some(svc) = self.svcs.get(id) else {
             return false;
         };
@@ -63,9 +60,6 @@ impl<S: System> Supervisor<S> {
 
     /// A `finish` or shutdown script (`owner`) ended with `exit`.
     pub(super) fn on_hook_exit(&mut self, pid: Pid, owner: Owner, exit: Exit, now: Instant) {
-        if !cfg!(feature = "s6") {
-            return;
-        }
         self.kill_group(pid, libc::SIGKILL);
         match owner {
             Owner::Finish(id, main_exit) => self.on_finish_exit(id, main_exit, exit, now),
@@ -99,9 +93,6 @@ impl<S: System> Supervisor<S> {
 
     /// A `finish` past its time limit gets SIGKILL; one still within it sets the wake-up.
     pub(super) fn settle_finish(&mut self, id: Id, now: Instant) {
-        if !cfg!(feature = "s6") {
-            return;
-        }
         let Some((pid, at)) = self.svcs.get(id).and_then(|s| s.finish_by) else {
             return;
         };
@@ -121,9 +112,6 @@ impl<S: System> Supervisor<S> {
     /// At shutdown, once every service is down: runs the next of `shutdown_scripts` if none
     /// is running, kills one past its time limit. False when none is left to run or wait for.
     pub(super) fn settle_shutdown_scripts(&mut self, now: Instant, cap: Instant) -> bool {
-        if !cfg!(feature = "s6") {
-            return false;
-        }
         if let Some((pid, at)) = self.shutdown_script {
             if now >= at {
                 log::warn!("shutdown script still running after shutdown_script_timeout: SIGKILL");

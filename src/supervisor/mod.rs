@@ -28,6 +28,7 @@
 mod activation;
 mod api;
 mod checks;
+#[cfg(feature = "s6")]
 mod hooks;
 mod init;
 mod launch;
@@ -105,8 +106,10 @@ enum Owner {
     /// An exec check: the service and the check's position.
     Check(Id, usize),
     /// A service's `finish`, with the exit of the main process it runs for.
+    #[cfg(feature = "s6")]
     Finish(Id, Exit),
     /// The running one of `shutdown_scripts`.
+    #[cfg(feature = "s6")]
     ShutdownScript,
 }
 
@@ -142,8 +145,11 @@ pub struct Supervisor<S: System = Real> {
     post_script_timeout: Duration,
     /// The `shutdown_scripts` not yet run, their time limit, and the one running (its pid and
     /// when it gets SIGKILL).
+    #[cfg(feature = "s6")]
     shutdown_scripts: std::collections::VecDeque<Vec<String>>,
+    #[cfg(feature = "s6")]
     shutdown_script_timeout: Duration,
+    #[cfg(feature = "s6")]
     shutdown_script: Option<(Pid, Instant)>,
     output: Output,
     /// Each service's output pipes, tagged with the service.
@@ -244,6 +250,7 @@ impl Supervisor<Real> {
             log: Default::default(),
             services: Vec::new(),
             cgroups: Err("single-program mode".into()),
+            #[cfg(feature = "s6")]
             shutdown_scripts: Vec::new(),
         });
         let real = Real {
@@ -322,8 +329,11 @@ impl<S: System> Supervisor<S> {
             global_shutdown: config.timeouts.global_shutdown,
             budget_end: None,
             post_script_timeout: config.timeouts.post_script,
+            #[cfg(feature = "s6")]
             shutdown_scripts: std::mem::take(&mut config.shutdown_scripts).into(),
+            #[cfg(feature = "s6")]
             shutdown_script_timeout: config.timeouts.shutdown_script,
+            #[cfg(feature = "s6")]
             shutdown_script: None,
             output,
             sources: Vec::new(),

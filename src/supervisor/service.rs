@@ -24,6 +24,7 @@ pub(super) struct Service {
     /// When the post_script is due (post_script_timeout after the service came up).
     pub(super) post_at: Option<Instant>,
     /// Its `finish` running: the pid, and when it gets SIGKILL.
+    #[cfg(feature = "s6")]
     pub(super) finish_by: Option<(rustix::process::Pid, Instant)>,
     /// The last lines of its output (prefix mode), oldest first, at most `log_lines`.
     pub(super) log: VecDeque<String>,
@@ -73,6 +74,7 @@ impl Service {
             life,
             child: None,
             post_at: None,
+            #[cfg(feature = "s6")]
             finish_by: None,
             log: VecDeque::new(),
             deps: Vec::new(),

@@ -50,6 +50,7 @@ impl<S: System> Supervisor<S> {
                     step_name(step),
                     pid.as_raw_nonzero()
                 );
+                #[cfg(feature = "s6")]
                 if step == Step::Main && self.run_finish(id, exit, now) {
                     return;
                 }
@@ -68,6 +69,7 @@ impl<S: System> Supervisor<S> {
                     log::warn!("{name}: post_script failed: {exit}");
                 }
             }
+            #[cfg(feature = "s6")]
             Some(owner @ (Owner::Finish(..) | Owner::ShutdownScript)) => {
                 self.on_hook_exit(pid, owner, exit, now);
             }

@@ -88,8 +88,8 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
         walk(f.sink, &scope, table, LOG_KEYS, raw, |_, _| true);
         Ok(())
     }),
+    #[cfg(feature = "s6")]
     ("shutdown_scripts", |(_, raw), f| {
-        values::s6_only()?;
         let DeValue::Array(items) = f.v() else {
             return Err(values::wrong("an array of scripts", f.v()));
         };
@@ -141,8 +141,8 @@ const TIMEOUT_KEYS: &Keys<Vec<RawTimeout>> = &[
     ("dependency_wait_timeout", |out, f| {
         timeout(out, f, |t| &mut t.dependency_wait)
     }),
+    #[cfg(feature = "s6")]
     ("shutdown_script_timeout", |out, f| {
-        values::s6_only()?;
         timeout(out, f, |t| &mut t.shutdown_script)
     }),
 ];

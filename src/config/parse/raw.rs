@@ -23,6 +23,7 @@ pub struct RawFile {
     /// `[defaults]`, with the line of its header.
     pub defaults: Option<(RawControls, usize)>,
     /// `shutdown_scripts`, with the line of the key.
+    #[cfg(feature = "s6")]
     pub shutdown_scripts: Option<(Vec<Vec<String>>, usize)>,
 }
 
@@ -85,8 +86,11 @@ pub struct RawService {
     /// The script and whether it was written as a single string (a path) rather than an argv.
     pub pre_script: Option<(Vec<String>, bool)>,
     pub post_script: Option<(Vec<String>, bool)>,
+    #[cfg(feature = "s6")]
     pub finish: Option<(Vec<String>, bool)>,
+    #[cfg(feature = "s6")]
     pub finish_timeout: Option<Duration>,
+    #[cfg(feature = "s6")]
     pub env_dir: Option<String>,
     pub log: Option<LogMode>,
     pub log_file: Option<String>,

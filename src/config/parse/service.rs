@@ -13,7 +13,7 @@ use super::raw::{RawCheck, RawService};
 use super::values::{
     MIN_DURATION, MIN_RESTART_DELAY, MIN_RESTART_RESET, at_least, boolean, count, duration,
     env_table, exit_codes, integer, log_format, long_string, names_with_lines, one_of,
-    parse_duration, positive, s6_only, script, set, set_some, signal, size, string, string_list,
+    parse_duration, positive, script, set, set_some, signal, size, string, string_list,
     string_or_list, wait_after, wrong,
 };
 use super::{Field, Keys, Scope, Sink, walk};
@@ -111,18 +111,14 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     }),
     ("pos_script", post_script),
     ("post_script", post_script),
-    ("finish", |d, f| {
-        s6_only()?;
-        set_some(&mut d.s.finish, script(f.v()))
-    }),
+    #[cfg(feature = "s6")]
+    ("finish", |d, f| set_some(&mut d.s.finish, script(f.v()))),
+    #[cfg(feature = "s6")]
     ("finish_timeout", |d, f| {
-        s6_only()?;
         set_some(&mut d.s.finish_timeout, f.delay(MIN_DURATION))
     }),
-    ("env_dir", |d, f| {
-        s6_only()?;
-        set_some(&mut d.s.env_dir, string(f.v()))
-    }),
+    #[cfg(feature = "s6")]
+    ("env_dir", |d, f| set_some(&mut d.s.env_dir, string(f.v()))),
     ("log", |d, f| {
         set_some(
             &mut d.s.log,

@@ -40,19 +40,6 @@ pub(super) fn set<T>(slot: &mut T, value: Result<T, ErrorKind>) -> Result<(), Er
     Ok(())
 }
 
-/// The keys of s6's behaviour (`finish`, `env_dir`, `shutdown_scripts` and their timeouts) need
-/// pidone built with the `s6` feature (the default): without it they are refused, never ignored.
-// Inlined, so that without the feature the rest of each key's parser is compiled out.
-#[inline(always)]
-pub(super) fn s6_only() -> Result<(), ErrorKind> {
-    match cfg!(feature = "s6") {
-        true => Ok(()),
-        false => Err(ErrorKind::BadValue {
-            message: "this pidone was built without the s6 feature".into(),
-        }),
-    }
-}
-
 /// Stores a parsed value of a key that is optional.
 pub(super) fn set_some<T>(
     slot: &mut Option<T>,
