@@ -39,6 +39,8 @@ pub struct Args {
     pub token_file: Option<PathBuf>,
     /// `--listen ADDR` (repeatable): serve the API on TCP there, in place of `[api] listen`.
     pub listen: Vec<(std::net::SocketAddr, String)>,
+    /// `validate --toml`: print an s6-overlay layout as the equivalent TOML.
+    pub toml: bool,
 }
 
 /// What the command line resolves to.
@@ -235,6 +237,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                     .map_err(|_| UsageError(format!("-n: '{value}' is not a number of lines")))?;
             }
             Long("json") if sub.is_some() => json = true,
+            Long("toml") if sub == Some("validate") && cfg!(feature = "s6") => out.toml = true,
             Long("live") if sub == Some("check") => live = true,
             Long("ready") if sub == Some("check") => live = false,
             Long("no-wait") if sub.is_some() => no_wait = true,

@@ -23,7 +23,13 @@ pub mod control;
 pub mod core;
 pub mod io;
 pub mod os;
+#[cfg(feature = "s6")]
+mod s6;
 pub mod single;
+// Built without the `s6` feature: no s6-overlay layout is ever found.
+#[cfg(all(feature = "services", not(feature = "s6")))]
+#[path = "s6/off.rs"]
+mod s6;
 #[cfg(feature = "services")]
 pub mod supervisor;
 
@@ -111,8 +117,9 @@ fn services(args: cli::Args, validate: bool) -> i32 {
         let _ = std::io::stderr().write_all(&io::logsink::take_for_panic());
         default_hook(info);
     }));
-    let config = match load_config(&args.config) {
-        Ok(config) => config,
+    let (config, s6) = match load_any(&args.config) {
+        Ok(Some((config, s6))) => (Some(config), s6),
+        Ok(None) => (None, None),
         Err(errors) => {
             for err in &errors {
                 eprintln!("pidone: {err}");
@@ -124,6 +131,18 @@ fn services(args: cli::Args, validate: bool) -> i32 {
             return 2;
         }
     };
+    if cfg!(feature = "s6") && validate && args.toml {
+        return match (&config, s6) {
+            (Some(_), Some(s6)) => {
+                print!("{}", s6.toml());
+                0
+            }
+            _ => {
+                eprintln!("pidone: --toml prints an s6-overlay layout as TOML, and none was found");
+                2
+            }
+        };
+    }
     if validate {
         return match config {
             Some(config) => {
@@ -147,6 +166,9 @@ fn services(args: cli::Args, validate: bool) -> i32 {
             cli::USAGE
         );
         return 2;
+    }
+    if let Some(s6) = &s6 {
+        s6.boot();
     }
     if let Some(warning) = config.as_ref().and_then(config::shutdown_warning) {
         log::warn!("{warning}");
@@ -196,12 +218,25 @@ fn services(args: cli::Args, validate: bool) -> i32 {
 pub(crate) fn load_config(
     cli: &[std::path::PathBuf],
 ) -> Result<Option<config::Config>, Vec<config::ConfigError>> {
+    Ok(load_any(cli)?.map(|(config, _)| config))
+}
+
+/// The configuration, and what else came with it when it was read from an s6-overlay layout:
+/// a layout `--config` names, else the TOML files, else the image's s6-overlay layout.
+#[allow(clippy::type_complexity)]
+fn load_any(
+    cli: &[std::path::PathBuf],
+) -> Result<Option<(config::Config, Option<s6::Loaded>)>, Vec<config::ConfigError>> {
     let ctx = config::LoadContext::from_process();
+    let s6 = |cli| s6::try_load(cli, &ctx).map(|r| r.map(|(c, l)| Some((c, Some(l)))));
+    if let Some(loaded) = (!cli.is_empty()).then(|| s6(cli)).flatten() {
+        return loaded;
+    }
     let sources = config::resolve_sources(cli, &ctx.env, &ctx.root)?;
     if sources.is_empty() {
-        return Ok(None);
+        return s6(&[]).unwrap_or(Ok(None));
     }
-    config::load(&sources, &ctx).map(Some)
+    config::load(&sources, &ctx).map(|c| Some((c, None)))
 }
 
 /// pidone's own messages go to stderr as `pidone: ...`; quiet (warnings and errors) unless

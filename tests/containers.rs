@@ -24,6 +24,7 @@ use docker::*;
 struct Images {
     single: Image,
     services: Image,
+    s6: Image,
 }
 
 /// The default configuration of the `services` image: web depends on db; both say when they
@@ -63,6 +64,62 @@ name = "web"
 memory_max = "20MB"
 command = ["/bin/sh", "-c", "trap 'kill $! 2>/dev/null; exit 0' TERM; /bin/sh -c 'x=0123456789abcdef; i=0; while [ $i -lt 22 ]; do x=$x$x; i=$((i+1)); done; echo child survived'; echo web child ended; while :; do sleep 1 & wait; done"]
 "#;
+/// The `s6` image's s6-overlay layout (path, text, executable), untouched by pidone: a v3
+/// longrun ready through its notification-fd, depending on a oneshot whose `up` is one command
+/// line; a v2 service with `finish`; a cont-init.d script passing a variable to services
+/// through the container environment; a cont-finish.d script.
+const S6_FILES: &[(&str, &str, bool)] = &[
+    ("etc/s6-overlay/s6-rc.d/user/type", "bundle\n", false),
+    ("etc/s6-overlay/s6-rc.d/user/contents.d/myapp", "", false),
+    ("etc/s6-overlay/s6-rc.d/myapp/type", "longrun\n", false),
+    ("etc/s6-overlay/s6-rc.d/myapp/notification-fd", "3\n", false),
+    (
+        "etc/s6-overlay/s6-rc.d/myapp/dependencies.d/init-db",
+        "",
+        false,
+    ),
+    (
+        "etc/s6-overlay/s6-rc.d/myapp/dependencies.d/base",
+        "",
+        false,
+    ),
+    (
+        "etc/s6-overlay/s6-rc.d/myapp/run",
+        "#!/bin/sh\necho \"myapp up, greeting $GREETING\"\necho >&3\nexec sleep 1000 3>&-\n",
+        true,
+    ),
+    ("etc/s6-overlay/s6-rc.d/init-db/type", "oneshot\n", false),
+    (
+        "etc/s6-overlay/s6-rc.d/init-db/up",
+        "/etc/s6-overlay/scripts/init-db \"a b\"\n",
+        false,
+    ),
+    (
+        "etc/s6-overlay/scripts/init-db",
+        "#!/bin/sh\necho \"init-db got $1\"\n",
+        true,
+    ),
+    (
+        "etc/services.d/web/run",
+        "#!/bin/sh\nexec sleep 1000\n",
+        true,
+    ),
+    (
+        "etc/services.d/web/finish",
+        "#!/bin/sh\necho \"web finish $1 $2\"\n",
+        true,
+    ),
+    (
+        "etc/cont-init.d/10-greet",
+        "#!/bin/sh\necho cont-init ran\nprintf hi > /run/s6/container_environment/GREETING\n",
+        true,
+    ),
+    (
+        "etc/cont-finish.d/10-bye",
+        "#!/bin/sh\necho cont-finish ran\n",
+        true,
+    ),
+];
 
 /// The busybox applets the images link.
 const APPLETS: &[&str] = &[
@@ -94,6 +151,16 @@ impl Images {
         std::fs::write(services.join("etc/pidone.toml"), SERVICES).expect("write config");
         std::fs::write(services.join("cases/user.toml"), USER).expect("write config");
         std::fs::write(services.join("cases/oom.toml"), OOM).expect("write config");
+        let s6 = context.join("s6");
+        for (path, text, exec) in S6_FILES {
+            let file = s6.join(path);
+            std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(&file, text).expect("write an s6 file");
+            let mode = if *exec { 0o755 } else { 0o644 };
+            let perms = std::os::unix::fs::PermissionsExt::from_mode(mode);
+            std::fs::set_permissions(&file, perms).expect("chmod");
+        }
+        std::fs::copy(&pidone, s6.join("init")).expect("copy pidone as /init");
         Images {
             single: Image::build(
                 "single",
@@ -107,6 +174,13 @@ impl Images {
                 "FROM scratch\nCOPY base/ /\nCOPY services/ /\nWORKDIR /run\nWORKDIR /\n\
                  HEALTHCHECK CMD [\"/pidone\", \"check\", \"--live\"]\n\
                  ENTRYPOINT [\"/pidone\"]\n",
+            ),
+            // s6-overlay's own instructions, with pidone as /init.
+            s6: Image::build(
+                "s6",
+                context,
+                "FROM scratch\nCOPY base/ /\nCOPY s6/ /\nWORKDIR /run\nWORKDIR /\n\
+                 ENTRYPOINT [\"/init\"]\n",
             ),
         }
     }
@@ -161,6 +235,10 @@ const CASES: &[(&str, Case)] = &[
     (
         "an_oom_kill_in_a_private_cgroup_namespace_is_reported",
         an_oom_kill_in_a_private_cgroup_namespace_is_reported,
+    ),
+    (
+        "an_s6_overlay_image_runs_with_pidone_as_init",
+        an_s6_overlay_image_runs_with_pidone_as_init,
     ),
 ];
 
@@ -468,4 +546,37 @@ fn metrics_of(socket: &Path) -> String {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("read");
     answer
+}
+
+// ---------------------------------------------------------------------------------------------
+// An s6-overlay image: COPY pidone /init, its layout untouched (docs/s6-overlay.md)
+
+fn an_s6_overlay_image_runs_with_pidone_as_init(images: &Images) {
+    let ctr = Container::named("s6");
+    let cmd = "echo CMD runs; exit 5";
+    let out = docker(&[
+        "run",
+        "--name",
+        &ctr.name,
+        &images.s6.name,
+        "/bin/sh",
+        "-c",
+        cmd,
+    ]);
+    assert_eq!(out.code, 5, "CMD's exit code is the container's: {out:?}");
+    let logs = ctr.logs();
+    let order = [
+        "cont-init ran",
+        "init-db got a b",
+        "myapp up, greeting hi",
+        "CMD runs",
+        "web finish 256 15",
+        "cont-finish ran",
+    ];
+    let at: Vec<Option<usize>> = order.iter().map(|line| logs.find(line)).collect();
+    assert!(at.iter().all(Option::is_some), "{order:?} in:\n{logs}");
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "{order:?}, in this order:\n{logs}"
+    );
 }

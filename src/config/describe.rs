@@ -79,6 +79,10 @@ pub fn describe(config: &Config) -> String {
         if let Some(limit) = s.start_timeout.filter(|_| s.kind == Kind::Longrun) {
             let _ = write!(out, "  start_timeout: {}", format_duration(limit));
         }
+        // Line 0: read from a layout that is not TOML (s6-overlay's), named by its directory.
+        if cfg!(feature = "s6") && s.line == 0 {
+            let _ = write!(out, "  from {}", s.file.display());
+        }
         out.push('\n');
         for c in &s.checks {
             let what = match (c.level, c.on_failure) {

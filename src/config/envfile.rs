@@ -125,6 +125,33 @@ fn unquote(value: &str) -> &str {
     value
 }
 
+/// The variables of an `env_dir` (s6's envdir, as s6-overlay's `with-contenv` reads
+/// `/run/s6/container_environment`): one per regular file not starting with `.`, named after it,
+/// its whole content the value; `None` for an empty file, which unsets the variable. A file that
+/// cannot be read, or whose name or content cannot be a variable, is skipped: this runs at each
+/// start, where a missing directory only means nothing to add.
+pub fn read_env_dir(dir: &std::path::Path) -> Vec<(String, Option<String>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut vars = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') || name.contains('=') {
+            continue;
+        }
+        let max = super::limits::MAX_VALUE_LEN as u64;
+        match crate::io::files::read_text(&entry.path(), max) {
+            Ok(value) if value.contains('\0') => {}
+            Ok(value) => vars.push((name, Some(value).filter(|v| !v.is_empty()))),
+            Err(err) => log::debug!("{}: {err}", entry.path().display()),
+        }
+    }
+    vars
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,6 +97,8 @@ pub fn load_texts(
     let mut log = crate::config::LogSettings::default();
     let mut apis = Vec::new();
     let mut complete = true;
+    #[cfg(feature = "s6")]
+    let mut shutdown_scripts: Vec<Vec<String>> = Vec::new();
     for (index, (path, text)) in sources.iter().zip(texts).enumerate() {
         let text = match text {
             Ok(text) => text,
@@ -113,6 +115,8 @@ pub fn load_texts(
                 log.json = file.log_json.unwrap_or(log.json);
                 apis.push((index, file.api));
                 raws.extend(file.services);
+                #[cfg(feature = "s6")]
+                shutdown_scripts.extend(file.shutdown_scripts.into_iter().flat_map(|(l, _)| l));
                 if let Some((more, _)) = file.defaults {
                     merge_defaults(sources, &mut defaults, more, &mut errors);
                 }
@@ -145,6 +149,8 @@ pub fn load_texts(
                 services,
                 cgroups,
                 api,
+                #[cfg(feature = "s6")]
+                shutdown_scripts,
             });
         }
     }

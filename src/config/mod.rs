@@ -53,7 +53,7 @@ pub use load::{LoadContext, load, load_texts};
 pub use model::{
     Api, CheckSpec, Config, DEFAULT_PATH, Env, FileLog, Kind, Level, Listen, ListenAddr, LogMode,
     LogSettings, OnFailure, Overlap, Probe, ReadyMode, Restart, Schedule, Secret, ServiceSpec,
-    Timeouts, Timer, Token, bracketed,
+    Timeouts, Timer, Token, bracketed, is_service_name,
 };
 pub use parse::{parse_duration, parse_signal};
 pub use select::env_token;

@@ -34,6 +34,10 @@ pub struct Config {
     /// The cgroup v2 controllers pidone can enable for services, or why it cannot manage
     /// cgroups (see [`crate::os::cgroup::detect`]).
     pub cgroups: Result<Vec<String>, String>,
+    /// `shutdown_scripts`: programs run one by one, in order, once every service has stopped,
+    /// within the shutdown budget (s6-overlay's `cont-finish.d`).
+    #[cfg(feature = "s6")]
+    pub shutdown_scripts: Vec<Vec<String>>,
     /// `[api]`: the HTTP endpoint on TCP.
     pub api: Api,
 }
@@ -91,6 +95,9 @@ pub struct Timeouts {
     /// `dependency_wait_timeout` (default 300 s): the default `dependency_wait_timeout` of every
     /// service.
     pub dependency_wait: Duration,
+    /// `shutdown_script_timeout` (default 5 s, s6-overlay's `S6_KILL_FINISH_MAXTIME`): how long
+    /// each of `shutdown_scripts` may run before it gets SIGKILL.
+    pub shutdown_script: Duration,
 }
 
 impl Default for Timeouts {
@@ -100,6 +107,7 @@ impl Default for Timeouts {
             service_shutdown: Duration::from_secs(10),
             global_shutdown: Duration::from_secs(8),
             dependency_wait: Duration::from_secs(300),
+            shutdown_script: Duration::from_secs(5),
         }
     }
 }
@@ -364,6 +372,17 @@ pub struct ServiceSpec {
     /// The argv of `post_script` / `pos_script`, run `post_script_timeout` after the service is
     /// up; failure is only logged.
     pub post_script: Option<Vec<String>>,
+    /// The argv of `finish`, run after each exit of the main process with two more arguments
+    /// (s6's): the exit code and 0, or 256 and the signal; it exiting 125 keeps the service down.
+    #[cfg(feature = "s6")]
+    pub finish: Option<Vec<String>>,
+    /// `finish` still running after this long gets SIGKILL (`finish_timeout`, default 5 s).
+    #[cfg(feature = "s6")]
+    pub finish_timeout: Duration,
+    /// `env_dir`: a directory read at each start, one variable per file (its name), the file's
+    /// content the value; an empty file unsets the variable (s6-envdir's convention).
+    #[cfg(feature = "s6")]
+    pub env_dir: Option<PathBuf>,
     /// Where output goes.
     pub log: LogMode,
     /// `tty = true`: stdout and stderr are one pseudo-terminal that pidone reads (its lines all
@@ -503,6 +522,11 @@ impl Config {
             .collect();
         graph::dependents(&edges)
     }
+}
+
+/// A name a service can have: valid, and not longer than names may be.
+pub fn is_service_name(name: &str) -> bool {
+    is_valid_name(name) && name.len() <= super::limits::MAX_NAME_LEN
 }
 
 /// `[A-Za-z0-9_.-]+`, for service and check names. go-overlay does not allow `.`; pidone does,

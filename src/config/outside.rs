@@ -44,6 +44,10 @@ pub(super) struct Resolved {
     pub(super) workdir: Option<PathBuf>,
     pub(super) pre_script: Option<Vec<String>>,
     pub(super) post_script: Option<Vec<String>>,
+    #[cfg(feature = "s6")]
+    pub(super) finish: Option<Vec<String>>,
+    #[cfg(feature = "s6")]
+    pub(super) env_dir: Option<PathBuf>,
     pub(super) log: LogMode,
     pub(super) checks: Vec<CheckSpec>,
     pub(super) controls: Controls,
@@ -212,9 +216,11 @@ impl Loader<'_> {
             true => "post_script",
             false => "pos_script",
         };
-        let [pre_script, post_script] = [
+        let [pre_script, post_script, _finish @ ..] = [
             ("pre_script", &raw.pre_script),
             (post_key, &raw.post_script),
+            #[cfg(feature = "s6")]
+            ("finish", &raw.finish),
         ]
         .map(|(key, script)| {
             let (list, single) = script.as_ref()?;
@@ -222,6 +228,10 @@ impl Loader<'_> {
             x.program(&mut argv, *single, x.at(key), base);
             Some(argv)
         });
+        #[cfg(feature = "s6")]
+        let [finish] = _finish;
+        #[cfg(feature = "s6")]
+        let env_dir = (raw.env_dir.as_deref()).map(|d| dir.join(x.one(d, "env_dir")));
         let checks = raw.checks.iter().filter_map(|c| x.check(c, base)).collect();
         let zone = raw.timezone.as_deref().and_then(|name| {
             read_zone(&self.ctx.root, name)
@@ -252,6 +262,10 @@ impl Loader<'_> {
             workdir,
             pre_script,
             post_script,
+            #[cfg(feature = "s6")]
+            finish,
+            #[cfg(feature = "s6")]
+            env_dir,
             log,
             checks,
             controls,

@@ -569,6 +569,12 @@ impl Loader<'_> {
             env: r.env,
             pre_script: r.pre_script,
             post_script: r.post_script,
+            #[cfg(feature = "s6")]
+            finish: r.finish,
+            #[cfg(feature = "s6")]
+            finish_timeout: raw.finish_timeout.unwrap_or(Duration::from_secs(5)),
+            #[cfg(feature = "s6")]
+            env_dir: r.env_dir,
             log: r.log,
             tty: raw.tty,
             log_to: raw

@@ -59,7 +59,7 @@ pub fn bind(addr: &ListenAddr) -> io::Result<OwnedFd> {
 
 /// Creates the missing directories above `path` (mode 0755), as `mkdir -p` would.
 #[cfg(feature = "services")]
-fn make_dirs(path: &std::path::Path) -> io::Result<()> {
+pub(crate) fn make_dirs(path: &std::path::Path) -> io::Result<()> {
     let mut missing: Vec<&std::path::Path> = path.ancestors().skip(1).collect();
     missing.reverse();
     for dir in missing.into_iter().filter(|d| !d.as_os_str().is_empty()) {

@@ -12,6 +12,8 @@ use super::checks::Handover;
 use super::pipelines::Ends;
 use super::system::System;
 use super::{Id, Owner, Supervisor};
+#[cfg(feature = "s6")]
+use crate::config::envfile::read_env_dir;
 use crate::config::{Kind, Level, LogMode, ServiceSpec};
 use crate::core::service::{Event, State, Step};
 use crate::io::logfile::Rotation;
@@ -213,6 +215,15 @@ fn launch_env(
 ) -> io::Result<Cow<'_, [(String, String)]>> {
     let mut env = Cow::Borrowed(&spec.env[..]);
     let mut added: Vec<(String, String)> = Vec::new();
+    #[cfg_attr(not(feature = "s6"), allow(unused_mut))]
+    let mut unset: Vec<String> = Vec::new();
+    #[cfg(feature = "s6")]
+    for (var, value) in spec.env_dir.iter().flat_map(|d| read_env_dir(d)) {
+        match value {
+            Some(value) => added.push((var, value)),
+            None => unset.push(var),
+        }
+    }
     for s in spec.secrets.iter().filter(|_| secrets) {
         let value = crate::config::read_secret(&s.path).map_err(|e| {
             let path = s.path.display();
@@ -221,9 +232,9 @@ fn launch_env(
         added.push((s.var.clone(), value));
     }
     added.extend(extra);
-    if !added.is_empty() {
+    if !added.is_empty() || !unset.is_empty() {
         let env = env.to_mut();
-        env.retain(|(k, _)| !added.iter().any(|(a, _)| a == k));
+        env.retain(|(k, _)| !added.iter().any(|(a, _)| a == k) && !unset.contains(k));
         env.extend(added);
     }
     Ok(env)

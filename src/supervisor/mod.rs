@@ -30,6 +30,8 @@ mod api;
 mod checks;
 mod endpoint;
 mod events;
+#[cfg(feature = "s6")]
+mod hooks;
 mod init;
 mod launch;
 mod logs;
@@ -113,6 +115,12 @@ enum Owner {
     PostScript(Id),
     /// An exec check: the service and the check's position.
     Check(Id, usize),
+    /// A service's `finish`, with the exit of the main process it runs for.
+    #[cfg(feature = "s6")]
+    Finish(Id, Exit),
+    /// The running one of `shutdown_scripts`.
+    #[cfg(feature = "s6")]
+    ShutdownScript,
 }
 
 /// The end of pidone's life, once asked for.
@@ -148,6 +156,14 @@ pub struct Supervisor<S: System = Real> {
     /// The end of the shutdown budget, once a shutdown began in services mode.
     budget_end: Option<Instant>,
     post_script_timeout: Duration,
+    /// The `shutdown_scripts` not yet run, their time limit, and the one running (its pid and
+    /// when it gets SIGKILL).
+    #[cfg(feature = "s6")]
+    shutdown_scripts: std::collections::VecDeque<Vec<String>>,
+    #[cfg(feature = "s6")]
+    shutdown_script_timeout: Duration,
+    #[cfg(feature = "s6")]
+    shutdown_script: Option<(Pid, Instant)>,
     output: Output,
     /// Each service's output pipes, tagged with the service.
     sources: Vec<(Id, Source)>,
@@ -256,6 +272,8 @@ impl Supervisor<Real> {
             services: Vec::new(),
             cgroups: Err("single-program mode".into()),
             api: Default::default(),
+            #[cfg(feature = "s6")]
+            shutdown_scripts: Vec::new(),
         });
         let real = Real {
             signals,
@@ -339,6 +357,12 @@ impl<S: System> Supervisor<S> {
             global_shutdown: config.timeouts.global_shutdown,
             budget_end: None,
             post_script_timeout: config.timeouts.post_script,
+            #[cfg(feature = "s6")]
+            shutdown_scripts: std::mem::take(&mut config.shutdown_scripts).into(),
+            #[cfg(feature = "s6")]
+            shutdown_script_timeout: config.timeouts.shutdown_script,
+            #[cfg(feature = "s6")]
+            shutdown_script: None,
             output,
             sources: Vec::new(),
             pipelines: Vec::new(),

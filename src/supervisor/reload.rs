@@ -104,6 +104,11 @@ impl<S: System> Supervisor<S> {
         let mut summary = Summary::default();
         self.global_shutdown = config.timeouts.global_shutdown;
         self.post_script_timeout = config.timeouts.post_script;
+        #[cfg(feature = "s6")]
+        {
+            self.shutdown_script_timeout = config.timeouts.shutdown_script;
+            self.shutdown_scripts = std::mem::take(&mut config.shutdown_scripts).into();
+        }
         let dependents = config.dependents();
         let new_names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
         let by_name: HashMap<String, Id> = (self.svcs.iter())

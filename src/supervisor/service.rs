@@ -23,6 +23,9 @@ pub(super) struct Service {
     pub(super) child: Option<Child>,
     /// When the post_script is due (post_script_timeout after the service came up).
     pub(super) post_at: Option<Instant>,
+    /// Its `finish` running: the pid, and when it gets SIGKILL.
+    #[cfg(feature = "s6")]
+    pub(super) finish_by: Option<(rustix::process::Pid, Instant)>,
     /// The last lines of its output (prefix mode), oldest first, at most `log_lines`.
     pub(super) log: LineRing,
     /// Its dependencies (`depends_on`), the services it starts after (`after`) and the extra
@@ -71,6 +74,8 @@ impl Service {
             life,
             child: None,
             post_at: None,
+            #[cfg(feature = "s6")]
+            finish_by: None,
             log: LineRing::default(),
             deps: Vec::new(),
             after: Vec::new(),

@@ -60,7 +60,13 @@ impl<S: System> Supervisor<S> {
                 );
                 self.kill_all(now, "killed: the shutdown budget is spent");
             } else if self.main.is_none() && !self.svcs.iter().any(|(_, s)| s.life.is_active()) {
-                self.begin_draining(now);
+                #[cfg(feature = "s6")]
+                let scripts = self.settle_shutdown_scripts(now, cap);
+                #[cfg(not(feature = "s6"))]
+                let scripts = false;
+                if !scripts {
+                    self.begin_draining(now);
+                }
             } else {
                 self.wake_at(cap);
             }
@@ -165,6 +171,8 @@ impl<S: System> Supervisor<S> {
             self.settle_checks(id, now);
         }
         self.settle_max_runtime(id, now);
+        #[cfg(feature = "s6")]
+        self.settle_finish(id, now);
         self.settle_idle(id, now);
         self.settle_watchdog(id, now);
         self.settle_timer(id, now);

@@ -53,6 +53,10 @@ impl<S: System> Supervisor<S> {
                 let mut event = wire::Event::new("exit", Some(name), message);
                 event.exit = Some(super::api::last_exit(exit));
                 self.emit(event, now);
+                #[cfg(feature = "s6")]
+                if step == Step::Main && self.run_finish(id, exit, now) {
+                    return;
+                }
                 self.apply(id, Event::Exited(step, exit), now);
             }
             Some(Owner::Check(id, k)) => {
@@ -67,6 +71,10 @@ impl<S: System> Supervisor<S> {
                 } else {
                     log::warn!("{name}: post_script failed: {exit}");
                 }
+            }
+            #[cfg(feature = "s6")]
+            Some(owner @ (Owner::Finish(..) | Owner::ShutdownScript)) => {
+                self.on_hook_exit(pid, owner, exit, now);
             }
             None => {
                 self.orphans_reaped += 1;

@@ -25,7 +25,7 @@ pub use mode::{Mode, helper, pidone, python};
 pub use pidone::{Pidone, TAG_VAR, run};
 pub use process::{
     DEADLINE, Outcome, cmdline, context_switches, lines, now_ns, pids_with_env, pipe_pending,
-    prefixed, run_plain, send_signal, split_prefixed, stat, tail, wait_quietly, wait_until, wchan,
-    words,
+    prefixed, run_plain, run_plain_env, send_signal, split_prefixed, stat, tail, wait_quietly,
+    wait_until, wchan, words,
 };
 pub use scripts::{crasher, free_port, longrun, pid_recorder, ready_service, trapping};

@@ -90,8 +90,14 @@ pub fn tail(text: &str) -> &str {
 
 /// Runs `pidone ARGS...` as a plain command to completion (for `validate`, `--help`).
 pub fn run_plain(args: &[&str]) -> Outcome {
+    run_plain_env(args, &[])
+}
+
+/// [`run_plain`] with `env` added to the environment pidone inherits.
+pub fn run_plain_env(args: &[&str], env: &[(&str, &str)]) -> Outcome {
     let out = Command::new(pidone())
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run pidone");

@@ -88,6 +88,17 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
         walk(f.sink, &scope, table, LOG_KEYS, raw, |_, _| true);
         Ok(())
     }),
+    #[cfg(feature = "s6")]
+    ("shutdown_scripts", |(_, raw), f| {
+        let DeValue::Array(items) = f.v() else {
+            return Err(values::wrong("an array of scripts", f.v()));
+        };
+        let scripts = (items.iter())
+            .map(|item| values::script(item.get_ref()).map(|(argv, _)| argv))
+            .collect::<Result<_, _>>()?;
+        raw.shutdown_scripts = Some((scripts, f.line));
+        Ok(())
+    }),
     ("api", |(_, raw), f| {
         let DeValue::Table(table) = f.v() else {
             return Err(values::wrong("a table", f.v()));
@@ -172,6 +183,10 @@ const TIMEOUT_KEYS: &Keys<Vec<RawTimeout>> = &[
     }),
     ("dependency_wait_timeout", |out, f| {
         timeout(out, f, |t| &mut t.dependency_wait)
+    }),
+    #[cfg(feature = "s6")]
+    ("shutdown_script_timeout", |out, f| {
+        timeout(out, f, |t| &mut t.shutdown_script)
     }),
 ];
 

@@ -22,6 +22,9 @@ pub struct RawFile {
     pub services: Vec<RawService>,
     /// `[defaults]`, with the line of its header.
     pub defaults: Option<(RawControls, usize)>,
+    /// `shutdown_scripts`, with the line of the key.
+    #[cfg(feature = "s6")]
+    pub shutdown_scripts: Option<(Vec<Vec<String>>, usize)>,
     /// `[api]`'s keys, each with its line.
     pub api: RawApi,
 }
@@ -95,6 +98,12 @@ pub struct RawService {
     /// The script and whether it was written as a single string (a path) rather than an argv.
     pub pre_script: Option<(Vec<String>, bool)>,
     pub post_script: Option<(Vec<String>, bool)>,
+    #[cfg(feature = "s6")]
+    pub finish: Option<(Vec<String>, bool)>,
+    #[cfg(feature = "s6")]
+    pub finish_timeout: Option<Duration>,
+    #[cfg(feature = "s6")]
+    pub env_dir: Option<String>,
     pub log: Option<LogMode>,
     pub log_file: Option<String>,
     pub log_max_size: Option<u64>,

@@ -111,6 +111,14 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     }),
     ("pos_script", post_script),
     ("post_script", post_script),
+    #[cfg(feature = "s6")]
+    ("finish", |d, f| set_some(&mut d.s.finish, script(f.v()))),
+    #[cfg(feature = "s6")]
+    ("finish_timeout", |d, f| {
+        set_some(&mut d.s.finish_timeout, f.delay(MIN_DURATION))
+    }),
+    #[cfg(feature = "s6")]
+    ("env_dir", |d, f| set_some(&mut d.s.env_dir, string(f.v()))),
     ("log", |d, f| {
         set_some(
             &mut d.s.log,

@@ -73,6 +73,7 @@ fn go_overlay_file_loads_unchanged() {
             service_shutdown: Duration::from_secs(15),
             global_shutdown: Duration::from_secs(45),
             dependency_wait: Duration::from_secs(300),
+            ..Timeouts::default()
         }
     );
     let base = get(&c, "base-service");
@@ -376,6 +377,7 @@ dependency_wait_timeout = 1.5
             service_shutdown: Duration::from_secs(10),
             global_shutdown: Duration::from_secs(120),
             dependency_wait: Duration::from_millis(1500),
+            ..Timeouts::default()
         }
     );
     assert!(c.services.is_empty());
