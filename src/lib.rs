@@ -223,6 +223,7 @@ pub(crate) fn load_config(
 
 /// The configuration, and what else came with it when it was read from an s6-overlay layout:
 /// a layout `--config` names, else the TOML files, else the image's s6-overlay layout.
+#[cfg(feature = "services")]
 #[allow(clippy::type_complexity)]
 fn load_any(
     cli: &[std::path::PathBuf],
