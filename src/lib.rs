@@ -16,6 +16,7 @@ pub mod control;
 pub mod core;
 pub mod io;
 pub mod os;
+pub mod s6;
 pub mod supervisor;
 
 use std::ffi::OsString;
@@ -54,6 +55,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             );
             return 127;
         }
+        cli::Command::InstallS6(root) => return s6::commands::install(&root),
         cli::Command::Run(args) => (args, false),
         cli::Command::Validate(args) => (args, true),
     };

@@ -49,27 +49,72 @@ pub const EXIT_NO_SOCKET: i32 = 4;
 
 /// Runs one client action against the socket at `path`; returns the exit code.
 pub fn run(path: &Path, action: &Action) -> i32 {
-    match execute(path, action) {
-        Ok(code) => code,
-        Err(Failure::Unreachable(err)) => {
+    execute(path, action).unwrap_or_else(|failure| report(path, failure))
+}
+
+/// How a request ended, for callers with exit codes of their own (the s6 commands); a failure
+/// has been printed already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Done,
+    /// Refused or failed (the service failed, or a wait ran out of time).
+    Failed,
+    /// The daemon knows no service of that name (a 404).
+    Unknown,
+    /// pidone could not be reached (no socket, or not pidone's).
+    Unreachable,
+}
+
+/// Runs one client action like [`run`] and says how it ended.
+pub fn send(path: &Path, action: &Action) -> Ending {
+    ending(path, execute(path, action).map(|_| ()))
+}
+
+/// The record of the service `name`, or how asking for it ended.
+pub fn service(path: &Path, name: &str) -> Result<Service, Ending> {
+    let found = services(path, &[name.to_string()]).map(|(list, _)| list);
+    match found.map(|list| list.into_iter().find(|s| s.name == name)) {
+        Ok(Some(service)) => Ok(service),
+        Ok(None) => Err(Ending::Unknown),
+        Err(failure) => Err(ending(path, Err(failure))),
+    }
+}
+
+fn ending(path: &Path, result: Result<(), Failure>) -> Ending {
+    let Err(failure) = result else {
+        return Ending::Done;
+    };
+    let end = match failure {
+        Failure::Refused(_) => Ending::Failed,
+        Failure::Unknown(_) => Ending::Unknown,
+        _ => Ending::Unreachable,
+    };
+    report(path, failure);
+    end
+}
+
+/// Prints why a request failed; returns the client's exit code.
+fn report(path: &Path, failure: Failure) -> i32 {
+    match failure {
+        Failure::Unreachable(err) => {
             eprintln!("pidone: cannot reach pidone at {}: {err}", path.display());
             EXIT_UNREACHABLE
         }
-        Err(Failure::NoSocket) => {
+        Failure::NoSocket => {
             eprintln!(
                 "pidone: no control socket at {} (a read-only image? mount a tmpfs at /run)",
                 path.display()
             );
             EXIT_NO_SOCKET
         }
-        Err(Failure::Untrusted(uid)) => {
+        Failure::Untrusted(uid) => {
             eprintln!(
                 "pidone: refusing {}: the server runs as uid {uid}, not root or you",
                 path.display()
             );
             EXIT_UNREACHABLE
         }
-        Err(Failure::Refused(message)) => {
+        Failure::Refused(message) | Failure::Unknown(message) => {
             eprintln!("pidone: {message}");
             EXIT_FAILED
         }
@@ -83,6 +128,8 @@ enum Failure {
     /// The socket is served by this uid, neither root nor the client's user: not pidone's.
     Untrusted(u32),
     Refused(String),
+    /// A 404: no service of that name.
+    Unknown(String),
 }
 
 /// Connects to the socket and checks who serves it before anything is sent: someone else may
@@ -130,7 +177,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
                 let target = format!("/v1/services/{name}/{}", verb.as_str());
                 let (status, body) = request(path, "POST", &target)?;
                 if status != 200 {
-                    return Err(Failure::Refused(error_message(&body)));
+                    return Err(refusal(status, &body));
                 }
                 let answer = wire::read::<Service>(&body).unwrap_or_default();
                 for dependent in answer.along.unwrap_or_default() {
@@ -199,7 +246,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
             let target = format!("/v1/services/{name}/signal");
             let (status, answer) = request_with(path, "POST", &target, &body)?;
             if status != 200 {
-                return Err(Failure::Refused(error_message(&answer)));
+                return Err(refusal(status, &answer));
             }
             Ok(EXIT_OK)
         }
@@ -222,7 +269,7 @@ fn execute(path: &Path, action: &Action) -> Result<i32, Failure> {
         Action::Shutdown => {
             let (status, body) = request(path, "POST", "/v1/shutdown")?;
             if status != 200 {
-                return Err(Failure::Refused(error_message(&body)));
+                return Err(refusal(status, &body));
             }
             Ok(EXIT_OK)
         }
@@ -282,7 +329,7 @@ fn logs(path: &Path, names: &[String], lines: usize, follow: bool) -> Result<i32
             let target = format!("/v1/services/{name}/logs?n={lines}");
             let (status, body) = request(path, "GET", &target)?;
             if status != 200 {
-                return Err(Failure::Refused(error_message(&body)));
+                return Err(refusal(status, &body));
             }
             print_lines(name, &body, prefix);
         }
@@ -388,7 +435,7 @@ fn services(path: &Path, names: &[String]) -> Result<(Vec<Service>, String), Fai
     };
     let (status, body) = request(path, "GET", &target)?;
     if status != 200 {
-        return Err(Failure::Refused(error_message(&body)));
+        return Err(refusal(status, &body));
     }
     match wire::read::<Vec<Service>>(&body) {
         Ok(list) => Ok((list, body)),
@@ -429,6 +476,16 @@ fn request_with(
     let status =
         status.ok_or_else(|| Failure::Refused("the daemon sent a malformed answer".to_string()))?;
     Ok((status, body.to_string()))
+}
+
+/// An answer other than 200: a 404 names no service (or no endpoint), anything else refuses.
+fn refusal(status: u16, body: &str) -> Failure {
+    let message = error_message(body);
+    if status == 404 {
+        Failure::Unknown(message)
+    } else {
+        Failure::Refused(message)
+    }
 }
 
 fn error_message(body: &str) -> String {
