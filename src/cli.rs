@@ -48,6 +48,7 @@ pub enum Command {
     /// `pidone import ...`: run the companion importer with these arguments.
     Import(Vec<OsString>),
     /// `--install-s6-commands [ROOT]`: link s6-overlay's helper commands to pidone under ROOT.
+    #[cfg(feature = "s6-commands")]
     InstallS6(PathBuf),
     Help,
     Version,
@@ -93,8 +94,6 @@ usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]          run one program (no conf
        pidone signal NAME SIGNAL | reload | check [--live|--ready] | wait [--timeout D]
        pidone shutdown
        pidone import supervisord|procfile|process-compose FILE   convert (docs/migration.md)
-       pidone --install-s6-commands [ROOT]   link with-contenv, s6-svc, halt... to pidone
-                                             (docs/s6-overlay-commands.md)
 
 Runs PROGRAM as its only child, forwards signals to it, reaps every zombie, and when PROGRAM
 exits, stops whatever it left behind (SIGTERM, then SIGKILL after the grace period) and exits
@@ -132,6 +131,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     if args.peek().is_some_and(|a| a == "import") {
         return Ok(Command::Import(args.skip(1).collect()));
     }
+    #[cfg(feature = "s6-commands")]
     if args.peek().is_some_and(|a| a == "--install-s6-commands") {
         return match (args.nth(1), args.next()) {
             (root, None) => Ok(Command::InstallS6(

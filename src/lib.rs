@@ -55,6 +55,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             );
             return 127;
         }
+        #[cfg(feature = "s6-commands")]
         cli::Command::InstallS6(root) => return s6::commands::install(&root),
         cli::Command::Run(args) => (args, false),
         cli::Command::Validate(args) => (args, true),

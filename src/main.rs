@@ -20,10 +20,13 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         args.push(OsString::from_vec(arg.to_bytes().to_vec()));
     }
     // Invoked as one of s6-overlay's helper commands (a symlink named `with-contenv`, ...).
-    // SAFETY: with `argc > 0`, `argv[0]` is a valid NUL-terminated string from the C runtime.
-    let argv0 = (argc > 0).then(|| unsafe { CStr::from_ptr(*argv) });
-    if let Some(code) = argv0.and_then(|a| pidone::s6::commands::run(a.to_bytes(), &args)) {
-        std::process::exit(code)
+    #[cfg(feature = "s6-commands")]
+    {
+        // SAFETY: with `argc > 0`, `argv[0]` is a valid NUL-terminated string from the C runtime.
+        let argv0 = (argc > 0).then(|| unsafe { CStr::from_ptr(*argv) });
+        if let Some(code) = argv0.and_then(|a| pidone::s6::commands::run(a.to_bytes(), &args)) {
+            std::process::exit(code)
+        }
     }
     let code = pidone::run(args);
     // Flush what Rust buffered (stdout is line-buffered by std) before the C runtime exits.

@@ -2,7 +2,9 @@
 //! (docs/s6-overlay-commands.md): symlinks named `s6-svc`, `s6-svstat`, `s6-rc`, `halt`,
 //! `s6-svscanctl` control a pidone supervising services, as PID 1 and as a plain child;
 //! `with-contenv` (also as a script's interpreter) and `s6-setuidgid` exec what follows;
-//! `--install-s6-commands` makes the links. Needs root and util-linux.
+//! `--install-s6-commands` makes the links. Needs root and util-linux, and the `s6-commands`
+//! feature (`cargo test --features s6-commands --test s6_commands`).
+#![cfg(feature = "s6-commands")]
 
 #[macro_use]
 mod support;

@@ -49,11 +49,16 @@ pub const EXIT_NO_SOCKET: i32 = 4;
 
 /// Runs one client action against the socket at `path`; returns the exit code.
 pub fn run(path: &Path, action: &Action) -> i32 {
-    execute(path, action).unwrap_or_else(|failure| report(path, failure))
+    match execute(path, action) {
+        Ok(code) => code,
+        Err(failure) => report(path, failure),
+    }
 }
 
 /// How a request ended, for callers with exit codes of their own (the s6 commands); a failure
-/// has been printed already.
+/// has been printed already. The s6 commands' part of the client is built with them only: a
+/// second caller of `execute` keeps it out of `run`, which costs the binary 300 bytes.
+#[cfg(feature = "s6-commands")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     Done,
@@ -66,11 +71,13 @@ pub enum Ending {
 }
 
 /// Runs one client action like [`run`] and says how it ended.
+#[cfg(feature = "s6-commands")]
 pub fn send(path: &Path, action: &Action) -> Ending {
     ending(path, execute(path, action).map(|_| ()))
 }
 
 /// The record of the service `name`, or how asking for it ended.
+#[cfg(feature = "s6-commands")]
 pub fn service(path: &Path, name: &str) -> Result<Service, Ending> {
     let found = services(path, &[name.to_string()]).map(|(list, _)| list);
     match found.map(|list| list.into_iter().find(|s| s.name == name)) {
@@ -80,12 +87,14 @@ pub fn service(path: &Path, name: &str) -> Result<Service, Ending> {
     }
 }
 
+#[cfg(feature = "s6-commands")]
 fn ending(path: &Path, result: Result<(), Failure>) -> Ending {
     let Err(failure) = result else {
         return Ending::Done;
     };
     let end = match failure {
         Failure::Refused(_) => Ending::Failed,
+        #[cfg(feature = "s6-commands")]
         Failure::Unknown(_) => Ending::Unknown,
         _ => Ending::Unreachable,
     };
@@ -114,7 +123,12 @@ fn report(path: &Path, failure: Failure) -> i32 {
             );
             EXIT_UNREACHABLE
         }
-        Failure::Refused(message) | Failure::Unknown(message) => {
+        Failure::Refused(message) => {
+            eprintln!("pidone: {message}");
+            EXIT_FAILED
+        }
+        #[cfg(feature = "s6-commands")]
+        Failure::Unknown(message) => {
             eprintln!("pidone: {message}");
             EXIT_FAILED
         }
@@ -129,6 +143,7 @@ enum Failure {
     Untrusted(u32),
     Refused(String),
     /// A 404: no service of that name.
+    #[cfg(feature = "s6-commands")]
     Unknown(String),
 }
 
@@ -479,13 +494,14 @@ fn request_with(
 }
 
 /// An answer other than 200: a 404 names no service (or no endpoint), anything else refuses.
+/// Only the s6 commands tell the two apart: the distinction costs the binary a page otherwise.
 fn refusal(status: u16, body: &str) -> Failure {
-    let message = error_message(body);
+    #[cfg(feature = "s6-commands")]
     if status == 404 {
-        Failure::Unknown(message)
-    } else {
-        Failure::Refused(message)
+        return Failure::Unknown(error_message(body));
     }
+    let _ = status;
+    Failure::Refused(error_message(body))
 }
 
 fn error_message(body: &str) -> String {

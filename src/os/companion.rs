@@ -1,7 +1,8 @@
 //! Running a companion binary in pidone's place: `pidone import` execs `pidone-import`, so the
 //! importers' parsers live in a binary of their own and cost the PID-1 binary nothing.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Replaces this process with `name` (found next to pidone's own executable, else on `PATH`),
@@ -16,10 +17,25 @@ pub fn exec(name: &str, args: &[OsString]) -> String {
             "{name} not found in {here} nor on PATH: install it beside pidone (make static builds both)"
         );
     };
-    let mut argv = vec![path.clone().into_os_string()];
-    argv.extend_from_slice(args);
-    let err = super::sys::exec(&argv, None);
-    format!("cannot run {}: {}", path.display(), err)
+    let mut argv = Vec::with_capacity(args.len() + 1);
+    for arg in std::iter::once(path.as_os_str()).chain(args.iter().map(|a| a.as_os_str())) {
+        match CString::new(arg.as_bytes()) {
+            Ok(c) => argv.push(c),
+            Err(_) => return "an argument contains a NUL byte".into(),
+        }
+    }
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let program = ptrs.first().copied().unwrap_or(std::ptr::null());
+    // SAFETY: `ptrs` is a NULL-terminated array of pointers to NUL-terminated strings owned by
+    // `argv`, both alive across the call, and `program` is its first (the path, never null: argv
+    // holds at least the path); execv only returns on failure.
+    unsafe { libc::execv(program, ptrs.as_ptr()) };
+    format!(
+        "cannot run {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    )
 }
 
 fn find(name: &str) -> Option<PathBuf> {
