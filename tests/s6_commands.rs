@@ -49,11 +49,7 @@ fn tool(bin: &str, name: &str, args: &[&str], env: &[(&str, &str)]) -> Out {
         .stdin(Stdio::null())
         .output()
         .expect("run the tool");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::from(out)
 }
 
 fn s6_svc_svstat_and_rc_control_a_service(mode: Mode) {

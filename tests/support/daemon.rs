@@ -66,10 +66,17 @@ pub fn client_as(prefix: &[&str], socket: &Path, args: &[&str]) -> Out {
         .stdin(Stdio::null())
         .output()
         .expect("run the client");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    Out::from(out)
+}
+
+impl From<std::process::Output> for Out {
+    /// A finished command's code (-1 if a signal ended it) and output.
+    fn from(out: std::process::Output) -> Out {
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 }
 
