@@ -510,3 +510,75 @@ pub fn install(root: &Path) -> i32 {
     }
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn getopt_reads_grouped_letters_values_and_stops_at_the_first_word() {
+        let args = words(&["-wu", "-T", "500", "-dk", "--", "-x", "dir"]);
+        let (opts, rest) = getopt(&args, b"dkw:T:").expect("valid");
+        let expected: Vec<(u8, &[u8])> =
+            vec![(b'w', b"u"), (b'T', b"500"), (b'd', b""), (b'k', b"")];
+        assert_eq!(opts, expected);
+        assert_eq!(rest, &words(&["-x", "dir"])[..]);
+        let args = words(&["-u", "dir", "-d"]);
+        assert_eq!(
+            getopt(&args, b"ud").expect("valid").1,
+            &words(&["dir", "-d"])[..]
+        );
+    }
+
+    #[test]
+    fn getopt_refuses_an_unknown_letter_and_a_missing_value() {
+        assert!(getopt(&words(&["-x", "dir"]), b"ud").is_none());
+        assert!(getopt(&words(&["-T"]), b"T:").is_none());
+        assert!(getopt(&words(&["-:"]), b"T:").is_none());
+    }
+
+    #[test]
+    fn a_timeout_of_0_is_the_default_wait() {
+        assert_eq!(millis(b"0"), Some(DEFAULT_CLIENT_TIMEOUT));
+        assert_eq!(millis(b"250"), Some(Duration::from_millis(250)));
+        assert_eq!(millis(b"-1"), None);
+    }
+
+    #[test]
+    fn a_service_directory_names_the_service_by_its_last_component() {
+        for dir in [
+            "/run/service/web",
+            "/var/run/s6/services/web/",
+            "/run/service/web/.",
+        ] {
+            assert_eq!(service_name(&OsString::from(dir)), "web", "{dir}");
+        }
+    }
+
+    #[test]
+    fn svstat_prints_what_s6_svstat_prints() {
+        let up = Service {
+            pid: Some(42),
+            state: "running".into(),
+            ..Service::default()
+        };
+        assert_eq!(summary(&up, 5), "up (pid 42) 5 seconds");
+        let fields: Vec<String> = b"uwrpest".iter().map(|f| field(&up, *f, 5)).collect();
+        assert_eq!(fields, ["true", "true", "true", "42", "-1", "NA", "5"]);
+        let killed = Service {
+            state: "failed".into(),
+            last_exit: Some(crate::control::wire::LastExit {
+                code: 143,
+                signal: Some("TERM".into()),
+            }),
+            ..Service::default()
+        };
+        assert_eq!(summary(&killed, 3), "down (signal SIGTERM) 3 seconds");
+        let fields: Vec<String> = b"uwpes".iter().map(|f| field(&killed, *f, 3)).collect();
+        assert_eq!(fields, ["false", "false", "-1", "-1", "SIGTERM"]);
+    }
+}
