@@ -1,13 +1,14 @@
 //! Thin wrappers over the few system calls that neither `std` nor rustix offers safely (signal
 //! dispositions and masks, `kill(-1)`, arbitrary signal numbers, credentials (a child's, and
 //! another user's for one open), descriptors at a
-//! fixed number for the notify fd and for stdio at start-up, and `exec` in pidone's place). The only other
+//! fixed number for the notify fd and for stdio at start-up, and, for the s6 helper commands,
+//! `exec` in pidone's place and setting the environment before it). The only other
 //! `unsafe` in pidone is registering the `pre_exec` hooks (spawn.rs) and reading `argv` (main.rs).
 //!
 //! Everything here is async-signal-safe where it says so, because some of it runs in a forked
 //! child between `fork` and `exec` (see [`SavedSignals::restore`]).
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
@@ -429,41 +430,32 @@ pub fn pty() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
 }
 
 /// Replaces this process with `argv`, its first word the program: a path, or a name looked up
-/// on `PATH` (`execvp`). With `env` (`NAME=VALUE` entries) the program gets that environment
-/// instead of this one (`execvpe`). Returns only on failure, with the error.
-pub fn exec(argv: &[OsString], env: Option<&[OsString]>) -> io::Error {
-    let Some(args) = c_strings(argv) else {
+/// on `PATH` (`execvp`). Returns only on failure, with the error.
+pub fn exec(argv: &[OsString]) -> io::Error {
+    let args: Option<Vec<CString>> = argv
+        .iter()
+        .map(|w| CString::new(w.as_bytes()).ok())
+        .collect();
+    let Some(program) = args.as_ref().and_then(|a| a.first()) else {
         return io::Error::from(io::ErrorKind::InvalidInput);
     };
-    let vars = c_strings(env.unwrap_or_default());
-    let (Some(program), Some(vars)) = (args.first(), vars) else {
-        return io::Error::from(io::ErrorKind::InvalidInput);
-    };
-    let (args_ptrs, vars_ptrs) = (pointers(&args), pointers(&vars));
-    // SAFETY: both pointer arrays are NULL-terminated and point to NUL-terminated strings owned
-    // by `args` and `vars`, alive across the call; `program` is the first of `args`. The exec
-    // functions only return on failure.
-    unsafe {
-        if env.is_some() {
-            libc::execvpe(program.as_ptr(), args_ptrs.as_ptr(), vars_ptrs.as_ptr());
-        } else {
-            libc::execvp(program.as_ptr(), args_ptrs.as_ptr());
-        }
-    }
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().flatten().map(|c| c.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: `ptrs` is a NULL-terminated array of pointers to NUL-terminated strings owned by
+    // `args`, alive across the call; `program` is the first of them. execvp only returns on
+    // failure.
+    unsafe { libc::execvp(program.as_ptr(), ptrs.as_ptr()) };
     io::Error::last_os_error()
 }
 
-/// The words as C strings; `None` if one holds a NUL byte.
-fn c_strings(words: &[OsString]) -> Option<Vec<CString>> {
-    words
-        .iter()
-        .map(|w| CString::new(w.as_bytes()).ok())
-        .collect()
-}
-
-/// A NULL-terminated array of pointers to `strings`, for the exec functions.
-fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
-    let mut ptrs: Vec<*const libc::c_char> = strings.iter().map(|c| c.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    ptrs
+/// Sets (`Some`) or removes (`None`) a variable of this process's environment. For the s6 helper
+/// commands only, which run one thread and are about to exec: never in PID 1's loop.
+pub fn set_env(name: &OsStr, value: Option<&OsStr>) {
+    // SAFETY: the caller runs one thread (see above): nothing reads the environment meanwhile.
+    unsafe {
+        match value {
+            Some(value) => std::env::set_var(name, value),
+            None => std::env::remove_var(name),
+        }
+    }
 }

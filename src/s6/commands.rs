@@ -8,8 +8,8 @@
 //! 126/127 an exec failed, 1 a request pidone refused or that failed; each tool's own code for
 //! an unknown service. docs/s6-overlay-commands.md says what maps to what.
 
-use std::ffi::OsString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -53,30 +53,27 @@ fn with_contenv(args: &[OsString]) -> i32 {
     }
     // s6-overlay tests `0${S6_KEEP_ENV} -eq 0`: unset, empty and 0 replace the environment.
     let keep = std::env::var("S6_KEEP_ENV").unwrap_or_default();
-    if format!("0{keep}").parse::<u64>() != Ok(0) {
-        return exec("with-contenv", args, None);
-    }
     let dir = std::env::var_os("PIDONE_S6_ENVDIR").map_or_else(|| ENV_DIR.into(), PathBuf::from);
-    match container_env(&dir) {
-        Ok(env) => exec("with-contenv", args, env.as_deref()),
-        Err(err) => {
-            eprintln!("with-contenv: cannot read {}: {err}", dir.display());
-            SYSCALL
+    if format!("0{keep}").parse::<u64>() == Ok(0) {
+        match std::fs::read_dir(&dir).map(load_env) {
+            Ok(Ok(())) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(Err(err)) | Err(err) => {
+                eprintln!("with-contenv: cannot read {}: {err}", dir.display());
+                return SYSCALL;
+            }
         }
     }
+    exec("with-contenv", args)
 }
 
-/// The environment of `dir` as `NAME=VALUE` entries over the current `PATH` (`s6-envdir -Lf`:
-/// a file's whole content, less one final newline, NUL bytes read as newlines; names starting
-/// with a dot or holding `=` skipped). `None` when the directory does not exist.
-fn container_env(dir: &Path) -> std::io::Result<Option<Vec<OsString>>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err),
-    };
-    let path = std::env::var_os("PATH").map(|p| (OsString::from("PATH"), p.into_vec()));
-    let mut vars: Vec<(OsString, Vec<u8>)> = path.into_iter().collect();
+/// Replaces the environment with `PATH` and the directory's variables (`s6-envdir -Lf`: a file's
+/// whole content, less one final newline, NUL bytes read as newlines; an empty file unsets;
+/// names starting with a dot or holding `=` skipped).
+fn load_env(entries: std::fs::ReadDir) -> std::io::Result<()> {
+    for (name, _) in std::env::vars_os().filter(|(name, _)| name != "PATH") {
+        sys::set_env(&name, None);
+    }
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
@@ -84,10 +81,7 @@ fn container_env(dir: &Path) -> std::io::Result<Option<Vec<OsString>>> {
             continue;
         }
         let mut value = std::fs::read(entry.path())?;
-        vars.retain(|(n, _)| *n != name);
-        if value.is_empty() {
-            continue;
-        }
+        let set = !value.is_empty();
         if value.last() == Some(&b'\n') {
             value.pop();
         }
@@ -95,15 +89,9 @@ fn container_env(dir: &Path) -> std::io::Result<Option<Vec<OsString>>> {
             .iter_mut()
             .filter(|b| **b == 0)
             .for_each(|b| *b = b'\n');
-        vars.push((name, value));
+        sys::set_env(&name, set.then_some(OsStr::from_bytes(&value)));
     }
-    let entry = |(name, value): (OsString, Vec<u8>)| {
-        let mut entry = name.into_vec();
-        entry.push(b'=');
-        entry.extend(value);
-        OsString::from_vec(entry)
-    };
-    Ok(Some(vars.into_iter().map(entry).collect()))
+    Ok(())
 }
 
 /// `s6-setuidgid USER PROG...`: PROG as USER (a name, or `uid:gid`), with the user's groups
@@ -137,13 +125,13 @@ fn setuidgid(args: &[OsString]) -> i32 {
             return SYSCALL;
         }
     }
-    exec("s6-setuidgid", prog, None)
+    exec("s6-setuidgid", prog)
 }
 
 /// Replaces this process with `argv` (looked up on `PATH`); on failure prints why and returns
 /// 127 (not found) or 126.
-fn exec(tool: &str, argv: &[OsString], env: Option<&[OsString]>) -> i32 {
-    let err = sys::exec(argv, env);
+fn exec(tool: &str, argv: &[OsString]) -> i32 {
+    let err = sys::exec(argv);
     let program = argv
         .first()
         .map(|p| p.to_string_lossy())
