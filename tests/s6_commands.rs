@@ -208,6 +208,15 @@ fn with_contenv_runs_a_program_with_the_container_environment() {
         "bar|a\nb|unset|unset|/usr/bin:/bin"
     );
 
+    // PROG is found on the container's PATH, not the caller's.
+    fs::create_dir_all(dir.join("tools/env")).expect("mkdir");
+    dir.script("tools/hello", "#!/bin/sh\necho hello\n");
+    dir.write("tools/env/PATH", &format!("{}/tools\n", dir.s()));
+    let tools_env = dir.join("tools/env");
+    let tools = [("PIDONE_S6_ENVDIR", tools_env.to_str().expect("UTF-8"))];
+    let out = tool(&bin, "with-contenv", &["hello"], &tools);
+    assert_eq!(out.stdout, "hello\n", "{out:?}");
+
     assert_eq!(tool(&bin, "with-contenv", &[], &base).code, 100);
     let out = tool(&bin, "with-contenv", &["/nonexistent/prog"], &base);
     assert_eq!(out.code, 127, "{out:?}");
