@@ -52,15 +52,22 @@ fn tool(bin: &str, name: &str, args: &[&str], env: &[(&str, &str)]) -> Out {
     Out::from(out)
 }
 
-fn s6_svc_svstat_and_rc_control_a_service(mode: Mode) {
+/// pidone supervising `web` (a [`longrun`] restarted always), the links in its dir, and its
+/// socket's path.
+fn web_daemon(mode: Mode) -> (Daemon, String, String) {
     let dir = Dir::new();
     let bin = links(&dir);
     let config = format!(
         "[[services]]\nname = \"web\"\nrestart = \"always\"\ncommand = {}\n",
         longrun("web")
     );
-    let mut d = Daemon::start_in(mode, dir, &config);
+    let d = Daemon::start_in(mode, dir, &config);
     let socket = d.socket.to_str().expect("UTF-8").to_string();
+    (d, bin, socket)
+}
+
+fn s6_svc_svstat_and_rc_control_a_service(mode: Mode) {
+    let (mut d, bin, socket) = web_daemon(mode);
     let env = [("PIDONE_SOCKET", socket.as_str())];
     let run = |name: &str, args: &[&str]| tool(&bin, name, args, &env);
     let first = d.wait_running("web");
@@ -144,15 +151,8 @@ fn halt_from_a_service_stops_pidone_with_0(mode: Mode) {
 }
 
 fn s6_svscanctl_t_stops_pidone_with_0(mode: Mode) {
-    let dir = Dir::new();
-    let bin = links(&dir);
-    let config = format!(
-        "[[services]]\nname = \"web\"\ncommand = {}\n",
-        longrun("web")
-    );
-    let mut d = Daemon::start_in(mode, dir, &config);
+    let (mut d, bin, socket) = web_daemon(mode);
     d.wait_running("web");
-    let socket = d.socket.to_str().expect("UTF-8").to_string();
     let env = [("PIDONE_SOCKET", socket.as_str())];
     let out = tool(&bin, "s6-svscanctl", &["-t", "/var/run/s6/services"], &env);
     assert_eq!(out.code, 0, "{out:?}");
