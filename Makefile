@@ -9,6 +9,10 @@ IMPORT := target/$(MUSL)/release/pidone-import
 INIT_ONLY_DIR := target/initonly
 INIT_ONLY := $(INIT_ONLY_DIR)/$(MUSL)/release/pidone
 INIT_ONLY_BUDGET := 409600
+# Optional cargo features, e.g. `make static test FEATURES=s6-commands` (s6-overlay's helper
+# commands, docs/s6-overlay-commands.md: past the size budget, so not in the default build).
+FEATURES ?=
+FEATURE_FLAGS := $(if $(FEATURES),--features $(FEATURES))
 
 .PHONY: build static init-only test lint fmt bench bench-quick reliability demo clean
 
@@ -17,7 +21,7 @@ build:
 
 static:
 	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
-	cargo build --release --target $(MUSL)
+	cargo build --release --target $(MUSL) $(FEATURE_FLAGS)
 	@ls -l $(STATIC) $(IMPORT)
 
 init-only:
@@ -30,7 +34,7 @@ init-only:
 # The container tests (tests/containers.rs) put the static binary in scratch images. The
 # single-program tests run a second time against the init-only build ($$PIDONE_BIN).
 test: static init-only
-	cargo test --lib --tests --no-fail-fast
+	cargo test --lib --tests --no-fail-fast $(FEATURE_FLAGS)
 	PIDONE_BIN=$(abspath $(INIT_ONLY)) cargo test --test single --no-fail-fast
 
 lint:

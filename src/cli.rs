@@ -65,6 +65,9 @@ pub enum Command {
     /// none: refused, whatever follows it.
     #[cfg(not(feature = "services"))]
     WithoutServices(&'static str),
+    /// `--install-s6-commands [ROOT]`: link s6-overlay's helper commands to pidone under ROOT.
+    #[cfg(feature = "s6-commands")]
+    InstallS6(PathBuf),
     Help,
     Version,
 }
@@ -149,6 +152,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     let mut args = args.into_iter().peekable();
     if args.peek().is_some_and(|a| a == "import") {
         return Ok(Command::Import(args.skip(1).collect()));
+    }
+    #[cfg(feature = "s6-commands")]
+    if args.peek().is_some_and(|a| a == "--install-s6-commands") {
+        return match (args.nth(1), args.next()) {
+            (root, None) => Ok(Command::InstallS6(
+                root.unwrap_or_else(|| "/".into()).into(),
+            )),
+            _ => Err(UsageError(
+                "--install-s6-commands takes one ROOT".to_string(),
+            )),
+        };
     }
     let mut parser = lexopt::Parser::from_args(args);
     let mut out = Args {

@@ -24,7 +24,7 @@ pub mod core;
 pub mod io;
 pub mod os;
 #[cfg(feature = "s6")]
-mod s6;
+pub mod s6;
 pub mod single;
 // Built without the `s6` feature: no s6-overlay layout is ever found.
 #[cfg(all(feature = "services", not(feature = "s6")))]
@@ -91,6 +91,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
             );
             return 127;
         }
+        #[cfg(feature = "s6-commands")]
+        cli::Command::InstallS6(root) => return s6::commands::install(&root),
         cli::Command::Run(args) => (args, false),
         cli::Command::Validate(args) => (args, true),
     };

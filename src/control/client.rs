@@ -56,21 +56,80 @@ pub const EXIT_NO_SOCKET: i32 = 4;
 pub fn run(ep: &Endpoint, action: &Action) -> i32 {
     match execute(ep, action) {
         Ok(code) => code,
-        Err(Failure::Unreachable(err)) => {
+        Err(failure) => report(ep, failure),
+    }
+}
+
+/// How a request ended, for callers with exit codes of their own (the s6 commands); a failure
+/// has been printed already. The s6 commands' part of the client is built with them only: a
+/// second caller of `execute` keeps it out of `run`, which costs the binary 300 bytes.
+#[cfg(feature = "s6-commands")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Done,
+    /// Refused or failed (the service failed, or a wait ran out of time).
+    Failed,
+    /// The daemon knows no service of that name (a 404).
+    Unknown,
+    /// pidone could not be reached (no socket, or not pidone's).
+    Unreachable,
+}
+
+/// Runs one client action like [`run`] and says how it ended.
+#[cfg(feature = "s6-commands")]
+pub fn send(ep: &Endpoint, action: &Action) -> Ending {
+    ending(ep, execute(ep, action).map(|_| ()))
+}
+
+/// The record of the service `name`, or how asking for it ended.
+#[cfg(feature = "s6-commands")]
+pub fn service(ep: &Endpoint, name: &str) -> Result<Service, Ending> {
+    let found = services(ep, &[name.to_string()]).map(|(list, _)| list);
+    match found.map(|list| list.into_iter().find(|s| s.name == name)) {
+        Ok(Some(service)) => Ok(service),
+        Ok(None) => Err(Ending::Unknown),
+        Err(failure) => Err(ending(ep, Err(failure))),
+    }
+}
+
+#[cfg(feature = "s6-commands")]
+fn ending(ep: &Endpoint, result: Result<(), Failure>) -> Ending {
+    let Err(failure) = result else {
+        return Ending::Done;
+    };
+    let end = match failure {
+        Failure::Refused(_) => Ending::Failed,
+        #[cfg(feature = "s6-commands")]
+        Failure::Unknown(_) => Ending::Unknown,
+        _ => Ending::Unreachable,
+    };
+    report(ep, failure);
+    end
+}
+
+/// Prints why a request failed; returns the client's exit code.
+fn report(ep: &Endpoint, failure: Failure) -> i32 {
+    match failure {
+        Failure::Unreachable(err) => {
             eprintln!("pidone: cannot reach pidone at {ep}: {err}");
             EXIT_UNREACHABLE
         }
-        Err(Failure::NoSocket) => {
+        Failure::NoSocket => {
             eprintln!(
                 "pidone: no control socket at {ep} (a read-only image? mount a tmpfs at /run)"
             );
             EXIT_NO_SOCKET
         }
-        Err(Failure::Untrusted(uid)) => {
+        Failure::Untrusted(uid) => {
             eprintln!("pidone: refusing {ep}: the server runs as uid {uid}, not root or you");
             EXIT_UNREACHABLE
         }
-        Err(Failure::Refused(message)) => {
+        Failure::Refused(message) => {
+            eprintln!("pidone: {message}");
+            EXIT_FAILED
+        }
+        #[cfg(feature = "s6-commands")]
+        Failure::Unknown(message) => {
             eprintln!("pidone: {message}");
             EXIT_FAILED
         }
@@ -84,6 +143,9 @@ enum Failure {
     /// The socket is served by this uid, neither root nor the client's user: not pidone's.
     Untrusted(u32),
     Refused(String),
+    /// A 404: no service of that name.
+    #[cfg(feature = "s6-commands")]
+    Unknown(String),
 }
 
 /// Connects to the daemon. On the socket, checks who serves it before anything is sent: someone
@@ -138,7 +200,7 @@ fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
                 let target = format!("/v1/services/{name}/{}", verb.as_str());
                 let (status, body) = request(ep, "POST", &target)?;
                 if status != 200 {
-                    return Err(Failure::Refused(error_message(&body)));
+                    return Err(refusal(status, &body));
                 }
                 let answer = wire::read_service(&body).unwrap_or_default();
                 for dependent in answer.along.unwrap_or_default() {
@@ -208,7 +270,7 @@ fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
             let target = format!("/v1/services/{name}/signal");
             let (status, answer) = request_with(ep, "POST", &target, &body)?;
             if status != 200 {
-                return Err(Failure::Refused(error_message(&answer)));
+                return Err(refusal(status, &answer));
             }
             Ok(EXIT_OK)
         }
@@ -231,7 +293,7 @@ fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
         Action::Shutdown => {
             let (status, body) = request(ep, "POST", "/v1/shutdown")?;
             if status != 200 {
-                return Err(Failure::Refused(error_message(&body)));
+                return Err(refusal(status, &body));
             }
             Ok(EXIT_OK)
         }
@@ -291,7 +353,7 @@ fn logs(ep: &Endpoint, names: &[String], lines: usize, follow: bool) -> Result<i
             let target = format!("/v1/services/{name}/logs?n={lines}");
             let (status, body) = request(ep, "GET", &target)?;
             if status != 200 {
-                return Err(Failure::Refused(error_message(&body)));
+                return Err(refusal(status, &body));
             }
             print_lines(name, &body, prefix);
         }
@@ -500,7 +562,7 @@ fn services(ep: &Endpoint, names: &[String]) -> Result<(Vec<Service>, String), F
     };
     let (status, body) = request(ep, "GET", &target)?;
     if status != 200 {
-        return Err(Failure::Refused(error_message(&body)));
+        return Err(refusal(status, &body));
     }
     match wire::read_services(&body) {
         Ok(list) => Ok((list, body)),
@@ -542,6 +604,17 @@ fn request_with(
         return Err(Failure::Refused(error_message(body)));
     }
     Ok((status, body.to_string()))
+}
+
+/// An answer other than 200: a 404 names no service (or no endpoint), anything else refuses.
+/// Only the s6 commands tell the two apart: the distinction costs the binary a page otherwise.
+fn refusal(status: u16, body: &str) -> Failure {
+    #[cfg(feature = "s6-commands")]
+    if status == 404 {
+        return Failure::Unknown(error_message(body));
+    }
+    let _ = status;
+    Failure::Refused(error_message(body))
 }
 
 fn error_message(body: &str) -> String {

@@ -1,14 +1,17 @@
 //! Thin wrappers over the few system calls that neither `std` nor rustix offers safely (signal
 //! dispositions and masks, `kill(-1)`, arbitrary signal numbers, credentials (a child's, and
 //! another user's for one open), descriptors at a
-//! fixed number for the notify fd and for stdio at start-up). The only other
+//! fixed number for the notify fd and for stdio at start-up, and, for the s6 helper commands,
+//! `exec` in pidone's place and setting the environment before it). The only other
 //! `unsafe` in pidone is registering the `pre_exec` hooks (spawn.rs) and reading `argv` (main.rs).
 //!
 //! Everything here is async-signal-safe where it says so, because some of it runs in a forked
 //! child between `fork` and `exec` (see [`SavedSignals::restore`]).
 
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::mem::MaybeUninit;
+use std::os::unix::ffi::OsStrExt;
 
 use rustix::process::Signal;
 
@@ -424,4 +427,35 @@ pub fn pty() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     };
     rustix::termios::tcsetwinsize(&slave, size)?;
     Ok((master, slave))
+}
+
+/// Replaces this process with `argv`, its first word the program: a path, or a name looked up
+/// on `PATH` (`execvp`). Returns only on failure, with the error.
+pub fn exec(argv: &[OsString]) -> io::Error {
+    let args: Option<Vec<CString>> = argv
+        .iter()
+        .map(|w| CString::new(w.as_bytes()).ok())
+        .collect();
+    let Some(program) = args.as_ref().and_then(|a| a.first()) else {
+        return io::Error::from(io::ErrorKind::InvalidInput);
+    };
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().flatten().map(|c| c.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: `ptrs` is a NULL-terminated array of pointers to NUL-terminated strings owned by
+    // `args`, alive across the call; `program` is the first of them. execvp only returns on
+    // failure.
+    unsafe { libc::execvp(program.as_ptr(), ptrs.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Sets (`Some`) or removes (`None`) a variable of this process's environment. For the s6 helper
+/// commands only, which run one thread and are about to exec: never in PID 1's loop.
+pub fn set_env(name: &OsStr, value: Option<&OsStr>) {
+    // SAFETY: the caller runs one thread (see above): nothing reads the environment meanwhile.
+    unsafe {
+        match value {
+            Some(value) => std::env::set_var(name, value),
+            None => std::env::remove_var(name),
+        }
+    }
 }

@@ -7,6 +7,8 @@
 //! The root (`/` in production) comes from `PIDONE_S6_ROOT` when set: for tests and chroots,
 //! so that nothing under the real `/etc` is read and nothing under the real `/run` is written.
 
+#[cfg(feature = "s6-commands")]
+pub mod commands;
 mod contenv;
 mod execline;
 pub mod layout;

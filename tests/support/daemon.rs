@@ -70,6 +70,7 @@ pub fn client_as(prefix: &[&str], socket: &Path, args: &[&str]) -> Out {
 }
 
 impl From<std::process::Output> for Out {
+    /// A finished command's code (-1 if a signal ended it) and output.
     fn from(out: std::process::Output) -> Out {
         Out {
             code: out.status.code().unwrap_or(-1),
