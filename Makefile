@@ -14,19 +14,42 @@ INIT_ONLY_BUDGET := 409600
 FEATURES ?=
 FEATURE_FLAGS := $(if $(FEATURES),--features $(FEATURES))
 
+# The static binaries are built with std itself rebuilt for size (docs/bench.md, "std rebuilt
+# for size"): nightly cargo's -Zbuild-std, with std's `backtrace` feature off, leaves out the
+# backtrace symbolizer (gimli, addr2line, miniz_oxide, rustc-demangle) and libunwind, which the
+# prebuilt std links through its default panic hook even with panic = "abort": about 240 KB.
+# It takes the machine's nightly toolchain, with rust-src and the musl target (added here when
+# missing). Without a nightly toolchain, or should that build fail, the stable build is made
+# instead, with a warning: the same program, about 240 KB larger (over the 1 MiB budget).
+BUILD_STD := -Zbuild-std=std,panic_abort -Zbuild-std-features=
+define release
+	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
+	@if rustc +nightly --version >/dev/null 2>&1 \
+	  && { rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src' \
+	       || rustup +nightly component add rust-src; } \
+	  && { rustup +nightly target list --installed 2>/dev/null | grep -qx $(MUSL) \
+	       || rustup +nightly target add $(MUSL); }; then \
+	  echo "cargo +nightly build --release --target $(MUSL) $(BUILD_STD) $(1)"; \
+	  cargo +nightly build --release --target $(MUSL) $(BUILD_STD) $(1) && exit 0; \
+	  echo "warning: the build with std rebuilt failed; building with the prebuilt std" >&2; \
+	else \
+	  echo "warning: no nightly toolchain with rust-src: building with the prebuilt std, about 240 KB larger" >&2; \
+	fi; \
+	cargo build --release --target $(MUSL) $(1)
+endef
+
 .PHONY: build static init-only test lint fmt bench bench-quick reliability demo clean
 
 build:
 	cargo build --release
 
 static:
-	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
-	cargo build --release --target $(MUSL) $(FEATURE_FLAGS)
+	$(call release,$(FEATURE_FLAGS))
 	@ls -l $(STATIC) $(IMPORT)
 
 init-only:
 	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
-	cargo build --release --target $(MUSL) --no-default-features --target-dir $(INIT_ONLY_DIR)
+	$(call release,--no-default-features --target-dir $(INIT_ONLY_DIR))
 	@ls -l $(INIT_ONLY)
 	@size=$$(stat -c %s $(INIT_ONLY)); [ $$size -le $(INIT_ONLY_BUDGET) ] || \
 	  { echo "init-only build: $$size bytes, over its budget of $(INIT_ONLY_BUDGET)"; exit 1; }
