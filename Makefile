@@ -9,8 +9,7 @@ IMPORT := target/$(MUSL)/release/pidone-import
 INIT_ONLY_DIR := target/initonly
 INIT_ONLY := $(INIT_ONLY_DIR)/$(MUSL)/release/pidone
 INIT_ONLY_BUDGET := 409600
-# Optional cargo features, e.g. `make static test FEATURES=s6-commands` (s6-overlay's helper
-# commands, docs/s6-overlay-commands.md: past the size budget, so not in the default build).
+# Cargo features beyond the default ones, e.g. `make static test FEATURES=...`.
 FEATURES ?=
 FEATURE_FLAGS := $(if $(FEATURES),--features $(FEATURES))
 
