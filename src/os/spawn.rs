@@ -246,7 +246,7 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
 }
 
 /// A service's exec prepared before the fork, for a child that must know its own pid in its
-/// environment (`LISTEN_PID`): std's exec takes an environment built before the fork, so the
+/// environment (`LISTEN_PID`): `fork_exec` takes an environment built before the fork, so the
 /// child execs by itself, after writing its pid into the slot kept for it.
 #[cfg(feature = "services")]
 struct Exec {
