@@ -67,6 +67,11 @@ pub fn fork_exec<A: AsRef<OsStr>>(
         // SAFETY: _exit ends the child at once, without running pidone's exit handlers.
         unsafe { libc::_exit(127) };
     }
+    // A failed fork (-1: EAGAIN under a pids limit, ENOMEM) is an error, never a `Pid` (whose
+    // constructor asserts a number not below 0).
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
     let pid = Pid::from_raw(pid).ok_or_else(io::Error::last_os_error)?;
     drop(writer);
     let mut errno = [0u8; 4];
