@@ -1,11 +1,20 @@
-//! Fork and exec without `std::process`, for the one child of the init-only build: std's
-//! `Command` brings an environment map, `posix_spawn` and stdio plumbing, some 25 kB of a binary
-//! whose budget is 400 kB. The contract is std's as pidone uses it (no environment, stdio or
-//! directory change): the program is looked up on `PATH` by `execvp`, a hook runs in the child
-//! first, and an error of either comes back to the parent through a close-on-exec pipe, the
-//! failed child reaped.
+//! Fork and exec without `std::process`, for every child pidone starts: std's `Command` brings an
+//! environment map, `posix_spawn` and stdio plumbing, some 20 kB of the full build and 25 kB of
+//! the init-only one, for a few lines of ours. The contract is std's as pidone used it: a hook
+//! runs in the child first (the callers put stdio, directory and the rest there, in std's
+//! order), then exec; an error of either comes back to the parent through a close-on-exec pipe,
+//! the failed child reaped.
+//!
+//! The program is found as std found it. With the environment inherited (the main program), by
+//! `execvp` on pidone's `PATH`. With an environment of its own (a service, which std got with
+//! `env_clear` and `envs`: std installed it as the child's `environ` and called `execvp`), on that
+//! environment's `PATH`, the last value of a name winning, and names sorted as std's map sorted
+//! them. That search is musl's `execvp`, done here by hand because `execve` must get the
+//! environment: a name with a `/` is used as is; else each `PATH` entry (musl's default
+//! `/usr/local/bin:/bin:/usr/bin` when there is none) is tried in turn, `ENOENT` and `ENOTDIR`
+//! going on to the next, `EACCES` remembered and going on, any other error ending the search.
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 
@@ -13,29 +22,45 @@ use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::{Pid, WaitOptions, waitpid};
 
-/// Starts `argv` in a forked child that runs `prepare`, then execs; returns the child's pid, or
-/// the error of `prepare` or of exec as the child reported it. Call it only while pidone has one
-/// thread: `prepare` runs in the forked copy of pidone, and may allocate.
-pub fn fork_exec(argv: &[OsString], prepare: impl FnOnce() -> io::Result<()>) -> io::Result<Pid> {
+/// musl's `PATH` when the environment has none.
+const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/bin:/usr/bin";
+
+type Pointers = Vec<*const libc::c_char>;
+
+/// Starts `argv` in a forked child that runs `prepare`, then execs, with pidone's environment
+/// (`env` is `None`) or exactly `env`; returns the child's pid, or the error of `prepare` or of
+/// exec as the child reported it. Call it only while pidone has one thread: `prepare` runs in the
+/// forked copy of pidone, and may allocate.
+pub fn fork_exec<A: AsRef<OsStr>>(
+    argv: &[A],
+    env: Option<&[(String, String)]>,
+    prepare: impl FnOnce() -> io::Result<()>,
+) -> io::Result<Pid> {
     let strings = (argv.iter())
-        .map(|a| CString::new(a.as_bytes()).map_err(|_| io::Error::from(Errno::INVAL)))
+        .map(|a| c_string(a.as_ref().as_bytes()))
         .collect::<io::Result<Vec<_>>>()?;
     let program = strings.first().ok_or(Errno::INVAL)?;
-    let mut pointers: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
-    pointers.push(std::ptr::null());
+    let argv = pointers(&strings);
+    let environment = env.map(environment).transpose()?;
+    let envp = environment.as_deref().map(pointers);
+    let candidates = match &environment {
+        Some(vars) => candidates(program.as_bytes(), vars)?,
+        None => Vec::new(),
+    };
     let (reader, writer) = pipe_with(PipeFlags::CLOEXEC)?;
     // SAFETY: pidone has one thread, so the child is a consistent copy with no lock held; it
     // only runs `prepare` and exec, and leaves with `_exit`, never returning into pidone's code.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        let err = match prepare() {
+        let err = match (prepare(), &envp) {
+            (Err(err), _) => err,
+            (Ok(()), Some(envp)) => exec_path(&candidates, &argv, envp),
             // SAFETY: `program` and every pointer are NUL-terminated strings built before the
             // fork, and the array ends with NULL.
-            Ok(()) => unsafe {
-                libc::execvp(program.as_ptr(), pointers.as_ptr());
+            (Ok(()), None) => unsafe {
+                libc::execvp(program.as_ptr(), argv.as_ptr());
                 io::Error::last_os_error()
             },
-            Err(err) => err,
         };
         let errno = err.raw_os_error().unwrap_or(libc::EINVAL);
         let _ = rustix::io::write(&writer, &errno.to_ne_bytes());
@@ -63,5 +88,140 @@ pub fn fork_exec(argv: &[OsString], prepare: impl FnOnce() -> io::Result<()>) ->
             // Cannot be told: the child is taken as started, and reaped like any other.
             Err(_) => Ok(pid),
         };
+    }
+}
+
+fn c_string(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| io::Error::from(Errno::INVAL))
+}
+
+/// The NULL-terminated array of pointers into `strings`.
+fn pointers(strings: &[CString]) -> Pointers {
+    let mut list: Pointers = strings.iter().map(|s| s.as_ptr()).collect();
+    list.push(std::ptr::null());
+    list
+}
+
+/// `NAME=value` strings as std's `envs` made them: sorted by name, the last value of a name kept.
+fn environment(env: &[(String, String)]) -> io::Result<Vec<CString>> {
+    let mut sorted: Vec<&(String, String)> = env.iter().collect();
+    // Stable: of equal names the later stays later, and wins below.
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut kept: Vec<&(String, String)> = Vec::with_capacity(sorted.len());
+    for var in sorted {
+        match kept.last_mut() {
+            Some(last) if last.0 == var.0 => *last = var,
+            _ => kept.push(var),
+        }
+    }
+    (kept.iter())
+        .map(|(k, v)| c_string(format!("{k}={v}").as_bytes()))
+        .collect()
+}
+
+/// The paths to try for `program`, as musl's `execvp` would under the environment `vars`.
+fn candidates(program: &[u8], vars: &[CString]) -> io::Result<Vec<CString>> {
+    if program.contains(&b'/') {
+        return Ok(vec![c_string(program)?]);
+    }
+    if program.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = (vars.iter().rev())
+        .find_map(|v| v.as_bytes().strip_prefix(b"PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    (path.split(|&b| b == b':'))
+        .map(|dir| {
+            let mut full = dir.to_vec();
+            if !dir.is_empty() {
+                full.push(b'/');
+            }
+            full.extend_from_slice(program);
+            c_string(&full)
+        })
+        .collect()
+}
+
+/// In the child: `execve` of each candidate in turn, as `execvp` tries `PATH`; returns the error
+/// that ends the search (`EACCES` if one was met and nothing else stopped it, else `ENOENT`).
+fn exec_path(candidates: &[CString], argv: &Pointers, envp: &Pointers) -> io::Error {
+    let mut denied = false;
+    for path in candidates {
+        // SAFETY: `path` and every pointer are NUL-terminated strings built before the fork, and
+        // both arrays end with NULL.
+        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EACCES) => denied = true,
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => {}
+            _ => return err,
+        }
+    }
+    io::Error::from_raw_os_error(if denied { libc::EACCES } else { libc::ENOENT })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_is_sorted_with_the_last_value_of_a_name() {
+        let env = environment(&vars(&[("B", "1"), ("A", "2"), ("B", "3")])).unwrap();
+        let got: Vec<&[u8]> = env.iter().map(|s| s.as_bytes()).collect();
+        assert_eq!(got, [&b"A=2"[..], b"B=3"]);
+    }
+
+    #[test]
+    fn candidates_follow_the_childs_path() {
+        let env = environment(&vars(&[("PATH", "/opt/x::/y")])).unwrap();
+        let got = candidates(b"tool", &env).unwrap();
+        let got: Vec<&[u8]> = got.iter().map(|s| s.as_bytes()).collect();
+        assert_eq!(got, [&b"/opt/x/tool"[..], b"tool", b"/y/tool"]);
+        let got = candidates(b"tool", &[]).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got.first().unwrap().as_bytes(), b"/usr/local/bin/tool");
+        let got = candidates(b"./tool", &env).unwrap();
+        assert_eq!(got.first().unwrap().as_bytes(), b"./tool");
+    }
+
+    /// A directory of its own holding `tool` (a script exiting 7) and `plain` (not executable).
+    fn tools() -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pidone-fork-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tool = dir.join("tool");
+        std::fs::write(&tool, "#!/bin/sh\nexit 7\n").unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.join("plain"), "").unwrap();
+        dir
+    }
+
+    fn run(program: &str, env: &[(String, String)]) -> io::Result<i32> {
+        let pid = fork_exec(&[program], Some(env), || Ok(()))?;
+        let status = waitpid(Some(pid), WaitOptions::empty()).unwrap().unwrap();
+        Ok(status.1.exit_status().unwrap())
+    }
+
+    /// A program named without a `/` is found on the child's own `PATH`, which pidone's (the
+    /// test's) does not include, and the search's errors are `execvp`'s.
+    #[test]
+    fn a_bare_name_is_found_on_the_childs_path_not_pidones() {
+        let dir = tools();
+        let own = dir.display().to_string();
+        let parent = std::env::var("PATH").unwrap_or_default();
+        assert!(!parent.split(':').any(|d| d == own));
+        let env = vars(&[("PATH", &format!("/nonexistent:{own}")), ("X", "1")]);
+        assert_eq!(run("tool", &env).unwrap(), 7);
+        let err = run("no-such-tool", &env).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+        let err = run("plain", &env).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

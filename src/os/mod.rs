@@ -1,13 +1,12 @@
 //! The operating system: every `unsafe` block and system-call wrapper of pidone lives here, and
 //! no policy does. Signals and their signalfd, spawning with the inherited signal state
 //! restored, reaping, the little read from /proc, the image's users and groups, and the
-//! descriptor helpers of `sys`. `fork` is the init-only build's own fork and exec of its one
-//! program (the full build spawns through `std::process`).
+//! descriptor helpers of `sys`. `fork` is the fork and exec of every child, by hand rather than
+//! through `std::process` (smaller).
 
 pub mod cgroup;
 pub mod companion;
 pub mod controls;
-#[cfg(not(feature = "services"))]
 pub mod fork;
 pub mod listen;
 pub mod procfs;

@@ -1,10 +1,14 @@
 //! Building a child: its own process group (and the terminal's foreground when there is one),
 //! exactly the signal mask and dispositions pidone inherited, then `exec`.
 //!
-//! `std::process::Command` does the fork, the `PATH` lookup and the reporting of `exec` errors to
-//! the parent; the `pre_exec` hook adds what it lacks, in this order: take the terminal's
+//! [`crate::os::fork`] does the fork, the `PATH` lookup and the reporting of `exec` errors to
+//! the parent, in both builds (`std::process::Command` did it in the full build, for some 20 kB
+//! more). The hook in the child does the rest by hand, in the order std did its part before its
+//! `pre_exec` hooks: the process group; for a service its stdio (`dup2` onto 0, 1 and 2, by a
+//! [`Stdio`] of ours rather than std's) and then its working directory, an error of either
+//! reported as an exec error, as std reported it. Then what std lacked: take the terminal's
 //! foreground (while `SIGTTOU` is still ignored, as pidone ignores it), then restore the inherited
-//! signal state (std resets the mask to empty; pidone's contract is "as inherited").
+//! signal state (std reset the mask to empty; pidone's contract is "as inherited").
 
 use std::ffi::OsString;
 use std::io;
@@ -12,11 +16,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 #[cfg(feature = "services")]
-use std::os::unix::process::CommandExt;
-#[cfg(feature = "services")]
 use std::path::Path;
-#[cfg(feature = "services")]
-use std::process::{Command, Stdio};
 
 use rustix::io::Errno;
 use rustix::process::{Pid, kill_process, kill_process_group};
@@ -73,36 +73,15 @@ impl Child {
 
 /// Starts `argv` as a child in a new process group led by itself, made the terminal's foreground
 /// group when `stdin` is a terminal, with the signal state `saved`: the main program. With
-/// `listen_pid`, its `LISTEN_PID` is its own pid (the sockets passed to pidone are its).
-#[cfg(feature = "services")]
-pub fn spawn(argv: &[OsString], saved: &SavedSignals, listen_pid: bool) -> io::Result<Child> {
-    let (program, args) = argv.split_first().ok_or(Errno::INVAL)?;
-    let mut cmd = Command::new(program);
-    cmd.args(args).process_group(0);
-    let saved = saved.clone();
-    let foreground = rustix::termios::isatty(rustix::stdio::stdin());
-    // SAFETY: the hook runs in the forked child before exec and only makes raw system calls
-    // (tcsetpgrp, sigaction, sigprocmask) on memory allocated before the fork, and setenv, which
-    // allocates: pidone has one thread, so no lock can have been held at the fork. The command's
-    // environment is not changed, so exec takes the child's `environ`, with that LISTEN_PID.
-    unsafe {
-        cmd.pre_exec(move || prepare_main(listen_pid, foreground, &saved));
-    }
-    finish(cmd)
-}
-
-/// [`spawn`] in the init-only build, with the same contract, over [`crate::os::fork`] rather than
-/// `std::process` (too big for that build). The program is pidone's direct child: its pid stays
-/// its own until pidone reaps it, so no pidfd is needed to signal it safely, and its exit comes
-/// with `SIGCHLD` on the signalfd.
-#[cfg(not(feature = "services"))]
+/// `listen_pid`, its `LISTEN_PID` is its own pid (the sockets passed to pidone are its). The
+/// environment is pidone's, so exec takes the child's `environ`, with that `LISTEN_PID`.
 pub fn spawn(argv: &[OsString], saved: &SavedSignals, listen_pid: bool) -> io::Result<Child> {
     let foreground = rustix::termios::isatty(rustix::stdio::stdin());
-    let pid = crate::os::fork::fork_exec(argv, || {
+    let pid = crate::os::fork::fork_exec(argv, None, || {
         rustix::process::setpgid(None, None)?;
         prepare_main(listen_pid, foreground, saved)
     })?;
-    Ok(Child { pid, pidfd: None })
+    Ok(finish(pid))
 }
 
 /// In the main program's child, before exec: its `LISTEN_PID`, the terminal's foreground, and
@@ -151,30 +130,72 @@ pub struct Launch<'a> {
     pub listen: Vec<BorrowedFd<'a>>,
 }
 
+/// Where a service's stdout or stderr goes (std's `Stdio`, the three cases pidone uses).
+#[cfg(feature = "services")]
+#[derive(Debug)]
+pub enum Stdio {
+    /// pidone's own.
+    Inherit,
+    /// `/dev/null`, opened for the spawn.
+    Null,
+    /// This descriptor, closed in pidone once the child has its copy.
+    Fd(OwnedFd),
+}
+
+#[cfg(feature = "services")]
+impl From<OwnedFd> for Stdio {
+    fn from(fd: OwnedFd) -> Stdio {
+        Stdio::Fd(fd)
+    }
+}
+
+/// The descriptor to put at `n` for `stdio`, if any (`/dev/null` opened into `null` once).
+#[cfg(feature = "services")]
+fn stdio_place(
+    stdio: &Stdio,
+    n: i32,
+    null: &mut Option<OwnedFd>,
+) -> io::Result<Option<(i32, i32)>> {
+    let fd = match stdio {
+        Stdio::Inherit => return Ok(None),
+        Stdio::Fd(fd) => fd.as_raw_fd(),
+        Stdio::Null => match null {
+            Some(fd) => fd.as_raw_fd(),
+            None => {
+                use rustix::fs::{Mode, OFlags};
+                let flags = OFlags::RDWR | OFlags::CLOEXEC;
+                null.insert(rustix::fs::open("/dev/null", flags, Mode::empty())?)
+                    .as_raw_fd()
+            }
+        },
+    };
+    Ok(Some((fd, n)))
+}
+
 /// Starts a service process in a new session (so in its own process group, without a controlling
 /// terminal), stdin from /dev/null unless given, with the given user, environment and working
 /// directory.
 #[cfg(feature = "services")]
 pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
-    let (program, args) = launch.argv.split_first().ok_or(Errno::INVAL)?;
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .envs(launch.env.iter().map(|(k, v)| (k, v)))
-        .stdin(launch.stdin.map_or_else(Stdio::null, Stdio::from))
-        .stdout(launch.stdout)
-        .stderr(launch.stderr);
-    if let Some(dir) = launch.workdir {
-        cmd.current_dir(dir);
+    // Stdio as std put it: each given descriptor onto 0, 1 and 2 (`place_fds` copes with one
+    // sitting where another goes), `/dev/null` opened here for the null ones.
+    let stdin = launch.stdin.map_or(Stdio::Null, Stdio::Fd);
+    let mut null = None;
+    let mut stdio = Vec::new();
+    for (which, n) in [(&stdin, 0), (&launch.stdout, 1), (&launch.stderr, 2)] {
+        stdio.extend(stdio_place(which, n, &mut null)?);
     }
-    let saved = saved.clone();
-    let user = launch.user.cloned();
-    let switching = user.as_ref().is_some_and(|u| u.uid != 0);
-    let controls = launch.controls.clone();
+    let workdir = match launch.workdir {
+        Some(dir) => Some(std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?),
+        None => None,
+    };
+    let user = launch.user;
+    let switching = user.is_some_and(|u| u.uid != 0);
+    let controls = launch.controls;
     let cgroup = launch.cgroup;
     // Each handed-over fd is placed at its number in the child. A number free here is taken for
-    // the spawn (a close-on-exec copy of what goes there), so that std's own exec-error pipe,
-    // created just before the fork, cannot land on it and be overwritten.
+    // the spawn (a close-on-exec copy of what goes there), so that the exec-error pipe of
+    // `fork_exec`, created just before the fork, cannot land on it and be overwritten.
     let mut reserved = Vec::new();
     let mut places = Vec::new();
     let listen = (launch.listen.iter()).zip(3..).map(|(fd, n)| (*fd, n));
@@ -192,38 +213,40 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
         true => None,
         false => Some(Exec::new(launch.argv, launch.env)?),
     };
-    // SAFETY: as in `spawn`: only raw system calls (dup2, fcntl, setsid, openat and write of
+    // In the forked child (see `fork_exec`): stdio, then the directory, as std did them before
+    // its `pre_exec` hook; then what the hook did: dup2, fcntl, setsid, openat and write of
     // cgroup.procs and /proc/self/oom_score_adj, setrlimit, setpriority, umask, prctl, capset,
-    // setgroups, setgid, setuid, sigaction, sigprocmask, execve) on memory allocated before the
-    // fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            sys::place_fds(&places)?;
-            rustix::process::setsid()?;
-            if let Some(dir) = &cgroup {
-                controls::join_cgroup(dir.as_fd())?;
-            }
-            controls.before_user(switching)?;
-            if let Some(user) = &user {
-                sys::set_credentials(user.uid, user.gid, &user.groups)?;
-            }
-            controls.after_user(switching)?;
-            saved.restore()?;
-            match &mut exec {
-                Some(exec) => Err(exec.run()),
-                None => Ok(()),
-            }
-        });
-    }
-    let child = finish(cmd);
-    // pidone's copies of the notify fd close here; the child has its own.
+    // setgroups, setgid, setuid, sigaction, sigprocmask, execve.
+    let pid = crate::os::fork::fork_exec(launch.argv, Some(launch.env), || {
+        sys::place_fds(&stdio)?;
+        if let Some(dir) = &workdir {
+            rustix::process::chdir(dir.as_c_str())?;
+        }
+        sys::place_fds(&places)?;
+        rustix::process::setsid()?;
+        if let Some(dir) = &cgroup {
+            controls::join_cgroup(dir.as_fd())?;
+        }
+        controls.before_user(switching)?;
+        if let Some(user) = user {
+            sys::set_credentials(user.uid, user.gid, &user.groups)?;
+        }
+        controls.after_user(switching)?;
+        saved.restore()?;
+        match &mut exec {
+            Some(exec) => Err(exec.run()),
+            None => Ok(()),
+        }
+    });
+    // pidone's copies of stdio and of the notify fd close here; the child has its own.
+    drop((stdin, launch.stdout, launch.stderr, null));
     drop(reserved);
     drop(launch.notify_fd);
-    child
+    Ok(finish(pid?))
 }
 
 /// A service's exec prepared before the fork, for a child that must know its own pid in its
-/// environment (`LISTEN_PID`): std's exec takes an environment built before the fork, so the
+/// environment (`LISTEN_PID`): `fork_exec` takes an environment built before the fork, so the
 /// child execs by itself, after writing its pid into the slot kept for it.
 #[cfg(feature = "services")]
 struct Exec {
@@ -311,12 +334,9 @@ impl Exec {
     }
 }
 
+/// The started child `pid`, with a pidfd to signal it by. pidone's reaper owns the pid.
 #[cfg(feature = "services")]
-fn finish(mut cmd: Command) -> io::Result<Child> {
-    let child = cmd.spawn()?;
-    let pid = Pid::from_child(&child);
-    // Dropping std's handle neither waits nor kills: pidone's reaper owns the pid from now on.
-    drop(child);
+fn finish(pid: Pid) -> Child {
     let pidfd = match pidfd_open(pid, PidfdFlags::empty()) {
         Ok(fd) => Some(fd),
         Err(err) => {
@@ -328,7 +348,14 @@ fn finish(mut cmd: Command) -> io::Result<Child> {
             None
         }
     };
-    Ok(Child { pid, pidfd })
+    Child { pid, pidfd }
+}
+
+/// The init-only build's child: pidone's direct child, whose pid stays its own until pidone reaps
+/// it, so no pidfd is needed to signal it safely, and its exit comes with `SIGCHLD`.
+#[cfg(not(feature = "services"))]
+fn finish(pid: Pid) -> Child {
+    Child { pid, pidfd: None }
 }
 
 /// Logs why `argv` could not be started (`NAME: not found`, pidone's one line about it); returns

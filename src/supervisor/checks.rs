@@ -7,7 +7,6 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::process::Stdio;
 use std::time::Instant;
 
 use rustix::io::Errno;
@@ -21,7 +20,7 @@ use crate::core::service::{Event, Recovery, State, later};
 use crate::io::notify::Notifier;
 use crate::io::probe::{self, NotStarted, Progress, Run};
 use crate::os::reap::Exit;
-use crate::os::spawn::{self, Launch};
+use crate::os::spawn::{self, Launch, Stdio};
 
 /// What a start hands to the service's process besides its configuration.
 #[derive(Default)]

@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 use std::io;
 use std::os::fd::AsFd;
-use std::process::Stdio;
 use std::time::Instant;
 
 use super::checks::Handover;
@@ -18,7 +17,7 @@ use crate::config::{Kind, Level, LogMode, ServiceSpec};
 use crate::core::service::{Event, State, Step};
 use crate::io::logfile::Rotation;
 use crate::io::output::{FileSpec, Source, Stream};
-use crate::os::spawn::{self, Child, Launch};
+use crate::os::spawn::{self, Child, Launch, Stdio};
 
 impl<S: System> Supervisor<S> {
     /// Starts a service's pre_script or main process and reports the outcome to its state machine.
@@ -158,8 +157,8 @@ impl<S: System> Supervisor<S> {
                 ];
                 (Stdio::from(out_w), Stdio::from(err_w), sources)
             }
-            LogMode::Raw => (Stdio::inherit(), Stdio::inherit(), Vec::new()),
-            LogMode::Null => (Stdio::null(), Stdio::null(), Vec::new()),
+            LogMode::Raw => (Stdio::Inherit, Stdio::Inherit, Vec::new()),
+            LogMode::Null => (Stdio::Null, Stdio::Null, Vec::new()),
         };
         // The log file is opened again at each spawn (as the service's user, never following a
         // symlink): a file that cannot be opened costs lines, counted, never the start.
