@@ -5,7 +5,7 @@
 //! time limit, after which its process group gets SIGKILL. Both need the `s6` feature (the keys
 //! are refused without it): this file is compiled out otherwise.
 
-use std::process::Stdio;
+use crate::os::spawn::Stdio;
 
 use rustix::process::Pid;
 use std::time::Instant;
@@ -134,8 +134,8 @@ impl<S: System> Supervisor<S> {
                 controls: &Default::default(),
                 cgroup: None,
                 stdin: None,
-                stdout: Stdio::inherit(),
-                stderr: Stdio::inherit(),
+                stdout: Stdio::Inherit,
+                stderr: Stdio::Inherit,
                 notify_fd: None,
                 listen: Vec::new(),
             };
