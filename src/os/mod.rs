@@ -1,5 +1,6 @@
-//! The operating system: every `unsafe` block and system-call wrapper of pidone lives here, and
-//! no policy does. Signals and their signalfd, spawning with the inherited signal state
+//! The operating system: the system-call wrappers of pidone and all but two of its `unsafe`
+//! blocks (`argv` in main.rs, `NOTIFY_SOCKET` in supervisor/mod.rs) live here, and no policy
+//! does. Signals and their signalfd, spawning with the inherited signal state
 //! restored, reaping, the little read from /proc, the image's users and groups, and the
 //! descriptor helpers of `sys`. `fork` is the fork and exec of every child, by hand rather than
 //! through `std::process` (smaller).

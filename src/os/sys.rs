@@ -2,8 +2,10 @@
 //! dispositions and masks, `kill(-1)`, arbitrary signal numbers, credentials (a child's, and
 //! another user's for one open), descriptors at a
 //! fixed number for the notify fd and for stdio at start-up, and, for the s6 helper commands,
-//! `exec` in pidone's place and setting the environment before it). The only other
-//! `unsafe` in pidone is registering the `pre_exec` hooks (spawn.rs) and reading `argv` (main.rs).
+//! `exec` in pidone's place and setting the environment before it). The other `unsafe` of
+//! pidone: the fork, exec and `_exit` of `fork.rs`, the `setenv` and prepared `execve` of
+//! `spawn.rs` (in the forked child), reading `argv` (main.rs), and taking `NOTIFY_SOCKET` out of
+//! pidone's environment (supervisor/mod.rs).
 //!
 //! Everything here is async-signal-safe where it says so, because some of it runs in a forked
 //! child between `fork` and `exec` (see [`SavedSignals::restore`]).
