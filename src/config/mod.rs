@@ -29,6 +29,7 @@
 
 mod api;
 mod budget;
+pub mod conditions;
 mod controls;
 mod describe;
 pub mod envfile;

@@ -15,6 +15,7 @@
 
 mod address;
 mod checks;
+mod conditions;
 mod controls;
 mod raw;
 mod service;

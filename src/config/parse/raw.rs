@@ -78,6 +78,9 @@ pub struct RawService {
     pub kind: Kind,
     pub restart: Option<Restart>,
     pub depends_on: Vec<(String, usize)>,
+    /// The condition of each entry of `depends_on` (and whether it was spelt `"succeeded"`),
+    /// from the table form; empty for the name and array forms (all `"ready"`).
+    pub depends_when: Vec<(crate::config::conditions::Condition, bool)>,
     pub after: Vec<(String, usize)>,
     pub wait_after: RawWaitAfter,
     pub start_delay: Duration,

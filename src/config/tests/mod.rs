@@ -3,6 +3,7 @@
 
 mod bounds;
 mod checks;
+mod conditions;
 mod controls;
 mod errors;
 mod loading;
