@@ -43,6 +43,7 @@ mod parse;
 mod resolve;
 mod select;
 mod sources;
+mod stackenv;
 
 pub use crate::core::graph::ServiceId;
 pub use crate::os::users::Credentials;

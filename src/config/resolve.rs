@@ -59,6 +59,9 @@ pub(super) struct Loader<'a> {
     /// Bytes of the environments of the units resolved so far (see
     /// [`limits::MAX_ENVIRONMENT_BYTES`]).
     pub(super) env_bytes: usize,
+    /// The variables of the top-level `env_file`s, which every service gets over pidone's
+    /// environment (see `stackenv`).
+    pub(super) stack_env: super::model::Env,
 }
 
 impl Loader<'_> {

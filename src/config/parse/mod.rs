@@ -100,6 +100,10 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
         raw.shutdown_scripts = Some((scripts, f.line));
         Ok(())
     }),
+    ("env_file", |(_, raw), f| {
+        raw.env_file = Some((values::string_or_list(f.v())?, f.line));
+        Ok(())
+    }),
     ("api", |(_, raw), f| {
         let DeValue::Table(table) = f.v() else {
             return Err(values::wrong("a table", f.v()));

@@ -27,6 +27,8 @@ pub struct RawFile {
     pub shutdown_scripts: Option<(Vec<Vec<String>>, usize)>,
     /// `[api]`'s keys, each with its line.
     pub api: RawApi,
+    /// The top-level `env_file` (one path or several), with the line of the key.
+    pub env_file: Option<(Vec<String>, usize)>,
 }
 
 /// `[api]` as written: each key with its line.

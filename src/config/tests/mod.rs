@@ -8,6 +8,7 @@ mod controls;
 mod errors;
 mod loading;
 mod sources;
+mod stackenv;
 mod timers;
 
 use super::*;
