@@ -41,6 +41,13 @@ fn a_table_gives_each_dependency_its_condition() {
     use Condition::*;
     assert_eq!(web.conditions, [Ready, Completed, Started, Started]);
     assert_eq!(web.wait_after.len(), 1);
+    let text = describe(&config);
+    assert!(
+        text.contains(
+            "depends on: db, migrate (completed, +2s), cache-1 (started), cache-2 (started)"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
