@@ -10,7 +10,21 @@ use support::*;
 /// Runs `pidone import FORMAT FILE [extra]` on `text`; asserts the exit code and returns
 /// (stdout, stderr). When a file was printed, asserts `pidone validate` accepts it.
 fn import(format: &str, text: &str, extra: &[&str], code: i32) -> (String, String) {
+    import_beside(&[], format, text, extra, code)
+}
+
+/// [`import`] with `files` (name, text) written beside the source first (a `.env`).
+fn import_beside(
+    files: &[(&str, &str)],
+    format: &str,
+    text: &str,
+    extra: &[&str],
+    code: i32,
+) -> (String, String) {
     let dir = Dir::new();
+    for (name, text) in files {
+        dir.write(name, text);
+    }
     let file = dir.write("source", text);
     let mut args = vec!["import", format, &file];
     args.extend(extra);
@@ -374,6 +388,91 @@ fn process_compose_tests_runner_with_what_pidone_lacks() {
             "source:23: is_tty",
         ],
     );
+}
+
+const COMPOSE_CONDITIONS: &str = r#"processes:
+  db:
+    command: "exec sleep 1000"
+    readiness_probe:
+      exec:
+        command: "true"
+  migrate:
+    command: "echo migrating; exit 3"
+  seed:
+    command: "echo seeding"
+  web:
+    command: "exec sleep 1000"
+    depends_on:
+      db:
+        condition: process_started
+      migrate:
+        condition: process_completed
+      seed: process_completed_successfully
+  worker:
+    command: "exec sleep 1000"
+    depends_on:
+      db: process_healthy
+"#;
+
+#[test]
+fn process_compose_conditions_carry_over_with_the_dotenv() {
+    let dotenv = "# the stack's\nDB_URL=postgres://db/app\nexport MODE='dev'\n";
+    let (out, err) = import_beside(
+        &[(".env", dotenv)],
+        "process-compose",
+        COMPOSE_CONDITIONS,
+        &[],
+        0,
+    );
+    has(
+        &out,
+        &[
+            "env_file = \"/",
+            "/.env\"\n",
+            "name = \"migrate\"\ntype = \"oneshot\"",
+            "name = \"seed\"\ntype = \"oneshot\"",
+            "depends_on = { db = \"started\", migrate = \"completed\", seed = \"succeeded\" }",
+            "depends_on = [\"db\"]",
+            "/.env:1): the .env process-compose loads for every process",
+        ],
+    );
+    assert!(!out.contains("after ="), "{out}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn process_compose_dotenv_disabled_or_refused() {
+    let disabled = format!("is_dotenv_disabled: true\n{COMPOSE_CONDITIONS}");
+    let (out, _) = import_beside(&[(".env", "A=1\n")], "process-compose", &disabled, &[], 0);
+    assert!(!out.contains("env_file"), "{out}");
+    let (out, err) = import_beside(
+        &[(".env", "A=1\nnot a pair\n")],
+        "process-compose",
+        COMPOSE_CONDITIONS,
+        &[],
+        1,
+    );
+    assert!(!out.contains("env_file ="), "{out}");
+    has(
+        &err,
+        &["/.env:2: line 2: expected KEY=VALUE: pidone would refuse this .env"],
+    );
+}
+
+#[test]
+fn procfile_takes_foremans_dotenv() {
+    let (out, err) = import_beside(
+        &[(".env", "RAILS_ENV=production\n")],
+        "procfile",
+        "web: bundle exec puma\n",
+        &[],
+        0,
+    );
+    has(
+        &out,
+        &["env_file = \"/", "the .env foreman loads for every process"],
+    );
+    assert!(err.is_empty(), "{err}");
 }
 
 #[test]

@@ -51,9 +51,20 @@ pub fn describe(config: &Config) -> String {
             let deps: Vec<String> = s
                 .depends_on
                 .iter()
-                .map(|id| match s.wait_after.iter().find(|(w, _)| w == id) {
-                    Some((_, d)) => format!("{} (+{})", name_of(id), format_duration(*d)),
-                    None => name_of(id).to_owned(),
+                .enumerate()
+                .map(|(i, id)| {
+                    let mut what: Vec<String> = (s.conditions.get(i))
+                        .map(|c| c.as_str().to_owned())
+                        .filter(|c| c != "ready")
+                        .into_iter()
+                        .collect();
+                    if let Some((_, d)) = s.wait_after.iter().find(|(w, _)| w == id) {
+                        what.push(format!("+{}", format_duration(*d)));
+                    }
+                    match what.is_empty() {
+                        true => name_of(id).to_owned(),
+                        false => format!("{} ({})", name_of(id), what.join(", ")),
+                    }
                 })
                 .collect();
             let _ = write!(out, "  depends on: {}", deps.join(", "));

@@ -96,6 +96,7 @@ pub fn load_texts(
     // `[log]` keys: a file read later overrides one read before.
     let mut log = crate::config::LogSettings::default();
     let mut apis = Vec::new();
+    let mut stack_env_files = Vec::new();
     let mut complete = true;
     #[cfg(feature = "s6")]
     let mut shutdown_scripts: Vec<Vec<String>> = Vec::new();
@@ -114,6 +115,7 @@ pub fn load_texts(
                 log.timestamps = file.log_timestamps.unwrap_or(log.timestamps);
                 log.json = file.log_json.unwrap_or(log.json);
                 apis.push((index, file.api));
+                stack_env_files.extend(file.env_file.map(|(paths, line)| (index, paths, line)));
                 raws.extend(file.services);
                 #[cfg(feature = "s6")]
                 shutdown_scripts.extend(file.shutdown_scripts.into_iter().flat_map(|(l, _)| l));
@@ -139,7 +141,9 @@ pub fn load_texts(
             errors: &mut errors,
             users: None,
             env_bytes: 0,
+            stack_env: Default::default(),
         };
+        loader.read_stack_env(&stack_env_files);
         let services = loader.run();
         if errors.is_empty() {
             let cgroups = ctx.cgroups.clone();

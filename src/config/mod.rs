@@ -29,6 +29,7 @@
 
 mod api;
 mod budget;
+pub mod conditions;
 mod controls;
 mod describe;
 pub mod envfile;
@@ -42,6 +43,7 @@ mod parse;
 mod resolve;
 mod select;
 mod sources;
+mod stackenv;
 
 pub use crate::core::graph::ServiceId;
 pub use crate::os::users::Credentials;

@@ -328,6 +328,9 @@ pub struct ServiceSpec {
     /// Services that must be up before this one starts; a dependency failing for good fails
     /// this one. Never contains a disabled service when this one is enabled.
     pub depends_on: Vec<ServiceId>,
+    /// The condition of each entry of `depends_on`, in the same order; empty when every one is
+    /// `ready` (the array form).
+    pub conditions: Vec<super::conditions::Condition>,
     /// Services this one waits for if they are starting, without failing with them.
     pub after: Vec<ServiceId>,
     /// Extra delays after a dependency is up, for the dependencies that have one. The service

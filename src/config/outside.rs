@@ -178,7 +178,9 @@ impl Loader<'_> {
             .user
             .as_deref()
             .and_then(|spec| self.resolve_user(raw, spec, &mut soft));
-        let base = self.base_env(&raw.controls);
+        let mut base = self.base_env(&raw.controls);
+        // The top-level env_file, over pidone's environment (see `stackenv`).
+        base.extend(self.stack_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let env = service_env(raw, unit, user.as_ref(), base, &dir, &mut soft);
         self.count_env(raw, &env);
         let (controls, secrets, hidden) = self.resolve_controls(raw, unit, &env);
@@ -472,7 +474,7 @@ fn service_env(
 }
 
 /// The variables of an env file, or every problem with it.
-fn env_file(path: &Path) -> Result<Vec<(String, String)>, Vec<ErrorKind>> {
+pub(super) fn env_file(path: &Path) -> Result<Vec<(String, String)>, Vec<ErrorKind>> {
     let text = crate::io::files::read_text(path, limits::MAX_ENV_FILE_BYTES).map_err(|e| {
         let error = e.to_string();
         vec![ErrorKind::Read {

@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::conditions::Condition;
 use super::describe::format_duration;
 use super::error::{ConfigError, ErrorKind, Location, suggest};
 use super::load::LoadContext;
@@ -41,6 +42,8 @@ struct Names {
 /// Each unit's dependencies, as unit indices before the start order renumbers them.
 struct Links {
     depends: Vec<Vec<ServiceId>>,
+    /// The condition of each of `depends`, empty when all are `ready`.
+    conditions: Vec<Vec<Condition>>,
     after: Vec<Vec<ServiceId>>,
     waits: Vec<Vec<(ServiceId, Duration)>>,
 }
@@ -56,6 +59,9 @@ pub(super) struct Loader<'a> {
     /// Bytes of the environments of the units resolved so far (see
     /// [`limits::MAX_ENVIRONMENT_BYTES`]).
     pub(super) env_bytes: usize,
+    /// The variables of the top-level `env_file`s, which every service gets over pidone's
+    /// environment (see `stackenv`).
+    pub(super) stack_env: super::model::Env,
 }
 
 impl Loader<'_> {
@@ -102,6 +108,7 @@ impl Loader<'_> {
         let n = units.len();
         let mut links = Links {
             depends: vec![Vec::new(); n],
+            conditions: vec![Vec::new(); n],
             after: vec![Vec::new(); n],
             waits: vec![Vec::new(); n],
         };
@@ -115,12 +122,14 @@ impl Loader<'_> {
             }
             self.check_restart(raw);
             let (at, links_so_far) = ((ri, mine), (&mut seen, &mut edges));
-            let Some((d, a, w)) = self.resolve_dependencies(raw, at, units, by_name, links_so_far)
+            let Some((d, a, w, c)) =
+                self.resolve_dependencies(raw, at, units, by_name, links_so_far)
             else {
                 continue;
             };
             for u in mine.clone() {
                 links.depends[u] = d.clone();
+                links.conditions[u] = c.clone();
                 links.after[u] = a.clone();
                 links.waits[u] = w.clone();
             }
@@ -250,7 +259,9 @@ impl Loader<'_> {
             let r = std::mem::take(&mut resolved[old.0]);
             let waits = links.waits[old.0].iter().map(|&(id, d)| (new_id[id.0], d));
             let (depends, after) = (remap(&links.depends[old.0]), remap(&links.after[old.0]));
-            services.push(self.spec(raw, unit, r, depends, after, waits.collect()));
+            let mut spec = self.spec(raw, unit, r, depends, after, waits.collect());
+            spec.conditions = links.conditions[old.0].clone();
+            services.push(spec);
         }
         services
     }
@@ -391,9 +402,15 @@ impl Loader<'_> {
         units: &[Unit],
         by_name: &HashMap<String, Vec<usize>>,
         (seen, edges): (&mut (Vec<usize>, Vec<usize>), &mut Option<usize>),
-    ) -> Option<(Vec<ServiceId>, Vec<ServiceId>, Vec<(ServiceId, Duration)>)> {
+    ) -> Option<(
+        Vec<ServiceId>,
+        Vec<ServiceId>,
+        Vec<(ServiceId, Duration)>,
+        Vec<Condition>,
+    )> {
         let any_enabled = mine.clone().any(|u| units[u].enabled);
         let (mut depends, mut after) = (Vec::new(), Vec::new());
+        let mut conditions = Vec::new();
         // A logger (`log_to`) starts before its producer and stops after it, as with `after`.
         let logger: Vec<(String, usize)> = raw.log_to.iter().cloned().collect();
         for (key, list) in [
@@ -401,7 +418,7 @@ impl Loader<'_> {
             ("after", &raw.after),
             ("log_to", &logger),
         ] {
-            for (name, line) in list {
+            for (entry, (name, line)) in list.iter().enumerate() {
                 let Some(targets) = by_name.get(name) else {
                     let kind = ErrorKind::UnknownService {
                         name: name.clone(),
@@ -432,6 +449,10 @@ impl Loader<'_> {
                 if key == "depends_on" && any_enabled {
                     self.check_enabled(raw, (name, *line), targets, units);
                 }
+                let condition = match key {
+                    "depends_on" => self.check_condition(raw, entry, (name, *line), targets, units),
+                    _ => Condition::Ready,
+                };
                 let (out, seen) = if key == "depends_on" {
                     (&mut depends, &mut seen.0)
                 } else {
@@ -445,12 +466,18 @@ impl Loader<'_> {
                     {
                         *by = ri;
                         out.push(ServiceId(t));
+                        if key == "depends_on" {
+                            conditions.push(condition);
+                        }
                     }
                 }
             }
         }
+        if conditions.iter().all(|c| *c == Condition::Ready) {
+            conditions = Vec::new();
+        }
         let waits = self.resolve_waits(raw, &depends, by_name);
-        Some((depends, after, waits))
+        Some((depends, after, waits, conditions))
     }
 
     /// `wait_after`: the delay after each dependency is up, the longest where two apply.
@@ -548,6 +575,7 @@ impl Loader<'_> {
             enabled: unit.enabled,
             required: raw.required,
             depends_on,
+            conditions: Vec::new(),
             after,
             wait_after,
             start_delay: raw.start_delay,

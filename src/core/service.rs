@@ -251,6 +251,12 @@ pub struct Life {
     start_by: Option<Instant>,
     /// Stopping while wanted up: what follows the exit.
     then: Option<Then>,
+    /// When the main process of the current start was spawned (a dependent's `"started"`);
+    /// None until then, from each start on.
+    pub started_at: Option<Instant>,
+    /// When the main process of the current run exited (a dependent's `"completed"`); None
+    /// from each start on, and while it waits to start again.
+    pub ended_at: Option<Instant>,
 }
 
 impl Life {
@@ -284,6 +290,8 @@ impl Life {
             spawned_at: None,
             start_by: None,
             then: None,
+            started_at: None,
+            ended_at: None,
         }
     }
 
@@ -309,6 +317,9 @@ impl Life {
         if self.state != state {
             self.since = now;
         }
+        if state == State::Pending {
+            self.ended_at = None;
+        }
         self.state = state;
         self.reason = reason.into();
     }
@@ -320,6 +331,8 @@ impl Life {
         use State::*;
         match (self.state, event) {
             (Pending, Start) => {
+                self.started_at = None;
+                self.ended_at = None;
                 self.deadline = None;
                 self.start_by = None;
                 self.then = None;
@@ -334,6 +347,9 @@ impl Life {
             }
             (Starting, Spawned(step)) => {
                 self.step = step;
+                if step == Step::Main {
+                    self.started_at = Some(now);
+                }
                 if step == Step::Main && policy.kind == Kind::Longrun {
                     self.ready_at = policy.ready_after.map(|d| later(now, d));
                     self.signalled = !policy.waits_for_ready;
@@ -399,6 +415,7 @@ impl Life {
             (Stopping, Exited(_, exit)) => {
                 if self.step == Step::Main {
                     self.last_exit = Some(exit);
+                    self.ended_at = Some(now);
                 }
                 self.deadline = None;
                 match self.then.take() {
@@ -598,6 +615,7 @@ impl Life {
     /// The main process exited while the service was wanted up.
     fn after_exit(&mut self, policy: &Policy, exit: Exit, now: Instant) -> Action {
         self.forget_readiness();
+        self.ended_at = Some(now);
         let success = matches!(exit, Exit::Code(c) if policy.success_exit_codes.contains(&c));
         if policy.kind == Kind::Oneshot && success {
             self.up_at = Some(now);

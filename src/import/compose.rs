@@ -27,6 +27,7 @@ pub fn import(path: &Path) -> Result<Doc, String> {
             root.line
         ));
     };
+    let mut dotenv = true;
     let mut g = Globals {
         shell: vec!["bash".into(), "-c".into()],
         env: Vec::new(),
@@ -40,6 +41,7 @@ pub fn import(path: &Path) -> Result<Doc, String> {
             }
             "ordered_shutdown" => doc.note(&at(node), false, "ordered_shutdown: pidone always stops services in the reverse order of their dependencies"),
             "shell" => g.shell = shell(&file, node)?,
+            "is_dotenv_disabled" => dotenv = !matches!(node.scalar(), Some("true" | "yes" | "on")),
             "environment" => g.env = environment(&file, node, true)?,
             _ => doc.note(&at(node), true, format!("{key}: not supported (unknown or process-compose specific)")),
         }
@@ -64,6 +66,9 @@ pub fn import(path: &Path) -> Result<Doc, String> {
     };
     if processes.is_empty() {
         return Err(format!("{file}:{line}: 'processes' is empty"));
+    }
+    if dotenv {
+        crate::dotenv::carry_over(&mut doc, path, "process-compose");
     }
     let names = names(&file, processes)?;
     let oneshots = completed_dependencies(processes);
@@ -429,32 +434,31 @@ impl Process<'_> {
                 "depends_on: expected a mapping of process: {condition: ...}",
             ));
         };
+        // Each dependency with its pidone condition: an array when all are "ready".
+        let mut table: Vec<(String, &str)> = Vec::new();
         for (dep, cond_node) in deps {
             if !self.names.iter().any(|(old, _)| old == dep) {
                 return Err(self.err(cond_node, &format!("depends_on: unknown process {dep:?}")));
             }
-            let target = Value::Str(new_name(self.names, dep));
             // `dep: {condition: c}`, the short `dep: c`, or `dep:` alone (process_started).
             let cond = cond_node
                 .get("condition")
                 .or(Some(cond_node))
                 .and_then(Node::scalar)
                 .unwrap_or("process_started");
+            let name = new_name(self.names, dep);
             match cond {
-                "process_healthy" | "process_completed_successfully" => {
-                    self.s.push("depends_on", target)
-                }
-                "process_started" | "process_completed" | "process_log_ready" => {
-                    self.s.push("after", target);
-                    let why = match cond {
-                        "process_log_ready" => "pidone has no log-line readiness",
-                        _ => "this version of pidone has no such condition",
-                    };
+                "process_healthy" => table.push((name, "ready")),
+                "process_completed_successfully" => table.push((name, "succeeded")),
+                "process_started" => table.push((name, "started")),
+                "process_completed" => table.push((name, "completed")),
+                "process_log_ready" => {
+                    self.s.push("after", Value::Str(name));
                     self.s.note(
                         &self.at(cond_node),
                         true,
                         format!(
-                            "depends_on {dep}: {cond}: written as after (ordering only): {why}"
+                            "depends_on {dep}: {cond}: written as after (ordering only): pidone has no log-line readiness"
                         ),
                     );
                 }
@@ -465,6 +469,18 @@ impl Process<'_> {
                     ));
                 }
             }
+        }
+        if table
+            .iter()
+            .all(|(_, c)| matches!(*c, "ready" | "succeeded"))
+        {
+            let names: Vec<&str> = table.iter().map(|(n, _)| n.as_str()).collect();
+            if !names.is_empty() {
+                self.s.set("depends_on", Value::strs(&names));
+            }
+        } else {
+            let conditions = table.into_iter().map(|(n, c)| (n, Value::str(c)));
+            self.s.set("depends_on", Value::Table(conditions.collect()));
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! parsed (with its file, line and reason).
 
 mod compose;
+mod dotenv;
 mod ini;
 mod out;
 mod procfile;

@@ -95,6 +95,8 @@ pub struct Doc {
     pub format: &'static str,
     /// Notes about the file as a whole (global sections).
     pub notes: Vec<Note>,
+    /// Top-level keys (`env_file`), written before the services.
+    pub keys: Vec<(String, Value)>,
     pub services: Vec<Service>,
 }
 
@@ -124,6 +126,9 @@ pub fn render(doc: &Doc) -> String {
     );
     let _ = writeln!(out, "# Check it with: pidone validate --config FILE");
     write_notes(&mut out, &doc.notes);
+    for (key, value) in &doc.keys {
+        let _ = writeln!(out, "{key} = {}", render_value(value));
+    }
     for service in &doc.services {
         out.push('\n');
         write_notes(&mut out, &service.notes);

@@ -67,5 +67,6 @@ pub fn import(path: &Path) -> Result<Doc, String> {
     if doc.services.is_empty() {
         return Err(format!("{file}: no process types"));
     }
+    crate::dotenv::carry_over(&mut doc, path, "foreman");
     Ok(doc)
 }

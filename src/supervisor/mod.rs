@@ -28,6 +28,7 @@
 mod activation;
 mod api;
 mod checks;
+mod conditions;
 mod endpoint;
 mod events;
 #[cfg(feature = "s6")]

@@ -33,6 +33,8 @@ pub(super) struct Service {
     pub(super) deps: Vec<Id>,
     pub(super) after: Vec<Id>,
     pub(super) wait_after: Vec<(Id, Duration)>,
+    /// The conditions of its dependencies other than `ready` (see `conditions`).
+    pub(super) conditions: Vec<(Id, crate::config::conditions::Condition)>,
     /// The services that depend on it or are ordered after it.
     pub(super) dependents: Vec<Id>,
     /// The readiness channel of the current start (notify fd or sd_notify socket).
@@ -80,6 +82,7 @@ impl Service {
             deps: Vec::new(),
             after: Vec::new(),
             wait_after: Vec::new(),
+            conditions: Vec::new(),
             dependents: Vec::new(),
             notifier: None,
             awaiting_notice: false,
@@ -201,6 +204,7 @@ pub(super) fn link(
         svc.wait_after = (svc.spec.wait_after.iter())
             .filter_map(|(i, d)| Some((at(i)?, *d)))
             .collect();
+        svc.conditions = super::conditions::linked(&svc.spec, at);
         svc.dependents = theirs.iter().filter_map(at).collect();
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use super::conditions::{Verdict, verdict};
 use super::system::System;
 use super::table::Table;
 use super::{Id, Phase, STARTS_PER_TURN, Service, Supervisor};
@@ -299,7 +300,8 @@ fn dependencies_of(svc: &Service) -> [&[Id]; 2] {
 }
 
 /// When service `id` (PENDING) may start, from its dependencies and delays. A longrun dependency
-/// counts once it is up, that is ready (RUNNING), never while it is still STARTING.
+/// counts once it is up, that is ready (RUNNING), never while it is still STARTING, unless the
+/// service asks less of it (`"started"`, see `conditions`).
 pub(super) fn start_time(svcs: &Table<Service>, id: Id) -> Gate {
     let Some(svc) = svcs.get(id) else {
         return Gate::Waiting;
@@ -315,11 +317,10 @@ pub(super) fn start_time(svcs: &Table<Service>, id: Id) -> Gate {
         if d.spec.timer.is_some() {
             continue;
         }
-        if d.life.state == State::Failed {
-            return Gate::Failed(d.spec.name.clone());
-        }
-        let Some(up) = d.life.up_at.filter(|_| d.life.is_up(d.spec.kind)) else {
-            return Gate::Waiting;
+        let up = match verdict(svc.condition_of(*dep), d) {
+            Verdict::Met(at) => at,
+            Verdict::Waiting => return Gate::Waiting,
+            Verdict::Failed => return Gate::Failed(d.spec.name.clone()),
         };
         let extra = (svc.wait_after.iter())
             .find(|(w, _)| w == dep)

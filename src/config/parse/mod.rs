@@ -15,6 +15,7 @@
 
 mod address;
 mod checks;
+mod conditions;
 mod controls;
 mod raw;
 mod service;
@@ -97,6 +98,10 @@ const TOP_KEYS: &Keys<(usize, RawFile)> = &[
             .map(|item| values::script(item.get_ref()).map(|(argv, _)| argv))
             .collect::<Result<_, _>>()?;
         raw.shutdown_scripts = Some((scripts, f.line));
+        Ok(())
+    }),
+    ("env_file", |(_, raw), f| {
+        raw.env_file = Some((values::string_or_list(f.v())?, f.line));
         Ok(())
     }),
     ("api", |(_, raw), f| {

@@ -27,6 +27,8 @@ pub struct RawFile {
     pub shutdown_scripts: Option<(Vec<Vec<String>>, usize)>,
     /// `[api]`'s keys, each with its line.
     pub api: RawApi,
+    /// The top-level `env_file` (one path or several), with the line of the key.
+    pub env_file: Option<(Vec<String>, usize)>,
 }
 
 /// `[api]` as written: each key with its line.
@@ -78,6 +80,9 @@ pub struct RawService {
     pub kind: Kind,
     pub restart: Option<Restart>,
     pub depends_on: Vec<(String, usize)>,
+    /// The condition of each entry of `depends_on` (and whether it was spelt `"succeeded"`),
+    /// from the table form; empty for the name and array forms (all `"ready"`).
+    pub depends_when: Vec<(crate::config::conditions::Condition, bool)>,
     pub after: Vec<(String, usize)>,
     pub wait_after: RawWaitAfter,
     pub start_delay: Duration,

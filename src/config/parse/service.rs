@@ -48,10 +48,9 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
     }),
     ("oneshot", |d, f| set_some(&mut d.oneshot, boolean(f.v()))),
     ("depends_on", |d, f| {
-        set(
-            &mut d.s.depends_on,
-            names_with_lines(&f.sink.lines, f.v(), f.line),
-        )
+        let (names, conditions) = super::conditions::depends_on(f)?;
+        d.s.depends_when = conditions;
+        set(&mut d.s.depends_on, Ok(names))
     }),
     ("after", |d, f| {
         set(

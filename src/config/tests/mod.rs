@@ -3,10 +3,12 @@
 
 mod bounds;
 mod checks;
+mod conditions;
 mod controls;
 mod errors;
 mod loading;
 mod sources;
+mod stackenv;
 mod timers;
 
 use super::*;
