@@ -476,38 +476,37 @@ const COMMANDS: [&str; 6] = [
 /// command at each of its [`PLACES`], directories created. A symlink already there is replaced;
 /// a file is kept (an image that still has s6-overlay's own). Returns the exit code.
 pub fn install(root: &Path) -> i32 {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(err) => {
-            eprintln!("pidone: cannot find its own executable: {err}");
-            return 1;
-        }
-    };
     let mut code = 0;
     for (dir, names) in PLACES {
-        let dir = root.join(dir);
-        if let Err(err) = std::fs::create_dir_all(&dir) {
-            eprintln!("pidone: cannot create {}: {err}", dir.display());
-            code = 1;
-            continue;
-        }
         for name in names {
-            let link = dir.join(name);
-            match std::fs::symlink_metadata(&link) {
-                Ok(meta) if !meta.file_type().is_symlink() => {
-                    eprintln!("pidone: kept {}: a file is there", link.display());
-                    continue;
+            let link = root.join(dir).join(name);
+            match link_here(&link, false) {
+                Ok(true) => {}
+                Ok(false) => eprintln!("pidone: kept {}: a file is there", link.display()),
+                Err(err) => {
+                    eprintln!("pidone: {err}");
+                    code = 1;
                 }
-                Ok(_) => drop(std::fs::remove_file(&link)),
-                Err(_) => {}
-            }
-            if let Err(err) = std::os::unix::fs::symlink(&exe, &link) {
-                eprintln!("pidone: cannot link {}: {err}", link.display());
-                code = 1;
             }
         }
     }
     code
+}
+
+/// Makes `link` a symlink to this binary, creating its directories; one already there is
+/// replaced, and so is a file when `replace_files` (else it is kept: false).
+pub(super) fn link_here(link: &Path, replace_files: bool) -> Result<bool, String> {
+    let exe = std::env::current_exe()
+        .map_err(|err| format!("cannot find pidone's own executable: {err}"))?;
+    let at = link.display();
+    crate::os::listen::make_dirs(link).map_err(|err| format!("cannot create {at}: {err}"))?;
+    match std::fs::symlink_metadata(link) {
+        Ok(meta) if !meta.file_type().is_symlink() && !replace_files => return Ok(false),
+        Ok(_) => drop(std::fs::remove_file(link)),
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(&exe, link).map_err(|err| format!("cannot link {at}: {err}"))?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ impl<S: System> Supervisor<S> {
             log::debug!("main program {} ended: {exit}", pid.as_raw_nonzero());
             self.main = None;
             self.main_exit = Some(exit);
+            #[cfg(feature = "s6")]
+            self.record_main_exit(exit.code());
             self.begin_shutdown(now);
             return;
         }
