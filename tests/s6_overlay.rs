@@ -259,6 +259,15 @@ fn bad_layouts_are_refused_by_path_before_anything_starts(mode: Mode) {
             "execlineb is not in this image",
         ),
         (
+            "execline shebang without execlineb",
+            |d| {
+                let text = "#!/command/execlineb -P\nnginx -g \"daemon off;\"\n";
+                put(d, "etc/services.d/a/run", text, true);
+            },
+            "etc/services.d/a/run",
+            "#!/command/execlineb: execline is not in this image",
+        ),
+        (
             "defined twice",
             |d| {
                 put(d, "etc/s6-overlay/s6-rc.d/a/type", "longrun\n", false);

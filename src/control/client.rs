@@ -341,9 +341,9 @@ fn wait_done(
         }
         if Instant::now() >= deadline {
             return Err(Failure::TimedOut(format!(
-                "{}: not done after {}s",
+                "{}: not done after {}",
                 verb.as_str(),
-                timeout.as_secs()
+                crate::config::format_duration(timeout)
             )));
         }
         std::thread::sleep(Duration::from_millis(50));

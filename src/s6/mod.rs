@@ -173,7 +173,7 @@ fn load(found: &Found, ctx: &LoadContext) -> Result<(Config, Loaded), Vec<Config
     let (init, finish) = (root.join("etc/cont-init.d"), root.join("etc/cont-finish.d"));
     let execlineb = execlineb(root, &ctx.env);
     let (rc, sd) = (found.rc.as_deref(), found.sd.as_deref());
-    let read = layout::read(rc, sd, [&init, &finish], execlineb)?;
+    let read = layout::read(root, rc, sd, [&init, &finish], execlineb)?;
     let env_dir = (!vars.keep_env).then(|| root.join("run/s6/container_environment"));
     let text = toml::emit(&read, &vars, env_dir.as_deref());
     // Errors of the loader name the service's directory (or cont-init.d script), not this text.
