@@ -206,6 +206,10 @@ fn services(args: cli::Args, validate: bool) -> i32 {
                 eprintln!("pidone: {err}");
                 return 2;
             }
+            #[cfg(feature = "s6")]
+            if let Some(s6) = &s6 {
+                supervisor.s6_overlay(s6.runtime());
+            }
             supervisor.run(program)
         }
         Err(err) => {

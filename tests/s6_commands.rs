@@ -18,6 +18,8 @@ use support::*;
 
 in_both_modes!(
     s6_svc_svstat_and_rc_control_a_service,
+    s6_svc_o_runs_a_service_once,
+    s6_rc_exits_2_when_its_wait_times_out,
     halt_from_a_service_stops_pidone_with_0,
     s6_svscanctl_t_stops_pidone_with_0,
 );
@@ -129,6 +131,56 @@ fn s6_svc_svstat_and_rc_control_a_service(mode: Mode) {
     assert_eq!(tool(&bin, "s6-svc", &["-u", "web"], &gone).code, 111);
 }
 
+/// `-o` (`-uO`) and `-O`: the service is not restarted when its process ends; `-u` undoes it.
+fn s6_svc_o_runs_a_service_once(mode: Mode) {
+    let (mut d, bin, socket) = web_daemon(mode);
+    let env = [("PIDONE_SOCKET", socket.as_str())];
+    let run = |name: &str, args: &[&str]| tool(&bin, name, args, &env);
+    let first = d.wait_running("web");
+    assert_eq!(run("s6-svc", &["-O", "/run/service/web"]).code, 0);
+    assert_eq!(d.state("web"), "running", "-O does not stop it");
+    assert_eq!(run("s6-svc", &["-k", "/run/service/web"]).code, 0);
+    d.wait_state("web", "stopped");
+    assert_eq!(d.dir.pids("web"), [first], "web was restarted");
+    // -o on a stopped service starts it, once.
+    let out = run("s6-svc", &["-wu", "-o", "/run/service/web"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let second = d.wait_running_pid("web", Some(first));
+    assert_eq!(run("s6-svc", &["-k", "/run/service/web"]).code, 0);
+    d.wait_state("web", "stopped");
+    assert_eq!(d.dir.pids("web"), [first, second]);
+    // -u: up, and restarted again after each exit.
+    assert_eq!(run("s6-svc", &["-u", "/run/service/web"]).code, 0);
+    let third = d.wait_running_pid("web", Some(second));
+    assert_eq!(run("s6-svc", &["-k", "/run/service/web"]).code, 0);
+    d.wait_running_pid("web", Some(third));
+}
+
+/// s6-rc's code 2 when the transition is not done within `-t`: here a service that never
+/// says it is ready.
+fn s6_rc_exits_2_when_its_wait_times_out(mode: Mode) {
+    let dir = Dir::new();
+    let bin = links(&dir);
+    let config = format!(
+        "[[services]]\nname = \"web\"\ncommand = {}\n\n\
+         [[services]]\nname = \"mute\"\nenabled = false\nready = {{ notify_fd = 3 }}\n\
+         command = [\"/bin/sleep\", \"100\"]\n",
+        longrun("web")
+    );
+    let mut d = Daemon::start_in(mode, dir, &config);
+    d.wait_running("web");
+    let socket = d.socket.to_str().expect("UTF-8").to_string();
+    let env = [("PIDONE_SOCKET", socket.as_str())];
+    let out = tool(&bin, "s6-rc", &["-t", "300", "-u", "change", "mute"], &env);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(d.state("mute"), "starting");
+    // s6-svc's -T: 1, as s6-svc's documentation says.
+    let out = tool(&bin, "s6-svc", &["-T", "300", "-wU", "-r", "mute"], &env);
+    assert_eq!(out.code, 1, "{out:?}");
+}
+
+/// `stopper` calls `halt` once `web` has set its TERM trap (it writes `web.ups` after): without
+/// that wait, a fast halt could TERM `web` before its trap is set.
 fn halt_from_a_service_stops_pidone_with_0(mode: Mode) {
     let dir = Dir::new();
     let bin = links(&dir);
@@ -137,7 +189,7 @@ fn halt_from_a_service_stops_pidone_with_0(mode: Mode) {
         &format!(
             "[[services]]\nname = \"web\"\ncommand = {}\n\n\
              [[services]]\nname = \"stopper\"\ntype = \"oneshot\"\ndepends_on = \"web\"\n\
-             command = [\"{bin}/halt\"]\n",
+             command = [\"/bin/sh\", \"-c\", \"until [ -e @D/web.ups ]; do sleep 0.01; done; exec {bin}/halt\"]\n",
             longrun("web")
         ),
     );

@@ -21,6 +21,10 @@ in_both_modes!(
     a_failing_cont_init_stops_the_container_with_stage2_behaviour_2,
     keep_env_gives_services_pidones_environment,
     bad_layouts_are_refused_by_path_before_anything_starts,
+    cmd_wait_maxtime_bounds_the_wait_for_services,
+    cmd_wait_maxtime_with_stage2_behaviour_2_stops_the_container_with_2,
+    a_finish_script_sets_the_exit_code_and_halts_the_container,
+    the_exit_code_file_decides_the_code_of_a_stopped_container,
 );
 
 /// Writes `text` at `rel` under the test's image root `dir/root`, creating directories; `@D`
@@ -255,6 +259,15 @@ fn bad_layouts_are_refused_by_path_before_anything_starts(mode: Mode) {
             "execlineb is not in this image",
         ),
         (
+            "execline shebang without execlineb",
+            |d| {
+                let text = "#!/command/execlineb -P\nnginx -g \"daemon off;\"\n";
+                put(d, "etc/services.d/a/run", text, true);
+            },
+            "etc/services.d/a/run",
+            "#!/command/execlineb: execline is not in this image",
+        ),
+        (
             "defined twice",
             |d| {
                 put(d, "etc/s6-overlay/s6-rc.d/a/type", "longrun\n", false);
@@ -279,6 +292,118 @@ fn bad_layouts_are_refused_by_path_before_anything_starts(mode: Mode) {
         assert!(err.contains("nothing was started"), "{what}:\n{err}");
         assert!(!dir.exists("started"), "{what}: a service started");
     }
+}
+
+/// A services.d service that never says it is ready (its notification-fd stays silent).
+fn never_ready(dir: &Dir) {
+    put(
+        dir,
+        "etc/services.d/slow/run",
+        "#!/bin/sh\nexec sleep 100\n",
+        true,
+    );
+    put(dir, "etc/services.d/slow/notification-fd", "3\n", false);
+}
+
+/// The wait runs out: CMD starts anyway (its code goes into the exit-code file, where a
+/// cont-finish.d script reads it, and is the container's).
+fn cmd_wait_maxtime_bounds_the_wait_for_services(mode: Mode) {
+    let dir = Dir::new();
+    never_ready(&dir);
+    put(
+        &dir,
+        "etc/cont-finish.d/10-read",
+        "#!/bin/sh\ncat @R/run/s6-linux-init-container-results/exitcode > @D/final\n",
+        true,
+    );
+    let env = [("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", "300")];
+    let cmd = ["--", "/bin/sh", "-c", "exit 5"];
+    let out = start(mode, &dir, &cmd, &env).wait();
+    out.assert_code(5, "CMD started after the wait ran out");
+    assert!(
+        out.stderr
+            .contains("S6_CMD_WAIT_FOR_SERVICES_MAXTIME ran out, not up yet: slow"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(dir.read("final"), "5\n");
+}
+
+/// With S6_BEHAVIOUR_IF_STAGE2_FAILS=2 the container stops instead, with s6-rc's code for a
+/// timeout, and CMD never runs.
+fn cmd_wait_maxtime_with_stage2_behaviour_2_stops_the_container_with_2(mode: Mode) {
+    let dir = Dir::new();
+    never_ready(&dir);
+    let env = [
+        ("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", "300"),
+        ("S6_BEHAVIOUR_IF_STAGE2_FAILS", "2"),
+    ];
+    let cmd = format!("touch {}/cmd", dir.s());
+    let out = start(mode, &dir, &["--", "/bin/sh", "-c", &cmd], &env).wait();
+    out.assert_code(2, "the wait ran out");
+    assert!(!dir.exists("cmd"), "CMD ran: {}", out.stderr);
+    assert!(
+        out.stderr.contains("stopping the container"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// s6-overlay's README: a `finish` writes the container's exit code, then calls v3's `halt`,
+/// which pidone made at boot (no `--install-s6-commands`: `/run` is often a tmpfs).
+fn a_finish_script_sets_the_exit_code_and_halts_the_container(mode: Mode) {
+    let dir = Dir::new();
+    put(
+        &dir,
+        "etc/services.d/myapp/run",
+        "#!/bin/sh\nexit 3\n",
+        true,
+    );
+    put(
+        &dir,
+        "etc/services.d/myapp/finish",
+        "#!/bin/sh\necho \"$1\" > /run/s6-linux-init-container-results/exitcode\n\
+         exec /run/s6/basedir/bin/halt\n"
+            .replace("/run", "@R/run")
+            .as_str(),
+        true,
+    );
+    let out = start(mode, &dir, &[], &[]).wait();
+    out.assert_code(3, "the code the finish script wrote");
+    let halt = dir.join("root/run/s6/basedir/bin/halt");
+    assert_eq!(fs::read_link(&halt).ok(), Some(pidone().into()), "{halt:?}");
+}
+
+/// Stopped from outside (SIGTERM, as `docker stop`): the code a `finish` wrote is the
+/// container's. An exit-code file left by an earlier run is emptied at boot.
+fn the_exit_code_file_decides_the_code_of_a_stopped_container(mode: Mode) {
+    let dir = Dir::new();
+    put(
+        &dir,
+        "run/s6-linux-init-container-results/exitcode",
+        "9\n",
+        false,
+    );
+    put(
+        &dir,
+        "etc/services.d/web/run",
+        "#!/bin/sh\ncat @R/run/s6-linux-init-container-results/exitcode > @D/seen\n\
+         @D/stamp web\nexec sleep 100\n",
+        true,
+    );
+    put(
+        &dir,
+        "etc/services.d/web/finish",
+        "#!/bin/sh\nif test \"$1\" -eq 256; then e=$((128 + $2)); else e=$1; fi\n\
+         echo $e > @R/run/s6-linux-init-container-results/exitcode\n",
+        true,
+    );
+    let mut run = start(mode, &dir, &[], &[]);
+    run.wait_for("web to start", |_| dir.exists("web"));
+    run.signal("TERM");
+    let out = run.wait();
+    out.assert_code(143, "web's finish wrote 128 + SIGTERM");
+    assert_eq!(dir.read("seen"), "", "the stale code was not emptied");
 }
 
 #[test]

@@ -67,8 +67,10 @@ pub fn run(ep: &Endpoint, action: &Action) -> i32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     Done,
-    /// Refused or failed (the service failed, or a wait ran out of time).
+    /// Refused or failed (the service failed).
     Failed,
+    /// A wait for a start, stop or restart ran out of time (s6-rc's code 2).
+    TimedOut,
     /// The daemon knows no service of that name (a 404).
     Unknown,
     /// pidone could not be reached (no socket, or not pidone's).
@@ -99,6 +101,7 @@ fn ending(ep: &Endpoint, result: Result<(), Failure>) -> Ending {
     };
     let end = match failure {
         Failure::Refused(_) => Ending::Failed,
+        Failure::TimedOut(_) => Ending::TimedOut,
         #[cfg(feature = "s6-commands")]
         Failure::Unknown(_) => Ending::Unknown,
         _ => Ending::Unreachable,
@@ -124,7 +127,7 @@ fn report(ep: &Endpoint, failure: Failure) -> i32 {
             eprintln!("pidone: refusing {ep}: the server runs as uid {uid}, not root or you");
             EXIT_UNREACHABLE
         }
-        Failure::Refused(message) => {
+        Failure::Refused(message) | Failure::TimedOut(message) => {
             eprintln!("pidone: {message}");
             EXIT_FAILED
         }
@@ -143,6 +146,8 @@ enum Failure {
     /// The socket is served by this uid, neither root nor the client's user: not pidone's.
     Untrusted(u32),
     Refused(String),
+    /// A wait for a start, stop or restart ran out of time: for the client, a refusal.
+    TimedOut(String),
     /// A 404: no service of that name.
     #[cfg(feature = "s6-commands")]
     Unknown(String),
@@ -317,6 +322,7 @@ fn wait_done(
             let state = svc.state.as_str();
             let ok = match verb {
                 Verb::Stop => matches!(state, "stopped" | "failed"),
+                Verb::Once => true,
                 Verb::Start | Verb::Restart => {
                     let up = state == "running" || (state == "stopped" && svc.kind == "oneshot");
                     let was = before.iter().find(|b| b.name == svc.name);
@@ -334,10 +340,10 @@ fn wait_done(
             return Ok(EXIT_OK);
         }
         if Instant::now() >= deadline {
-            return Err(Failure::Refused(format!(
-                "{}: not done after {}s",
+            return Err(Failure::TimedOut(format!(
+                "{}: not done after {}",
                 verb.as_str(),
-                timeout.as_secs()
+                crate::config::format_duration(timeout)
             )));
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -139,6 +139,9 @@ pub enum Verb {
     Start,
     Stop,
     Restart,
+    /// Run at most until the process ends: not restarted then (s6-svc's `-O`). Not a client
+    /// subcommand: only `POST /v1/services/{name}/once`, for the s6 commands.
+    Once,
 }
 
 impl Verb {
@@ -158,6 +161,7 @@ impl Verb {
             Verb::Start => "start",
             Verb::Stop => "stop",
             Verb::Restart => "restart",
+            Verb::Once => "once",
         }
     }
 }
@@ -352,7 +356,8 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
             )
         }
         ["v1", "services", name, verb] => {
-            let Some(verb) = Verb::parse(verb) else {
+            let once = (*verb == "once").then_some(Verb::Once);
+            let Some(verb) = Verb::parse(verb).or(once) else {
                 return Err(Answer::error(
                     404,
                     &format!("no such action: {verb} (start, stop, restart)"),

@@ -185,11 +185,13 @@ const SIGNALS: [(u8, &str); 12] = [
 ];
 
 /// `s6-svc [-wX] [-T MS] [-udorD U...] [-s SIG] DIR...`: each command in order, for each service:
-/// `-u`, `-U`, `-o` start, `-d`, `-D` stop, `-r` restart, signals signal. Without `-w` nothing
-/// is waited for, as s6-svc only sends; with it, each start, stop or restart is waited for.
+/// `-u`, `-U` start, `-O` once (not restarted when its process ends), `-o` both, `-d`, `-D`
+/// stop, `-r` restart, signals signal. Without `-w` nothing is waited for, as s6-svc only
+/// sends; with it, each start, stop or restart is waited for.
 fn svc(args: &[OsString]) -> i32 {
-    const SVC: &str = "s6-svc [-wu|-wU|-wd|-wD|-wr|-wR] [-T MS] [-abqhkti12pcyrouUdD] [-s SIG] DIR";
-    let Some((opts, dirs)) = getopt(args, b"abqhkti12pcyrouUdDw:T:s:") else {
+    const SVC: &str =
+        "s6-svc [-wu|-wU|-wd|-wD|-wr|-wR] [-T MS] [-abqhkti12pcyroOuUdD] [-s SIG] DIR";
+    let Some((opts, dirs)) = getopt(args, b"abqhkti12pcyroOuUdDw:T:s:") else {
         return usage(SVC);
     };
     let (mut no_wait, mut timeout) = (true, DEFAULT_CLIENT_TIMEOUT);
@@ -207,7 +209,13 @@ fn svc(args: &[OsString]) -> i32 {
                 }
                 None => return usage(SVC),
             },
-            b'u' | b'U' | b'o' => Ok(Verb::Start),
+            b'u' | b'U' => Ok(Verb::Start),
+            // -o is -uO: started, and not restarted when its process ends.
+            b'o' => {
+                todo.extend([Ok(Verb::Start), Ok(Verb::Once)]);
+                continue;
+            }
+            b'O' => Ok(Verb::Once),
             b'd' | b'D' => Ok(Verb::Stop),
             b'r' => Ok(Verb::Restart),
             b's' => Err(String::from_utf8_lossy(value).into_owned()),
@@ -331,8 +339,8 @@ fn field(svc: &Service, letter: u8, secs: u64) -> String {
 }
 
 /// `s6-rc [-u|-d|-D] [-t MS] change NAME...`: starts (the default) or stops the services named,
-/// waiting until done, as s6-rc does. Exits 1 when one failed or the wait ran out, 3 for a name
-/// pidone does not know. `-l`, `-b` and `-v` change nothing.
+/// waiting until done, as s6-rc does. Exits 1 when one failed, 2 when the wait ran out, 3 for a
+/// name pidone does not know (s6-rc's codes). `-l`, `-b` and `-v` change nothing.
 fn rc(args: &[OsString]) -> i32 {
     const RC: &str = "s6-rc [-l LIVE] [-b] [-v N] [-t MS] [-u|-d|-D] change [NAME...]";
     let Some((opts, [change, names @ ..])) = getopt(args, b"budDl:v:t:") else {
@@ -366,14 +374,17 @@ fn rc(args: &[OsString]) -> i32 {
         no_wait: false,
         timeout,
     };
-    code(client::send(&socket(), &action), 3)
+    match client::send(&socket(), &action) {
+        Ending::TimedOut => 2,
+        end => code(end, 3),
+    }
 }
 
 /// A tool's exit code for how a request ended; `unknown` is its code for an unknown service.
 fn code(end: Ending, unknown: i32) -> i32 {
     match end {
         Ending::Done => 0,
-        Ending::Failed => 1,
+        Ending::Failed | Ending::TimedOut => 1,
         Ending::Unknown => unknown,
         Ending::Unreachable => SYSCALL,
     }
@@ -465,38 +476,37 @@ const COMMANDS: [&str; 6] = [
 /// command at each of its [`PLACES`], directories created. A symlink already there is replaced;
 /// a file is kept (an image that still has s6-overlay's own). Returns the exit code.
 pub fn install(root: &Path) -> i32 {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(err) => {
-            eprintln!("pidone: cannot find its own executable: {err}");
-            return 1;
-        }
-    };
     let mut code = 0;
     for (dir, names) in PLACES {
-        let dir = root.join(dir);
-        if let Err(err) = std::fs::create_dir_all(&dir) {
-            eprintln!("pidone: cannot create {}: {err}", dir.display());
-            code = 1;
-            continue;
-        }
         for name in names {
-            let link = dir.join(name);
-            match std::fs::symlink_metadata(&link) {
-                Ok(meta) if !meta.file_type().is_symlink() => {
-                    eprintln!("pidone: kept {}: a file is there", link.display());
-                    continue;
+            let link = root.join(dir).join(name);
+            match link_here(&link, false) {
+                Ok(true) => {}
+                Ok(false) => eprintln!("pidone: kept {}: a file is there", link.display()),
+                Err(err) => {
+                    eprintln!("pidone: {err}");
+                    code = 1;
                 }
-                Ok(_) => drop(std::fs::remove_file(&link)),
-                Err(_) => {}
-            }
-            if let Err(err) = std::os::unix::fs::symlink(&exe, &link) {
-                eprintln!("pidone: cannot link {}: {err}", link.display());
-                code = 1;
             }
         }
     }
     code
+}
+
+/// Makes `link` a symlink to this binary, creating its directories; one already there is
+/// replaced, and so is a file when `replace_files` (else it is kept: false).
+pub(super) fn link_here(link: &Path, replace_files: bool) -> Result<bool, String> {
+    let exe = std::env::current_exe()
+        .map_err(|err| format!("cannot find pidone's own executable: {err}"))?;
+    let at = link.display();
+    crate::os::listen::make_dirs(link).map_err(|err| format!("cannot create {at}: {err}"))?;
+    match std::fs::symlink_metadata(link) {
+        Ok(meta) if !meta.file_type().is_symlink() && !replace_files => return Ok(false),
+        Ok(_) => drop(std::fs::remove_file(link)),
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(&exe, link).map_err(|err| format!("cannot link {at}: {err}"))?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -57,21 +57,25 @@ pub struct Read {
     pub cont_finish: Vec<PathBuf>,
 }
 
-/// The reader's state: where `execlineb` is, and every problem found so far.
+/// The reader's state: the image's root, where `execlineb` is, and every problem found so far.
 struct Reader {
+    root: PathBuf,
     execlineb: Option<PathBuf>,
     errors: Vec<ConfigError>,
 }
 
 /// Reads the s6-rc source directory `rc`, the services.d directory `sd`, and the script
-/// directories `init` and `finish` (each may be missing). `execlineb` is where the image has it.
+/// directories `init` and `finish` (each may be missing) of the image at `root`. `execlineb` is
+/// where the image has it.
 pub fn read(
+    root: &Path,
     rc: Option<&Path>,
     sd: Option<&Path>,
     scripts: [&Path; 2],
     execlineb: Option<PathBuf>,
 ) -> Result<Read, Vec<ConfigError>> {
     let mut r = Reader {
+        root: root.to_path_buf(),
         execlineb,
         errors: Vec::new(),
     };
@@ -239,9 +243,7 @@ impl Reader {
                     Err(e) => self.error(&path, format!("cannot read: {e}")),
                 },
                 "run" | "finish" if !oneshot => {
-                    if !is_executable(&path) {
-                        self.error(&path, "not an executable file");
-                    }
+                    self.check_script(&path);
                     let text = path.to_string_lossy().into_owned();
                     match file == "run" {
                         true => svc.argv = vec![text],
@@ -335,13 +337,33 @@ impl Reader {
         }
     }
 
+    /// A script pidone will run (`run`, `finish`, a cont-init.d or cont-finish.d one): an
+    /// executable file, and one whose `#!` names an `execlineb` the image has (the kernel
+    /// would fail to run it, each time, with a bare "not found").
+    fn check_script(&mut self, path: &Path) {
+        if !is_executable(path) {
+            return self.error(path, "not an executable file");
+        }
+        let Some(interpreter) = interpreter(path).filter(|i| i.ends_with("/execlineb")) else {
+            return;
+        };
+        if !self
+            .root
+            .join(interpreter.trim_start_matches('/'))
+            .is_file()
+        {
+            let why = format!(
+                "#!{interpreter}: execline is not in this image (install execline, or write the script for /bin/sh)"
+            );
+            self.error(path, why);
+        }
+    }
+
     /// The executable files of a cont-init.d or cont-finish.d directory, in name order.
     fn scripts(&mut self, dir: &Path) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for (_, path) in entries(dir) {
-            if !is_executable(&path) {
-                self.error(&path, "not an executable file");
-            }
+            self.check_script(&path);
             out.push(path);
         }
         out
@@ -423,6 +445,23 @@ fn cycle_from(
     path.pop();
     mark(state, 2);
     None
+}
+
+/// The interpreter a script's `#!` line names, read from its first 256 bytes (a `run` may be a
+/// large binary: it is not read whole).
+fn interpreter(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    let line = head
+        .get(..n)?
+        .strip_prefix(b"#!")?
+        .split(|b| *b == b'\n')
+        .next()?;
+    let word = String::from_utf8_lossy(line);
+    word.split_whitespace().next().map(str::to_string)
 }
 
 /// The first line of an optional file, trimmed.

@@ -12,7 +12,10 @@ pub mod commands;
 mod contenv;
 mod execline;
 pub mod layout;
+mod runtime;
 mod toml;
+
+pub use runtime::Runtime;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +39,9 @@ pub struct Loaded {
     /// The container environment directory to fill at boot with pidone's environment (none
     /// with S6_KEEP_ENV=1).
     contenv: Option<(PathBuf, Env)>,
+    /// The image's root, and what the supervisor applies while it runs.
+    root: PathBuf,
+    runtime: Runtime,
 }
 
 impl Loaded {
@@ -43,10 +49,17 @@ impl Loaded {
         &self.toml
     }
 
+    /// What the supervisor applies while it runs (S6_CMD_WAIT_FOR_SERVICES_MAXTIME, the
+    /// exit-code file).
+    pub fn runtime(&self) -> Runtime {
+        self.runtime.clone()
+    }
+
     /// At boot, before anything runs: writes pidone's environment into the container
-    /// environment directory (emptied first). Logged, never fatal: services then get pidone's
-    /// environment.
+    /// environment directory (emptied first), empties the exit-code file and links `halt`
+    /// ([`Runtime::boot`]). Logged, never fatal: services then get pidone's environment.
     pub fn boot(&self) {
+        self.runtime.boot(&self.root);
         if let Some((dir, env)) = &self.contenv
             && let Err(err) = contenv::write(dir, env)
         {
@@ -80,6 +93,8 @@ pub struct Vars {
     pub finish_max: u64,
     /// S6_KEEP_ENV=1: services get pidone's environment, not the container environment's.
     pub keep_env: bool,
+    /// S6_CMD_WAIT_FOR_SERVICES_MAXTIME, in milliseconds: 0 waits forever.
+    pub cmd_wait: u64,
 }
 
 impl Vars {
@@ -107,6 +122,7 @@ impl Vars {
             kill_grace: get("S6_KILL_GRACETIME", 3000),
             finish_max: get("S6_KILL_FINISH_MAXTIME", 5000),
             keep_env: get("S6_KEEP_ENV", 0) != 0,
+            cmd_wait: get("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", 0),
         };
         match errors.is_empty() {
             true => Ok(vars),
@@ -157,7 +173,7 @@ fn load(found: &Found, ctx: &LoadContext) -> Result<(Config, Loaded), Vec<Config
     let (init, finish) = (root.join("etc/cont-init.d"), root.join("etc/cont-finish.d"));
     let execlineb = execlineb(root, &ctx.env);
     let (rc, sd) = (found.rc.as_deref(), found.sd.as_deref());
-    let read = layout::read(rc, sd, [&init, &finish], execlineb)?;
+    let read = layout::read(root, rc, sd, [&init, &finish], execlineb)?;
     let env_dir = (!vars.keep_env).then(|| root.join("run/s6/container_environment"));
     let text = toml::emit(&read, &vars, env_dir.as_deref());
     // Errors of the loader name the service's directory (or cont-init.d script), not this text.
@@ -177,11 +193,15 @@ fn load(found: &Found, ctx: &LoadContext) -> Result<(Config, Loaded), Vec<Config
                 }
             }
             let contenv = env_dir.map(|d| (d, ctx.env.clone()));
+            let runtime = Runtime::new(root, vars.cmd_wait, vars.stage2);
+            let root = root.clone();
             Ok((
                 config,
                 Loaded {
                     toml: text,
                     contenv,
+                    root,
+                    runtime,
                 },
             ))
         }

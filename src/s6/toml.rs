@@ -11,6 +11,14 @@ use super::layout::{Read, Svc};
 /// directory services read at each start (none with S6_KEEP_ENV=1).
 pub fn emit(read: &Read, vars: &Vars, env_dir: Option<&Path>) -> String {
     let mut out = String::from("# s6-overlay layout, as pidone reads it\n");
+    if vars.cmd_wait > 0 {
+        // A runtime setting of s6-overlay's, with no TOML key: said, so it is not lost unseen.
+        let _ = writeln!(
+            out,
+            "# S6_CMD_WAIT_FOR_SERVICES_MAXTIME={}: applied only when pidone reads the layout",
+            vars.cmd_wait
+        );
+    }
     // A oneshot's `down` runs at shutdown, before cont-finish.d (last started, first undone).
     let downs = (read.services.iter().rev()).filter_map(|s| s.down.clone().filter(|_| s.enabled));
     let finish = read

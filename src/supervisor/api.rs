@@ -48,6 +48,12 @@ impl<S: System> Supervisor<S> {
                     }
                     Verb::Stop => self.request_stop(id, false, now),
                     Verb::Restart => self.request_stop(id, true, now),
+                    Verb::Once => {
+                        if let Some(svc) = self.svcs.get_mut(id) {
+                            svc.once = true;
+                        }
+                        Vec::new()
+                    }
                 };
                 // The dependents taken down with it, for a client that waits for them too.
                 let along = (asked.iter())
@@ -227,6 +233,9 @@ impl<S: System> Supervisor<S> {
 
     /// Start: the service and, first, every dependency that is not up.
     fn request_start(&mut self, id: Id, now: Instant) {
+        if let Some(svc) = self.svcs.get_mut(id) {
+            svc.once = false;
+        }
         let mut todo = vec![id];
         let mut seen = HashSet::new();
         while let Some(i) = todo.pop() {
@@ -254,6 +263,9 @@ impl<S: System> Supervisor<S> {
     /// directly or through services that are down (a finished oneshot passes the dependency
     /// on). Returns the services it asked down.
     pub(super) fn request_stop(&mut self, id: Id, restart: bool, now: Instant) -> Vec<Id> {
+        if let Some(svc) = self.svcs.get_mut(id) {
+            svc.once = false;
+        }
         let mut asked = Vec::new();
         let mut todo = vec![id];
         let mut seen = HashSet::new();

@@ -192,6 +192,9 @@ impl<S: System> Supervisor<S> {
         } else {
             0
         };
+        // s6-overlay: the number a script (or CMD's end) left in the exit-code file.
+        #[cfg(feature = "s6")]
+        let code = self.overlay_exit_code().unwrap_or(code);
         Some(if self.options.map_exit.contains(&code) {
             0
         } else {

@@ -36,6 +36,8 @@ mod hooks;
 mod init;
 mod launch;
 mod logs;
+#[cfg(feature = "s6")]
+mod overlay;
 mod pipelines;
 mod poll;
 mod reload;
@@ -214,6 +216,9 @@ pub struct Supervisor<S: System = Real> {
     /// what it last said there.
     upstream: Option<crate::io::notify::Upstream>,
     told: upstream::Told,
+    /// s6-overlay's runtime, for a configuration read from its layouts.
+    #[cfg(feature = "s6")]
+    overlay: Option<overlay::Overlay>,
 }
 
 impl Supervisor<Real> {
@@ -392,6 +397,8 @@ impl<S: System> Supervisor<S> {
             started_wall: std::time::SystemTime::now(),
             upstream: None,
             told: upstream::Told::default(),
+            #[cfg(feature = "s6")]
+            overlay: None,
         }
     }
 

@@ -63,6 +63,8 @@ pub(super) struct Service {
     /// When it last showed activity (came up, wrote a line, sent an sd_notify message), for
     /// `idle_timeout`.
     pub(super) active_at: Instant,
+    /// Asked to run once (s6-svc's `-O`): not restarted when its process next ends.
+    pub(super) once: bool,
 }
 
 impl Service {
@@ -97,6 +99,7 @@ impl Service {
             timed: Timed::default(),
             sockets: Vec::new(),
             active_at: now,
+            once: false,
         };
         svc.reset_checks();
         svc

@@ -34,6 +34,8 @@ impl<S: System> Supervisor<S> {
             self.wake_at(now);
         }
         self.forget_removed();
+        #[cfg(feature = "s6")]
+        self.settle_cmd_wait(now);
         if self.phase == Phase::Running && self.main.is_none() && self.main_exit.is_none() {
             self.maybe_start_main(now);
         }
@@ -257,18 +259,24 @@ impl<S: System> Supervisor<S> {
     }
 
     /// Starts the main program once no service is on its way up (every enabled service up, or
-    /// failed for good).
+    /// failed for good), or once S6_CMD_WAIT_FOR_SERVICES_MAXTIME ran out.
     pub(super) fn maybe_start_main(&mut self, now: Instant) {
         if self.main_argv.is_none() {
             return;
         }
-        if self.settling() {
+        #[cfg(feature = "s6")]
+        let ran_out = self.cmd_wait_ran_out();
+        #[cfg(not(feature = "s6"))]
+        let ran_out = false;
+        if self.settling() && !ran_out {
             return;
         }
         let Some(argv) = self.main_argv.take() else {
             return;
         };
         if let Err(code) = self.start_main(&argv) {
+            #[cfg(feature = "s6")]
+            self.record_main_exit(code);
             self.main_exit = Some(Exit::Code(code));
             self.begin_shutdown(now);
         }

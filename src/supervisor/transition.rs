@@ -18,6 +18,8 @@ impl<S: System> Supervisor<S> {
             log::debug!("main program {} ended: {exit}", pid.as_raw_nonzero());
             self.main = None;
             self.main_exit = Some(exit);
+            #[cfg(feature = "s6")]
+            self.record_main_exit(exit.code());
             self.begin_shutdown(now);
             return;
         }
@@ -89,6 +91,7 @@ impl<S: System> Supervisor<S> {
             return;
         };
         let (before, intent, restarts) = (svc.life.state, svc.life.intent, svc.life.restarts);
+        let once = svc.once && matches!(event, Event::Exited(Step::Main, _));
         let action = svc.life.handle(&svc.policy, event, now);
         let after = svc.life.state;
         if svc.life.restarts != restarts {
@@ -152,6 +155,9 @@ impl<S: System> Supervisor<S> {
                 self.begin_shutdown(now);
             }
         }
+        if once {
+            self.end_once(id, now);
+        }
         match action {
             Action::Nothing => {}
             Action::Spawn(step) => self.spawn_step(id, step, now),
@@ -168,6 +174,22 @@ impl<S: System> Supervisor<S> {
                     self.kill_group(pid, sig);
                 }
             }
+        }
+    }
+}
+
+impl<S: System> Supervisor<S> {
+    /// Service `id`, asked to run once (s6-svc's `-O`), saw its process end: a restart its
+    /// policy scheduled is cancelled and it stays down (held, as by `pidone stop`) until
+    /// started again, as s6-supervise does not start it again.
+    fn end_once(&mut self, id: Id, now: Instant) {
+        let Some(svc) = self.svcs.get_mut(id) else {
+            return;
+        };
+        svc.once = false;
+        if svc.life.state == State::Pending && svc.life.want_up {
+            log::info!("{}: asked to run once: not restarted", svc.spec.name);
+            self.apply(id, Event::Hold, now);
         }
     }
 }
