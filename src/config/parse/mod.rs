@@ -16,6 +16,7 @@
 mod address;
 mod checks;
 mod controls;
+mod groups;
 mod raw;
 mod service;
 mod values;

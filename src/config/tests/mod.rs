@@ -5,6 +5,7 @@ mod bounds;
 mod checks;
 mod controls;
 mod errors;
+mod groups;
 mod loading;
 mod sources;
 mod timers;
