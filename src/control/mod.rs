@@ -19,6 +19,7 @@
 pub mod client;
 pub mod gate;
 pub mod remote;
+pub mod selector;
 pub mod wire;
 
 use std::io::{self, Read, Write};
