@@ -18,14 +18,15 @@ impl<S: System> Supervisor<S> {
     /// Answers one request at time `now`.
     pub(super) fn answer(&mut self, request: Request, now: Instant) -> Answer {
         match request {
-            Request::Services { names } => {
-                let ids = match names {
-                    // A service a reload removed shows only while it is still stopping.
-                    None => self.svcs.iter().map(|(id, _)| id).collect(),
-                    Some(names) => match self.lookup(&names) {
-                        Ok(ids) => ids,
-                        Err(answer) => return answer,
-                    },
+            Request::Services {
+                names,
+                group,
+                pattern,
+            } => {
+                let ids = match self.listed(names.as_deref(), group.as_deref(), pattern.as_deref())
+                {
+                    Ok(ids) => ids,
+                    Err(answer) => return answer,
                 };
                 let list: Vec<wire::Service> = ids
                     .iter()
@@ -34,6 +35,17 @@ impl<S: System> Supervisor<S> {
                 Answer::of(200, &list)
             }
             Request::Act { name, verb } => {
+                if !self.names_one(&name) {
+                    // A group, a pattern, a service's instances: all of them, or none.
+                    let ids = match self.select(&name) {
+                        Ok(ids) => ids,
+                        Err(answer) => return answer,
+                    };
+                    if self.phase != super::Phase::Running {
+                        return Answer::error(409, "pidone is shutting down");
+                    }
+                    return Answer::of(200, &self.act_on(&ids, verb, now));
+                }
                 let id = match self.lookup_one(&name) {
                     Ok(id) => id,
                     Err(answer) => return answer,
@@ -61,6 +73,12 @@ impl<S: System> Supervisor<S> {
                 Answer::of(200, &service)
             }
             Request::Signal { name, signal } => {
+                if !self.names_one(&name) {
+                    return match self.select(&name) {
+                        Ok(ids) => self.signal_all(&name, &ids, signal, now),
+                        Err(answer) => answer,
+                    };
+                }
                 let id = match self.lookup_one(&name) {
                     Ok(id) => id,
                     Err(answer) => return answer,
@@ -74,6 +92,12 @@ impl<S: System> Supervisor<S> {
                 Answer::of(200, &self.describe(id, now))
             }
             Request::Logs { name, n, .. } => {
+                if !self.names_one(&name) {
+                    return match self.select(&name) {
+                        Ok(ids) => self.logs_of(&ids, n),
+                        Err(answer) => answer,
+                    };
+                }
                 let id = match self.lookup_one(&name) {
                     Ok(id) => id,
                     Err(answer) => return answer,
@@ -175,7 +199,7 @@ impl<S: System> Supervisor<S> {
                 name,
                 n,
                 follow: true,
-            } => Some(self.lookup_one(name).and_then(|id| {
+            } => Some(self.select_single(name).and_then(|id| {
                 let empty = LineRing::default();
                 let log = self.svcs.get(id).map_or(&empty, |s| &s.log);
                 let text = room.then(|| log_text(control::STREAM_HEAD, log, *n));
@@ -226,7 +250,7 @@ impl<S: System> Supervisor<S> {
     }
 
     /// Start: the service and, first, every dependency that is not up.
-    fn request_start(&mut self, id: Id, now: Instant) {
+    pub(super) fn request_start(&mut self, id: Id, now: Instant) {
         let mut todo = vec![id];
         let mut seen = HashSet::new();
         while let Some(i) = todo.pop() {
@@ -280,7 +304,7 @@ impl<S: System> Supervisor<S> {
     }
 
     /// One service as the API shows it; `None` for an id no longer in the table.
-    fn describe(&self, id: Id, now: Instant) -> Option<wire::Service> {
+    pub(super) fn describe(&self, id: Id, now: Instant) -> Option<wire::Service> {
         let svc = self.svcs.get(id)?;
         let uptime = (svc.life.up_at)
             .filter(|_| svc.life.state == State::Running)
@@ -755,7 +779,12 @@ mod tests {
                     [[services]]\nname = \"web\"\ncommand = [\"/bin/echo\", \"web\"]\n\
                     depends_on = \"db\"\n";
         let mut rig = Rig::new(text);
-        let answer = rig.sup.answer(Request::Services { names: None }, rig.now);
+        let all = Request::Services {
+            names: None,
+            group: None,
+            pattern: None,
+        };
+        let answer = rig.sup.answer(all, rig.now);
         let list = wire::read_services(&answer.body).expect("a list of services");
         let seen: Vec<(&str, &str, &str)> = (list.iter())
             .map(|s| (s.name.as_str(), s.state.as_str(), s.kind.as_str()))

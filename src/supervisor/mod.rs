@@ -38,6 +38,8 @@ mod logs;
 mod pipelines;
 mod poll;
 mod reload;
+mod select;
+mod selected;
 mod service;
 mod settle;
 mod system;
