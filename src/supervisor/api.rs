@@ -337,6 +337,7 @@ impl<S: System> Supervisor<S> {
                 .collect(),
             description: svc.spec.description.clone(),
             enabled: svc.spec.enabled,
+            groups: svc.spec.groups.clone(),
             instance: svc.spec.instance,
             last_exit: svc.life.last_exit.map(last_exit),
             log: self.output.log_state(id.key()).map(|(c, error)| wire::Log {
