@@ -33,9 +33,21 @@ impl Selector<'_> {
     }
 }
 
-/// Checks that `pattern` is well formed: each `[` has its `]` and holds at least one character.
+/// The longest pattern taken, in characters: four times the longest name (64 bytes), and short
+/// enough that matching it against every service stays quick (the matcher takes up to the
+/// pattern's length times the name's).
+pub const MAX_PATTERN: usize = 256;
+
+/// Checks that `pattern` is well formed: each `[` has its `]` and holds at least one character,
+/// and it is not longer than [`MAX_PATTERN`].
 pub fn check(pattern: &str) -> Result<(), String> {
     let chars: Vec<char> = pattern.chars().collect();
+    if chars.len() > MAX_PATTERN {
+        let n = chars.len();
+        return Err(format!(
+            "bad pattern: {n} characters (at most {MAX_PATTERN})"
+        ));
+    }
     let mut i = 0;
     while let Some(&c) = chars.get(i) {
         i += match c {
@@ -236,6 +248,12 @@ mod tests {
         let bad = "bad pattern \"web-[12\": '[' without its ']' (write [abc] or [a-z])";
         assert_eq!(check("web-[12"), Err(bad.to_string()));
         assert!(check("[]").is_err() && check("[!]").is_err() && check("a[").is_err());
+        assert_eq!(check(&"*a".repeat(128)), Ok(()));
+        let long = check(&format!("{}x", "*a".repeat(128)));
+        assert_eq!(
+            long,
+            Err("bad pattern: 257 characters (at most 256)".to_string())
+        );
     }
 
     #[test]
@@ -251,5 +269,49 @@ mod tests {
         assert_eq!(decode("%4"), None);
         assert_eq!(decode("%zz"), None);
         assert_eq!(decode("%ff"), None);
+    }
+
+    /// A plain recursive matcher, slow and obviously right, for the one above to agree with.
+    fn reference(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|k| reference(rest, &n[k..])),
+            Some(_) => {
+                let Some((&c, tail)) = n.split_first() else {
+                    return false;
+                };
+                match one(p, 0, c) {
+                    Some(len) => reference(&p[len..], tail),
+                    None => false,
+                }
+            }
+        }
+    }
+
+    /// Every pattern of up to 5 characters of `a*?[]!-` against every name of up to 3 of
+    /// `ab-]`: the same answer as the reference, and no panic.
+    #[test]
+    fn the_matcher_agrees_with_a_plain_recursive_one() {
+        fn words(alphabet: &[char], max: usize) -> Vec<String> {
+            let mut all = vec![String::new()];
+            let mut last = vec![String::new()];
+            for _ in 0..max {
+                let next: Vec<String> = (last.iter())
+                    .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+                    .collect();
+                all.extend(next.iter().cloned());
+                last = next;
+            }
+            all
+        }
+        let patterns = words(&['a', '*', '?', '[', ']', '!', '-'], 5);
+        let names = words(&['a', 'b', '-', ']'], 3);
+        for p in &patterns {
+            let pc: Vec<char> = p.chars().collect();
+            for n in &names {
+                let nc: Vec<char> = n.chars().collect();
+                assert_eq!(matches(p, n), reference(&pc, &nc), "{p:?} against {n:?}");
+            }
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! so a bad request changes nothing. A service a reload removed is no longer known, even while
 //! it is still stopping.
 
+use std::collections::HashSet;
+
 use super::system::System;
 use super::{Id, Service, Supervisor};
 use crate::control::Answer;
@@ -39,9 +41,10 @@ impl<S: System> Supervisor<S> {
     /// The services each of `words` names, word after word, each service once.
     pub(super) fn select_all(&self, words: &[String]) -> Result<Vec<Id>, Answer> {
         let mut ids: Vec<Id> = Vec::new();
+        let mut seen: HashSet<Id> = HashSet::new();
         for word in words {
             for id in self.select(word)? {
-                if !ids.contains(&id) {
+                if seen.insert(id) {
                     ids.push(id);
                 }
             }
@@ -120,11 +123,11 @@ impl<S: System> Supervisor<S> {
             Some(words) => self.select_all(words)?,
         };
         if let Some(group) = group {
-            let kept = self.in_group(group)?;
+            let kept: HashSet<Id> = self.in_group(group)?.into_iter().collect();
             ids.retain(|id| kept.contains(id));
         }
         if let Some(pattern) = pattern {
-            let kept = self.matching(pattern)?;
+            let kept: HashSet<Id> = self.matching(pattern)?.into_iter().collect();
             ids.retain(|id| kept.contains(id));
         }
         Ok(ids)
