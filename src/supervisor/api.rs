@@ -9,7 +9,7 @@ use super::system::System;
 use super::{Id, Service, Supervisor};
 use crate::config::{Kind, Level};
 use crate::control::wire;
-use crate::control::{self, Answer, MAX_LOGS, Request, Verb};
+use crate::control::{self, Answer, MAX_LOGS, Request};
 use crate::core::service::{Event, Intent, State};
 use crate::io::ring::LineRing;
 use crate::os::reap::Exit;
@@ -35,42 +35,21 @@ impl<S: System> Supervisor<S> {
                 Answer::of(200, &list)
             }
             Request::Act { name, verb } => {
-                if !self.names_one(&name) {
-                    // A group, a pattern, a service's instances: all of them, or none.
-                    let ids = match self.select(&name) {
-                        Ok(ids) => ids,
-                        Err(answer) => return answer,
-                    };
-                    if self.phase != super::Phase::Running {
-                        return Answer::error(409, "pidone is shutting down");
-                    }
-                    return Answer::of(200, &self.act_on(&ids, verb, now));
-                }
-                let id = match self.lookup_one(&name) {
-                    Ok(id) => id,
+                // A group, a pattern, a service's instances: all of them, or none.
+                let ids = match self.select(&name) {
+                    Ok(ids) => ids,
                     Err(answer) => return answer,
                 };
                 if self.phase != super::Phase::Running {
                     return Answer::error(409, "pidone is shutting down");
                 }
-                let asked = match verb {
-                    Verb::Start => {
-                        self.request_start(id, now);
-                        Vec::new()
-                    }
-                    Verb::Stop => self.request_stop(id, false, now),
-                    Verb::Restart => self.request_stop(id, true, now),
-                };
-                // The dependents taken down with it, for a client that waits for them too.
-                let along = (asked.iter())
-                    .filter(|&&a| a != id)
-                    .filter_map(|a| self.svcs.get(*a).map(|s| s.spec.name.clone()))
-                    .collect();
-                let service = self.describe(id, now).map(|s| wire::Service {
-                    along: Some(along),
-                    ..s
-                });
-                Answer::of(200, &service)
+                let acted = self.act_on(&ids, verb, now);
+                // A service's own name answers with that service alone, as it always did.
+                if self.names_one(&name) {
+                    Answer::of(200, &acted.first())
+                } else {
+                    Answer::of(200, &acted)
+                }
             }
             Request::Signal { name, signal } => {
                 if !self.names_one(&name) {
@@ -772,6 +751,7 @@ pub(super) fn log_text(head: &str, log: &LineRing, n: usize) -> String {
 mod tests {
     use super::super::testing::Rig;
     use super::*;
+    use crate::control::Verb;
     use crate::io::ring::Lines;
 
     #[test]

@@ -27,19 +27,19 @@ impl<S: System> Supervisor<S> {
             };
             asked.push((id, along));
         }
-        (asked.into_iter())
-            .filter_map(|(id, along)| {
-                let along = (along.iter())
-                    .filter(|&&a| a != id)
-                    .filter_map(|a| self.svcs.get(*a).map(|s| s.spec.name.clone()))
-                    .collect();
-                let service = self.describe(id, now)?;
-                Some(wire::Service {
-                    along: Some(along),
-                    ..service
-                })
-            })
-            .collect()
+        let mut list = Vec::with_capacity(asked.len());
+        for (id, along) in asked {
+            let Some(mut service) = self.describe(id, now) else {
+                continue;
+            };
+            // The dependents taken down with it, for a client that waits for them too.
+            let names = (along.iter())
+                .filter(|&&a| a != id)
+                .filter_map(|a| self.svcs.get(*a).map(|s| s.spec.name.clone()));
+            service.along = Some(names.collect());
+            list.push(service);
+        }
+        list
     }
 
     /// Sends `signal` to the running ones of the services `word` selected (`ids`); a 409 when
