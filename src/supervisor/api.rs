@@ -51,42 +51,14 @@ impl<S: System> Supervisor<S> {
                     Answer::of(200, &acted)
                 }
             }
-            Request::Signal { name, signal } => {
-                if !self.names_one(&name) {
-                    return match self.select(&name) {
-                        Ok(ids) => self.signal_all(&name, &ids, signal, now),
-                        Err(answer) => answer,
-                    };
-                }
-                let id = match self.lookup_one(&name) {
-                    Ok(id) => id,
-                    Err(answer) => return answer,
-                };
-                let Some(child) = self.svcs.get(id).and_then(|s| s.child.as_ref()) else {
-                    return Answer::error(409, &format!("{name} is not running"));
-                };
-                if let Err(err) = self.sys.signal(child, signal) {
-                    return Answer::error(409, &format!("{name}: {err}"));
-                }
-                Answer::of(200, &self.describe(id, now))
-            }
-            Request::Logs { name, n, .. } => {
-                if !self.names_one(&name) {
-                    return match self.select(&name) {
-                        Ok(ids) => self.logs_of(&ids, n),
-                        Err(answer) => answer,
-                    };
-                }
-                let id = match self.lookup_one(&name) {
-                    Ok(id) => id,
-                    Err(answer) => return answer,
-                };
-                Answer {
-                    status: 200,
-                    content_type: "text/plain; charset=utf-8",
-                    body: (self.svcs.get(id)).map_or_else(String::new, |s| log_text("", &s.log, n)),
-                }
-            }
+            Request::Signal { name, signal } => match self.select(&name) {
+                Ok(ids) => self.signal_all(&name, &ids, signal, now),
+                Err(answer) => answer,
+            },
+            Request::Logs { name, n, .. } => match self.select(&name) {
+                Ok(ids) => self.logs_of(&ids, n, !self.names_one(&name)),
+                Err(answer) => answer,
+            },
             Request::Health { live } => {
                 let problems = self.health_problems(live);
                 let healthy = problems.is_empty();

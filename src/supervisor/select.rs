@@ -340,6 +340,34 @@ groups = [\"frontend\"]\n\
         assert!(err.body.contains("names 2 (db, worker)"), "{}", err.body);
         assert!(rig.sup.select_single("web-[2]").is_ok());
         assert_eq!(rig.sup.answer(logs("@nope"), rig.now).status, 404);
+
+        // Past 4 MiB, the services after the first are named, not shown.
+        for name in ["db", "worker"] {
+            let mut batch = crate::io::ring::Lines::default();
+            for i in 0..800 {
+                batch.push(format!("{i:04}{}", "x".repeat(4000)).as_bytes());
+            }
+            let id = rig.id(name);
+            let svc = rig.sup.svcs.get_mut(id).expect("in the table");
+            svc.log.push(&batch, usize::MAX);
+        }
+        let many = Request::Logs {
+            name: "@backend".to_string(),
+            n: 1000,
+            follow: false,
+        };
+        let answer = rig.sup.answer(many, rig.now);
+        assert!(answer.body.starts_with("[db] hello from db\n[db] 0000x"));
+        assert!(!answer.body.contains("[worker]"));
+        assert!(
+            answer.body.contains("\n[db] 0799x"),
+            "db's last line is there"
+        );
+        assert!(
+            answer
+                .body
+                .ends_with("pidone: not shown (4 MiB at most): worker\n")
+        );
     }
 
     /// A service's groups change what `@group` names, not the service: a reload that changes

@@ -43,7 +43,8 @@ impl<S: System> Supervisor<S> {
     }
 
     /// Sends `signal` to the running ones of the services `word` selected (`ids`); a 409 when
-    /// none is running, or naming those the signal could not reach (the others got it).
+    /// none is running, or naming those the signal could not reach (the others got it). The
+    /// answer is the list of the services, or the service alone when `word` is its name.
     pub(super) fn signal_all(
         &mut self,
         word: &str,
@@ -68,20 +69,27 @@ impl<S: System> Supervisor<S> {
         if !failed.is_empty() {
             return Answer::error(409, &failed.join("; "));
         }
+        let one = self.names_one(word);
         if sent == 0 {
-            let message = format!("none of the services {word:?} names is running");
+            let message = match one {
+                true => format!("{word} is not running"),
+                false => format!("none of the services {word:?} names is running"),
+            };
             return Answer::error(409, &message);
         }
         let list: Vec<wire::Service> = (ids.iter())
             .filter_map(|id| self.describe(*id, now))
             .collect();
-        Answer::of(200, &list)
+        match one {
+            true => Answer::of(200, &list.first()),
+            false => Answer::of(200, &list),
+        }
     }
 
     /// The last `n` lines of each of `ids`, service after service, each line prefixed with
-    /// `[name] `, within [`MAX_LOGS`] bytes: the services that do not fit are named in a last
-    /// line.
-    pub(super) fn logs_of(&self, ids: &[Id], n: usize) -> Answer {
+    /// `[name] ` when `prefix` (not for a service asked by its name); the services after the
+    /// first that do not fit within [`MAX_LOGS`] bytes are named in a last line.
+    pub(super) fn logs_of(&self, ids: &[Id], n: usize, prefix: bool) -> Answer {
         let mut body = String::new();
         let mut left_out: Vec<&str> = Vec::new();
         for id in ids {
@@ -89,14 +97,18 @@ impl<S: System> Supervisor<S> {
                 continue;
             };
             let text = log_text("", &svc.log, n);
-            let prefix = format!("[{}] ", svc.spec.name);
-            let lines = text.lines().count();
-            if !left_out.is_empty() || body.len() + text.len() + lines * prefix.len() > MAX_LOGS {
+            if !prefix {
+                body.push_str(&text);
+                continue;
+            }
+            let head = format!("[{}] ", svc.spec.name);
+            let size = text.len() + text.lines().count() * head.len();
+            if !left_out.is_empty() || (!body.is_empty() && body.len() + size > MAX_LOGS) {
                 left_out.push(&svc.spec.name);
                 continue;
             }
             for line in text.lines() {
-                body.push_str(&prefix);
+                body.push_str(&head);
                 body.push_str(line);
                 body.push('\n');
             }
