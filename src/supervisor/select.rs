@@ -12,6 +12,9 @@ use crate::control::Answer;
 use crate::control::selector::{self, Selector};
 use crate::core::service::Intent;
 
+/// The most groups an error names (a configuration may have thousands).
+const GROUPS_SHOWN: usize = 100;
+
 impl<S: System> Supervisor<S> {
     /// The services `word` names, in start order: the service of that name, every instance of a
     /// service with `instances`, a group's services or those matching a pattern. A 404 when it
@@ -67,15 +70,22 @@ impl<S: System> Supervisor<S> {
         if !ids.is_empty() {
             return Ok(ids);
         }
+        // The groups there are, each once, the first [`GROUPS_SHOWN`] of them.
         let mut groups: Vec<&str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut more = 0usize;
         for g in self.known().flat_map(|(_, s)| &s.spec.groups) {
-            if !groups.contains(&g.as_str()) {
-                groups.push(g);
+            if seen.insert(g.as_str()) {
+                match groups.len() < GROUPS_SHOWN {
+                    true => groups.push(g),
+                    false => more += 1,
+                }
             }
         }
-        let there = match groups.is_empty() {
-            true => "no service has groups".to_string(),
-            false => format!("groups: {}", groups.join(", ")),
+        let there = match (groups.is_empty(), more) {
+            (true, _) => "no service has groups".to_string(),
+            (false, 0) => format!("groups: {}", groups.join(", ")),
+            (false, _) => format!("groups: {} and {more} more", groups.join(", ")),
         };
         Err(Answer::error(
             404,
@@ -217,6 +227,21 @@ groups = [\"frontend\"]\n\
             )
         );
         assert_eq!(err("web-[1").0, 400);
+        let many = |from: usize, to: usize| {
+            let names: Vec<String> = (from..to).map(|i| format!("\"g{i:03}\"")).collect();
+            names.join(", ")
+        };
+        let crowded = Rig::new(&format!(
+            "[[services]]\nname = \"a\"\ncommand = [\"/bin/echo\"]\ngroups = [{}]\n\
+             [[services]]\nname = \"b\"\ncommand = [\"/bin/echo\"]\ngroups = [{}]\n",
+            many(0, 64),
+            many(60, 110)
+        ));
+        let (_, body) = names(&crowded, "@x").expect_err("no such group");
+        assert!(
+            body.contains("g000, g001") && body.contains(", g099 and 10 more\""),
+            "{body}"
+        );
         let bare = Rig::new("[[services]]\nname = \"a\"\ncommand = [\"/bin/echo\"]\n");
         let (_, body) = names(&bare, "@x").expect_err("no groups");
         assert!(body.contains("no service has groups"), "{body}");
