@@ -111,6 +111,7 @@ usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]          run one program (no conf
        pidone logs [-f] [-n N] NAME...
        pidone events [-f] [--json]                      state changes, exits, checks, reloads
        pidone signal NAME SIGNAL | reload | check [--live|--ready] | wait [--timeout D]
+                                (NAME: a service, @GROUP, or a pattern like 'web-*')
        pidone shutdown
        pidone import supervisord|procfile|process-compose FILE   convert (docs/migration.md)
 

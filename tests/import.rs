@@ -182,9 +182,12 @@ fn supervisord_includes_groups_and_unknown_options() {
             "name = \"web\"",
             &format!("workdir = \"{}/conf.d\"", dir.s()),
             "enabled = false",
+            "groups = [\"backend\"]",
         ],
     );
     assert!(!out.stdout.contains("not_included"), "{}", out.stdout);
+    // A [group:x] is carried over as pidone's groups: nothing about it is lost.
+    assert!(!out.stderr.contains("group"), "{}", out.stderr);
     has(
         &out.stderr,
         &[
@@ -373,15 +376,16 @@ fn process_compose_tests_runner_with_what_pidone_lacks() {
             "required = true",
             "depends_on = [\"redis\"]",
             "after = [\"seed\"]",
+            "groups = [\"cache\"]",
         ],
     );
+    assert!(!err.contains("namespace"), "a namespace is a group: {err}");
     has(
         &err,
         &[
             "source:5: exit_on_end",
             "source:8: depends_on seed: process_log_ready",
             "source:12: is_daemon",
-            "source:13: namespace \"cache\"",
             "source:15: shutdown.command",
             "source:17: readiness_probe.http_get: scheme https",
             "source:22: ready_log_line",
@@ -526,4 +530,40 @@ fn import_without_its_companion_says_so() {
 fn usage_errors() {
     let (_, err) = import("inittab", "x", &[], 2);
     has(&err, &["unknown format"]);
+}
+
+/// Issue 18: `[group:x] programs = ...` becomes `groups = ["x"]` on each member (every process of
+/// a `numprocs` program too), a name pidone cannot take made into one it can, with a note.
+#[test]
+fn supervisord_groups_become_pidone_groups() {
+    let text = "[group:backend]\nprograms=db,worker\n\n[group:all apps]\nprograms=worker\n\n\
+                [program:db]\ncommand=/bin/sleep 1000\n\n\
+                [program:worker]\ncommand=/bin/sleep 1000\nnumprocs=2\n\
+                process_name=%(program_name)s-%(process_num)s\n\n\
+                [program:alone]\ncommand=/bin/sleep 1000\n";
+    let (out, err) = import("supervisord", text, &[], 0);
+    let after = |name: &str| {
+        let at = out.find(&format!("name = \"{name}\"")).expect(name);
+        out[at..]
+            .split("[[services]]")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(after("db").contains("groups = [\"backend\"]"), "{out}");
+    let worker = if out.contains("name = \"worker\"") {
+        "worker"
+    } else {
+        "worker-0"
+    };
+    assert!(
+        after(worker).contains("groups = [\"backend\", \"all-apps\"]"),
+        "{out}"
+    );
+    assert!(!after("alone").contains("groups"), "{out}");
+    has(
+        &out,
+        &["supervisord group \"all apps\" becomes group \"all-apps\""],
+    );
+    assert!(err.is_empty(), "nothing lost: {err}");
 }

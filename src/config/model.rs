@@ -421,6 +421,9 @@ pub struct ServiceSpec {
     /// `watchdog`: a running longrun (with `ready = { sd_notify = true }`) must send
     /// `WATCHDOG=1` at least this often, or it is taken for hung.
     pub watchdog: Option<Duration>,
+    /// `groups`: the groups the service is in (`@NAME` for the client and the API), each once;
+    /// an instance is in its service's groups.
+    pub groups: Vec<String>,
     /// `start = "on-demand"`: not started at boot, but by `pidone start`, by a dependent that
     /// starts, or by a connection to one of its `listen` sockets.
     pub on_demand: bool,

@@ -632,6 +632,7 @@ impl Loader<'_> {
             on_demand: raw.on_demand,
             idle_timeout: raw.idle_timeout,
             listen: raw.listen.clone(),
+            groups: raw.groups.clone(),
         }
     }
 }

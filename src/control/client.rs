@@ -10,6 +10,7 @@ use super::remote::{Endpoint, Link};
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 
+use crate::control::selector;
 use crate::control::wire::{self, Service};
 use crate::control::{STREAM_ERROR, Verb};
 
@@ -200,15 +201,23 @@ fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
             } else {
                 Vec::new()
             };
-            let mut waited: Vec<String> = names.to_vec();
+            // Every word is resolved by the daemon before anything is asked: a word that names
+            // nothing changes nothing. What they name is what is waited for.
+            let mut waited: Vec<String> = selected(ep, names)?;
             for name in names {
-                let target = format!("/v1/services/{name}/{}", verb.as_str());
+                let target = format!("/v1/services/{}/{}", selector::encode(name), verb.as_str());
                 let (status, body) = request(ep, "POST", &target)?;
                 if status != 200 {
                     return Err(refusal(status, &body));
                 }
-                let answer = wire::read_service(&body).unwrap_or_default();
-                for dependent in answer.along.unwrap_or_default() {
+                // One service for its name; a list for a group, a pattern or instances.
+                let answers = wire::read_services(&body)
+                    .or_else(|_| wire::read_service(&body).map(|one| vec![one]))
+                    .unwrap_or_default();
+                for dependent in answers
+                    .into_iter()
+                    .flat_map(|a| a.along.unwrap_or_default())
+                {
                     if !waited.contains(&dependent) {
                         waited.push(dependent);
                     }
@@ -272,7 +281,7 @@ fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
         }
         Action::Signal { name, signal } => {
             let body = serde_json::to_string(&wire::Signal { signal }).unwrap_or_default();
-            let target = format!("/v1/services/{name}/signal");
+            let target = format!("/v1/services/{}/signal", selector::encode(name));
             let (status, answer) = request_with(ep, "POST", &target, &body)?;
             if status != 200 {
                 return Err(refusal(status, &answer));
@@ -352,7 +361,9 @@ fn wait_done(
 
 /// Prints the logs of each service (prefixed `[name] ` when there are several); with `follow`,
 /// one connection per service streams new lines until the daemon or the user ends it.
-fn logs(ep: &Endpoint, names: &[String], lines: usize, follow: bool) -> Result<i32, Failure> {
+fn logs(ep: &Endpoint, words: &[String], lines: usize, follow: bool) -> Result<i32, Failure> {
+    // Groups and patterns are resolved by the daemon first; then each service is asked alone.
+    let names = &selected(ep, words)?;
     let prefix = names.len() > 1;
     if !follow {
         for name in names {
@@ -564,7 +575,8 @@ fn services(ep: &Endpoint, names: &[String]) -> Result<(Vec<Service>, String), F
     let target = if names.is_empty() {
         "/v1/services".to_string()
     } else {
-        format!("/v1/services?names={}", names.join(","))
+        let words: Vec<String> = names.iter().map(|w| selector::encode(w)).collect();
+        format!("/v1/services?names={}", words.join(","))
     };
     let (status, body) = request(ep, "GET", &target)?;
     if status != 200 {
@@ -576,6 +588,13 @@ fn services(ep: &Endpoint, names: &[String]) -> Result<(Vec<Service>, String), F
             "the daemon sent an answer that is not a list of services: {err}"
         ))),
     }
+}
+
+/// The names of the services `words` name (names, `@groups`, patterns), as the daemon resolves
+/// them; a word that names nothing is the daemon's refusal.
+fn selected(ep: &Endpoint, words: &[String]) -> Result<Vec<String>, Failure> {
+    let (list, _) = services(ep, words)?;
+    Ok(list.into_iter().map(|s| s.name).collect())
 }
 
 /// One HTTP exchange; returns the status code and the body.
@@ -635,10 +654,11 @@ fn colour() -> bool {
     io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// The aligned table NAME STATE PID UPTIME RESTARTS LAST-EXIT REASON, in start order, and
-/// DESCRIPTION when a service has one.
+/// The aligned table NAME STATE PID UPTIME RESTARTS LAST-EXIT REASON, in start order, then
+/// GROUPS when a service is in one and DESCRIPTION when a service has one.
 pub fn table(list: &[Service], colour: bool) -> String {
     let described = list.iter().any(|s| s.description.is_some());
+    let grouped = list.iter().any(|s| !s.groups.is_empty());
     let header = [
         "NAME",
         "STATE",
@@ -647,9 +667,10 @@ pub fn table(list: &[Service], colour: bool) -> String {
         "RESTARTS",
         "LAST-EXIT",
         "REASON",
+        if grouped { "GROUPS" } else { "" },
         if described { "DESCRIPTION" } else { "" },
     ];
-    let rows: Vec<[String; 8]> = list
+    let rows: Vec<[String; 9]> = list
         .iter()
         .map(|s| {
             let last = match &s.last_exit {
@@ -667,6 +688,7 @@ pub fn table(list: &[Service], colour: bool) -> String {
                 s.restarts.to_string(),
                 last,
                 reason(s),
+                printable(&s.groups.join(",")),
                 printable(s.description.as_deref().unwrap_or_default()),
             ]
         })
@@ -679,8 +701,12 @@ pub fn table(list: &[Service], colour: bool) -> String {
         }
     }
     let mut out = String::new();
-    let line = |cells: [&str; 8], state_colour: Option<&str>, out: &mut String| {
+    let line = |cells: [&str; 9], state_colour: Option<&str>, out: &mut String| {
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            // A column no service fills (GROUPS, DESCRIPTION) is left out.
+            if header.get(i).is_some_and(|h| h.is_empty()) {
+                continue;
+            }
             let last = i == cells.len() - 1;
             let text = if last {
                 cell.to_string()
@@ -849,6 +875,7 @@ mod tests {
                 status: "failing".to_string(),
                 ..wire::Check::default()
             }],
+            groups: vec!["backend".to_string()],
             last_exit: Some(wire::LastExit {
                 code: 137,
                 signal: Some("KILL".to_string()),
@@ -989,5 +1016,35 @@ mod tests {
         .unwrap();
         let text = table(&list, false);
         assert!(text.lines().nth(1).is_some_and(|l| l.starts_with(&name)));
+    }
+
+    /// Issue 18: a GROUPS column when some service is in a group, before DESCRIPTION.
+    #[test]
+    fn table_shows_groups_when_a_service_has_some() {
+        let list = wire::read_services(
+            r#"[{"name":"db","state":"running","pid":12,"restarts":0,"reason":"","groups":["backend","data"]},
+                {"name":"web","state":"stopped","restarts":0,"reason":"","description":"the site"}]"#,
+        )
+        .unwrap();
+        assert_eq!(list[0].groups, ["backend", "data"]);
+        let text = table(&list, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "NAME  STATE    PID  UPTIME  RESTARTS  LAST-EXIT  REASON  GROUPS        DESCRIPTION"
+        );
+        assert_eq!(
+            lines[1],
+            "db    running  12   -       0         -                  backend,data"
+        );
+        assert_eq!(
+            lines[2],
+            "web   stopped  -    -       0         -                                the site"
+        );
+        let plain = table(&list[..1], false);
+        assert!(
+            plain.lines().next().unwrap().ends_with("REASON  GROUPS"),
+            "{plain}"
+        );
     }
 }

@@ -19,6 +19,7 @@
 pub mod client;
 pub mod gate;
 pub mod remote;
+pub mod selector;
 pub mod wire;
 
 use std::io::{self, Read, Write};
@@ -104,8 +105,13 @@ impl TurnQuota {
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// `GET /v1/services[?names=a,b]`
-    Services { names: Option<Vec<String>> },
+    /// `GET /v1/services[?names=a,b][&group=g][&match=p]`: each of `names` a name, `@group` or
+    /// pattern; `group` and `pattern` narrow the list.
+    Services {
+        names: Option<Vec<String>>,
+        group: Option<String>,
+        pattern: Option<String>,
+    },
     /// `POST /v1/services/{name}/start|stop|restart`
     Act { name: String, verb: Verb },
     /// `POST /v1/services/{name}/signal` with `{"signal": "HUP"}`
@@ -287,18 +293,7 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let request = match segments.as_slice() {
-        ["v1", "services"] => {
-            let names = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("names="))
-                .map(|v| {
-                    v.split(',')
-                        .filter(|n| !n.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                });
-            (Request::Services { names }, "GET")
-        }
+        ["v1", "services"] => (services_query(query)?, "GET"),
         ["v1", "services", name, "logs"] => {
             let mut n = DEFAULT_LOG_LINES;
             let mut follow = false;
@@ -320,7 +315,7 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
             }
             (
                 Request::Logs {
-                    name: (*name).to_string(),
+                    name: word(name)?,
                     n,
                     follow,
                 },
@@ -349,7 +344,7 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
             };
             (
                 Request::Signal {
-                    name: (*name).to_string(),
+                    name: word(name)?,
                     signal,
                 },
                 "POST",
@@ -363,7 +358,7 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
                     &format!("no such action: {verb} (start, stop, restart)"),
                 ));
             };
-            let name = (*name).to_string();
+            let name = word(name)?;
             (Request::Act { name, verb }, "POST")
         }
         ["v1", "events"] => {
@@ -395,6 +390,37 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
         return Err(Answer::error(405, &message));
     }
     Ok(request.0)
+}
+
+/// The query of `GET /v1/services`: `names` (words separated by commas, each percent-decoded),
+/// `group` (with or without its `@`) and `match`. Other parameters are ignored, as they always
+/// were.
+fn services_query(query: &str) -> Result<Request, Answer> {
+    let (mut names, mut group, mut pattern) = (None, None, None);
+    for kv in query.split('&') {
+        match kv.split_once('=').unwrap_or((kv, "")) {
+            ("names", v) => {
+                let words = v.split(',').filter(|n| !n.is_empty()).map(word);
+                names = Some(words.collect::<Result<Vec<String>, Answer>>()?);
+            }
+            ("group", v) => {
+                let g = word(v)?;
+                group = Some(g.strip_prefix('@').map_or(g.clone(), str::to_string));
+            }
+            ("match", v) => pattern = Some(word(v)?),
+            _ => {}
+        }
+    }
+    Ok(Request::Services {
+        names,
+        group,
+        pattern,
+    })
+}
+
+/// A service's name, `@group` or pattern as it came in the URL, percent-decoded.
+fn word(text: &str) -> Result<String, Answer> {
+    selector::decode(text).ok_or_else(|| Answer::error(400, &format!("bad %-escape in {text:?}")))
 }
 
 /// The bytes of a whole HTTP response.
@@ -1180,12 +1206,18 @@ mod tests {
     fn routes() {
         assert_eq!(
             req("GET /v1/services HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Parsed::Done(Request::Services { names: None })
+            Parsed::Done(Request::Services {
+                names: None,
+                group: None,
+                pattern: None
+            })
         );
         assert_eq!(
             req("GET /v1/services?names=a,b HTTP/1.1\r\n\r\n"),
             Parsed::Done(Request::Services {
-                names: Some(vec!["a".into(), "b".into()])
+                names: Some(vec!["a".into(), "b".into()]),
+                group: None,
+                pattern: None
             })
         );
         assert_eq!(
@@ -1378,6 +1410,59 @@ mod tests {
     fn acting_requests_are_marked() {
         assert!(Request::Shutdown.acts());
         assert!(!Request::Health { live: true }.acts());
-        assert!(!Request::Services { names: None }.acts());
+        let list = Request::Services {
+            names: None,
+            group: None,
+            pattern: None,
+        };
+        assert!(!list.acts());
+    }
+
+    /// Issue 18: words in a path or `?names=` are percent-decoded (`?` would end the path);
+    /// `group` and `match` narrow the list.
+    #[test]
+    fn routes_take_groups_and_patterns() {
+        let services = |names: Option<Vec<&str>>, group: Option<&str>, pattern: Option<&str>| {
+            Parsed::Done(Request::Services {
+                names: names.map(|n| n.into_iter().map(String::from).collect()),
+                group: group.map(String::from),
+                pattern: pattern.map(String::from),
+            })
+        };
+        assert_eq!(
+            req("GET /v1/services?names=%40db,web-*,%5Ba%2Cb%5D HTTP/1.1\r\n\r\n"),
+            services(Some(vec!["@db", "web-*", "[a,b]"]), None, None)
+        );
+        assert_eq!(
+            req("GET /v1/services?group=backend&match=web-%3F HTTP/1.1\r\n\r\n"),
+            services(None, Some("backend"), Some("web-?"))
+        );
+        assert_eq!(
+            req("GET /v1/services?group=%40backend HTTP/1.1\r\n\r\n"),
+            services(None, Some("backend"), None)
+        );
+        assert_eq!(
+            req("POST /v1/services/web-%3F/restart HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Act {
+                name: "web-?".into(),
+                verb: Verb::Restart
+            })
+        );
+        assert_eq!(
+            req("GET /v1/services/%40backend/logs?n=5 HTTP/1.1\r\n\r\n"),
+            Parsed::Done(Request::Logs {
+                name: "@backend".into(),
+                n: 5,
+                follow: false
+            })
+        );
+        assert_eq!(
+            status(req("POST /v1/services/web-%zz/stop HTTP/1.1\r\n\r\n")),
+            400
+        );
+        assert_eq!(
+            status(req("GET /v1/services?names=%4 HTTP/1.1\r\n\r\n")),
+            400
+        );
     }
 }

@@ -32,6 +32,9 @@ pub struct Service {
     /// The service's `description`, if it has one.
     pub description: Option<String>,
     pub enabled: bool,
+    /// The service's `groups`; absent when it is in none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     pub instance: Option<u32>,
     pub last_exit: Option<LastExit>,
     /// What became of the service's output (its lines go through pidone: prefix or log_file).
@@ -234,6 +237,7 @@ impl FromJson for Service {
             cgroup_skipped: f.get("cgroup_skipped")?,
             checks: f.list("checks", Check::from_json)?,
             description: f.get("description")?,
+            groups: f.get("groups")?,
             last_exit: f.optional("last_exit", |v| {
                 let f = Fields::of(v, "struct LastExit")?;
                 Ok(LastExit {

@@ -301,14 +301,20 @@ impl Process<'_> {
                 }
                 "shutdown" => self.shutdown(v)?,
                 "readiness_probe" | "liveness_probe" => self.probe(key, v, restart)?,
+                // A namespace is a group of processes (`process-compose project stop -n NS`):
+                // pidone's `groups`, acted on as `@NS`.
                 "namespace" => {
                     let ns = self.scalar(v, key)?;
-                    if ns != "default" {
-                        self.s.note(
+                    match words::service_name(ns) {
+                        _ if ns == "default" => {}
+                        Some(group) if group == ns => {
+                            self.s.set("groups", Value::strs(&[group]));
+                        }
+                        _ => self.s.note(
                             &self.at(v),
                             true,
-                            format!("namespace {ns:?}: pidone has no groups in this version"),
-                        );
+                            format!("namespace {ns:?}: not a usable group name"),
+                        ),
                     }
                 }
                 "is_daemon" => {

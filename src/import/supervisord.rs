@@ -443,16 +443,32 @@ impl Mapper<'_, '_> {
         }
         self.environment()?;
         self.logs()?;
-        for group in &self.p.groups {
-            self.s.note(
-                &self.p.section().place,
-                true,
-                format!(
-                    "member of supervisord group {group:?}: pidone has no groups in this version"
-                ),
-            );
-        }
+        self.groups();
         Ok(())
+    }
+
+    /// `[group:x] programs = ...`: `groups = ["x"]` on each member (supervisorctl's `x:*` is
+    /// pidone's `@x`), the name made a valid one when it is not.
+    fn groups(&mut self) {
+        let place = &self.p.section().place;
+        let mut kept: Vec<String> = Vec::new();
+        for &group in &self.p.groups {
+            match words::service_name(group) {
+                Some(new) if new == group => kept.push(new),
+                Some(new) => {
+                    let text = format!("supervisord group {group:?} becomes group {new:?}");
+                    self.s.note(place, false, text);
+                    kept.push(new);
+                }
+                None => {
+                    let text = format!("supervisord group {group:?} gives no usable group name");
+                    self.s.note(place, true, text);
+                }
+            }
+        }
+        if !kept.is_empty() {
+            self.s.set("groups", Value::strs(&kept));
+        }
     }
 
     fn option(&mut self, e: &Entry) -> Result<(), String> {

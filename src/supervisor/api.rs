@@ -9,7 +9,7 @@ use super::system::System;
 use super::{Id, Service, Supervisor};
 use crate::config::{Kind, Level};
 use crate::control::wire;
-use crate::control::{self, Answer, MAX_LOGS, Request, Verb};
+use crate::control::{self, Answer, MAX_LOGS, Request};
 use crate::core::service::{Event, Intent, State};
 use crate::io::ring::LineRing;
 use crate::os::reap::Exit;
@@ -18,14 +18,15 @@ impl<S: System> Supervisor<S> {
     /// Answers one request at time `now`.
     pub(super) fn answer(&mut self, request: Request, now: Instant) -> Answer {
         match request {
-            Request::Services { names } => {
-                let ids = match names {
-                    // A service a reload removed shows only while it is still stopping.
-                    None => self.svcs.iter().map(|(id, _)| id).collect(),
-                    Some(names) => match self.lookup(&names) {
-                        Ok(ids) => ids,
-                        Err(answer) => return answer,
-                    },
+            Request::Services {
+                names,
+                group,
+                pattern,
+            } => {
+                let ids = match self.listed(names.as_deref(), group.as_deref(), pattern.as_deref())
+                {
+                    Ok(ids) => ids,
+                    Err(answer) => return answer,
                 };
                 let list: Vec<wire::Service> = ids
                     .iter()
@@ -34,62 +35,30 @@ impl<S: System> Supervisor<S> {
                 Answer::of(200, &list)
             }
             Request::Act { name, verb } => {
-                let id = match self.lookup_one(&name) {
-                    Ok(id) => id,
+                // A group, a pattern, a service's instances: all of them, or none.
+                let ids = match self.select(&name) {
+                    Ok(ids) => ids,
                     Err(answer) => return answer,
                 };
                 if self.phase != super::Phase::Running {
                     return Answer::error(409, "pidone is shutting down");
                 }
-                let asked = match verb {
-                    Verb::Start => {
-                        self.request_start(id, now);
-                        Vec::new()
-                    }
-                    Verb::Stop => self.request_stop(id, false, now),
-                    Verb::Restart => self.request_stop(id, true, now),
-                    Verb::Once => {
-                        if let Some(svc) = self.svcs.get_mut(id) {
-                            svc.once = true;
-                        }
-                        Vec::new()
-                    }
-                };
-                // The dependents taken down with it, for a client that waits for them too.
-                let along = (asked.iter())
-                    .filter(|&&a| a != id)
-                    .filter_map(|a| self.svcs.get(*a).map(|s| s.spec.name.clone()))
-                    .collect();
-                let service = self.describe(id, now).map(|s| wire::Service {
-                    along: Some(along),
-                    ..s
-                });
-                Answer::of(200, &service)
-            }
-            Request::Signal { name, signal } => {
-                let id = match self.lookup_one(&name) {
-                    Ok(id) => id,
-                    Err(answer) => return answer,
-                };
-                let Some(child) = self.svcs.get(id).and_then(|s| s.child.as_ref()) else {
-                    return Answer::error(409, &format!("{name} is not running"));
-                };
-                if let Err(err) = self.sys.signal(child, signal) {
-                    return Answer::error(409, &format!("{name}: {err}"));
-                }
-                Answer::of(200, &self.describe(id, now))
-            }
-            Request::Logs { name, n, .. } => {
-                let id = match self.lookup_one(&name) {
-                    Ok(id) => id,
-                    Err(answer) => return answer,
-                };
-                Answer {
-                    status: 200,
-                    content_type: "text/plain; charset=utf-8",
-                    body: (self.svcs.get(id)).map_or_else(String::new, |s| log_text("", &s.log, n)),
+                let acted = self.act_on(&ids, verb, now);
+                // A service's own name answers with that service alone, as it always did.
+                if self.names_one(&name) {
+                    Answer::of(200, &acted.first())
+                } else {
+                    Answer::of(200, &acted)
                 }
             }
+            Request::Signal { name, signal } => match self.select(&name) {
+                Ok(ids) => self.signal_all(&name, &ids, signal, now),
+                Err(answer) => answer,
+            },
+            Request::Logs { name, n, .. } => match self.select(&name) {
+                Ok(ids) => self.logs_of(&ids, n, !self.names_one(&name)),
+                Err(answer) => answer,
+            },
             Request::Health { live } => {
                 let problems = self.health_problems(live);
                 let healthy = problems.is_empty();
@@ -181,7 +150,7 @@ impl<S: System> Supervisor<S> {
                 name,
                 n,
                 follow: true,
-            } => Some(self.lookup_one(name).and_then(|id| {
+            } => Some(self.select_single(name).and_then(|id| {
                 let empty = LineRing::default();
                 let log = self.svcs.get(id).map_or(&empty, |s| &s.log);
                 let text = room.then(|| log_text(control::STREAM_HEAD, log, *n));
@@ -232,7 +201,7 @@ impl<S: System> Supervisor<S> {
     }
 
     /// Start: the service and, first, every dependency that is not up.
-    fn request_start(&mut self, id: Id, now: Instant) {
+    pub(super) fn request_start(&mut self, id: Id, now: Instant) {
         if let Some(svc) = self.svcs.get_mut(id) {
             svc.once = false;
         }
@@ -292,7 +261,7 @@ impl<S: System> Supervisor<S> {
     }
 
     /// One service as the API shows it; `None` for an id no longer in the table.
-    fn describe(&self, id: Id, now: Instant) -> Option<wire::Service> {
+    pub(super) fn describe(&self, id: Id, now: Instant) -> Option<wire::Service> {
         let svc = self.svcs.get(id)?;
         let uptime = (svc.life.up_at)
             .filter(|_| svc.life.state == State::Running)
@@ -325,6 +294,7 @@ impl<S: System> Supervisor<S> {
                 .collect(),
             description: svc.spec.description.clone(),
             enabled: svc.spec.enabled,
+            groups: svc.spec.groups.clone(),
             instance: svc.spec.instance,
             last_exit: svc.life.last_exit.map(last_exit),
             log: self.output.log_state(id.key()).map(|(c, error)| wire::Log {
@@ -759,6 +729,7 @@ pub(super) fn log_text(head: &str, log: &LineRing, n: usize) -> String {
 mod tests {
     use super::super::testing::Rig;
     use super::*;
+    use crate::control::Verb;
     use crate::io::ring::Lines;
 
     #[test]
@@ -767,7 +738,12 @@ mod tests {
                     [[services]]\nname = \"web\"\ncommand = [\"/bin/echo\", \"web\"]\n\
                     depends_on = \"db\"\n";
         let mut rig = Rig::new(text);
-        let answer = rig.sup.answer(Request::Services { names: None }, rig.now);
+        let all = Request::Services {
+            names: None,
+            group: None,
+            pattern: None,
+        };
+        let answer = rig.sup.answer(all, rig.now);
         let list = wire::read_services(&answer.body).expect("a list of services");
         let seen: Vec<(&str, &str, &str)> = (list.iter())
             .map(|s| (s.name.as_str(), s.state.as_str(), s.kind.as_str()))

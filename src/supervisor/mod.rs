@@ -41,6 +41,8 @@ mod overlay;
 mod pipelines;
 mod poll;
 mod reload;
+mod select;
+mod selected;
 mod service;
 mod settle;
 mod system;

@@ -28,6 +28,8 @@ fn fingerprint(spec: &ServiceSpec) -> ServiceSpec {
         depends_on: Vec::new(),
         after: Vec::new(),
         wait_after: Vec::new(),
+        // A service's groups name it; they change nothing it runs with.
+        groups: Vec::new(),
         ..spec.clone()
     }
 }

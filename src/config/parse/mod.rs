@@ -17,6 +17,7 @@ mod address;
 mod checks;
 mod conditions;
 mod controls;
+mod groups;
 mod raw;
 mod service;
 mod values;

@@ -137,6 +137,8 @@ pub struct RawService {
     pub on_demand: bool,
     pub idle_timeout: Option<Duration>,
     pub listen: Vec<Listen>,
+    /// `groups`: the groups the service is in, each once, in the order written.
+    pub groups: Vec<String>,
 }
 
 /// One check as written, named, its strings not yet `${VAR}`-expanded.

@@ -193,6 +193,9 @@ pub(super) const SERVICE_KEYS: &Keys<Draft> = &[
         let d_ = duration(f.v()).and_then(|w| at_least(w, f.key, MIN_WATCHDOG));
         set_some(&mut d.s.watchdog, d_)
     }),
+    ("groups", |d, f| {
+        set(&mut d.s.groups, super::groups::groups(f.v()))
+    }),
 ];
 
 const STARTS: &[(&str, bool)] = &[("boot", false), ("on-demand", true)];

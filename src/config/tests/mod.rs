@@ -6,6 +6,7 @@ mod checks;
 mod conditions;
 mod controls;
 mod errors;
+mod groups;
 mod loading;
 mod sources;
 mod stackenv;
