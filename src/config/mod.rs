@@ -31,6 +31,7 @@ mod api;
 mod budget;
 mod controls;
 mod describe;
+pub mod dropin;
 pub mod envfile;
 mod error;
 mod expand;
@@ -49,7 +50,7 @@ pub use budget::shutdown_warning;
 pub use controls::read_secret;
 pub use describe::{describe, format_duration};
 pub use error::{ConfigError, ErrorKind, Location, edit_distance, problem_count, suggest};
-pub use load::{LoadContext, load, load_texts};
+pub use load::{LoadContext, load, load_edited, load_texts};
 pub use model::{
     Api, CheckSpec, Config, DEFAULT_PATH, Env, FileLog, Kind, Level, Listen, ListenAddr, LogMode,
     LogSettings, OnFailure, Overlap, Probe, ReadyMode, Restart, Schedule, Secret, ServiceSpec,

@@ -4,6 +4,7 @@
 mod bounds;
 mod checks;
 mod controls;
+mod dropins;
 mod errors;
 mod loading;
 mod sources;
