@@ -20,6 +20,9 @@ use crate::control::Answer;
 use crate::control::wire;
 use crate::core::service::Intent;
 
+/// A service's name, and the file and line it is defined at.
+type Defined = (String, PathBuf, usize);
+
 impl<S: System> Supervisor<S> {
     /// Adds the service `name`, whose drop-in file holds `text`.
     pub(super) fn add_service(&mut self, name: String, text: String, now: Instant) -> Answer {
@@ -42,20 +45,14 @@ impl<S: System> Supervisor<S> {
             return no_dropin_dir();
         };
         let path = dropin::file_of(&dir, &name);
-        if let Err(answer) = self
-            .apply_api(config.api.clone())
-            .map_err(|e| refused(&name, "added", vec![e]))
-        {
-            return answer;
-        }
-        if let Err(err) = dropin::write(&path, &text) {
-            let message = format!("{name} not added: writing {}: {err}", path.display());
-            return Answer::error(500, &message);
-        }
-        let what = format!("{name} added ({})", path.display());
-        log::info!("{what}");
-        let reload = self.adopt(config, &what, now);
-        answer(&path, reload)
+        self.commit(
+            config,
+            &name,
+            "added",
+            &path,
+            || dropin::write(&path, &text),
+            now,
+        )
     }
 
     /// Removes the service `name` (every instance), which `add_service` added, deleting its file.
@@ -70,54 +67,75 @@ impl<S: System> Supervisor<S> {
                 Ok(_) => Answer::error(404, &format!("unknown service {name:?}")),
             };
         };
-        let at = format!("{}:{line}", file.display());
         let edit = Edit::Remove { path: file.clone() };
         let config = match self.load_edited(&edit, name, "removed") {
             Ok(config) => config,
             Err(answer) => return answer,
         };
-        let not_dropin = match &config.api.dropin_dir {
-            None => Some("there is no drop-in directory ([api] dropin_dir)".to_string()),
-            Some(dir) if !dropin::holds(dir, &file) => Some(format!(
+        let dir = config.api.dropin_dir.as_deref();
+        if let Some(why) = self.kept(&defined, &file, dir) {
+            let at = format!("{}:{line}", file.display());
+            return Answer::error(409, &format!("{name} is defined in {at}, {why}"));
+        }
+        self.commit(
+            config,
+            name,
+            "removed",
+            &file,
+            || dropin::delete(&file),
+            now,
+        )
+    }
+
+    /// Why the services `defined` in `file` cannot be removed by deleting it, if they cannot:
+    /// there is no drop-in directory `dir`, the file is not in it, or it defines others too.
+    fn kept(&self, defined: &[Defined], file: &Path, dir: Option<&Path>) -> Option<String> {
+        let Some(dir) = dir else {
+            return Some("and there is no drop-in directory ([api] dropin_dir)".to_string());
+        };
+        if !dropin::holds(dir, file) {
+            return Some(format!(
                 "not in the drop-in directory {}: pidone remove only removes what pidone add added; edit that file and reload",
                 dir.display()
-            )),
-            Some(_) => None,
-        };
-        if let Some(why) = not_dropin {
-            return Answer::error(409, &format!("{name} is defined in {at}, {why}"));
+            ));
         }
         let others: Vec<&str> = (self.svcs.iter())
             .filter(|(_, s)| s.spec.file == file && s.life.intent != Intent::Remove)
             .map(|(_, s)| s.spec.name.as_str())
             .filter(|n| !defined.iter().any(|(d, ..)| d == n))
             .collect();
-        if !others.is_empty() {
-            let message = format!(
-                "{name} is defined in {at}, which also defines {}: edit that file and reload",
-                others.join(", ")
-            );
-            return Answer::error(409, &message);
+        let others = others.join(", ");
+        (!others.is_empty()).then(|| format!("which also defines {others}: edit it and reload"))
+    }
+
+    /// Runs `config`, in which the service `name` is `done`, once `change` (the drop-in `file`
+    /// written or deleted) is made: its `[api]` first (an address that cannot be bound refuses
+    /// all of it), then the change, then the services, as a reload.
+    fn commit(
+        &mut self,
+        config: Config,
+        name: &str,
+        done: &str,
+        file: &Path,
+        change: impl FnOnce() -> std::io::Result<()>,
+        now: Instant,
+    ) -> Answer {
+        if let Err(err) = self.apply_api(config.api.clone()) {
+            return refused(name, done, vec![err]);
         }
-        if let Err(answer) = self
-            .apply_api(config.api.clone())
-            .map_err(|e| refused(name, "removed", vec![e]))
-        {
-            return answer;
-        }
-        if let Err(err) = dropin::delete(&file) {
-            let message = format!("{name} not removed: deleting {}: {err}", file.display());
+        if let Err(err) = change() {
+            let message = format!("{name} not {done}: {}: {err}", file.display());
             return Answer::error(500, &message);
         }
-        let what = format!("{name} removed ({} deleted)", file.display());
+        let what = format!("{name} {done} ({})", file.display());
         log::info!("{what}");
         let reload = self.adopt(config, &what, now);
-        answer(&file, reload)
+        answer(file, reload)
     }
 
     /// The services called `name`, or instances of a service called so, that a reload did not
     /// remove: each with the file and line it is defined at.
-    fn defined(&self, name: &str) -> Vec<(String, PathBuf, usize)> {
+    fn defined(&self, name: &str) -> Vec<Defined> {
         (self.svcs.iter())
             .filter(|(_, s)| s.life.intent != Intent::Remove)
             .filter(|(_, s)| s.spec.name == name || s.spec.base_name == name)
