@@ -10,7 +10,6 @@
 //! `add` and `remove` first load the configuration as if their change were made (an [`Edit`]),
 //! with the same loader as a reload; only a valid result is written, then applied.
 
-use std::collections::HashSet;
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -152,7 +151,8 @@ fn gather(
             return Vec::new();
         }
     };
-    let known: HashSet<PathBuf> = (sources.iter())
+    // A list, not a set: a few files, and a set of paths costs the binary a kilobyte.
+    let known: Vec<PathBuf> = (sources.iter())
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
     files.retain(|f| !std::fs::canonicalize(f).is_ok_and(|c| known.contains(&c)));

@@ -236,11 +236,7 @@ fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
         Action::Reload => {
             let (status, body) = request(ep, "POST", "/v1/reload")?;
             if status != 200 {
-                eprintln!("pidone: {}", error_message(&body));
-                let refused = wire::read::<wire::Error>(&body).ok();
-                for err in refused.and_then(|r| r.errors).unwrap_or_default() {
-                    eprintln!("  {err}");
-                }
+                print_refusal(&body);
                 return Ok(EXIT_FAILED);
             }
             let done = wire::read::<wire::Reloaded>(&body).unwrap_or_default();
@@ -315,7 +311,8 @@ fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
             no_wait,
             timeout,
         } => {
-            let body = serde_json::Value::Object(service.clone()).to_string();
+            // Cannot fail: a map of JSON values with string keys.
+            let body = serde_json::to_string(service).unwrap_or_default();
             let (status, answer) = request_with(ep, "POST", "/v1/services", &body)?;
             let Some(done) = registered(status, &answer) else {
                 return Ok(EXIT_FAILED);
@@ -352,12 +349,17 @@ fn registered(status: u16, body: &str) -> Option<wire::Registered> {
     if status == 200 {
         return Some(wire::read::<wire::Registered>(body).unwrap_or_default());
     }
+    print_refusal(body);
+    None
+}
+
+/// Prints a refusal: its error, then each problem of the configuration it lists.
+fn print_refusal(body: &str) {
     eprintln!("pidone: {}", error_message(body));
     let refused = wire::read::<wire::Error>(body).ok();
     for err in refused.and_then(|r| r.errors).unwrap_or_default() {
         eprintln!("  {err}");
     }
-    None
 }
 
 /// Polls the services until none of `names` is listed any more (removed, and down), or `timeout`
