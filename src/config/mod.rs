@@ -4,7 +4,8 @@
 //! the first error:
 //!
 //! 1. [`resolve_sources`] picks the files (`--config`, `$PIDONE_CONFIG`, `/etc/pidone.toml` +
-//!    `/etc/pidone.d/*.toml`, `/services.toml`).
+//!    `/etc/pidone.d/*.toml`, `/services.toml`); then `dropin` adds the files of the drop-in
+//!    directory, where `pidone add` writes (`[api] dropin_dir`: known once those are parsed).
 //! 2. `parse` walks each file's TOML into typed `RawService`s, keeping the line of every key.
 //! 3. [`load`] checks names, expands `instances`, applies the environment selection
 //!    (`select`), resolves dependency names to [`ServiceId`]s, orders the graph
@@ -23,7 +24,8 @@
 //! section), `resolve` (across services: names, instances, selection, dependencies, graph),
 //! `outside` (one service against the world: user, environment, programs), `describe`
 //! (`pidone validate`'s summary), `budget` (stop timeouts against the shutdown budget),
-//! `controls` (limits, secrets and the environment's origin against the world), `error`,
+//! `controls` (limits, secrets and the environment's origin against the world), `dropin` (the
+//! drop-in directory as a source, and writing to it), `error`,
 //! `limits`, `select`, `expand` and `envfile`. This file only re-exports what the rest of pidone
 //! uses.
 
