@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use crate::control::Verb;
 #[cfg(feature = "services")]
 use crate::control::client::Action;
+#[cfg(feature = "services")]
+use crate::control::register;
 use std::time::Duration;
 
 /// What the user asked for on the command line.
@@ -98,7 +100,7 @@ pub const DEFAULT_LOG_LINES: usize = 1000;
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 pub const USAGE: &str = "usage: pidone [OPTIONS] [--config PATH]... [--] [PROGRAM [ARGS...]]
-       pidone status|list|start|stop|restart|check|shutdown|validate ...";
+       pidone status|list|start|stop|restart|check|shutdown|validate|add|remove ...";
 
 pub const HELP: &str = "\
 pidone: a small PID 1 for containers, and a service supervisor.
@@ -113,6 +115,8 @@ usage: pidone [OPTIONS] [--] PROGRAM [ARGS...]          run one program (no conf
        pidone signal NAME SIGNAL | reload | check [--live|--ready] | wait [--timeout D]
                                 (NAME: a service, @GROUP, or a pattern like 'web-*')
        pidone shutdown
+       pidone add NAME [--env K=V]... [OPTIONS] -- COMMAND...   register a service at run time
+       pidone remove NAME                               remove a service `add` registered
        pidone import supervisord|procfile|process-compose FILE   convert (docs/migration.md)
 
 Runs PROGRAM as its only child, forwards signals to it, reaps every zombie, and when PROGRAM
@@ -141,10 +145,16 @@ client exit codes: 0 ok, 1 refused or failed, 2 usage, 3 pidone not reachable.
 DURATION is a number with a unit: 500ms, 5s, 2m, 1h (a bare number means seconds).
 ";
 
+/// `pidone add`'s usage, when it is given without a name or a command.
+#[cfg(feature = "services")]
+const ADD_USAGE: &str = "usage: pidone add NAME [--env K=V]... [--user U] [--workdir D] [--restart P] \
+[--depends-on N]... [--after N]... [--type oneshot] [--instances N] [--description T] \
+[--stop-signal S] [--stop-timeout D] [--max-restarts N] -- COMMAND [ARGS...]";
+
 /// The words that name a subcommand rather than a PROGRAM (unless after `--`).
-const SUBCOMMANDS: [&str; 14] = [
+const SUBCOMMANDS: [&str; 16] = [
     "validate", "status", "list", "start", "stop", "restart", "signal", "logs", "reload", "check",
-    "wait", "shutdown", "help", "events",
+    "wait", "shutdown", "help", "events", "add", "remove",
 ];
 
 /// Parses the arguments after the program name.
@@ -181,6 +191,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     let (mut json, mut no_wait) = (false, false);
     let mut live = false;
     let mut timeout = DEFAULT_CLIENT_TIMEOUT;
+    // `add`'s keys (the body of `POST /v1/services`) and the COMMAND after its `--`.
+    #[cfg(feature = "services")]
+    let (mut fields, mut command) = (serde_json::Map::new(), Vec::new());
     // `--` forces what follows to be the PROGRAM, even a word like `status`.
     let mut after_dash = false;
     loop {
@@ -261,6 +274,32 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
                 timeout = parse_duration(&value)
                     .map_err(|why| UsageError(format!("--timeout: {why}")))?;
             }
+            #[cfg(feature = "services")]
+            Short(c @ ('e' | 'u' | 'w')) if sub == Some("add") => {
+                let key = match c {
+                    'e' => "env",
+                    'u' => "user",
+                    _ => "workdir",
+                };
+                let value = parser.value()?.string()?;
+                register::set_option(&mut fields, key, value).map_err(UsageError)?;
+            }
+            #[cfg(feature = "services")]
+            Long(option) if sub == Some("add") && register::option_key(option).is_some() => {
+                let key = register::option_key(option).unwrap_or_default();
+                let value = parser.value()?.string()?;
+                register::set_option(&mut fields, key, value).map_err(UsageError)?;
+            }
+            #[cfg(feature = "services")]
+            Value(word) if sub == Some("add") && (after_dash || !names.is_empty()) => {
+                if !after_dash {
+                    let word = word.string()?;
+                    return Err(UsageError(format!(
+                        "add: put the command after --: '{word}'"
+                    )));
+                }
+                command.push(serde_json::Value::String(word.string()?));
+            }
             Short('v') | Long("verbose") => out.verbose = out.verbose.saturating_add(1),
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
@@ -333,6 +372,26 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         "reload" if names.is_empty() => Action::Reload,
         "events" if names.is_empty() => Action::Events { follow, json },
         "shutdown" if names.is_empty() => Action::Shutdown,
+        "add" => match names.as_slice() {
+            [name] if !command.is_empty() => {
+                fields.insert("name".into(), serde_json::Value::String(name.clone()));
+                fields.insert("command".into(), serde_json::Value::Array(command));
+                Action::Add {
+                    service: fields,
+                    no_wait,
+                    timeout,
+                }
+            }
+            _ => return Err(UsageError(ADD_USAGE.to_string())),
+        },
+        "remove" => match names.as_slice() {
+            [name] => Action::Remove {
+                name: name.clone(),
+                no_wait,
+                timeout,
+            },
+            _ => return Err(UsageError("usage: pidone remove NAME".to_string())),
+        },
         _ => return Err(UsageError(format!("{sub} takes no service names"))),
     };
     #[cfg(feature = "services")]
@@ -439,6 +498,61 @@ mod tests {
             assert_eq!((got, names), (verb, vec!["web".to_string()]));
             assert!(run(&[word]).is_err(), "{word} without a name");
         }
+    }
+
+    #[test]
+    fn add_takes_a_name_options_and_the_command_after_double_dash() {
+        let args = [
+            "--socket",
+            "/s",
+            "add",
+            "web",
+            "-e",
+            "A=1",
+            "--depends-on",
+            "db",
+            "--no-wait",
+            "--instances",
+            "2",
+            "-u",
+            "app",
+            "-w",
+            "/srv",
+            "--",
+            "sh",
+            "-c",
+            "--env",
+            "x",
+        ];
+        let Ok(Command::Client { action, socket, .. }) = run(&args) else {
+            panic!("expected a client action: {:?}", run(&args));
+        };
+        assert_eq!(socket, Some(PathBuf::from("/s")));
+        let Action::Add {
+            service, no_wait, ..
+        } = action
+        else {
+            panic!("expected an add: {action:?}");
+        };
+        assert!(no_wait);
+        let expected = serde_json::json!({
+            "name": "web", "command": ["sh", "-c", "--env", "x"], "env": {"A": "1"},
+            "depends_on": ["db"], "instances": 2, "user": "app", "workdir": "/srv",
+        });
+        assert_eq!(serde_json::Value::Object(service), expected);
+        assert!(run(&["add", "web"]).is_err(), "no command");
+        assert!(run(&["add", "--", "sh"]).is_err(), "no name");
+        assert!(
+            run(&["add", "web", "sh", "--", "x"]).is_err(),
+            "command before --"
+        );
+        assert!(run(&["add", "web", "--colour", "red", "--", "sh"]).is_err());
+        assert!(run(&["add", "web", "--instances", "two", "--", "sh"]).is_err());
+        let Ok(Command::Client { action, .. }) = run(&["remove", "web"]) else {
+            panic!("expected a remove");
+        };
+        assert!(matches!(action, Action::Remove { name, no_wait: false, .. } if name == "web"));
+        assert!(run(&["remove"]).is_err() && run(&["remove", "a", "b"]).is_err());
     }
 
     #[test]

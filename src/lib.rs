@@ -119,7 +119,7 @@ fn services(args: cli::Args, validate: bool) -> i32 {
         let _ = std::io::stderr().write_all(&io::logsink::take_for_panic());
         default_hook(info);
     }));
-    let (config, s6) = match load_any(&args.config) {
+    let (config, s6) = match load_any(&args.config, None) {
         Ok(Some((config, s6))) => (Some(config), s6),
         Ok(None) => (None, None),
         Err(errors) => {
@@ -224,7 +224,17 @@ fn services(args: cli::Args, validate: bool) -> i32 {
 pub(crate) fn load_config(
     cli: &[std::path::PathBuf],
 ) -> Result<Option<config::Config>, Vec<config::ConfigError>> {
-    Ok(load_any(cli)?.map(|(config, _)| config))
+    load_config_edited(cli, None)
+}
+
+/// [`load_config`], as if the drop-in directory had `edit` made to it (`pidone add` and `pidone
+/// remove` try their change before they make it).
+#[cfg(feature = "services")]
+pub(crate) fn load_config_edited(
+    cli: &[std::path::PathBuf],
+    edit: Option<&config::dropin::Edit>,
+) -> Result<Option<config::Config>, Vec<config::ConfigError>> {
+    Ok(load_any(cli, edit)?.map(|(config, _)| config))
 }
 
 /// The configuration, and what else came with it when it was read from an s6-overlay layout:
@@ -233,6 +243,7 @@ pub(crate) fn load_config(
 #[allow(clippy::type_complexity)]
 fn load_any(
     cli: &[std::path::PathBuf],
+    edit: Option<&config::dropin::Edit>,
 ) -> Result<Option<(config::Config, Option<s6::Loaded>)>, Vec<config::ConfigError>> {
     let ctx = config::LoadContext::from_process();
     let s6 = |cli| s6::try_load(cli, &ctx).map(|r| r.map(|(c, l)| Some((c, Some(l)))));
@@ -243,7 +254,7 @@ fn load_any(
     if sources.is_empty() {
         return s6(&[]).unwrap_or(Ok(None));
     }
-    config::load(&sources, &ctx).map(|c| Some((c, None)))
+    config::load_edited(&sources, &ctx, edit).map(|c| Some((c, None)))
 }
 
 /// pidone's own messages go to stderr as `pidone: ...`; quiet (warnings and errors) unless

@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::dropin::{self, Edit};
 use super::error::{ConfigError, ErrorKind, Location};
 use super::limits;
 use super::model::{Config, Env, Timeouts};
-use super::parse::{self, RawControls, RawService, RawTimeout};
+use super::parse::{self, RawControls, RawFile, RawService, RawTimeout};
 use super::resolve::Loader;
 
 /// Everything outside the config files that loading depends on, so tests can supply their own.
@@ -58,12 +59,22 @@ impl LoadContext {
 ///
 /// Returns every problem found, sorted by file and line; environment problems come last.
 pub fn load(sources: &[PathBuf], ctx: &LoadContext) -> Result<Config, Vec<ConfigError>> {
+    load_edited(sources, ctx, None)
+}
+
+/// [`load`], as if the drop-in directory had `edit` made to it: how `pidone add` and `pidone
+/// remove` check their change before they make it.
+pub fn load_edited(
+    sources: &[PathBuf],
+    ctx: &LoadContext,
+    edit: Option<&Edit>,
+) -> Result<Config, Vec<ConfigError>> {
     let texts = sources.iter().map(|p| read(p)).collect();
-    load_texts(sources, texts, ctx)
+    load_all(sources, texts, ctx, edit)
 }
 
 /// One config file's text, or the error that says why it cannot be read.
-fn read(path: &Path) -> Result<String, Box<ConfigError>> {
+pub(super) fn read(path: &Path) -> Result<String, Box<ConfigError>> {
     let read = crate::io::files::read_text(path, limits::MAX_CONFIG_FILE_BYTES);
     read.map_err(|e| {
         Box::new(ConfigError {
@@ -89,7 +100,40 @@ pub fn load_texts(
     texts: Vec<Result<String, Box<ConfigError>>>,
     ctx: &LoadContext,
 ) -> Result<Config, Vec<ConfigError>> {
+    load_all(sources, texts, ctx, None)
+}
+
+/// Parses one file's text (or takes the error of its reading) as source number `index`; `None`
+/// when it could not be read or parsed, its errors reported.
+pub(super) fn parse_text(
+    index: usize,
+    path: &Path,
+    text: Result<String, Box<ConfigError>>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<RawFile> {
+    match text {
+        Ok(text) => parse::parse_file(index, path, &text, errors),
+        Err(e) => {
+            errors.push(*e);
+            None
+        }
+    }
+}
+
+/// [`load_texts`], the files of the drop-in directory added with `edit` made.
+fn load_all(
+    sources: &[PathBuf],
+    texts: Vec<Result<String, Box<ConfigError>>>,
+    ctx: &LoadContext,
+    edit: Option<&Edit>,
+) -> Result<Config, Vec<ConfigError>> {
     let mut errors = Vec::new();
+    let mut sources = sources.to_vec();
+    let mut files: Vec<Option<RawFile>> = (sources.iter().zip(texts).enumerate())
+        .map(|(index, (path, text))| parse_text(index, path, text, &mut errors))
+        .collect();
+    let dropin_dir = dropin::extend(&mut sources, &mut files, edit, &mut errors);
+    let sources = sources.as_slice();
     let mut raws: Vec<RawService> = Vec::new();
     let mut timeout_entries = Vec::new();
     let mut defaults = RawControls::default();
@@ -100,16 +144,8 @@ pub fn load_texts(
     let mut complete = true;
     #[cfg(feature = "s6")]
     let mut shutdown_scripts: Vec<Vec<String>> = Vec::new();
-    for (index, (path, text)) in sources.iter().zip(texts).enumerate() {
-        let text = match text {
-            Ok(text) => text,
-            Err(e) => {
-                errors.push(*e);
-                complete = false;
-                continue;
-            }
-        };
-        match parse::parse_file(index, path, &text, &mut errors) {
+    for (index, file) in files.into_iter().enumerate() {
+        match file {
             Some(file) => {
                 timeout_entries.extend(file.timeouts.into_iter().map(|t| (index, t)));
                 log.timestamps = file.log_timestamps.unwrap_or(log.timestamps);
@@ -127,7 +163,8 @@ pub fn load_texts(
         }
     }
     let timeouts = merge_timeouts(sources, &timeout_entries, &mut errors);
-    let api = super::api::resolve(sources, apis, &mut errors);
+    let mut api = super::api::resolve(sources, apis, &mut errors);
+    api.dropin_dir = dropin_dir;
     for raw in &mut raws {
         raw.controls.fill(&defaults);
     }

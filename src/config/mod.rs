@@ -4,7 +4,8 @@
 //! the first error:
 //!
 //! 1. [`resolve_sources`] picks the files (`--config`, `$PIDONE_CONFIG`, `/etc/pidone.toml` +
-//!    `/etc/pidone.d/*.toml`, `/services.toml`).
+//!    `/etc/pidone.d/*.toml`, `/services.toml`); then `dropin` adds the files of the drop-in
+//!    directory, where `pidone add` writes (`[api] dropin_dir`: known once those are parsed).
 //! 2. `parse` walks each file's TOML into typed `RawService`s, keeping the line of every key.
 //! 3. [`load`] checks names, expands `instances`, applies the environment selection
 //!    (`select`), resolves dependency names to [`ServiceId`]s, orders the graph
@@ -23,7 +24,8 @@
 //! section), `resolve` (across services: names, instances, selection, dependencies, graph),
 //! `outside` (one service against the world: user, environment, programs), `describe`
 //! (`pidone validate`'s summary), `budget` (stop timeouts against the shutdown budget),
-//! `controls` (limits, secrets and the environment's origin against the world), `error`,
+//! `controls` (limits, secrets and the environment's origin against the world), `dropin` (the
+//! drop-in directory as a source, and writing to it), `error`,
 //! `limits`, `select`, `expand` and `envfile`. This file only re-exports what the rest of pidone
 //! uses.
 
@@ -32,6 +34,7 @@ mod budget;
 pub mod conditions;
 mod controls;
 mod describe;
+pub mod dropin;
 pub mod envfile;
 mod error;
 mod expand;
@@ -51,7 +54,7 @@ pub use budget::shutdown_warning;
 pub use controls::read_secret;
 pub use describe::{describe, format_duration};
 pub use error::{ConfigError, ErrorKind, Location, edit_distance, problem_count, suggest};
-pub use load::{LoadContext, load, load_texts};
+pub use load::{LoadContext, load, load_edited, load_texts};
 pub use model::{
     Api, CheckSpec, Config, DEFAULT_PATH, Env, FileLog, Kind, Level, Listen, ListenAddr, LogMode,
     LogSettings, OnFailure, Overlap, Probe, ReadyMode, Restart, Schedule, Secret, ServiceSpec,

@@ -57,6 +57,10 @@ pub struct Api {
     pub token: Option<Token>,
     /// `read_token_file`'s token: GET requests only.
     pub read_token: Option<Token>,
+    /// `dropin_dir`: the directory `pidone add` writes services into and `pidone remove`
+    /// deletes them from, read as one more source of the configuration (relative to the file
+    /// that names it).
+    pub dropin_dir: Option<PathBuf>,
 }
 
 impl Default for Api {
@@ -66,6 +70,7 @@ impl Default for Api {
             public: DEFAULT_PUBLIC.map(String::from).to_vec(),
             token: None,
             read_token: None,
+            dropin_dir: None,
         }
     }
 }

@@ -76,7 +76,7 @@ fn source_error(path: &Path, error: String) -> ConfigError {
 }
 
 /// A file is itself; a directory is its `*.toml` files sorted by name.
-fn expand_source(path: &Path) -> io::Result<Vec<PathBuf>> {
+pub(super) fn expand_source(path: &Path) -> io::Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_dir() {
         return Ok(vec![path.to_owned()]);

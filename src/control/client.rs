@@ -44,6 +44,19 @@ pub enum Action {
     Wait { timeout: Duration },
     /// `shutdown`.
     Shutdown,
+    /// `add NAME [OPTIONS] -- COMMAND...`: the new service's keys (the body of `POST
+    /// /v1/services`), then (unless `no_wait`) wait until it is up.
+    Add {
+        service: serde_json::Map<String, serde_json::Value>,
+        no_wait: bool,
+        timeout: Duration,
+    },
+    /// `remove NAME`, then (unless `no_wait`) wait until it is gone.
+    Remove {
+        name: String,
+        no_wait: bool,
+        timeout: Duration,
+    },
 }
 
 pub const EXIT_OK: i32 = 0;
@@ -237,11 +250,7 @@ fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
         Action::Reload => {
             let (status, body) = request(ep, "POST", "/v1/reload")?;
             if status != 200 {
-                eprintln!("pidone: {}", error_message(&body));
-                let refused = wire::read::<wire::Error>(&body).ok();
-                for err in refused.and_then(|r| r.errors).unwrap_or_default() {
-                    eprintln!("  {err}");
-                }
+                print_refusal(&body);
                 return Ok(EXIT_FAILED);
             }
             let done = wire::read::<wire::Reloaded>(&body).unwrap_or_default();
@@ -311,6 +320,80 @@ fn execute(ep: &Endpoint, action: &Action) -> Result<i32, Failure> {
             }
             Ok(EXIT_OK)
         }
+        Action::Add {
+            service,
+            no_wait,
+            timeout,
+        } => {
+            // Cannot fail: a map of JSON values with string keys.
+            let body = serde_json::to_string(service).unwrap_or_default();
+            let (status, answer) = request_with(ep, "POST", "/v1/services", &body)?;
+            let Some(done) = registered(status, &answer) else {
+                return Ok(EXIT_FAILED);
+            };
+            let added = done.reload.added;
+            println!("added {} ({})", added.join(", "), done.file);
+            if *no_wait {
+                return Ok(EXIT_OK);
+            }
+            wait_done(ep, Verb::Start, &added, &[], *timeout)
+        }
+        Action::Remove {
+            name,
+            no_wait,
+            timeout,
+        } => {
+            let (status, answer) = request(ep, "DELETE", &format!("/v1/services/{name}"))?;
+            let Some(done) = registered(status, &answer) else {
+                return Ok(EXIT_FAILED);
+            };
+            let removed = done.reload.removed;
+            println!("removed {} ({} deleted)", removed.join(", "), done.file);
+            if *no_wait {
+                return Ok(EXIT_OK);
+            }
+            wait_gone(ep, &removed, *timeout)
+        }
+    }
+}
+
+/// The answer to `add` or `remove`, or `None` once its refusal (and every error of the
+/// configuration it would have made) is printed.
+fn registered(status: u16, body: &str) -> Option<wire::Registered> {
+    if status == 200 {
+        return Some(wire::read::<wire::Registered>(body).unwrap_or_default());
+    }
+    print_refusal(body);
+    None
+}
+
+/// Prints a refusal: its error, then each problem of the configuration it lists.
+fn print_refusal(body: &str) {
+    eprintln!("pidone: {}", error_message(body));
+    let refused = wire::read::<wire::Error>(body).ok();
+    for err in refused.and_then(|r| r.errors).unwrap_or_default() {
+        eprintln!("  {err}");
+    }
+}
+
+/// Polls the services until none of `names` is listed any more (removed, and down), or `timeout`
+/// passed.
+fn wait_gone(ep: &Endpoint, names: &[String], timeout: Duration) -> Result<i32, Failure> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (list, _) = services(ep, &[])?;
+        let left: Vec<&str> = (list.iter())
+            .filter(|s| names.contains(&s.name))
+            .map(|s| s.name.as_str())
+            .collect();
+        if left.is_empty() {
+            return Ok(EXIT_OK);
+        }
+        if Instant::now() >= deadline {
+            let (left, secs) = (left.join(", "), timeout.as_secs());
+            return Err(Failure::Refused(format!("{left}: not down after {secs}s")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -18,6 +18,7 @@
 
 pub mod client;
 pub mod gate;
+pub mod register;
 pub mod remote;
 pub mod selector;
 pub mod wire;
@@ -133,6 +134,11 @@ pub enum Request {
     /// `GET /v1/events?since=SEQ&follow=true`: the events kept after `since` (all kept when
     /// absent), then, following, every new one.
     Events { since: Option<u64>, follow: bool },
+    /// `POST /v1/services` with a new service (see [`register`]): its name, and the text of the
+    /// drop-in file it becomes.
+    Add { name: String, text: String },
+    /// `DELETE /v1/services/{name}`: a service `Add` added.
+    Remove { name: String },
 }
 
 /// The key a connection following the events has in place of a service's
@@ -177,7 +183,12 @@ impl Request {
     pub fn acts(&self) -> bool {
         matches!(
             self,
-            Request::Act { .. } | Request::Signal { .. } | Request::Reload | Request::Shutdown
+            Request::Act { .. }
+                | Request::Signal { .. }
+                | Request::Reload
+                | Request::Shutdown
+                | Request::Add { .. }
+                | Request::Remove { .. }
         )
     }
 }
@@ -293,6 +304,14 @@ fn route(method: &str, target: &str, body: &[u8]) -> Result<Request, Answer> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let request = match segments.as_slice() {
+        ["v1", "services"] if method == "POST" => {
+            let (name, text) = register::read(body).map_err(|e| Answer::error(400, &e))?;
+            (Request::Add { name, text }, "POST")
+        }
+        ["v1", "services", name] => {
+            let name = (*name).to_string();
+            (Request::Remove { name }, "DELETE")
+        }
         ["v1", "services"] => (services_query(query)?, "GET"),
         ["v1", "services", name, "logs"] => {
             let mut n = DEFAULT_LOG_LINES;
@@ -436,6 +455,7 @@ pub fn response(answer: &Answer) -> Vec<u8> {
         411 => "Length Required",
         413 => "Payload Too Large",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Response",
     };

@@ -151,6 +151,14 @@ pub struct Reloaded {
     pub unchanged: Vec<String>,
 }
 
+/// The answer to `POST /v1/services` and `DELETE /v1/services/{name}`: the drop-in file written
+/// or deleted, and what the reload that applied it changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Registered {
+    pub file: String,
+    pub reload: Reloaded,
+}
+
 /// Every error answer: `{"error": "..."}`; a refused reload adds `errors`, every problem of the
 /// configuration. `error` is required: a body without it is not one of pidone's errors.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -196,6 +204,16 @@ impl FromJson for Reloaded {
             removed: f.get("removed")?,
             restarted: f.get("restarted")?,
             unchanged: f.get("unchanged")?,
+        })
+    }
+}
+
+impl FromJson for Registered {
+    fn from_json(value: &Value) -> serde_json::Result<Registered> {
+        let f = Fields::of(value, "struct Registered")?;
+        Ok(Registered {
+            file: f.get("file")?,
+            reload: (f.optional("reload", Reloaded::from_json)?).unwrap_or_default(),
         })
     }
 }

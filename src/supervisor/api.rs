@@ -83,6 +83,8 @@ impl<S: System> Supervisor<S> {
                 content_type: "application/x-ndjson",
                 body: self.events_text("", since),
             },
+            Request::Add { name, text } => self.add_service(name, text, now),
+            Request::Remove { name } => self.remove_service(&name, now),
             Request::Shutdown => {
                 log::info!("shutdown requested through the control socket");
                 self.begin_shutdown(now);

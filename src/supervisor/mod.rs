@@ -13,6 +13,7 @@
 //! - `poll`: the poll set and the dispatch of its results; `init`: the main program, signals,
 //!   the end (stopping, draining, killing) and the exit status;
 //! - `api`: answers to the control socket; `reload`: reconciling a new configuration;
+//!   `dropin`: `pidone add` and `pidone remove`, a reload with a drop-in file written or deleted;
 //!   `logs`: the services' last lines and pidone's own messages; `pipelines`: `log_to`'s pipes;
 //! - `system`: the seam every process operation goes through ([`system::Real`], or the unit
 //!   tests' fake in `testing`).
@@ -29,6 +30,7 @@ mod activation;
 mod api;
 mod checks;
 mod conditions;
+mod dropin;
 mod endpoint;
 mod events;
 #[cfg(feature = "s6")]

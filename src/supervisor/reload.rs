@@ -73,9 +73,15 @@ impl<S: System> Supervisor<S> {
             Err(errors) => return Err(errors.iter().map(ConfigError::to_string).collect()),
         };
         self.apply_api(config.api.clone()).map_err(|e| vec![e])?;
+        Ok(self.adopt(config, "configuration reloaded", now))
+    }
+
+    /// Runs `config` from `now` on (its `[api]` already applied): reconciles, and records what
+    /// changed as a `reload` event whose message starts with `what`.
+    pub(super) fn adopt(&mut self, config: Config, what: &str, now: Instant) -> Summary {
         let summary = self.reconcile(config, now);
         let message = format!(
-            "configuration reloaded: {} added, {} removed, {} restarted",
+            "{what}: {} added, {} removed, {} restarted",
             summary.added.len(),
             summary.removed.len(),
             summary.restarted.len()
@@ -83,7 +89,7 @@ impl<S: System> Supervisor<S> {
         let mut event = crate::control::wire::Event::new("reload", None, message);
         event.reload = Some(summary.clone());
         self.emit(event, now);
-        Ok(summary)
+        summary
     }
 
     /// The table's dependencies of service `id`, by name.

@@ -174,6 +174,10 @@ const API_KEYS: &Keys<RawApi> = &[
         api.read_token_file = Some((values::string(f.v())?, f.line));
         Ok(())
     }),
+    ("dropin_dir", |api, f| {
+        api.dropin_dir = Some((values::string(f.v())?, f.line));
+        Ok(())
+    }),
 ];
 
 /// `[timeouts]`: each sets one field of [`Timeouts`]; 0 keeps the default, as in go-overlay.

@@ -39,6 +39,8 @@ pub struct RawApi {
     pub public: Option<Vec<String>>,
     pub token_file: Option<(String, usize)>,
     pub read_token_file: Option<(String, usize)>,
+    /// `dropin_dir`: where `pidone add` writes (the path as written, and its line).
+    pub dropin_dir: Option<(String, usize)>,
 }
 
 /// One `[timeouts]` entry.

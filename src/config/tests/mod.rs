@@ -5,6 +5,7 @@ mod bounds;
 mod checks;
 mod conditions;
 mod controls;
+mod dropins;
 mod errors;
 mod groups;
 mod loading;
