@@ -42,6 +42,7 @@ mod parse;
 mod resolve;
 mod select;
 mod sources;
+mod tls;
 
 pub use crate::core::graph::ServiceId;
 pub use crate::os::users::Credentials;

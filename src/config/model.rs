@@ -57,6 +57,9 @@ pub struct Api {
     pub token: Option<Token>,
     /// `read_token_file`'s token: GET requests only.
     pub read_token: Option<Token>,
+    /// `cert_file` and `key_file`, read and checked: the TCP listeners speak HTTPS only.
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::tls::Keys>,
 }
 
 impl Default for Api {
@@ -66,6 +69,8 @@ impl Default for Api {
             public: DEFAULT_PUBLIC.map(String::from).to_vec(),
             token: None,
             read_token: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

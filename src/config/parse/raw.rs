@@ -37,6 +37,8 @@ pub struct RawApi {
     pub public: Option<Vec<String>>,
     pub token_file: Option<(String, usize)>,
     pub read_token_file: Option<(String, usize)>,
+    pub cert_file: Option<(String, usize)>,
+    pub key_file: Option<(String, usize)>,
 }
 
 /// One `[timeouts]` entry.
