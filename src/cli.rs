@@ -132,7 +132,7 @@ options:
       --socket PATH    control socket (default $PIDONE_SOCKET, else /run/pidone.sock)
       --url URL        client: ask pidone at http://HOST:PORT (default $PIDONE_URL)
       --token-file F   client: the token sent with --url (default $PIDONE_TOKEN_FILE)
-      --ca-file F      client: CA certificates for an https:// --url (default $PIDONE_CA_FILE)
+      --ca-file F      client, TLS builds: CAs for an https:// --url (default $PIDONE_CA_FILE)
       --listen ADDR    serve the API on TCP too (repeatable; replaces [api] listen)
       --log-lines N    lines of output kept per service for `pidone logs` (default 1000)
       --log-timestamps start every line written with its RFC 3339 UTC time
@@ -216,7 +216,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             Long("url") => out.url = Some(parser.value()?.string()?),
             #[cfg(feature = "services")]
             Long("token-file") => out.token_file = Some(parser.value()?.into()),
-            #[cfg(feature = "services")]
+            #[cfg(feature = "tls")]
             Long("ca-file") => out.ca_file = Some(parser.value()?.into()),
             // The init-only build has no API to serve (and std's address parser costs it 4 KB).
             #[cfg(feature = "services")]

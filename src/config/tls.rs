@@ -35,27 +35,28 @@ pub(super) fn resolve(
     };
     match (cert, key) {
         (None, None) => {}
+        #[cfg(not(feature = "tls"))]
+        (cert, key) => {
+            let _ = api;
+            let named = (cert.map(|c| (c, "api.cert_file"))).or(key.map(|k| (k, "api.key_file")));
+            if let Some((named, name)) = named {
+                let why = "this pidone was built without TLS (the cargo feature tls); \
+                           use a build with it, or leave out cert_file and key_file";
+                errors.push(error(&named, name, why.to_string()));
+            }
+        }
+        #[cfg(feature = "tls")]
         (Some(cert), None) => errors.push(error(
             &cert,
             "api.cert_file",
             "cert_file and key_file go together: key_file is missing".to_string(),
         )),
+        #[cfg(feature = "tls")]
         (None, Some(key)) => errors.push(error(
             &key,
             "api.key_file",
             "cert_file and key_file go together: cert_file is missing".to_string(),
         )),
-        #[cfg(not(feature = "tls"))]
-        (Some(cert), Some(_)) => {
-            let _ = api;
-            errors.push(error(
-                &cert,
-                "api.cert_file",
-                "this pidone was built without TLS (the cargo feature tls); \
-                 use a build with it, or leave out cert_file and key_file"
-                    .to_string(),
-            ));
-        }
         #[cfg(feature = "tls")]
         (Some(cert), Some(key)) => match Keys::read(&cert, &key) {
             Ok(keys) => api.tls = Some(keys),

@@ -384,10 +384,13 @@ fn logs(ep: &Endpoint, names: &[String], lines: usize, follow: bool) -> Result<i
 fn follow_all(mut followers: Vec<Follower>) -> Result<i32, Failure> {
     loop {
         // A TLS stream may hold lines already taken from its socket: read them without waiting.
+        #[cfg(feature = "tls")]
         let held: Vec<bool> = (followers.iter_mut())
             .filter(|f| f.result.is_none())
             .map(|f| f.stream.buffered())
             .collect();
+        #[cfg(not(feature = "tls"))]
+        let held: Vec<bool> = Vec::new();
         let ready: Vec<bool> = {
             let mut fds: Vec<PollFd<'_>> = (followers.iter())
                 .filter(|f| f.result.is_none())
@@ -405,8 +408,11 @@ fn follow_all(mut followers: Vec<Follower>) -> Result<i32, Failure> {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(err) => return Err(Failure::Unreachable(err.into())),
             }
-            let polled = fds.iter().map(|fd| !fd.revents().is_empty());
-            polled.zip(&held).map(|(p, h)| p || *h).collect()
+            let polled = fds.iter().enumerate();
+            let held = |i| held.get(i).is_some_and(|h| *h);
+            polled
+                .map(|(i, fd)| held(i) || !fd.revents().is_empty())
+                .collect()
         };
         let open = followers.iter_mut().filter(|f| f.result.is_none());
         for (follower, _) in open.zip(ready).filter(|(_, ready)| *ready) {

@@ -103,12 +103,12 @@ impl Endpoint {
     }
 }
 
+/// A URL's scheme understood: what follows it, whom to trust for it, its default port.
+type Scheme<'a> = (&'a str, Option<Trust>, u16);
+
 /// What follows the scheme of `url`, whom to trust for it and its default port: `http://`, or
 /// `https://` in a build with TLS (without it, an error that says so). `None`: no such scheme.
-fn scheme(
-    url: &str,
-    ca_file: Option<PathBuf>,
-) -> Result<Option<(&str, Option<Trust>, u16)>, String> {
+fn scheme(url: &str, ca_file: Option<PathBuf>) -> Result<Option<Scheme<'_>>, String> {
     if let Some(rest) = url.strip_prefix("http://") {
         return Ok(Some((rest, None, 80)));
     }
@@ -193,9 +193,9 @@ impl Link {
 
     /// True when a read would return bytes already received, which poll cannot see (a TLS
     /// session's plaintext).
+    #[cfg(feature = "tls")]
     pub fn buffered(&mut self) -> bool {
         match self {
-            #[cfg(feature = "tls")]
             Link::Tls(s) => super::tls_client::buffered(s),
             _ => false,
         }

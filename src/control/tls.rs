@@ -112,3 +112,163 @@ impl Session {
         self.0.send_close_notify();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::pem::PemObject;
+    use std::os::unix::net::UnixStream;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// A CA and a certificate of it for localhost with its key, made by openssl in a fresh
+    /// directory: (the CA's certificate, the certificate, the key).
+    fn keys() -> (
+        CertificateDer<'static>,
+        CertificateDer<'static>,
+        PrivateKeyDer<'static>,
+    ) {
+        let dir = std::env::temp_dir().join(format!("pidone-tls-{}", std::process::id()));
+        let _ = std::fs::create_dir(&dir);
+        let openssl = |args: &str| {
+            let out = Command::new("openssl")
+                .args(args.split(' '))
+                .current_dir(&dir)
+                .output()
+                .expect("run openssl");
+            assert!(out.status.success(), "openssl {args}: {out:?}");
+        };
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        openssl(&format!(
+            "req -x509 -days 2 -subj /CN=ca {ec} -keyout ca.key -out ca.pem"
+        ));
+        openssl(&format!(
+            "req -subj /CN=localhost {ec} -keyout key.pem -out cert.csr"
+        ));
+        let ext = "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n";
+        std::fs::write(dir.join("ext.cnf"), ext).expect("write");
+        openssl(
+            "x509 -req -days 2 -in cert.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+             -extfile ext.cnf -out cert.pem",
+        );
+        let file = |name: &str| -> PathBuf { Path::new(&dir).join(name) };
+        // Each test process makes its own: nothing is left behind.
+        let ca = CertificateDer::from_pem_file(file("ca.pem")).expect("the CA");
+        let cert = CertificateDer::from_pem_file(file("cert.pem")).expect("the certificate");
+        let key = PrivateKeyDer::from_pem_file(file("key.pem")).expect("the key");
+        let _ = std::fs::remove_dir_all(&dir);
+        (ca, cert, key)
+    }
+
+    /// Moves the client's records to the server, and the server's to the client (its plaintext
+    /// into `received`), until the socket has nothing more either way.
+    fn pump(
+        client: &mut rustls::ClientConnection,
+        theirs: &mut UnixStream,
+        received: &mut Vec<u8>,
+    ) {
+        loop {
+            let mut moved = false;
+            while client.wants_write() {
+                moved |= client.write_tls(theirs).is_ok_and(|n| n > 0);
+            }
+            match client.read_tls(theirs) {
+                Ok(n) if n > 0 => {
+                    moved = true;
+                    client.process_new_packets().expect("the client's records");
+                    let _ = client.reader().read_to_end(received);
+                }
+                _ => {}
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_holds_up_only_its_own_answer() {
+        let (ca, cert, key) = keys();
+        let config = server_config(vec![cert], key).expect("the server's settings");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca).expect("the CA");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client_config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = "localhost".try_into().expect("a name");
+        let mut client = rustls::ClientConnection::new(Arc::new(client_config), name).unwrap();
+        let (ours, mut theirs) = UnixStream::pair().expect("a socket pair");
+        ours.set_nonblocking(true).unwrap();
+        theirs.set_nonblocking(true).unwrap();
+        let mut sock = crate::control::stream::Raw(std::os::fd::AsFd::as_fd(&ours));
+        let mut server = Session::new(&config).expect("a session");
+
+        // The handshake and a request, a record at a time as poll would say.
+        client
+            .writer()
+            .write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+            .unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        for _ in 0..20 {
+            let mut nothing = Vec::new();
+            pump(&mut client, &mut theirs, &mut nothing);
+            match server.read(&mut sock, &mut buf) {
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("server read: {e}"),
+            }
+            if request.ends_with(b"\r\n\r\n") {
+                break;
+            }
+        }
+        assert_eq!(request, b"GET /metrics HTTP/1.1\r\n\r\n");
+
+        // An answer far larger than the socket takes: writes stop at WouldBlock, the rest waits.
+        let answer: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
+        let mut written = 0;
+        let mut blocked = false;
+        for _ in 0..answer.len() {
+            match server.write(&mut sock, &answer[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    blocked = true;
+                    break;
+                }
+                Err(e) => panic!("server write: {e}"),
+            }
+            if written == answer.len() {
+                break;
+            }
+        }
+        assert!(blocked, "the socket could not take 4 MiB");
+        assert!(written < answer.len(), "only what fits was taken");
+
+        // The client reads: the rest goes as the socket has room, then close_notify.
+        let mut received = Vec::new();
+        let mut finished = false;
+        for _ in 0..100_000 {
+            pump(&mut client, &mut theirs, &mut received);
+            if written < answer.len() {
+                match server.write(&mut sock, &answer[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("server write: {e}"),
+                }
+            } else if !finished {
+                server.finish();
+                finished = true;
+            } else if server.flush(&mut sock).is_ok() && !server.flushing() {
+                pump(&mut client, &mut theirs, &mut received);
+                break;
+            }
+        }
+        assert_eq!(received.len(), answer.len());
+        assert!(received == answer, "the answer arrives whole and in order");
+        let mut end = [0u8; 1];
+        assert_eq!(client.reader().read(&mut end).ok(), Some(0), "close_notify");
+    }
+}
