@@ -13,10 +13,6 @@ use super::model::Api;
 /// A key's file as written: the configuration file it is in, its text, its line.
 type Named<'a> = (&'a Path, String, usize);
 
-/// Bytes of one certificate or key file: a chain of a few certificates is some kilobytes.
-#[cfg(feature = "tls")]
-const MAX_PEM_BYTES: u64 = 256 * 1024;
-
 /// Sets `api.tls` from `cert` and `key`, or says what is wrong with them in `errors`.
 pub(super) fn resolve(
     api: &mut Api,
@@ -86,7 +82,8 @@ mod keys {
     use rustls::pki_types::pem::{self, PemObject};
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-    use super::{MAX_PEM_BYTES, Named};
+    use super::Named;
+    use crate::config::limits::MAX_PEM_FILE_BYTES;
 
     /// A certificate chain and its key, read and made the TLS settings of the listeners.
     #[derive(Clone)]
@@ -108,7 +105,7 @@ mod keys {
             let cert_path = path_of(cert.0, &cert.1);
             let key_path = path_of(key.0, &key.1);
             let text = |path: &PathBuf, which| {
-                crate::io::files::read_text(path, MAX_PEM_BYTES)
+                crate::io::files::read_text(path, MAX_PEM_FILE_BYTES)
                     .map_err(|e| (which, format!("cannot read {}: {e}", path.display())))
             };
             let cert_text = text(&cert_path, Which::Cert)?;
