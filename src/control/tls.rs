@@ -96,6 +96,7 @@ impl Session {
         match self.0.process_new_packets() {
             Ok(_) => self.push(sock),
             Err(err) => {
+                log::debug!("api: TLS: {err}");
                 let _ = self.flush(sock);
                 Err(io::Error::new(io::ErrorKind::InvalidData, err))
             }
