@@ -9,6 +9,11 @@ IMPORT := target/$(MUSL)/release/pidone-import
 INIT_ONLY_DIR := target/initonly
 INIT_ONLY := $(INIT_ONLY_DIR)/$(MUSL)/release/pidone
 INIT_ONLY_BUDGET := 409600
+# The TLS build (`--features tls`: HTTPS on the API's TCP port, docs/api.md#tls), in a target
+# directory of its own so that it never replaces the default build's binary. ring's C needs a
+# C compiler for musl (Debian's musl-tools).
+TLS_DIR := target/tls
+TLS := $(TLS_DIR)/$(MUSL)/release/pidone
 # Cargo features beyond the default ones, e.g. `make static test FEATURES=...`.
 FEATURES ?=
 FEATURE_FLAGS := $(if $(FEATURES),--features $(FEATURES))
@@ -37,7 +42,7 @@ define release
 	cargo build --release --target $(MUSL) $(1)
 endef
 
-.PHONY: build static init-only test lint fmt bench bench-quick reliability demo clean
+.PHONY: build static static-tls init-only test test-tls lint fmt bench bench-quick reliability demo clean
 
 build:
 	cargo build --release
@@ -45,6 +50,10 @@ build:
 static:
 	$(call release,$(FEATURE_FLAGS))
 	@ls -l $(STATIC) $(IMPORT)
+
+static-tls:
+	$(call release,--features tls --target-dir $(TLS_DIR))
+	@ls -l $(TLS)
 
 init-only:
 	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
@@ -58,10 +67,18 @@ init-only:
 test: static init-only
 	cargo test --lib --tests --no-fail-fast $(FEATURE_FLAGS)
 	PIDONE_BIN=$(abspath $(INIT_ONLY)) cargo test --test single --no-fail-fast
+	$(MAKE) test-tls
+
+# The TLS build's tests: HTTPS end to end (tests/tcp_tls.rs, with openssl's certificates), the
+# TCP API's tests under it, and the unit tests of what the feature changes.
+test-tls:
+	cargo test --features tls --no-fail-fast --test tcp_tls --test tcp_api
+	cargo test --features tls --no-fail-fast --lib -- control:: config::
 
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features tls -- -D warnings
 	cargo clippy --no-default-features --target-dir $(INIT_ONLY_DIR) -- -D warnings
 
 fmt:

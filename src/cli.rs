@@ -39,6 +39,8 @@ pub struct Args {
     pub url: Option<String>,
     /// `--token-file F`: the token the client sends with `--url`.
     pub token_file: Option<PathBuf>,
+    /// `--ca-file F`: the certificates the client trusts for an `https://` `--url`.
+    pub ca_file: Option<PathBuf>,
     /// `--listen ADDR` (repeatable): serve the API on TCP there, in place of `[api] listen`.
     pub listen: Vec<(std::net::SocketAddr, String)>,
     /// `validate --toml`: print an s6-overlay layout as the equivalent TOML.
@@ -60,6 +62,8 @@ pub enum Command {
         /// `--url` and `--token-file`: pidone on TCP instead of the socket.
         url: Option<String>,
         token_file: Option<PathBuf>,
+        /// `--ca-file`: whom to trust for `https://`.
+        ca_file: Option<PathBuf>,
     },
     /// `pidone import ...`: run the companion importer with these arguments.
     Import(Vec<OsString>),
@@ -133,6 +137,7 @@ options:
       --socket PATH    control socket (default $PIDONE_SOCKET, else /run/pidone.sock)
       --url URL        client: ask pidone at http://HOST:PORT (default $PIDONE_URL)
       --token-file F   client: the token sent with --url (default $PIDONE_TOKEN_FILE)
+      --ca-file F      client, TLS builds: CAs for an https:// --url (default $PIDONE_CA_FILE)
       --listen ADDR    serve the API on TCP too (repeatable; replaces [api] listen)
       --log-lines N    lines of output kept per service for `pidone logs` (default 1000)
       --log-timestamps start every line written with its RFC 3339 UTC time
@@ -225,6 +230,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             Long("url") => out.url = Some(parser.value()?.string()?),
             #[cfg(feature = "services")]
             Long("token-file") => out.token_file = Some(parser.value()?.into()),
+            #[cfg(feature = "tls")]
+            Long("ca-file") => out.ca_file = Some(parser.value()?.into()),
             // The init-only build has no API to serve (and std's address parser costs it 4 KB).
             #[cfg(feature = "services")]
             Long("listen") => {
@@ -345,6 +352,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             socket: out.socket,
             url: out.url,
             token_file: out.token_file,
+            ca_file: out.ca_file,
         });
     }
     #[cfg(feature = "services")]
@@ -400,6 +408,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         socket: out.socket,
         url: out.url,
         token_file: out.token_file,
+        ca_file: out.ca_file,
     })
 }
 

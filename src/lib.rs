@@ -65,8 +65,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
             socket,
             url,
             token_file,
+            ca_file,
         } => {
-            let endpoint = match control::remote::Endpoint::remote(url, token_file) {
+            let endpoint = match control::remote::Endpoint::remote(url, token_file, ca_file) {
                 Ok(Some(remote)) => remote,
                 Ok(None) => {
                     let path = control::client_socket_path(socket.as_deref());

@@ -360,7 +360,7 @@ fn the_client_works_remotely_with_the_same_exit_codes(mode: Mode) {
     // Nobody there: 3, as on the socket; a URL pidone cannot use: 2.
     let nobody = format!("http://127.0.0.1:{}", free_port());
     assert_eq!(remote(&nobody, &["status"], &[]).code, 3);
-    assert_eq!(remote("https://127.0.0.1:1", &["status"], &[]).code, 2);
+    assert_eq!(remote("ftp://127.0.0.1:1", &["status"], &[]).code, 2);
     let missing = remote(&url, &["--token-file", "/nonexistent", "status"], &[]);
     assert_eq!(missing.code, 2, "{missing:?}");
     d.terminate();

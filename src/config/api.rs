@@ -17,6 +17,7 @@ pub(super) fn resolve(
 ) -> Api {
     let mut api = Api::default();
     let (mut token, mut read_token) = (None, None);
+    let (mut cert, mut key) = (None, None);
     for (file, raw) in raws {
         let path = sources.get(file).map_or(Path::new(""), PathBuf::as_path);
         if let Some((addrs, line)) = raw.listen {
@@ -27,9 +28,12 @@ pub(super) fn resolve(
         let named = |(name, line)| (path, name, line);
         token = raw.token_file.map(named).or(token);
         read_token = raw.read_token_file.map(named).or(read_token);
+        cert = raw.cert_file.map(named).or(cert);
+        key = raw.key_file.map(named).or(key);
     }
     api.token = token.and_then(|t| read(t, "api.token_file", errors));
     api.read_token = read_token.and_then(|t| read(t, "api.read_token_file", errors));
+    super::tls::resolve(&mut api, cert, key, errors);
     api
 }
 

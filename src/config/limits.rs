@@ -52,6 +52,10 @@ pub const MAX_ENV_FILE_BYTES: u64 = 1024 * 1024;
 pub const MAX_ERRORS: usize = 100;
 /// Bytes of one `[api]` token file (a token is one word).
 pub const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+/// Bytes of `[api] cert_file` or `key_file` (feature `tls`): a chain of a few certificates is
+/// some kilobytes.
+#[cfg(feature = "tls")]
+pub const MAX_PEM_FILE_BYTES: u64 = 256 * 1024;
 
 /// The error for `n` things (`what`) where at most `max` are allowed, if `n` is over.
 pub(super) fn too_many(what: &str, n: usize, max: usize) -> Option<ErrorKind> {

@@ -47,6 +47,7 @@ mod resolve;
 mod select;
 mod sources;
 mod stackenv;
+mod tls;
 
 pub use crate::core::graph::ServiceId;
 pub use crate::os::users::Credentials;

@@ -61,6 +61,9 @@ pub struct Api {
     /// deletes them from, read as one more source of the configuration (relative to the file
     /// that names it).
     pub dropin_dir: Option<PathBuf>,
+    /// `cert_file` and `key_file`, read and checked: the TCP listeners speak HTTPS only.
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::tls::Keys>,
 }
 
 impl Default for Api {
@@ -71,6 +74,8 @@ impl Default for Api {
             token: None,
             read_token: None,
             dropin_dir: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

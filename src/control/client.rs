@@ -172,9 +172,14 @@ enum Failure {
 fn connect(ep: &Endpoint) -> Result<Link, Failure> {
     let path = match ep {
         Endpoint::Socket(path) => path,
-        Endpoint::Url { addr, .. } => {
-            let stream = std::net::TcpStream::connect(addr);
-            return stream.map(Link::Tcp).map_err(Failure::Unreachable);
+        Endpoint::Url {
+            addr,
+            authority,
+            tls,
+            ..
+        } => {
+            let host = super::remote::host(authority);
+            return Link::tcp(addr, host, tls.as_ref()).map_err(Failure::Unreachable);
         }
     };
     let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
@@ -478,6 +483,14 @@ fn logs(ep: &Endpoint, words: &[String], lines: usize, follow: bool) -> Result<i
 /// a line at a time (std's threads cost the static binary 16 KB). Exit 1 if any ended in error.
 fn follow_all(mut followers: Vec<Follower>) -> Result<i32, Failure> {
     loop {
+        // A TLS stream may hold lines already taken from its socket: read them without waiting.
+        #[cfg(feature = "tls")]
+        let held: Vec<bool> = (followers.iter_mut())
+            .filter(|f| f.result.is_none())
+            .map(|f| f.stream.buffered())
+            .collect();
+        #[cfg(not(feature = "tls"))]
+        let held: Vec<bool> = Vec::new();
         let ready: Vec<bool> = {
             let mut fds: Vec<PollFd<'_>> = (followers.iter())
                 .filter(|f| f.result.is_none())
@@ -486,11 +499,20 @@ fn follow_all(mut followers: Vec<Follower>) -> Result<i32, Failure> {
             if fds.is_empty() {
                 break;
             }
-            match rustix::event::poll(&mut fds, None) {
+            let now = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            let wait = held.contains(&true).then_some(&now);
+            match rustix::event::poll(&mut fds, wait) {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(err) => return Err(Failure::Unreachable(err.into())),
             }
-            fds.iter().map(|fd| !fd.revents().is_empty()).collect()
+            let polled = fds.iter().enumerate();
+            let held = |i| held.get(i).is_some_and(|h| *h);
+            polled
+                .map(|(i, fd)| held(i) || !fd.revents().is_empty())
+                .collect()
         };
         let open = followers.iter_mut().filter(|f| f.result.is_none());
         for (follower, _) in open.zip(ready).filter(|(_, ready)| *ready) {

@@ -21,6 +21,11 @@ pub mod gate;
 pub mod register;
 pub mod remote;
 pub mod selector;
+mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(feature = "tls")]
+pub mod tls_client;
 pub mod wire;
 
 use std::io::{self, Read, Write};
@@ -593,29 +598,9 @@ struct Listener {
     addr: Option<SocketAddr>,
 }
 
-/// A connected stream socket of either kind: reads and writes are the same system calls.
-struct Socket(OwnedFd);
-
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Ok(rustix::io::read(&self.0, buf)?)
-    }
-}
-
-impl Write for Socket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // SIGPIPE is ignored (os::signals): a client gone is EPIPE here.
-        Ok(rustix::io::write(&self.0, buf)?)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// One client connection.
 pub struct Conn {
-    stream: Socket,
+    stream: stream::Socket,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
     written: usize,
@@ -762,6 +747,9 @@ impl Server {
             let flags = rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC;
             match rustix::net::accept_with(&listener.fd, flags) {
                 Ok(fd) => {
+                    let Some(stream) = stream::Socket::accepted(fd, self.gate.as_ref()) else {
+                        continue;
+                    };
                     if let Some(oldest) = idle.filter(|_| full) {
                         if let Some(conn) = self.conns.get_mut(oldest) {
                             conn.close();
@@ -771,10 +759,10 @@ impl Server {
                     // gate admits each request, and what it admits acts as pidone's user.
                     let uid = match self.gate {
                         Some(_) => rustix::process::getuid().as_raw(),
-                        None => crate::os::sys::peer_uid(&fd).unwrap_or(u32::MAX),
+                        None => crate::os::sys::peer_uid(&stream.fd()).unwrap_or(u32::MAX),
                     };
                     self.conns.push(Conn {
-                        stream: Socket(fd),
+                        stream,
                         inbuf: Vec::new(),
                         outbuf: Vec::new(),
                         written: 0,
@@ -891,7 +879,7 @@ impl Drop for Server {
 
 impl Conn {
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.stream.0.as_fd()
+        self.stream.fd()
     }
 
     /// Marks the connection for removal at the end of this turn; what it held is freed now.
@@ -953,9 +941,16 @@ impl Conn {
         self.closed
     }
 
-    /// True once a response is queued: poll for writing, not reading.
+    /// True once a response is queued: poll for writing, not reading. A response all handed to
+    /// a TLS session is still being answered until its records are out.
     pub fn answering(&self) -> bool {
-        self.written < self.outbuf.len()
+        self.written < self.outbuf.len() || (!self.outbuf.is_empty() && self.stream.flushing())
+    }
+
+    /// True while a TLS session holds records the socket had no room for (a handshake's answer
+    /// before any request): poll for writing as well as reading.
+    pub fn flushing(&self) -> bool {
+        self.stream.flushing()
     }
 
     /// True for a connection streaming a service's output.
@@ -1052,7 +1047,20 @@ impl Conn {
                 }
             }
         }
-        if self.follow.is_some() && !self.ending {
+        let last = self.follow.is_none() || self.ending;
+        if last {
+            self.stream.finish();
+        }
+        // What a TLS session still holds (its last records, close_notify) goes before the close.
+        match self.stream.flush() {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+            Err(err) => {
+                log::debug!("control socket: write: {err}");
+                return self.close();
+            }
+        }
+        if !last {
             // A follower stays open: everything so far is out, wait for more lines.
             self.outbuf = Vec::new();
             self.written = 0;
@@ -1070,7 +1078,7 @@ mod tests {
     fn conn(now: Instant) -> (Conn, UnixStream) {
         let (ours, theirs) = UnixStream::pair().expect("a socket pair");
         let conn = Conn {
-            stream: Socket(ours.into()),
+            stream: stream::Socket::plain(ours.into()),
             inbuf: Vec::new(),
             outbuf: Vec::new(),
             written: 0,

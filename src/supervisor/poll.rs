@@ -82,6 +82,8 @@ impl Supervisor<Real> {
             for (i, conn) in server.conns.iter().enumerate() {
                 let events = if conn.answering() {
                     PollFlags::OUT
+                } else if conn.flushing() {
+                    PollFlags::IN | PollFlags::OUT
                 } else {
                     PollFlags::IN
                 };

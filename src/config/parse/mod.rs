@@ -178,6 +178,14 @@ const API_KEYS: &Keys<RawApi> = &[
         api.dropin_dir = Some((values::string(f.v())?, f.line));
         Ok(())
     }),
+    ("cert_file", |api, f| {
+        api.cert_file = Some((values::string(f.v())?, f.line));
+        Ok(())
+    }),
+    ("key_file", |api, f| {
+        api.key_file = Some((values::string(f.v())?, f.line));
+        Ok(())
+    }),
 ];
 
 /// `[timeouts]`: each sets one field of [`Timeouts`]; 0 keeps the default, as in go-overlay.

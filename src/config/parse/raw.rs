@@ -41,6 +41,8 @@ pub struct RawApi {
     pub read_token_file: Option<(String, usize)>,
     /// `dropin_dir`: where `pidone add` writes (the path as written, and its line).
     pub dropin_dir: Option<(String, usize)>,
+    pub cert_file: Option<(String, usize)>,
+    pub key_file: Option<(String, usize)>,
 }
 
 /// One `[timeouts]` entry.
