@@ -65,6 +65,8 @@ impl<S: System> Supervisor<S> {
                     Ok(id) => id,
                     Err(answer) => return answer,
                 };
+                // A child still on its way to exec is signalled once it is there (or not at all).
+                self.settle_exec(id, now);
                 let Some(child) = self.svcs.get(id).and_then(|s| s.child.as_ref()) else {
                     return Answer::error(409, &format!("{name} is not running"));
                 };

@@ -30,6 +30,7 @@ mod api;
 mod checks;
 mod endpoint;
 mod events;
+mod execs;
 #[cfg(feature = "s6")]
 mod hooks;
 mod init;
@@ -121,6 +122,9 @@ enum Owner {
     /// The running one of `shutdown_scripts`.
     #[cfg(feature = "s6")]
     ShutdownScript,
+    /// A service's child whose exec failed (the failure already reported): its exit (127) says
+    /// nothing more.
+    FailedExec,
 }
 
 /// The end of pidone's life, once asked for.
