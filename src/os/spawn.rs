@@ -9,6 +9,9 @@
 //! reported as an exec error, as std reported it. Then what std lacked: take the terminal's
 //! foreground (while `SIGTTOU` is still ignored, as pidone ignores it), then restore the inherited
 //! signal state (std reset the mask to empty; pidone's contract is "as inherited").
+//!
+//! A service's [`launch`] returns as soon as the child is forked ([`Forked`]): the supervisor
+//! reads the outcome of its exec from its poll loop. The main program's [`spawn`] waits for it.
 
 use std::ffi::OsString;
 use std::io;

@@ -13,6 +13,13 @@
 //! A child stuck on its way to exec (a frozen cgroup, a hung file system) holds up only a stop
 //! of its own service, where it once held up pidone; a kill (the shutdown budget spent, a
 //! second SIGTERM) does not wait for it.
+//!
+//! Only a service's pre_script and main process start this way: they are what a boot starts
+//! by the dozen. The rest wait for their exec at the fork, as before, which keeps them simple:
+//! the main program (one child; in single-program mode its exec error is pidone's exit status
+//! at once), a `finish` and the `shutdown_scripts` (run one at a time, each waited for anyway),
+//! a `post_script` (one per service, once it is up) and exec checks (their runs are periodic,
+//! and a run that cannot be started is told apart at once by its errno).
 
 use std::time::Instant;
 

@@ -602,3 +602,21 @@ fn a_kill_does_not_wait_for_an_exec_in_flight() {
     assert_eq!(kills.len(), 2, "{:?}", rig.sup.sys.sent);
     assert_eq!(rig.state("stuck"), State::Stopping);
 }
+
+#[test]
+fn a_reload_reads_the_execs_in_flight_under_the_old_settings_first() {
+    let mut rig = Rig::holding(&longrun("web", ""));
+    rig.sup.sys.held.clear();
+    assert!(rig.exec_pending("web"));
+    // The new settings wait for readiness; the start under way was made under the old ones.
+    let changed = longrun("web", "ready = { after = \"1h\" }");
+    rig.sup.reconcile(config(&changed), rig.now);
+    assert!(!rig.exec_pending("web"));
+    let id = rig.id("web");
+    let svc = rig.sup.svcs.get(id).expect("web");
+    assert_eq!(
+        svc.life.state,
+        State::Running,
+        "spawned under the old policy"
+    );
+}
