@@ -16,6 +16,7 @@ use support::*;
 
 in_both_modes!(a_stopped_service_takes_its_escaped_daemon_along);
 in_both_modes!(unmanaged_cgroups_are_said_by_validate_status_and_metrics);
+in_both_modes!(a_start_frozen_before_its_exec_holds_up_no_other_service);
 
 /// The host's cgroup2 mount point, if any.
 fn cgroup2_mount() -> Option<PathBuf> {
@@ -213,4 +214,53 @@ command = ["/bin/sleep", "1000"]
         metrics.contains("\npidone_cgroups_managed 0\n"),
         "{metrics}"
     );
+}
+
+/// Start-up pipelining (issue #17): a service whose child is frozen on its way to exec (it joins
+/// its cgroup, frozen beforehand, before it execs) is STARTING, and holds up nothing else: the
+/// next service starts and the control socket answers (pidone once waited for each exec before
+/// forking the next). Thawed, it runs, and the shutdown is clean.
+fn a_start_frozen_before_its_exec_holds_up_no_other_service(mode: Mode) {
+    let dir = Dir::new();
+    let Some(cgroup) = Cgroup::new(&dir) else {
+        eprintln!("no writable cgroup2 hierarchy on this host: nothing to test");
+        return;
+    };
+    let stuck = cgroup.0.join("services/stuck");
+    fs::create_dir_all(&stuck).expect("mkdir the cgroup");
+    if fs::write(stuck.join("cgroup.freeze"), "1").is_err() {
+        eprintln!("no cgroup freezer on this host: nothing to test");
+        return;
+    }
+    let config = dir.write(
+        "pidone.toml",
+        r#"
+[[services]]
+name = "stuck"
+command = ["/bin/sh", "-c", "touch @D/stuck; exec sleep 1000"]
+
+[[services]]
+name = "free"
+command = ["/bin/sh", "-c", "touch @D/free; exec sleep 1000"]
+"#,
+    );
+    let socket = dir.join("ctl.sock");
+    let socket = socket.to_str().expect("UTF-8");
+    let args = ["--socket", socket, "--config", &config];
+    let mut run = Pidone::start_command(mode, &dir, in_namespace(mode, &cgroup, &args), None);
+    let state = |name: &str| {
+        service_of(Path::new(socket), name).map(|s| s["state"].as_str().unwrap_or("").to_string())
+    };
+    run.wait_for("free to run while stuck is frozen", |_| {
+        dir.exists("free") && state("free").as_deref() == Some("running")
+    });
+    assert_eq!(state("stuck").as_deref(), Some("starting"));
+    assert!(!dir.exists("stuck"), "the frozen child cannot have exec'd");
+    fs::write(stuck.join("cgroup.freeze"), "0").expect("thaw");
+    run.wait_for("stuck to run once thawed", |_| {
+        dir.exists("stuck") && state("stuck").as_deref() == Some("running")
+    });
+    let out = client_as(&[], Path::new(socket), &["shutdown"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    run.wait().assert_code(0, "the shutdown");
 }

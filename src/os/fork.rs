@@ -5,6 +5,10 @@
 //! order), then exec; an error of either comes back to the parent through a close-on-exec pipe,
 //! the failed child reaped.
 //!
+//! That pipe is read at once by [`fork_exec`] (the main program, hooks, checks), or later by the
+//! supervisor's poll loop for a service ([`fork_start`] and its [`ExecReport`]): pidone forks the
+//! next service while the last one is still on its way to exec (start-up pipelining).
+//!
 //! The program is found as std found it. With the environment inherited (the main program), by
 //! `execvp` on pidone's `PATH`. With an environment of its own (a service, which std got with
 //! `env_clear` and `envs`: std installed it as the child's `environ` and called `execvp`), on that
@@ -16,6 +20,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 
 use rustix::io::Errno;
@@ -29,13 +34,33 @@ type Pointers = Vec<*const libc::c_char>;
 
 /// Starts `argv` in a forked child that runs `prepare`, then execs, with pidone's environment
 /// (`env` is `None`) or exactly `env`; returns the child's pid, or the error of `prepare` or of
-/// exec as the child reported it. Call it only while pidone has one thread: `prepare` runs in the
-/// forked copy of pidone, and may allocate.
+/// exec as the child reported it. It waits for that report: the main program, hooks and checks
+/// start this way; a service starts by [`fork_start`] and reads its report from the poll loop.
+/// Call it only while pidone has one thread: `prepare` runs in the forked copy of pidone, and
+/// may allocate.
 pub fn fork_exec<A: AsRef<OsStr>>(
     argv: &[A],
     env: Option<&[(String, String)]>,
     prepare: impl FnOnce() -> io::Result<()>,
 ) -> io::Result<Pid> {
+    let (pid, report) = fork_start(argv, env, prepare)?;
+    match report.outcome() {
+        Ok(()) => Ok(pid),
+        Err(err) => {
+            collect(pid);
+            Err(err)
+        }
+    }
+}
+
+/// As [`fork_exec`], but returns as soon as the child is forked, with its pid and the report of
+/// its exec, for the caller to read when it is ready (in pidone's poll set: end of file once the
+/// child has exec'd, its errno if it could not). Until then the exec may still fail.
+pub fn fork_start<A: AsRef<OsStr>>(
+    argv: &[A],
+    env: Option<&[(String, String)]>,
+    prepare: impl FnOnce() -> io::Result<()>,
+) -> io::Result<(Pid, ExecReport)> {
     let strings = (argv.iter())
         .map(|a| c_string(a.as_ref().as_bytes()))
         .collect::<io::Result<Vec<_>>>()?;
@@ -73,22 +98,52 @@ pub fn fork_exec<A: AsRef<OsStr>>(
         return Err(io::Error::last_os_error());
     }
     let pid = Pid::from_raw(pid).ok_or_else(io::Error::last_os_error)?;
+    // From here only the child holds the write end: its exec (close-on-exec) or its exit ends it.
     drop(writer);
-    let mut errno = [0u8; 4];
-    loop {
-        return match rustix::io::read(&reader, &mut errno) {
-            // End of file: exec closed the pipe.
-            Ok(0) => Ok(pid),
-            Ok(_) => {
-                // The child failed and exits: collect it here, as std does.
-                while let Err(Errno::INTR) = waitpid(Some(pid), WaitOptions::empty()) {}
-                Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)))
-            }
-            Err(Errno::INTR) => continue,
-            // Cannot be told: the child is taken as started, and reaped like any other.
-            Err(_) => Ok(pid),
-        };
+    Ok((pid, ExecReport(reader)))
+}
+
+/// The read end of a child's close-on-exec error pipe: end of file once the child has exec'd
+/// (or died before it could say anything), else the errno of what failed.
+#[derive(Debug)]
+pub struct ExecReport(OwnedFd);
+
+impl ExecReport {
+    /// The pipe, for the poll set: readable (or hung up) once the outcome is known.
+    #[cfg(feature = "services")]
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.0)
     }
+
+    /// The outcome, waiting for it if it is not there yet: `Ok` once the child has exec'd, or
+    /// the error it reported. The child is not reaped here: a failed one exits 127.
+    pub fn outcome(&self) -> io::Result<()> {
+        let mut errno = [0u8; 4];
+        loop {
+            return match rustix::io::read(&self.0, &mut errno) {
+                // End of file: exec closed the pipe.
+                Ok(0) => Ok(()),
+                Ok(_) => Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno))),
+                Err(Errno::INTR) => continue,
+                // Cannot be told: the child is taken as started, and reaped like any other.
+                Err(_) => Ok(()),
+            };
+        }
+    }
+
+    /// A report with no child behind it, and the write end that decides it (the supervisor's
+    /// unit tests): closed, an exec; an errno written, a failure.
+    #[cfg(test)]
+    pub(crate) fn made_up() -> io::Result<(ExecReport, OwnedFd)> {
+        let (reader, writer) = pipe_with(PipeFlags::CLOEXEC)?;
+        Ok((ExecReport(reader), writer))
+    }
+}
+
+/// Waits for the child `pid`, whose exec failed and which exits at once: collected here, as std
+/// did, so that nobody else takes it for a service's exit.
+pub fn collect(pid: Pid) {
+    while let Err(Errno::INTR) = waitpid(Some(pid), WaitOptions::empty()) {}
 }
 
 fn c_string(bytes: &[u8]) -> io::Result<CString> {

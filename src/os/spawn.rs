@@ -9,6 +9,9 @@
 //! reported as an exec error, as std reported it. Then what std lacked: take the terminal's
 //! foreground (while `SIGTTOU` is still ignored, as pidone ignores it), then restore the inherited
 //! signal state (std reset the mask to empty; pidone's contract is "as inherited").
+//!
+//! A service's [`launch`] returns as soon as the child is forked ([`Forked`]): the supervisor
+//! reads the outcome of its exec from its poll loop. The main program's [`spawn`] waits for it.
 
 use std::ffi::OsString;
 use std::io;
@@ -25,6 +28,8 @@ use rustix::process::{PidfdFlags, pidfd_open};
 
 #[cfg(feature = "services")]
 use crate::os::controls::{self, Controls};
+#[cfg(feature = "services")]
+use crate::os::fork::ExecReport;
 use crate::os::sys::{self, SavedSignals};
 #[cfg(feature = "services")]
 use crate::os::users::Credentials;
@@ -172,11 +177,35 @@ fn stdio_place(
     Ok(Some((fd, n)))
 }
 
+/// A service's child just forked, whose exec is not known yet: its [`ExecReport`] says, once
+/// readable, whether it exec'd. [`Forked::wait`] waits for it there and then.
+#[cfg(feature = "services")]
+#[derive(Debug)]
+pub struct Forked {
+    pub child: Child,
+    pub exec: ExecReport,
+}
+
+#[cfg(feature = "services")]
+impl Forked {
+    /// The child once it has exec'd, or the error of its exec (the failed child collected), as
+    /// [`crate::os::fork::fork_exec`] returns them: for the processes started synchronously.
+    pub fn wait(self) -> io::Result<Child> {
+        match self.exec.outcome() {
+            Ok(()) => Ok(self.child),
+            Err(err) => {
+                crate::os::fork::collect(self.child.pid);
+                Err(err)
+            }
+        }
+    }
+}
+
 /// Starts a service process in a new session (so in its own process group, without a controlling
 /// terminal), stdin from /dev/null unless given, with the given user, environment and working
-/// directory.
+/// directory. Returns once it is forked: its exec's outcome comes later ([`Forked`]).
 #[cfg(feature = "services")]
-pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
+pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Forked> {
     // Stdio as std put it: each given descriptor onto 0, 1 and 2 (`place_fds` copes with one
     // sitting where another goes), `/dev/null` opened here for the null ones.
     let stdin = launch.stdin.map_or(Stdio::Null, Stdio::Fd);
@@ -217,7 +246,7 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
     // its `pre_exec` hook; then what the hook did: dup2, fcntl, setsid, openat and write of
     // cgroup.procs and /proc/self/oom_score_adj, setrlimit, setpriority, umask, prctl, capset,
     // setgroups, setgid, setuid, sigaction, sigprocmask, execve.
-    let pid = crate::os::fork::fork_exec(launch.argv, Some(launch.env), || {
+    let started = crate::os::fork::fork_start(launch.argv, Some(launch.env), || {
         sys::place_fds(&stdio)?;
         if let Some(dir) = &workdir {
             rustix::process::chdir(dir.as_c_str())?;
@@ -242,7 +271,11 @@ pub fn launch(launch: Launch<'_>, saved: &SavedSignals) -> io::Result<Child> {
     drop((stdin, launch.stdout, launch.stderr, null));
     drop(reserved);
     drop(launch.notify_fd);
-    Ok(finish(pid?))
+    let (pid, exec) = started?;
+    Ok(Forked {
+        child: finish(pid),
+        exec,
+    })
 }
 
 /// A service's exec prepared before the fork, for a child that must know its own pid in its

@@ -20,7 +20,7 @@ use crate::core::service::{Event, Recovery, State, later};
 use crate::io::notify::Notifier;
 use crate::io::probe::{self, NotStarted, Progress, Run};
 use crate::os::reap::Exit;
-use crate::os::spawn::{self, Launch, Stdio};
+use crate::os::spawn::{self, Forked, Launch, Stdio};
 
 /// What a start hands to the service's process besides its configuration.
 #[derive(Default)]
@@ -390,7 +390,7 @@ impl<S: System> Supervisor<S> {
             stderr: Stdio::from(copy),
             notify_fd: None,
         };
-        match self.sys.launch(launch) {
+        match self.sys.launch(launch).and_then(Forked::wait) {
             Ok(child) => Ok((child, read)),
             Err(err) => Err(NotStarted {
                 why: format!(

@@ -15,7 +15,7 @@ use super::system::System;
 use super::{Id, Owner, Supervisor};
 use crate::core::service::{Event, State, Step, later};
 use crate::os::reap::Exit;
-use crate::os::spawn::Launch;
+use crate::os::spawn::{Forked, Launch};
 
 /// What a `finish` exiting with this code means to s6: the service stays down.
 const FINISH_KEEP_DOWN: i32 = 125;
@@ -42,7 +42,7 @@ impl<S: System> Supervisor<S> {
             secrets: true,
             ..Handover::default()
         };
-        match self.launch(id, &argv, handover) {
+        match self.launch(id, &argv, handover).and_then(Forked::wait) {
             Ok(child) => {
                 self.procs.insert(child.pid, Owner::Finish(id, exit));
                 if let Some(svc) = self.svcs.get_mut(id) {
@@ -139,7 +139,7 @@ impl<S: System> Supervisor<S> {
                 notify_fd: None,
                 listen: Vec::new(),
             };
-            match self.sys.launch(launch) {
+            match self.sys.launch(launch).and_then(Forked::wait) {
                 Ok(child) => {
                     let at = later(now, self.shutdown_script_timeout).min(cap);
                     self.procs.insert(child.pid, Owner::ShutdownScript);

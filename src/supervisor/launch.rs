@@ -13,14 +13,15 @@ use super::system::System;
 use super::{Id, Owner, Supervisor};
 #[cfg(feature = "s6")]
 use crate::config::envfile::read_env_dir;
-use crate::config::{Kind, Level, LogMode, ServiceSpec};
-use crate::core::service::{Event, State, Step};
+use crate::config::{Kind, LogMode, ServiceSpec};
+use crate::core::service::{Event, Step};
 use crate::io::logfile::Rotation;
 use crate::io::output::{FileSpec, Source, Stream};
-use crate::os::spawn::{self, Child, Launch, Stdio};
+use crate::os::spawn::{self, Forked, Launch, Stdio};
 
 impl<S: System> Supervisor<S> {
-    /// Starts a service's pre_script or main process and reports the outcome to its state machine.
+    /// Starts a service's pre_script or main process: a failure before the fork is reported to
+    /// its state machine at once, the outcome of the exec once known (`execs`).
     pub(super) fn spawn_step(&mut self, id: Id, step: Step, now: Instant) {
         let Some(spec) = self.svcs.get(id).map(|s| &s.spec) else {
             return;
@@ -41,28 +42,21 @@ impl<S: System> Supervisor<S> {
             main: step == Step::Main,
             ..h
         });
-        let event = match handover.and_then(|h| self.launch(id, &argv, h)) {
-            Ok(child) => {
-                let pid = child.pid;
-                self.procs.insert(pid, Owner::Service(id, step));
+        match handover.and_then(|h| self.launch(id, &argv, h)) {
+            // Forked: the exec's outcome comes through the poll loop (`execs`), and with it the
+            // service's `Spawned` or `SpawnFailed`; the next service forks meanwhile.
+            Ok(forked) => {
+                self.procs
+                    .insert(forked.child.pid, Owner::Service(id, step));
                 if let Some(svc) = self.svcs.get_mut(id) {
-                    svc.child = Some(child);
-                    if let Some(tree) = self.cgroups.as_ref().filter(|_| step == Step::Main) {
-                        svc.oom = tree.watch(&svc.spec.name);
-                    }
+                    svc.child = Some(forked.child);
+                    svc.exec = Some((step, forked.exec));
                 }
-                Event::Spawned(step)
             }
-            Err(err) => Event::SpawnFailed(step, spawn::exec_failure_reason(&err)),
-        };
-        self.apply(id, event, now);
-        if longrun_main
-            && self
-                .svcs
-                .get(id)
-                .is_some_and(|s| s.life.state == State::Starting)
-        {
-            self.arm_checks(id, Level::Ready, now);
+            Err(err) => {
+                let why = spawn::exec_failure_reason(&err);
+                self.apply(id, Event::SpawnFailed(step, why), now);
+            }
         }
     }
 
@@ -72,7 +66,7 @@ impl<S: System> Supervisor<S> {
         id: Id,
         argv: &[String],
         handover: Handover,
-    ) -> io::Result<Child> {
+    ) -> io::Result<Forked> {
         let (stdout, stderr, sources) = self.output_of(id)?;
         let ends = match handover.main {
             true => self.pipeline_ends(id)?,
@@ -118,12 +112,12 @@ impl<S: System> Supervisor<S> {
             notify_fd: handover.notify_fd,
             listen,
         };
-        let child = self.sys.launch(launch)?;
+        let forked = self.sys.launch(launch)?;
         // The write ends went to the child (and are closed here with `launch`): the pipes reach
         // EOF when the service and everything it spawned are gone.
         self.sources
             .extend(sources.into_iter().map(|src| (id, src)));
-        Ok(child)
+        Ok(forked)
     }
 
     /// Service `id`'s stdout and stderr as its `log`, `log_file` and `tty` say, with the sources
@@ -195,7 +189,7 @@ impl<S: System> Supervisor<S> {
             secrets: true,
             ..Handover::default()
         };
-        match self.launch(id, &argv, handover) {
+        match self.launch(id, &argv, handover).and_then(Forked::wait) {
             Ok(child) => {
                 self.procs.insert(child.pid, Owner::PostScript(id));
             }

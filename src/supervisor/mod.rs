@@ -33,6 +33,7 @@ mod conditions;
 mod dropin;
 mod endpoint;
 mod events;
+mod execs;
 #[cfg(feature = "s6")]
 mod hooks;
 mod init;
@@ -128,6 +129,9 @@ enum Owner {
     /// The running one of `shutdown_scripts`.
     #[cfg(feature = "s6")]
     ShutdownScript,
+    /// A service's child whose exec failed (the failure already reported): its exit (127) says
+    /// nothing more.
+    FailedExec,
 }
 
 /// The end of pidone's life, once asked for.

@@ -1,5 +1,6 @@
 //! The poll set: what pidone waits on in one `poll()` (the signal pipe, pidfds, output pipes and
-//! streams, notifiers, probes, the control socket) and the dispatch of what poll found ready.
+//! streams, exec reports, notifiers, probes, the control socket) and the dispatch of what poll
+//! found ready.
 //! Tokens name services by stable [`Id`]: one whose service is gone finds nothing.
 
 use std::time::Instant;
@@ -56,6 +57,10 @@ impl Supervisor<Real> {
             }
         }
         for (id, svc) in self.svcs.iter() {
+            if let Some((_, report)) = &svc.exec {
+                fds.push(PollFd::from_borrowed_fd(report.fd(), PollFlags::IN));
+                what.push(Ready::Exec(id));
+            }
             if self.watched(svc) {
                 for fd in &svc.sockets {
                     fds.push(PollFd::new(fd, PollFlags::IN));
@@ -154,6 +159,7 @@ impl<S: System> Supervisor<S> {
                         server.keep_budget();
                     }
                 }
+                Ready::Exec(id) => self.settle_exec(id, now),
                 Ready::Notify(id) => self.on_notice(id, now),
                 Ready::Socket(id) => self.on_connection(id, now),
                 Ready::Probe(id, k) => self.on_probe_ready(id, k, now),
@@ -193,6 +199,8 @@ pub(super) enum Ready {
     Listener(usize),
     /// Connection `i` of server `s`.
     Conn(usize, usize),
+    /// A service's exec report: its child exec'd, or says why it could not.
+    Exec(Id),
     /// A service's notifier.
     Notify(Id),
     /// A check's run in progress.

@@ -110,6 +110,14 @@ impl<S: System> Supervisor<S> {
     /// are left alone. No id changes.
     pub(super) fn reconcile(&mut self, mut config: Config, now: Instant) -> Summary {
         let mut summary = Summary::default();
+        // Execs in flight are known first: each was started under the old settings (`execs`).
+        let in_flight: Vec<Id> = (self.svcs.iter())
+            .filter(|(_, s)| s.exec.is_some())
+            .map(|(id, _)| id)
+            .collect();
+        for id in in_flight {
+            self.settle_exec(id, now);
+        }
         self.global_shutdown = config.timeouts.global_shutdown;
         self.post_script_timeout = config.timeouts.post_script;
         #[cfg(feature = "s6")]

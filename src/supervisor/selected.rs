@@ -61,6 +61,8 @@ impl<S: System> Supervisor<S> {
         let mut sent = 0;
         let mut failed: Vec<String> = Vec::new();
         for &id in ids {
+            // A child still on its way to exec is signalled once it is there (or not at all).
+            self.settle_exec(id, now);
             let Some(svc) = self.svcs.get(id) else {
                 continue;
             };

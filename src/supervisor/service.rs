@@ -9,10 +9,11 @@ use super::table::Table;
 use super::timer::Timed;
 use crate::config::{Config, Level, ReadyMode, ServiceSpec};
 use crate::core::health::Check;
-use crate::core::service::{Life, Policy};
+use crate::core::service::{Life, Policy, Step};
 use crate::io::notify::Notifier;
 use crate::io::probe::Run;
 use crate::io::ring::LineRing;
+use crate::os::fork::ExecReport;
 use crate::os::spawn::Child;
 
 /// One supervised service: its configuration, its state, its process.
@@ -21,6 +22,9 @@ pub(super) struct Service {
     pub(super) policy: Policy,
     pub(super) life: Life,
     pub(super) child: Option<Child>,
+    /// The exec report of `child` while it has not been read: the step forked, not yet known
+    /// to have exec'd (`execs`).
+    pub(super) exec: Option<(Step, ExecReport)>,
     /// When the post_script is due (post_script_timeout after the service came up).
     pub(super) post_at: Option<Instant>,
     /// Its `finish` running: the pid, and when it gets SIGKILL.
@@ -77,6 +81,7 @@ impl Service {
             policy,
             life,
             child: None,
+            exec: None,
             post_at: None,
             #[cfg(feature = "s6")]
             finish_by: None,

@@ -14,13 +14,14 @@ use rustix::process::Pid;
 use crate::os::procfs;
 use crate::os::reap::{self, Children, Exit};
 use crate::os::signals::Signals;
-use crate::os::spawn::{self, Child, Launch};
+use crate::os::spawn::{self, Child, Forked, Launch};
 use crate::os::sys;
 
 /// What the supervisor asks of the operating system about processes.
 pub trait System {
-    /// Starts a service's process (or an exec check) as `launch` describes.
-    fn launch(&mut self, launch: Launch<'_>) -> io::Result<Child>;
+    /// Starts a service's process (or an exec check) as `launch` describes; returns once it is
+    /// forked, its exec's outcome to be read from the [`Forked`] (or waited for).
+    fn launch(&mut self, launch: Launch<'_>) -> io::Result<Forked>;
     /// Starts the main program in a process group of its own.
     fn spawn(&mut self, argv: &[OsString]) -> io::Result<Child>;
     /// Sends `sig` to one child.
@@ -46,7 +47,7 @@ pub struct Real {
 }
 
 impl System for Real {
-    fn launch(&mut self, launch: Launch<'_>) -> io::Result<Child> {
+    fn launch(&mut self, launch: Launch<'_>) -> io::Result<Forked> {
         spawn::launch(launch, self.signals.saved())
     }
 

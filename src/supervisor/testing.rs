@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
@@ -15,8 +16,9 @@ use super::system::System;
 use super::{Id, Options, Supervisor};
 use crate::config::{Config, LoadContext};
 use crate::core::service::State;
+use crate::os::fork::ExecReport;
 use crate::os::reap::{Children, Exit};
-use crate::os::spawn::{Child, Launch};
+use crate::os::spawn::{Child, Forked, Launch};
 
 /// The fake system: process `n` is pid `FIRST_PID + n`, above the kernel's largest pid
 /// (`PID_MAX_LIMIT`, 4,194,304), and no signal leaves it.
@@ -26,6 +28,12 @@ pub struct Fake {
     pub started: Vec<(Vec<String>, Pid)>,
     /// Each signal sent, as (process group or pid, signal), in order.
     pub sent: Vec<(Pid, i32)>,
+    /// Services' execs do not happen until the test says so ([`Rig::exec`]): the write ends of
+    /// their reports, by pid. Otherwise each exec is done (or failed) as soon as forked.
+    pub hold_execs: bool,
+    pub held: Vec<(Pid, OwnedFd)>,
+    /// Programs whose exec fails, with the errno.
+    pub failing: Vec<(String, i32)>,
 }
 
 const FIRST_PID: i32 = 4_200_000;
@@ -40,8 +48,16 @@ impl Fake {
 }
 
 impl System for Fake {
-    fn launch(&mut self, launch: Launch<'_>) -> io::Result<Child> {
-        self.next(launch.argv.to_vec())
+    fn launch(&mut self, launch: Launch<'_>) -> io::Result<Forked> {
+        let child = self.next(launch.argv.to_vec())?;
+        let (exec, writer) = ExecReport::made_up()?;
+        let program = launch.argv.first().map_or("", String::as_str);
+        if self.hold_execs {
+            self.held.push((child.pid, writer));
+        } else if let Some((_, errno)) = self.failing.iter().find(|(p, _)| p == program) {
+            rustix::io::write(&writer, &errno.to_ne_bytes())?;
+        }
+        Ok(Forked { child, exec })
     }
 
     fn spawn(&mut self, argv: &[OsString]) -> io::Result<Child> {
@@ -54,6 +70,10 @@ impl System for Fake {
 
     fn signal(&mut self, child: &Child, sig: i32) -> io::Result<()> {
         self.sent.push((child.pid, sig));
+        // A killed child holds no end of its exec report any more.
+        if sig == libc::SIGKILL {
+            self.held.retain(|(pid, _)| *pid != child.pid);
+        }
         Ok(())
     }
 
@@ -101,6 +121,15 @@ pub struct Rig {
 impl Rig {
     /// A supervisor of configuration `text`, settled once.
     pub fn new(text: &str) -> Rig {
+        Rig::with(text, false)
+    }
+
+    /// As [`Rig::new`], but no exec happens until [`Rig::exec`] says so.
+    pub fn holding(text: &str) -> Rig {
+        Rig::with(text, true)
+    }
+
+    fn with(text: &str, hold_execs: bool) -> Rig {
         let options = Options {
             group: false,
             grace: Duration::from_secs(5),
@@ -112,14 +141,58 @@ impl Rig {
             listen: Vec::new(),
         };
         let now = Instant::now();
-        let sup = Supervisor::with_system(Fake::default(), options, config(text), now);
+        let fake = Fake {
+            hold_execs,
+            ..Fake::default()
+        };
+        let sup = Supervisor::with_system(fake, options, config(text), now);
         let mut rig = Rig { sup, now };
         rig.settle();
         rig
     }
 
+    /// Settles, and hands every exec report that is there to its service (as the loop's poll
+    /// does), until nothing changes.
     pub fn settle(&mut self) {
-        self.sup.settle(self.now);
+        loop {
+            self.sup.settle(self.now);
+            let held: Vec<Pid> = self.sup.sys.held.iter().map(|(pid, _)| *pid).collect();
+            let ready: Vec<Id> = (self.sup.svcs.iter())
+                .filter(|(_, s)| s.exec.is_some())
+                .filter(|(_, s)| s.child.as_ref().is_some_and(|c| !held.contains(&c.pid)))
+                .map(|(id, _)| id)
+                .collect();
+            if ready.is_empty() {
+                return;
+            }
+            for id in ready {
+                self.sup.settle_exec(id, self.now);
+            }
+        }
+    }
+
+    /// The held exec of service `name` happens (`errno` None) or fails; then everything settles.
+    pub fn exec(&mut self, name: &str, errno: Option<i32>) {
+        let pid = self
+            .pid(name)
+            .unwrap_or_else(|| panic!("{name} has no process"));
+        let held = &mut self.sup.sys.held;
+        let i = (held.iter().position(|(p, _)| *p == pid))
+            .unwrap_or_else(|| panic!("{name}: no exec held"));
+        let (_, writer) = held.remove(i);
+        if let Some(errno) = errno {
+            rustix::io::write(&writer, &errno.to_ne_bytes()).expect("write the report");
+        }
+        drop(writer);
+        self.settle();
+    }
+
+    /// True while service `name`'s exec is not known.
+    pub fn exec_pending(&self, name: &str) -> bool {
+        self.sup
+            .svcs
+            .get(self.id(name))
+            .is_some_and(|s| s.exec.is_some())
     }
 
     pub fn advance(&mut self, by: Duration) {
@@ -150,6 +223,8 @@ impl Rig {
         let pid = self
             .pid(name)
             .unwrap_or_else(|| panic!("{name} has no process"));
+        // A child that is gone holds no end of its exec report: a held exec ends with it.
+        self.sup.sys.held.retain(|(p, _)| *p != pid);
         self.sup.on_exit(pid, exit, self.now);
         self.settle();
     }

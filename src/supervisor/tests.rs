@@ -226,7 +226,8 @@ fn a_token_of_a_forgotten_service_reaches_nothing() {
 #[test]
 fn thousands_of_services_start_in_slices_with_the_loop_between() {
     let text: String = (0..200).map(|i| longrun(&format!("s{i}"), "")).collect();
-    let mut rig = Rig::new(&text);
+    // Their execs in flight (none done): the next slice is forked all the same.
+    let mut rig = Rig::holding(&text);
     let started = |rig: &Rig| rig.sup.sys.started.len();
     assert_eq!(started(&rig), super::STARTS_PER_TURN);
     assert!(
@@ -496,5 +497,126 @@ fn a_missed_watchdog_restarts_the_service_and_stopping_keeps_its_socket() {
             .starts_with("watchdog: no WATCHDOG=1 within 10s"),
         "{}",
         svc.life.reason
+    );
+}
+
+// Start-up pipelining (issue #17): a service's exec is known from its report, read by the loop.
+
+#[test]
+fn a_service_is_spawned_when_its_exec_report_ends_and_others_fork_meanwhile() {
+    let text = [
+        longrun("db", ""),
+        longrun("cache", ""),
+        longrun("web", "depends_on = \"db\""),
+    ]
+    .concat();
+    let mut rig = Rig::holding(&text);
+    // Both independent services are forked, neither known to have exec'd.
+    assert_eq!(rig.sup.sys.started.len(), 2);
+    for name in ["db", "cache"] {
+        assert_eq!(rig.state(name), State::Starting);
+        assert!(rig.exec_pending(name) && rig.pid(name).is_some());
+    }
+    rig.exec("db", None);
+    assert_eq!(rig.state("db"), State::Running);
+    assert!(!rig.exec_pending("db"));
+    assert_eq!(
+        rig.state("web"),
+        State::Starting,
+        "web starts once db is up"
+    );
+    assert_eq!(rig.state("cache"), State::Starting);
+    assert!(rig.exec_pending("cache"));
+}
+
+#[test]
+fn a_failed_exec_is_a_failed_start_and_its_exit_is_nobodys() {
+    let mut rig = Rig::holding(&longrun("web", "restart = \"never\""));
+    let pid = rig.pid("web").expect("forked");
+    rig.exec("web", Some(libc::ENOENT));
+    assert_eq!(rig.state("web"), State::Failed);
+    let id = rig.id("web");
+    let svc = rig.sup.svcs.get(id).expect("web");
+    assert_eq!(svc.life.reason, "start failed: not found");
+    assert!(svc.child.is_none());
+    // The failed child's exit (127) is reaped later: neither the service's nor an orphan.
+    rig.sup.on_exit(pid, Exit::Code(127), rig.now);
+    assert_eq!(rig.sup.orphans_reaped, 0);
+    assert_eq!(rig.state("web"), State::Failed);
+}
+
+#[test]
+fn a_child_reaped_before_its_report_is_read_gets_its_report_first() {
+    let text = [
+        longrun("killed", "restart = \"never\""),
+        longrun("denied", "restart = \"never\""),
+    ]
+    .concat();
+    let mut rig = Rig::holding(&text);
+    // Killed before exec: no errno, so it was spawned, then it ended.
+    rig.exit("killed", Exit::Signal(libc::SIGKILL));
+    assert_eq!(rig.state("killed"), State::Failed);
+    let id = rig.id("killed");
+    let reason = &rig.sup.svcs.get(id).expect("killed").life.reason;
+    assert_eq!(reason, "exited with signal KILL");
+    // The report says EACCES and the child exits 127: a failed start, the exit swallowed.
+    let pid = rig.pid("denied").expect("forked");
+    let held = rig.sup.sys.held.iter().find(|(p, _)| *p == pid);
+    let (_, writer) = held.expect("held");
+    rustix::io::write(writer, &libc::EACCES.to_ne_bytes()).expect("write");
+    rig.exit("denied", Exit::Code(127));
+    let id = rig.id("denied");
+    let reason = &rig.sup.svcs.get(id).expect("denied").life.reason;
+    assert_eq!(
+        reason,
+        "start failed: permission denied (not executable, or a directory)"
+    );
+    assert_eq!(rig.sup.orphans_reaped, 0);
+}
+
+#[test]
+fn a_shutdown_reads_the_execs_in_flight_before_it_stops_them() {
+    let text = [longrun("a", ""), longrun("b", "")].concat();
+    let mut rig = Rig::holding(&text);
+    // Both have exec'd, and the loop has not read their reports yet.
+    rig.sup.sys.held.clear();
+    assert!(rig.exec_pending("a") && rig.exec_pending("b"));
+    rig.sup.begin_shutdown(rig.now);
+    rig.settle();
+    let mut termed = rig.signalled(TERM);
+    termed.sort();
+    assert_eq!(termed, ["a", "b"]);
+    assert_eq!(rig.state("a"), State::Stopping);
+    assert!(!rig.exec_pending("a") && !rig.exec_pending("b"));
+}
+
+#[test]
+fn a_kill_does_not_wait_for_an_exec_in_flight() {
+    let mut rig = Rig::holding(&longrun("stuck", ""));
+    let pid = rig.pid("stuck").expect("forked");
+    rig.sup.kill_all(rig.now, "killed: test");
+    // SIGKILL to the child first (which ends its report), then to its group.
+    let kills: Vec<_> = (rig.sup.sys.sent.iter())
+        .filter(|(p, s)| *p == pid && *s == libc::SIGKILL)
+        .collect();
+    assert_eq!(kills.len(), 2, "{:?}", rig.sup.sys.sent);
+    assert_eq!(rig.state("stuck"), State::Stopping);
+}
+
+#[test]
+fn a_reload_reads_the_execs_in_flight_under_the_old_settings_first() {
+    let mut rig = Rig::holding(&longrun("web", ""));
+    rig.sup.sys.held.clear();
+    assert!(rig.exec_pending("web"));
+    // The new settings wait for readiness; the start under way was made under the old ones.
+    let changed = longrun("web", "ready = { after = \"1h\" }");
+    rig.sup.reconcile(config(&changed), rig.now);
+    assert!(!rig.exec_pending("web"));
+    let id = rig.id("web");
+    let svc = rig.sup.svcs.get(id).expect("web");
+    assert_eq!(
+        svc.life.state,
+        State::Running,
+        "spawned under the old policy"
     );
 }

@@ -23,6 +23,8 @@ impl<S: System> Supervisor<S> {
             self.begin_shutdown(now);
             return;
         }
+        // A child that ends before its exec report was read: the report first (`execs`).
+        self.settle_exec_of(pid, now);
         match self.procs.remove(&pid) {
             Some(Owner::Service(id, step)) => {
                 // Nothing the service spawned survives it: its session's group goes too, and
@@ -78,6 +80,9 @@ impl<S: System> Supervisor<S> {
             Some(owner @ (Owner::Finish(..) | Owner::ShutdownScript)) => {
                 self.on_hook_exit(pid, owner, exit, now);
             }
+            Some(Owner::FailedExec) => {
+                log::trace!("reaped {} (its exec failed): {exit}", pid.as_raw_nonzero());
+            }
             None => {
                 self.orphans_reaped += 1;
                 log::trace!("reaped orphan {}: {exit}", pid.as_raw_nonzero());
@@ -87,6 +92,8 @@ impl<S: System> Supervisor<S> {
 
     /// Feeds `event` to service `id` and carries out the action it returns.
     pub(super) fn apply(&mut self, id: Id, event: Event, now: Instant) {
+        // An exec in flight is known before anything else happens to the service (`execs`).
+        self.settle_exec_before(id, &event, now);
         let Some(svc) = self.svcs.get_mut(id) else {
             return;
         };
