@@ -230,6 +230,8 @@ restart = "never"
 command = ["/bin/sh", "-c", "while [ ! -e @D/crash ]; do sleep 0.05; done; exit 4"]
 "#,
     );
+    // Health is 200 once both are up (either may still be starting when the other runs).
+    d.wait_state("slow", "running");
     d.wait_state("vital", "running");
     assert_eq!(get(&d.socket, "/v1/health").map(|(s, _)| s), Some(200));
     d.dir.write("crash", "");
