@@ -51,6 +51,7 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 use rustix::io::Errno;
 
+use super::direct::Batch;
 use super::format::Style;
 use super::logfile::{LogFile, Rotation};
 use super::ring::Lines;
@@ -277,6 +278,12 @@ impl Queue {
         self.push_parts(&[prefix, text, b"\n"])
     }
 
+    /// The most bytes one write carries: whole lines within [`PIPE_BUF`] (atomic on a pipe),
+    /// or [`FILE_BATCH`] to a regular file.
+    fn batch(&self) -> usize {
+        if self.file { FILE_BATCH } else { PIPE_BUF }
+    }
+
     /// Bytes queued and not yet written.
     fn queued(&self) -> usize {
         self.buf.len().saturating_sub(self.start)
@@ -320,7 +327,7 @@ impl Queue {
                 return;
             }
             let rest = self.buf.get(self.start..).unwrap_or_default();
-            let batch = if self.file { FILE_BATCH } else { PIPE_BUF };
+            let batch = self.batch();
             // Whole lines only, up to the last newline that fits (a line is at most PIPE_BUF
             // bytes, so one always does).
             let cut = match rest.get(..batch) {
@@ -390,6 +397,8 @@ pub struct Output {
     /// The lines of the last read of a source, without prefix, for the supervisor's ring of the
     /// service ([`Output::take_lines`]). Kept with its room from read to read.
     tap: Lines,
+    /// Where the lines of a read are formatted to be written at once; kept from read to read.
+    batch: Batch,
 }
 
 impl Output {
@@ -417,6 +426,7 @@ impl Output {
             logs: HashMap::new(),
             scratch: Vec::new(),
             tap: Lines::default(),
+            batch: Batch::new(),
         }
     }
 
@@ -649,7 +659,8 @@ impl Output {
             // The common case, as fast as it was: plain prefixed lines, nothing else to write.
             let (prefix, tap) = (&src.prefix, &mut self.tap);
             let counters = log.map(|l| &mut l.counters);
-            return plain_lines(queue, prefix, src.max_text, data, last, tap, counters);
+            let batch = Some(&mut self.batch);
+            return plain_lines(queue, batch, prefix, src.max_text, data, last, tap, counters);
         }
         let (file_json, name) = log.as_ref().map_or((false, ""), |l| (l.file_json, &l.name));
         let mut look = Look::new(self.style, file_json, name, src.stream.name());
@@ -819,12 +830,15 @@ fn queue_lines(
     bytes: &[u8],
     tap: &mut Lines,
 ) -> usize {
-    plain_lines(queue, prefix, max_text, bytes, false, tap, None)
+    plain_lines(queue, None, prefix, max_text, bytes, false, tap, None)
 }
 
-/// [`queue_lines`], with what remains too when `last`, and a service's counters.
+/// [`queue_lines`], with what remains too when `last`, and a service's counters. With a
+/// `batch`, the lines are written at once while the queue holds nothing (see [`Out`]).
+#[allow(clippy::too_many_arguments)]
 fn plain_lines(
     queue: &mut Queue,
+    batch: Option<&mut Batch>,
     prefix: &[u8],
     max_text: usize,
     bytes: &[u8],
@@ -832,31 +846,112 @@ fn plain_lines(
     tap: &mut Lines,
     counters: Option<&mut Counters>,
 ) -> usize {
-    // Lines that end in their own newline are copied with it, in one copy.
-    let mut at = 0;
+    let mut out = Out::new(queue, batch);
+    // Lines that end in their own newline go out with it, and to the tap in runs: one copy per
+    // run, not per line (a piece of a longer line, which gets a newline of its own, ends a run).
+    let (mut at, mut run) = (0, 0);
     let mut count = Counters::default();
     let start = split_lines(bytes, max_text, last, &mut |piece, ends| {
+        let end = at + piece.len();
         // The piece and its newline, when that is the next byte read (not a line's end that is
         // the last byte read, nor a piece cut off a longer line).
-        let line = bytes
-            .get(at..=at + piece.len())
-            .filter(|l| l.last() == Some(&b'\n'));
-        at += line.map_or(piece.len(), <[u8]>::len);
+        let line = bytes.get(at..=end).filter(|l| l.last() == Some(&b'\n'));
         let queued = match line {
-            Some(line) => queue.push_parts(&[prefix, line]),
-            None => queue.push(prefix, piece),
+            Some(line) => {
+                tap.count(line.len());
+                at = end + 1;
+                out.line(&[prefix, line])
+            }
+            None => {
+                tap.push_run(bytes.get(run..at).unwrap_or_default());
+                tap.push(piece);
+                let piece = bytes.get(at..end).unwrap_or_default();
+                (at, run) = (end, end);
+                out.line(&[prefix, piece, b"\n"])
+            }
         };
-        tap.push(piece);
         count.lines += u64::from(ends);
         count.bytes += piece.len() as u64;
         count.dropped_console += u64::from(!queued);
     });
+    tap.push_run(bytes.get(run..at).unwrap_or_default());
+    out.flush();
     if let Some(c) = counters {
         c.lines += count.lines;
         c.bytes += count.bytes;
         c.dropped_console += count.dropped_console;
     }
     start
+}
+
+/// Where the formatted lines of one read go: gathered in a [`Batch`] and written in the turn
+/// that read them, one write per batch, while the queue holds nothing (so nothing can overtake
+/// what waits) and the target takes whole batches; once a write fell short or could not happen,
+/// or when the queue held lines to begin with, queued a batch at a time. Without a batch (a
+/// message of pidone's own), queued a line at a time.
+struct Out<'q> {
+    queue: &'q mut Queue,
+    batch: Option<&'q mut Batch>,
+    /// False: every batch is queued.
+    direct: bool,
+}
+
+impl<'q> Out<'q> {
+    fn new(queue: &'q mut Queue, mut batch: Option<&'q mut Batch>) -> Out<'q> {
+        if let Some(b) = batch.as_mut() {
+            b.start(queue.batch());
+        }
+        let direct = queue.queued() == 0;
+        Out {
+            queue,
+            batch,
+            direct,
+        }
+    }
+
+    /// Writes or queues one formatted line, the concatenation of `parts`; false when its
+    /// stream is dead (the line is counted as lost, as [`Queue::push_parts`] does).
+    fn line(&mut self, parts: &[&[u8]]) -> bool {
+        let Some(batch) = self.batch.as_mut() else {
+            return self.queue.push_parts(parts);
+        };
+        if self.queue.dead {
+            self.queue.lost += 1;
+            return false;
+        }
+        if batch.add(parts) {
+            return true;
+        }
+        self.flush();
+        let added = self.batch.as_mut().is_some_and(|b| b.add(parts));
+        added || self.queue.push_parts(parts)
+    }
+
+    /// Writes the batch if it can without blocking, and queues what the write did not take:
+    /// from then on, every batch is queued.
+    fn flush(&mut self) {
+        let Some(batch) = self.batch.as_mut() else {
+            return;
+        };
+        let bytes = batch.bytes();
+        if bytes.is_empty() {
+            return;
+        }
+        let mut written = 0;
+        if self.direct && self.queue.writable() {
+            match rustix::io::write(self.queue.target.fd(), bytes) {
+                Ok(n) => written = n,
+                // Full (EAGAIN), interrupted, or failed: the queue's own write tries again
+                // and, for a failure, reports it and counts the lines lost.
+                Err(_) => self.direct = false,
+            }
+        }
+        if let Some(rest) = bytes.get(written..).filter(|r| !r.is_empty()) {
+            self.direct = false;
+            self.queue.push_parts(&[rest]);
+        }
+        batch.clear();
+    }
 }
 
 /// Hands `each` every complete line at the start of `bytes` (without its newline; `true`: it
@@ -892,22 +987,9 @@ fn split_lines(
 }
 
 /// Where the first newline of `bytes` is. Every byte of every service's output passes here, so
-/// it looks at eight bytes at a time: xor-ed with eight newlines, a word holding one has a zero
-/// byte, which `(w - 0x01..01) & !w & 0x80..80` reveals (the classic bit trick; the byte itself
-/// is then found one at a time).
+/// it is `memchr`'s search (sixteen or thirty-two bytes at a time), not a byte-by-byte loop.
 pub fn newline(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut at = 0;
-    for word in bytes.chunks_exact(8) {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ (ONES * 0x0a);
-        if w.wrapping_sub(ONES) & !w & HIGHS != 0 {
-            break;
-        }
-        at += 8;
-    }
-    let i = bytes.get(at..)?.iter().position(|&b| b == b'\n')?;
-    Some(at + i)
+    memchr::memchr(b'\n', bytes)
 }
 
 /// Where to cut `bytes` (longer than `max`) to at most `max` bytes: before a UTF-8 character
