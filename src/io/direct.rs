@@ -12,9 +12,12 @@
 //! a time, then starts a `rep movsq`), and at `opt-level = "z"` each `extend_from_slice` of a
 //! line was one such call.
 
-/// Formatted lines, whole, one after the other.
+use super::output::PIPE_BUF;
+
+/// Formatted lines, whole, one after the other. Its buffer is allocated at the first line.
+#[derive(Default)]
 pub struct Batch {
-    /// `buf[..len]` is gathered; the buffer is allocated (zeroed) once, at [`Batch::ROOM`].
+    /// `buf[..len]` is gathered.
     buf: Vec<u8>,
     len: usize,
     /// The most bytes one write carries (a pipe's atomic size, or a file's batch).
@@ -22,23 +25,15 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// The most bytes a batch holds: a line of up to one pipe's atomic size more than the
-    /// largest `max` (a line longer than `max` is taken alone).
-    const ROOM: usize = 64 * 1024 + 4096;
+    /// The most bytes one write of a batch carries: the formatted lines of one read of 64 KiB
+    /// (about 69 KiB with 100-byte lines and their prefixes) go out in one write.
+    pub const MAX: usize = 128 * 1024;
 
-    /// An empty batch; its buffer is allocated at the first line.
-    pub const fn new() -> Batch {
-        Batch {
-            buf: Vec::new(),
-            len: 0,
-            max: 0,
-        }
-    }
-
-    /// Empties the batch and makes each write carry at most `max` bytes (at most 64 KiB).
+    /// Empties the batch and makes each write carry at most `max` bytes (at most
+    /// [`Batch::MAX`]).
     pub fn start(&mut self, max: usize) {
         self.len = 0;
-        self.max = max.min(Batch::ROOM - 4096);
+        self.max = max.min(Batch::MAX);
     }
 
     /// Adds one formatted line made of `parts` (the last ending in its newline; at most 4 KiB
@@ -49,8 +44,11 @@ impl Batch {
         if self.len > 0 && self.len + len > self.max {
             return false;
         }
-        if self.buf.len() < Batch::ROOM {
-            self.buf = vec![0; Batch::ROOM];
+        // Room for the largest batch and one line more than it, allocated (zeroed) once per
+        // size: a pipe's batches take 8 KiB, a file's 132.
+        let room = self.max + PIPE_BUF;
+        if self.buf.len() < room {
+            self.buf = vec![0; room];
         }
         let Some(room) = self.buf.get_mut(self.len..self.len + len) else {
             return false;
@@ -81,21 +79,42 @@ fn put(dst: &mut [u8], src: &[u8]) {
     let Some(dst) = dst.get_mut(..src.len()) else {
         return;
     };
-    if src.len() < 16 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
+    let len = src.len();
+    match len {
+        0..4 => {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
         }
-        return;
+        // Two moves that overlap in the middle.
+        4..8 => {
+            copy::<4>(dst, src, 0);
+            copy::<4>(dst, src, len - 4);
+        }
+        8..16 => {
+            copy::<8>(dst, src, 0);
+            copy::<8>(dst, src, len - 8);
+        }
+        _ => {
+            let mut at = 0;
+            while at + 16 <= len {
+                copy::<16>(dst, src, at);
+                at += 16;
+            }
+            copy::<16>(dst, src, len - 16);
+        }
     }
-    let (blocks, _) = src.as_chunks::<16>();
-    let (to, _) = dst.as_chunks_mut::<16>();
-    for (d, s) in to.iter_mut().zip(blocks) {
-        *d = *s;
-    }
-    let last = src.len() - 16;
-    let tail = src.get(last..).and_then(|t| <&[u8; 16]>::try_from(t).ok());
-    let into = dst.get_mut(last..).and_then(|t| <&mut [u8; 16]>::try_from(t).ok());
-    if let (Some(d), Some(s)) = (into, tail) {
+}
+
+/// Copies the `N` bytes of `src` at `at` to `dst` at `at`, as one move.
+fn copy<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
+    let from = src
+        .get(at..at + N)
+        .and_then(|s| <&[u8; N]>::try_from(s).ok());
+    let to = dst
+        .get_mut(at..at + N)
+        .and_then(|d| <&mut [u8; N]>::try_from(d).ok());
+    if let (Some(d), Some(s)) = (to, from) {
         *d = *s;
     }
 }
@@ -117,7 +136,7 @@ mod tests {
 
     #[test]
     fn whole_lines_only_within_the_limit() {
-        let mut batch = Batch::new();
+        let mut batch = Batch::default();
         batch.start(10);
         assert!(batch.add(&[b"[a] ", b"abc\n"]));
         assert!(!batch.add(&[b"[a] ", b"def\n"]), "16 bytes > 10");
@@ -126,13 +145,13 @@ mod tests {
         // Alone, a line longer than the limit still goes.
         assert!(batch.add(&[b"[a] ", b"a long line", b"\n"]));
         assert_eq!(batch.bytes(), b"[a] a long line\n");
-        batch.start(64 * 1024);
+        batch.start(usize::MAX);
         let line = [b'x'; 99];
         let mut lines = 0;
         while batch.add(&[b"[gen] ", &line, b"\n"]) {
             lines += 1;
         }
-        assert_eq!(lines, 64 * 1024 / 106);
+        assert_eq!(lines, Batch::MAX / 106);
         assert_eq!(batch.bytes().len(), lines * 106);
     }
 }

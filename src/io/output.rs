@@ -426,7 +426,7 @@ impl Output {
             logs: HashMap::new(),
             scratch: Vec::new(),
             tap: Lines::default(),
-            batch: Batch::new(),
+            batch: Batch::default(),
         }
     }
 
@@ -607,6 +607,11 @@ impl Output {
                     src.partial.clear();
                     src.partial
                         .extend_from_slice(data.get(used..).unwrap_or_default());
+                    // A short read emptied the pipe: another would most likely find nothing
+                    // (EAGAIN), a system call for naught; poll tells when there is more.
+                    if full == WhenFull::Wait && n < READ_CHUNK {
+                        break;
+                    }
                 }
                 Err(Errno::AGAIN) => break,
                 Err(Errno::INTR) => {}
@@ -660,7 +665,16 @@ impl Output {
             let (prefix, tap) = (&src.prefix, &mut self.tap);
             let counters = log.map(|l| &mut l.counters);
             let batch = Some(&mut self.batch);
-            return plain_lines(queue, batch, prefix, src.max_text, data, last, tap, counters);
+            return plain_lines(
+                queue,
+                batch,
+                prefix,
+                src.max_text,
+                data,
+                last,
+                tap,
+                counters,
+            );
         }
         let (file_json, name) = log.as_ref().map_or((false, ""), |l| (l.file_json, &l.name));
         let mut look = Look::new(self.style, file_json, name, src.stream.name());
@@ -847,33 +861,36 @@ fn plain_lines(
     counters: Option<&mut Counters>,
 ) -> usize {
     let mut out = Out::new(queue, batch);
+    let mut count = Counters::default();
     // Lines that end in their own newline go out with it, and to the tap in runs: one copy per
     // run, not per line (a piece of a longer line, which gets a newline of its own, ends a run).
+    // The loop is split_lines's, written out: every line of every service passes here.
     let (mut at, mut run) = (0, 0);
-    let mut count = Counters::default();
-    let start = split_lines(bytes, max_text, last, &mut |piece, ends| {
-        let end = at + piece.len();
-        // The piece and its newline, when that is the next byte read (not a line's end that is
-        // the last byte read, nor a piece cut off a longer line).
-        let line = bytes.get(at..=end).filter(|l| l.last() == Some(&b'\n'));
-        let queued = match line {
-            Some(line) => {
+    while let Some(rest) = bytes.get(at..) {
+        // A newline right after max_text bytes still ends a line that fits.
+        let window = rest.get(..max_text + 1).unwrap_or(rest);
+        let (piece, ends) = match newline(window) {
+            Some(i) => {
+                let line = rest.get(..=i).unwrap_or_default();
                 tap.count(line.len());
-                at = end + 1;
-                out.line(&[prefix, line])
+                count.dropped_console += u64::from(!out.line(&[prefix, line]));
+                (count.lines, count.bytes) = (count.lines + 1, count.bytes + i as u64);
+                at += i + 1;
+                continue;
             }
-            None => {
-                tap.push_run(bytes.get(run..at).unwrap_or_default());
-                tap.push(piece);
-                let piece = bytes.get(at..end).unwrap_or_default();
-                (at, run) = (end, end);
-                out.line(&[prefix, piece, b"\n"])
-            }
+            None if rest.len() > max_text => (rest.get(..split_point(rest, max_text)), false),
+            None if last && !rest.is_empty() => (Some(rest), true),
+            None => break,
         };
+        let piece = piece.unwrap_or_default();
+        tap.push_run(bytes.get(run..at).unwrap_or_default());
+        tap.push(piece);
+        count.dropped_console += u64::from(!out.line(&[prefix, piece, b"\n"]));
         count.lines += u64::from(ends);
         count.bytes += piece.len() as u64;
-        count.dropped_console += u64::from(!queued);
-    });
+        at += piece.len();
+        run = at;
+    }
     tap.push_run(bytes.get(run..at).unwrap_or_default());
     out.flush();
     if let Some(c) = counters {
@@ -881,7 +898,7 @@ fn plain_lines(
         c.bytes += count.bytes;
         c.dropped_console += count.dropped_console;
     }
-    start
+    at
 }
 
 /// Where the formatted lines of one read go: gathered in a [`Batch`] and written in the turn
@@ -1397,6 +1414,114 @@ mod tests {
             .filter(|l| l.starts_with(b"[b] "))
             .count();
         assert_eq!(got as u64 + lost, 55_000, "each line written or counted");
+    }
+
+    #[test]
+    fn what_a_read_brings_is_written_in_the_same_call() {
+        let mut h = Harness::new(1);
+        let (r, w) = pipe_pair();
+        let mut src = h.output.source("a", Stream::Stdout, r);
+        // A line cut across two reads: its start waits, its end completes it.
+        write_all(&w, b"one\ntw");
+        h.output.read_from(&mut src);
+        drain(&h.out_r, &mut h.out);
+        assert_eq!(h.out, b"[a] one\n", "written without a write_ready");
+        write_all(&w, b"o\nthree\n");
+        h.output.read_from(&mut src);
+        drain(&h.out_r, &mut h.out);
+        assert_eq!(h.out, b"[a] one\n[a] two\n[a] three\n");
+        assert!(!h.output.wants_write(Stream::Stdout), "nothing queued");
+        let lines = h.output.take_lines();
+        assert_eq!(
+            lines.bytes(),
+            b"two\nthree\n",
+            "the ring gets the same lines"
+        );
+    }
+
+    /// The read end of a pipe that holds one page, its write end non-blocking.
+    fn small_pipe() -> (OwnedFd, OwnedFd) {
+        let (r, w) = pipe_pair();
+        rustix::pipe::fcntl_setpipe_size(&w, 4096).expect("pipe size");
+        fcntl_setfl(&w, OFlags::NONBLOCK).expect("nonblock");
+        (r, w)
+    }
+
+    #[test]
+    fn a_write_that_falls_short_queues_the_rest_in_order() {
+        // A pipe of one page taking batches as large as a file's: the first write stops inside
+        // a line, the rest waits in the queue, and later lines queue behind it.
+        let (out_r, out_w) = small_pipe();
+        let (err_r, err_w) = pipe_pair();
+        let mut h = Harness {
+            output: Output::with_fds(1, out_w, err_w),
+            out_r,
+            err_r,
+            out: Vec::new(),
+            err: Vec::new(),
+        };
+        h.output.out.file = true;
+        let (r, w) = pipe_pair();
+        let mut src = h.output.source("a", Stream::Stdout, r);
+        let text: String = (0..2000).map(|i| format!("line {i:04}\n")).collect();
+        write_all(&w, text.as_bytes());
+        h.output.read_from(&mut src);
+        assert!(h.output.wants_write(Stream::Stdout), "the rest is queued");
+        let queued = h.output.queued(Stream::Stdout);
+        assert_eq!(
+            queued,
+            2000 * 14 - 4096,
+            "4096 bytes written, cut inside a line"
+        );
+        write_all(&w, b"after\n");
+        h.output.read_from(&mut src);
+        assert_eq!(
+            h.output.queued(Stream::Stdout),
+            queued + 10,
+            "queued behind"
+        );
+        drop(w);
+        assert_eq!(h.output.read_from(&mut src), ReadOutcome::Eof);
+        h.pump();
+        let expected: String = text.lines().map(|l| format!("[a] {l}\n")).collect();
+        assert_eq!(String::from_utf8_lossy(&h.out), expected + "[a] after\n");
+    }
+
+    #[test]
+    fn a_full_console_pipe_holds_lines_back_whole_and_in_order() {
+        // Both streams on small pipes nobody reads for a while: each write is whole lines
+        // within PIPE_BUF (atomic), what does not fit waits, and the two streams stay apart.
+        let (out_r, out_w) = small_pipe();
+        let (err_r, err_w) = small_pipe();
+        let mut h = Harness {
+            output: Output::with_fds(1, out_w, err_w),
+            out_r,
+            err_r,
+            out: Vec::new(),
+            err: Vec::new(),
+        };
+        let (r1, w1) = pipe_pair();
+        let (r2, w2) = pipe_pair();
+        let mut o = h.output.source("o", Stream::Stdout, r1);
+        let mut e = h.output.source("e", Stream::Stderr, r2);
+        let mut want = (String::new(), String::new());
+        for round in 0..50 {
+            let a: String = (0..40).map(|i| format!("out {round} {i}\n")).collect();
+            let b: String = (0..40).map(|i| format!("err {round} {i}\n")).collect();
+            write_all(&w1, a.as_bytes());
+            write_all(&w2, b.as_bytes());
+            want.0 += &a.lines().map(|l| format!("[o] {l}\n")).collect::<String>();
+            want.1 += &b.lines().map(|l| format!("[e] {l}\n")).collect::<String>();
+            h.output.read_from(&mut o);
+            h.output.read_from(&mut e);
+            if round % 7 == 6 {
+                h.pump();
+            }
+        }
+        h.pump();
+        for (got, want) in [(&h.out, &want.0), (&h.err, &want.1)] {
+            assert_eq!(String::from_utf8_lossy(got), *want);
+        }
     }
 
     #[test]

@@ -200,6 +200,26 @@ mod tests {
     }
 
     #[test]
+    fn lines_counted_in_runs_leave_the_ring_whole() {
+        // As the multiplexer fills it: runs of lines counted one by one, copied at once, with
+        // a piece of a long line pushed on its own between them.
+        let mut l = Lines::default();
+        for line in ["a\n", "bb\n", "ccc\n"] {
+            l.count(line.len());
+        }
+        l.push_run(b"a\nbb\nccc\n");
+        l.push(b"piece");
+        l.count(2);
+        l.push_run(b"d\n");
+        assert_eq!(l.bytes(), b"a\nbb\nccc\npiece\nd\n");
+        let mut ring = LineRing::default();
+        ring.push(&l, 3);
+        assert_eq!(all(&ring), "ccc\npiece\nd\n");
+        ring.push(&lines(&["e"]), 2);
+        assert_eq!((ring.lines(), all(&ring).as_str()), (2, "d\ne\n"));
+    }
+
+    #[test]
     fn fit_counts_the_last_lines_within_a_size() {
         let mut ring = LineRing::default();
         ring.push(&lines(&["aaaa", "bb", "c"]), 10);
