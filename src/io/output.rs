@@ -680,12 +680,14 @@ impl Output {
         let mut look = Look::new(self.style, file_json, name, src.stream.name());
         let now = Instant::now();
         let console = src.console;
+        // Console lines (with their time, or JSON) are written in this turn too, as above.
+        let mut out = Out::new(queue, console.then_some(&mut self.batch));
         let start = split_lines(data, src.max_text, last, &mut |piece, ends| {
             self.tap.push(piece);
             let mut dropped = 0;
             if console {
                 look.console(&src.prefix, piece, ends, &mut |line| {
-                    dropped += u64::from(!queue.push_parts(line));
+                    dropped += u64::from(!out.line(line));
                 });
             }
             if let Some(log) = log.as_mut() {
@@ -697,6 +699,7 @@ impl Output {
                 }
             }
         });
+        out.flush();
         if let Some(file) = log.and_then(|l| l.file.as_mut()) {
             file.flush(now);
         }
