@@ -27,6 +27,11 @@
 //!   which on a pipe means at least [`PIPE_BUF`] bytes are free; [`Output::write_ready`] repeats
 //!   that check itself with a zero timeout, so a stale `revents` (fd 1 and fd 2 may be the same
 //!   pipe) cannot make it block.
+//! - **What a read brings goes out in the same turn.** The lines of one read of a pipe are
+//!   formatted into one buffer (`direct`) and written at once, one write per batch, when the
+//!   stream's queue is empty (nothing can overtake what waits) and the readiness check above
+//!   passes; what a write did not take, and every line after it, is queued. A service writing
+//!   flat out to a console that keeps up costs one read and one write per turn, as `cat`.
 //! - **No line is dropped.** Lines wait in a per-stream queue. Once a queue holds more than
 //!   [`HIGH_WATER`] bytes, [`Output::paused`] tells the loop to stop reading the services' pipes
 //!   of that stream, until the queue is back under [`LOW_WATER`]: services then block in their
