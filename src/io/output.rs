@@ -948,8 +948,13 @@ impl<'q> Out<'q> {
             return true;
         }
         self.flush();
-        let added = self.batch.as_mut().is_some_and(|b| b.add(parts));
-        added || self.queue.push_parts(parts)
+        if self.batch.as_mut().is_some_and(|b| b.add(parts)) {
+            return true;
+        }
+        // Not even an empty batch takes it (no formatted line is that long): queued, and so
+        // is every line after it, so that none overtakes it.
+        self.direct = false;
+        self.queue.push_parts(parts)
     }
 
     /// Writes the batch if it can without blocking, and queues what the write did not take:
