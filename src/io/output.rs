@@ -27,6 +27,11 @@
 //!   which on a pipe means at least [`PIPE_BUF`] bytes are free; [`Output::write_ready`] repeats
 //!   that check itself with a zero timeout, so a stale `revents` (fd 1 and fd 2 may be the same
 //!   pipe) cannot make it block.
+//! - **What a read brings goes out in the same turn.** The lines of one read of a pipe are
+//!   formatted into one buffer (`direct`) and written at once, one write per batch, when the
+//!   stream's queue is empty (nothing can overtake what waits) and the readiness check above
+//!   passes; what a write did not take, and every line after it, is queued. A service writing
+//!   flat out to a console that keeps up costs one read and one write per turn, as `cat`.
 //! - **No line is dropped.** Lines wait in a per-stream queue. Once a queue holds more than
 //!   [`HIGH_WATER`] bytes, [`Output::paused`] tells the loop to stop reading the services' pipes
 //!   of that stream, until the queue is back under [`LOW_WATER`]: services then block in their
@@ -51,6 +56,7 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 use rustix::io::Errno;
 
+use super::direct::Batch;
 use super::format::Style;
 use super::logfile::{LogFile, Rotation};
 use super::ring::Lines;
@@ -277,6 +283,12 @@ impl Queue {
         self.push_parts(&[prefix, text, b"\n"])
     }
 
+    /// The most bytes one write carries: whole lines within [`PIPE_BUF`] (atomic on a pipe),
+    /// or [`FILE_BATCH`] to a regular file.
+    fn batch(&self) -> usize {
+        if self.file { FILE_BATCH } else { PIPE_BUF }
+    }
+
     /// Bytes queued and not yet written.
     fn queued(&self) -> usize {
         self.buf.len().saturating_sub(self.start)
@@ -320,7 +332,7 @@ impl Queue {
                 return;
             }
             let rest = self.buf.get(self.start..).unwrap_or_default();
-            let batch = if self.file { FILE_BATCH } else { PIPE_BUF };
+            let batch = self.batch();
             // Whole lines only, up to the last newline that fits (a line is at most PIPE_BUF
             // bytes, so one always does).
             let cut = match rest.get(..batch) {
@@ -390,6 +402,8 @@ pub struct Output {
     /// The lines of the last read of a source, without prefix, for the supervisor's ring of the
     /// service ([`Output::take_lines`]). Kept with its room from read to read.
     tap: Lines,
+    /// Where the lines of a read are formatted to be written at once; kept from read to read.
+    batch: Batch,
 }
 
 impl Output {
@@ -417,6 +431,7 @@ impl Output {
             logs: HashMap::new(),
             scratch: Vec::new(),
             tap: Lines::default(),
+            batch: Batch::default(),
         }
     }
 
@@ -597,6 +612,11 @@ impl Output {
                     src.partial.clear();
                     src.partial
                         .extend_from_slice(data.get(used..).unwrap_or_default());
+                    // A short read emptied the pipe: another would most likely find nothing
+                    // (EAGAIN), a system call for naught; poll tells when there is more.
+                    if full == WhenFull::Wait && n < READ_CHUNK {
+                        break;
+                    }
                 }
                 Err(Errno::AGAIN) => break,
                 Err(Errno::INTR) => {}
@@ -649,18 +669,30 @@ impl Output {
             // The common case, as fast as it was: plain prefixed lines, nothing else to write.
             let (prefix, tap) = (&src.prefix, &mut self.tap);
             let counters = log.map(|l| &mut l.counters);
-            return plain_lines(queue, prefix, src.max_text, data, last, tap, counters);
+            let batch = Some(&mut self.batch);
+            return plain_lines(
+                queue,
+                batch,
+                prefix,
+                src.max_text,
+                data,
+                last,
+                tap,
+                counters,
+            );
         }
         let (file_json, name) = log.as_ref().map_or((false, ""), |l| (l.file_json, &l.name));
         let mut look = Look::new(self.style, file_json, name, src.stream.name());
         let now = Instant::now();
         let console = src.console;
+        // Console lines (with their time, or JSON) are written in this turn too, as above.
+        let mut out = Out::new(queue, console.then_some(&mut self.batch));
         let start = split_lines(data, src.max_text, last, &mut |piece, ends| {
             self.tap.push(piece);
             let mut dropped = 0;
             if console {
                 look.console(&src.prefix, piece, ends, &mut |line| {
-                    dropped += u64::from(!queue.push_parts(line));
+                    dropped += u64::from(!out.line(line));
                 });
             }
             if let Some(log) = log.as_mut() {
@@ -672,6 +704,7 @@ impl Output {
                 }
             }
         });
+        out.flush();
         if let Some(file) = log.and_then(|l| l.file.as_mut()) {
             file.flush(now);
         }
@@ -819,12 +852,15 @@ fn queue_lines(
     bytes: &[u8],
     tap: &mut Lines,
 ) -> usize {
-    plain_lines(queue, prefix, max_text, bytes, false, tap, None)
+    plain_lines(queue, None, prefix, max_text, bytes, false, tap, None)
 }
 
-/// [`queue_lines`], with what remains too when `last`, and a service's counters.
+/// [`queue_lines`], with what remains too when `last`, and a service's counters. With a
+/// `batch`, the lines are written at once while the queue holds nothing (see [`Out`]).
+#[allow(clippy::too_many_arguments)]
 fn plain_lines(
     queue: &mut Queue,
+    batch: Option<&mut Batch>,
     prefix: &[u8],
     max_text: usize,
     bytes: &[u8],
@@ -832,31 +868,120 @@ fn plain_lines(
     tap: &mut Lines,
     counters: Option<&mut Counters>,
 ) -> usize {
-    // Lines that end in their own newline are copied with it, in one copy.
-    let mut at = 0;
+    let mut out = Out::new(queue, batch);
     let mut count = Counters::default();
-    let start = split_lines(bytes, max_text, last, &mut |piece, ends| {
-        // The piece and its newline, when that is the next byte read (not a line's end that is
-        // the last byte read, nor a piece cut off a longer line).
-        let line = bytes
-            .get(at..=at + piece.len())
-            .filter(|l| l.last() == Some(&b'\n'));
-        at += line.map_or(piece.len(), <[u8]>::len);
-        let queued = match line {
-            Some(line) => queue.push_parts(&[prefix, line]),
-            None => queue.push(prefix, piece),
+    // Lines that end in their own newline go out with it, and to the tap in runs: one copy per
+    // run, not per line (a piece of a longer line, which gets a newline of its own, ends a run).
+    // The loop is split_lines's, written out: every line of every service passes here.
+    let (mut at, mut run) = (0, 0);
+    while let Some(rest) = bytes.get(at..) {
+        // A newline right after max_text bytes still ends a line that fits.
+        let window = rest.get(..max_text + 1).unwrap_or(rest);
+        let (piece, ends) = match newline(window) {
+            Some(i) => {
+                let line = rest.get(..=i).unwrap_or_default();
+                tap.count(line.len());
+                count.dropped_console += u64::from(!out.line(&[prefix, line]));
+                (count.lines, count.bytes) = (count.lines + 1, count.bytes + i as u64);
+                at += i + 1;
+                continue;
+            }
+            None if rest.len() > max_text => (rest.get(..split_point(rest, max_text)), false),
+            None if last && !rest.is_empty() => (Some(rest), true),
+            None => break,
         };
+        let piece = piece.unwrap_or_default();
+        tap.push_run(bytes.get(run..at).unwrap_or_default());
         tap.push(piece);
+        count.dropped_console += u64::from(!out.line(&[prefix, piece, b"\n"]));
         count.lines += u64::from(ends);
         count.bytes += piece.len() as u64;
-        count.dropped_console += u64::from(!queued);
-    });
+        at += piece.len();
+        run = at;
+    }
+    tap.push_run(bytes.get(run..at).unwrap_or_default());
+    out.flush();
     if let Some(c) = counters {
         c.lines += count.lines;
         c.bytes += count.bytes;
         c.dropped_console += count.dropped_console;
     }
-    start
+    at
+}
+
+/// Where the formatted lines of one read go: gathered in a [`Batch`] and written in the turn
+/// that read them, one write per batch, while the queue holds nothing (so nothing can overtake
+/// what waits) and the target takes whole batches; once a write fell short or could not happen,
+/// or when the queue held lines to begin with, queued a batch at a time. Without a batch (a
+/// message of pidone's own), queued a line at a time.
+struct Out<'q> {
+    queue: &'q mut Queue,
+    batch: Option<&'q mut Batch>,
+    /// False: every batch is queued.
+    direct: bool,
+}
+
+impl<'q> Out<'q> {
+    fn new(queue: &'q mut Queue, mut batch: Option<&'q mut Batch>) -> Out<'q> {
+        if let Some(b) = batch.as_mut() {
+            b.start(queue.batch());
+        }
+        let direct = queue.queued() == 0;
+        Out {
+            queue,
+            batch,
+            direct,
+        }
+    }
+
+    /// Writes or queues one formatted line, the concatenation of `parts`; false when its
+    /// stream is dead (the line is counted as lost, as [`Queue::push_parts`] does).
+    fn line(&mut self, parts: &[&[u8]]) -> bool {
+        let Some(batch) = self.batch.as_mut() else {
+            return self.queue.push_parts(parts);
+        };
+        if self.queue.dead {
+            self.queue.lost += 1;
+            return false;
+        }
+        if batch.add(parts) {
+            return true;
+        }
+        self.flush();
+        if self.batch.as_mut().is_some_and(|b| b.add(parts)) {
+            return true;
+        }
+        // Not even an empty batch takes it (no formatted line is that long): queued, and so
+        // is every line after it, so that none overtakes it.
+        self.direct = false;
+        self.queue.push_parts(parts)
+    }
+
+    /// Writes the batch if it can without blocking, and queues what the write did not take:
+    /// from then on, every batch is queued.
+    fn flush(&mut self) {
+        let Some(batch) = self.batch.as_mut() else {
+            return;
+        };
+        let bytes = batch.bytes();
+        if bytes.is_empty() {
+            return;
+        }
+        let mut written = 0;
+        if self.direct && self.queue.writable() {
+            match rustix::io::write(self.queue.target.fd(), bytes) {
+                Ok(n) => written = n,
+                // Full (EAGAIN), interrupted, or failed: the queue's own write tries again
+                // and, for a failure, reports it and counts the lines lost.
+                Err(_) => self.direct = false,
+            }
+        }
+        if let Some(rest) = bytes.get(written..).filter(|r| !r.is_empty()) {
+            self.direct = false;
+            self.queue.push_parts(&[rest]);
+        }
+        batch.clear();
+    }
 }
 
 /// Hands `each` every complete line at the start of `bytes` (without its newline; `true`: it
@@ -892,22 +1017,9 @@ fn split_lines(
 }
 
 /// Where the first newline of `bytes` is. Every byte of every service's output passes here, so
-/// it looks at eight bytes at a time: xor-ed with eight newlines, a word holding one has a zero
-/// byte, which `(w - 0x01..01) & !w & 0x80..80` reveals (the classic bit trick; the byte itself
-/// is then found one at a time).
+/// it is `memchr`'s search (sixteen or thirty-two bytes at a time), not a byte-by-byte loop.
 pub fn newline(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut at = 0;
-    for word in bytes.chunks_exact(8) {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ (ONES * 0x0a);
-        if w.wrapping_sub(ONES) & !w & HIGHS != 0 {
-            break;
-        }
-        at += 8;
-    }
-    let i = bytes.get(at..)?.iter().position(|&b| b == b'\n')?;
-    Some(at + i)
+    memchr::memchr(b'\n', bytes)
 }
 
 /// Where to cut `bytes` (longer than `max`) to at most `max` bytes: before a UTF-8 character
@@ -1315,6 +1427,114 @@ mod tests {
             .filter(|l| l.starts_with(b"[b] "))
             .count();
         assert_eq!(got as u64 + lost, 55_000, "each line written or counted");
+    }
+
+    #[test]
+    fn what_a_read_brings_is_written_in_the_same_call() {
+        let mut h = Harness::new(1);
+        let (r, w) = pipe_pair();
+        let mut src = h.output.source("a", Stream::Stdout, r);
+        // A line cut across two reads: its start waits, its end completes it.
+        write_all(&w, b"one\ntw");
+        h.output.read_from(&mut src);
+        drain(&h.out_r, &mut h.out);
+        assert_eq!(h.out, b"[a] one\n", "written without a write_ready");
+        write_all(&w, b"o\nthree\n");
+        h.output.read_from(&mut src);
+        drain(&h.out_r, &mut h.out);
+        assert_eq!(h.out, b"[a] one\n[a] two\n[a] three\n");
+        assert!(!h.output.wants_write(Stream::Stdout), "nothing queued");
+        let lines = h.output.take_lines();
+        assert_eq!(
+            lines.bytes(),
+            b"two\nthree\n",
+            "the ring gets the same lines"
+        );
+    }
+
+    /// The read end of a pipe that holds one page, its write end non-blocking.
+    fn small_pipe() -> (OwnedFd, OwnedFd) {
+        let (r, w) = pipe_pair();
+        rustix::pipe::fcntl_setpipe_size(&w, 4096).expect("pipe size");
+        fcntl_setfl(&w, OFlags::NONBLOCK).expect("nonblock");
+        (r, w)
+    }
+
+    #[test]
+    fn a_write_that_falls_short_queues_the_rest_in_order() {
+        // A pipe of one page taking batches as large as a file's: the first write stops inside
+        // a line, the rest waits in the queue, and later lines queue behind it.
+        let (out_r, out_w) = small_pipe();
+        let (err_r, err_w) = pipe_pair();
+        let mut h = Harness {
+            output: Output::with_fds(1, out_w, err_w),
+            out_r,
+            err_r,
+            out: Vec::new(),
+            err: Vec::new(),
+        };
+        h.output.out.file = true;
+        let (r, w) = pipe_pair();
+        let mut src = h.output.source("a", Stream::Stdout, r);
+        let text: String = (0..2000).map(|i| format!("line {i:04}\n")).collect();
+        write_all(&w, text.as_bytes());
+        h.output.read_from(&mut src);
+        assert!(h.output.wants_write(Stream::Stdout), "the rest is queued");
+        let queued = h.output.queued(Stream::Stdout);
+        assert_eq!(
+            queued,
+            2000 * 14 - 4096,
+            "4096 bytes written, cut inside a line"
+        );
+        write_all(&w, b"after\n");
+        h.output.read_from(&mut src);
+        assert_eq!(
+            h.output.queued(Stream::Stdout),
+            queued + 10,
+            "queued behind"
+        );
+        drop(w);
+        assert_eq!(h.output.read_from(&mut src), ReadOutcome::Eof);
+        h.pump();
+        let expected: String = text.lines().map(|l| format!("[a] {l}\n")).collect();
+        assert_eq!(String::from_utf8_lossy(&h.out), expected + "[a] after\n");
+    }
+
+    #[test]
+    fn a_full_console_pipe_holds_lines_back_whole_and_in_order() {
+        // Both streams on small pipes nobody reads for a while: each write is whole lines
+        // within PIPE_BUF (atomic), what does not fit waits, and the two streams stay apart.
+        let (out_r, out_w) = small_pipe();
+        let (err_r, err_w) = small_pipe();
+        let mut h = Harness {
+            output: Output::with_fds(1, out_w, err_w),
+            out_r,
+            err_r,
+            out: Vec::new(),
+            err: Vec::new(),
+        };
+        let (r1, w1) = pipe_pair();
+        let (r2, w2) = pipe_pair();
+        let mut o = h.output.source("o", Stream::Stdout, r1);
+        let mut e = h.output.source("e", Stream::Stderr, r2);
+        let mut want = (String::new(), String::new());
+        for round in 0..50 {
+            let a: String = (0..40).map(|i| format!("out {round} {i}\n")).collect();
+            let b: String = (0..40).map(|i| format!("err {round} {i}\n")).collect();
+            write_all(&w1, a.as_bytes());
+            write_all(&w2, b.as_bytes());
+            want.0 += &a.lines().map(|l| format!("[o] {l}\n")).collect::<String>();
+            want.1 += &b.lines().map(|l| format!("[e] {l}\n")).collect::<String>();
+            h.output.read_from(&mut o);
+            h.output.read_from(&mut e);
+            if round % 7 == 6 {
+                h.pump();
+            }
+        }
+        h.pump();
+        for (got, want) in [(&h.out, &want.0), (&h.err, &want.1)] {
+            assert_eq!(String::from_utf8_lossy(got), *want);
+        }
     }
 
     #[test]

@@ -8,13 +8,15 @@
 //! sequence is replaced by U+FFFD. A newline is never part of a UTF-8 sequence, so this replaces
 //! exactly what converting each line on its own would.
 
-use super::output::newline;
+use std::collections::VecDeque;
 
-/// Lines in the order they came, each ending in its newline, in one buffer.
+/// Lines in the order they came, each ending in its newline, in one buffer, with each line's
+/// length (so that the ring drops its oldest lines without searching for their newlines).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Lines {
     text: Vec<u8>,
-    count: usize,
+    /// Each line's length, newline included.
+    lens: Vec<u32>,
 }
 
 impl Lines {
@@ -22,17 +24,29 @@ impl Lines {
     pub fn push(&mut self, line: &[u8]) {
         self.text.extend_from_slice(line);
         self.text.push(b'\n');
-        self.count += 1;
+        self.lens.push(len32(line.len() + 1));
+    }
+
+    /// Counts a line of `len` bytes, newline included, whose bytes [`Lines::push_run`] adds
+    /// later with the rest of its run.
+    pub fn count(&mut self, len: usize) {
+        self.lens.push(len32(len));
+    }
+
+    /// Adds the bytes of the lines counted since the last push: `run`, whole lines each ending
+    /// in its newline, exactly as long as they were counted. One copy per run, not per line.
+    pub fn push_run(&mut self, run: &[u8]) {
+        self.text.extend_from_slice(run);
     }
 
     /// Forgets the lines, keeping the room they took.
     pub fn clear(&mut self) {
         self.text.clear();
-        self.count = 0;
+        self.lens.clear();
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.lens.is_empty()
     }
 
     /// The lines, each ending in its newline.
@@ -41,29 +55,37 @@ impl Lines {
     }
 }
 
-/// The last lines of a service's output, oldest first, in one byte buffer. The oldest lines
-/// leave whole, by moving the start past their newline; the room they took is given back to new
-/// lines (by moving the rest to the front) once it is half the buffer, so each byte is moved at
-/// most once on average and the buffer stays within twice what the lines take.
+/// A line's length as kept: a formatted line is at most a few KiB, pidone's own up to the size
+/// of a message; longer counts as `u32::MAX` (which only the ring's arithmetic would see).
+fn len32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// The last lines of a service's output, oldest first, in one byte buffer, with each line's
+/// length. The oldest lines leave whole, by moving the start past them; the room they took is
+/// given back to new lines (by moving the rest to the front) once it is half the buffer, so each
+/// byte is moved at most once on average and the buffer stays within twice what the lines take.
+/// Of a batch with more lines than are kept, only the kept ones are copied in.
 #[derive(Debug, Default)]
 pub struct LineRing {
     /// `text[start..]`: the lines, each ending in its newline.
     text: Vec<u8>,
     start: usize,
-    lines: usize,
+    lens: VecDeque<u32>,
 }
 
 impl LineRing {
     /// Appends `lines`, then drops the oldest lines until at most `keep` are left.
     pub fn push(&mut self, lines: &Lines, keep: usize) {
-        self.text.extend_from_slice(&lines.text);
-        self.lines += lines.count;
-        while self.lines > keep {
-            let held = self.text.get(self.start..).unwrap_or_default();
-            let end = newline(held).map_or(held.len(), |i| i + 1);
-            self.start += end;
-            self.lines -= 1;
-        }
+        let skip = lines.lens.len().saturating_sub(keep);
+        let (gone, kept) = lines.lens.split_at_checked(skip).unwrap_or_default();
+        let from: usize = gone.iter().map(|&n| n as usize).sum();
+        self.text
+            .extend_from_slice(lines.text.get(from..).unwrap_or_default());
+        self.lens.extend(kept);
+        let excess = self.lens.len().saturating_sub(keep);
+        let dropped: usize = self.lens.drain(..excess).map(|n| n as usize).sum();
+        self.start = (self.start + dropped).min(self.text.len());
         if self.start > self.text.len() / 2 {
             self.text.drain(..self.start);
             self.start = 0;
@@ -72,7 +94,7 @@ impl LineRing {
 
     /// How many lines it holds.
     pub fn lines(&self) -> usize {
-        self.lines
+        self.lens.len()
     }
 
     /// How many of the last `n` lines fit in `max` bytes (newlines included), and their bytes.
@@ -107,7 +129,6 @@ impl LineRing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
 
     fn lines(texts: &[&str]) -> Lines {
         let mut l = Lines::default();
@@ -176,6 +197,26 @@ mod tests {
         assert_eq!(all(&ring), format!("short\nlines\n{long}\n"));
         ring.push(&lines(&["next", "and", "last"]), 3);
         assert_eq!(all(&ring), "next\nand\nlast\n");
+    }
+
+    #[test]
+    fn lines_counted_in_runs_leave_the_ring_whole() {
+        // As the multiplexer fills it: runs of lines counted one by one, copied at once, with
+        // a piece of a long line pushed on its own between them.
+        let mut l = Lines::default();
+        for line in ["a\n", "bb\n", "ccc\n"] {
+            l.count(line.len());
+        }
+        l.push_run(b"a\nbb\nccc\n");
+        l.push(b"piece");
+        l.count(2);
+        l.push_run(b"d\n");
+        assert_eq!(l.bytes(), b"a\nbb\nccc\npiece\nd\n");
+        let mut ring = LineRing::default();
+        ring.push(&l, 3);
+        assert_eq!(all(&ring), "ccc\npiece\nd\n");
+        ring.push(&lines(&["e"]), 2);
+        assert_eq!((ring.lines(), all(&ring).as_str()), (2, "d\ne\n"));
     }
 
     #[test]
