@@ -77,6 +77,7 @@ use crate::os::signals::Signals;
 use crate::os::spawn::Child;
 use system::{Real, System};
 
+use poll::Ready;
 use service::{Service, link, policy_of};
 use table::{Id, Table};
 
@@ -328,12 +329,21 @@ impl Supervisor<Real> {
             let ready = self.wait_for_events();
             self.wakeups += 1;
             let now = Instant::now();
-            for sig in self.sys.signals.pending() {
-                self.on_signal(sig, now);
+            if ready.iter().any(|r| matches!(r, Ready::Signals)) {
+                for sig in self.sys.signals.pending() {
+                    self.on_signal(sig, now);
+                }
             }
             // Exits first: a check's verdict or a notify fd's EOF that a crash caused in the same
-            // turn must find the crash already recorded, not be taken for its cause.
-            self.reap(now);
+            // turn must find the crash already recorded, not be taken for its cause. A turn that
+            // only moved output (the services' pipes, pidone's stdout: the turns of a flood of
+            // logs) has no such verdict to order, and its exits come with SIGCHLD in a turn of
+            // their own: it skips the wait4 that would find nothing. Not while draining or
+            // killing, whose deadlines and stragglers are dealt with after each reap.
+            let quiet = matches!(self.phase, Phase::Running | Phase::Stopping { .. });
+            if self.more_to_reap || !quiet || !Ready::output_only(&ready) {
+                self.reap(now);
+            }
             self.on_ready(&ready, now);
         }
     }

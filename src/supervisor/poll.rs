@@ -210,3 +210,13 @@ pub(super) enum Ready {
     /// A service cgroup's `memory.events` changed (`POLLPRI`).
     OomEvents(Id),
 }
+
+impl Ready {
+    /// True for a turn that only moved output: something was ready (not a deadline, which may
+    /// be the shutdown's), and all of it the services' pipes or pidone's own stdout and stderr.
+    pub(super) fn output_only(ready: &[Ready]) -> bool {
+        !ready.is_empty()
+            && (ready.iter())
+                .all(|r| matches!(r, Ready::Source(_) | Ready::Ended(_) | Ready::Sink(_)))
+    }
+}
