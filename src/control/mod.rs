@@ -100,13 +100,6 @@ impl TurnQuota {
             && self.busy < SERVE_TIME_PER_TURN
     }
 
-    /// [`admits`](Self::admits), and once one request was served, only while `due` (the loop's
-    /// next deadline: a restart, a check, a stop's SIGKILL) has not come by `now`: a deadline
-    /// that comes while clients ask is late by one answer at most.
-    pub fn admits_before(&self, due: Option<Instant>, now: Instant) -> bool {
-        self.admits() && (self.requests == 0 || due.is_none_or(|at| now < at))
-    }
-
     /// Counts a request served with an answer of `bytes`, which took `took` to read and answer.
     pub fn served(&mut self, bytes: usize, took: Duration) {
         self.requests += 1;
@@ -1179,21 +1172,6 @@ mod tests {
             !slow.admits(),
             "a scrape of /proc for each service takes its time"
         );
-    }
-
-    #[test]
-    fn a_deadline_that_comes_ends_the_turns_serving_after_one_request() {
-        let now = Instant::now();
-        let mut quota = TurnQuota::default();
-        assert!(
-            quota.admits_before(Some(now), now),
-            "the first is always served"
-        );
-        quota.served(2_000, Duration::from_micros(100));
-        assert!(!quota.admits_before(Some(now), now), "a restart is due");
-        let later = now + Duration::from_millis(5);
-        assert!(quota.admits_before(Some(later), now), "nothing due yet");
-        assert!(quota.admits_before(None, now), "nothing due at all");
     }
 
     #[test]

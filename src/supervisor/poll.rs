@@ -146,7 +146,7 @@ impl<S: System> Supervisor<S> {
                 }
                 Ready::Conn(s, i) => {
                     let fresh = self.conn_mut(s, i).is_some_and(|c| c.idle());
-                    if fresh && !quota.admits_before(self.wake, Instant::now()) {
+                    if fresh && !quota.admits() {
                         continue; // Still readable: the next turn reads it.
                     }
                     let began = Instant::now();
