@@ -186,25 +186,10 @@ fn key(k: &str) -> String {
     if bare { k.to_owned() } else { quote(k) }
 }
 
-/// A TOML basic string: `"` and `\` escaped, control characters as `\uXXXX` (or their short form).
+/// A TOML basic string: `"` and `\` escaped, control characters as `\n`, `\t` or `\uXXXX`
+/// (pidone's own quoting, which `pidone add` writes drop-in files with).
 pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    pidone::control::register::quote(s, false)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::Vars;
 use super::layout::{Read, Svc};
+use crate::control::register::quote;
 
 /// The TOML of `read` under the S6_* settings `vars`; `env_dir` is the container environment
 /// directory services read at each start (none with S6_KEEP_ENV=1).
@@ -145,25 +146,4 @@ fn sanitized(path: &Path) -> String {
 fn list(items: &[String], expanded: bool) -> String {
     let quoted: Vec<String> = items.iter().map(|s| quote(s, expanded)).collect();
     format!("[{}]", quoted.join(", "))
-}
-
-/// A TOML basic string of `s`; `expanded`: the loader expands `${VAR}` in it, so `$` is doubled.
-fn quote(s: &str, expanded: bool) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '$' if expanded => out.push_str("$$"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
