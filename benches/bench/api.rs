@@ -39,6 +39,13 @@ impl To {
 
     /// One request; its status code (0: no answer).
     fn get(&self, path: &str) -> u16 {
+        let raw = self.fetch(path);
+        let status = raw.get(9..12).and_then(|s| std::str::from_utf8(s).ok());
+        status.and_then(|s| s.parse().ok()).unwrap_or(0)
+    }
+
+    /// One request; the whole response as it came (empty: no answer).
+    fn fetch(&self, path: &str) -> Vec<u8> {
         let text = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
         let mut raw = Vec::new();
         let done = match self {
@@ -51,11 +58,10 @@ impl To {
                 s.read_to_end(&mut raw)
             }),
         };
-        let status = raw.get(9..12).and_then(|s| std::str::from_utf8(s).ok());
-        done.ok()
-            .and(status)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
+        if done.is_err() {
+            raw.clear();
+        }
+        raw
     }
 }
 
@@ -120,10 +126,14 @@ pub fn figures(bin: &Path, root: &Path, quick: bool) -> Res<String> {
             );
         }
     }
+    let seq = last_seq(&unix);
     let idle = lag(&runs, seconds * 2.0, || ());
+    let idle_late = lateness(&unix, seq);
+    let seq = last_seq(&unix);
     let hammered = lag(&runs, seconds * 2.0, || {
         clients(&tcp, "/metrics", HAMMERS, seconds * 2.0);
     });
+    let hammered_late = lateness(&unix, seq);
     let _ = writeln!(
         out,
         "\nSupervision lag of a service crashing at once, restart delay 100 ms (its runs' spacing \
@@ -138,6 +148,16 @@ pub fn figures(bin: &Path, root: &Path, quick: bool) -> Res<String> {
         hammered.0,
         hammered.1,
         hammered.2
+    );
+    let _ = writeln!(
+        out,
+        "\npidone's own lateness in the same windows, from its event stream: the time of each \
+         restart (`pending -> starting`) minus the time the exit was seen (`running -> pending`) \
+         minus 100 ms, to the millisecond of the events' times; median / max:\n\n\
+         | while | lateness median | lateness max | restarts |\n|---|---|---|---|\n\
+         | nobody asks | {:.0} ms | {:.0} ms | {} |\n\
+         | {HAMMERS} clients hammer `/metrics` on TCP | {:.0} ms | {:.0} ms | {} |",
+        idle_late.0, idle_late.1, idle_late.2, hammered_late.0, hammered_late.1, hammered_late.2
     );
     let _ = ns.terminate(Duration::from_secs(15));
     Ok(out)
@@ -212,4 +232,57 @@ fn lag(runs: &Path, seconds: f64, during: impl FnOnce()) -> (f64, f64, usize) {
     let median = lags.get(lags.len() / 2).copied().unwrap_or(f64::NAN);
     let max = lags.last().copied().unwrap_or(f64::NAN);
     (median, max, new.len())
+}
+
+/// The number of the last event so far (0: none, or no answer).
+fn last_seq(to: &To) -> u64 {
+    let raw = to.fetch("/v1/events");
+    let text = String::from_utf8_lossy(&raw);
+    text.lines()
+        .filter_map(|l| field(l, "\"seq\":"))
+        .filter_map(|v| v.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The crashing service's restarts after event `since`, from the event stream: for each, the
+/// time from its exit being seen to its next start, minus the restart delay; median and max in
+/// ms, and how many.
+fn lateness(to: &To, since: u64) -> (f64, f64, usize) {
+    let raw = to.fetch(&format!("/v1/events?since={since}"));
+    let text = String::from_utf8_lossy(&raw);
+    let mut exited: Option<f64> = None;
+    let mut late: Vec<f64> = Vec::new();
+    for line in text.lines().filter(|l| l.contains("\"service\":\"crash\"")) {
+        let Some(at) = field(line, "\"time\":\"").and_then(millis_of_day) else {
+            continue;
+        };
+        if line.contains("\"state\":\"pending\"") && line.contains("\"from\":\"running\"") {
+            exited = Some(at);
+        } else if line.contains("\"state\":\"starting\"") {
+            if let Some(e) = exited.take() {
+                late.push(at - e - DELAY_MS);
+            }
+        }
+    }
+    late.sort_by(f64::total_cmp);
+    let median = late.get(late.len() / 2).copied().unwrap_or(f64::NAN);
+    let max = late.last().copied().unwrap_or(f64::NAN);
+    (median, max, late.len())
+}
+
+/// The value after `key` in a JSON line, up to the next `,`, `"` or `}`.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let rest = line.split_once(key)?.1;
+    rest.split([',', '"', '}']).next()
+}
+
+/// `2026-11-30T03:42:42.233Z` as milliseconds since midnight (the windows are seconds long).
+fn millis_of_day(stamp: &str) -> Option<f64> {
+    let clock = stamp.split_once('T')?.1.trim_end_matches('Z');
+    let mut parts = clock.split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(((h * 60.0 + m) * 60.0 + s) * 1000.0)
 }
