@@ -333,29 +333,12 @@ fn the_client_works_remotely_with_the_same_exit_codes(mode: Mode) {
     assert_ne!(d.pid("web"), pid, "restarted (and waited for)");
 
     // logs -f over TCP: lines keep coming.
-    let mut follow = Command::new(pidone())
-        .args([
-            "--url",
-            &url,
-            "--token-file",
-            read,
-            "logs",
-            "-f",
-            "-n",
-            "1",
-            "ticker",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("logs -f");
-    let mut lines = std::io::BufReader::new(follow.stdout.take().expect("stdout"));
-    for _ in 0..3 {
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut lines, &mut line).expect("a line");
-        assert_eq!(line.trim(), "tick");
-    }
-    let _ = follow.kill();
-    let _ = follow.wait();
+    let args = ["--url", &url, "--token-file", read];
+    follow_lines(
+        &[&args[..], &["logs", "-f", "-n", "1", "ticker"]].concat(),
+        "tick",
+        3,
+    );
 
     // Nobody there: 3, as on the socket; a URL pidone cannot use: 2.
     let nobody = format!("http://127.0.0.1:{}", free_port());

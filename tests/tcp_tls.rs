@@ -208,20 +208,12 @@ mod with_tls {
         assert!(text.contains("no certificate"), "{text}");
 
         // logs -f by HTTPS: lines keep coming, each as it comes.
-        let mut follow = Command::new(pidone())
-            .args(["--url", &url, "--ca-file", ca, "--token-file", token])
-            .args(["logs", "-f", "-n", "1", "ticker"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("logs -f");
-        let mut lines = std::io::BufReader::new(follow.stdout.take().expect("stdout"));
-        for _ in 0..3 {
-            let mut line = String::new();
-            std::io::BufRead::read_line(&mut lines, &mut line).expect("a line");
-            assert_eq!(line.trim(), "tick");
-        }
-        let _ = follow.kill();
-        let _ = follow.wait();
+        let args = ["--url", &url, "--ca-file", ca, "--token-file", token];
+        follow_lines(
+            &[&args[..], &["logs", "-f", "-n", "1", "ticker"]].concat(),
+            "tick",
+            3,
+        );
         d.terminate();
     }
 

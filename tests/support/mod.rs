@@ -24,8 +24,8 @@ pub use http::{
 pub use mode::{Mode, helper, pidone, python};
 pub use pidone::{Pidone, TAG_VAR, run};
 pub use process::{
-    DEADLINE, Outcome, cmdline, context_switches, lines, now_ns, pids_with_env, pipe_pending,
-    prefixed, run_plain, run_plain_env, send_signal, split_prefixed, stat, tail, wait_quietly,
-    wait_until, wchan, words,
+    DEADLINE, Outcome, cmdline, context_switches, follow_lines, lines, now_ns, pids_with_env,
+    pipe_pending, prefixed, run_plain, run_plain_env, send_signal, split_prefixed, stat, tail,
+    wait_quietly, wait_until, wchan, words,
 };
 pub use scripts::{crasher, free_port, longrun, pid_recorder, ready_service, trapping};

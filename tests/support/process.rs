@@ -88,6 +88,24 @@ pub fn tail(text: &str) -> &str {
     &text[start..]
 }
 
+/// Runs `pidone ARGS` (a follower: `logs -f`, `events -f`), reads its first `count` lines and
+/// asserts each is `line`, then kills it: lines keep coming, each as it comes.
+pub fn follow_lines(args: &[&str], line: &str, count: usize) {
+    let mut follow = Command::new(pidone())
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("a follower");
+    let mut lines = std::io::BufReader::new(follow.stdout.take().expect("stdout"));
+    for _ in 0..count {
+        let mut got = String::new();
+        std::io::BufRead::read_line(&mut lines, &mut got).expect("a line");
+        assert_eq!(got.trim(), line);
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+}
+
 /// Runs `pidone ARGS...` as a plain command to completion (for `validate`, `--help`).
 pub fn run_plain(args: &[&str]) -> Outcome {
     run_plain_env(args, &[])
