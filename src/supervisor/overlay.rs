@@ -41,15 +41,15 @@ impl<S: System> Supervisor<S> {
     /// CMD starts anyway (with a warning), or with S6_BEHAVIOUR_IF_STAGE2_FAILS=2 the container
     /// stops with s6-rc's code for a timeout.
     pub(super) fn settle_cmd_wait(&mut self, now: Instant) {
-        let running = self.phase == Phase::Running;
-        let settling = self.settling();
+        // Without a wait under way, nothing to look at: the scan of the services is for it only.
+        let Some(at) = self.overlay.as_ref().and_then(|o| o.wait_until) else {
+            return;
+        };
+        let over = self.phase != Phase::Running || !self.settling();
         let Some(overlay) = self.overlay.as_mut() else {
             return;
         };
-        let Some(at) = overlay.wait_until else {
-            return;
-        };
-        if !running || !settling {
+        if over {
             overlay.wait_until = None;
             return;
         }
